@@ -1,0 +1,138 @@
+"""Who is looking, and what they may see (DESIGN.md §2–§3).
+
+Every rule is one small pure function, tested as a truth table in
+tests/test_access.py. The SQL scopes at the bottom say the same rules in the
+database's words so that rows outside a viewer's scope never leave it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dashboard import vocab
+
+ROLES = {
+    "committee": "Emergency committee member: the whole picture, as counts",
+    "consular": "Consular liaison: own consenting, non-protected nationals, person by person",
+    "coordinator": "Host-state coordinator: all nationalities, de-identified operational detail",
+    "admin": "Data protection lead: users, audit log, aggregates",
+}
+
+_ISO3 = re.compile(r"^[A-Z]{3}$")
+
+
+class AccessError(ValueError):
+    """A viewer that cannot exist: unknown role, bad nationality, consular without one."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The person looking at the dashboard. Hashable: it is part of every cache key."""
+
+    user: str
+    role: str
+    scenario_id: int
+    nationalities: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise AccessError(f"Unknown role {self.role!r}; roles are {', '.join(ROLES)}.")
+        bad = [n for n in self.nationalities if not _ISO3.match(n)]
+        if bad:
+            raise AccessError(f"Nationality {bad[0]!r} is not an ISO 3166-1 alpha-3 code.")
+        if self.role == "consular" and not self.nationalities:
+            raise AccessError("A consular liaison needs at least one nationality.")
+        if self.role != "consular" and self.nationalities:
+            raise AccessError(f"Role {self.role!r} is not scoped by nationality.")
+        # Sorted so that the same scope always makes the same cache key.
+        object.__setattr__(self, "nationalities", tuple(sorted(set(self.nationalities))))
+
+    def with_scenario(self, scenario_id: int) -> Viewer:
+        return Viewer(self.user, self.role, scenario_id, self.nationalities)
+
+
+# --- the rules, as pure functions -------------------------------------------------------
+
+def sees_person_level(role: str) -> bool:
+    """Only a consular liaison ever sees a person as a row (DESIGN.md §2.4)."""
+    return role == "consular"
+
+
+def person_visible(
+    viewer: Viewer,
+    nationality: str | None,
+    second_nationality: str | None,
+    consent_consular: bool,
+    protection_confidential: bool,
+) -> bool:
+    """DESIGN.md §2.2: own national (either nationality), consenting, not protected."""
+    if not sees_person_level(viewer.role):
+        return False
+    own = nationality in viewer.nationalities or second_nationality in viewer.nationalities
+    return own and bool(consent_consular) and not protection_confidential
+
+
+def referral_visible(viewer: Viewer, service: str, person_is_visible: bool) -> bool:
+    """DESIGN.md §2.3 and §3: a liaison sees its visible nationals' consular-type referrals."""
+    if not sees_person_level(viewer.role):
+        return False
+    return person_is_visible and service in vocab.CONSULAR_SERVICES
+
+
+def suppresses_small_counts(role: str) -> bool:
+    """Counts below the threshold are hidden from everyone who sees only aggregates."""
+    return not sees_person_level(role)
+
+
+def facility_drawn(confidential: bool) -> bool:
+    """DESIGN.md §2.5: confidential places are never drawn; they count in area totals only."""
+    return not confidential
+
+
+# --- the same rules in SQL ----------------------------------------------------------------
+
+def person_scope(viewer: Viewer, alias: str = "p") -> tuple[str, dict]:
+    """SQL condition on `persons AS alias` for the rows this viewer's figures may count.
+
+    Aggregate roles count everyone in the scenario (and are shown only counts);
+    a consular liaison counts only the persons it may see (DESIGN.md §2.2).
+    Returns the condition and its bound parameters.
+    """
+    params: dict = {"scope_scenario": viewer.scenario_id}
+    cond = f"{alias}.scenario_id = :scope_scenario"
+    if sees_person_level(viewer.role):
+        params["scope_nats"] = list(viewer.nationalities)
+        cond += (
+            f" AND ({alias}.nationality IN :scope_nats OR {alias}.second_nationality IN :scope_nats)"
+            f" AND {alias}.consent_consular = :scope_true"
+            f" AND {alias}.protection_confidential = :scope_false"
+        )
+        params.update(scope_true=True, scope_false=False)
+    return cond, params
+
+
+def referral_services(viewer: Viewer) -> tuple[str, ...]:
+    """Referral services whose referrals this viewer's figures may count (DESIGN.md §2.3):
+    a liaison only the consular-type services of its visible nationals."""
+    if sees_person_level(viewer.role):
+        return vocab.CONSULAR_SERVICES
+    return tuple(vocab.REFERRAL_SERVICES)
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+# Which roles may open each page. app.py builds navigation from this, and every
+# page checks it again itself (dashboard.session.require_page).
+PAGE_ROLES: dict[str, tuple[str, ...]] = {
+    "overview": ("committee", "consular", "coordinator", "admin"),
+    "data_quality": ("committee", "coordinator", "admin"),
+}
+
+
+def may_open(role: str, page: str) -> bool:
+    return role in PAGE_ROLES.get(page, ())
+
+
+def pages_for(role: str) -> list[str]:
+    return [page for page in PAGE_ROLES if may_open(role, page)]
