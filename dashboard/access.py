@@ -104,7 +104,8 @@ def person_scope(viewer: Viewer, alias: str = "p") -> tuple[str, dict]:
     if sees_person_level(viewer.role):
         params["scope_nats"] = list(viewer.nationalities)
         cond += (
-            f" AND ({alias}.nationality IN :scope_nats OR {alias}.second_nationality IN :scope_nats)"
+            f" AND ({alias}.nationality IN :scope_nats"
+            f" OR {alias}.second_nationality IN :scope_nats)"
             f" AND {alias}.consent_consular = :scope_true"
             f" AND {alias}.protection_confidential = :scope_false"
         )

@@ -103,7 +103,11 @@ REFERRAL_DEADLINE_HOURS = {
     "child_protection": 24,
 }
 
-REFERRAL_PRIORITIES = {"urgent": "act today", "high": "act within the deadline", "normal": "routine"}
+REFERRAL_PRIORITIES = {
+    "urgent": "act today",
+    "high": "act within the deadline",
+    "normal": "routine",
+}
 
 REFERRAL_STATUSES = {
     "open": "sent, awaiting the receiver",

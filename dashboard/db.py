@@ -1,0 +1,153 @@
+"""The one way the dashboard reaches the shared database: read-only.
+
+SQLite is opened with `mode=ro` and `PRAGMA query_only`; PostgreSQL sessions
+start every transaction READ ONLY. Writers (the generator, migrations) use
+`writable_engine`, which the dashboard itself never calls.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+from sqlalchemy import DateTime, Engine, TextClause, bindparam, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.sql import Executable
+
+from dashboard import config, schema
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened or reached. The message is for the reader."""
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a URL; plain `postgresql://` means the psycopg 3 driver we ship."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u
+
+
+def describe(url: str | URL) -> str:
+    """The URL as it may be shown on screen: no password."""
+    return normalize_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    u = normalize_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def writable_engine(url: str | URL) -> Engine:
+    """An engine that may write: for the generator and migrations only."""
+    return create_engine(normalize_url(url))
+
+
+def readonly_engine(url: str | URL) -> Engine:
+    """Open the shared database read-only, or raise DatabaseUnavailable saying why."""
+    u = normalize_url(url)
+    timeout_s = float(config.get("SITROOM_QUERY_TIMEOUT_S"))
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        path = sqlite_path(u)
+        if path is None:
+            raise DatabaseUnavailable("An in-memory SQLite database cannot be shared; give a file.")
+        if not path.exists():
+            raise DatabaseUnavailable(
+                f"No database file at {path}. Build one with "
+                f"`sitroom generate --persons 20000 --seed 1 --out {path}` or set SITROOM_DB_URL."
+            )
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            _sqlite_time_limit(conn, timeout_s)
+            return conn
+
+        engine = create_engine("sqlite://", creator=connect)
+    elif backend == "postgresql":
+        engine = create_engine(
+            u,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": 5,
+                "options": "-c default_transaction_read_only=on "
+                           f"-c statement_timeout={int(timeout_s * 1000)}",
+            },
+        )
+
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_conn, _record):  # a session cannot be switched back to write
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_conn.commit()
+    else:
+        raise DatabaseUnavailable(
+            f"Unsupported database {describe(u)}: use SQLite or PostgreSQL."
+        )
+    try:
+        with engine.connect() as conn:
+            schema.check(conn)
+    except schema.SchemaMismatch:
+        engine.dispose()
+        raise
+    except (OperationalError, DBAPIError, sqlite3.Error) as exc:
+        engine.dispose()
+        raise DatabaseUnavailable(
+            f"Cannot reach the database {describe(u)}: {first_line(exc)}"
+        ) from exc
+    return engine
+
+
+def _sqlite_time_limit(conn: sqlite3.Connection, seconds: float) -> None:
+    """Abort any statement running longer than `seconds` (as Datasette does)."""
+    state = {"start": time.monotonic()}
+
+    def on_trace(_statement: str) -> None:
+        state["start"] = time.monotonic()
+
+    def progress() -> int:
+        return 1 if time.monotonic() - state["start"] > seconds else 0
+
+    conn.set_trace_callback(on_trace)
+    conn.set_progress_handler(progress, 10_000)
+
+
+def first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def read_frame(engine: Engine, stmt: Executable | str, params: dict | None = None) -> pd.DataFrame:
+    """Run one read query and return its rows, turning connection failures into
+    DatabaseUnavailable so that pages can say so instead of showing a traceback."""
+    if isinstance(stmt, str):
+        stmt = text(stmt)
+    try:
+        with engine.connect() as conn:
+            result = conn.execute(stmt, params or {})
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseUnavailable(f"The database did not answer: {first_line(exc)}") from exc
+
+
+def sql(statement: str, params: dict) -> TextClause:
+    """A text query whose list-valued parameters expand into IN (...) lists."""
+    clause = text(statement)
+    typed = [
+        bindparam(k, expanding=True) if isinstance(v, list)
+        # Typed so that every backend compares times in its own stored format.
+        else bindparam(k, type_=DateTime())
+        for k, v in params.items()
+        if isinstance(v, list | datetime)
+    ]
+    return clause.bindparams(*typed) if typed else clause

@@ -1,0 +1,231 @@
+"""Headline figures for the Overview page, for one viewer, at one moment.
+
+Every figure is counted in the database (GROUP BY / SUM in SQL) within the
+viewer's scope (dashboard.access), leaves out the rows that break the data
+contract (dashboard.quality), and is suppressed below 5 for roles that see
+only aggregates (dashboard.privacy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard import access, config, db, privacy, quality, runtime, vocab
+from dashboard.access import Viewer
+
+NEAR_CAPACITY = 0.9  # share of places taken from which a facility counts as near capacity
+OPEN_STATUSES = tuple(s for s in vocab.REFERRAL_STATUSES if s not in vocab.REFERRAL_ENDED)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A headline figure, already suppressed for the viewer where it must be."""
+
+    key: str
+    label: str
+    value: int | str
+    delta: int | str | None
+    help: str
+
+
+@dataclass(frozen=True)
+class Overview:
+    as_of: datetime
+    reference_at: datetime
+    figures: tuple[Figure, ...]
+    by_status: pd.DataFrame          # status, persons
+    funnel: pd.DataFrame             # stage, cases
+    overdue_by_service: pd.DataFrame  # service, overdue
+    near_capacity: pd.DataFrame      # facility, kind, area, capacity, occupants, full_pct
+
+    def figure(self, key: str) -> Figure:
+        return next(f for f in self.figures if f.key == key)
+
+
+def _persons_where(viewer: Viewer) -> tuple[str, dict]:
+    scope, params = access.person_scope(viewer, "p")
+    return f"{scope} AND {quality.VALID_PERSON_STATUS}", params
+
+
+def _scalar(engine: Engine, statement: str, params: dict) -> int:
+    value = db.read_frame(engine, db.sql(statement, params), params).iloc[0, 0]
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def _registered(engine: Engine, viewer: Viewer, at: datetime) -> int:
+    where, params = _persons_where(viewer)
+    return _scalar(engine, f"SELECT COUNT(*) FROM persons p WHERE {where} "
+                           "AND p.registered_at <= :at", {**params, "at": at})
+
+
+def _by_status(engine: Engine, viewer: Viewer) -> dict[str, int]:
+    where, params = _persons_where(viewer)
+    frame = db.read_frame(engine, db.sql(
+        f"SELECT p.status, COUNT(*) AS n FROM persons p WHERE {where} GROUP BY p.status", params),
+        params)
+    counts = dict(zip(frame["status"], frame["n"].astype(int), strict=True))
+    return {s: counts.get(s, 0) for s in vocab.PERSON_STATUSES}
+
+
+def _referrals_where(viewer: Viewer) -> tuple[str, dict]:
+    scope, params = access.person_scope(viewer, "p")
+    params = {**params, "services": list(access.referral_services(viewer))}
+    where = (f"r.scenario_id = :scope_scenario AND {scope} AND {quality.VALID_REFERRAL} "
+             "AND r.service IN :services")
+    return where, params
+
+
+def _open_referrals(engine: Engine, viewer: Viewer, at: datetime) -> int:
+    # Open at a moment: sent by then, and not yet closed, rejected or revoked then.
+    where, params = _referrals_where(viewer)
+    return _scalar(engine, "SELECT COUNT(*) FROM referrals r JOIN persons p ON p.id = r.person_id "
+                           f"WHERE {where} AND r.created_at <= :at "
+                           "AND (r.closed_at IS NULL OR r.closed_at > :at)",
+                   {**params, "at": at})
+
+
+def _overdue_by_service(engine: Engine, viewer: Viewer, at: datetime) -> dict[str, int]:
+    # Overdue: still awaiting acceptance after the service's deadline.
+    where, params = _referrals_where(viewer)
+    params = {**params, "at": at}
+    frame = db.read_frame(engine, db.sql(
+        "SELECT r.service, COUNT(*) AS n FROM referrals r JOIN persons p ON p.id = r.person_id "
+        f"WHERE {where} AND r.status = 'open' AND r.due_at < :at GROUP BY r.service", params),
+        params)
+    counts = dict(zip(frame["service"], frame["n"].astype(int), strict=True))
+    return {s: counts.get(s, 0) for s in access.referral_services(viewer)}
+
+
+def _cases_where(viewer: Viewer) -> tuple[str, dict]:
+    scope, params = access.person_scope(viewer, "p")
+    params = {**params, "scenario": viewer.scenario_id}
+    where = f"c.scenario_id = :scope_scenario AND {scope} AND {quality.VALID_EVACUATION_CASE}"
+    return where, params
+
+
+def _funnel(engine: Engine, viewer: Viewer) -> dict[str, int]:
+    where, params = _cases_where(viewer)
+    frame = db.read_frame(engine, db.sql(
+        "SELECT c.stage, COUNT(*) AS n FROM evacuation_cases c "
+        f"JOIN persons p ON p.id = c.person_id WHERE {where} GROUP BY c.stage", params), params)
+    counts = dict(zip(frame["stage"], frame["n"].astype(int), strict=True))
+    return {s: counts.get(s, 0) for s in vocab.ALL_EVACUATION_STAGES}
+
+
+def _departed_by(engine: Engine, viewer: Viewer, at: datetime) -> int:
+    """Cases that had left the country by `at`, from the stage history."""
+    where, params = _cases_where(viewer)
+    return _scalar(engine, "SELECT COUNT(DISTINCT c.id) FROM evacuation_cases c "
+                           "JOIN persons p ON p.id = c.person_id "
+                           "JOIN evacuation_events e ON e.case_id = c.id "
+                           f"WHERE {where} AND e.stage = 'departed' AND e.at <= :at",
+                   {**params, "at": at})
+
+
+def _facilities(engine: Engine, viewer: Viewer) -> pd.DataFrame:
+    """Latest valid occupancy of every usable facility, confidential ones included
+    (they count in totals; the caller never lists or draws them)."""
+    params = {"scenario": viewer.scenario_id}
+    return db.read_frame(engine, db.sql(
+        "SELECT f.id, f.name AS facility, f.kind, a.name AS area, f.capacity, lo.occupants, "
+        "f.confidential, f.status "
+        f"FROM facilities f JOIN ({quality.LATEST_OCCUPANCY}) lo ON lo.facility_id = f.id "
+        "LEFT JOIN areas a ON a.pcode = f.area_pcode "
+        f"WHERE f.scenario_id = :scenario AND {quality.VALID_OCCUPANCY} "
+        "AND f.status IN ('open', 'full')", params), params)
+
+
+def _active_hazards(engine: Engine, viewer: Viewer, at: datetime) -> int:
+    return _scalar(engine, "SELECT COUNT(*) FROM hazards h WHERE h.scenario_id = :scenario "
+                           "AND h.valid_from <= :at AND (h.valid_to IS NULL OR h.valid_to > :at)",
+                   {"scenario": viewer.scenario_id, "at": at})
+
+
+def _cell(viewer: Viewer, n: int) -> int | str:
+    return privacy.suppress_value(n) if access.suppresses_small_counts(viewer.role) else n
+
+
+def _delta(viewer: Viewer, now: int, before: int) -> int | str:
+    change = now - before
+    if access.suppresses_small_counts(viewer.role) and (
+        privacy.is_small(now) or privacy.is_small(before) or privacy.is_small(abs(change))
+    ):
+        return privacy.SUPPRESSED  # a small change counts a few people, and gives them away
+    return change
+
+
+def _group(viewer: Viewer, counts: dict[str, int], name: str, value: str) -> pd.DataFrame:
+    cells = (privacy.suppress_group(counts) if access.suppresses_small_counts(viewer.role)
+             else dict(counts))
+    return pd.DataFrame({name: list(cells), value: [str(v) for v in cells.values()]})
+
+
+@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+def overview(db_url: str, viewer: Viewer, as_of: datetime,
+             reference_at: datetime | None = None) -> Overview:
+    """Every Overview figure for `viewer` at `as_of`, with the change since
+    `reference_at` (24 hours earlier by default). The viewer is part of the
+    cache key, so no role is ever served another scope's figures."""
+    engine = runtime.engine(db_url)
+    reference_at = reference_at or as_of - timedelta(hours=24)
+
+    registered_now = _registered(engine, viewer, as_of)
+    registered_ref = _registered(engine, viewer, reference_at)
+    status = _by_status(engine, viewer)
+    open_now = _open_referrals(engine, viewer, as_of)
+    open_ref = _open_referrals(engine, viewer, reference_at)
+    overdue = _overdue_by_service(engine, viewer, as_of)
+    overdue_ref = sum(_overdue_by_service(engine, viewer, reference_at).values())
+    departed_now = _departed_by(engine, viewer, as_of)
+    departed_ref = _departed_by(engine, viewer, reference_at)
+    funnel = _funnel(engine, viewer)
+
+    facilities = _facilities(engine, viewer)
+    facilities["full_pct"] = (100 * facilities["occupants"] / facilities["capacity"]).round(0)
+    near = facilities[(facilities["occupants"] >= NEAR_CAPACITY * facilities["capacity"])]
+    free_places = int((facilities["capacity"] - facilities["occupants"]).sum())
+    listed = near[~near["confidential"].astype(bool)].sort_values("full_pct", ascending=False)
+    listed = listed[["facility", "kind", "area", "capacity", "occupants", "full_pct"]]
+    if access.suppresses_small_counts(viewer.role):
+        listed = listed.assign(occupants=[str(privacy.suppress_value(int(n)))
+                                          for n in listed["occupants"]])
+
+    c = lambda n: _cell(viewer, n)  # noqa: E731 - short local alias keeps the table readable
+    figures = (
+        Figure("registered", "Registered", c(registered_now),
+               _delta(viewer, registered_now, registered_ref),
+               "Persons registered by the moment shown"),
+        Figure("sheltered", "Sheltered", c(status["sheltered"]), None,
+               "Persons staying in a facility"),
+        Figure("missing", "Missing", c(status["missing"]), None,
+               "Persons whose whereabouts are unknown"),
+        Figure("departed", "Evacuated", c(departed_now),
+               _delta(viewer, departed_now, departed_ref),
+               "Evacuation cases that have departed the country"),
+        Figure("open_referrals", "Open referrals", c(open_now),
+               _delta(viewer, open_now, open_ref),
+               "Referrals sent and not yet closed, rejected or revoked"),
+        Figure("overdue_referrals", "Overdue referrals", c(sum(overdue.values())),
+               _delta(viewer, sum(overdue.values()), overdue_ref),
+               "Open referrals not accepted by their service's deadline"),
+        Figure("near_capacity", "Facilities ≥90% full", len(near), None,
+               "Open facilities whose latest report is at 90% of capacity or more"),
+        Figure("free_places", "Free places", c(free_places), None,
+               "Capacity minus occupants, over open facilities with a valid report"),
+        Figure("hazards", "Active hazards", _active_hazards(engine, viewer, as_of), None,
+               "Hazards valid at the moment shown"),
+    )
+    return Overview(
+        as_of=as_of,
+        reference_at=reference_at,
+        figures=figures,
+        by_status=_group(viewer, status, "status", "persons"),
+        funnel=_group(viewer, funnel, "stage", "cases"),
+        overdue_by_service=_group(viewer, overdue, "service", "overdue"),
+        near_capacity=listed.reset_index(drop=True),
+    )

@@ -1,0 +1,21 @@
+"""Reference data: countries and the nationalities present in a scenario."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import config, db, runtime
+
+
+@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+def nationalities(db_url: str, scenario_id: int) -> dict[str, str]:
+    """ISO3 → country name for every known nationality held in the scenario.
+    Codes only, no counts: safe to show to any role."""
+    frame = db.read_frame(
+        runtime.engine(db_url),
+        "SELECT c.iso3, c.name FROM countries c WHERE c.iso3 IN "
+        "(SELECT DISTINCT nationality FROM persons WHERE scenario_id = :scenario) "
+        "ORDER BY c.name",
+        {"scenario": scenario_id},
+    )
+    return dict(zip(frame["iso3"], frame["name"], strict=True))

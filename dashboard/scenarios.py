@@ -1,0 +1,55 @@
+"""Scenarios in the database and how fresh their data is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import config, db, runtime
+
+
+@dataclass(frozen=True)
+class ScenarioInfo:
+    id: int
+    name: str
+    kind: str
+    starts_at: datetime
+    synthetic: bool
+
+    @property
+    def is_exercise(self) -> bool:
+        return self.kind == "exercise"
+
+    @property
+    def label(self) -> str:
+        return f"{'EXERCISE — ' if self.is_exercise else ''}{self.name}"
+
+
+@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+def list_scenarios(db_url: str) -> list[ScenarioInfo]:
+    """All scenarios, live first. Not viewer-scoped: every role may pick any."""
+    frame = db.read_frame(
+        runtime.engine(db_url),
+        "SELECT id, name, kind, starts_at, synthetic FROM scenarios "
+        "ORDER BY CASE kind WHEN 'live' THEN 0 ELSE 1 END, id",
+    )
+    return [
+        ScenarioInfo(int(r.id), r.name, r.kind, pd.Timestamp(r.starts_at).to_pydatetime(),
+                     bool(r.synthetic))
+        for r in frame.itertuples()
+    ]
+
+
+@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+def data_as_of(db_url: str, scenario_id: int) -> datetime | None:
+    """The latest change to any person record of the scenario: "data as of"."""
+    frame = db.read_frame(
+        runtime.engine(db_url),
+        "SELECT MAX(updated_at) AS at FROM persons WHERE scenario_id = :scenario",
+        {"scenario": scenario_id},
+    )
+    value = frame.iloc[0, 0]
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
