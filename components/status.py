@@ -1,0 +1,40 @@
+"""Lines that tell the reader what they are looking at: exercise or live, and how fresh."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from dashboard.scenarios import ScenarioInfo
+
+
+def exercise_banner(scenario: ScenarioInfo) -> bool:
+    """A banner no one can miss on an exercise scenario (DESIGN.md §2.7).
+    Returns whether it was shown."""
+    if not scenario.is_exercise:
+        return False
+    st.markdown(
+        f"<div role='alert' data-testid='exercise-banner' style='background:#b00020;color:#fff;"
+        f"padding:0.6rem 1rem;border-radius:0.4rem;font-size:1.4rem;font-weight:700;"
+        f"letter-spacing:0.08em;text-align:center'>EXERCISE — {_escape(scenario.name)} — "
+        f"NOT LIVE DATA</div>",
+        unsafe_allow_html=True,
+    )
+    return True
+
+
+def freshness_line(as_of: datetime | None, synthetic: bool) -> str:
+    """The "data as of" line under every page title. Returns the text shown."""
+    if as_of is None:
+        text = "No person records in this scenario yet."
+    else:
+        text = f"Data as of {as_of:%d %b %Y, %H:%M} UTC"
+    if synthetic:
+        text += " · synthetic demonstration data: it describes no real person"
+    st.caption(text)
+    return text
+
+
+def _escape(value: str) -> str:
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))

@@ -1,0 +1,46 @@
+"""Helpers to drive the app with Streamlit's AppTest.
+
+With st.navigation, AppTest (Streamlit 1.67) keeps the entrypoint's elements
+only on its first run, and `switch_page` runs the page file alone, without the
+entrypoint. So app.py is tested on its first run (sign-in, database errors,
+default page), and each page is tested as its own script with the session
+context that app.py would have set. Pages draw their own head for this reason.
+"""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from dashboard.access import Viewer
+from dashboard.config import PROJECT_ROOT
+from dashboard.scenarios import list_scenarios
+from dashboard.session import KEY, Context
+
+APP = str(PROJECT_ROOT / "app.py")
+
+
+def open_page(db_url: str, page: str, role: str = "committee",
+              nationalities: list[str] | None = None, scenario: int = 1,
+              timeout: float = 120) -> AppTest:
+    """Run `pages/<page>.py` once as `role`, as app.py would after choosing the viewer."""
+    info = next(s for s in list_scenarios(db_url) if s.id == scenario)
+    viewer = Viewer(f"test-{role}", role, scenario, tuple(nationalities or ()))
+    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / f"{page}.py"), default_timeout=timeout)
+    at.session_state[KEY] = Context(db_url=db_url, viewer=viewer, scenario=info)
+    return at.run()
+
+
+def start(timeout: float = 120) -> AppTest:
+    return AppTest.from_file(APP, default_timeout=timeout).run()
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def texts(at: AppTest) -> str:
+    """Everything written on the page, for assertions about messages."""
+    parts = [e.value for kind in ("error", "warning", "info", "success", "caption",
+                                  "markdown", "title")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)

@@ -1,0 +1,132 @@
+"""Shared fixtures: small generated scenario databases on SQLite and PostgreSQL,
+built once per session, and a clean Streamlit cache for every test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import streamlit as st
+from dashboard.generate import generate
+from sqlalchemy import create_engine
+
+PERSONS = 3000
+SEED = 7
+PG_ADMIN_URL = os.environ.get("SITROOM_TEST_PG_URL", "postgresql://root@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _pg_admin_conninfo() -> str:
+    return PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+def pg_available() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    try:
+        with psycopg.connect(_pg_admin_conninfo(), connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The admin URL of the PostgreSQL server. In CI an unreachable server fails the run."""
+    reason = pg_available()
+    if reason:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required in CI: {reason}")
+        pytest.skip(f"PostgreSQL not reachable ({reason}); CI runs these")
+    return PG_ADMIN_URL
+
+
+class PgDatabases:
+    """Creates throwaway databases on the test server and drops them at the end."""
+
+    def __init__(self, admin_url: str):
+        self.admin = _pg_admin_conninfo()
+        self.created: list[str] = []
+
+    def create(self, label: str) -> str:
+        name = f"sitroom_test_{label}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        base = self.admin.rsplit("/", 1)[0]
+        return f"{base}/{name}"
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_server) -> Iterator[PgDatabases]:
+    dbs = PgDatabases(pg_server)
+    yield dbs
+    dbs.drop_all()
+
+
+def _build(backend: str, dirty: bool, tmp_factory, request) -> str:
+    label = "dirty" if dirty else "clean"
+    if backend == "sqlite":
+        path = Path(tmp_factory.mktemp(f"db_{label}")) / "scenario.sqlite"
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("pg_databases").create(label)
+    generate(url, persons=PERSONS, seed=SEED, dirty=dirty)
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def db_url(request, tmp_path_factory) -> str:
+    """URL of a clean generated scenario database, on each backend."""
+    return _build(request.param, False, tmp_path_factory, request)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def dirty_db_url(request, tmp_path_factory) -> str:
+    """URL of a generated scenario database with contract-breaking rows, on each backend."""
+    return _build(request.param, True, tmp_path_factory, request)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory, request) -> str:
+    """A clean SQLite scenario for tests that need only one backend (the app pages)."""
+    return _build("sqlite", False, tmp_path_factory, request)
+
+
+@pytest.fixture(scope="session")
+def dirty_sqlite_url(tmp_path_factory, request) -> str:
+    return _build("sqlite", True, tmp_path_factory, request)
+
+
+@pytest.fixture
+def raw(request):
+    """A plain writable engine on a URL, for the test's own SQL (not the code under test)."""
+    engines = []
+
+    def make(url: str):
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        engine = create_engine(url)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def clear_streamlit_caches():
+    """Streamlit's caches outlive a test (streamlit/streamlit#9139): start each one empty."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -1,0 +1,159 @@
+"""Overview figures against the test's own reading of the database.
+
+The expected values are computed here in pandas from the raw rows, a different
+route from the SQL aggregates of the code under test.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from dashboard import vocab
+from dashboard.access import Viewer
+from dashboard.overview import overview
+
+
+def load(engine, table: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(text(f"SELECT * FROM {table}"))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def as_time(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series, format="mixed")
+
+
+def visible(persons: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
+    rows = persons[persons.scenario_id == viewer.scenario_id]
+    if viewer.role != "consular":
+        return rows
+    nats = set(viewer.nationalities)
+    own = rows.nationality.isin(nats) | rows.second_nationality.isin(nats)
+    return rows[own & rows.consent_consular.astype(bool)
+                & ~rows.protection_confidential.astype(bool)]
+
+
+def as_of_of(persons: pd.DataFrame, scenario_id: int):
+    return as_time(persons[persons.scenario_id == scenario_id].updated_at).max().to_pydatetime()
+
+
+VIEWERS = [
+    Viewer("c", "committee", 1),
+    Viewer("k", "coordinator", 1),
+    Viewer("l", "consular", 1, ("ETH",)),
+    Viewer("l2", "consular", 1, ("PHL", "KEN")),
+    Viewer("x", "committee", 2),
+]
+
+
+def shown(n: int, viewer: Viewer):
+    return n if viewer.role == "consular" or n == 0 or n >= 5 else "<5"
+
+
+@pytest.mark.parametrize("viewer", VIEWERS, ids=lambda v: f"{v.role}-{v.scenario_id}-"
+                         + "-".join(v.nationalities))
+def test_headline_figures_match_the_database(db_url, raw, viewer):
+    engine = raw(db_url)
+    persons = load(engine, "persons")
+    as_of = as_of_of(persons, viewer.scenario_id)
+    ref = as_of - timedelta(hours=24)
+    mine = visible(persons, viewer)
+    mine = mine[mine.status.isin(list(vocab.PERSON_STATUSES))]
+    registered_at = as_time(mine.registered_at)
+
+    data = overview(db_url, viewer, as_of)
+
+    registered = int((registered_at <= as_of).sum())
+    assert data.figure("registered").value == shown(registered, viewer)
+    assert registered > 0
+    assert data.figure("missing").value == shown(int((mine.status == "missing").sum()), viewer)
+    assert data.figure("sheltered").value == shown(int((mine.status == "sheltered").sum()), viewer)
+    if viewer.role == "consular" or registered >= 5:
+        change = registered - int((registered_at <= ref).sum())
+        assert data.figure("registered").delta in (change, "<5")
+        if abs(change) >= 5:
+            assert data.figure("registered").delta == change
+
+    referrals = load(engine, "referrals")
+    referrals = referrals[(referrals.scenario_id == viewer.scenario_id)
+                          & referrals.person_id.isin(mine.id.tolist() if viewer.role == "consular"
+                                                     else persons.id.tolist())]
+    if viewer.role == "consular":
+        referrals = referrals[referrals.service.isin(
+            ["consular", "documentation", "evacuation", "family_tracing"])]
+        # sensitive referrals are never counted for a liaison, even its own nationals'
+    created, closed = as_time(referrals.created_at), as_time(referrals.closed_at)
+    open_now = int(((created <= as_of) & (closed.isna() | (closed > as_of))).sum())
+    assert data.figure("open_referrals").value == shown(open_now, viewer)
+    overdue = int(((referrals.status == "open") & (as_time(referrals.due_at) < as_of)).sum())
+    assert data.figure("overdue_referrals").value == shown(overdue, viewer)
+
+
+def test_consular_figures_exclude_protected_and_non_consenting(db_url, raw):
+    """A liaison's total is its consenting, non-protected nationals, never all of them."""
+    engine = raw(db_url)
+    with engine.connect() as conn:
+        everyone = conn.execute(text(
+            "SELECT COUNT(*) FROM persons WHERE scenario_id = 1 AND "
+            "(nationality = 'ETH' OR second_nationality = 'ETH')")).scalar()
+        allowed = conn.execute(text(
+            "SELECT COUNT(*) FROM persons WHERE scenario_id = 1 AND "
+            "(nationality = 'ETH' OR second_nationality = 'ETH') "
+            "AND consent_consular = :t AND protection_confidential = :f"),
+            {"t": True, "f": False}).scalar()
+        as_of = conn.execute(text(
+            "SELECT MAX(updated_at) FROM persons WHERE scenario_id = 1")).scalar()
+    assert allowed < everyone  # the scenario must hold people the rule hides
+    data = overview(db_url, Viewer("l", "consular", 1, ("ETH",)), pd.Timestamp(as_of))
+    assert data.figure("registered").value == allowed
+
+
+def test_sensitive_referrals_exist_but_a_liaison_counts_none(db_url, raw):
+    with raw(db_url).connect() as conn:
+        sensitive = conn.execute(text(
+            "SELECT COUNT(*) FROM referrals r JOIN persons p ON p.id = r.person_id "
+            "WHERE p.nationality = 'ETH' AND p.consent_consular = :t "
+            "AND p.protection_confidential = :f AND r.service IN "
+            "('asylum', 'anti_trafficking', 'gbv', 'child_protection')"),
+            {"t": True, "f": False}).scalar()
+    assert sensitive > 0
+    persons = load(raw(db_url), "persons")
+    data = overview(db_url, Viewer("l", "consular", 1, ("ETH",)), as_of_of(persons, 1))
+    services = set(data.overdue_by_service.service)
+    assert not services & set(vocab.SENSITIVE_SERVICES)
+
+
+def test_each_scope_gets_its_own_cache_entry(db_url, raw):
+    """Streamlit's cache is shared by all sessions: a liaison must never be served
+    figures computed for another scope, even right after them."""
+    persons = load(raw(db_url), "persons")
+    as_of = as_of_of(persons, 1)
+    results = {}
+    for viewer in [Viewer("a", "committee", 1), Viewer("b", "consular", 1, ("ETH",)),
+                   Viewer("c", "consular", 1, ("BGD",)), Viewer("d", "committee", 1)]:
+        results[viewer] = overview(db_url, viewer, as_of).figure("registered").value
+    for nat in ("ETH", "BGD"):
+        v = Viewer("z", "consular", 1, (nat,))
+        expected = len(visible(persons, v)[lambda f: f.status.isin(list(vocab.PERSON_STATUSES))])
+        assert results[Viewer("b" if nat == "ETH" else "c", "consular", 1, (nat,))] == expected
+
+
+def test_small_counts_are_suppressed_for_aggregate_roles(db_url, raw):
+    """The exercise scenario is small; whatever is below 5 shows as <5, never as a number."""
+    persons = load(raw(db_url), "persons")
+    data = overview(db_url, Viewer("c", "committee", 2), as_of_of(persons, 2))
+    exercise = persons[(persons.scenario_id == 2)
+                       & persons.status.isin(list(vocab.PERSON_STATUSES))]
+    counts = exercise.status.value_counts()
+    table = dict(zip(data.by_status.status, data.by_status.persons, strict=True))
+    for status, n in counts.items():
+        if 0 < n < 5:
+            assert table[status] == "<5"
+    numbers = [v for v in table.values() if v != "<5"]
+    assert all(int(v) == 0 or int(v) >= 5 for v in numbers)
+    hidden = [s for s, v in table.items() if v == "<5"]
+    assert len(hidden) != 1  # complementary suppression: never a lone hidden cell

@@ -1,0 +1,100 @@
+"""The app, page by page and role by role, with AppTest."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from dashboard import access
+from dashboard.scenarios import list_scenarios
+from tests.apptest import metric, open_page, start, texts
+
+
+@pytest.fixture
+def app_db(sqlite_url, monkeypatch):
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    return sqlite_url
+
+
+def own_count(raw, url, sql, **params) -> int:
+    with raw(url).connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+@pytest.mark.parametrize("role", ["committee", "coordinator", "admin"])
+def test_overview_for_aggregate_roles_shows_the_database_total(app_db, raw, role):
+    at = open_page(app_db, "overview", role)
+    assert not at.exception
+    expected = own_count(raw, app_db, "SELECT COUNT(*) FROM persons WHERE scenario_id = 1")
+    assert metric(at, "Registered") == f"{expected:,}"
+    assert "Data as of" in texts(at)
+    assert "synthetic" in texts(at)
+
+
+def test_overview_for_a_liaison_counts_only_visible_nationals(app_db, raw):
+    at = open_page(app_db, "overview", "consular", ["PHL"])
+    assert not at.exception
+    expected = own_count(
+        raw, app_db,
+        "SELECT COUNT(*) FROM persons WHERE scenario_id = 1 "
+        "AND (nationality = 'PHL' OR second_nationality = 'PHL') "
+        "AND consent_consular = :t AND protection_confidential = :f", t=True, f=False)
+    assert metric(at, "Registered") == f"{expected:,}"
+
+
+def test_exercise_scenario_carries_the_exercise_banner(app_db):
+    assert "EXERCISE" not in texts(open_page(app_db, "overview"))
+    exercise = next(s for s in list_scenarios(app_db) if s.kind == "exercise")
+    for role, nats in [("committee", None), ("coordinator", None), ("consular", ["ETH"])]:
+        for page in access.pages_for(role):
+            at = open_page(app_db, page, role, nats, scenario=exercise.id)
+            assert not at.exception
+            assert "EXERCISE" in texts(at) and "NOT LIVE DATA" in texts(at), (role, page)
+
+
+def test_data_quality_page_is_not_offered_to_a_liaison(app_db):
+    at = open_page(app_db, "data_quality", "consular", ["ETH"])
+    assert not at.exception
+    assert "cannot open this page" in texts(at)
+    assert not at.dataframe
+
+
+def test_data_quality_page_counts_each_contract_break(dirty_sqlite_url, raw, monkeypatch):
+    dirty_db_url = dirty_sqlite_url
+    monkeypatch.setenv("SITROOM_DB_URL", dirty_db_url)
+    at = open_page(dirty_db_url, "data_quality", "coordinator")
+    assert not at.exception
+    table = at.dataframe[0].value
+    bad_coordinates = own_count(
+        raw, dirty_db_url, "SELECT COUNT(*) FROM persons WHERE scenario_id = 1 AND "
+        "(lat IS NULL OR lon IS NULL OR lat > 90 OR lat < -90 OR lon > 180 OR lon < -180)")
+    assert bad_coordinates > 0
+    row = table[table["check"].str.contains("coordinates")]
+    assert int(row["rows"].iloc[0]) == bad_coordinates
+
+
+def test_every_page_runs_for_every_role(app_db):
+    for role in access.ROLES:
+        for page in access.pages_for(role):
+            at = open_page(app_db, page, role, ["ETH"] if role == "consular" else None)
+            assert not at.exception, (role, page)
+            assert "Data as of" in texts(at), (role, page)
+
+
+def test_the_entrypoint_opens_on_the_overview_for_the_default_viewer(app_db, raw):
+    at = start()
+    assert not at.exception
+    assert "Demo viewer" in texts(at)  # until sign-in lands, the picker says what it is
+    expected = own_count(raw, app_db, "SELECT COUNT(*) FROM persons WHERE scenario_id = 1")
+    assert metric(at, "Registered") == f"{expected:,}"
+
+
+def test_a_page_opened_without_a_viewer_shows_no_data(app_db):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.config import PROJECT_ROOT
+    for page in access.PAGE_ROLES:
+        at = AppTest.from_file(str(PROJECT_ROOT / "pages" / f"{page}.py")).run()
+        assert not at.exception
+        assert not at.metric and not at.dataframe
+        assert "Choose who you are first" in texts(at)

@@ -1,0 +1,119 @@
+"""Rows that break the data contract are counted, and kept out of the figures.
+
+Each expected count is worked out here in pandas from the raw tables.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from dashboard import quality, runtime, vocab
+from dashboard.access import Viewer
+from dashboard.overview import overview
+
+
+def load(engine, sql: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(text(sql))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def expected_breaks(engine, scenario: int = 1) -> tuple[dict[str, int], pd.DataFrame]:
+    """Contract-breaking rows per check, and the evacuation cases the funnel keeps."""
+    persons = load(engine, "SELECT * FROM persons")
+    mine = persons[persons.scenario_id == scenario]
+    countries = set(load(engine, "SELECT iso3 FROM countries").iso3)
+    facilities = load(engine, "SELECT * FROM facilities")
+    lat, lon = mine.lat.astype(float), mine.lon.astype(float)
+    bad_coords = lat.isna() | lon.isna() | (lat.abs() > 90) | (lon.abs() > 180)
+
+    occupancy = load(engine, "SELECT * FROM facility_occupancy")
+    occupancy["at"] = pd.to_datetime(occupancy["at"], format="mixed")
+    scen_fac = facilities[facilities.scenario_id == scenario]
+    occupancy = occupancy[occupancy.facility_id.isin(scen_fac.id)]
+    latest = occupancy.sort_values(["facility_id", "at", "id"]).groupby("facility_id").tail(1)
+    latest = latest.merge(scen_fac[["id", "capacity"]], left_on="facility_id", right_on="id")
+    over = (latest.occupants > latest.capacity) | (latest.occupants < 0) | (latest.capacity <= 0)
+
+    referrals = load(engine, f"SELECT * FROM referrals WHERE scenario_id = {scenario}")
+    bad_referrals = (~referrals.service.isin(list(vocab.REFERRAL_SERVICES))
+                     | ~referrals.status.isin(list(vocab.REFERRAL_STATUSES))
+                     | ~referrals.person_id.isin(persons.id))
+
+    cases = load(engine, f"SELECT * FROM evacuation_cases WHERE scenario_id = {scenario}")
+    bad_cases = (~cases.stage.isin(list(vocab.ALL_EVACUATION_STAGES))
+                 | ~cases.person_id.isin(persons.id))
+    events = load(engine, "SELECT * FROM evacuation_events")
+    events = events[events.case_id.isin(cases.id)].copy()
+    events["at"] = pd.to_datetime(events["at"], format="mixed")
+    rank = {s: i for i, s in enumerate(vocab.EVACUATION_PATH)}
+    backwards: set[int] = set()
+    for case_id, history in events.sort_values(["case_id", "at", "id"]).groupby("case_id"):
+        highest = -1
+        for stage in history.stage:
+            if stage in rank:
+                if rank[stage] < highest:
+                    backwards.add(int(case_id))
+                    break
+                highest = max(highest, rank[stage])
+    funnel_cases = cases[~bad_cases & ~cases.id.isin(backwards)
+                                         & cases.person_id.isin(mine.id)]
+
+    return {
+        "person_bad_coordinates": int(bad_coords.sum()),
+        "person_unknown_nationality": int((~mine.nationality.isin(countries)).sum()),
+        "person_unknown_status": int((~mine.status.isin(list(vocab.PERSON_STATUSES))).sum()),
+        "person_dangling_facility": int((mine.facility_id.notna()
+                                         & ~mine.facility_id.isin(facilities.id)).sum()),
+        "occupancy_above_capacity": int(over.sum()),
+        "referral_invalid": int(bad_referrals.sum()),
+        "evacuation_invalid": int(bad_cases.sum()),
+        "evacuation_backwards": len(backwards),
+    }, funnel_cases
+
+
+def test_every_contract_break_is_counted(dirty_db_url, raw):
+    expected, _ = expected_breaks(raw(dirty_db_url))
+    assert all(n > 0 for n in expected.values()), expected  # the dirty set holds every kind
+    assert quality.counts(runtime.engine(dirty_db_url), 1) == expected
+
+
+def test_a_clean_database_has_no_contract_breaks(db_url, raw):
+    expected, _ = expected_breaks(raw(db_url))
+    assert set(expected.values()) == {0}
+    assert quality.counts(runtime.engine(db_url), 1) == expected
+
+
+def test_figures_leave_out_the_rows_that_would_corrupt_them(dirty_db_url, raw):
+    engine = raw(dirty_db_url)
+    with engine.connect() as conn:
+        as_of = pd.Timestamp(conn.execute(text(
+            "SELECT MAX(updated_at) FROM persons WHERE scenario_id = 1")).scalar())
+        all_persons = conn.execute(text(
+            "SELECT COUNT(*) FROM persons WHERE scenario_id = 1 AND registered_at <= :at"),
+            {"at": as_of.to_pydatetime()}).scalar()
+    counts, funnel_cases = expected_breaks(engine)
+    data = overview(dirty_db_url, Viewer("c", "coordinator", 1), as_of.to_pydatetime())
+    # persons whose status breaks the vocabulary are not in the total
+    assert data.figure("registered").value == all_persons - counts["person_unknown_status"]
+
+    # evacuation cases with no person, an unknown stage or a backward history are not
+    # in the funnel: every stage shown equals the count of the remaining cases
+    by_stage = funnel_cases.stage.value_counts()
+    shown = dict(zip(data.funnel.stage, data.funnel.cases, strict=True))
+    numeric = {s: int(v) for s, v in shown.items() if v != "<5"}
+    assert numeric
+    for stage, n in numeric.items():
+        assert n == int(by_stage.get(stage, 0)), stage
+
+
+@pytest.mark.parametrize("role", ["committee", "coordinator", "consular"])
+def test_overview_never_crashes_on_a_dirty_database(dirty_db_url, raw, role):
+    with raw(dirty_db_url).connect() as conn:
+        as_of = pd.Timestamp(conn.execute(text(
+            "SELECT MAX(updated_at) FROM persons WHERE scenario_id = 1")).scalar())
+    viewer = Viewer("v", role, 1, ("ETH",) if role == "consular" else ())
+    data = overview(dirty_db_url, viewer, as_of.to_pydatetime())
+    assert data.figure("registered").value not in (0, None)
