@@ -7,14 +7,14 @@ import streamlit as st
 
 from dashboard import access, config, db, reference, runtime, scenarios, schema
 from dashboard.access import Viewer
-from dashboard.session import Context, set_context
+from dashboard.session import Context, finish_view, set_context
 
 st.set_page_config(page_title="Situation Room", page_icon="🛰️", layout="wide")
 
 PAGES = {
-    "overview": st.Page("pages/overview.py", title="Overview", icon="📊", url_path="overview"),
-    "data_quality": st.Page("pages/data_quality.py", title="Data quality", icon="🧪",
-                            url_path="data-quality"),
+    key: st.Page(f"pages/{key}.py", title=spec.title, icon=spec.icon,
+                 url_path=key.replace("_", "-"))
+    for key, spec in access.PAGES.items()
 }
 
 
@@ -75,6 +75,7 @@ def main() -> None:
     page = st.navigation([PAGES[name] for name in access.pages_for(viewer.role)])
     try:
         page.run()
+        finish_view(viewer)
     except db.DatabaseUnavailable as exc:
         st.error(f"{exc} The figures cannot be shown until it is back.", icon="🚫")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from components.status import exercise_banner, freshness_line
 from dashboard import scenarios
-from dashboard.session import Context, require_page
+from dashboard.session import Context, begin_view, require_page
 
 
 def page_start(page: str, title: str) -> Context:
@@ -13,6 +13,7 @@ def page_start(page: str, title: str) -> Context:
     import streamlit as st
 
     context = require_page(page)
+    begin_view(page)
     exercise_banner(context.scenario)
     st.title(title)
     freshness_line(scenarios.data_as_of(context.db_url, context.scenario.id),

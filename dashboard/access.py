@@ -123,12 +123,22 @@ def referral_services(viewer: Viewer) -> tuple[str, ...]:
 
 # --- pages ----------------------------------------------------------------------------------
 
-# Which roles may open each page. app.py builds navigation from this, and every
-# page checks it again itself (dashboard.session.require_page).
-PAGE_ROLES: dict[str, tuple[str, ...]] = {
-    "overview": ("committee", "consular", "coordinator", "admin"),
-    "data_quality": ("committee", "coordinator", "admin"),
+@dataclass(frozen=True)
+class PageSpec:
+    """A page of the dashboard: its file under pages/, its title, and who may open it."""
+
+    title: str
+    icon: str
+    roles: tuple[str, ...]
+
+
+# app.py builds the navigation from this table, in this order, and every page
+# checks it again itself (components.page.page_start). The file is pages/<key>.py.
+PAGES: dict[str, PageSpec] = {
+    "overview": PageSpec("Overview", "📊", ("committee", "consular", "coordinator", "admin")),
+    "data_quality": PageSpec("Data quality", "🧪", ("committee", "coordinator", "admin")),
 }
+PAGE_ROLES: dict[str, tuple[str, ...]] = {key: spec.roles for key, spec in PAGES.items()}
 
 
 def may_open(role: str, page: str) -> bool:

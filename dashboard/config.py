@@ -33,6 +33,8 @@ SETTINGS = {
                 "persons in the demo scenario built on first start"),
         Setting("SITROOM_QUERY_TIMEOUT_S", "20",
                 "longest a single dashboard query may run before it is cancelled"),
+        Setting("SITROOM_AUDIT_DB", str(PROJECT_ROOT / "var" / "audit.sqlite"),
+                "the dashboard's own audit log (SQLite file); never the shared database"),
         Setting("SITROOM_CACHE_TTL_S", "30",
                 "seconds a query result is reused before the database is asked again"),
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from dashboard import access
+from dashboard import access, audit
 from dashboard.access import Viewer
 from dashboard.scenarios import ScenarioInfo
 
@@ -39,3 +39,39 @@ def require_page(page: str) -> Context:
         st.error(f"The {context.viewer.role} role cannot open this page.")
         st.stop()
     return context
+
+
+AUDIT_KEY = "sitroom_audit_entry"
+
+
+def begin_view(page: str) -> audit.Entry:
+    """Start the audit entry of this page view; app.py writes it when the page is done."""
+    entry = audit.Entry(page=page)
+    st.session_state[AUDIT_KEY] = entry
+    return entry
+
+
+def current_view() -> audit.Entry | None:
+    entry = st.session_state.get(AUDIT_KEY)
+    return entry if isinstance(entry, audit.Entry) else None
+
+
+def note_filters(**filters) -> None:
+    """Record the filters the reader chose, for the audit log."""
+    entry = current_view()
+    if entry is not None:
+        entry.filters.update(filters)
+
+
+def note_rows(n: int) -> None:
+    """Record rows about people shown to the reader, for the audit log."""
+    entry = current_view()
+    if entry is not None:
+        entry.rows_shown += int(n)
+
+
+def finish_view(viewer: Viewer) -> None:
+    """Write the page view to the audit log (called by app.py after the page ran)."""
+    entry = st.session_state.pop(AUDIT_KEY, None)
+    if isinstance(entry, audit.Entry):
+        audit.record(viewer, entry)

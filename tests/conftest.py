@@ -123,6 +123,14 @@ def raw(request):
 
 
 @pytest.fixture(autouse=True)
+def own_audit_log(tmp_path, monkeypatch) -> Path:
+    """Each test writes its audit log into its own folder, never the project's."""
+    path = tmp_path / "audit.sqlite"
+    monkeypatch.setenv("SITROOM_AUDIT_DB", str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
 def clear_streamlit_caches():
     """Streamlit's caches outlive a test (streamlit/streamlit#9139): start each one empty."""
     st.cache_data.clear()

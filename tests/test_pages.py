@@ -98,3 +98,12 @@ def test_a_page_opened_without_a_viewer_shows_no_data(app_db):
         assert not at.exception
         assert not at.metric and not at.dataframe
         assert "Choose who you are first" in texts(at)
+
+
+def test_a_page_view_is_written_to_the_audit_log(app_db, own_audit_log):
+    import sqlite3
+    at = start()
+    assert not at.exception
+    with sqlite3.connect(own_audit_log) as conn:
+        rows = conn.execute("SELECT user, role, page, action, scenario_id FROM audit_log").fetchall()
+    assert rows == [("demo-committee", "committee", "overview", "view", 1)]

@@ -1,0 +1,37 @@
+"""Tables and exports that keep the audit log honest about what was shown."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import audit
+from dashboard.session import Context, current_view, note_rows
+
+
+def person_table(frame: pd.DataFrame, **kwargs) -> None:
+    """Show rows about people (a liaison's nationals, a referral queue) and count
+    them for the audit log. Aggregate tables use st.dataframe directly."""
+    note_rows(len(frame))
+    st.dataframe(frame, hide_index=True, width="stretch", **kwargs)
+
+
+def csv_export(context: Context, frame: pd.DataFrame, filename: str,
+               label: str = "Download CSV") -> None:
+    """A download of exactly `frame`, written to the audit log when taken, and
+    marked EXERCISE in its name and first line for an exercise scenario."""
+    body = frame.to_csv(index=False)
+    if context.scenario.is_exercise:
+        filename = f"EXERCISE-{filename}"
+        body = f"# EXERCISE — {context.scenario.name} — NOT LIVE DATA\n{body}"
+    view = current_view()
+    filters = dict(view.filters) if view else {}
+    page = view.page if view else "unknown"
+
+    def log_export() -> None:
+        audit.record(context.viewer, audit.Entry(page=page, action="export",
+                                                 filters={**filters, "file": filename},
+                                                 rows_shown=len(frame)))
+
+    st.download_button(label, body, file_name=filename, mime="text/csv",
+                       on_click=log_export, key=f"export-{page}-{filename}")

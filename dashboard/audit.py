@@ -1,0 +1,82 @@
+"""Who looked at what (DESIGN.md §2.8): every page view and export, in the
+dashboard's own writable store, never in the shared read-only database.
+
+The store is a local SQLite file (SITROOM_AUDIT_DB, by default beside the
+users file). Writes are short transactions; SQLite's WAL mode lets the admin's
+Audit page read while sessions write.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from dashboard import config
+from dashboard.access import Viewer
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY,
+    at_utc TEXT NOT NULL,
+    user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    nationalities TEXT NOT NULL,
+    scenario_id INTEGER,
+    page TEXT NOT NULL,
+    action TEXT NOT NULL,
+    filters TEXT NOT NULL,
+    rows_shown INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_audit_at ON audit_log (at_utc);
+"""
+_lock = threading.Lock()
+
+
+@dataclass
+class Entry:
+    """One page view or export being assembled while the page runs."""
+
+    page: str
+    action: str = "view"
+    filters: dict = field(default_factory=dict)
+    rows_shown: int = 0
+
+
+def store_path() -> Path:
+    return Path(config.get("SITROOM_AUDIT_DB"))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=10)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+def record(viewer: Viewer, entry: Entry, path: Path | None = None) -> None:
+    """Append one line to the audit log."""
+    row = (
+        datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        viewer.user, viewer.role, ",".join(viewer.nationalities), viewer.scenario_id,
+        entry.page, entry.action, json.dumps(entry.filters, sort_keys=True, default=str),
+        int(entry.rows_shown),
+    )
+    with _lock, _connect(path or store_path()) as conn:
+        conn.execute(
+            "INSERT INTO audit_log (at_utc, user, role, nationalities, scenario_id, page, "
+            "action, filters, rows_shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+
+def read(limit: int = 1000, path: Path | None = None) -> pd.DataFrame:
+    """The newest lines of the audit log, newest first."""
+    with _connect(path or store_path()) as conn:
+        return pd.read_sql_query(
+            "SELECT at_utc, user, role, nationalities, scenario_id, page, action, filters, "
+            "rows_shown FROM audit_log ORDER BY id DESC LIMIT ?", conn, params=(limit,))

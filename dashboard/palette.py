@@ -1,0 +1,53 @@
+"""One colour per status, stage and load level, the same on every page and chart.
+
+Chosen to stay distinguishable on a washed-out projector and for the common
+forms of colour blindness (Okabe–Ito based); red is kept for danger only.
+"""
+
+from __future__ import annotations
+
+PERSON_STATUS = {
+    "located": "#0072B2",
+    "sheltered": "#009E73",
+    "in_transit": "#56B4E9",
+    "evacuated": "#6A3D9A",
+    "relocated": "#999999",
+    "missing": "#E69F00",
+    "deceased": "#222222",
+}
+
+EVACUATION_STAGE = {
+    "requested": "#c6dbef",
+    "verified": "#9ecae1",
+    "documented": "#6baed6",
+    "manifested": "#4292c6",
+    "departed": "#2171b5",
+    "arrived_transit": "#08519c",
+    "arrived_origin": "#08306b",
+    "followed_up": "#041f4a",
+    "declined": "#999999",
+    "no_show": "#E69F00",
+    "medical_hold": "#CC79A7",
+}
+
+REFERRAL_STATUS = {
+    "open": "#E69F00",
+    "accepted": "#56B4E9",
+    "in_service": "#0072B2",
+    "closed": "#009E73",
+    "rejected": "#999999",
+    "revoked": "#666666",
+    "overdue": "#D55E00",
+}
+
+# Facility load: green below AMBER_FROM, amber below RED_FROM, red from there.
+LOAD_GREEN, LOAD_AMBER, LOAD_RED = "#1a9850", "#f1a340", "#d73027"
+AMBER_FROM, RED_FROM = 0.75, 0.9
+
+
+def load_colour(occupants: int, capacity: int) -> str:
+    """Green, amber or red for a facility's share of places taken."""
+    share = occupants / capacity if capacity > 0 else 1.0
+    if share >= RED_FROM:
+        return LOAD_RED
+    return LOAD_AMBER if share >= AMBER_FROM else LOAD_GREEN
