@@ -3,13 +3,16 @@ picks the scenario, builds the page list for the role and runs the page."""
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
-from dashboard import access, config, db, reference, runtime, scenarios, schema
+from dashboard import access, audit, config, db, reference, runtime, scenarios, schema
 from dashboard.access import Viewer
 from dashboard.session import Context, finish_view, set_context
 
-st.set_page_config(page_title="Situation Room", page_icon="🛰️", layout="wide")
+log = logging.getLogger("sitroom")
+st.set_page_config(page_title="Situation Room", page_icon=":material/emergency:", layout="wide")
 
 PAGES = {
     key: st.Page(f"pages/{key}.py", title=spec.title, icon=spec.icon,
@@ -28,14 +31,14 @@ def open_database(url: str) -> None:
             runtime.engine(url)
     except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
         st.title("Situation Room")
-        st.error(str(exc), icon="🚫")
+        st.error(str(exc), icon=":material/error:")
         st.stop()
 
 
 def demo_viewer(url: str, scenario: scenarios.ScenarioInfo) -> Viewer:
     """Until sign-in lands: a clearly marked picker of who is looking."""
     st.sidebar.warning("**Demo viewer** — sign-in is not enabled yet. Pick a role to see "
-                       "what it may see.", icon="⚠️")
+                       "what it may see.", icon=":material/warning:")
     role = st.sidebar.selectbox("Role", list(access.ROLES), key="demo_role",
                                 format_func=str.capitalize, help="\n\n".join(
                                     f"**{r}**: {d}" for r, d in access.ROLES.items()))
@@ -59,7 +62,7 @@ def main() -> None:
     try:
         available = scenarios.list_scenarios(url)
     except db.DatabaseUnavailable as exc:
-        st.error(str(exc), icon="🚫")
+        st.error(str(exc), icon=":material/error:")
         st.stop()
     if not available:
         st.warning("The database holds no scenario yet.")
@@ -77,7 +80,13 @@ def main() -> None:
         page.run()
         finish_view(viewer)
     except db.DatabaseUnavailable as exc:
-        st.error(f"{exc} The figures cannot be shown until it is back.", icon="🚫")
+        st.error(f"{exc} The figures cannot be shown until it is back.", icon=":material/error:")
+    except audit.AuditUnavailable as exc:
+        st.error(str(exc), icon=":material/error:")
+    except Exception:  # a reader gets a message, the operator the traceback
+        log.exception("page %s failed for role %s", page.title, viewer.role)
+        st.error(f"The {page.title} page stopped on an unexpected problem; it has been logged "
+                 "for the operators. Other pages still work.", icon=":material/error:")
 
 
 main()

@@ -134,9 +134,11 @@ class PageSpec:
 
 # app.py builds the navigation from this table, in this order, and every page
 # checks it again itself (components.page.page_start). The file is pages/<key>.py.
+ALL = ("committee", "consular", "coordinator", "admin")
 PAGES: dict[str, PageSpec] = {
-    "overview": PageSpec("Overview", "📊", ("committee", "consular", "coordinator", "admin")),
-    "data_quality": PageSpec("Data quality", "🧪", ("committee", "coordinator", "admin")),
+    "overview": PageSpec("Overview", ":material/dashboard:", ALL),
+    "data_quality": PageSpec("Data quality", ":material/rule:", ("committee", "coordinator",
+                                                                 "admin")),
 }
 PAGE_ROLES: dict[str, tuple[str, ...]] = {key: spec.roles for key, spec in PAGES.items()}
 

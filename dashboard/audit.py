@@ -38,6 +38,10 @@ CREATE INDEX IF NOT EXISTS ix_audit_at ON audit_log (at_utc);
 _lock = threading.Lock()
 
 
+class AuditUnavailable(Exception):
+    """The audit log cannot be written: pages stop rather than show unrecorded data."""
+
+
 @dataclass
 class Entry:
     """One page view or export being assembled while the page runs."""
@@ -68,10 +72,30 @@ def record(viewer: Viewer, entry: Entry, path: Path | None = None) -> None:
         entry.page, entry.action, json.dumps(entry.filters, sort_keys=True, default=str),
         int(entry.rows_shown),
     )
-    with _lock, _connect(path or store_path()) as conn:
-        conn.execute(
-            "INSERT INTO audit_log (at_utc, user, role, nationalities, scenario_id, page, "
-            "action, filters, rows_shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+    target = path or store_path()
+    try:
+        with _lock, _connect(target) as conn:
+            conn.execute(
+                "INSERT INTO audit_log (at_utc, user, role, nationalities, scenario_id, page, "
+                "action, filters, rows_shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+    except (sqlite3.Error, OSError) as exc:
+        raise AuditUnavailable(
+            f"The audit log at {target} cannot be written ({exc}). Views are not allowed "
+            "without a record of who looked: tell the data protection lead."
+        ) from exc
+
+
+def ensure_writable(path: Path | None = None) -> None:
+    """Fail before a page shows anything if its view could not be recorded."""
+    target = path or store_path()
+    try:
+        with _lock, _connect(target):
+            pass
+    except (sqlite3.Error, OSError) as exc:
+        raise AuditUnavailable(
+            f"The audit log at {target} cannot be written ({exc}). Views are not allowed "
+            "without a record of who looked: tell the data protection lead."
+        ) from exc
 
 
 def read(limit: int = 1000, path: Path | None = None) -> pd.DataFrame:

@@ -46,6 +46,7 @@ AUDIT_KEY = "sitroom_audit_entry"
 
 def begin_view(page: str) -> audit.Entry:
     """Start the audit entry of this page view; app.py writes it when the page is done."""
+    audit.ensure_writable()
     entry = audit.Entry(page=page)
     st.session_state[AUDIT_KEY] = entry
     return entry

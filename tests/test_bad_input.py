@@ -84,3 +84,15 @@ def test_generate_refuses_a_database_that_already_holds_a_scenario(sqlite_url, c
 def test_generate_needs_one_destination(capsys):
     assert cli.main(["generate", "--persons", "10", "--seed", "1"]) == 2
     assert "exactly one of --out" in capsys.readouterr().err
+
+
+def test_an_audit_log_that_cannot_be_written_stops_the_page_with_a_message(
+        sqlite_url, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    monkeypatch.setenv("SITROOM_AUDIT_DB", str(blocker / "audit.sqlite"))
+    at = start()
+    assert not at.exception
+    assert "audit log" in texts(at) and str(blocker) in texts(at)
+    assert not at.metric  # nothing shown that was not recorded

@@ -105,5 +105,6 @@ def test_a_page_view_is_written_to_the_audit_log(app_db, own_audit_log):
     at = start()
     assert not at.exception
     with sqlite3.connect(own_audit_log) as conn:
-        rows = conn.execute("SELECT user, role, page, action, scenario_id FROM audit_log").fetchall()
+        rows = conn.execute(
+            "SELECT user, role, page, action, scenario_id FROM audit_log").fetchall()
     assert rows == [("demo-committee", "committee", "overview", "view", 1)]
