@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import pandas as pd
 from sqlalchemy import DateTime, Engine, TextClause, bindparam, create_engine, event, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql import Executable
@@ -140,13 +141,23 @@ def read_frame(engine: Engine, stmt: Executable | str, params: dict | None = Non
         raise DatabaseUnavailable(f"The database did not answer: {first_line(exc)}") from exc
 
 
+# Times are stored to the second as 'YYYY-MM-DD HH:MM:SS' in SQLite (the data
+# contract's text form); binding them in the same form keeps string comparisons
+# exact at equality, where SQLAlchemy's default '.ffffff' suffix would not.
+TIMESTAMP = DateTime().with_variant(
+    sqlite.DATETIME(storage_format="%(year)04d-%(month)02d-%(day)02d "
+                                   "%(hour)02d:%(minute)02d:%(second)02d"),
+    "sqlite",
+)
+
+
 def sql(statement: str, params: dict) -> TextClause:
     """A text query whose list-valued parameters expand into IN (...) lists."""
     clause = text(statement)
     typed = [
         bindparam(k, expanding=True) if isinstance(v, list)
         # Typed so that every backend compares times in its own stored format.
-        else bindparam(k, type_=DateTime())
+        else bindparam(k, type_=TIMESTAMP)
         for k, v in params.items()
         if isinstance(v, list | datetime)
     ]

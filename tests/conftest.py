@@ -11,8 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import streamlit as st
-from dashboard.generate import generate
 from sqlalchemy import create_engine
+
+from dashboard.generate import generate
 
 PERSONS = 3000
 SEED = 7
