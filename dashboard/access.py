@@ -92,24 +92,34 @@ def facility_drawn(confidential: bool) -> bool:
 
 # --- the same rules in SQL ----------------------------------------------------------------
 
+def visible_persons_sql(viewer: Viewer) -> tuple[str, dict]:
+    """A subquery of the ids of the persons a consular liaison may see (DESIGN.md §2.2).
+
+    A UNION of two index searches (first and second nationality) rather than an
+    OR, which would read every person of the scenario.
+    """
+    if not sees_person_level(viewer.role):
+        raise AccessError(f"Role {viewer.role!r} never sees persons individually.")
+    params = {"scope_scenario": viewer.scenario_id, "scope_nats": list(viewer.nationalities),
+              "scope_true": True, "scope_false": False}
+    allowed = ("consent_consular = :scope_true AND protection_confidential = :scope_false "
+               "AND scenario_id = :scope_scenario")
+    return (f"SELECT id FROM persons WHERE nationality IN :scope_nats AND {allowed} UNION "
+            f"SELECT id FROM persons WHERE second_nationality IN :scope_nats AND {allowed}"), params
+
+
 def person_scope(viewer: Viewer, alias: str = "p") -> tuple[str, dict]:
     """SQL condition on `persons AS alias` for the rows this viewer's figures may count.
 
     Aggregate roles count everyone in the scenario (and are shown only counts);
-    a consular liaison counts only the persons it may see (DESIGN.md §2.2).
-    Returns the condition and its bound parameters.
+    a consular liaison counts only the persons it may see. Returns the condition
+    and its bound parameters.
     """
     params: dict = {"scope_scenario": viewer.scenario_id}
     cond = f"{alias}.scenario_id = :scope_scenario"
     if sees_person_level(viewer.role):
-        params["scope_nats"] = list(viewer.nationalities)
-        cond += (
-            f" AND ({alias}.nationality IN :scope_nats"
-            f" OR {alias}.second_nationality IN :scope_nats)"
-            f" AND {alias}.consent_consular = :scope_true"
-            f" AND {alias}.protection_confidential = :scope_false"
-        )
-        params.update(scope_true=True, scope_false=False)
+        visible, params = visible_persons_sql(viewer)
+        cond += f" AND {alias}.id IN ({visible})"
     return cond, params
 
 
@@ -137,6 +147,8 @@ class PageSpec:
 ALL = ("committee", "consular", "coordinator", "admin")
 PAGES: dict[str, PageSpec] = {
     "overview": PageSpec("Overview", ":material/dashboard:", ALL),
+    "map": PageSpec("Map", ":material/map:", ("committee", "consular", "coordinator")),
+    "audit": PageSpec("Audit", ":material/policy:", ("admin",)),
     "data_quality": PageSpec("Data quality", ":material/rule:", ("committee", "coordinator",
                                                                  "admin")),
 }

@@ -128,6 +128,7 @@ class Person(Base):
     __table_args__ = (
         Index("ix_persons_scenario_status", "scenario_id", "status"),
         Index("ix_persons_scenario_nationality", "scenario_id", "nationality"),
+        Index("ix_persons_scenario_second_nationality", "scenario_id", "second_nationality"),
         Index("ix_persons_facility", "facility_id"),
         Index("ix_persons_scenario_registered", "scenario_id", "registered_at"),
         Index("ix_persons_scenario_updated", "scenario_id", "updated_at"),

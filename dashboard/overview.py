@@ -72,59 +72,46 @@ def _by_status(engine: Engine, viewer: Viewer) -> dict[str, int]:
     return {s: counts.get(s, 0) for s in vocab.PERSON_STATUSES}
 
 
-def _referrals_where(viewer: Viewer) -> tuple[str, dict]:
-    scope, params = access.person_scope(viewer, "p")
-    params = {**params, "services": list(access.referral_services(viewer))}
-    where = (f"r.scenario_id = :scope_scenario AND {scope} AND {quality.VALID_REFERRAL} "
-             "AND r.service IN :services")
-    return where, params
-
-
-def _open_referrals(engine: Engine, viewer: Viewer, at: datetime) -> int:
+def _open_referrals(db_url: str, engine: Engine, viewer: Viewer, at: datetime) -> int:
     # Open at a moment: sent by then, and not yet closed, rejected or revoked then.
-    where, params = _referrals_where(viewer)
-    return _scalar(engine, "SELECT COUNT(*) FROM referrals r JOIN persons p ON p.id = r.person_id "
-                           f"WHERE {where} AND r.created_at <= :at "
-                           "AND (r.closed_at IS NULL OR r.closed_at > :at)",
+    where, params = quality.scoped_referrals(db_url, viewer)
+    return _scalar(engine, f"SELECT COUNT(*) FROM referrals r WHERE {where} "
+                           "AND r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at)",
                    {**params, "at": at})
 
 
-def _overdue_by_service(engine: Engine, viewer: Viewer, at: datetime) -> dict[str, int]:
+def _overdue_by_service(db_url: str, engine: Engine, viewer: Viewer,
+                        at: datetime) -> dict[str, int]:
     # Overdue: still awaiting acceptance after the service's deadline.
-    where, params = _referrals_where(viewer)
+    where, params = quality.scoped_referrals(db_url, viewer)
     params = {**params, "at": at}
     frame = db.read_frame(engine, db.sql(
-        "SELECT r.service, COUNT(*) AS n FROM referrals r JOIN persons p ON p.id = r.person_id "
-        f"WHERE {where} AND r.status = 'open' AND r.due_at < :at GROUP BY r.service", params),
-        params)
+        f"SELECT r.service, COUNT(*) AS n FROM referrals r WHERE {where} "
+        "AND r.status = 'open' AND r.due_at < :at GROUP BY r.service", params), params)
     counts = dict(zip(frame["service"], frame["n"].astype(int), strict=True))
     return {s: counts.get(s, 0) for s in access.referral_services(viewer)}
 
 
-def _cases_where(viewer: Viewer) -> tuple[str, dict]:
-    scope, params = access.person_scope(viewer, "p")
-    params = {**params, "scenario": viewer.scenario_id}
-    where = f"c.scenario_id = :scope_scenario AND {scope} AND {quality.VALID_EVACUATION_CASE}"
-    return where, params
-
-
-def _funnel(engine: Engine, viewer: Viewer) -> dict[str, int]:
-    where, params = _cases_where(viewer)
+def _funnel(db_url: str, engine: Engine, viewer: Viewer) -> dict[str, int]:
+    where, params = quality.scoped_cases(db_url, viewer)
     frame = db.read_frame(engine, db.sql(
-        "SELECT c.stage, COUNT(*) AS n FROM evacuation_cases c "
-        f"JOIN persons p ON p.id = c.person_id WHERE {where} GROUP BY c.stage", params), params)
+        f"SELECT c.stage, COUNT(*) AS n FROM evacuation_cases c WHERE {where} "
+        "GROUP BY c.stage", params), params)
     counts = dict(zip(frame["stage"], frame["n"].astype(int), strict=True))
     return {s: counts.get(s, 0) for s in vocab.ALL_EVACUATION_STAGES}
 
 
-def _departed_by(engine: Engine, viewer: Viewer, at: datetime) -> int:
-    """Cases that had left the country by `at`, from the stage history."""
-    where, params = _cases_where(viewer)
-    return _scalar(engine, "SELECT COUNT(DISTINCT c.id) FROM evacuation_cases c "
-                           "JOIN persons p ON p.id = c.person_id "
-                           "JOIN evacuation_events e ON e.case_id = c.id "
-                           f"WHERE {where} AND e.stage = 'departed' AND e.at <= :at",
-                   {**params, "at": at})
+def _departed_by(db_url: str, engine: Engine, viewer: Viewer, at: datetime) -> int:
+    """Cases that had left the country by `at`, from the stage history. Only a case
+    now at `departed` or beyond can have left (backward histories are excluded),
+    so the history is read for those alone."""
+    where, params = quality.scoped_cases(db_url, viewer)
+    gone = list(vocab.EVACUATION_PATH[vocab.EVACUATION_PATH.index("departed"):])
+    return _scalar(engine, f"SELECT COUNT(*) FROM evacuation_cases c WHERE {where} "
+                           "AND c.stage IN :gone AND EXISTS ("
+                           "SELECT 1 FROM evacuation_events e WHERE e.case_id = c.id "
+                           "AND e.stage = 'departed' AND e.at <= :at)",
+                   {**params, "at": at, "gone": gone})
 
 
 def _facilities(engine: Engine, viewer: Viewer) -> pd.DataFrame:
@@ -177,13 +164,13 @@ def overview(db_url: str, viewer: Viewer, as_of: datetime,
     registered_now = _registered(engine, viewer, as_of)
     registered_ref = _registered(engine, viewer, reference_at)
     status = _by_status(engine, viewer)
-    open_now = _open_referrals(engine, viewer, as_of)
-    open_ref = _open_referrals(engine, viewer, reference_at)
-    overdue = _overdue_by_service(engine, viewer, as_of)
-    overdue_ref = sum(_overdue_by_service(engine, viewer, reference_at).values())
-    departed_now = _departed_by(engine, viewer, as_of)
-    departed_ref = _departed_by(engine, viewer, reference_at)
-    funnel = _funnel(engine, viewer)
+    open_now = _open_referrals(db_url, engine, viewer, as_of)
+    open_ref = _open_referrals(db_url, engine, viewer, reference_at)
+    overdue = _overdue_by_service(db_url, engine, viewer, as_of)
+    overdue_ref = sum(_overdue_by_service(db_url, engine, viewer, reference_at).values())
+    departed_now = _departed_by(db_url, engine, viewer, as_of)
+    departed_ref = _departed_by(db_url, engine, viewer, reference_at)
+    funnel = _funnel(db_url, engine, viewer)
 
     facilities = _facilities(engine, viewer)
     facilities["full_pct"] = (100 * facilities["occupants"] / facilities["capacity"]).round(0)

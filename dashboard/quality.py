@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import config, db, runtime, vocab
+from dashboard import access, config, db, runtime, vocab
 from dashboard.access import Viewer
 
 
@@ -39,20 +39,25 @@ VALID_REFERRAL = (
 _PATH_RANK = "CASE e.stage " + " ".join(
     f"WHEN '{s}' THEN {i}" for i, s in enumerate(vocab.EVACUATION_PATH)
 ) + " END"
-# Cases whose history steps back along the evacuation path (a branch is not a step).
+# Cases whose history steps back along the evacuation path (a branch is not a
+# step). The path ranks never decrease unless two consecutive path events do,
+# so LAG finds every such case. This reads the whole event history (about 1.5 s
+# at a million persons), so its result is computed once per scenario and shared
+# by every viewer: see backward_case_ids().
 BACKWARD_CASES = f"""
     SELECT DISTINCT case_id FROM (
         SELECT e.case_id, {_PATH_RANK} AS rank_now,
-               MAX({_PATH_RANK}) OVER (PARTITION BY e.case_id ORDER BY e.at, e.id
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS rank_before
+               LAG({_PATH_RANK}) OVER (PARTITION BY e.case_id ORDER BY e.at, e.id) AS rank_before
         FROM evacuation_events e
-        JOIN evacuation_cases c ON c.id = e.case_id AND c.scenario_id = :scenario
+        WHERE e.stage IN {_in_list(vocab.EVACUATION_PATH)}
+          AND e.case_id IN (SELECT id FROM evacuation_cases WHERE scenario_id = :scenario)
     ) steps WHERE rank_now < rank_before
 """
+# Needs the parameter `backward_cases` (list of ids): see case_params().
 VALID_EVACUATION_CASE = (
     f"c.stage IN {_in_list(vocab.ALL_EVACUATION_STAGES)} "
     "AND EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id) "
-    f"AND c.id NOT IN ({BACKWARD_CASES})"
+    "AND c.id NOT IN :backward_cases"
 )
 # Latest occupancy report of each facility of the scenario; of two reports at the
 # same moment, the one written last (highest id) wins.
@@ -111,9 +116,77 @@ CHECKS: tuple[Check, ...] = (
           f"AND (c.stage NOT IN {_in_list(vocab.ALL_EVACUATION_STAGES)} "
           "OR NOT EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id))"),
     Check("evacuation_backwards", "Evacuation cases whose stages go backwards",
-          "the evacuation funnel",
+          "the evacuation funnel and stage times",
           f"SELECT COUNT(*) FROM ({BACKWARD_CASES}) b"),
 )
+
+# Contract checks change only when upstream systems write, and every viewer
+# shares them: keep them longer than the figures.
+QUALITY_TTL_S = 300
+
+
+@st.cache_data(ttl=QUALITY_TTL_S, show_spinner=False)
+def backward_case_ids(db_url: str, scenario_id: int) -> list[int]:
+    """Ids of the scenario's evacuation cases whose stages go backwards."""
+    frame = db.read_frame(runtime.engine(db_url), BACKWARD_CASES, {"scenario": scenario_id})
+    return sorted(int(i) for i in frame["case_id"])
+
+
+def case_params(db_url: str, scenario_id: int) -> dict:
+    """The parameters VALID_EVACUATION_CASE needs."""
+    return {"backward_cases": backward_case_ids(db_url, scenario_id)}
+
+
+# Contract-breaking rows are few, and the same for every viewer: finding them
+# once per scenario and leaving them out by id spares every figure a join to
+# persons just to check that its person exists.
+@st.cache_data(ttl=QUALITY_TTL_S, show_spinner=False)
+def excluded_case_ids(db_url: str, scenario_id: int) -> list[int]:
+    """Evacuation cases left out of every figure: unknown stage, no person, or a
+    backward history."""
+    frame = db.read_frame(runtime.engine(db_url), db.sql(
+        "SELECT c.id FROM evacuation_cases c WHERE c.scenario_id = :scenario AND ("
+        f"c.stage NOT IN {_in_list(vocab.ALL_EVACUATION_STAGES)} "
+        "OR NOT EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id))",
+        {"scenario": scenario_id}), {"scenario": scenario_id})
+    return sorted(set(frame["id"].astype(int)) | set(backward_case_ids(db_url, scenario_id)))
+
+
+@st.cache_data(ttl=QUALITY_TTL_S, show_spinner=False)
+def excluded_referral_ids(db_url: str, scenario_id: int) -> list[int]:
+    """Referrals left out of every figure: unknown service or status, or no person."""
+    frame = db.read_frame(runtime.engine(db_url), db.sql(
+        f"SELECT r.id FROM referrals r WHERE r.scenario_id = :scenario AND NOT ({VALID_REFERRAL})",
+        {"scenario": scenario_id}), {"scenario": scenario_id})
+    return sorted(int(i) for i in frame["id"])
+
+
+def scoped_cases(db_url: str, viewer: Viewer, alias: str = "c") -> tuple[str, dict]:
+    """Condition on `evacuation_cases AS alias`: the viewer's scope, contract breaks left
+    out. No join needed; a liaison's scope is a subquery on its visible persons."""
+    params: dict = {"cases_scenario": viewer.scenario_id,
+                    "excluded_cases": excluded_case_ids(db_url, viewer.scenario_id) or [-1]}
+    where = f"{alias}.scenario_id = :cases_scenario AND {alias}.id NOT IN :excluded_cases"
+    if access.sees_person_level(viewer.role):
+        visible, visible_params = access.visible_persons_sql(viewer)
+        params.update(visible_params)
+        where += f" AND {alias}.person_id IN ({visible})"
+    return where, params
+
+
+def scoped_referrals(db_url: str, viewer: Viewer, alias: str = "r") -> tuple[str, dict]:
+    """Condition on `referrals AS alias`: the viewer's scope and services (a liaison never
+    counts a sensitive service), contract breaks left out."""
+    params: dict = {"referrals_scenario": viewer.scenario_id,
+                    "excluded_referrals": excluded_referral_ids(db_url, viewer.scenario_id) or [-1],
+                    "scope_services": list(access.referral_services(viewer))}
+    where = (f"{alias}.scenario_id = :referrals_scenario "
+             f"AND {alias}.id NOT IN :excluded_referrals AND {alias}.service IN :scope_services")
+    if access.sees_person_level(viewer.role):
+        visible, visible_params = access.visible_persons_sql(viewer)
+        params.update(visible_params)
+        where += f" AND {alias}.person_id IN ({visible})"
+    return where, params
 
 
 def counts(engine: Engine, scenario_id: int) -> dict[str, int]:

@@ -92,6 +92,16 @@ def test_headline_figures_match_the_database(db_url, raw, viewer):
     overdue = int(((referrals.status == "open") & (as_time(referrals.due_at) < as_of)).sum())
     assert data.figure("overdue_referrals").value == shown(overdue, viewer)
 
+    # evacuated: cases of persons in scope with a 'departed' event by the moment shown
+    cases = load(engine, "evacuation_cases")
+    in_scope = persons if viewer.role != "consular" else visible(persons, viewer)
+    cases = cases[(cases.scenario_id == viewer.scenario_id)
+                  & cases.person_id.isin(in_scope[in_scope.scenario_id == viewer.scenario_id].id)]
+    events = load(engine, "evacuation_events")
+    departed = events[(events.stage == "departed") & (as_time(events["at"]) <= as_of)
+                      & events.case_id.isin(cases.id)]
+    assert data.figure("departed").value == shown(departed.case_id.nunique(), viewer)
+
 
 def test_consular_figures_exclude_protected_and_non_consenting(db_url, raw):
     """A liaison's total is its consenting, non-protected nationals, never all of them."""

@@ -173,6 +173,7 @@ def upgrade() -> None:
     with op.batch_alter_table('persons', schema=None) as batch_op:
         batch_op.create_index('ix_persons_facility', ['facility_id'], unique=False)
         batch_op.create_index('ix_persons_scenario_nationality', ['scenario_id', 'nationality'], unique=False)
+        batch_op.create_index('ix_persons_scenario_second_nationality', ['scenario_id', 'second_nationality'], unique=False)
         batch_op.create_index('ix_persons_scenario_registered', ['scenario_id', 'registered_at'], unique=False)
         batch_op.create_index('ix_persons_scenario_status', ['scenario_id', 'status'], unique=False)
         batch_op.create_index('ix_persons_scenario_updated', ['scenario_id', 'updated_at'], unique=False)
@@ -236,6 +237,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_persons_scenario_status')
         batch_op.drop_index('ix_persons_scenario_registered')
         batch_op.drop_index('ix_persons_scenario_nationality')
+        batch_op.drop_index('ix_persons_scenario_second_nationality')
         batch_op.drop_index('ix_persons_facility')
 
     op.drop_table('persons')
