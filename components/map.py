@@ -1,0 +1,285 @@
+"""The Map page's deck and legend: typed builders that return values.
+
+Everything the browser gets is in the deck built here, so what leaves the
+server is exactly what dashboard.geo allowed: counts for the aggregate roles,
+points only for a liaison. No layer bins in the browser (no HexagonLayer or
+HeatmapLayer: they would ship every point, DESIGN.md §2.6), and no tile or
+style URL is in the deck unless the reader turns tiles on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+
+import pandas as pd
+import pydeck as pdk
+from pydeck.bindings.json_tools import default_serialize
+
+from dashboard import palette, privacy, vocab
+from dashboard.geo import GRID_STEP, MapLayers, People
+
+# Lebanon fills a projector screen at this view.
+INITIAL_VIEW = {"latitude": 33.86, "longitude": 35.86, "zoom": 7.75}
+HEIGHT = 760
+
+SEA, LAND, BORDER, DISTRICT = "#d4e3ee", "#f4f2ec", "#9c978c", "#8a8a8a"
+# Persons per district or cell: a purple-blue ramp, away from the red kept for danger.
+COUNT_BINS = (5, 20, 50, 100, 500, 1000)
+COUNT_COLOURS = ("#c6d7ec", "#9ebcda", "#8c96c6", "#8c6bb1", "#88419d", "#6e016b")
+# Hazard severity. Not in dashboard.palette yet; move it there when a second page draws hazards.
+HAZARD_SEVERITY = {"low": "#fee08b", "medium": "#fdae61", "high": "#e34a33",
+                   "extreme": "#99000d"}
+NO_REPORT = "#bdbdbd"  # a facility without a valid occupancy report, or with fewer than 5
+POST = "#3f007d"
+
+
+class OfflineDeck(pdk.Deck):
+    """A Deck whose spec is compact JSON. pydeck indents it (about 95 bytes a point,
+    DESIGN.md §8); without the indentation a point costs less than half."""
+
+    def to_json(self) -> str:
+        return json.dumps(self, sort_keys=True, default=default_serialize,
+                          separators=(",", ":"))
+
+
+def rgba(colour: str, alpha: int = 255) -> list[int]:
+    colour = colour.lstrip("#")
+    return [int(colour[i:i + 2], 16) for i in (0, 2, 4)] + [alpha]
+
+
+def count_colour(n: int) -> str:
+    index = sum(1 for edge in COUNT_BINS if n >= edge) - 1
+    return COUNT_COLOURS[max(index, 0)]
+
+
+def _when(value) -> str:
+    if value is None or pd.isna(value):
+        return "never"
+    return f"{pd.Timestamp(value):%d %b %Y, %H:%M} UTC"
+
+
+def _label(code: str) -> str:
+    return code.replace("_", " ")
+
+
+# --- the layers ------------------------------------------------------------------------
+
+def basemap_layers(base: dict[str, dict], tiles: bool) -> list[pdk.Layer]:
+    """Sea, land and borders from the shipped files; with tiles, the outlines only."""
+    layers = []
+    if not tiles:
+        layers.append(pdk.Layer(
+            "PolygonLayer", id="sea",
+            data=[{"polygon": [[-180, -85], [180, -85], [180, 85], [-180, 85]]}],
+            get_polygon="polygon", get_fill_color=rgba(SEA), stroked=False, pickable=False))
+    for name, width in (("world-110m.geojson", 0.6), ("region-10m.geojson", 1.2)):
+        layers.append(pdk.Layer(
+            "GeoJsonLayer", id=name.split(".")[0], data=base[name],
+            filled=not tiles, get_fill_color=rgba(LAND), stroked=True,
+            get_line_color=rgba(BORDER), line_width_min_pixels=width, pickable=False))
+    layers.append(pdk.Layer(
+        "GeoJsonLayer", id="districts", data=base["lebanon-districts.geojson"], filled=False,
+        stroked=True, get_line_color=rgba(DISTRICT, 200), line_width_min_pixels=1,
+        pickable=False))
+    return layers
+
+
+def country_labels(base: dict[str, dict]) -> pdk.Layer:
+    rows = [{"text": f["properties"]["name"], "position": [f["properties"]["label_lon"],
+                                                          f["properties"]["label_lat"]]}
+            for f in base["region-10m.geojson"]["features"]
+            if f["properties"].get("name") in NEIGHBOURS]
+    return text_layer("countries", rows, size=18, colour=[120, 116, 108, 255])
+
+
+def text_layer(layer_id: str, rows: list[dict], size: int,
+               colour: Sequence[int] = (20, 20, 20, 255)) -> pdk.Layer:
+    """Labels with a white halo. Where two would overlap at the first view, only the one
+    listed first is kept (the others stay in the tooltips). Done here rather than with
+    deck.gl's CollisionFilterExtension, which drew labels faint in headless Chromium; the
+    default monospace font is kept for the same reason (other families drew as dashes)."""
+    def half_width(row: dict) -> float:
+        return max(len(line) for line in row["text"].split("\n")) * LABEL_CHAR_DEG / 2
+
+    kept: list[dict] = []
+    for row in rows:
+        lon, lat = row["position"]
+        if all(abs(lon - k["position"][0]) > half_width(row) + half_width(k) or
+               abs(lat - k["position"][1]) > LABEL_LINES_DEG for k in kept):
+            kept.append(row)
+    return pdk.Layer("TextLayer", id=layer_id, data=kept, get_position="position",
+                     get_text="text", get_size=size, get_color=list(colour),
+                     font_weight=700, outline_width=3, outline_color=[255, 255, 255, 220],
+                     font_settings={"sdf": True}, pickable=False)
+
+
+# Degrees of longitude one character covers, and of latitude a two-line label, at the
+# initial zoom (about 150 pixels a degree).
+LABEL_CHAR_DEG, LABEL_LINES_DEG = 0.058, 0.17
+
+
+NEIGHBOURS = ("Syria", "Israel", "Cyprus", "Jordan", "Turkey")
+
+
+def people_layers(people: People) -> list[pdk.Layer]:
+    """Districts or cells shaded by count, or a liaison's points coloured by status."""
+    if people.mode == "points":
+        rows = [{"position": [round(float(r.lon), 5), round(float(r.lat), 5)],
+                 "color": rgba(palette.PERSON_STATUS.get(r.status, NO_REPORT), 230),
+                 "tip": f"{r.full_name}\n{r.ref} · {_label(r.status)}"}
+                for r in people.points.itertuples()]
+        return [pdk.Layer("ScatterplotLayer", id="people-points", data=rows,
+                          get_position="position", get_fill_color="color",
+                          get_radius=60, radius_min_pixels=4, radius_max_pixels=12,
+                          stroked=True, get_line_color=[255, 255, 255, 255],
+                          line_width_min_pixels=1, pickable=True)]
+    if people.mode == "areas":
+        rows = [{"polygon": part, "persons": int(r.persons),
+                 "color": rgba(count_colour(int(r.persons)), 190),
+                 "tip": f"{r.name} district (approximate shape)\n{int(r.persons):,} persons"}
+                for r in people.areas.itertuples() for part in r.polygon]
+        # Biggest first: where labels collide, the district with more people keeps its own.
+        labels = [{"position": [round(float(r.lon), 4), round(float(r.lat), 4)],
+                   "text": f"{r.name}\n{int(r.persons):,}"}
+                  for r in people.areas.sort_values("persons", ascending=False).itertuples()]
+        return [
+            pdk.Layer("PolygonLayer", id="people-districts", data=rows, get_polygon="polygon",
+                      get_fill_color="color", stroked=True, get_line_color=[90, 90, 90, 255],
+                      line_width_min_pixels=1, pickable=True),
+            text_layer("district-labels", labels, size=15),
+        ]
+    rows = []
+    for r in people.cells.itertuples():
+        south, west = r.polygon[0][1], r.polygon[0][0]
+        rows.append({"polygon": r.polygon, "persons": int(r.persons),
+                     "color": rgba(count_colour(int(r.persons)), 225),
+                     "tip": f"{int(r.persons):,} persons\ncell {south:.2f}–{south + GRID_STEP:.2f}"
+                            f" N, {west:.2f}–{west + GRID_STEP:.2f} E"})
+    return [pdk.Layer("PolygonLayer", id="people-cells", data=rows, get_polygon="polygon",
+                      get_fill_color="color", stroked=True, get_line_color=[255, 255, 255, 160],
+                      line_width_min_pixels=0.5, pickable=True)]
+
+
+def _facility_tip(r) -> str:
+    if r.occupants is None or (isinstance(r.occupants, float) and pd.isna(r.occupants)):
+        load = f"{int(r.capacity):,} places · no valid occupancy report"
+    elif r.occupants == privacy.SUPPRESSED:
+        load = f"fewer than 5 of {int(r.capacity):,} places taken"
+    else:
+        load = f"{int(r.occupants):,} of {int(r.capacity):,} places taken ({r.full_pct:.0f}% full)"
+    return (f"{r.name}\n{_label(r.kind)} · {r.status}\n{load}\n"
+            f"last confirmed {_when(r.confirmed_at)}")
+
+
+def facility_colour(occupants, capacity: int) -> str:
+    if not isinstance(occupants, int):  # no valid report, or suppressed
+        return NO_REPORT
+    return palette.load_colour(occupants, capacity)
+
+
+def facility_layer(facilities: pd.DataFrame) -> pdk.Layer:
+    rows = [{"position": [round(float(r.lon), 5), round(float(r.lat), 5)],
+             "color": rgba(facility_colour(r.occupants, int(r.capacity))),
+             "tip": _facility_tip(r)} for r in facilities.itertuples()]
+    return pdk.Layer("ScatterplotLayer", id="facilities", data=rows, get_position="position",
+                     get_fill_color="color", get_radius=400, radius_min_pixels=7,
+                     radius_max_pixels=16, stroked=True, get_line_color=[30, 30, 30, 255],
+                     line_width_min_pixels=1.5, pickable=True)
+
+
+def hazard_layer(hazards: pd.DataFrame) -> pdk.Layer:
+    rows = [{"polygon": r.polygon,
+             "fill": rgba(HAZARD_SEVERITY.get(r.severity, NO_REPORT), 90),
+             "line": rgba(HAZARD_SEVERITY.get(r.severity, NO_REPORT), 255),
+             "tip": f"Hazard: {_label(r.kind)}\nseverity {r.severity}\n"
+                    f"since {_when(r.valid_from)}"
+                    + ("" if r.valid_to is None or pd.isna(r.valid_to)
+                       else f", until {_when(r.valid_to)}")}
+            for r in hazards.itertuples()]
+    return pdk.Layer("PolygonLayer", id="hazards", data=rows, get_polygon="polygon",
+                     get_fill_color="fill", get_line_color="line", line_width_min_pixels=2,
+                     stroked=True, pickable=True)
+
+
+def post_layer(posts: pd.DataFrame) -> pdk.Layer:
+    rows = [{"position": [round(float(r.lon), 5), round(float(r.lat), 5)],
+             "tip": f"{r.name}\n{_label(r.status)} · hotline {r.hotline or 'none'}"}
+            for r in posts.itertuples()]
+    return pdk.Layer("ScatterplotLayer", id="consular-posts", data=rows,
+                     get_position="position", get_fill_color=[255, 255, 255, 255],
+                     get_line_color=rgba(POST), get_radius=200, radius_min_pixels=5,
+                     radius_max_pixels=10, stroked=True, line_width_min_pixels=3,
+                     pickable=True)
+
+
+def build_deck(people: People, layers: MapLayers, base: dict[str, dict],
+               tiles: bool = False) -> pdk.Deck:
+    """The whole map. Offline unless `tiles`: then a street-map style is fetched
+    from the internet under the shipped outlines."""
+    stack = basemap_layers(base, tiles)
+    drawn = people_layers(people)
+    labels = [layer for layer in drawn if layer.type == "TextLayer"]
+    stack += [layer for layer in drawn if layer.type != "TextLayer"]
+    stack.append(hazard_layer(layers.hazards))
+    stack.append(facility_layer(layers.facilities))
+    stack.append(post_layer(layers.posts))
+    stack.append(country_labels(base))
+    stack += labels  # on top of everything, so hazards never hide a district's count
+    tooltip = {"text": "{tip}", "style": {"fontSize": "16px", "whiteSpace": "pre-line",
+                                          "maxWidth": "420px"}}
+    view = pdk.ViewState(**INITIAL_VIEW, pitch=0, bearing=0)
+    if tiles:
+        return OfflineDeck(layers=stack, initial_view_state=view, tooltip=tooltip,
+                           map_provider="carto", map_style=pdk.map_styles.LIGHT)
+    # No provider and pydeck's "no style chosen" sentinel: Streamlit then draws no base
+    # map and fetches nothing. (With no mapStyle key at all it would fetch Carto's.)
+    return OfflineDeck(layers=stack, initial_view_state=view, tooltip=tooltip,
+                       map_provider=None)
+
+
+# --- the legend ----------------------------------------------------------------------------
+
+def _swatch(colour: str, label: str, shape: str = "square", ring: str | None = None) -> str:
+    radius = "50%" if shape == "circle" else "3px"
+    border = f"3px solid {ring}" if ring else "1px solid #333"
+    return (f"<span style='display:inline-flex;align-items:center;margin:0 1.1rem 0.3rem 0'>"
+            f"<span style='display:inline-block;width:1.1rem;height:1.1rem;background:{colour};"
+            f"border:{border};border-radius:{radius};margin-right:0.4rem'></span>"
+            f"{escape(label)}</span>")
+
+
+def legend_html(mode: str, statuses: Sequence[str] = ()) -> str:
+    """The legend for what the deck draws, as HTML for st.markdown."""
+    rows = []
+    if mode == "points":
+        rows.append(("Your nationals, by status",
+                     [_swatch(palette.PERSON_STATUS[s], _label(s), "circle") for s in
+                      (statuses or vocab.PERSON_STATUSES) if s in palette.PERSON_STATUS]))
+    else:
+        upper = [b - 1 for b in COUNT_BINS[1:]] + [None]
+        labels = [f"{a:,}–{b:,}" if b else f"{a:,}+"
+                  for a, b in zip(COUNT_BINS, upper, strict=True)]
+        what = "district" if mode == "areas" else "cell"
+        rows.append((f"Persons per {what}",
+                     [_swatch(c, t) for c, t in zip(COUNT_COLOURS, labels, strict=True)]))
+    pct = lambda x: f"{x * 100:.0f}%"  # noqa: E731
+    rows.append(("Facility load", [
+        _swatch(palette.LOAD_GREEN, f"under {pct(palette.AMBER_FROM)}", "circle"),
+        _swatch(palette.LOAD_AMBER, f"{pct(palette.AMBER_FROM)}–{pct(palette.RED_FROM)}",
+                "circle"),
+        _swatch(palette.LOAD_RED, f"{pct(palette.RED_FROM)} and over", "circle"),
+        _swatch(NO_REPORT, "no valid report or fewer than 5", "circle"),
+    ]))
+    rows.append(("Hazard severity", [_swatch(c, s) for s, c in HAZARD_SEVERITY.items()]))
+    rows.append(("Consular post", [_swatch("#ffffff", "embassy or consulate", "circle",
+                                           ring=POST)]))
+    return "".join(
+        f"<div style='font-size:1.05rem;margin-bottom:0.2rem'><b>{escape(title)}:</b> "
+        f"{''.join(items)}</div>" for title, items in rows)
+
+
+def as_of_caption(as_of: datetime) -> str:
+    return f"Hazards active at {as_of:%d %b %Y, %H:%M} UTC."

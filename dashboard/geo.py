@@ -1,0 +1,357 @@
+"""What the Map page draws, for one viewer: people, facilities, hazards, consular posts,
+and the offline base map.
+
+People leave the database already aggregated for the roles that see only
+counts (DESIGN.md §2.4, §2.6): by district for the committee, by a square
+grid cell for the coordinator, each count under 5 dropped with complementary
+suppression. Only a consular liaison gets points, and only of its visible
+nationals (access.person_scope), and only up to a cap: past it, its nationals
+are gridded too, so a page never ships more than a few MB (DESIGN.md §8).
+Rows that break the contract are left out with the data-quality conditions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard import access, config, db, privacy, quality, reference, runtime, vocab
+from dashboard.access import Viewer
+
+BASEMAP_DIR = config.DATA_DIR / "basemap"
+BASEMAP_FILES = ("world-110m.geojson", "region-10m.geojson", "lebanon-districts.geojson")
+
+# Points cost ~40 bytes each in the compact spec: 5,000 is ~0.2 MB, well inside 2 MB.
+POINT_CAP = 5000
+# One fixed grid for everyone: offering several sizes would let nested cells be
+# subtracted from each other to recover suppressed counts.
+GRID_STEP = 0.05  # degrees, about 5.5 km north-south
+# Statuses of people still in the country: the map's default filter.
+IN_COUNTRY = ("located", "sheltered", "in_transit", "relocated", "missing")
+
+TTL = int(config.get("SITROOM_CACHE_TTL_S"))
+
+
+@dataclass(frozen=True)
+class MapFilters:
+    """The reader's filters. Empty means no filter on that field. Hashable: a cache key."""
+
+    nationalities: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = IN_COUNTRY
+    vulnerabilities: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("nationalities", "statuses", "vulnerabilities"):
+            object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    nationalities: dict[str, str]  # iso3 -> name
+    statuses: tuple[str, ...]
+    vulnerabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class People:
+    """People as the viewer may see them on the map.
+
+    `mode` is "areas" (committee), "cells" (coordinator, or a liaison past the
+    cap) or "points" (a liaison). The exact totals are kept for tests and for
+    the notes; the notes already say them suppressed where the role needs it.
+    """
+
+    mode: str
+    areas: pd.DataFrame   # pcode, name, lat, lon, persons, polygon — drawn districts only
+    cells: pd.DataFrame   # gi, gj, persons, polygon — drawn cells only
+    points: pd.DataFrame  # lon, lat, ref, full_name, status — a liaison's nationals only
+    placed: int           # persons with valid coordinates matching the filters
+    drawn: int            # persons in the drawn areas, cells or points
+    hidden: int           # persons in areas or cells suppressed as small
+    unplaced: int         # persons whose district has no shape on the map
+    in_confidential: int  # persons at a confidential facility, kept off cells and points
+    bad_coordinates: int  # persons matching the filters without valid coordinates
+    notes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class MapLayers:
+    facilities: pd.DataFrame  # name, kind, status, capacity, occupants, full_pct, lat, lon, ...
+    hazards: pd.DataFrame     # kind, severity, polygon (one row per polygon part)
+    posts: pd.DataFrame       # country, name, status, hotline, lat, lon
+    unreadable_hazards: int
+
+
+# --- base map -----------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def basemap(folder: str = str(BASEMAP_DIR)) -> dict[str, dict]:
+    """The offline base-map layers shipped in data/basemap/ (see its README), by file name.
+    Static files, shared by every session: nothing in them is about a person."""
+    out = {}
+    for name in BASEMAP_FILES:
+        path = Path(folder) / name
+        try:
+            out[name] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            # The map still works without its base layers; the page says which is missing.
+            out[name] = {"type": "FeatureCollection", "features": [], "missing": True}
+    return out
+
+
+def district_shapes() -> dict[str, dict]:
+    """pcode -> GeoJSON geometry of the approximate district shapes."""
+    return {f["properties"]["pcode"]: f["geometry"]
+            for f in basemap()["lebanon-districts.geojson"]["features"]}
+
+
+def rings(geometry: dict) -> list[list]:
+    """A Polygon or MultiPolygon as a list of polygons (each a list of rings), for PolygonLayer."""
+    kind, coords = geometry.get("type"), geometry.get("coordinates")
+    if kind == "Polygon" and coords:
+        return [coords]
+    if kind == "MultiPolygon" and coords:
+        return list(coords)
+    return []
+
+
+# --- filters ------------------------------------------------------------------------------
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def filter_options(db_url: str, viewer: Viewer) -> FilterOptions:
+    """What the filters offer. A liaison is offered only its own nationalities.
+    Codes and tags only, no counts: safe for every role."""
+    names = reference.nationalities(db_url, viewer.scenario_id)
+    if access.sees_person_level(viewer.role):
+        names = {n: names.get(n, n) for n in viewer.nationalities}
+    frame = db.read_frame(
+        runtime.engine(db_url),
+        "SELECT DISTINCT v.tag FROM person_vulnerabilities v "
+        "JOIN persons p ON p.id = v.person_id WHERE p.scenario_id = :scenario",
+        {"scenario": viewer.scenario_id})
+    tags = set(frame["tag"].dropna().astype(str)) | set(vocab.VULNERABILITY_TAGS)
+    return FilterOptions(names, tuple(vocab.PERSON_STATUSES), tuple(sorted(tags)))
+
+
+def _where(viewer: Viewer, filters: MapFilters) -> tuple[str, dict]:
+    """Persons of the viewer's scope matching the filters, with a status in the vocabulary."""
+    scope, params = access.person_scope(viewer, "p")
+    where = f"{scope} AND {quality.VALID_PERSON_STATUS}"
+    if filters.nationalities:
+        # Either nationality, as the consular rule reads it (DESIGN.md §3).
+        where += " AND (p.nationality IN :f_nats OR p.second_nationality IN :f_nats)"
+        params["f_nats"] = list(filters.nationalities)
+    if filters.statuses:
+        where += " AND p.status IN :f_statuses"
+        params["f_statuses"] = list(filters.statuses)
+    if filters.vulnerabilities:
+        where += (" AND EXISTS (SELECT 1 FROM person_vulnerabilities v "
+                  "WHERE v.person_id = p.id AND v.tag IN :f_tags)")
+        params["f_tags"] = list(filters.vulnerabilities)
+    return where, params
+
+
+# A person staying at a confidential facility, or standing on its very spot,
+# would draw that facility (DESIGN.md §2.5): they count in district totals only.
+_AT_CONFIDENTIAL = (
+    "CASE WHEN p.facility_id IN (SELECT cf.id FROM facilities cf "
+    "WHERE cf.scenario_id = :scope_scenario AND cf.confidential = :conf_yes) "
+    "OR (p.lat, p.lon) IN (SELECT cg.lat, cg.lon FROM facilities cg "
+    "WHERE cg.scenario_id = :scope_scenario AND cg.confidential = :conf_yes) "
+    "THEN 1 ELSE 0 END"  # a CASE, so that a NULL facility reads as 0, never as NULL
+)
+
+
+def _cell_index(engine: Engine, column: str, offset: int) -> str:
+    """Grid index of a coordinate, the same on both backends: PostgreSQL's CAST
+    rounds where SQLite's truncates, so PostgreSQL floors first."""
+    value = f"(p.{column} + {offset}.0) / :step"
+    if engine.dialect.name == "postgresql":
+        return f"CAST(FLOOR({value}) AS INTEGER)"
+    return f"CAST({value} AS INTEGER)"  # never negative once offset, so truncating floors
+
+
+def cell_polygon(gi: int, gj: int, step: float = GRID_STEP) -> list[list[float]]:
+    south, west = gi * step - 90, gj * step - 180
+    north, east = south + step, west + step
+    return [[round(x, 5), round(y, 5)] for x, y in
+            ((west, south), (east, south), (east, north), (west, north), (west, south))]
+
+
+def _suppressed(viewer: Viewer, counts: dict) -> tuple[dict, set]:
+    """Counts to draw, and the keys hidden as small (with complementary suppression)."""
+    if not access.suppresses_small_counts(viewer.role):
+        return counts, set()
+    cells = privacy.suppress_group({str(k): v for k, v in counts.items()}, total_shown=True)
+    hidden = {k for k in counts if cells[str(k)] == privacy.SUPPRESSED}
+    return {k: v for k, v in counts.items() if k not in hidden}, hidden
+
+
+def _say(viewer: Viewer, n: int) -> str:
+    if access.suppresses_small_counts(viewer.role) and privacy.is_small(n):
+        return "Fewer than 5"
+    return f"{n:,}"
+
+
+def _cells(engine: Engine, viewer: Viewer, where: str, params: dict) -> pd.DataFrame:
+    gi, gj = _cell_index(engine, "lat", 90), _cell_index(engine, "lon", 180)
+    frame = db.read_frame(engine, db.sql(
+        f"SELECT {gi} AS gi, {gj} AS gj, "
+        f"{_AT_CONFIDENTIAL} AS conf, COUNT(*) AS n "
+        f"FROM persons p WHERE {where} AND {quality.VALID_PERSON_COORDINATES} "
+        "GROUP BY 1, 2, 3", params), params)
+    return frame.astype({"gi": int, "gj": int, "conf": int, "n": int})
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def people(db_url: str, viewer: Viewer, filters: MapFilters,
+           point_cap: int = POINT_CAP) -> People:
+    """The people layer for `viewer`, filtered, aggregated in the database."""
+    engine = runtime.engine(db_url)
+    where, params = _where(viewer, filters)
+    params = {**params, "conf_yes": True, "step": GRID_STEP}
+    bad = int(db.read_frame(engine, db.sql(
+        f"SELECT COUNT(*) AS n FROM persons p WHERE {where} "
+        f"AND NOT ({quality.VALID_PERSON_COORDINATES})", params), params).iloc[0, 0])
+    empty_cells = pd.DataFrame(columns=["gi", "gj", "persons", "polygon"])
+    empty_areas = pd.DataFrame(columns=["pcode", "name", "lat", "lon", "persons", "polygon"])
+    empty_points = pd.DataFrame(columns=["lon", "lat", "ref", "full_name", "status"])
+
+    if viewer.role == "committee":
+        return _by_area(engine, viewer, where, params, bad, empty_cells, empty_points)
+
+    cells = _cells(engine, viewer, where, params)
+    placed = int(cells["n"].sum())
+    in_conf = int(cells.loc[cells["conf"] == 1, "n"].sum())
+    open_cells = cells[cells["conf"] == 0].groupby(["gi", "gj"])["n"].sum()
+    mode = "cells"
+    points = empty_points
+    if access.sees_person_level(viewer.role) and placed - in_conf <= point_cap:
+        mode = "points"
+        points = db.read_frame(engine, db.sql(
+            "SELECT p.lon, p.lat, p.ref, p.full_name, p.status FROM persons p "
+            f"WHERE {where} AND {quality.VALID_PERSON_COORDINATES} "
+            f"AND {_AT_CONFIDENTIAL} = 0 ORDER BY p.id", params), params)
+
+    counts = {(int(i), int(j)): int(n) for (i, j), n in open_cells.items() if n > 0}
+    drawn, hidden_keys = _suppressed(viewer, counts)
+    hidden = sum(counts[k] for k in hidden_keys)
+    cell_frame = empty_cells if mode == "points" else pd.DataFrame({
+        "gi": [k[0] for k in drawn], "gj": [k[1] for k in drawn],
+        "persons": list(drawn.values()),
+        "polygon": [cell_polygon(*k) for k in drawn],
+    })
+    drawn_total = len(points) if mode == "points" else sum(drawn.values())
+
+    notes = []
+    if mode == "points":
+        notes.append(f"{drawn_total:,} of your nationals drawn as points.")
+    elif access.sees_person_level(viewer.role):
+        notes.append(f"{placed - in_conf:,} of your nationals match: more than {point_cap:,}, "
+                     f"so they are counted in {GRID_STEP}° cells. Narrow the filters "
+                     "(status, vulnerability, nationality) to see them as points.")
+    else:
+        notes.append(f"{drawn_total:,} persons drawn in {len(drawn):,} cells of {GRID_STEP}°.")
+    if hidden:
+        notes.append(f"{_say(viewer, hidden)} persons in suppressed cells (fewer than 5 "
+                     "people, or hidden with one that has) are not drawn.")
+    if in_conf:
+        notes.append(f"{_say(viewer, in_conf)} persons at confidential facilities are not "
+                     "placed on the map; they count in district totals only.")
+    if bad:
+        notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
+                     "(see Data quality).")
+    return People(mode, empty_areas, cell_frame, points, placed, drawn_total, hidden, 0,
+                  in_conf, bad, tuple(notes))
+
+
+def _by_area(engine: Engine, viewer: Viewer, where: str, params: dict, bad: int,
+             empty_cells: pd.DataFrame, empty_points: pd.DataFrame) -> People:
+    """The committee's view: persons by district (admin level 2) on the approximate shapes."""
+    frame = db.read_frame(engine, db.sql(
+        "SELECT p.area_pcode AS pcode, COUNT(*) AS n FROM persons p "
+        f"WHERE {where} AND {quality.VALID_PERSON_COORDINATES} GROUP BY p.area_pcode",
+        params), params)
+    areas = db.read_frame(engine, "SELECT pcode, name, lat, lon FROM areas WHERE admin_level = 2")
+    shapes = district_shapes()
+    known = {r.pcode: r for r in areas.itertuples() if r.pcode in shapes}
+    counts = {str(r.pcode): int(r.n) for r in frame.itertuples()
+              if r.pcode in known and int(r.n) > 0}
+    placed = int(frame["n"].sum())
+    unplaced = placed - sum(counts.values())
+    drawn, hidden_keys = _suppressed(viewer, counts)
+    hidden = sum(counts[k] for k in hidden_keys)
+    area_frame = pd.DataFrame({
+        "pcode": list(drawn), "name": [known[k].name for k in drawn],
+        "lat": [float(known[k].lat) for k in drawn], "lon": [float(known[k].lon) for k in drawn],
+        "persons": list(drawn.values()), "polygon": [rings(shapes[k]) for k in drawn],
+    })
+    drawn_total = sum(drawn.values())
+    notes = [f"{drawn_total:,} persons drawn in {len(drawn)} districts."]
+    if hidden:
+        notes.append(f"{_say(viewer, hidden)} persons in suppressed districts (fewer than 5 "
+                     "people, or hidden with one that has) are not drawn.")
+    if unplaced:
+        notes.append(f"{_say(viewer, unplaced)} persons have no known district and are "
+                     "not drawn.")
+    if bad:
+        notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
+                     "(see Data quality).")
+    return People("areas", area_frame, empty_cells, empty_points, placed, drawn_total, hidden,
+                  unplaced, 0, bad, tuple(notes))
+
+
+# --- facilities, hazards, consular posts --------------------------------------------------
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def layers(db_url: str, viewer: Viewer, as_of: datetime) -> MapLayers:
+    """Facilities (never a confidential one), hazards active at `as_of`, consular posts."""
+    engine = runtime.engine(db_url)
+    params = {"scenario": viewer.scenario_id}
+    fac = db.read_frame(engine, db.sql(
+        "SELECT f.id, f.name, f.kind, f.status, f.capacity, f.lat, f.lon, f.confidential, "
+        f"f.confirmed_at, CASE WHEN {quality.VALID_OCCUPANCY} THEN lo.occupants END AS occupants "
+        f"FROM facilities f LEFT JOIN ({quality.LATEST_OCCUPANCY}) lo ON lo.facility_id = f.id "
+        "WHERE f.scenario_id = :scenario AND f.lat BETWEEN -90 AND 90 "
+        "AND f.lon BETWEEN -180 AND 180 ORDER BY f.id", params), params)
+    fac = fac[[access.facility_drawn(bool(c)) for c in fac["confidential"]]]
+    fac = fac.drop(columns=["confidential"]).reset_index(drop=True)
+    occupants = pd.to_numeric(fac["occupants"], errors="coerce")
+    fac["full_pct"] = (100 * occupants / fac["capacity"]).round(0)
+    if access.suppresses_small_counts(viewer.role):
+        small = occupants.map(lambda n: pd.notna(n) and privacy.is_small(int(n)))
+        # Fewer than 5 people at a known place: neither the count nor the share is shown.
+        fac["full_pct"] = fac["full_pct"].mask(small)
+        fac["occupants"] = [privacy.SUPPRESSED if s else (None if pd.isna(n) else int(n))
+                            for s, n in zip(small, occupants, strict=True)]
+    else:
+        fac["occupants"] = [None if pd.isna(n) else int(n) for n in occupants]
+
+    haz = db.read_frame(engine, db.sql(
+        "SELECT h.id, h.kind, h.severity, h.geometry, h.valid_from, h.valid_to FROM hazards h "
+        "WHERE h.scenario_id = :scenario AND h.valid_from <= :at "
+        "AND (h.valid_to IS NULL OR h.valid_to > :at) ORDER BY h.id",
+        {**params, "at": as_of}), {**params, "at": as_of})
+    rows, unreadable = [], 0
+    for h in haz.itertuples():
+        try:
+            parts = rings(json.loads(h.geometry))
+        except (TypeError, ValueError, AttributeError):
+            parts = []
+        if not parts:
+            unreadable += 1
+        rows += [{"id": int(h.id), "kind": h.kind, "severity": h.severity, "polygon": part,
+                  "valid_from": h.valid_from, "valid_to": h.valid_to} for part in parts]
+    hazards = pd.DataFrame(rows, columns=["id", "kind", "severity", "polygon", "valid_from",
+                                          "valid_to"])
+
+    posts = db.read_frame(engine, "SELECT p.country, p.name, p.status, p.hotline, p.lat, p.lon "
+                                  "FROM consular_posts p WHERE p.lat BETWEEN -90 AND 90 "
+                                  "AND p.lon BETWEEN -180 AND 180 ORDER BY p.id")
+    return MapLayers(fac, hazards, posts, unreadable)

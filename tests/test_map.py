@@ -1,0 +1,322 @@
+"""The Map page, read from what is sent to the browser: the deck spec.
+
+Expected values come from the test's own SQL and pandas over the raw rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from dashboard import geo
+from dashboard.access import Viewer
+from tests.apptest import open_page, texts
+
+IN_COUNTRY = ("located", "sheltered", "in_transit", "relocated", "missing")
+STEP = 0.05
+TWO_MB = 2 * 1024 * 1024
+
+
+# --- the test's own reading of the database ------------------------------------------------
+
+def frame(engine, sql: str, **params) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(text(sql), params)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def persons(engine, scenario: int = 1) -> pd.DataFrame:
+    rows = frame(engine, "SELECT * FROM persons WHERE scenario_id = :s", s=scenario)
+    rows["valid_xy"] = (rows.lat.notna() & rows.lon.notna() & rows.lat.between(-90, 90)
+                        & rows.lon.between(-180, 180))
+    return rows
+
+
+def facilities(engine, scenario: int = 1) -> pd.DataFrame:
+    rows = frame(engine, "SELECT * FROM facilities WHERE scenario_id = :s", s=scenario)
+    rows["confidential"] = rows.confidential.astype(bool)
+    return rows
+
+
+def at_confidential(people: pd.DataFrame, fac: pd.DataFrame) -> pd.Series:
+    secret = fac[fac.confidential]
+    spots = set(zip(secret.lat, secret.lon, strict=True))
+    return (people.facility_id.isin(set(secret.id))
+            | pd.Series([(a, b) in spots for a, b in zip(people.lat, people.lon, strict=True)],
+                        index=people.index))
+
+
+def visible_to(people: pd.DataFrame, nats: set[str]) -> pd.Series:
+    own = people.nationality.isin(nats) | people.second_nationality.isin(nats)
+    return own & people.consent_consular.astype(bool) & ~people.protection_confidential.astype(bool)
+
+
+def on_map(people: pd.DataFrame, statuses=IN_COUNTRY) -> pd.DataFrame:
+    return people[people.status.isin(statuses) & people.valid_xy]
+
+
+def as_of(people: pd.DataFrame):
+    return pd.to_datetime(people.updated_at, format="mixed").max().to_pydatetime()
+
+
+# --- what the browser got ------------------------------------------------------------------
+
+def spec_of(at) -> tuple[str, dict]:
+    charts = at.get("deck_gl_json_chart")
+    assert len(charts) == 1
+    raw_json = charts[0].proto.json
+    return raw_json, json.loads(raw_json)
+
+
+def layer(spec: dict, layer_id: str) -> list[dict]:
+    found = [lyr for lyr in spec["layers"] if lyr.get("id") == layer_id]
+    return found[0]["data"] if found else []
+
+
+def pairs(node) -> set[tuple[float, float]]:
+    """Every [x, y] pair of numbers anywhere in the spec, rounded to the data's 5 decimals."""
+    out: set[tuple[float, float]] = set()
+    if isinstance(node, dict):
+        for value in node.values():
+            out |= pairs(value)
+    elif isinstance(node, list):
+        if len(node) in (2, 3) and all(isinstance(v, int | float) for v in node):
+            out.add((round(float(node[0]), 5), round(float(node[1]), 5)))
+        else:
+            for value in node:
+                out |= pairs(value)
+    return out
+
+
+def xy(rows: pd.DataFrame) -> set[tuple[float, float]]:
+    return {(round(float(a), 5), round(float(b), 5)) for a, b in zip(rows.lon, rows.lat,
+                                                                     strict=True)}
+
+
+def public_places(engine) -> set[tuple[float, float]]:
+    """Where non-confidential facilities and consular posts stand: drawn for every role,
+    and where sheltered people's coordinates are recorded too."""
+    fac = facilities(engine)
+    posts = frame(engine, "SELECT lon, lat FROM consular_posts")
+    return xy(fac[~fac.confidential]) | xy(posts)
+
+
+def note_number(page_text: str, pattern: str) -> int | None:
+    match = re.search(r"^([\d,]+) " + pattern, page_text, re.MULTILINE)
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+# --- aggregate roles -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["committee", "coordinator"])
+def test_no_person_level_data_reaches_an_aggregate_role(db_url, raw, role):
+    engine = raw(db_url)
+    people = persons(engine)
+    at = open_page(db_url, "map", role)
+    assert not at.exception
+    spec_json, spec = spec_of(at)
+
+    exposed = (xy(people[people.valid_xy]) - public_places(engine)) & pairs(spec)
+    assert not exposed, f"person coordinates in the {role}'s map: {sorted(exposed)[:3]}"
+    for column in ("ref", "full_name", "phone"):
+        leaked = [v for v in people[column].dropna() if str(v) in spec_json]
+        assert not leaked, f"{column} in the {role}'s map: {leaked[:3]}"
+    types = {lyr["@@type"] for lyr in spec["layers"]}
+    assert not types & {"HexagonLayer", "HeatmapLayer", "ScreenGridLayer", "GridLayer"}
+    assert not layer(spec, "people-points")
+    counts = [row["persons"] for lid in ("people-districts", "people-cells")
+              for row in layer(spec, lid)]
+    assert counts and min(counts) >= 5
+
+
+def check_districts(engine, at, people: pd.DataFrame) -> None:
+    """The drawn districts are exactly the test's own counts, the small ones are not drawn
+    (with at most one more hidden beside a lone small one), and all add up."""
+    own = people.groupby("area_pcode").size().to_dict()
+    _, spec = spec_of(at)
+    areas = frame(engine, "SELECT pcode, name FROM areas WHERE admin_level = 2")
+    by_name = dict(zip(areas.name, areas.pcode, strict=True))
+    drawn = {by_name[r["tip"].split(" district")[0]]: r["persons"]
+             for r in layer(spec, "people-districts")}
+    for pcode, n in drawn.items():
+        assert n == own[pcode] and n >= 5
+    small = [p for p, n in own.items() if 0 < n < 5]
+    big_hidden = [p for p, n in own.items() if n >= 5 and p not in drawn]
+    assert not set(small) & set(drawn)
+    assert len(big_hidden) == (1 if len(small) == 1 and len(own) > 1 else 0)
+    hidden = sum(n for p, n in own.items() if p not in drawn)
+    assert sum(drawn.values()) + hidden == len(people)
+    shown = note_number(texts(at), "persons in suppressed districts")
+    assert shown == (hidden if hidden >= 5 else None)
+    if 0 < hidden < 5:
+        assert "Fewer than 5 persons in suppressed districts" in texts(at)
+
+
+def test_committee_districts_match_the_database(db_url, raw):
+    engine = raw(db_url)
+    at = open_page(db_url, "map", "committee")
+    assert not at.exception
+    check_districts(engine, at, on_map(persons(engine)))
+
+
+def test_coordinator_cells_add_up_to_the_persons_with_valid_coordinates(db_url, raw):
+    engine = raw(db_url)
+    everyone = persons(engine)
+    people = on_map(everyone)
+    secret = at_confidential(people, facilities(engine))
+    gridded = people[~secret]
+    own = gridded.groupby([[math.floor((y + 90) / STEP) for y in gridded.lat],
+                           [math.floor((x + 180) / STEP) for x in gridded.lon]]).size()
+    at = open_page(db_url, "map", "coordinator")
+    assert not at.exception
+    _, spec = spec_of(at)
+    cells = layer(spec, "people-cells")
+    drawn = {}
+    for cell in cells:
+        west, south = cell["polygon"][0]
+        key = (round((south + 90) / STEP), round((west + 180) / STEP))
+        drawn[key] = cell["persons"]
+    for key, n in drawn.items():
+        assert n == own[key] and n >= 5
+    small = [k for k, n in own.items() if n < 5]
+    big_hidden = [k for k, n in own.items() if n >= 5 and k not in drawn]
+    assert not set(small) & set(drawn)
+    assert len(big_hidden) == (1 if len(small) == 1 else 0)  # complementary suppression
+    hidden = int(own.sum()) - sum(drawn.values())
+    assert sum(drawn.values()) + hidden + int(secret.sum()) == len(people)
+    page = texts(at)
+    assert note_number(page, "persons in suppressed cells") == (hidden if hidden >= 5 else None)
+    if secret.sum() >= 5:
+        assert note_number(page, "persons at confidential facilities") == int(secret.sum())
+
+
+# --- the consular liaison ------------------------------------------------------------------
+
+@pytest.mark.parametrize("nats", [["ETH"], ["PHL", "KEN"]])
+def test_a_liaison_gets_points_of_its_visible_nationals_only(db_url, raw, nats):
+    engine = raw(db_url)
+    everyone = persons(engine)
+    people = on_map(everyone)
+    mine = people[visible_to(people, set(nats)) & ~at_confidential(people, facilities(engine))]
+    at = open_page(db_url, "map", "consular", nats)
+    assert not at.exception
+    spec_json, spec = spec_of(at)
+    points = layer(spec, "people-points")
+    assert len(points) == len(mine) > 0
+    assert {tuple(p["position"]) for p in points} == xy(mine)
+    others = everyone[~visible_to(everyone, set(nats)) & everyone.valid_xy]
+    exposed = (xy(others) - xy(mine) - public_places(engine)) & pairs(spec)
+    assert not exposed
+    leaked = [r for r in others.ref if r in spec_json]
+    assert not leaked
+    assert set(mine.ref) == {p["tip"].split("\n")[1].split(" · ")[0] for p in points}
+
+
+def test_past_the_cap_a_liaisons_nationals_are_counted_in_cells(db_url, raw):
+    engine = raw(db_url)
+    people = on_map(persons(engine))
+    mine = people[visible_to(people, {"ETH"}) & ~at_confidential(people, facilities(engine))]
+    result = geo.people(db_url, Viewer("l", "consular", 1, ("ETH",)), geo.MapFilters(),
+                        point_cap=len(mine) - 1)
+    assert result.mode == "cells" and result.points.empty
+    assert int(result.cells["persons"].sum()) == len(mine)  # a liaison's counts are exact
+    assert any("Narrow the filters" in note for note in result.notes)
+
+
+# --- facilities, hazards, posts, base map --------------------------------------------------
+
+@pytest.mark.parametrize("role,nats", [("committee", None), ("coordinator", None),
+                                       ("consular", ["ETH"])])
+def test_confidential_facilities_are_never_drawn_and_hazards_are(db_url, raw, role, nats):
+    engine = raw(db_url)
+    fac = facilities(engine)
+    at = open_page(db_url, "map", role, nats)
+    assert not at.exception
+    spec_json, spec = spec_of(at)
+    secret = fac[fac.confidential]
+    assert len(secret) > 0
+    assert not [n for n in secret.name if n in spec_json]
+    assert not xy(secret) & pairs(spec)
+    drawn = layer(spec, "facilities")
+    assert len(drawn) == int((~fac.confidential).sum())
+
+    moment = as_of(persons(engine))
+    hazards = frame(engine, "SELECT * FROM hazards WHERE scenario_id = 1")
+    start = pd.to_datetime(hazards.valid_from, format="mixed")
+    end = pd.to_datetime(hazards.valid_to, format="mixed")
+    active = hazards[(start <= moment) & (end.isna() | (end > moment))]
+    assert len(active) > 0
+    shapes = {json.dumps(json.loads(g)["coordinates"][0]) for g in active.geometry}
+    assert {json.dumps(h["polygon"][0]) for h in layer(spec, "hazards")} == shapes
+    assert len(layer(spec, "consular-posts")) == len(frame(engine, "SELECT id FROM consular_posts"))
+
+
+@pytest.mark.parametrize("role,nats", [("committee", None), ("coordinator", None),
+                                       ("consular", ["ETH"])])
+def test_the_map_is_offline_and_small(db_url, role, nats):
+    at = open_page(db_url, "map", role, nats)
+    assert not at.exception
+    spec_json, spec = spec_of(at)
+    assert len(spec_json.encode()) < TWO_MB
+    assert "http" not in spec_json  # no tile or style URL: nothing fetched from the internet
+    assert "mapProvider" not in spec
+    ids = {lyr["id"] for lyr in spec["layers"]}
+    assert {"world-110m", "region-10m", "districts"} <= ids
+
+
+def test_the_base_map_files_are_shipped_without_urls():
+    shapes = geo.district_shapes()
+    for name in geo.BASEMAP_FILES:
+        body = (geo.BASEMAP_DIR / name).read_text(encoding="utf-8")
+        assert "http" not in body
+        data = json.loads(body)
+        assert data["type"] == "FeatureCollection" and data["features"]
+    assert len(shapes) == 26
+    assert (geo.BASEMAP_DIR / "README.md").read_text().count("approximation") >= 1
+
+
+# --- filters and bad data ------------------------------------------------------------------
+
+def test_filters_change_the_counts_as_the_database_says(db_url, raw):
+    engine = raw(db_url)
+    everyone = persons(engine)
+    at = open_page(db_url, "map", "committee")
+    at.multiselect(key="map_status").set_value(["missing"]).run()
+    assert not at.exception
+    check_districts(engine, at, on_map(everyone, statuses=("missing",)))
+
+    tagged = set(frame(engine, "SELECT person_id FROM person_vulnerabilities "
+                               "WHERE tag = 'uasc'").person_id)
+    at.multiselect(key="map_status").set_value(list(IN_COUNTRY)).run()
+    at.multiselect(key="map_vuln").set_value(["uasc"]).run()
+    at.multiselect(key="map_nats").set_value(["ETH", "SYR"]).run()
+    assert not at.exception
+    people = on_map(everyone)
+    chosen = people[people.id.isin(tagged) & (people.nationality.isin({"ETH", "SYR"})
+                                              | people.second_nationality.isin({"ETH", "SYR"}))]
+    assert 0 < len(chosen) < len(people)
+    check_districts(engine, at, chosen)
+
+
+@pytest.mark.parametrize("role,nats", [("committee", None), ("coordinator", None),
+                                       ("consular", ["ETH"])])
+def test_the_map_works_on_a_dirty_database(dirty_db_url, raw, role, nats):
+    engine = raw(dirty_db_url)
+    people = persons(engine)
+    scope = people if role != "consular" else people[visible_to(people, set(nats))]
+    bad = int((scope.status.isin(IN_COUNTRY) & ~scope.valid_xy).sum())
+    at = open_page(dirty_db_url, "map", role, nats)
+    assert not at.exception
+    page = texts(at)
+    if bad >= 5 or (role == "consular" and bad > 0):
+        assert note_number(page, "persons without valid coordinates") == bad
+    elif bad:
+        assert "Fewer than 5 persons without valid coordinates" in page
+    assert "(see Data quality)" in page or bad == 0
+    spec_json, spec = spec_of(at)
+    assert "200.0," not in spec_json and len(spec["layers"]) > 5
