@@ -8,6 +8,8 @@ what the figures leave out.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,6 +18,9 @@ from sqlalchemy import Engine
 
 from dashboard import access, config, db, runtime, vocab
 from dashboard.access import Viewer
+from dashboard.shared import FACTS
+
+log = logging.getLogger("sitroom")
 
 
 def _in_list(values) -> str:
@@ -120,16 +125,42 @@ CHECKS: tuple[Check, ...] = (
           f"SELECT COUNT(*) FROM ({BACKWARD_CASES}) b"),
 )
 
-# Contract checks change only when upstream systems write, and every viewer
-# shares them: keep them longer than the figures.
-QUALITY_TTL_S = 300
+def _ids(db_url: str, statement: str, scenario_id: int, column: str = "id") -> list[int]:
+    frame = db.read_frame(runtime.engine(db_url), db.sql(statement, {"scenario": scenario_id}),
+                          {"scenario": scenario_id})
+    return sorted(int(i) for i in frame[column])
 
 
-@st.cache_data(ttl=QUALITY_TTL_S, show_spinner=False)
+# Contract-breaking rows are few, the same for every viewer, and slow to find
+# at a million rows: they are found once per scenario, kept in shared.FACTS and
+# refreshed in the background, and left out of every figure by id, which also
+# spares each figure a join to persons just to check that its person exists.
 def backward_case_ids(db_url: str, scenario_id: int) -> list[int]:
     """Ids of the scenario's evacuation cases whose stages go backwards."""
-    frame = db.read_frame(runtime.engine(db_url), BACKWARD_CASES, {"scenario": scenario_id})
-    return sorted(int(i) for i in frame["case_id"])
+    return FACTS.get(("backward", db_url, scenario_id),
+                     lambda: _ids(db_url, BACKWARD_CASES, scenario_id, "case_id"))
+
+
+def invalid_case_ids(db_url: str, scenario_id: int) -> list[int]:
+    """Evacuation cases with an unknown stage or no person."""
+    return FACTS.get(("invalid_cases", db_url, scenario_id), lambda: _ids(
+        db_url,
+        "SELECT c.id FROM evacuation_cases c WHERE c.scenario_id = :scenario AND ("
+        f"c.stage NOT IN {_in_list(vocab.ALL_EVACUATION_STAGES)} "
+        "OR NOT EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id))", scenario_id))
+
+
+def excluded_case_ids(db_url: str, scenario_id: int) -> list[int]:
+    """Evacuation cases left out of every figure."""
+    return sorted(set(invalid_case_ids(db_url, scenario_id))
+                  | set(backward_case_ids(db_url, scenario_id)))
+
+
+def excluded_referral_ids(db_url: str, scenario_id: int) -> list[int]:
+    """Referrals left out of every figure: unknown service or status, or no person."""
+    return FACTS.get(("invalid_referrals", db_url, scenario_id), lambda: _ids(
+        db_url, f"SELECT r.id FROM referrals r WHERE r.scenario_id = :scenario "
+                f"AND NOT ({VALID_REFERRAL})", scenario_id))
 
 
 def case_params(db_url: str, scenario_id: int) -> dict:
@@ -137,28 +168,27 @@ def case_params(db_url: str, scenario_id: int) -> dict:
     return {"backward_cases": backward_case_ids(db_url, scenario_id)}
 
 
-# Contract-breaking rows are few, and the same for every viewer: finding them
-# once per scenario and leaving them out by id spares every figure a join to
-# persons just to check that its person exists.
-@st.cache_data(ttl=QUALITY_TTL_S, show_spinner=False)
-def excluded_case_ids(db_url: str, scenario_id: int) -> list[int]:
-    """Evacuation cases left out of every figure: unknown stage, no person, or a
-    backward history."""
-    frame = db.read_frame(runtime.engine(db_url), db.sql(
-        "SELECT c.id FROM evacuation_cases c WHERE c.scenario_id = :scenario AND ("
-        f"c.stage NOT IN {_in_list(vocab.ALL_EVACUATION_STAGES)} "
-        "OR NOT EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id))",
-        {"scenario": scenario_id}), {"scenario": scenario_id})
-    return sorted(set(frame["id"].astype(int)) | set(backward_case_ids(db_url, scenario_id)))
+def warm_up(db_url: str, scenario_ids: list[int]) -> None:
+    """Find every scenario's contract breaks in the background, so that no reader
+    waits for them (called by app.py once the database is open)."""
+    def work() -> None:
+        for scenario_id in scenario_ids:
+            try:
+                excluded_case_ids(db_url, scenario_id)
+                excluded_referral_ids(db_url, scenario_id)
+                contract_breaks(db_url, scenario_id)
+            except Exception:  # a reader will meet the same problem and be told
+                log.exception("warming up scenario %s failed", scenario_id)
+
+    with _warm_lock:
+        if db_url in _warmed:
+            return
+        _warmed.add(db_url)
+    threading.Thread(target=work, name="warm-up", daemon=True).start()
 
 
-@st.cache_data(ttl=QUALITY_TTL_S, show_spinner=False)
-def excluded_referral_ids(db_url: str, scenario_id: int) -> list[int]:
-    """Referrals left out of every figure: unknown service or status, or no person."""
-    frame = db.read_frame(runtime.engine(db_url), db.sql(
-        f"SELECT r.id FROM referrals r WHERE r.scenario_id = :scenario AND NOT ({VALID_REFERRAL})",
-        {"scenario": scenario_id}), {"scenario": scenario_id})
-    return sorted(int(i) for i in frame["id"])
+_warm_lock = threading.Lock()
+_warmed: set[str] = set()
 
 
 def scoped_cases(db_url: str, viewer: Viewer, alias: str = "c") -> tuple[str, dict]:
@@ -198,11 +228,28 @@ def counts(engine: Engine, scenario_id: int) -> dict[str, int]:
     return out
 
 
+def contract_breaks(db_url: str, scenario_id: int) -> dict[str, int]:
+    """The same numbers as counts(), from the shared id sets where they exist;
+    shared by every viewer and refreshed in the background."""
+    def compute() -> dict[str, int]:
+        from_ids = {
+            "evacuation_backwards": len(backward_case_ids(db_url, scenario_id)),
+            "evacuation_invalid": len(invalid_case_ids(db_url, scenario_id)),
+            "referral_invalid": len(excluded_referral_ids(db_url, scenario_id)),
+        }
+        engine = runtime.engine(db_url)
+        return {c.key: from_ids[c.key] if c.key in from_ids else int(
+                    db.read_frame(engine, c.count_sql, {"scenario": scenario_id}).iloc[0, 0])
+                for c in CHECKS}
+
+    return FACTS.get(("contract_breaks", db_url, scenario_id), compute)
+
+
 @st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
 def quality_table(db_url: str, viewer: Viewer) -> pd.DataFrame:
     """The data-quality view. Exact counts even for aggregate roles: they count
     records that break the contract, not people by any attribute of theirs."""
-    found = counts(runtime.engine(db_url), viewer.scenario_id)
+    found = contract_breaks(db_url, viewer.scenario_id)
     return pd.DataFrame({
         "check": [c.label for c in CHECKS],
         "rows": [found[c.key] for c in CHECKS],

@@ -14,6 +14,7 @@ import streamlit as st
 from sqlalchemy import create_engine
 
 from dashboard.generate import generate
+from dashboard.shared import FACTS
 
 PERSONS = 3000
 SEED = 7
@@ -136,6 +137,8 @@ def clear_streamlit_caches():
     """Streamlit's caches outlive a test (streamlit/streamlit#9139): start each one empty."""
     st.cache_data.clear()
     st.cache_resource.clear()
+    FACTS.clear()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+    FACTS.clear()

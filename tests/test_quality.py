@@ -78,6 +78,7 @@ def test_every_contract_break_is_counted(dirty_db_url, raw):
     expected, _ = expected_breaks(raw(dirty_db_url))
     assert all(n > 0 for n in expected.values()), expected  # the dirty set holds every kind
     assert quality.counts(runtime.engine(dirty_db_url), 1) == expected
+    assert quality.contract_breaks(dirty_db_url, 1) == expected
 
 
 def test_a_clean_database_has_no_contract_breaks(db_url, raw):

@@ -175,7 +175,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_persons_scenario_nationality', ['scenario_id', 'nationality'], unique=False)
         batch_op.create_index('ix_persons_scenario_second_nationality', ['scenario_id', 'second_nationality'], unique=False)
         batch_op.create_index('ix_persons_scenario_registered', ['scenario_id', 'registered_at'], unique=False)
-        batch_op.create_index('ix_persons_scenario_status', ['scenario_id', 'status'], unique=False)
+        batch_op.create_index('ix_persons_scenario_status', ['scenario_id', 'status', 'registered_at'], unique=False)
         batch_op.create_index('ix_persons_scenario_updated', ['scenario_id', 'updated_at'], unique=False)
 
     op.create_table('referral_events',
@@ -204,7 +204,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('referrals', schema=None) as batch_op:
         batch_op.create_index('ix_referrals_person', ['person_id'], unique=False)
-        batch_op.create_index('ix_referrals_scenario_status', ['scenario_id', 'status', 'service'], unique=False)
+        batch_op.create_index('ix_referrals_scenario_status', ['scenario_id', 'status', 'service', 'due_at'], unique=False)
+        batch_op.create_index('ix_referrals_scenario_service_time', ['scenario_id', 'service', 'created_at', 'closed_at'], unique=False)
 
     op.create_table('scenarios',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -225,6 +226,7 @@ def downgrade() -> None:
     op.drop_table('scenarios')
     with op.batch_alter_table('referrals', schema=None) as batch_op:
         batch_op.drop_index('ix_referrals_scenario_status')
+        batch_op.drop_index('ix_referrals_scenario_service_time')
         batch_op.drop_index('ix_referrals_person')
 
     op.drop_table('referrals')

@@ -1,0 +1,192 @@
+"""Page benchmark: every page, every role, at the reference scale of DESIGN.md §6.
+
+    python benchmarks/bench_pages.py --persons 1000000            # SQLite, built once
+    python benchmarks/bench_pages.py --db-url postgresql://...    # an existing database
+
+Each page and role runs in its own process (one session, as a reader would
+have it) and prints one row:
+
+  cold ms     first render with empty caches (the database answers everything)
+  warm p50/p95  reruns of the same page (what a reader waits for on each click)
+  data KB     bytes of map, chart and table data sent to the browser
+  peak MB     the process's peak resident memory (Streamlit itself included)
+  SQL ms      time spent in the database during the cold render: the page's floor
+  ×floor      cold time over SQL time
+
+Targets (issue 3): warm p95 ≤ 300 ms, cold ≤ 1.5 s, ≤ 2 MB of data per page,
+page ≤ 3× its SQL floor, one session ≤ 600 MB resident. Prints a table, asserts
+nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CACHE = Path(os.environ.get("SITROOM_BENCH_DIR", "/tmp/sitroom-bench"))
+
+
+def build_database(persons: int, seed: int) -> str:
+    path = CACHE / f"scenario-{persons}-{seed}.sqlite"
+    if not path.exists():
+        from dashboard.generate import generate
+
+        CACHE.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".building")
+        partial.unlink(missing_ok=True)
+        started = time.perf_counter()
+        generate(f"sqlite:///{partial}", persons=persons, seed=seed)
+        partial.rename(path)
+        print(f"built {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return f"sqlite:///{path}"
+
+
+def viewers(db_url: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Committee, coordinator, admin, and liaisons of the largest and the
+    smallest nationality of the live scenario."""
+    from sqlalchemy import create_engine, text
+
+    from dashboard.db import normalize_url
+
+    engine = create_engine(normalize_url(db_url))
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT nationality, COUNT(*) AS n FROM persons WHERE scenario_id = 1 "
+            "AND nationality IN (SELECT iso3 FROM countries) GROUP BY nationality "
+            "ORDER BY n DESC")).fetchall()
+    engine.dispose()
+    largest, smallest = rows[0][0], rows[-1][0]
+    return [("committee", ()), ("coordinator", ()), ("admin", ()),
+            ("consular", (largest,)), ("consular", (smallest,))]
+
+
+def sent_bytes(at) -> int:
+    """Bytes of the data-carrying elements of a rendered page."""
+    total = 0
+    for kind in ("deck_gl_json_chart", "plotly_chart", "arrow_data_frame", "dataframe"):
+        try:
+            elements = at.get(kind)
+        except Exception:  # an element kind this Streamlit does not name
+            continue
+        total += sum(len(e.proto.SerializeToString()) for e in elements)
+    return total
+
+
+def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int) -> dict:
+    """One session: cold render, then warm reruns, in this process."""
+    import streamlit as st
+    from sqlalchemy import event
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import runtime
+    from dashboard.access import Viewer
+    from dashboard.scenarios import list_scenarios
+    from dashboard.session import KEY, Context
+
+    os.environ["SITROOM_AUDIT_DB"] = str(CACHE / "bench-audit.sqlite")
+    engine = runtime.engine(db_url)
+    sql_seconds = [0.0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_t"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _stop(conn, cursor, statement, parameters, context, executemany):
+        sql_seconds[0] += time.perf_counter() - conn.info.pop("bench_t")
+
+    scenario = next(s for s in list_scenarios(db_url) if s.id == 1)
+    st.cache_data.clear()  # cold: nothing computed yet, not even the scenario list
+    sql_seconds[0] = 0.0
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=600)
+    at.session_state[KEY] = Context(db_url=db_url, viewer=Viewer("bench", role, 1, nats),
+                                    scenario=scenario)
+    started = time.perf_counter()
+    at.run()
+    cold = time.perf_counter() - started
+    cold_sql = sql_seconds[0]
+    failed = [e.value for e in at.exception]
+
+    warm = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        at.run()
+        warm.append(time.perf_counter() - started)
+    warm.sort()
+    return {
+        "page": page, "role": role, "nats": ",".join(nats),
+        "cold_ms": cold * 1000, "warm_p50_ms": statistics.median(warm) * 1000,
+        "warm_p95_ms": warm[min(len(warm) - 1, int(round(0.95 * (len(warm) - 1))))] * 1000,
+        "data_kb": sent_bytes(at) / 1024,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "sql_ms": cold_sql * 1000, "error": "; ".join(map(str, failed))[:80],
+    }
+
+
+def table(rows: list[dict]) -> str:
+    head = (f"{'page':<13} {'role':<12} {'nat':<4} {'cold ms':>8} {'warm p50':>8} "
+            f"{'warm p95':>8} {'data KB':>8} {'peak MB':>8} {'SQL ms':>8} {'×floor':>6}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        ratio = r["cold_ms"] / r["sql_ms"] if r["sql_ms"] > 0 else float("nan")
+        lines.append(
+            f"{r['page']:<13} {r['role']:<12} {r['nats']:<4} {r['cold_ms']:>8.0f} "
+            f"{r['warm_p50_ms']:>8.0f} {r['warm_p95_ms']:>8.0f} {r['data_kb']:>8.0f} "
+            f"{r['peak_mb']:>8.0f} {r['sql_ms']:>8.0f} {ratio:>6.1f}"
+            + (f"  ERROR {r['error']}" if r["error"] else ""))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--db-url", help="use this database instead of building one")
+    parser.add_argument("--runs", type=int, default=20, help="warm reruns per page and role")
+    parser.add_argument("--pages", nargs="*", help="only these pages")
+    parser.add_argument("--one", nargs=3, metavar=("PAGE", "ROLE", "NATS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    db_url = args.db_url or build_database(args.persons, args.seed)
+    if args.one:
+        page, role, nats = args.one
+        nat_tuple = tuple(n for n in nats.split(",") if n and n != "-")
+        print(json.dumps(run_one(db_url, page, role, nat_tuple, args.runs)))
+        return
+
+    from dashboard import access
+
+    rows = []
+    for role, nats in viewers(db_url):
+        for page in access.pages_for(role):
+            if args.pages and page not in args.pages:
+                continue
+            out = subprocess.run(
+                [sys.executable, __file__, "--db-url", db_url, "--runs", str(args.runs),
+                 "--one", page, role, ",".join(nats) or "-"],
+                capture_output=True, text=True, cwd=ROOT)
+            last = out.stdout.strip().splitlines()[-1:] or [""]
+            try:
+                rows.append(json.loads(last[0]))
+            except json.JSONDecodeError:
+                rows.append({"page": page, "role": role, "nats": ",".join(nats), "cold_ms": 0,
+                             "warm_p50_ms": 0, "warm_p95_ms": 0, "data_kb": 0, "peak_mb": 0,
+                             "sql_ms": 0, "error": out.stderr.strip().splitlines()[-1:]})
+            print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    print(f"\n{db_url.split('/')[-1]}: {args.runs} warm reruns per row\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

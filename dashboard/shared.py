@@ -1,0 +1,71 @@
+"""Facts that every viewer shares and that are slow to find at a million rows
+(which rows break the data contract), kept in the process and refreshed in the
+background: stale-while-revalidate.
+
+Readers get the last value at once; when it is older than `refresh_after_s`,
+one background thread recomputes it. Only the very first computation for a
+key makes a reader wait, and app.py starts those at startup (warm_up).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+log = logging.getLogger("sitroom")
+
+
+class SharedFacts:
+    def __init__(self, refresh_after_s: float = 300):
+        self.refresh_after_s = refresh_after_s
+        self._values: dict[Hashable, tuple[float, Any]] = {}
+        self._refreshing: set[Hashable] = set()
+        self._lock = threading.Lock()
+        self._key_locks: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            hit = self._values.get(key)
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        if hit is None:
+            with key_lock:  # two first readers compute it once
+                with self._lock:
+                    hit = self._values.get(key)
+                if hit is None:
+                    value = compute()
+                    with self._lock:
+                        self._values[key] = (time.monotonic(), value)
+                    return value
+        computed_at, value = hit
+        if time.monotonic() - computed_at > self.refresh_after_s:
+            self._refresh_in_background(key, compute)
+        return value
+
+    def _refresh_in_background(self, key: Hashable, compute: Callable[[], Any]) -> None:
+        with self._lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+
+        def work() -> None:
+            try:
+                value = compute()
+                with self._lock:
+                    self._values[key] = (time.monotonic(), value)
+            except Exception:  # keep serving the last value; say why in the log
+                log.exception("refreshing %r failed", key)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(key)
+
+        threading.Thread(target=work, name=f"refresh-{key}", daemon=True).start()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+FACTS = SharedFacts()
