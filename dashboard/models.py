@@ -164,7 +164,10 @@ class PersonEvent(Base):
     lon: Mapped[float | None] = col(Float, nullable=True, doc="longitude from then on",
                                     hxl="#geo+lon")
 
-    __table_args__ = (Index("ix_person_events_person_at", "person_id", "at"),)
+    __table_args__ = (
+        Index("ix_person_events_person_at", "person_id", "at"),
+        Index("ix_person_events_at", "at", "person_id"),  # who changed since a moment
+    )
 
 
 class Facility(Base):

@@ -63,13 +63,40 @@ def _registered(engine: Engine, viewer: Viewer, at: datetime) -> int:
                            "AND p.registered_at <= :at", {**params, "at": at})
 
 
-def _by_status(engine: Engine, viewer: Viewer) -> dict[str, int]:
-    where, params = _persons_where(viewer)
-    frame = db.read_frame(engine, db.sql(
-        f"SELECT p.status, COUNT(*) AS n FROM persons p WHERE {where} GROUP BY p.status", params),
-        params)
+def _status_counts(engine: Engine, statement: str, params: dict) -> dict[str, int]:
+    frame = db.read_frame(engine, db.sql(statement, params), params)
     counts = dict(zip(frame["status"], frame["n"].astype(int), strict=True))
     return {s: counts.get(s, 0) for s in vocab.PERSON_STATUSES}
+
+
+def _by_status(engine: Engine, viewer: Viewer) -> dict[str, int]:
+    where, params = _persons_where(viewer)
+    return _status_counts(engine, f"SELECT p.status, COUNT(*) AS n FROM persons p "
+                                  f"WHERE {where} GROUP BY p.status", params)
+
+
+# Persons whose status history has an event after the reference moment.
+_CHANGED_SINCE = "SELECT DISTINCT person_id FROM person_events WHERE at > :ref AND at <= :now"
+
+
+def _by_status_at(engine: Engine, viewer: Viewer, now: dict[str, int], as_of: datetime,
+                  reference_at: datetime) -> dict[str, int]:
+    """Status counts at `reference_at`, from the history: today's counts, with the
+    persons who changed since then counted as they were then (a person registered
+    since is not counted). Reads only the history of those who changed."""
+    where, params = _persons_where(viewer)
+    params = {**params, "ref": reference_at, "now": as_of}
+    changed_now = _status_counts(
+        engine, f"SELECT p.status, COUNT(*) AS n FROM persons p WHERE {where} "
+                f"AND p.id IN ({_CHANGED_SINCE}) GROUP BY p.status", params)
+    changed_then = _status_counts(
+        engine, "SELECT e.status, COUNT(*) AS n FROM person_events e "
+                "JOIN (SELECT pe.person_id, MAX(pe.at) AS at FROM person_events pe "
+                f"      WHERE pe.person_id IN ({_CHANGED_SINCE}) AND pe.at <= :ref "
+                "      GROUP BY pe.person_id) last "
+                "  ON last.person_id = e.person_id AND last.at = e.at "
+                f"JOIN persons p ON p.id = e.person_id WHERE {where} GROUP BY e.status", params)
+    return {s: now[s] - changed_now[s] + changed_then[s] for s in vocab.PERSON_STATUSES}
 
 
 def _open_referrals(db_url: str, engine: Engine, viewer: Viewer, at: datetime) -> int:
@@ -82,12 +109,16 @@ def _open_referrals(db_url: str, engine: Engine, viewer: Viewer, at: datetime) -
 
 def _overdue_by_service(db_url: str, engine: Engine, viewer: Viewer,
                         at: datetime) -> dict[str, int]:
-    # Overdue: still awaiting acceptance after the service's deadline.
+    # Overdue at a moment: past the service's deadline then, and still awaiting
+    # acceptance then (no later status in its history by that moment).
     where, params = quality.scoped_referrals(db_url, viewer)
     params = {**params, "at": at}
     frame = db.read_frame(engine, db.sql(
         f"SELECT r.service, COUNT(*) AS n FROM referrals r WHERE {where} "
-        "AND r.status = 'open' AND r.due_at < :at GROUP BY r.service", params), params)
+        "AND r.due_at < :at AND r.created_at <= :at "
+        "AND (r.closed_at IS NULL OR r.closed_at > :at) "
+        "AND NOT EXISTS (SELECT 1 FROM referral_events x WHERE x.referral_id = r.id "
+        "AND x.at <= :at AND x.status <> 'open') GROUP BY r.service", params), params)
     counts = dict(zip(frame["service"], frame["n"].astype(int), strict=True))
     return {s: counts.get(s, 0) for s in access.referral_services(viewer)}
 
@@ -114,17 +145,29 @@ def _departed_by(db_url: str, engine: Engine, viewer: Viewer, at: datetime) -> i
                    {**params, "at": at, "gone": gone})
 
 
-def _facilities(engine: Engine, viewer: Viewer) -> pd.DataFrame:
-    """Latest valid occupancy of every usable facility, confidential ones included
-    (they count in totals; the caller never lists or draws them)."""
-    params = {"scenario": viewer.scenario_id}
-    return db.read_frame(engine, db.sql(
+def _facilities(engine: Engine, viewer: Viewer, at: datetime) -> pd.DataFrame:
+    """Latest valid occupancy report by `at` of every usable facility, confidential
+    ones included (they count in totals; the caller never lists or draws them).
+    Facility status has no history in the contract: today's status is used."""
+    params = {"scenario": viewer.scenario_id, "occ_at": at}
+    frame = db.read_frame(engine, db.sql(
         "SELECT f.id, f.name AS facility, f.kind, a.name AS area, f.capacity, lo.occupants, "
         "f.confidential, f.status "
-        f"FROM facilities f JOIN ({quality.LATEST_OCCUPANCY}) lo ON lo.facility_id = f.id "
+        f"FROM facilities f JOIN ({quality.latest_occupancy('occ_at')}) lo "
+        "ON lo.facility_id = f.id "
         "LEFT JOIN areas a ON a.pcode = f.area_pcode "
         f"WHERE f.scenario_id = :scenario AND {quality.VALID_OCCUPANCY} "
         "AND f.status IN ('open', 'full')", params), params)
+    frame["full_pct"] = (100 * frame["occupants"] / frame["capacity"]).round(0)
+    return frame
+
+
+def _near_capacity(facilities: pd.DataFrame) -> pd.DataFrame:
+    return facilities[facilities["occupants"] >= NEAR_CAPACITY * facilities["capacity"]]
+
+
+def _free_places(facilities: pd.DataFrame) -> int:
+    return int((facilities["capacity"] - facilities["occupants"]).sum())
 
 
 def _active_hazards(engine: Engine, viewer: Viewer, at: datetime) -> int:
@@ -172,10 +215,14 @@ def overview(db_url: str, viewer: Viewer, as_of: datetime,
     departed_ref = _departed_by(db_url, engine, viewer, reference_at)
     funnel = _funnel(db_url, engine, viewer)
 
-    facilities = _facilities(engine, viewer)
-    facilities["full_pct"] = (100 * facilities["occupants"] / facilities["capacity"]).round(0)
-    near = facilities[(facilities["occupants"] >= NEAR_CAPACITY * facilities["capacity"])]
-    free_places = int((facilities["capacity"] - facilities["occupants"]).sum())
+    status_ref = _by_status_at(engine, viewer, status, as_of, reference_at)
+
+    facilities = _facilities(engine, viewer, as_of)
+    facilities_ref = _facilities(engine, viewer, reference_at)
+    near, near_ref = _near_capacity(facilities), _near_capacity(facilities_ref)
+    free_places = _free_places(facilities)
+    hazards, hazards_ref = (_active_hazards(engine, viewer, as_of),
+                            _active_hazards(engine, viewer, reference_at))
     listed = near[~near["confidential"].astype(bool)].sort_values("full_pct", ascending=False)
     listed = listed[["facility", "kind", "area", "capacity", "occupants", "full_pct"]]
     if access.suppresses_small_counts(viewer.role):
@@ -187,9 +234,11 @@ def overview(db_url: str, viewer: Viewer, as_of: datetime,
         Figure("registered", "Registered", c(registered_now),
                _delta(viewer, registered_now, registered_ref),
                "Persons registered by the moment shown"),
-        Figure("sheltered", "Sheltered", c(status["sheltered"]), None,
+        Figure("sheltered", "Sheltered", c(status["sheltered"]),
+               _delta(viewer, status["sheltered"], status_ref["sheltered"]),
                "Persons staying in a facility"),
-        Figure("missing", "Missing", c(status["missing"]), None,
+        Figure("missing", "Missing", c(status["missing"]),
+               _delta(viewer, status["missing"], status_ref["missing"]),
                "Persons whose whereabouts are unknown"),
         Figure("departed", "Evacuated", c(departed_now),
                _delta(viewer, departed_now, departed_ref),
@@ -200,11 +249,12 @@ def overview(db_url: str, viewer: Viewer, as_of: datetime,
         Figure("overdue_referrals", "Overdue referrals", c(sum(overdue.values())),
                _delta(viewer, sum(overdue.values()), overdue_ref),
                "Open referrals not accepted by their service's deadline"),
-        Figure("near_capacity", "Facilities ≥90% full", len(near), None,
+        Figure("near_capacity", "Facilities ≥90% full", len(near), len(near) - len(near_ref),
                "Open facilities whose latest report is at 90% of capacity or more"),
-        Figure("free_places", "Free places", c(free_places), None,
+        Figure("free_places", "Free places", c(free_places),
+               _delta(viewer, free_places, _free_places(facilities_ref)),
                "Capacity minus occupants, over open facilities with a valid report"),
-        Figure("hazards", "Active hazards", _active_hazards(engine, viewer, as_of), None,
+        Figure("hazards", "Active hazards", hazards, hazards - hazards_ref,
                "Hazards valid at the moment shown"),
     )
     return Overview(

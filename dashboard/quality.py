@@ -64,19 +64,25 @@ VALID_EVACUATION_CASE = (
     "AND EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id) "
     "AND c.id NOT IN :backward_cases"
 )
-# Latest occupancy report of each facility of the scenario; of two reports at the
-# same moment, the one written last (highest id) wins.
-LATEST_OCCUPANCY = """
+def latest_occupancy(at_param: str | None = None) -> str:
+    """SQL for the latest occupancy report of each facility of the scenario (by the
+    moment bound to `at_param`, if given); of two reports at the same moment, the
+    one written last (highest id) wins."""
+    by = f" AND at <= :{at_param}" if at_param else ""
+    return f"""
     SELECT o.facility_id, o.occupants, o.at
     FROM facility_occupancy o
     WHERE o.id IN (
         SELECT MAX(o2.id) FROM facility_occupancy o2
         JOIN (SELECT facility_id, MAX(at) AS at FROM facility_occupancy
-              WHERE facility_id IN (SELECT id FROM facilities WHERE scenario_id = :scenario)
+              WHERE facility_id IN (SELECT id FROM facilities WHERE scenario_id = :scenario){by}
               GROUP BY facility_id) last
           ON last.facility_id = o2.facility_id AND last.at = o2.at
         GROUP BY o2.facility_id)
 """
+
+
+LATEST_OCCUPANCY = latest_occupancy()
 VALID_OCCUPANCY = "lo.occupants >= 0 AND lo.occupants <= f.capacity AND f.capacity > 0"
 
 

@@ -167,3 +167,60 @@ def test_small_counts_are_suppressed_for_aggregate_roles(db_url, raw):
     assert all(int(v) == 0 or int(v) >= 5 for v in numbers)
     hidden = [s for s, v in table.items() if v == "<5"]
     assert len(hidden) != 1  # complementary suppression: never a lone hidden cell
+
+
+@pytest.mark.parametrize("viewer", [Viewer("l", "consular", 1, ("ETH",)),
+                                    Viewer("k", "coordinator", 1)],
+                         ids=["consular-ETH", "coordinator"])
+def test_changes_since_a_reference_moment_come_from_the_history(db_url, raw, viewer):
+    """Each change is today's figure minus the figure the history gives for the
+    reference moment, worked out here from the event tables."""
+    engine = raw(db_url)
+    persons = load(engine, "persons")
+    as_of = as_of_of(persons, 1)
+    ref = as_of - timedelta(days=3)
+    data = overview(db_url, viewer, as_of, ref)
+
+    mine = visible(persons, viewer)
+    mine = mine[mine.status.isin(list(vocab.PERSON_STATUSES))]
+    events = load(engine, "person_events")
+    events = events[events.person_id.isin(mine.id)].copy()
+    events["at"] = as_time(events["at"])
+    then = (events[events["at"] <= ref].sort_values(["person_id", "at", "id"])
+            .groupby("person_id").tail(1))
+    for key, status in [("sheltered", "sheltered"), ("missing", "missing")]:
+        change = int((mine.status == status).sum()) - int((then.status == status).sum())
+        if viewer.role == "consular" or abs(change) >= 5:
+            assert data.figure(key).delta == change, key
+        else:
+            assert data.figure(key).delta == "<5", key
+
+    referrals = load(engine, "referrals")
+    referrals = referrals[(referrals.scenario_id == 1) & referrals.person_id.isin(mine.id
+                          if viewer.role == "consular" else persons.id)]
+    if viewer.role == "consular":
+        referrals = referrals[referrals.service.isin(list(vocab.CONSULAR_SERVICES))]
+    history = load(engine, "referral_events")
+    history["at"] = as_time(history["at"])
+
+    def overdue_at(t) -> int:
+        moved = set(history[(history["at"] <= t) & (history.status != "open")].referral_id)
+        created, closed = as_time(referrals.created_at), as_time(referrals.closed_at)
+        due = as_time(referrals.due_at)
+        return int(((due < t) & (created <= t) & (closed.isna() | (closed > t))
+                    & ~referrals.id.isin(moved)).sum())
+
+    change = overdue_at(as_of) - overdue_at(ref)
+    assert overdue_at(as_of) > 0
+    if viewer.role == "consular" or abs(change) >= 5:
+        assert data.figure("overdue_referrals").delta == change
+
+    hazards = load(engine, "hazards")
+    hazards = hazards[hazards.scenario_id == 1]
+
+    def active(t) -> int:
+        start, end = as_time(hazards.valid_from), as_time(hazards.valid_to)
+        return int(((start <= t) & (end.isna() | (end > t))).sum())
+
+    assert data.figure("hazards").value == active(as_of)
+    assert data.figure("hazards").delta == active(as_of) - active(ref)

@@ -136,6 +136,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('person_events', schema=None) as batch_op:
+        batch_op.create_index('ix_person_events_at', ['at', 'person_id'], unique=False)
         batch_op.create_index('ix_person_events_person_at', ['person_id', 'at'], unique=False)
 
     op.create_table('person_vulnerabilities',
@@ -249,6 +250,7 @@ def downgrade() -> None:
     op.drop_table('person_vulnerabilities')
     with op.batch_alter_table('person_events', schema=None) as batch_op:
         batch_op.drop_index('ix_person_events_person_at')
+        batch_op.drop_index('ix_person_events_at')
 
     op.drop_table('person_events')
     with op.batch_alter_table('movements', schema=None) as batch_op:
