@@ -4,18 +4,22 @@ import streamlit as st
 
 from components.kpi import kpi_row
 from components.page import page_start
+from components.reference import reference_picker
 from dashboard import scenarios
 from dashboard.overview import overview
+from dashboard.session import note_filters
 
 context = page_start("overview", "Overview")
 as_of = scenarios.data_as_of(context.db_url, context.scenario.id)
 if as_of is None:
     st.stop()
 
-data = overview(context.db_url, context.viewer, as_of)
+reference_at = reference_picker(as_of, context.scenario.starts_at)
+note_filters(reference_at=reference_at.isoformat(timespec="minutes"))
+data = overview(context.db_url, context.viewer, as_of, reference_at)
 if context.viewer.role == "consular":
     st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
-kpi_row(data.figures, delta_label="in 24 h")
+kpi_row(data.figures, delta_label=f"since {reference_at:%d %b %H:%M}")
 
 left, middle, right = st.columns(3)
 with left:
