@@ -1,4 +1,4 @@
-"""Situation Room: the entrypoint. Opens the database, learns who is looking,
+"""Situation Room: the entrypoint. Opens the database, signs the reader in,
 picks the scenario, builds the page list for the role and runs the page."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import logging
 
 import streamlit as st
 
-from dashboard import access, audit, config, db, reference, runtime, scenarios, schema
+from components import signin
+from dashboard import access, audit, config, db, quality, runtime, scenarios, schema
 from dashboard.access import Viewer
 from dashboard.session import Context, finish_view, set_context
 
@@ -35,30 +36,24 @@ def open_database(url: str) -> None:
         st.stop()
 
 
-def demo_viewer(url: str, scenario: scenarios.ScenarioInfo) -> Viewer:
-    """Until sign-in lands: a clearly marked picker of who is looking."""
-    st.sidebar.warning("**Demo viewer** — sign-in is not enabled yet. Pick a role to see "
-                       "what it may see.", icon=":material/warning:")
-    role = st.sidebar.selectbox("Role", list(access.ROLES), key="demo_role",
-                                format_func=str.capitalize, help="\n\n".join(
-                                    f"**{r}**: {d}" for r, d in access.ROLES.items()))
-    nationalities: tuple[str, ...] = ()
-    if role == "consular":
-        names = reference.nationalities(url, scenario.id)
-        chosen = st.sidebar.multiselect(
-            "Nationalities served", list(names), default=list(names)[:1], key="demo_nats",
-            format_func=lambda iso3: f"{names[iso3]} ({iso3})")
-        if not chosen:
-            st.sidebar.error("A consular liaison serves at least one nationality.")
-            st.stop()
-        nationalities = tuple(chosen)
-    return Viewer(user=f"demo-{role}", role=role, scenario_id=scenario.id,
-                  nationalities=nationalities)
+def signed_out() -> list:
+    """While signed out every page URL leads to an empty page under the sign-in form:
+    no page runs, and after signing in the reader is on the page they asked for."""
+    def nothing() -> None:
+        pass
+
+    return [st.Page(nothing, title="Sign in", default=True)] + [
+        st.Page(nothing, title="Sign in", url_path=key.replace("_", "-"))
+        for key in access.PAGES]
 
 
 def main() -> None:
     url = config.db_url()
     open_database(url)
+    account = signin.signed_in_account(url)
+    if account is None:
+        st.navigation(signed_out(), position="hidden").run()
+        return
     try:
         available = scenarios.list_scenarios(url)
     except db.DatabaseUnavailable as exc:
@@ -67,12 +62,15 @@ def main() -> None:
     if not available:
         st.warning("The database holds no scenario yet.")
         st.stop()
+    quality.warm_up(url, [s.id for s in available])
 
     st.sidebar.title("Situation Room")
     by_id = {s.id: s for s in available}
     scenario = by_id[st.sidebar.selectbox("Scenario", list(by_id), key="scenario",
                                           format_func=lambda i: by_id[i].label)]
-    viewer = demo_viewer(url, scenario)
+    viewer = Viewer(user=account.username, role=account.role, scenario_id=scenario.id,
+                    nationalities=account.nationalities)
+    signin.sidebar_identity(account)
     set_context(Context(db_url=url, viewer=viewer, scenario=scenario))
 
     page = st.navigation([PAGES[name] for name in access.pages_for(viewer.role)])

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -53,7 +53,7 @@ class Entry:
 
 
 def store_path() -> Path:
-    return Path(config.get("SITROOM_AUDIT_DB"))
+    return config.audit_db_path()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -104,3 +104,35 @@ def read(limit: int = 1000, path: Path | None = None) -> pd.DataFrame:
         return pd.read_sql_query(
             "SELECT at_utc, user, role, nationalities, scenario_id, page, action, filters, "
             "rows_shown FROM audit_log ORDER BY id DESC LIMIT ?", conn, params=(limit,))
+
+
+def search(user: str | None = None, role: str | None = None, page: str | None = None,
+           action: str | None = None, since: date | None = None, until: date | None = None,
+           limit: int = 5000, path: Path | None = None) -> pd.DataFrame:
+    """Audit lines matching the filters (None means any), newest first; dates are UTC days,
+    both ends included."""
+    conds, params = [], []
+    for column, value in (("user", user), ("role", role), ("page", page), ("action", action)):
+        if value:
+            conds.append(f"{column} = ?")
+            params.append(value)
+    if since:
+        conds.append("at_utc >= ?")
+        params.append(since.isoformat())
+    if until:
+        conds.append("at_utc < ?")
+        params.append((until + timedelta(days=1)).isoformat())
+    where = f"WHERE {' AND '.join(conds)}" if conds else ""
+    with _connect(path or store_path()) as conn:
+        return pd.read_sql_query(
+            "SELECT at_utc, user, role, nationalities, scenario_id, page, action, filters, "
+            f"rows_shown FROM audit_log {where} ORDER BY id DESC LIMIT ?", conn,
+            params=(*params, limit))
+
+
+def choices(path: Path | None = None) -> dict[str, list[str]]:
+    """The users, roles, pages and actions present in the log, for the Audit page's filters."""
+    with _connect(path or store_path()) as conn:
+        return {column: [r[0] for r in conn.execute(
+                    f"SELECT DISTINCT {column} FROM audit_log ORDER BY 1")]
+                for column in ("user", "role", "page", "action")}

@@ -1,4 +1,5 @@
-"""The `sitroom` command line: generate a scenario, migrate a database, run the dashboard."""
+"""The `sitroom` command line: generate a scenario, migrate a database, manage users,
+run the dashboard."""
 
 from __future__ import annotations
 
@@ -44,11 +45,65 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str:
+    """The new password from standard input: typed twice at a terminal, else one line."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise ValueError("The two passwords differ.")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from dashboard import users
+
+    path = Path(args.users) if args.users else config.users_path()
+    try:
+        # Checked before the password is read, so a typo costs nothing.
+        users.check_scope(args.role, [n.strip().upper() for n in args.nationality],
+                          f"user {args.name!r}")
+        account = users.add(path, args.name, args.role, args.nationality, _read_password(),
+                            name=args.full_name)
+    except (users.UsersError, ValueError) as exc:
+        return _fail(str(exc))
+    scope = f" for {', '.join(account.nationalities)}" if account.nationalities else ""
+    print(f"Added {account.username} ({account.role}{scope}) to {path}")
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from dashboard import users
+
+    path = Path(args.users) if args.users else config.users_path()
+    try:
+        accounts = users.load(path)
+    except users.UsersError as exc:
+        return _fail(str(exc))
+    for a in accounts.values():
+        print(f"{a.username}\t{a.role}\t{','.join(a.nationalities) or '-'}\t{a.name}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.db_url:
         os.environ["SITROOM_DB_URL"] = args.db_url
+    if args.users:
+        users_file = Path(args.users).resolve()
+        if not users_file.exists():
+            return _fail(f"the users file {users_file} does not exist; create it with "
+                         "`sitroom users add NAME --role ROLE --users FILE`")
+        os.environ["SITROOM_USERS"] = str(users_file)
     app = config.PROJECT_ROOT / "app.py"
+    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli as streamlit_cli
+
+    # Until some session has called st.navigation, Streamlit treats a pages/ folder
+    # as old-style pages and runs /<page> URLs without app.py, so without sign-in
+    # (the pages' own check still shows nothing). Saying so up front closes that.
+    PagesManager.uses_pages_directory = False
 
     sys.argv = ["streamlit", "run", str(app), "--server.port", str(args.port)]
     os.chdir(config.PROJECT_ROOT)  # .streamlit/config.toml is read from here
@@ -79,8 +134,25 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the dashboard")
     run.add_argument("--db-url", help="database URL (default: SITROOM_DB_URL or the demo)")
+    run.add_argument("--users", help="users file (default: SITROOM_USERS or users.yaml in "
+                     "SITROOM_HOME)")
     run.add_argument("--port", type=int, default=8501, help="port to listen on")
     run.set_defaults(func=_run)
+
+    usr = sub.add_parser("users", help="manage who may sign in")
+    usr_sub = usr.add_subparsers(dest="users_command", required=True)
+    add = usr_sub.add_parser("add", help="add a user; the password is read from standard input")
+    add.add_argument("name", help="user name (lower-case letters, digits, '.', '_', '-')")
+    add.add_argument("--role", required=True, help="committee, consular, coordinator or admin")
+    add.add_argument("--nationality", action="append", default=[], metavar="ISO3",
+                     help="a nationality a consular liaison serves (repeat for several)")
+    add.add_argument("--full-name", help="name shown when signed in (default: the user name)")
+    add.add_argument("--users", help="users file (default: SITROOM_USERS or users.yaml in "
+                     "SITROOM_HOME)")
+    add.set_defaults(func=_users_add)
+    lst = usr_sub.add_parser("list", help="list users (never their password hashes)")
+    lst.add_argument("--users", help="users file")
+    lst.set_defaults(func=_users_list)
     return top
 
 

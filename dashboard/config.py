@@ -33,8 +33,15 @@ SETTINGS = {
                 "persons in the demo scenario built on first start"),
         Setting("SITROOM_QUERY_TIMEOUT_S", "20",
                 "longest a single dashboard query may run before it is cancelled"),
-        Setting("SITROOM_AUDIT_DB", str(PROJECT_ROOT / "var" / "audit.sqlite"),
-                "the dashboard's own audit log (SQLite file); never the shared database"),
+        Setting("SITROOM_USERS", "",
+                "the users file (YAML: bcrypt hashes, role, nationalities), kept outside git; "
+                "empty means users.yaml in SITROOM_HOME"),
+        Setting("SITROOM_AUDIT_DB", "",
+                "the dashboard's own audit log (SQLite file); never the shared database; "
+                "empty means audit.sqlite beside the users file"),
+        Setting("SITROOM_COOKIE_KEY", "",
+                "secret key that signs the sign-in cookie (or `[sitroom] cookie_key` in "
+                ".streamlit/secrets.toml); required except on the demo database"),
         Setting("SITROOM_CACHE_TTL_S", "30",
                 "seconds a query result is reused before the database is asked again"),
     )
@@ -47,6 +54,20 @@ def get(env: str) -> str:
 
 def home() -> Path:
     return Path(get("SITROOM_HOME"))
+
+
+def users_path() -> Path:
+    return Path(get("SITROOM_USERS") or home() / "users.yaml")
+
+
+def audit_db_path() -> Path:
+    """The audit log, by default beside the users file: the dashboard's own files together."""
+    return Path(get("SITROOM_AUDIT_DB") or users_path().parent / "audit.sqlite")
+
+
+def auth_db_path() -> Path:
+    """Failed sign-ins and revoked cookies, kept beside the audit log."""
+    return audit_db_path().with_name("auth.sqlite")
 
 
 def demo_db_path() -> Path:

@@ -8,7 +8,9 @@ import sqlite3
 import pytest
 
 from dashboard import cli, db, schema
+from dashboard.users import DEMO_ACCOUNTS
 from tests.apptest import start, texts
+from tests.signin import make_users_file, sign_in, sign_in_as, use_users
 
 
 def test_a_missing_database_file_is_named(tmp_path, monkeypatch):
@@ -60,11 +62,16 @@ def test_an_unsupported_database_is_refused_by_name():
 
 def test_the_first_start_builds_the_demo_database(tmp_path, monkeypatch):
     monkeypatch.delenv("SITROOM_DB_URL", raising=False)
+    monkeypatch.delenv("SITROOM_USERS", raising=False)
+    monkeypatch.delenv("SITROOM_COOKIE_KEY", raising=False)
     monkeypatch.setenv("SITROOM_HOME", str(tmp_path))
     monkeypatch.setenv("SITROOM_DEMO_PERSONS", "400")
     at = start()
     assert not at.exception
     assert (tmp_path / "demo.sqlite").exists()
+    assert "demo-committee" in str(at.table[0].value)  # the demo accounts are listed
+    at = sign_in(at, "demo-committee", DEMO_ACCOUNTS["demo-committee"][2])
+    assert not at.exception
     assert any(m.label == "Registered" for m in at.metric)
 
 
@@ -88,11 +95,14 @@ def test_generate_needs_one_destination(capsys):
 
 def test_an_audit_log_that_cannot_be_written_stops_the_page_with_a_message(
         sqlite_url, tmp_path, monkeypatch):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
+    # A folder where the audit file should be: SQLite cannot open it, while the
+    # sign-in store beside it still works, so the reader gets as far as a page.
+    blocker = tmp_path / "audit.sqlite"
+    blocker.mkdir()
     monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
-    monkeypatch.setenv("SITROOM_AUDIT_DB", str(blocker / "audit.sqlite"))
-    at = start()
+    monkeypatch.setenv("SITROOM_AUDIT_DB", str(blocker))
+    use_users(monkeypatch, make_users_file(tmp_path))
+    at = sign_in_as(start(), "committee")
     assert not at.exception
     assert "audit log" in texts(at) and str(blocker) in texts(at)
     assert not at.metric  # nothing shown that was not recorded

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from dashboard import access
 from dashboard.scenarios import list_scenarios
 from tests.apptest import metric, open_page, start, texts
+from tests.signin import ACCOUNTS, make_users_file, sign_in_as, use_users
 
 
 @pytest.fixture
@@ -81,10 +82,14 @@ def test_every_page_runs_for_every_role(app_db):
             assert "Data as of" in texts(at), (role, page)
 
 
-def test_the_entrypoint_opens_on_the_overview_for_the_default_viewer(app_db, raw):
+def test_the_entrypoint_opens_on_the_overview_after_sign_in(app_db, raw, tmp_path,
+                                                            monkeypatch):
+    use_users(monkeypatch, make_users_file(tmp_path))
     at = start()
     assert not at.exception
-    assert "Demo viewer" in texts(at)  # until sign-in lands, the picker says what it is
+    assert not at.metric  # nothing before sign-in
+    at = sign_in_as(at, "committee")
+    assert not at.exception
     expected = own_count(raw, app_db, "SELECT COUNT(*) FROM persons WHERE scenario_id = 1")
     assert metric(at, "Registered") == f"{expected:,}"
 
@@ -100,11 +105,45 @@ def test_a_page_opened_without_a_viewer_shows_no_data(app_db):
         assert "Choose who you are first" in texts(at)
 
 
-def test_a_page_view_is_written_to_the_audit_log(app_db, own_audit_log):
+def test_a_page_view_is_written_to_the_audit_log(app_db, own_audit_log, tmp_path,
+                                                monkeypatch):
     import sqlite3
-    at = start()
+    use_users(monkeypatch, make_users_file(tmp_path))
+    at = sign_in_as(start(), "committee")
     assert not at.exception
     with sqlite3.connect(own_audit_log) as conn:
         rows = conn.execute(
             "SELECT user, role, page, action, scenario_id FROM audit_log").fetchall()
-    assert rows == [("demo-committee", "committee", "overview", "view", 1)]
+    assert rows == [(ACCOUNTS["committee"][0], "committee", "overview", "view", 1)]
+
+
+def test_the_overview_compares_with_the_moment_the_reader_picks(app_db, raw):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.access import Viewer
+    from dashboard.config import PROJECT_ROOT
+    from dashboard.scenarios import list_scenarios as scenarios_of
+    from dashboard.session import KEY, Context
+
+    with raw(app_db).connect() as conn:
+        as_of = conn.execute(text(
+            "SELECT MAX(updated_at) FROM persons WHERE scenario_id = 1")).scalar()
+        rule = ("scenario_id = 1 AND (nationality = 'PHL' OR second_nationality = 'PHL') "
+                "AND consent_consular = :t AND protection_confidential = :f")
+        import pandas as pd
+        as_of = pd.Timestamp(as_of).to_pydatetime()
+        week_ago = as_of - pd.Timedelta(days=7)
+        now = conn.execute(text(f"SELECT COUNT(*) FROM persons WHERE {rule} "
+                                "AND registered_at <= :at"), {"t": True, "f": False,
+                                                              "at": as_of}).scalar()
+        then = conn.execute(text(f"SELECT COUNT(*) FROM persons WHERE {rule} "
+                                 "AND registered_at <= :at"), {"t": True, "f": False,
+                                                               "at": week_ago}).scalar()
+    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "overview.py"), default_timeout=120)
+    at.session_state[KEY] = Context(app_db, Viewer("l", "consular", 1, ("PHL",)),
+                                    scenarios_of(app_db)[0])
+    at.session_state["reference-span"] = "7 days"
+    at.run()
+    assert not at.exception
+    tile = next(m for m in at.metric if m.label == "Registered")
+    assert tile.delta == f"{now - then:+,} since {week_ago:%d %b %H:%M}"

@@ -1,0 +1,271 @@
+"""Browser tests: the real app in a subprocess, driven by Playwright through Debian's
+chromium (WebGL through SwiftShader). Playwright's own browser download needs the
+internet, so chromium comes from apt, installed here if it is missing.
+
+One tour per account is recorded (screenshots, exceptions, map canvas, and every
+byte the server sent) and shared by the page tests and the leak tests, so the
+whole browser suite signs in once per account.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from dashboard import access
+from dashboard.config import PROJECT_ROOT
+from tests.signin import ACCOUNTS, COOKIE_KEY, add_user, make_users_file
+
+CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+LEAK_PASSWORD = "liaison-pass-1"
+DECK = '[data-testid="stDeckGlJsonChart"]'  # a pydeck map (tables draw on canvases too)
+
+
+def _install_chromium() -> str:
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.fail("chromium is not installed and cannot be installed here (needs root and "
+                    "apt-get): install Debian's `chromium` package.")
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        done = subprocess.run(cmd, capture_output=True, text=True,
+                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        if done.returncode != 0:
+            pytest.fail(f"Installing chromium failed at `{' '.join(cmd)}`:\n"
+                        f"{done.stderr[-2000:]}")
+    path = shutil.which("chromium")
+    if not path:
+        pytest.fail("apt-get installed chromium but no `chromium` command is on PATH.")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = shutil.which("chromium") or _install_chromium()
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail("The playwright package is missing: pip install -e '.[test]'")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def leak_nationalities(url: str) -> list[str]:
+    """The 3 largest and the 2 smallest known nationalities of the live scenario that have
+    at least one person a liaison may see."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT p.nationality, COUNT(*) AS n FROM persons p "
+            "JOIN countries c ON c.iso3 = p.nationality "
+            "WHERE p.scenario_id = 1 AND p.consent_consular = :t "
+            "AND p.protection_confidential = :f GROUP BY p.nationality ORDER BY n DESC, 1"),
+            {"t": True, "f": False}).all()
+    engine.dispose()
+    nats = [r[0] for r in rows]
+    return nats[:3] + nats[-2:]
+
+
+@dataclass
+class Server:
+    base: str
+    db_url: str
+    users_file: Path
+    auth_store: Path
+    log: Path
+    tours: dict = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def server(chromium, sqlite_url, tmp_path_factory) -> Iterator[Server]:
+    """The dashboard started the way an operator starts it: `sitroom run`."""
+    home = tmp_path_factory.mktemp("browser-home")
+    users_file = make_users_file(home)
+    for nat in leak_nationalities(sqlite_url):
+        code, err = add_user(users_file, f"liaison-{nat.lower()}", LEAK_PASSWORD, "consular",
+                             (nat,))
+        assert code == 0, err
+    code, err = add_user(users_file, "lockme", "lockme-pass-1", "committee")
+    assert code == 0, err
+    port = _free_port()
+    log = home / "server.log"
+    env = {**os.environ, "SITROOM_HOME": str(home), "SITROOM_AUDIT_DB": str(home / "audit.sqlite"),
+           "SITROOM_COOKIE_KEY": COOKIE_KEY, "SITROOM_CACHE_TTL_S": "300"}
+    env.pop("SITROOM_USERS", None)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dashboard.cli", "run", "--db-url", sqlite_url,
+             "--users", str(users_file), "--port", str(port)],
+            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"The dashboard did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield Server(base, sqlite_url, users_file, home / "auth.sqlite", log)
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+# --- driving the app ----------------------------------------------------------------------
+
+def settle(page, quiet_ms: int = 600, timeout_s: float = 90) -> None:
+    """Wait until Streamlit has finished running and stayed idle for `quiet_ms`
+    (components such as the cookie manager trigger a rerun or two)."""
+    deadline = time.time() + timeout_s
+    idle_since = None
+    while time.time() < deadline:
+        state = page.evaluate(
+            "() => document.querySelector('.stApp')?.getAttribute('data-test-script-state')")
+        if state == "notRunning":
+            idle_since = idle_since or time.time()
+            if (time.time() - idle_since) * 1000 >= quiet_ms:
+                return
+        else:
+            idle_since = None
+        page.wait_for_timeout(150)
+    raise AssertionError(f"the app kept running for more than {timeout_s:.0f} s")
+
+
+def fill_sign_in(page, username: str, password: str) -> None:
+    page.get_by_role("textbox", name="User name").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    settle(page)
+
+
+def sign_in(page, base: str, username: str, password: str) -> None:
+    page.goto(base)
+    settle(page)
+    fill_sign_in(page, username, password)
+    page.get_by_role("button", name="Sign out").wait_for(timeout=30_000)
+
+
+def open_nav_page(page, key: str) -> None:
+    title = access.PAGES[key].title
+    link = page.locator('[data-testid="stSidebarNavLink"]', has_text=title).first
+    link.click()
+    settle(page)
+
+
+def main_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def account_for(role: str) -> tuple[str, str]:
+    name, password, _ = ACCOUNTS[role]
+    return name, password
+
+
+@dataclass
+class Tour:
+    """What one signed-in account saw and received on a tour of its pages."""
+
+    username: str
+    pages: list[str]
+    exceptions: dict[str, int]
+    nav_titles: list[str]
+    canvases: dict[str, list[int]]  # page -> distinct colours of each canvas drawn
+    received: bytes
+
+
+def canvas_colours(page, shot: Path) -> list[int]:
+    """Distinct colours inside each canvas on screen, judged from a screenshot: a WebGL
+    canvas cannot be read back from script once composited."""
+    from PIL import Image
+
+    boxes = [c.bounding_box() for c in page.locator(f"{DECK} canvas").all()]
+    boxes = [b for b in boxes if b and b["width"] > 100 and b["height"] > 100]
+    if not boxes:
+        return []
+    image = Image.open(shot).convert("RGB")
+    result = []
+    for b in boxes:
+        region = image.crop((int(b["x"]), int(b["y"]), int(b["x"] + b["width"]),
+                             int(b["y"] + b["height"])))
+        result.append(len(region.getcolors(maxcolors=1 << 20) or []))
+    return result
+
+
+def take_tour(browser, server: Server, username: str, password: str, role: str,
+              shots: str | None = None) -> Tour:
+    """Sign in, open every page of the role from the navigation, screenshot each, and
+    keep every websocket frame and HTTP body the server sent (not the static bundle)."""
+    if username in server.tours:
+        return server.tours[username]
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    chunks: list[bytes] = []
+
+    def on_ws(ws) -> None:
+        ws.on("framereceived", lambda payload: chunks.append(
+            payload if isinstance(payload, bytes) else payload.encode()))
+
+    def on_response(response) -> None:
+        if "/static/" in response.url:
+            return  # Streamlit's own JavaScript, the same for everyone
+        try:
+            chunks.append(response.body())
+        except Exception:  # redirects and aborted requests have no body
+            pass
+
+    page.on("websocket", on_ws)
+    page.on("response", on_response)
+    sign_in(page, server.base, username, password)
+    nav_titles = page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
+    exceptions, canvases = {}, {}
+    folder = SCREENSHOTS / (shots or role)
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = access.pages_for(role)
+    for key in pages:
+        open_nav_page(page, key)
+        if shots is None and page.locator(DECK).count():
+            page.wait_for_timeout(3000)  # let deck.gl draw its layers before judging it
+        shot = folder / f"{key}.png"
+        page.screenshot(path=str(shot), full_page=False)
+        exceptions[key] = page.locator('[data-testid="stException"]').count()
+        canvases[key] = canvas_colours(page, shot)
+    context.close()
+    titles = [t.strip().splitlines()[-1] for t in nav_titles]  # after the icon's name
+    tour = Tour(username, pages, exceptions, titles, canvases,
+                b"\n".join(chunks))
+    server.tours[username] = tour
+    return tour

@@ -1,0 +1,110 @@
+"""Each role in a real browser: its pages and only those, no exception, a drawn map;
+sign-out that really ends the session; the lockout and its end; no page without sign-in."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from dashboard import access
+from dashboard.auth import MAX_FAILURES, WINDOW_S
+from tests.browser.conftest import (
+    account_for,
+    fill_sign_in,
+    main_text,
+    settle,
+    sign_in,
+    take_tour,
+)
+
+
+@pytest.mark.parametrize("role", list(access.ROLES))
+def test_each_role_opens_every_page_of_its_own_and_no_other(browser, server, role):
+    tour = take_tour(browser, server, *account_for(role), role)
+    assert tour.nav_titles == [access.PAGES[k].title for k in access.pages_for(role)]
+    assert tour.exceptions == {k: 0 for k in tour.pages}, "an exception was shown"
+    if "map" in tour.pages:
+        drawn = tour.canvases["map"]
+        assert drawn, "the Map page drew no canvas"
+        # A blank or failed WebGL canvas is one flat colour; a drawn map has many.
+        assert max(drawn) > 50, f"the map canvas looks blank ({drawn} colours)"
+
+
+def test_a_page_outside_the_role_cannot_be_reached_by_its_url(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    sign_in(page, server.base, *account_for("consular"))
+    page.goto(f"{server.base}/audit")  # admin only; the cookie signs the liaison in again
+    settle(page)
+    assert page.get_by_role("button", name="Sign out").count() == 1
+    assert "Audit log" not in main_text(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    context.close()
+
+
+def test_signing_out_revokes_the_cookie_on_the_server(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    sign_in(page, server.base, *account_for("coordinator"))
+    cookies = [c for c in context.cookies() if c["name"] == "sitroom_auth"]
+    assert cookies, "no sign-in cookie was set"
+
+    # Before sign-out the cookie alone signs a new browser in: the replay below would
+    # succeed without the server-side revocation.
+    replay = browser.new_context(viewport={"width": 1400, "height": 900})
+    replay.add_cookies(cookies)
+    other = replay.new_page()
+    other.goto(server.base)
+    settle(other)
+    assert other.get_by_role("button", name="Sign out").count() == 1
+    replay.close()
+
+    page.get_by_role("button", name="Sign out").click()
+    settle(page)
+    assert "You have signed out" in main_text(page)
+
+    replay = browser.new_context(viewport={"width": 1400, "height": 900})
+    replay.add_cookies(cookies)
+    other = replay.new_page()
+    other.goto(server.base)
+    settle(other)
+    assert other.get_by_role("textbox", name="Password").count() == 1
+    assert other.get_by_role("button", name="Sign out").count() == 0
+    assert other.locator('[data-testid="stMetric"]').count() == 0
+    replay.close()
+    context.close()
+
+
+def test_five_failures_lock_the_account_and_it_unlocks_by_itself(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(server.base)
+    settle(page)
+    for _ in range(MAX_FAILURES):
+        fill_sign_in(page, "lockme", "not-the-password")
+    assert "locked for 15 more minutes" in main_text(page)
+    fill_sign_in(page, "lockme", "lockme-pass-1")
+    assert "locked for" in main_text(page)
+    assert page.get_by_role("button", name="Sign out").count() == 0
+    page.screenshot(path=str(server.log.parent / "locked.png"))
+    # Fifteen minutes on: age the failures in the server's store as the clock would.
+    with sqlite3.connect(server.auth_store) as conn:
+        conn.execute("UPDATE failed_signins SET at = at - ?", (WINDOW_S,))
+    fill_sign_in(page, "lockme", "lockme-pass-1")
+    page.get_by_role("button", name="Sign out").wait_for(timeout=30_000)
+    context.close()
+
+
+@pytest.mark.parametrize("key", list(access.PAGES))
+def test_a_page_url_opened_without_signing_in_shows_only_the_sign_in_form(browser, server,
+                                                                            key):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.base}/{key.replace('_', '-')}")
+    settle(page)
+    assert page.get_by_role("textbox", name="Password").count() == 1
+    for testid in ("stMetric", "stDataFrame", "stDeckGlJsonChart", "stException", "stTable"):
+        assert page.locator(f'[data-testid="{testid}"]').count() == 0, testid
+    assert page.locator('[data-testid="stSidebarNavLink"]').count() == 0
+    context.close()
