@@ -148,6 +148,13 @@ ALL = ("committee", "consular", "coordinator", "admin")
 PAGES: dict[str, PageSpec] = {
     "overview": PageSpec("Overview", ":material/dashboard:", ALL),
     "map": PageSpec("Map", ":material/map:", ("committee", "consular", "coordinator")),
+    "shelters": PageSpec("Shelters", ":material/night_shelter:",
+                         ("committee", "consular", "coordinator")),
+    "referrals": PageSpec("Referrals", ":material/assignment:",
+                          ("committee", "consular", "coordinator")),
+    "evacuation": PageSpec("Evacuation", ":material/flight_takeoff:",
+                           ("committee", "consular", "coordinator")),
+    "my_nationals": PageSpec("My nationals", ":material/badge:", ("consular",)),
     "audit": PageSpec("Audit", ":material/policy:", ("admin",)),
     "data_quality": PageSpec("Data quality", ":material/rule:", ("committee", "coordinator",
                                                                  "admin")),

@@ -72,6 +72,14 @@ def test_confidential_facilities_are_never_drawn():
         ("committee", "data_quality", True), ("coordinator", "data_quality", True),
         ("admin", "data_quality", True), ("consular", "data_quality", False),
         ("committee", "no_such_page", False), ("intruder", "overview", False),
+        ("committee", "shelters", True), ("consular", "shelters", True),
+        ("coordinator", "shelters", True), ("admin", "shelters", False),
+        ("committee", "referrals", True), ("consular", "referrals", True),
+        ("coordinator", "referrals", True), ("admin", "referrals", False),
+        ("committee", "evacuation", True), ("consular", "evacuation", True),
+        ("coordinator", "evacuation", True), ("admin", "evacuation", False),
+        ("consular", "my_nationals", True), ("committee", "my_nationals", False),
+        ("coordinator", "my_nationals", False), ("admin", "my_nationals", False),
     ],
 )
 def test_page_access(role, page, expected):

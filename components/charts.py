@@ -1,0 +1,148 @@
+"""Plotly figure builders with projector-readable defaults.
+
+Large fonts, few colours, the value written on every bar, and colours taken
+from dashboard.palette so a status or stage looks the same on every page.
+Builders take small, already-aggregated (and already-suppressed) frames: a
+value of None is not drawn, which is how a suppressed count stays off a chart.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+FONT_SIZE = 18
+NEUTRAL = "#4d4d4d"
+
+
+def _pretty(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _layout(fig: go.Figure, title: str, height: int, legend: bool = True) -> go.Figure:
+    fig.update_layout(
+        title={"text": f"<b>{title}</b>" if title else "", "font": {"size": FONT_SIZE + 4},
+               "x": 0, "xanchor": "left"},
+        font={"size": FONT_SIZE},
+        height=height,
+        margin={"l": 10, "r": 30, "t": 60 if title else 20, "b": 10},
+        showlegend=legend,
+        # the legend under the plot: above it, it runs into the title
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0,
+                "font": {"size": FONT_SIZE - 2}, "traceorder": "normal"},
+        plot_bgcolor="white",
+        uniformtext={"minsize": FONT_SIZE - 4, "mode": "hide"},
+    )
+    # explicit sizes: Streamlit's chart theme would otherwise shrink the tick labels
+    axis = {"gridcolor": "#e5e5e5", "automargin": True, "tickfont": {"size": FONT_SIZE},
+            "title": {"font": {"size": FONT_SIZE}}}
+    fig.update_xaxes(**axis)
+    fig.update_yaxes(**axis)
+    return fig
+
+
+def _number(v) -> float | None:
+    if isinstance(v, str):  # a table cell: digits, or "<5" for a suppressed count
+        return float(v) if v.strip().lstrip("-").isdigit() else None
+    return float(v) if isinstance(v, numbers.Real) and not pd.isna(v) else None
+
+
+def _values(series: pd.Series) -> list:
+    """Numbers for plotly; None, NaN or "<5" (a suppressed value) is left undrawn."""
+    return [_number(v) for v in series]
+
+
+def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
+                 colours: Mapping[str, str], title: str = "", horizontal: bool = True,
+                 height: int | None = None, labels: Mapping[str, str] | None = None,
+                 text_format: str = ",.0f") -> go.Figure:
+    """One bar per row of `frame[category]`, stacked from the `series` columns,
+    each series in its palette colour with its value written on it (where the
+    segment is wide enough to hold it)."""
+    labels = labels or {}
+    cats = [str(c) for c in frame[category]]
+    longest = max([sum(v or 0 for v in row) for row in
+                   zip(*[_values(frame[n]) for n in series], strict=True)] or [0])
+    fig = go.Figure()
+    for name in series:
+        values = _values(frame[name])
+        text = ["" if v is None or v < 0.05 * longest else f"{v:{text_format}}" for v in values]
+        bar = go.Bar(name=labels.get(name, _pretty(name)), marker_color=colours.get(name, NEUTRAL),
+                     text=text, textposition="inside", insidetextanchor="middle", textangle=0,
+                     textfont={"size": FONT_SIZE},
+                     hovertemplate="%{y}: %{x:,}<extra>%{fullData.name}</extra>" if horizontal
+                     else "%{x}: %{y:,}<extra>%{fullData.name}</extra>")
+        if horizontal:
+            bar.update(y=cats, x=values, orientation="h")
+        else:
+            bar.update(x=cats, y=values)
+        fig.add_trace(bar)
+    fig.update_layout(barmode="stack")
+    if horizontal:
+        fig.update_yaxes(autorange="reversed", type="category", ticksuffix="  ")
+    else:
+        fig.update_xaxes(type="category")
+    rows = len(cats)
+    return _layout(fig, title, height or max(260, 110 + 42 * rows if horizontal else 420),
+                   legend=len(series) > 1)
+
+
+def share_bars(frame: pd.DataFrame, category: str, share: str, colour: str,
+               title: str = "", text: str | None = None) -> go.Figure:
+    """Horizontal bars of a percentage (0–100) per row, each in the colour named by
+    the row's `colour` column, labelled with `text` (or the percentage)."""
+    cats = [str(c) for c in frame[category]]
+    values = _values(frame[share])
+    labels = (list(frame[text]) if text else
+              ["" if v is None else f"{v:.0f}%" for v in values])
+    fig = go.Figure(go.Bar(y=cats, x=values, orientation="h", marker_color=list(frame[colour]),
+                           text=labels, textposition="outside", cliponaxis=False,
+                           textfont={"size": FONT_SIZE},
+                           hovertemplate="%{y}: %{x:.0f}%<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", type="category", ticksuffix="  ")
+    fig.update_xaxes(range=[0, 115], ticksuffix="%")
+    return _layout(fig, title, max(260, 110 + 42 * len(cats)), legend=False)
+
+
+def funnel(labels: Sequence[str], values: Sequence[int | None], colours: Sequence[str],
+           title: str = "") -> go.Figure:
+    """A funnel, one level per stage, in the stages' palette colours."""
+    fig = go.Figure(go.Funnel(
+        y=[_pretty(x) for x in labels], x=[None if v is None else float(v) for v in values],
+        marker={"color": list(colours)}, textinfo="value+percent initial",
+        textfont={"size": FONT_SIZE}, connector={"line": {"color": "#cccccc"}}))
+    return _layout(fig, title, max(300, 80 + 52 * len(labels)), legend=False)
+
+
+def time_chart(frame: pd.DataFrame, x: str, bars: Mapping[str, tuple[str, str]] | None = None,
+               lines: Mapping[str, tuple[str, str]] | None = None, title: str = "",
+               y_title: str = "") -> go.Figure:
+    """Daily bars (`column -> (label, colour)`) and lines over `frame[x]`. Bars and
+    lines share one axis: they count the same things."""
+    fig = go.Figure()
+    # short day labels ("26 Oct") stay readable when a month of days shares one axis
+    days = pd.to_datetime(frame[x], errors="coerce", format="%Y-%m-%d")
+    xs = ([f"{d.day} {d:%b}" for d in days] if len(days) and days.notna().all()
+          else [str(v) for v in frame[x]])
+    for col, (label, colour) in (bars or {}).items():
+        fig.add_trace(go.Bar(x=xs, y=_values(frame[col]), name=label, marker_color=colour))
+    for col, (label, colour) in (lines or {}).items():
+        fig.add_trace(go.Scatter(x=xs, y=_values(frame[col]), name=label, mode="lines+markers",
+                                 line={"color": colour, "width": 4},
+                                 connectgaps=True))  # a gap is a point held back for privacy
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=y_title, rangemode="tozero")
+    fig = _layout(fig, title, 460)
+    fig.update_xaxes(type="category", nticks=8, tickangle=0)
+    fig.update_layout(legend={"y": -0.15})
+    return fig
+
+
+def number(value) -> str:
+    """A figure for a tile: thousands separated, or as given ("<5")."""
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    return str(value)

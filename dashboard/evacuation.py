@@ -1,0 +1,230 @@
+"""Evacuation progress for the Evacuation page: the funnel by nationality and
+stage, the median time spent in each stage, the branches, the movements and
+their manifests, and cumulative evacuated against registered over time.
+
+Counted in the database over the evacuation cases of the viewer's scope
+(access.person_scope), leaving out the cases that break the contract
+(quality.VALID_EVACUATION_CASE) exactly as the data-quality view counts them.
+For aggregate roles every count below 5 is suppressed, and the funnel table
+also gets complementary suppression along its rows and its columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard import access, config, db, privacy, quality, runtime, vocab
+from dashboard.access import Viewer
+from dashboard.referrals import as_cells, day_of, suppress_table, thin_steps
+
+STAGES = list(vocab.ALL_EVACUATION_STAGES)
+PATH = list(vocab.EVACUATION_PATH)
+BRANCHES = list(vocab.EVACUATION_BRANCHES)
+# The parts of a movement's manifest, each case in exactly one of them.
+MANIFEST = {
+    "manifested": ("manifested",),
+    "departed": ("departed", "arrived_transit"),
+    "arrived": ("arrived_origin", "followed_up"),
+    "no_show": ("no_show",),
+}
+MOVEMENT_ORDER = {s: i for i, s in enumerate(("boarding", "planned", "departed", "arrived",
+                                              "cancelled"))}
+
+
+@dataclass(frozen=True)
+class Evacuation:
+    as_of: datetime
+    stages: pd.DataFrame         # stage, cases (every valid case of the scope)
+    reached: pd.DataFrame        # stage, cases at or beyond it on the main path
+    by_nationality: pd.DataFrame  # nationality, country, one column per stage, total
+    time_in_stage: pd.DataFrame  # stage, cases (that moved on), median_hours
+    movements: pd.DataFrame      # movement, mode, destination, departs_at, status, seats, parts
+    progress: pd.DataFrame       # day, registered, evacuated (cumulative; None where thinned)
+
+
+def hours_floor(engine: Engine, start: str, end: str) -> str:
+    """SQL for the whole hours from `start` to `end`."""
+    if engine.dialect.name == "postgresql":
+        return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start})) / 3600) AS INTEGER)"
+    return f"CAST((julianday({end}) - julianday({start})) * 24 AS INTEGER)"
+
+
+def _where(db_url: str, viewer: Viewer) -> tuple[str, dict]:
+    # The viewer's scope, contract breaks left out (shared with the data-quality
+    # view through quality.scoped_cases).
+    return quality.scoped_cases(db_url, viewer, "c")
+
+
+CASES = "FROM evacuation_cases c JOIN persons p ON p.id = c.person_id"
+
+
+def _stage_counts(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
+    where, params = _where(db_url, viewer)
+    return db.read_frame(engine, db.sql(
+        "SELECT p.nationality, co.name AS country, c.stage, COUNT(*) AS n "
+        f"{CASES} LEFT JOIN countries co ON co.iso3 = p.nationality WHERE {where} "
+        "GROUP BY p.nationality, co.name, c.stage", params), params)
+
+
+# Reading the whole stage history is the costliest figure of the page (about 4 s
+# on SQLite at a million persons), and the history only grows: it is kept longer
+# than the other figures, and shared by every aggregate role (suppression is
+# applied afterwards, per role).
+DURATIONS_TTL_S = 300
+
+
+def _stage_durations(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
+    scope = viewer if access.sees_person_level(viewer.role) else Viewer(
+        "aggregate", "committee", viewer.scenario_id)
+    return stage_duration_histogram(db_url, scope)
+
+
+@st.cache_data(ttl=DURATIONS_TTL_S, show_spinner=False)
+def stage_duration_histogram(db_url: str, viewer: Viewer) -> pd.DataFrame:
+    """Histogram of whole hours spent in each stage before the next one, over the
+    stays that have ended (a case still in a stage has no time in it yet)."""
+    engine = runtime.engine(db_url)
+    where, params = _where(db_url, viewer)
+    hours = hours_floor(engine, "at", "next_at")
+    return db.read_frame(engine, db.sql(
+        "WITH ev AS (SELECT e.stage, e.at, LEAD(e.at) OVER "
+        "(PARTITION BY e.case_id ORDER BY e.at, e.id) AS next_at "
+        "FROM evacuation_events e JOIN evacuation_cases c ON c.id = e.case_id "
+        f"WHERE {where}) "
+        f"SELECT stage, {hours} AS h, COUNT(*) AS n FROM ev WHERE next_at IS NOT NULL "
+        f"GROUP BY stage, {hours}", params), params)
+
+
+def _movements(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
+    where, params = _where(db_url, viewer)
+    parts = ", ".join(
+        f"SUM(CASE WHEN c.stage IN ({', '.join(repr(s) for s in stages)}) THEN 1 ELSE 0 END) "
+        f"AS {name}" for name, stages in MANIFEST.items())
+    # A liaison sees only the movements carrying its nationals; others see every movement.
+    join = "JOIN" if access.sees_person_level(viewer.role) else "LEFT JOIN"
+    return db.read_frame(engine, db.sql(
+        "SELECT m.id AS movement, m.mode, m.destination, m.departs_at, m.status, "
+        f"m.capacity AS seats, {', '.join(f'k.{n}' for n in MANIFEST)} "
+        f"FROM movements m {join} (SELECT c.movement_id, {parts} FROM evacuation_cases c "
+        f"WHERE {where} "
+        "AND c.movement_id IS NOT NULL GROUP BY c.movement_id) k ON k.movement_id = m.id "
+        "WHERE m.scenario_id = :scenario", {**params, "scenario": viewer.scenario_id}),
+        {**params, "scenario": viewer.scenario_id})
+
+
+def _departed_by_day(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
+    where, params = _where(db_url, viewer)
+    # only a case now at departed or beyond has left (backward histories are excluded)
+    params = {**params, "gone": PATH[PATH.index("departed"):]}
+    day = day_of(engine, "first_at")
+    return db.read_frame(engine, db.sql(
+        f"SELECT {day} AS day, COUNT(*) AS n FROM (SELECT c.id, MIN(e.at) AS first_at "
+        "FROM evacuation_cases c JOIN evacuation_events e ON e.case_id = c.id "
+        f"WHERE {where} AND c.stage IN :gone AND e.stage = 'departed' GROUP BY c.id) d "
+        f"GROUP BY {day}", params), params)
+
+
+def _registered_by_day(engine: Engine, viewer: Viewer) -> pd.DataFrame:
+    scope, params = access.person_scope(viewer, "p")
+    day = day_of(engine, "p.registered_at")
+    return db.read_frame(engine, db.sql(
+        f"SELECT {day} AS day, COUNT(*) AS n FROM persons p "
+        f"WHERE {scope} AND {quality.VALID_PERSON_STATUS} GROUP BY {day}", params), params)
+
+
+def _median_from_histogram(hist: pd.DataFrame) -> float:
+    """The median of whole-hour bins, at the middle of its bin (within half an hour)."""
+    hist = hist.sort_values("h")
+    cumulative = hist["n"].cumsum()
+    h = hist.loc[cumulative >= hist["n"].sum() / 2, "h"].iloc[0]
+    return float(h) + 0.5
+
+
+@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+def evacuation(db_url: str, viewer: Viewer, as_of: datetime) -> Evacuation:
+    """Every figure of the Evacuation page for `viewer` (as_of is the moment shown
+    and part of the cache key: the histories end there)."""
+    engine = runtime.engine(db_url)
+    hide = access.suppresses_small_counts(viewer.role)
+    counts = _stage_counts(db_url, engine, viewer)
+    counts["n"] = counts["n"].astype(int)
+
+    totals = counts.groupby("stage")["n"].sum().reindex(STAGES).fillna(0).astype(int)
+    reached_n = [int(totals[PATH[i:]].sum()) for i in range(len(PATH))]
+    reached_n[0] = int(totals.sum())  # every case was requested, branches included
+    stage_cells: dict[str, int | str] = dict(totals.items())
+    reached = pd.DataFrame({"stage": PATH, "cases": reached_n}, dtype=object)
+    if hide:
+        stage_cells = privacy.suppress_group(dict(totals.items()))
+        reached["cases"] = [privacy.suppress_value(n) for n in reached_n]
+    stages = pd.DataFrame({"stage": STAGES, "cases": [stage_cells[s] for s in STAGES]},
+                          dtype=object)
+
+    known = counts[counts["country"].notna()]  # unknown codes stay out of this breakdown
+    wide = known.pivot_table(index=["nationality", "country"], columns="stage", values="n",
+                             aggfunc="sum")
+    wide = wide.reindex(columns=STAGES).fillna(0).astype(int)
+    wide["total"] = wide.sum(axis=1)
+    wide = (wide.sort_values("total", ascending=False).rename_axis(None, axis=1)
+            .reset_index())
+    if hide:
+        totals_col = wide["total"]
+        wide = suppress_table(wide, STAGES)
+        wide["total"] = [privacy.suppress_value(int(t)) for t in totals_col]
+        wide = as_cells(wide, [*STAGES, "total"])
+
+    hist = _stage_durations(db_url, engine, viewer)
+    rows = []
+    for stage in STAGES:
+        part = hist[hist["stage"] == stage].astype({"h": int, "n": int})
+        n = int(part["n"].sum())
+        if n == 0:
+            continue
+        median = _median_from_histogram(part)
+        if hide and privacy.is_small(n):
+            rows.append({"stage": stage, "cases": privacy.SUPPRESSED, "median_hours": None})
+        else:
+            rows.append({"stage": stage, "cases": n, "median_hours": median})
+    time_in_stage = pd.DataFrame(rows, columns=["stage", "cases", "median_hours"])
+    if hide:
+        time_in_stage = as_cells(time_in_stage, ["cases"])
+
+    moves = _movements(db_url, engine, viewer)
+    parts = list(MANIFEST)
+    moves[parts] = moves[parts].fillna(0).astype(int)
+    moves["departs_at"] = pd.to_datetime(moves["departs_at"], format="mixed")
+    moves = (moves.assign(order=moves["status"].map(MOVEMENT_ORDER).fillna(9))
+             .sort_values(["order", "departs_at"]).drop(columns="order")
+             .reset_index(drop=True))
+    moves["on_it"] = moves[parts].sum(axis=1)
+    if hide:
+        on_it = moves["on_it"]
+        moves = suppress_table(moves, parts, column_totals=False)
+        # only rows matter here: each movement's parts add up to the cases on it
+        moves["on_it"] = [privacy.suppress_value(int(t)) for t in on_it]
+        moves = as_cells(moves, [*parts, "on_it"])
+
+    progress = _progress(db_url, engine, viewer, hide)
+    return Evacuation(as_of=as_of, stages=stages, reached=reached, by_nationality=wide,
+                      time_in_stage=time_in_stage, movements=moves, progress=progress)
+
+
+def _progress(db_url: str, engine: Engine, viewer: Viewer, hide: bool) -> pd.DataFrame:
+    registered = _registered_by_day(engine, viewer).set_index("day")["n"]
+    departed = _departed_by_day(db_url, engine, viewer).set_index("day")["n"]
+    days = sorted(set(registered.index) | set(departed.index))
+    daily = pd.DataFrame({"registered": registered.reindex(days).fillna(0).astype(int),
+                          "evacuated": departed.reindex(days).fillna(0).astype(int)})
+    out = pd.DataFrame({"day": days,
+                        "registered": daily["registered"].cumsum().astype(object).to_numpy(),
+                        "evacuated": daily["evacuated"].cumsum().astype(object).to_numpy()})
+    if hide:
+        for col in ("registered", "evacuated"):
+            kept = thin_steps(daily.reset_index(drop=True), [col])
+            out[col] = [v if k else None for v, k in zip(out[col], kept, strict=True)]
+    return out

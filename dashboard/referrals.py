@@ -1,0 +1,264 @@
+"""Referral queues for the Referrals page: open referrals by service, status and
+age, overdue against each service's deadline (vocab.REFERRAL_DEADLINE_HOURS),
+receiving organisations' load, the flow from open to closed, and for the
+coordinator the de-identified queue.
+
+Counted in the database within the viewer's scope: a liaison counts only its
+visible nationals' consular-type referrals (access.referral_services), never a
+sensitive service. Rows breaking the contract (quality.VALID_REFERRAL) are
+left out, as the data-quality view counts them. Counts below 5 are suppressed
+for aggregate roles; the queue carries no name, ref, phone or person id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard import access, config, db, privacy, quality, runtime, vocab
+from dashboard.access import Viewer
+
+ACTIVE = tuple(s for s in vocab.REFERRAL_STATUSES if s not in vocab.REFERRAL_ENDED)
+AGES = {  # label -> lower bound in hours since the referral was sent
+    "under 1 day": 0, "1–3 days": 24, "3–7 days": 72, "7 days or more": 168,
+}
+QUEUE_LIMIT = 500  # the coordinator's queue shows the most pressing rows, and counts the rest
+PRIORITY_RANK = {p: i for i, p in enumerate(vocab.REFERRAL_PRIORITIES)}
+
+
+def sees_queue(role: str) -> bool:
+    """DESIGN.md §3: only the coordinator sees referral rows, and those de-identified."""
+    return role == "coordinator"
+
+
+@dataclass(frozen=True)
+class Referrals:
+    as_of: datetime
+    open_total: int | str
+    overdue_total: int | str
+    by_service: pd.DataFrame  # service, deadline_h, open, accepted, in_service, active, overdue
+    by_age: pd.DataFrame      # service, one column per AGES label (active referrals)
+    by_org: pd.DataFrame      # receiving_organisation, active, on_time, overdue
+    flow: pd.DataFrame        # day, opened, ended, active (None where thinned for privacy)
+    queue: pd.DataFrame | None  # coordinator only
+    queue_total: int
+
+
+# --- helpers shared with dashboard.evacuation ---------------------------------------------
+
+def day_of(engine: Engine, column: str) -> str:
+    """SQL for the UTC calendar day of a timestamp column, as 'YYYY-MM-DD' text."""
+    if engine.dialect.name == "postgresql":
+        return f"to_char({column}, 'YYYY-MM-DD')"
+    return f"substr({column}, 1, 10)"  # SQLite stores 'YYYY-MM-DD HH:MM:SS'
+
+
+def thin_steps(frame: pd.DataFrame, increments: Sequence[str]) -> pd.Series:
+    """Which points of a cumulative series may be drawn for an aggregate role.
+
+    Two drawn points of a running total give away the count between them, so a
+    point is kept only when every increment since the last kept point is 0 or at
+    least the threshold (DESIGN.md §2.4)."""
+    keep, since = [], dict.fromkeys(increments, 0)
+    for row in frame[list(increments)].itertuples(index=False):
+        for name, value in zip(increments, row, strict=True):
+            since[name] += int(value)
+        ok = all(v == 0 or v >= privacy.THRESHOLD for v in since.values())
+        keep.append(ok)
+        if ok:
+            since = dict.fromkeys(increments, 0)
+    return pd.Series(keep, index=frame.index)
+
+
+def suppress_table(frame: pd.DataFrame, columns: list[str],
+                   column_totals: bool = True) -> pd.DataFrame:
+    """Small-cell suppression of a table whose row totals (and column totals, if
+    `column_totals`) are shown: "<5" for every small cell, then, until none is left,
+    a second cell in any row or column where a hidden cell stands alone (it would
+    come back by subtraction)."""
+    values = frame[columns].astype(int).to_numpy()
+    hidden = (values > 0) & (values < privacy.THRESHOLD)
+    changed = True
+    while changed:
+        changed = False
+        for lines in (hidden, hidden.T) if column_totals else (hidden,):
+            vals = values if lines is hidden else values.T
+            for i in range(lines.shape[0]):
+                if lines[i].sum() == 1:
+                    candidates = [(vals[i, j], j) for j in range(lines.shape[1])
+                                  if not lines[i, j] and vals[i, j] > 0]
+                    if candidates:
+                        lines[i, min(candidates)[1]] = True  # a view: marks `hidden` too
+                        changed = True
+    out = frame.copy().astype({c: object for c in columns})
+    for j, c in enumerate(columns):
+        out[c] = [privacy.SUPPRESSED if hidden[i, j] else int(values[i, j])
+                  for i in range(len(out))]
+    return out
+
+
+def _suppress_rows(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Suppress each row's cells across `columns`, whose total is shown beside them."""
+    frame = frame.copy().astype({c: object for c in columns})
+    for i in frame.index:
+        cells = privacy.suppress_group({c: int(frame.at[i, c]) for c in columns})
+        for c in columns:
+            frame.at[i, c] = cells[c]
+    return frame
+
+
+def _suppress_column(frame: pd.DataFrame, key: str, column: str) -> pd.DataFrame:
+    """Suppress one column across rows, whose total is shown elsewhere on the page."""
+    frame = frame.copy()
+    cells = privacy.suppress_group(dict(zip(frame[key], frame[column].astype(int), strict=True)))
+    frame[column] = [cells[k] for k in frame[key]]
+    return frame
+
+
+def as_cells(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Columns holding numbers and "<5" as text, so that a table can show them
+    (charts.stacked_bars reads the numbers back and leaves "<5" undrawn)."""
+    frame = frame.copy()
+    for c in columns:
+        frame[c] = ["" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+                    for v in frame[c]]
+    return frame
+
+
+# --- queries --------------------------------------------------------------------------------
+
+def _where(db_url: str, viewer: Viewer) -> tuple[str, dict]:
+    # The viewer's scope and services, contract breaks left out (shared with the
+    # data-quality view through quality.scoped_referrals).
+    return quality.scoped_referrals(db_url, viewer, "r")
+
+
+FROM = "FROM referrals r"
+
+
+def _counts(db_url: str, engine: Engine, viewer: Viewer, as_of: datetime) -> pd.DataFrame:
+    """Active referrals by service, status, receiving organisation, age and overdue:
+    one GROUP BY, a few thousand rows at most."""
+    where, params = _where(db_url, viewer)
+    bounds = {f"age{i}": as_of - timedelta(hours=h) for i, h in enumerate(AGES.values()) if i}
+    age = "CASE " + " ".join(
+        f"WHEN r.created_at <= :age{i} THEN {i}" for i in reversed(range(1, len(AGES)))
+    ) + " ELSE 0 END"
+    params = {**params, **bounds, "active": list(ACTIVE), "as_of": as_of}
+    return db.read_frame(engine, db.sql(
+        f"SELECT r.service, r.status, r.to_org, {age} AS age, "
+        "CASE WHEN r.status = 'open' AND r.due_at < :as_of THEN 1 ELSE 0 END AS overdue, "
+        f"COUNT(*) AS n {FROM} WHERE {where} AND r.status IN :active "
+        "GROUP BY r.service, r.status, r.to_org, age, overdue", params), params)
+
+
+def _flow(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
+    where, params = _where(db_url, viewer)
+    params = {**params, "ended": list(vocab.REFERRAL_ENDED)}
+    sent, ended = day_of(engine, "r.created_at"), day_of(engine, "r.closed_at")
+    return db.read_frame(engine, db.sql(
+        f"SELECT {sent} AS day, COUNT(*) AS opened, 0 AS ended {FROM} WHERE {where} "
+        f"GROUP BY {sent} UNION ALL "
+        f"SELECT {ended} AS day, 0 AS opened, COUNT(*) AS ended {FROM} WHERE {where} "
+        f"AND r.status IN :ended AND r.closed_at IS NOT NULL GROUP BY {ended}", params), params)
+
+
+def _queue(db_url: str, engine: Engine, viewer: Viewer, as_of: datetime) -> pd.DataFrame:
+    """The most pressing active referrals, de-identified: overdue first, then by
+    priority and deadline. No person column is ever selected."""
+    where, params = _where(db_url, viewer)
+    rank = "CASE r.priority " + " ".join(
+        f"WHEN '{p}' THEN {i}" for p, i in PRIORITY_RANK.items()) + " ELSE 9 END"
+    params = {**params, "active": list(ACTIVE), "as_of": as_of, "limit": QUEUE_LIMIT}
+    return db.read_frame(engine, db.sql(
+        "SELECT r.id AS case_number, r.service, r.priority, r.status, r.created_at, r.due_at, "
+        f"r.to_org AS receiving_organisation {FROM} WHERE {where} AND r.status IN :active "
+        "ORDER BY CASE WHEN r.status = 'open' AND r.due_at < :as_of THEN 0 ELSE 1 END, "
+        f"{rank}, r.due_at, r.id LIMIT :limit", params), params)
+
+
+def _age_words(hours: float) -> str:
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+def referrals(db_url: str, viewer: Viewer, as_of: datetime) -> Referrals:
+    """Every figure of the Referrals page for `viewer` at `as_of`."""
+    engine = runtime.engine(db_url)
+    hide = access.suppresses_small_counts(viewer.role)
+    services = list(access.referral_services(viewer))
+    counts = _counts(db_url, engine, viewer, as_of)
+    counts["n"] = counts["n"].astype(int)
+
+    status = counts.pivot_table(index="service", columns="status", values="n", aggfunc="sum")
+    by_service = status.reindex(index=services, columns=list(ACTIVE)).fillna(0).astype(int)
+    by_service["active"] = by_service.sum(axis=1)
+    overdue = counts[counts["overdue"].astype(int) == 1].groupby("service")["n"].sum()
+    by_service["overdue"] = overdue.reindex(services).fillna(0).astype(int)
+    by_service.insert(0, "deadline_h", [vocab.REFERRAL_DEADLINE_HOURS[s] for s in services])
+    by_service = by_service.rename_axis(None, axis=1).reset_index()
+
+    age = counts.pivot_table(index="service", columns="age", values="n", aggfunc="sum")
+    by_age = age.reindex(index=services, columns=range(len(AGES))).fillna(0).astype(int)
+    by_age.columns = list(AGES)
+    by_age = by_age.rename_axis(None, axis=1).reset_index()
+
+    late = counts["overdue"].astype(int) == 1
+    by_org = (counts.assign(on_time=counts["n"].where(~late, 0), late=counts["n"].where(late, 0))
+              .groupby("to_org", as_index=False)
+              .agg(active=("n", "sum"), on_time=("on_time", "sum"), overdue=("late", "sum"))
+              .rename(columns={"to_org": "receiving_organisation"})
+              .sort_values(["active", "receiving_organisation"], ascending=[False, True])
+              .reset_index(drop=True))
+
+    flow = _flow(db_url, engine, viewer)
+    flow = (flow.groupby("day", as_index=False)[["opened", "ended"]].sum()
+            .sort_values("day").reset_index(drop=True))
+    flow[["opened", "ended"]] = flow[["opened", "ended"]].astype(int)
+    flow["active"] = (flow["opened"].cumsum() - flow["ended"].cumsum()).astype(object)
+
+    open_total, overdue_total = int(by_service["active"].sum()), int(by_service["overdue"].sum())
+    if hide:
+        by_service = _suppress_rows(by_service, list(ACTIVE))
+        by_service = _suppress_column(by_service, "service", "overdue")
+        by_service["active"] = [privacy.suppress_value(int(v)) for v in by_service["active"]]
+        by_age = _suppress_rows(by_age, list(AGES))
+        # on time + overdue = open, per organisation and (as headline figures) overall
+        active = by_org["active"]
+        by_org = suppress_table(by_org, ["on_time", "overdue"])
+        by_org["active"] = [privacy.suppress_value(int(v)) for v in active]
+        kept = thin_steps(flow, ["opened", "ended"])
+        flow["active"] = [v if k else None for v, k in zip(flow["active"], kept, strict=True)]
+        for col in ("opened", "ended"):
+            flow[col] = [privacy.suppress_value(int(v)) for v in flow[col]]
+        by_service = as_cells(by_service, [*ACTIVE, "active", "overdue"])
+        by_age = as_cells(by_age, list(AGES))
+        by_org = as_cells(by_org, ["active", "on_time", "overdue"])
+        open_total = privacy.suppress_value(open_total)
+        overdue_total = privacy.suppress_value(overdue_total)
+
+    queue, queue_total = None, 0
+    if sees_queue(viewer.role):
+        raw = _queue(db_url, engine, viewer, as_of)
+        created = pd.to_datetime(raw["created_at"], format="mixed")
+        due = pd.to_datetime(raw["due_at"], format="mixed")
+        ages = (pd.Timestamp(as_of) - created).dt.total_seconds() / 3600
+        late = (pd.Timestamp(as_of) - due).dt.total_seconds() / 3600
+        queue = pd.DataFrame({
+            "case_number": raw["case_number"].astype(int),
+            "service": raw["service"], "priority": raw["priority"], "status": raw["status"],
+            "age": [_age_words(h) for h in ages],
+            "deadline": due,
+            "overdue_by": [_age_words(h) if s == "open" and h > 0 else ""
+                           for h, s in zip(late, raw["status"], strict=True)],
+            "receiving_organisation": raw["receiving_organisation"],
+        })
+        queue_total = open_total if isinstance(open_total, int) else len(queue)
+    return Referrals(as_of=as_of, open_total=open_total, overdue_total=overdue_total,
+                     by_service=by_service, by_age=by_age, by_org=by_org, flow=flow,
+                     queue=queue, queue_total=queue_total)
