@@ -8,6 +8,7 @@ import logging
 import streamlit as st
 
 from components import signin
+from components.page import AUTO_REFRESH_KEY, refresh_seconds
 from dashboard import access, audit, config, db, quality, runtime, scenarios, schema
 from dashboard.access import Viewer
 from dashboard.session import Context, finish_view, set_context
@@ -68,6 +69,9 @@ def main() -> None:
     by_id = {s.id: s for s in available}
     scenario = by_id[st.sidebar.selectbox("Scenario", list(by_id), key="scenario",
                                           format_func=lambda i: by_id[i].label)]
+    st.sidebar.toggle("Auto-refresh", value=True, key=AUTO_REFRESH_KEY,
+                      help=f"Pages update themselves every {refresh_seconds()} s, keeping your "
+                           "filters. Pause it to study a figure.")
     viewer = Viewer(user=account.username, role=account.role, scenario_id=scenario.id,
                     nationalities=account.nationalities)
     signin.sidebar_identity(account)

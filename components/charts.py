@@ -85,9 +85,10 @@ def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
         fig.update_yaxes(autorange="reversed", type="category", ticksuffix="  ")
     else:
         fig.update_xaxes(type="category")
-    rows = len(cats)
-    return _layout(fig, title, height or max(260, 110 + 42 * rows if horizontal else 420),
-                   legend=len(series) > 1)
+    rows, legend = len(cats), len(series) > 1
+    room = 90 if legend else 0  # the legend sits under the axis and needs its own space
+    return _layout(fig, title, height or (max(260, 110 + 42 * rows) + room if horizontal
+                                          else 420 + room), legend=legend)
 
 
 def share_bars(frame: pd.DataFrame, category: str, share: str, colour: str,
@@ -146,3 +147,75 @@ def number(value) -> str:
     if isinstance(value, numbers.Integral):
         return f"{int(value):,}"
     return str(value)
+
+
+def category_bars(frame: pd.DataFrame, category: str, value: str,
+                  colours: Mapping[str, str], title: str = "") -> go.Figure:
+    """One horizontal bar per row, each in its category's palette colour, with its
+    value written beside it; a suppressed value shows its "<5" and no bar."""
+    cats = [str(c) for c in frame[category]]
+    values = _values(frame[value])
+    labels = ["" if v is None and str(raw) in ("", "None", "nan") else
+              (str(raw) if v is None else f"{v:,.0f}") for v, raw in zip(values, frame[value],
+                                                                         strict=True)]
+    fig = go.Figure(go.Bar(
+        y=[_pretty(c) for c in cats], x=[v or 0 for v in values], orientation="h",
+        marker_color=[colours.get(c, NEUTRAL) for c in cats], text=labels,
+        textposition="outside", cliponaxis=False, textfont={"size": FONT_SIZE},
+        hovertemplate="%{y}: %{text}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", type="category", ticksuffix="  ")
+    longest = max([v or 0 for v in values] or [0])
+    fig.update_xaxes(range=[0, longest * 1.2 or 1], showticklabels=False)
+    return _layout(fig, title, max(260, 90 + 40 * len(cats)), legend=False)
+
+
+def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
+                 colours: Mapping[str, str], title: str = "",
+                 labels: Mapping[str, str] | None = None, text_format: str = ",.0f") -> go.Figure:
+    """Horizontal bars side by side (not stacked), one group per row of
+    `frame[category]`, each series in its colour with its value written beside it.
+    For figures that do not add up, such as a median and a 90th percentile."""
+    labels = labels or {}
+    cats = [str(c) for c in frame[category]]
+    fig = go.Figure()
+    for name in series:
+        values = _values(frame[name])
+        fig.add_trace(go.Bar(
+            name=labels.get(name, _pretty(name)), y=cats, x=values, orientation="h",
+            marker_color=colours.get(name, NEUTRAL), textposition="outside", cliponaxis=False,
+            text=["" if v is None else f"{v:{text_format}}" for v in values],
+            textfont={"size": FONT_SIZE}, hovertemplate="%{y}: %{x:,}<extra>%{fullData.name}"
+                                                        "</extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(autorange="reversed", type="category", ticksuffix="  ")
+    return _layout(fig, title, max(300, 110 + 30 * len(series) * len(cats)) + 90)
+
+
+def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
+             marks: pd.DataFrame | None = None, now: object | None = None, title: str = "",
+             y_title: str = "") -> go.Figure:
+    """Lines over time (`column -> (label, colour)`, None left as a gap that the line
+    bridges) with event marks: a dotted vertical line and a numbered marker on top
+    for each row of `marks` (columns at, label, hover, colour), and a solid line at
+    `now`, the moment a replay has reached."""
+    fig = go.Figure()
+    for col, (label, colour) in lines.items():
+        fig.add_trace(go.Scatter(x=frame[x], y=_values(frame[col]), name=label, mode="lines",
+                                 line={"color": colour, "width": 4}, connectgaps=True))
+    if marks is not None and len(marks):
+        for at, colour in zip(marks["at"], marks["colour"], strict=True):
+            fig.add_vline(x=at, line={"color": colour, "width": 1.5, "dash": "dot"})
+        fig.add_trace(go.Scatter(
+            x=marks["at"], y=[1.0] * len(marks), yaxis="y2", mode="markers+text",
+            name="Injects", text=list(marks["label"]), textposition="top center",
+            textfont={"size": FONT_SIZE - 2}, hovertext=list(marks["hover"]),
+            hoverinfo="text", marker={"symbol": "triangle-down", "size": 16,
+                                      "color": list(marks["colour"])}))
+        fig.update_layout(yaxis2={"overlaying": "y", "range": [0, 1.15], "visible": False})
+    if now is not None:
+        fig.add_vline(x=now, line={"color": NEUTRAL, "width": 3})
+    fig.update_yaxes(title=y_title, rangemode="tozero")
+    fig = _layout(fig, title, 500)
+    fig.update_xaxes(tickformat="%d %b\n%H:%M", nticks=10)
+    fig.update_layout(legend={"y": -0.2}, margin={"b": 40})
+    return fig

@@ -24,12 +24,17 @@ def exercise_banner(scenario: ScenarioInfo) -> bool:
     return True
 
 
-def freshness_line(as_of: datetime | None, synthetic: bool) -> str:
-    """The "data as of" line under every page title. Returns the text shown."""
+def freshness_line(as_of: datetime | None, synthetic: bool, updated: datetime | None = None,
+                   every_s: int | None = None) -> str:
+    """The "data as of" line under every page title, with when the page last
+    updated itself. Returns the text shown."""
     if as_of is None:
         text = "No person records in this scenario yet."
     else:
         text = f"Data as of {as_of:%d %b %Y, %H:%M} UTC"
+    if updated is not None:
+        text += f" · updated {updated:%H:%M:%S} UTC"
+        text += f", refreshes every {every_s} s" if every_s else " (auto-refresh paused)"
     if synthetic:
         text += " · synthetic demonstration data: it describes no real person"
     st.caption(text)

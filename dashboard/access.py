@@ -48,6 +48,10 @@ class Viewer:
         # Sorted so that the same scope always makes the same cache key.
         object.__setattr__(self, "nationalities", tuple(sorted(set(self.nationalities))))
 
+    def scope_key(self) -> tuple:
+        """What a viewer may see depends on this alone: the key of cached results."""
+        return (self.role, self.scenario_id, self.nationalities)
+
     def with_scenario(self, scenario_id: int) -> Viewer:
         return Viewer(self.user, self.role, scenario_id, self.nationalities)
 

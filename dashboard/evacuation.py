@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import access, config, db, privacy, quality, runtime, vocab
+from dashboard import access, cache, db, privacy, quality, runtime, vocab
 from dashboard.access import Viewer
 from dashboard.referrals import as_cells, day_of, suppress_table, thin_steps
 
@@ -84,7 +83,7 @@ def _stage_durations(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFram
     return stage_duration_histogram(db_url, scope)
 
 
-@st.cache_data(ttl=DURATIONS_TTL_S, show_spinner=False)
+@cache.scoped(ttl=DURATIONS_TTL_S)
 def stage_duration_histogram(db_url: str, viewer: Viewer) -> pd.DataFrame:
     """Histogram of whole hours spent in each stage before the next one, over the
     stays that have ended (a case still in a stage has no time in it yet)."""
@@ -145,7 +144,7 @@ def _median_from_histogram(hist: pd.DataFrame) -> float:
     return float(h) + 0.5
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def evacuation(db_url: str, viewer: Viewer, as_of: datetime) -> Evacuation:
     """Every figure of the Evacuation page for `viewer` (as_of is the moment shown
     and part of the cache key: the histories end there)."""

@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import access, config, db, privacy, quality, reference, runtime, vocab
+from dashboard import access, cache, config, db, privacy, quality, reference, runtime, vocab
 from dashboard.access import Viewer
 
 BASEMAP_DIR = config.DATA_DIR / "basemap"
@@ -123,7 +123,7 @@ def rings(geometry: dict) -> list[list]:
 
 # --- filters ------------------------------------------------------------------------------
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cache.scoped(ttl=TTL)
 def filter_options(db_url: str, viewer: Viewer) -> FilterOptions:
     """What the filters offer. A liaison is offered only its own nationalities.
     Codes and tags only, no counts: safe for every role."""
@@ -209,7 +209,7 @@ def _cells(engine: Engine, viewer: Viewer, where: str, params: dict) -> pd.DataF
     return frame.astype({"gi": int, "gj": int, "conf": int, "n": int})
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cache.scoped(ttl=TTL)
 def people(db_url: str, viewer: Viewer, filters: MapFilters,
            point_cap: int = POINT_CAP) -> People:
     """The people layer for `viewer`, filtered, aggregated in the database."""
@@ -309,7 +309,7 @@ def _by_area(engine: Engine, viewer: Viewer, where: str, params: dict, bad: int,
 
 # --- facilities, hazards, consular posts --------------------------------------------------
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cache.scoped(ttl=TTL)
 def layers(db_url: str, viewer: Viewer, as_of: datetime) -> MapLayers:
     """Facilities (never a confidential one), hazards active at `as_of`, consular posts."""
     engine = runtime.engine(db_url)

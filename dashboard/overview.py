@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import access, config, db, privacy, quality, runtime, vocab
+from dashboard import access, cache, db, privacy, quality, runtime, vocab
 from dashboard.access import Viewer
 
 NEAR_CAPACITY = 0.9  # share of places taken from which a facility counts as near capacity
@@ -195,7 +194,7 @@ def _group(viewer: Viewer, counts: dict[str, int], name: str, value: str) -> pd.
     return pd.DataFrame({name: list(cells), value: [str(v) for v in cells.values()]})
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def overview(db_url: str, viewer: Viewer, as_of: datetime,
              reference_at: datetime | None = None) -> Overview:
     """Every Overview figure for `viewer` at `as_of`, with the change since

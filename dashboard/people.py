@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-import streamlit as st
 
-from dashboard import access, config, db, quality, runtime, vocab
+from dashboard import access, cache, db, quality, runtime, vocab
 from dashboard.access import Viewer
 
 ROW_LIMIT = 1000
@@ -116,7 +115,7 @@ def _filter_sql(filters: Filters) -> tuple[str, dict]:
     return (" AND ".join(parts) or "1 = 1"), params
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def options(db_url: str, viewer: Viewer) -> dict[str, list[str]]:
     """The areas and facilities where the liaison's nationals are, for the filters."""
     scope, params = _scope(viewer)
@@ -132,7 +131,7 @@ def options(db_url: str, viewer: Viewer) -> dict[str, list[str]]:
             "facilities": [str(f) for f in facilities["name"]]}
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def nationals(db_url: str, viewer: Viewer, filters: Filters) -> Nationals:
     """The liaison's visible nationals matching `filters`: the first ROW_LIMIT rows
     (missing first, then by name) and the counts."""
@@ -166,7 +165,7 @@ def nationals(db_url: str, viewer: Viewer, filters: Filters) -> Nationals:
                      missing=totals["missing"], travel_document=totals["travel_document"])
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def summary(db_url: str, viewer: Viewer) -> dict[str, int]:
     """All the liaison's visible nationals, the missing, and those needing an emergency
     travel document: the same whatever the filters, so counted once."""

@@ -13,10 +13,9 @@ import threading
 from dataclasses import dataclass
 
 import pandas as pd
-import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import access, config, db, runtime, vocab
+from dashboard import access, cache, db, runtime, vocab
 from dashboard.access import Viewer
 from dashboard.shared import FACTS
 
@@ -251,7 +250,7 @@ def contract_breaks(db_url: str, scenario_id: int) -> dict[str, int]:
     return FACTS.get(("contract_breaks", db_url, scenario_id), compute)
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def quality_table(db_url: str, viewer: Viewer) -> pd.DataFrame:
     """The data-quality view. Exact counts even for aggregate roles: they count
     records that break the contract, not people by any attribute of theirs."""

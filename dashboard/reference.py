@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import streamlit as st
-
-from dashboard import config, db, runtime
+from dashboard import cache, db, runtime
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def nationalities(db_url: str, scenario_id: int) -> dict[str, str]:
     """ISO3 → country name for every known nationality held in the scenario.
     Codes only, no counts: safe to show to any role."""

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import access, config, db, privacy, quality, runtime, vocab
+from dashboard import access, cache, db, privacy, quality, runtime, vocab
 from dashboard.access import Viewer
 
 ACTIVE = tuple(s for s in vocab.REFERRAL_STATUSES if s not in vocab.REFERRAL_ENDED)
@@ -186,7 +185,7 @@ def _age_words(hours: float) -> str:
     return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def referrals(db_url: str, viewer: Viewer, as_of: datetime) -> Referrals:
     """Every figure of the Referrals page for `viewer` at `as_of`."""
     engine = runtime.engine(db_url)

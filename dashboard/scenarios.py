@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-import streamlit as st
 
-from dashboard import config, db, runtime
+from dashboard import cache, db, runtime
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class ScenarioInfo:
         return f"{'EXERCISE — ' if self.is_exercise else ''}{self.name}"
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def list_scenarios(db_url: str) -> list[ScenarioInfo]:
     """All scenarios, live first. Not viewer-scoped: every role may pick any."""
     frame = db.read_frame(
@@ -43,7 +42,7 @@ def list_scenarios(db_url: str) -> list[ScenarioInfo]:
     ]
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def data_as_of(db_url: str, scenario_id: int) -> datetime | None:
     """The latest change to any person record of the scenario: "data as of"."""
     frame = db.read_frame(

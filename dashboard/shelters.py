@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-import streamlit as st
 
-from dashboard import access, config, db, palette, privacy, quality, runtime
+from dashboard import access, cache, db, palette, privacy, quality, runtime
 from dashboard.access import Viewer
 
 # A facility's figures are expected to be confirmed daily: fresh within a day,
@@ -134,7 +133,7 @@ def _suppress_totals(frame: pd.DataFrame, key: str, hide: bool) -> pd.DataFrame:
     return frame
 
 
-@st.cache_data(ttl=int(config.get("SITROOM_CACHE_TTL_S")), show_spinner=False)
+@cache.scoped()
 def shelters(db_url: str, viewer: Viewer, as_of: datetime) -> Shelters:
     """Every figure of the Shelters page for `viewer` at `as_of`."""
     hide = access.suppresses_small_counts(viewer.role)

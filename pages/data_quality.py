@@ -2,16 +2,23 @@
 
 import streamlit as st
 
-from components.page import page_start
+from components.page import live, page_start
 from dashboard.quality import quality_table
 
 context = page_start("data_quality", "Data quality")
-st.write("Rows written by other systems that break the data contract. They are left out "
-         "of the figures named beside them, so those figures stay right; fix them at the source.")
-table = quality_table(context.db_url, context.viewer)
-st.dataframe(table, hide_index=True, width="stretch")
-total = int(table["rows"].sum())
-if total:
-    st.warning(f"{total:,} rows are left out of one or more figures.")
-else:
-    st.success("Every row meets the data contract.")
+
+
+def body(as_of) -> None:
+    st.write("Rows written by other systems that break the data contract. They are left out "
+             "of the figures named beside them, so those figures stay right; "
+             "fix them at the source.")
+    table = quality_table(context.db_url, context.viewer)
+    st.dataframe(table, hide_index=True, width="stretch")
+    total = int(table["rows"].sum())
+    if total:
+        st.warning(f"{total:,} rows are left out of one or more figures.")
+    else:
+        st.success("Every row meets the data contract.")
+
+
+live(context, body)

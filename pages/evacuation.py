@@ -4,64 +4,67 @@ movements and their manifests, and progress over time."""
 import streamlit as st
 
 from components import charts
-from components.page import page_start
-from dashboard import evacuation, palette, scenarios
+from components.page import live, page_start
+from dashboard import evacuation, palette
 
 context = page_start("evacuation", "Evacuation")
-as_of = scenarios.data_as_of(context.db_url, context.scenario.id)
-if as_of is None:
-    st.stop()
-data = evacuation.evacuation(context.db_url, context.viewer, as_of)
-if context.viewer.role == "consular":
-    st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
 
-stages = dict(zip(data.stages["stage"], data.stages["cases"], strict=True))
-shown = [("Cases", data.reached["cases"].iloc[0])] + [
-    (s.replace("_", " ").capitalize(), stages[s]) for s in evacuation.BRANCHES]
-for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
-    column.metric(label, charts.number(value), border=True)
 
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(charts.funnel(
-        list(data.reached["stage"]), [v if isinstance(v, int) else None
-                                      for v in data.reached["cases"]],
-        [palette.EVACUATION_STAGE[s] for s in data.reached["stage"]],
-        title="Cases at or beyond each stage"), key="evacuation-funnel", theme=None)
-    st.caption("Branch cases (declined, no-show, medical hold) leave the funnel after "
-               "Requested.")
-with right:
-    times = data.time_in_stage
-    st.plotly_chart(charts.stacked_bars(
-        times.assign(median_days=times["median_hours"] / 24), "stage", ["median_days"],
-        {"median_days": palette.EVACUATION_STAGE["documented"]},
-        title="Median days spent in each stage", text_format=".1f"), key="evacuation-time",
-        theme=None)
-    if not times["median_hours"].dropna().empty:
-        slowest = times.loc[times["median_hours"].idxmax()]
-        st.caption(f"Bottleneck: {slowest['stage'].replace('_', ' ')} "
-                   f"({slowest['median_hours'] / 24:.1f} days median). Counted over stays "
-                   "that have ended.")
+def body(as_of) -> None:
+    data = evacuation.evacuation(context.db_url, context.viewer, as_of)
+    if context.viewer.role == "consular":
+        st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
 
-st.subheader("Funnel by nationality")
-top = data.by_nationality.head(12)
-st.plotly_chart(charts.stacked_bars(top, "country", evacuation.STAGES,
-                                    palette.EVACUATION_STAGE,
-                                    title="Cases by current stage, largest nationalities"),
-                key="evacuation-by-nationality", theme=None)
-st.dataframe(data.by_nationality, hide_index=True, width="stretch")
+    stages = dict(zip(data.stages["stage"], data.stages["cases"], strict=True))
+    shown = [("Cases", data.reached["cases"].iloc[0])] + [
+        (s.replace("_", " ").capitalize(), stages[s]) for s in evacuation.BRANCHES]
+    for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
+        column.metric(label, charts.number(value), border=True)
 
-st.subheader("Movements")
-st.dataframe(data.movements, hide_index=True, width="stretch", height=420, column_config={
-    "departs_at": st.column_config.DatetimeColumn("Departs", format="D MMM, HH:mm"),
-    "departed": st.column_config.TextColumn("Departed", help="Left, not yet arrived"),
-    "arrived": st.column_config.TextColumn("Arrived", help="Arrived in the country of "
-                                           "origin (and followed up)"),
-    "on_it": st.column_config.TextColumn("Cases on it"),
-})
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.funnel(
+            list(data.reached["stage"]), [v if isinstance(v, int) else None
+                                          for v in data.reached["cases"]],
+            [palette.EVACUATION_STAGE[s] for s in data.reached["stage"]],
+            title="Cases at or beyond each stage"), key="evacuation-funnel", theme=None)
+        st.caption("Branch cases (declined, no-show, medical hold) leave the funnel after "
+                   "Requested.")
+    with right:
+        times = data.time_in_stage
+        st.plotly_chart(charts.stacked_bars(
+            times.assign(median_days=times["median_hours"] / 24), "stage", ["median_days"],
+            {"median_days": palette.EVACUATION_STAGE["documented"]},
+            title="Median days spent in each stage", text_format=".1f"), key="evacuation-time",
+            theme=None)
+        if not times["median_hours"].dropna().empty:
+            slowest = times.loc[times["median_hours"].idxmax()]
+            st.caption(f"Bottleneck: {slowest['stage'].replace('_', ' ')} "
+                       f"({slowest['median_hours'] / 24:.1f} days median). Counted over stays "
+                       "that have ended.")
 
-st.plotly_chart(charts.time_chart(
-    data.progress, "day",
-    lines={"registered": ("Registered", palette.PERSON_STATUS["located"]),
-           "evacuated": ("Evacuated", palette.PERSON_STATUS["evacuated"])},
-    title="Cumulative evacuated against registered"), key="evacuation-progress", theme=None)
+    st.subheader("Funnel by nationality")
+    top = data.by_nationality.head(12)
+    st.plotly_chart(charts.stacked_bars(top, "country", evacuation.STAGES,
+                                        palette.EVACUATION_STAGE,
+                                        title="Cases by current stage, largest nationalities"),
+                    key="evacuation-by-nationality", theme=None)
+    st.dataframe(data.by_nationality, hide_index=True, width="stretch")
+
+    st.subheader("Movements")
+    st.dataframe(data.movements, hide_index=True, width="stretch", height=420, column_config={
+        "departs_at": st.column_config.DatetimeColumn("Departs", format="D MMM, HH:mm"),
+        "departed": st.column_config.TextColumn("Departed", help="Left, not yet arrived"),
+        "arrived": st.column_config.TextColumn("Arrived", help="Arrived in the country of "
+                                               "origin (and followed up)"),
+        "on_it": st.column_config.TextColumn("Cases on it"),
+    })
+
+    st.plotly_chart(charts.time_chart(
+        data.progress, "day",
+        lines={"registered": ("Registered", palette.PERSON_STATUS["located"]),
+               "evacuated": ("Evacuated", palette.PERSON_STATUS["evacuated"])},
+        title="Cumulative evacuated against registered"), key="evacuation-progress", theme=None)
+
+
+live(context, body)

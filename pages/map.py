@@ -4,53 +4,56 @@ load, hazards and consular posts, on a base map that needs no internet."""
 import streamlit as st
 
 from components.map import HEIGHT, as_of_caption, build_deck, legend_html
-from components.page import page_start
-from dashboard import geo, scenarios
+from components.page import live, page_start
+from dashboard import geo
 from dashboard.session import note_filters, note_rows
 
 context = page_start("map", "Map")
-as_of = scenarios.data_as_of(context.db_url, context.scenario.id)
-if as_of is None:
-    st.stop()
 
-options = geo.filter_options(context.db_url, context.viewer)
-nats_col, status_col, vuln_col, tiles_col = st.columns([3, 3, 3, 2])
-nationalities = nats_col.multiselect(
-    "Nationality", list(options.nationalities), key="map_nats", placeholder="All",
-    format_func=lambda iso3: f"{options.nationalities[iso3]} ({iso3})",
-    help="First or second nationality.")
-statuses = status_col.multiselect(
-    "Status", list(options.statuses), default=list(geo.IN_COUNTRY), key="map_status",
-    placeholder="All", format_func=lambda s: s.replace("_", " "),
-    help="By default, people still in the country.")
-vulnerabilities = vuln_col.multiselect(
-    "Vulnerability", list(options.vulnerabilities), key="map_vuln", placeholder="Any",
-    format_func=lambda s: s.replace("_", " "), help="People with at least one of these.")
-tiles = tiles_col.toggle("Street map tiles", key="map_tiles",
-                         help="Needs the internet. Off, the map uses only the shipped base map.")
-note_filters(nationality=nationalities, status=statuses, vulnerability=vulnerabilities,
-             tiles=tiles)
 
-filters = geo.MapFilters(tuple(nationalities), tuple(statuses), tuple(vulnerabilities))
-people = geo.people(context.db_url, context.viewer, filters)
-layers = geo.layers(context.db_url, context.viewer, as_of)
-note_rows(len(people.points))  # points are rows about people: the audit log counts them
+def body(as_of) -> None:
+    options = geo.filter_options(context.db_url, context.viewer)
+    nats_col, status_col, vuln_col, tiles_col = st.columns([3, 3, 3, 2])
+    nationalities = nats_col.multiselect(
+        "Nationality", list(options.nationalities), key="map_nats", placeholder="All",
+        format_func=lambda iso3: f"{options.nationalities[iso3]} ({iso3})",
+        help="First or second nationality.")
+    statuses = status_col.multiselect(
+        "Status", list(options.statuses), default=list(geo.IN_COUNTRY), key="map_status",
+        placeholder="All", format_func=lambda s: s.replace("_", " "),
+        help="By default, people still in the country.")
+    vulnerabilities = vuln_col.multiselect(
+        "Vulnerability", list(options.vulnerabilities), key="map_vuln", placeholder="Any",
+        format_func=lambda s: s.replace("_", " "), help="People with at least one of these.")
+    tiles = tiles_col.toggle("Street map tiles", key="map_tiles",
+                             help="Needs the internet. Off, the map uses only the shipped "
+                                  "base map.")
+    note_filters(nationality=nationalities, status=statuses, vulnerability=vulnerabilities,
+                 tiles=tiles)
 
-base = geo.basemap()
-missing = [name for name, data in base.items() if data.get("missing")]
-if missing:
-    st.warning(f"Base-map file(s) missing from data/basemap/: {', '.join(missing)}. "
-               "People, facilities and hazards are still drawn.")
+    filters = geo.MapFilters(tuple(nationalities), tuple(statuses), tuple(vulnerabilities))
+    people = geo.people(context.db_url, context.viewer, filters)
+    layers = geo.layers(context.db_url, context.viewer, as_of)
+    note_rows(len(people.points))  # points are rows about people: the audit log counts them
 
-if context.viewer.role == "consular":
-    st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
-st.pydeck_chart(build_deck(people, layers, base, tiles=tiles), height=HEIGHT)
-st.markdown(legend_html(people.mode, statuses), unsafe_allow_html=True)
+    base = geo.basemap()
+    missing = [name for name, data in base.items() if data.get("missing")]
+    if missing:
+        st.warning(f"Base-map file(s) missing from data/basemap/: {', '.join(missing)}. "
+                   "People, facilities and hazards are still drawn.")
 
-for note in people.notes:
-    st.markdown(note)
-st.caption(f"{as_of_caption(as_of)} Confidential facilities are never drawn. District shapes "
-           "are approximations built from district centres, not official boundaries.")
-if layers.unreadable_hazards:
-    st.markdown(f"{layers.unreadable_hazards} active hazards have an unreadable shape and "
-                "are not drawn.")
+    if context.viewer.role == "consular":
+        st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
+    st.pydeck_chart(build_deck(people, layers, base, tiles=tiles), height=HEIGHT)
+    st.markdown(legend_html(people.mode, statuses), unsafe_allow_html=True)
+
+    for note in people.notes:
+        st.markdown(note)
+    st.caption(f"{as_of_caption(as_of)} Confidential facilities are never drawn. District shapes "
+               "are approximations built from district centres, not official boundaries.")
+    if layers.unreadable_hazards:
+        st.markdown(f"{layers.unreadable_hazards} active hazards have an unreadable shape and "
+                    "are not drawn.")
+
+
+live(context, body)

@@ -2,39 +2,48 @@
 
 import streamlit as st
 
+from components import charts
 from components.kpi import kpi_row
-from components.page import page_start
+from components.page import live, page_start
 from components.reference import reference_picker
-from dashboard import scenarios
+from dashboard import palette
 from dashboard.overview import overview
 from dashboard.session import note_filters
 
 context = page_start("overview", "Overview")
-as_of = scenarios.data_as_of(context.db_url, context.scenario.id)
-if as_of is None:
-    st.stop()
 
-reference_at = reference_picker(as_of, context.scenario.starts_at)
-note_filters(reference_at=reference_at.isoformat(timespec="minutes"))
-data = overview(context.db_url, context.viewer, as_of, reference_at)
-if context.viewer.role == "consular":
-    st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
-kpi_row(data.figures, delta_label=f"since {reference_at:%d %b %H:%M}")
 
-left, middle, right = st.columns(3)
-with left:
-    st.subheader("People by status")
-    st.dataframe(data.by_status, hide_index=True, width="stretch")
-with middle:
-    st.subheader("Evacuation cases by stage")
-    st.dataframe(data.funnel, hide_index=True, width="stretch")
-with right:
-    st.subheader("Overdue referrals")
-    st.dataframe(data.overdue_by_service, hide_index=True, width="stretch")
+def body(as_of) -> None:
+    reference_at = reference_picker(as_of, context.scenario.starts_at)
+    note_filters(reference_at=reference_at.isoformat(timespec="minutes"))
+    data = overview(context.db_url, context.viewer, as_of, reference_at)
+    if context.viewer.role == "consular":
+        st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
+    kpi_row(data.figures, delta_label=f"since {reference_at:%d %b %H:%M}")
 
-st.subheader("Facilities at 90% of capacity or more")
-if data.near_capacity.empty:
-    st.write("None.")
-else:
-    st.dataframe(data.near_capacity, hide_index=True, width="stretch",
-                 column_config={"full_pct": st.column_config.NumberColumn("% full", format="%d%%")})
+    left, middle, right = st.columns(3)
+    with left:
+        st.plotly_chart(charts.category_bars(data.by_status, "status", "persons",
+                                             palette.PERSON_STATUS, "People by status"),
+                        key="overview-status", theme=None)
+    with middle:
+        st.plotly_chart(charts.category_bars(data.funnel, "stage", "cases",
+                                             palette.EVACUATION_STAGE,
+                                             "Evacuation cases by stage"),
+                        key="overview-funnel", theme=None)
+    with right:
+        overdue = data.overdue_by_service
+        st.plotly_chart(charts.category_bars(
+            overdue, "service", "overdue", dict.fromkeys(overdue.service,
+                                                         palette.REFERRAL_STATUS["overdue"]),
+            "Overdue referrals by service"), key="overview-overdue", theme=None)
+
+    st.subheader("Facilities at 90% of capacity or more")
+    if data.near_capacity.empty:
+        st.write("None.")
+    else:
+        st.dataframe(data.near_capacity, hide_index=True, width="stretch",
+                     column_config={"full_pct": st.column_config.NumberColumn(
+                         "% full", format="%d%%")})
+
+live(context, body)

@@ -4,70 +4,73 @@ the flow from open to closed, and the coordinator's de-identified queue."""
 import streamlit as st
 
 from components import charts
-from components.page import page_start
+from components.page import live, page_start
 from components.tables import person_table
-from dashboard import palette, referrals, scenarios
+from dashboard import palette, referrals
 
 context = page_start("referrals", "Referrals")
-as_of = scenarios.data_as_of(context.db_url, context.scenario.id)
-if as_of is None:
-    st.stop()
-data = referrals.referrals(context.db_url, context.viewer, as_of)
-if context.viewer.role == "consular":
-    st.caption("Your consenting nationals' consular, documentation, evacuation and family-"
-               f"tracing referrals only: {', '.join(context.viewer.nationalities)}")
 
-columns = st.columns(3)
-for column, label, value in zip(columns, ("Open referrals", "Overdue", "Services"),
-                                (data.open_total, data.overdue_total, len(data.by_service)),
-                                strict=True):
-    column.metric(label, charts.number(value), border=True)
 
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(charts.stacked_bars(
-        data.by_service, "service", list(referrals.ACTIVE), palette.REFERRAL_STATUS,
-        title="Open referrals by service and status"), key="referrals-by-service", theme=None)
-with right:
-    st.plotly_chart(charts.stacked_bars(
-        data.by_service, "service", ["overdue"], palette.REFERRAL_STATUS,
-        title="Overdue: not accepted by the service's deadline"), key="referrals-overdue",
-        theme=None)
+def body(as_of) -> None:
+    data = referrals.referrals(context.db_url, context.viewer, as_of)
+    if context.viewer.role == "consular":
+        st.caption("Your consenting nationals' consular, documentation, evacuation and family-"
+                   f"tracing referrals only: {', '.join(context.viewer.nationalities)}")
 
-st.subheader("By service")
-st.dataframe(data.by_service.merge(data.by_age, on="service"), hide_index=True,
-             width="stretch", column_config={
-                 "deadline_h": st.column_config.NumberColumn(
-                     "Deadline (h)", help="Hours from sending to acceptance "
-                                          "(vocab.REFERRAL_DEADLINE_HOURS)"),
-                 "active": st.column_config.TextColumn("Open, all", help="Not closed, "
-                                                       "rejected or revoked"),
-                 "open": st.column_config.TextColumn("Awaiting receiver"),
-             })
-st.caption("Age: time since the referral was sent. Overdue: still awaiting acceptance "
-           "after the service's deadline.")
+    columns = st.columns(3)
+    for column, label, value in zip(columns, ("Open referrals", "Overdue", "Services"),
+                                    (data.open_total, data.overdue_total, len(data.by_service)),
+                                    strict=True):
+        column.metric(label, charts.number(value), border=True)
 
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(charts.stacked_bars(
-        data.by_org.head(12), "receiving_organisation", ["on_time", "overdue"],
-        {"on_time": palette.REFERRAL_STATUS["in_service"],
-         "overdue": palette.REFERRAL_STATUS["overdue"]},
-        title="Load by receiving organisation (open)", labels={"on_time": "Open, on time"}),
-        key="referrals-by-org", theme=None)
-with right:
-    st.plotly_chart(charts.time_chart(
-        data.flow, "day",
-        bars={"opened": ("Sent", palette.REFERRAL_STATUS["open"]),
-              "ended": ("Closed, rejected or revoked", palette.REFERRAL_STATUS["closed"])},
-        lines={"active": ("Open at end of day", palette.REFERRAL_STATUS["in_service"])},
-        title="Flow from open to closed, per day"), key="referrals-flow", theme=None)
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.stacked_bars(
+            data.by_service, "service", list(referrals.ACTIVE), palette.REFERRAL_STATUS,
+            title="Open referrals by service and status"), key="referrals-by-service", theme=None)
+    with right:
+        st.plotly_chart(charts.stacked_bars(
+            data.by_service, "service", ["overdue"], palette.REFERRAL_STATUS,
+            title="Overdue: not accepted by the service's deadline"), key="referrals-overdue",
+            theme=None)
 
-if data.queue is not None:
-    st.subheader("Queue")
-    st.caption(f"The {len(data.queue):,} most pressing of {data.queue_total:,} open referrals: "
-               "overdue first, then by priority and deadline. De-identified: case number only.")
-    person_table(data.queue, height=480, column_config={
-        "case_number": st.column_config.NumberColumn("Case", format="%d"),
-        "deadline": st.column_config.DatetimeColumn("Deadline", format="D MMM, HH:mm"),
-    })
+    st.subheader("By service")
+    st.dataframe(data.by_service.merge(data.by_age, on="service"), hide_index=True,
+                 width="stretch", column_config={
+                     "deadline_h": st.column_config.NumberColumn(
+                         "Deadline (h)", help="Hours from sending to acceptance "
+                                              "(vocab.REFERRAL_DEADLINE_HOURS)"),
+                     "active": st.column_config.TextColumn("Open, all", help="Not closed, "
+                                                           "rejected or revoked"),
+                     "open": st.column_config.TextColumn("Awaiting receiver"),
+                 })
+    st.caption("Age: time since the referral was sent. Overdue: still awaiting acceptance "
+               "after the service's deadline.")
+
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.stacked_bars(
+            data.by_org.head(12), "receiving_organisation", ["on_time", "overdue"],
+            {"on_time": palette.REFERRAL_STATUS["in_service"],
+             "overdue": palette.REFERRAL_STATUS["overdue"]},
+            title="Load by receiving organisation (open)", labels={"on_time": "Open, on time"}),
+            key="referrals-by-org", theme=None)
+    with right:
+        st.plotly_chart(charts.time_chart(
+            data.flow, "day",
+            bars={"opened": ("Sent", palette.REFERRAL_STATUS["open"]),
+                  "ended": ("Closed, rejected or revoked", palette.REFERRAL_STATUS["closed"])},
+            lines={"active": ("Open at end of day", palette.REFERRAL_STATUS["in_service"])},
+            title="Flow from open to closed, per day"), key="referrals-flow", theme=None)
+
+    if data.queue is not None:
+        st.subheader("Queue")
+        st.caption(f"The {len(data.queue):,} most pressing of {data.queue_total:,} open referrals: "
+                   "overdue first, then by priority and deadline. De-identified: case number only.")
+        person_table(data.queue, height=480, column_config={
+            "case_number": st.column_config.NumberColumn("Case", format="%d"),
+            "deadline": st.column_config.DatetimeColumn("Deadline", format="D MMM, HH:mm"),
+        })
+
+
+live(context, body)

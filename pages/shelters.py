@@ -3,80 +3,84 @@
 import streamlit as st
 
 from components import charts
-from components.page import page_start
-from dashboard import palette, scenarios, shelters
+from components.page import live, page_start
+from dashboard import palette, shelters
 from dashboard.session import note_filters
 
 context = page_start("shelters", "Shelters")
-as_of = scenarios.data_as_of(context.db_url, context.scenario.id)
-if as_of is None:
-    st.stop()
-data = shelters.shelters(context.db_url, context.viewer, as_of)
 
-for column, (label, value) in zip(st.columns(len(data.headline)), data.headline.items(),
-                                  strict=True):
-    column.metric(label, charts.number(value), border=True)
 
-left, right = st.columns([3, 2])
-with left:
-    if data.chart.empty:
-        st.info("No facility has an occupancy figure that may be shown.")
-    else:
-        st.plotly_chart(charts.share_bars(data.chart, "facility", "full_pct", "colour",
-                                          title="Fullest facilities (% of places taken)"),
-                        key="shelters-fullest", theme=None)
-with right:
-    by_area = data.by_area.head(15)
-    st.plotly_chart(charts.stacked_bars(
-        by_area, "area", ["occupants", "free"],
-        {"occupants": palette.PERSON_STATUS["sheltered"], "free": "#d9d9d9"},
-        title="Occupied and free places by area", labels={"free": "Free places"}),
-        key="shelters-by-area", theme=None)
+def body(as_of) -> None:
+    data = shelters.shelters(context.db_url, context.viewer, as_of)
 
-st.subheader("Facilities")
-kinds, areas, statuses = st.columns(3)
-chosen = {
-    "kinds": kinds.multiselect("Kind", sorted(data.facilities["kind"].unique()),
-                               key="shelters-kind"),
-    "areas": areas.multiselect("Area", sorted(data.facilities["area"].dropna().unique()),
-                               key="shelters-area"),
-    "statuses": statuses.multiselect("Status", sorted(data.facilities["status"].unique()),
-                                     key="shelters-status"),
-}
-note_filters(**{k: v for k, v in chosen.items() if v})
-listing = shelters.narrow(data.facilities, **chosen)
-st.dataframe(
-    listing, hide_index=True, width="stretch", height=520,
-    column_config={
-        "full_pct": st.column_config.ProgressColumn("% full", format="%d%%", min_value=0,
-                                                    max_value=100),
-        "change_24h": st.column_config.TextColumn("Change 24 h",
-                                                  help="Net change in occupants over the "
-                                                       "last 24 hours"),
-        "trend": st.column_config.LineChartColumn("Last 7 days", help="Occupants at the end "
-                                                  "of each of the last 8 days"),
-        "hours_to_full": None,
-        "time_to_full": st.column_config.TextColumn(
-            "Full", help="When the facility is full at the net arrival rate of the last 24 h"),
-        "last_confirmed": st.column_config.DatetimeColumn("Last confirmed",
-                                                          format="D MMM, HH:mm"),
-        "confirmation": st.column_config.TextColumn(
-            "Confirmation", help=f"fresh: within {shelters.FRESH_HOURS} h; due: within "
-                                 f"{shelters.DUE_HOURS} h; overdue: older"),
-    })
-notes = [f"{len(listing):,} of {len(data.facilities):,} listed facilities shown, fullest first."]
-if data.confidential:
-    notes.append(f"{data.confidential} confidential facilities count in the totals only.")
-if data.invalid or data.no_report:
-    notes.append(f"{data.invalid + data.no_report} facilities have no valid occupancy report "
-                 "and are left out of the totals (see Data quality).")
-st.caption(" ".join(notes))
+    for column, (label, value) in zip(st.columns(len(data.headline)), data.headline.items(),
+                                      strict=True):
+        column.metric(label, charts.number(value), border=True)
 
-by_kind, by_area = st.columns(2)
-totals_config = {"full_pct": st.column_config.NumberColumn("% full", format="%d%%")}
-with by_kind:
-    st.subheader("Totals by kind")
-    st.dataframe(data.by_kind, hide_index=True, width="stretch", column_config=totals_config)
-with by_area:
-    st.subheader("Totals by area")
-    st.dataframe(data.by_area, hide_index=True, width="stretch", column_config=totals_config)
+    left, right = st.columns([3, 2])
+    with left:
+        if data.chart.empty:
+            st.info("No facility has an occupancy figure that may be shown.")
+        else:
+            st.plotly_chart(charts.share_bars(data.chart, "facility", "full_pct", "colour",
+                                              title="Fullest facilities (% of places taken)"),
+                            key="shelters-fullest", theme=None)
+    with right:
+        by_area = data.by_area.head(15)
+        st.plotly_chart(charts.stacked_bars(
+            by_area, "area", ["occupants", "free"],
+            {"occupants": palette.PERSON_STATUS["sheltered"], "free": "#d9d9d9"},
+            title="Occupied and free places by area", labels={"free": "Free places"}),
+            key="shelters-by-area", theme=None)
+
+    st.subheader("Facilities")
+    kinds, areas, statuses = st.columns(3)
+    chosen = {
+        "kinds": kinds.multiselect("Kind", sorted(data.facilities["kind"].unique()),
+                                   key="shelters-kind"),
+        "areas": areas.multiselect("Area", sorted(data.facilities["area"].dropna().unique()),
+                                   key="shelters-area"),
+        "statuses": statuses.multiselect("Status", sorted(data.facilities["status"].unique()),
+                                         key="shelters-status"),
+    }
+    note_filters(**{k: v for k, v in chosen.items() if v})
+    listing = shelters.narrow(data.facilities, **chosen)
+    st.dataframe(
+        listing, hide_index=True, width="stretch", height=520,
+        column_config={
+            "full_pct": st.column_config.ProgressColumn("% full", format="%d%%", min_value=0,
+                                                        max_value=100),
+            "change_24h": st.column_config.TextColumn("Change 24 h",
+                                                      help="Net change in occupants over the "
+                                                           "last 24 hours"),
+            "trend": st.column_config.LineChartColumn("Last 7 days", help="Occupants at the end "
+                                                      "of each of the last 8 days"),
+            "hours_to_full": None,
+            "time_to_full": st.column_config.TextColumn(
+                "Full", help="When the facility is full at the net arrival rate of the last 24 h"),
+            "last_confirmed": st.column_config.DatetimeColumn("Last confirmed",
+                                                              format="D MMM, HH:mm"),
+            "confirmation": st.column_config.TextColumn(
+                "Confirmation", help=f"fresh: within {shelters.FRESH_HOURS} h; due: within "
+                                     f"{shelters.DUE_HOURS} h; overdue: older"),
+        })
+    notes = [f"{len(listing):,} of {len(data.facilities):,} listed facilities shown, "
+             "fullest first."]
+    if data.confidential:
+        notes.append(f"{data.confidential} confidential facilities count in the totals only.")
+    if data.invalid or data.no_report:
+        notes.append(f"{data.invalid + data.no_report} facilities have no valid occupancy report "
+                     "and are left out of the totals (see Data quality).")
+    st.caption(" ".join(notes))
+
+    by_kind, by_area = st.columns(2)
+    totals_config = {"full_pct": st.column_config.NumberColumn("% full", format="%d%%")}
+    with by_kind:
+        st.subheader("Totals by kind")
+        st.dataframe(data.by_kind, hide_index=True, width="stretch", column_config=totals_config)
+    with by_area:
+        st.subheader("Totals by area")
+        st.dataframe(data.by_area, hide_index=True, width="stretch", column_config=totals_config)
+
+
+live(context, body)

@@ -79,7 +79,8 @@ def test_every_page_runs_for_every_role(app_db):
         for page in access.pages_for(role):
             at = open_page(app_db, page, role, ["ETH"] if role == "consular" else None)
             assert not at.exception, (role, page)
-            assert "Data as of" in texts(at), (role, page)
+            if page != "audit":  # the audit log is the dashboard's own, not scenario data
+                assert "Data as of" in texts(at), (role, page)
 
 
 def test_the_entrypoint_opens_on_the_overview_after_sign_in(app_db, raw, tmp_path,

@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from dashboard import access
+from dashboard.auth import COOKIE_NAME
 from dashboard.config import PROJECT_ROOT
 from tests.signin import ACCOUNTS, COOKIE_KEY, add_user, make_users_file
 
@@ -177,6 +178,12 @@ def sign_in(page, base: str, username: str, password: str) -> None:
     settle(page)
     fill_sign_in(page, username, password)
     page.get_by_role("button", name="Sign out").wait_for(timeout=30_000)
+    # the cookie is set by a component a rerun after sign-in: wait for it
+    deadline = time.time() + 30
+    while (not any(c["name"] == COOKIE_NAME for c in page.context.cookies())
+           and time.time() < deadline):
+        page.wait_for_timeout(200)
+    settle(page)
 
 
 def open_nav_page(page, key: str) -> None:
@@ -257,12 +264,18 @@ def take_tour(browser, server: Server, username: str, password: str, role: str,
     pages = access.pages_for(role)
     for key in pages:
         open_nav_page(page, key)
-        if shots is None and page.locator(DECK).count():
-            page.wait_for_timeout(3000)  # let deck.gl draw its layers before judging it
         shot = folder / f"{key}.png"
         page.screenshot(path=str(shot), full_page=False)
-        exceptions[key] = page.locator('[data-testid="stException"]').count()
         canvases[key] = canvas_colours(page, shot)
+        # deck.gl draws a moment after the page settles, later on a busy machine:
+        # look again until the map shows or a generous deadline passes
+        deadline = time.time() + 45
+        while (page.locator(DECK).count() and max(canvases[key] or [0]) <= 50
+               and time.time() < deadline):
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(shot), full_page=False)
+            canvases[key] = canvas_colours(page, shot)
+        exceptions[key] = page.locator('[data-testid="stException"]').count()
     context.close()
     titles = [t.strip().splitlines()[-1] for t in nav_titles]  # after the icon's name
     tour = Tour(username, pages, exceptions, titles, canvases,

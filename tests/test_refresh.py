@@ -1,0 +1,97 @@
+"""Auto-refresh: however many sessions look, the database answers each distinct
+scoped figure once per refresh interval."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import event
+from streamlit.testing.v1 import AppTest
+
+from dashboard import runtime, scenarios
+from dashboard.access import Viewer
+from dashboard.config import PROJECT_ROOT
+from dashboard.overview import overview
+from dashboard.session import KEY, Context
+from tests.apptest import texts
+
+
+class QueryCounter:
+    """Counts the statements the dashboard's engine sends to the database."""
+
+    def __init__(self, url: str):
+        self.engine = runtime.engine(url)
+        self.count = 0
+        self._lock = threading.Lock()
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args) -> None:
+        with self._lock:
+            self.count += 1
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+@pytest.fixture
+def counter(sqlite_url):
+    scenarios.list_scenarios(sqlite_url)  # the engine and scenario list, outside the count
+    c = QueryCounter(sqlite_url)
+    yield c
+    c.close()
+
+
+def session(url: str, viewer: Viewer) -> AppTest:
+    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "overview.py"), default_timeout=120)
+    info = next(s for s in scenarios.list_scenarios(url) if s.id == viewer.scenario_id)
+    at.session_state[KEY] = Context(url, viewer, info)
+    return at.run()
+
+
+def test_many_sessions_of_one_scope_cost_the_database_one_set_of_queries(sqlite_url, counter):
+    first = session(sqlite_url, Viewer("a", "committee", 1))
+    assert not first.exception
+    one_session = counter.count
+    assert one_session > 0
+    for n in range(5):  # five more committee members open the same page
+        assert not session(sqlite_url, Viewer(f"m{n}", "committee", 1)).exception
+    assert counter.count == one_session
+
+    # a new scope is a new cache entry: its own queries, once
+    session(sqlite_url, Viewer("l", "consular", 1, ("ETH",)))
+    with_liaison = counter.count
+    assert with_liaison > one_session
+    session(sqlite_url, Viewer("l2", "consular", 1, ("ETH",)))
+    assert counter.count == with_liaison
+
+
+def test_sessions_arriving_together_compute_each_figure_once(sqlite_url, counter):
+    as_of = scenarios.data_as_of(sqlite_url, 1)
+    overview(sqlite_url, Viewer("warm", "coordinator", 1), as_of)  # shared facts warm
+    counter.count = 0
+    overview(sqlite_url, Viewer("solo", "committee", 1), as_of)
+    one = counter.count
+
+    from dashboard.overview import overview as cached
+    cached.clear()
+    counter.count = 0
+    viewers = [Viewer(f"u{i}", "committee", 1) for i in range(8)]
+    threads = [threading.Thread(target=overview, args=(sqlite_url, v, as_of)) for v in viewers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counter.count == one
+
+
+def test_the_page_says_when_it_updated_and_how_often(sqlite_url):
+    at = session(sqlite_url, Viewer("a", "committee", 1))
+    assert "updated" in texts(at) and "refreshes every 30 s" in texts(at)
+
+    paused = AppTest.from_file(str(PROJECT_ROOT / "pages" / "overview.py"))
+    paused.session_state[KEY] = Context(sqlite_url, Viewer("a", "committee", 1),
+                                        scenarios.list_scenarios(sqlite_url)[0])
+    paused.session_state["auto_refresh"] = False
+    paused.run()
+    assert "auto-refresh paused" in texts(paused)
