@@ -7,27 +7,15 @@ import json
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
 
 from dashboard import vocab
 from dashboard.access import Viewer
 from dashboard.evacuation import evacuation
 from tests.apptest import metric, open_page
+from tests.readback import as_of_of, load
 
 STAGES = list(vocab.ALL_EVACUATION_STAGES)
 PATH = list(vocab.EVACUATION_PATH)
-
-
-def load(engine, sql: str, **params) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(text(sql), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def as_of_of(engine, scenario: int):
-    frame = load(engine, "SELECT MAX(updated_at) AS at FROM persons WHERE scenario_id = :s",
-                 s=scenario)
-    return pd.Timestamp(frame["at"].iloc[0]).to_pydatetime()
 
 
 def valid_cases(engine, viewer: Viewer) -> tuple[pd.DataFrame, pd.DataFrame]:

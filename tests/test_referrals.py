@@ -8,29 +8,17 @@ import re
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
 
 from dashboard import vocab
 from dashboard.access import Viewer
 from dashboard.referrals import referrals
 from tests.apptest import metric, open_page
+from tests.readback import as_of_of, load
 
 SERVICES = list(vocab.REFERRAL_SERVICES)
 CONSULAR = ["consular", "documentation", "evacuation", "family_tracing"]
 SENSITIVE = ["asylum", "anti_trafficking", "gbv", "child_protection"]
 ACTIVE = ["open", "accepted", "in_service"]
-
-
-def load(engine, sql: str, **params) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(text(sql), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def as_of_of(engine, scenario: int):
-    frame = load(engine, "SELECT MAX(updated_at) AS at FROM persons WHERE scenario_id = :s",
-                 s=scenario)
-    return pd.Timestamp(frame["at"].iloc[0]).to_pydatetime()
 
 
 def valid_referrals(engine, viewer: Viewer) -> pd.DataFrame:

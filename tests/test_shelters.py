@@ -7,24 +7,12 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
 
 from dashboard import privacy
 from dashboard.access import Viewer
 from dashboard.shelters import shelters
 from tests.apptest import metric, open_page, texts
-
-
-def load(engine, sql: str, **params) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(text(sql), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def as_of_of(engine, scenario: int):
-    frame = load(engine, "SELECT MAX(updated_at) AS at FROM persons WHERE scenario_id = :s",
-                 s=scenario)
-    return pd.Timestamp(frame["at"].iloc[0]).to_pydatetime()
+from tests.readback import as_of_of, load
 
 
 def facilities_now(engine, scenario: int) -> pd.DataFrame:
