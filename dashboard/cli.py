@@ -1,5 +1,5 @@
 """The `sitroom` command line: generate a scenario, migrate a database, manage users,
-run the dashboard."""
+run the dashboard, play a drill."""
 
 from __future__ import annotations
 
@@ -110,6 +110,53 @@ def _run(args: argparse.Namespace) -> int:
     return streamlit_cli.main()
 
 
+def _quiet_streamlit() -> None:
+    """The query modules cache with Streamlit; outside a Streamlit run it warns once per
+    cache that it has no runtime, which is noise on a command line."""
+    from streamlit import logger
+
+    logger.set_log_level("error")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    _quiet_streamlit()
+    from dashboard import simulate
+    from dashboard.drill_script import ScriptError, load
+
+    if args.check:
+        try:
+            script = load(args.script)
+        except ScriptError as exc:
+            print(exc.report(), file=sys.stderr)
+            return 2
+        print(f"{args.script}: drill {script.name!r}, {len(script.injects)} injects, no problems")
+        return 0
+    if not args.db_url or args.scenario is None:
+        return _fail("give --db-url URL and --scenario ID (or --check to read the script only)")
+    return simulate.main_simulate(args.db_url, args.scenario, args.script, args.speed,
+                                  restart=args.restart, control=args.control)
+
+
+def _simulate_control(args: argparse.Namespace) -> int:
+    import json
+
+    _quiet_streamlit()
+    from dashboard import simulate
+
+    control = Path(args.control) if args.control else simulate.control_path(args.db_url,
+                                                                            args.scenario)
+    if args.command_word == "status":
+        state = simulate.read_state(control)
+        if state is None:
+            return _fail(f"no simulator has reported for scenario {args.scenario} "
+                         f"({simulate.state_path(control)})")
+        print(json.dumps(state, indent=2))
+        return 0
+    simulate.send(control, args.command_word)
+    print(f"{args.command_word} sent; a running simulator acts on it before its next inject")
+    return 0
+
+
 def _fail(message: str) -> int:
     print(f"sitroom: {message}", file=sys.stderr)
     return 2
@@ -138,6 +185,30 @@ def parser() -> argparse.ArgumentParser:
                      "SITROOM_HOME)")
     run.add_argument("--port", type=int, default=8501, help="port to listen on")
     run.set_defaults(func=_run)
+
+    sim = sub.add_parser("simulate", help="play a drill script into an exercise scenario "
+                         "(the only command that writes operational rows)")
+    sim.add_argument("--db-url", help="database URL of the shared database")
+    sim.add_argument("--scenario", type=int, help="id of an exercise scenario")
+    sim.add_argument("--script", required=True, help="drill script (YAML, docs/drill-scripts.md)")
+    sim.add_argument("--speed", type=float, default=60.0,
+                     help="scenario seconds per real second (default 60: a minute a second)")
+    sim.add_argument("--restart", action="store_true",
+                     help="take back the injects of earlier runs first, then play from the start")
+    sim.add_argument("--check", action="store_true",
+                     help="only read and check the script; needs no database")
+    sim.add_argument("--control", help="control file (default: one per database and scenario "
+                     "under SITROOM_HOME/drills)")
+    sim.set_defaults(func=_simulate)
+
+    ctl = sub.add_parser("simulate-control", help="pause, resume or restart a running drill, "
+                         "or show its status")
+    ctl.add_argument("command_word", choices=["pause", "resume", "restart", "status"],
+                     metavar="{pause,resume,restart,status}")
+    ctl.add_argument("--db-url", required=True, help="database URL the simulator plays into")
+    ctl.add_argument("--scenario", type=int, required=True, help="the exercise scenario")
+    ctl.add_argument("--control", help="control file, if the simulator was given one")
+    ctl.set_defaults(func=_simulate_control)
 
     usr = sub.add_parser("users", help="manage who may sign in")
     usr_sub = usr.add_subparsers(dest="users_command", required=True)

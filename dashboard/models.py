@@ -345,3 +345,30 @@ class Hazard(Base):
                                             hxl="#date+end")
 
     __table_args__ = (Index("ix_hazards_scenario", "scenario_id"),)
+
+
+class DrillInject(Base):
+    __tablename__ = "drill_injects"
+    __doc__ = ("Injects a drill simulator played into an exercise scenario: the timeline the "
+               "after-action review compares the response with. Never rows of a live scenario.")
+
+    id: Mapped[int] = col(Integer, primary_key=True, doc="inject identifier")
+    scenario_id: Mapped[int] = col(Integer, doc="exercise scenario (scenarios.id)")
+    run_id: Mapped[str] = col(String(64), doc="one play of a drill script; a restart is a new run")
+    seq: Mapped[int] = col(Integer, doc="position of the inject in its script")
+    name: Mapped[str] = col(String(200), doc="inject name from the script", hxl="#event+name")
+    kind: Mapped[str] = col(String(32), doc="what the inject does (DRILL_INJECT_KINDS)",
+                            hxl="#event+type")
+    offset_s: Mapped[int] = col(Integer, doc="scheduled seconds of scenario time from the drill's "
+                                             "start")
+    at: Mapped[datetime] = col(DateTime, doc="scenario time the inject took effect (UTC)",
+                               hxl="#date")
+    status: Mapped[str] = col(String(16), doc="`applied` or `skipped` (DRILL_INJECT_STATUSES)",
+                              hxl="#status")
+    detail: Mapped[str | None] = col(Text, nullable=True,
+                                     doc="what was written, or why the inject was skipped")
+    undo: Mapped[str | None] = col(Text, nullable=True,
+                                   doc="JSON: ids of the rows the inject inserted and the values "
+                                       "it replaced, so that a restart can take it back")
+
+    __table_args__ = (Index("ix_drill_injects_scenario_at", "scenario_id", "at"),)

@@ -163,3 +163,21 @@ CONSULAR_POST_STATUSES = {
     "closed": "closed",
     "hotline_only": "reachable by hotline only",
 }
+
+DRILL_INJECT_KINDS = {
+    "arrivals": "people arrive at a facility",
+    "departures": "people leave a facility",
+    "register": "new people registered",
+    "open_referrals": "referrals opened",
+    "answer_referrals": "referrals answered: accepted, in service, closed, rejected or revoked",
+    "advance_evacuation": "evacuation cases move on a stage",
+    "movement_departs": "a movement departs",
+    "hazard": "a hazard appears",
+    "hazard_spreads": "a hazard spreads",
+    "facility_closes": "a facility closes",
+}
+DRILL_INJECT_STATUSES = {
+    "applied": "written in one transaction",
+    "skipped": "referred to something that does not exist, or found nothing to change; "
+               "nothing written but this row",
+}
