@@ -13,7 +13,16 @@ def person_table(frame: pd.DataFrame, **kwargs) -> None:
     """Show rows about people (a liaison's nationals, a referral queue) and count
     them for the audit log. Aggregate tables use st.dataframe directly."""
     note_rows(len(frame))
-    st.dataframe(frame, hide_index=True, width="stretch", **kwargs)
+    config = {c: st.column_config.Column(label(c)) for c in frame.columns}
+    config.update(kwargs.pop("column_config", None) or {})
+    text = frame.select_dtypes(include=["object", "str"]).columns
+    shown = frame.assign(**{c: frame[c].fillna("") for c in text})  # blank, not "None"
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=config, **kwargs)
+
+
+def label(column: str) -> str:
+    """A column name as a reader would write it: `evacuation_stage` → "Evacuation stage"."""
+    return column.replace("_", " ").capitalize()
 
 
 def csv_export(context: Context, frame: pd.DataFrame, filename: str,
