@@ -4,7 +4,7 @@ body that refreshes itself with its "data as of" line."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
@@ -31,18 +31,52 @@ def refresh_seconds() -> int:
     return int(config.get("SITROOM_CACHE_TTL_S"))
 
 
-def live(context: Context, body: Callable[[datetime], None]) -> None:
+AS_OF_KEY, PLAY_KEY = "as-of", "as-of-play"
+PLAY_STEP = timedelta(hours=6)  # scenario time per playback step
+PLAY_EVERY_S = 2
+
+
+def live(context: Context, body: Callable[[datetime], None], as_of_control: bool = False
+         ) -> None:
     """Run the page body in a fragment that reruns by itself every refresh interval,
     without a full rerun and keeping the reader's filters; `body` gets the moment
-    the data is as of. The reader can pause it (sidebar toggle)."""
+    to show. The reader can pause it (sidebar toggle). With `as_of_control`, the
+    reader can also pick an earlier moment of the scenario, or play through time."""
     every = refresh_seconds() if st.session_state.get(AUTO_REFRESH_KEY, True) else None
+    if as_of_control and st.session_state.get(PLAY_KEY):
+        every = PLAY_EVERY_S
 
     @st.fragment(run_every=every)
     def refreshing() -> None:
-        as_of = scenarios.data_as_of(context.db_url, context.scenario.id)
-        freshness_line(as_of, context.scenario.synthetic, updated=datetime.now(UTC),
+        latest = scenarios.data_as_of(context.db_url, context.scenario.id)
+        freshness_line(latest, context.scenario.synthetic, updated=datetime.now(UTC),
                        every_s=every)
-        if as_of is not None:
-            body(as_of)
+        if latest is None:
+            return
+        body(_as_of(context, latest) if as_of_control else latest)
 
     refreshing()
+
+
+def _as_of(context: Context, latest: datetime) -> datetime:
+    """The moment to show: the latest data, or an earlier moment the reader picked."""
+    start = context.scenario.starts_at
+    steps = [start + timedelta(hours=h)
+             for h in range(int((latest - start).total_seconds() // 3600) + 1)]
+    steps = [t for t in steps if t < latest] + [latest]
+    chosen = st.session_state.get(AS_OF_KEY)
+    if chosen not in steps:
+        chosen = latest
+    if st.session_state.get(PLAY_KEY):  # playback: one step on at each run, then stop
+        chosen = next((t for t in steps if t >= chosen + PLAY_STEP), latest)
+        if chosen == latest:
+            st.session_state[PLAY_KEY] = False
+    st.session_state[AS_OF_KEY] = chosen
+    slider, play = st.columns([6, 1])
+    slider.select_slider("As of (UTC)", options=steps, key=AS_OF_KEY,
+                         format_func=lambda t: "latest" if t == latest else f"{t:%d %b %H:%M}")
+    play.toggle("Play", key=PLAY_KEY, help=f"Step through the scenario, {PLAY_STEP} at a time")
+    if chosen < latest:
+        st.info(f"Showing the situation as it was on {chosen:%d %b %Y, %H:%M} UTC, "
+                "worked back from the history — not the latest data.", icon=":material/history:")
+    return chosen

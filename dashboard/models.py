@@ -289,7 +289,10 @@ class EvacuationEvent(Base):
     at: Mapped[datetime] = col(DateTime, doc="time the stage was reached (UTC)", hxl="#date")
     stage: Mapped[str] = col(String(20), doc="stage reached", hxl="#status")
 
-    __table_args__ = (Index("ix_evacuation_events_case_at", "case_id", "at"),)
+    __table_args__ = (
+        Index("ix_evacuation_events_case_at", "case_id", "at"),
+        Index("ix_evacuation_events_at", "at", "case_id"),  # which cases moved since a moment
+    )
 
 
 class Movement(Base):

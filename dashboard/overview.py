@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard import access, cache, db, privacy, quality, runtime, vocab
+from dashboard import access, cache, db, privacy, quality, runtime, scenarios, vocab
 from dashboard.access import Viewer
 
 NEAR_CAPACITY = 0.9  # share of places taken from which a facility counts as near capacity
@@ -74,28 +74,61 @@ def _by_status(engine: Engine, viewer: Viewer) -> dict[str, int]:
                                   f"WHERE {where} GROUP BY p.status", params)
 
 
-# Persons whose status history has an event after the reference moment.
-_CHANGED_SINCE = "SELECT DISTINCT person_id FROM person_events WHERE at > :ref AND at <= :now"
+def _latest_events(table: str, key: str, changed: str) -> str:
+    """Ids of the latest event by :ref of each row in `changed` (latest time, then
+    highest id), from an append-only history table."""
+    return (f"SELECT MAX(e2.id) FROM {table} e2 JOIN ("
+            f"SELECT {key}, MAX(at) AS at FROM {table} WHERE {key} IN ({changed}) "
+            f"AND at <= :ref GROUP BY {key}) last "
+            f"ON last.{key} = e2.{key} AND last.at = e2.at GROUP BY e2.{key}")
 
 
-def _by_status_at(engine: Engine, viewer: Viewer, now: dict[str, int], as_of: datetime,
-                  reference_at: datetime) -> dict[str, int]:
-    """Status counts at `reference_at`, from the history: today's counts, with the
-    persons who changed since then counted as they were then (a person registered
-    since is not counted). Reads only the history of those who changed."""
+# Rows whose history has an event after the moment asked for.
+_PERSONS_CHANGED = "SELECT DISTINCT person_id FROM person_events WHERE at > :ref AND at <= :now"
+_CASES_CHANGED = "SELECT DISTINCT case_id FROM evacuation_events WHERE at > :ref AND at <= :now"
+
+
+def _by_status_at(engine: Engine, viewer: Viewer, now: dict[str, int], latest: datetime,
+                  at: datetime) -> dict[str, int]:
+    """Status counts at an earlier moment `at`, from the history: the current counts
+    (true at `latest`), with the persons who changed since `at` counted as they were
+    then (a person registered since is not counted). Reads only their history."""
+    if at >= latest:
+        return now
     where, params = _persons_where(viewer)
-    params = {**params, "ref": reference_at, "now": as_of}
+    params = {**params, "ref": at, "now": latest}
     changed_now = _status_counts(
         engine, f"SELECT p.status, COUNT(*) AS n FROM persons p WHERE {where} "
-                f"AND p.id IN ({_CHANGED_SINCE}) GROUP BY p.status", params)
+                f"AND p.id IN ({_PERSONS_CHANGED}) GROUP BY p.status", params)
     changed_then = _status_counts(
         engine, "SELECT e.status, COUNT(*) AS n FROM person_events e "
-                "JOIN (SELECT pe.person_id, MAX(pe.at) AS at FROM person_events pe "
-                f"      WHERE pe.person_id IN ({_CHANGED_SINCE}) AND pe.at <= :ref "
-                "      GROUP BY pe.person_id) last "
-                "  ON last.person_id = e.person_id AND last.at = e.at "
-                f"JOIN persons p ON p.id = e.person_id WHERE {where} GROUP BY e.status", params)
+                "JOIN persons p ON p.id = e.person_id "
+                f"WHERE e.id IN ({_latest_events('person_events', 'person_id', _PERSONS_CHANGED)})"
+                f" AND {where} GROUP BY e.status", params)
     return {s: now[s] - changed_now[s] + changed_then[s] for s in vocab.PERSON_STATUSES}
+
+
+def _funnel_at(db_url: str, engine: Engine, viewer: Viewer, now: dict[str, int],
+               latest: datetime, at: datetime) -> dict[str, int]:
+    """Evacuation cases by stage at an earlier moment, the same way as _by_status_at."""
+    if at >= latest:
+        return now
+    where, params = quality.scoped_cases(db_url, viewer)
+    params = {**params, "ref": at, "now": latest}
+
+    def counts(statement: str) -> dict[str, int]:
+        frame = db.read_frame(engine, db.sql(statement, params), params)
+        found = dict(zip(frame["stage"], frame["n"].astype(int), strict=True))
+        return {s: found.get(s, 0) for s in vocab.ALL_EVACUATION_STAGES}
+
+    changed_now = counts(f"SELECT c.stage, COUNT(*) AS n FROM evacuation_cases c WHERE {where} "
+                         f"AND c.id IN ({_CASES_CHANGED}) GROUP BY c.stage")
+    changed_then = counts(
+        "SELECT e.stage, COUNT(*) AS n FROM evacuation_events e "
+        "JOIN evacuation_cases c ON c.id = e.case_id "
+        f"WHERE e.id IN ({_latest_events('evacuation_events', 'case_id', _CASES_CHANGED)}) "
+        f"AND {where} GROUP BY e.stage")
+    return {s: now[s] - changed_now[s] + changed_then[s] for s in vocab.ALL_EVACUATION_STAGES}
 
 
 def _open_referrals(db_url: str, engine: Engine, viewer: Viewer, at: datetime) -> int:
@@ -202,19 +235,24 @@ def overview(db_url: str, viewer: Viewer, as_of: datetime,
     cache key, so no role is ever served another scope's figures."""
     engine = runtime.engine(db_url)
     reference_at = reference_at or as_of - timedelta(hours=24)
+    # The current rows are the situation at the scenario's latest change; an earlier
+    # moment is worked back from the history tables.
+    latest = scenarios.data_as_of(db_url, viewer.scenario_id) or as_of
 
     registered_now = _registered(engine, viewer, as_of)
     registered_ref = _registered(engine, viewer, reference_at)
-    status = _by_status(engine, viewer)
+    current = _by_status(engine, viewer)
+    status = _by_status_at(engine, viewer, current, latest, as_of)
     open_now = _open_referrals(db_url, engine, viewer, as_of)
     open_ref = _open_referrals(db_url, engine, viewer, reference_at)
     overdue = _overdue_by_service(db_url, engine, viewer, as_of)
     overdue_ref = sum(_overdue_by_service(db_url, engine, viewer, reference_at).values())
     departed_now = _departed_by(db_url, engine, viewer, as_of)
     departed_ref = _departed_by(db_url, engine, viewer, reference_at)
-    funnel = _funnel(db_url, engine, viewer)
+    current_funnel = _funnel(db_url, engine, viewer)
+    funnel = _funnel_at(db_url, engine, viewer, current_funnel, latest, as_of)
 
-    status_ref = _by_status_at(engine, viewer, status, as_of, reference_at)
+    status_ref = _by_status_at(engine, viewer, current, latest, reference_at)
 
     facilities = _facilities(engine, viewer, as_of)
     facilities_ref = _facilities(engine, viewer, reference_at)

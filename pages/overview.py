@@ -46,4 +46,4 @@ def body(as_of) -> None:
                      column_config={"full_pct": st.column_config.NumberColumn(
                          "% full", format="%d%%")})
 
-live(context, body)
+live(context, body, as_of_control=True)

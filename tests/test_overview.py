@@ -224,3 +224,48 @@ def test_changes_since_a_reference_moment_come_from_the_history(db_url, raw, vie
 
     assert data.figure("hazards").value == active(as_of)
     assert data.figure("hazards").delta == active(as_of) - active(ref)
+
+
+@pytest.mark.parametrize("viewer", [Viewer("l", "consular", 1, ("ETH",)),
+                                    Viewer("k", "coordinator", 1)],
+                         ids=["consular-ETH", "coordinator"])
+def test_the_overview_as_of_an_earlier_moment_is_worked_back_from_the_history(
+        db_url, raw, viewer):
+    engine = raw(db_url)
+    persons = load(engine, "persons")
+    moment = as_of_of(persons, 1) - timedelta(days=5)
+    data = overview(db_url, viewer, moment)
+
+    mine = visible(persons, viewer)
+    mine = mine[mine.status.isin(list(vocab.PERSON_STATUSES))]
+    events = load(engine, "person_events")
+    events = events[events.person_id.isin(mine.id)].copy()
+    events["at"] = as_time(events["at"])
+    then = (events[events["at"] <= moment].sort_values(["person_id", "at", "id"])
+            .groupby("person_id").tail(1))
+    expected = then.status.value_counts()
+    table = dict(zip(data.by_status.status, data.by_status.persons, strict=True))
+    for status in vocab.PERSON_STATUSES:
+        n = int(expected.get(status, 0))
+        assert table[status] == str(shown(n, viewer)) or table[status] == "<5", status
+        if viewer.role == "consular":
+            assert table[status] == str(n), status
+    assert data.figure("registered").value == shown(
+        int((as_time(mine.registered_at) <= moment).sum()), viewer)
+
+    cases = load(engine, "evacuation_cases")
+    cases = cases[(cases.scenario_id == 1) & cases.person_id.isin(
+        mine.id if viewer.role == "consular" else persons.id)]
+    history = load(engine, "evacuation_events")
+    history = history[history.case_id.isin(cases.id)].copy()
+    history["at"] = as_time(history["at"])
+    stages = (history[history["at"] <= moment].sort_values(["case_id", "at", "id"])
+              .groupby("case_id").tail(1).stage.value_counts())
+    funnel = dict(zip(data.funnel.stage, data.funnel.cases, strict=True))
+    assert sum(stages) > 0
+    for stage in vocab.ALL_EVACUATION_STAGES:
+        n = int(stages.get(stage, 0))
+        if viewer.role == "consular":
+            assert funnel[stage] == str(n), stage
+        elif funnel[stage] != "<5":
+            assert funnel[stage] == str(n), stage

@@ -148,3 +148,25 @@ def test_the_overview_compares_with_the_moment_the_reader_picks(app_db, raw):
     assert not at.exception
     tile = next(m for m in at.metric if m.label == "Registered")
     assert tile.delta == f"{now - then:+,} since {week_ago:%d %b %H:%M}"
+
+
+def test_the_overview_shows_an_earlier_moment_the_reader_picks(app_db, raw):
+    from datetime import timedelta
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.access import Viewer
+    from dashboard.config import PROJECT_ROOT
+    from dashboard.session import KEY, Context
+
+    scenario = list_scenarios(app_db)[0]
+    moment = scenario.starts_at + timedelta(days=10)
+    expected = own_count(raw, app_db, "SELECT COUNT(*) FROM persons WHERE scenario_id = 1 "
+                                      "AND registered_at <= :at", at=moment)
+    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "overview.py"), default_timeout=120)
+    at.session_state[KEY] = Context(app_db, Viewer("c", "committee", 1), scenario)
+    at.session_state["as-of"] = moment
+    at.run()
+    assert not at.exception
+    assert metric(at, "Registered") == f"{expected:,}"
+    assert f"as it was on {moment:%d %b %Y, %H:%M} UTC" in texts(at)

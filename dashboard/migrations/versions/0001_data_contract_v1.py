@@ -68,6 +68,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('evacuation_events', schema=None) as batch_op:
+        batch_op.create_index('ix_evacuation_events_at', ['at', 'case_id'], unique=False)
         batch_op.create_index('ix_evacuation_events_case_at', ['case_id', 'at'], unique=False)
 
     op.create_table('facilities',
@@ -292,6 +293,7 @@ def downgrade() -> None:
     op.drop_table('facilities')
     with op.batch_alter_table('evacuation_events', schema=None) as batch_op:
         batch_op.drop_index('ix_evacuation_events_case_at')
+        batch_op.drop_index('ix_evacuation_events_at')
 
     op.drop_table('evacuation_events')
     with op.batch_alter_table('evacuation_cases', schema=None) as batch_op:
