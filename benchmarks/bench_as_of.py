@@ -1,0 +1,62 @@
+"""As-of benchmark: the Overview at earlier moments of the reference scenario.
+
+    python benchmarks/bench_as_of.py --persons 1000000
+    python benchmarks/bench_as_of.py --db-url postgresql://...
+
+For each viewer and each moment (the latest data, then 1, 3 and 7 days and 3
+weeks before it), prints the cold time (empty page caches; the server's shared
+contract checks already found, as at startup) of the Overview worked back from
+the history tables. Target (issue 5): ≤ 2 s cold at 1,000,000 persons. Prints a
+table, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.bench_pages import build_database, viewers  # noqa: E402
+
+MOMENTS = {"latest": timedelta(0), "-1 day": timedelta(days=1), "-3 days": timedelta(days=3),
+           "-7 days": timedelta(days=7), "-21 days": timedelta(days=21)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--db-url")
+    args = parser.parse_args()
+    db_url = args.db_url or build_database(args.persons, args.seed)
+
+    import streamlit as st
+
+    from dashboard import quality, scenarios
+    from dashboard.access import Viewer
+    from dashboard.overview import overview
+
+    latest = scenarios.data_as_of(db_url, 1)
+    quality.excluded_case_ids(db_url, 1)
+    quality.excluded_referral_ids(db_url, 1)
+
+    print(f"{'role':<12} {'nat':<4} " + " ".join(f"{m:>9}" for m in MOMENTS))
+    for role, nats in viewers(db_url):
+        if role == "admin":
+            continue
+        cells = []
+        for back in MOMENTS.values():
+            st.cache_data.clear()
+            started = time.perf_counter()
+            overview(db_url, Viewer("bench", role, 1, nats), latest - back)
+            cells.append(f"{(time.perf_counter() - started) * 1000:>7.0f}ms")
+        print(f"{role:<12} {','.join(nats):<4} " + " ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
