@@ -193,11 +193,12 @@ def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
 
 def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
              marks: pd.DataFrame | None = None, now: object | None = None, title: str = "",
-             y_title: str = "") -> go.Figure:
+             y_title: str = "", x_range: Sequence | None = None) -> go.Figure:
     """Lines over time (`column -> (label, colour)`, None left as a gap that the line
     bridges) with event marks: a dotted vertical line and a numbered marker on top
     for each row of `marks` (columns at, label, hover, colour), and a solid line at
-    `now`, the moment a replay has reached."""
+    `now`, the moment a replay has reached. `x_range` fixes the time axis (a replay
+    fills the whole window in rather than stretching what it has so far)."""
     fig = go.Figure()
     for col, (label, colour) in lines.items():
         fig.add_trace(go.Scatter(x=frame[x], y=_values(frame[col]), name=label, mode="lines",
@@ -216,6 +217,13 @@ def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
         fig.add_vline(x=now, line={"color": NEUTRAL, "width": 3})
     fig.update_yaxes(title=y_title, rangemode="tozero")
     fig = _layout(fig, title, 500)
-    fig.update_xaxes(tickformat="%d %b\n%H:%M", nticks=10)
+    if x_range is not None:  # a little room so that the first and last marks keep their labels
+        lo, hi = (pd.Timestamp(v) for v in x_range)
+        pad = max(hi - lo, pd.Timedelta(hours=1)) * 0.03
+        x_range = [lo - pad, hi + pad]
+    fig.update_xaxes(tickformat="%d %b\n%H:%M", nticks=10, range=x_range)
+    top = max([v for col in lines for v in _values(frame[col]) if v is not None] or [0])
+    if top < 5:  # whole counts: no 0.2 steps on an empty start
+        fig.update_yaxes(range=[0, 5], dtick=1)
     fig.update_layout(legend={"y": -0.2}, margin={"b": 40})
     return fig

@@ -159,6 +159,7 @@ PAGES: dict[str, PageSpec] = {
     "evacuation": PageSpec("Evacuation", ":material/flight_takeoff:",
                            ("committee", "consular", "coordinator")),
     "my_nationals": PageSpec("My nationals", ":material/badge:", ("consular",)),
+    "drill": PageSpec("Drill", ":material/sports_score:", ("coordinator",)),
     "audit": PageSpec("Audit", ":material/policy:", ("admin",)),
     "data_quality": PageSpec("Data quality", ":material/rule:", ("committee", "coordinator",
                                                                  "admin")),

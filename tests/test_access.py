@@ -80,6 +80,8 @@ def test_confidential_facilities_are_never_drawn():
         ("coordinator", "evacuation", True), ("admin", "evacuation", False),
         ("consular", "my_nationals", True), ("committee", "my_nationals", False),
         ("coordinator", "my_nationals", False), ("admin", "my_nationals", False),
+        ("coordinator", "drill", True), ("committee", "drill", False),
+        ("consular", "drill", False), ("admin", "drill", False),
     ],
 )
 def test_page_access(role, page, expected):
