@@ -9,7 +9,7 @@ import streamlit as st
 
 from components import signin
 from components.page import AUTO_REFRESH_KEY, refresh_seconds
-from dashboard import access, audit, config, db, quality, runtime, scenarios, schema
+from dashboard import access, audit, config, db, runtime, scenarios, schema, warmup
 from dashboard.access import Viewer
 from dashboard.session import Context, finish_view, set_context
 
@@ -63,7 +63,7 @@ def main() -> None:
     if not available:
         st.warning("The database holds no scenario yet.")
         st.stop()
-    quality.warm_up(url, [s.id for s in available])
+    warmup.warm_up(url, [s.id for s in available])
 
     st.sidebar.title("Situation Room")
     by_id = {s.id: s for s in available}

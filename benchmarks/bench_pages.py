@@ -115,7 +115,7 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int)
     def _stop(conn, cursor, statement, parameters, context, executemany):
         sql_seconds[0] += time.perf_counter() - conn.info.pop("bench_t")
 
-    from dashboard import quality
+    from dashboard import evacuation, quality
 
     scenario = next(s for s in list_scenarios(db_url) if s.id == 1)
     # What the server finds once at start, in the background (app.py warm_up), for all
@@ -124,6 +124,7 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int)
     quality.excluded_case_ids(db_url, 1)
     quality.excluded_referral_ids(db_url, 1)
     quality.contract_breaks(db_url, 1)
+    evacuation.aggregate_stage_durations(db_url, 1)
     startup = time.perf_counter() - started
     st.cache_data.clear()  # cold: no page figure computed yet, not even the scenario list
     sql_seconds[0] = 0.0

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from dashboard import access, cache, db, privacy, quality, runtime, vocab
 from dashboard.access import Viewer
 from dashboard.referrals import as_cells, day_of, suppress_table, thin_steps
+from dashboard.shared import FACTS
 
 STAGES = list(vocab.ALL_EVACUATION_STAGES)
 PATH = list(vocab.EVACUATION_PATH)
@@ -78,13 +79,26 @@ DURATIONS_TTL_S = 300
 
 
 def _stage_durations(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
-    scope = viewer if access.sees_person_level(viewer.role) else Viewer(
-        "aggregate", "committee", viewer.scenario_id)
-    return stage_duration_histogram(db_url, scope)
+    if access.sees_person_level(viewer.role):
+        return stage_duration_histogram(db_url, viewer)
+    return aggregate_stage_durations(db_url, viewer.scenario_id)
+
+
+def aggregate_stage_durations(db_url: str, scenario_id: int) -> pd.DataFrame:
+    """The histogram for every aggregate role: it reads the whole stage history
+    (seconds at a million persons), so the server keeps it in shared.FACTS,
+    refreshes it in the background and finds it at startup (dashboard.warmup)."""
+    return FACTS.get(("stage_durations", db_url, scenario_id), lambda: _histogram(
+        db_url, Viewer("aggregate", "committee", scenario_id)))
 
 
 @cache.scoped(ttl=DURATIONS_TTL_S)
 def stage_duration_histogram(db_url: str, viewer: Viewer) -> pd.DataFrame:
+    """A liaison's histogram (its own nationals' cases)."""
+    return _histogram(db_url, viewer)
+
+
+def _histogram(db_url: str, viewer: Viewer) -> pd.DataFrame:
     """Histogram of whole hours spent in each stage before the next one, over the
     stays that have ended (a case still in a stage has no time in it yet)."""
     engine = runtime.engine(db_url)

@@ -130,11 +130,9 @@ def filter_options(db_url: str, viewer: Viewer) -> FilterOptions:
     names = reference.nationalities(db_url, viewer.scenario_id)
     if access.sees_person_level(viewer.role):
         names = {n: names.get(n, n) for n in viewer.nationalities}
-    frame = db.read_frame(
-        runtime.engine(db_url),
-        "SELECT DISTINCT v.tag FROM person_vulnerabilities v "
-        "JOIN persons p ON p.id = v.person_id WHERE p.scenario_id = :scenario",
-        {"scenario": viewer.scenario_id})
+    # Tags are words, not people: read from the tag index alone, across scenarios.
+    frame = db.read_frame(runtime.engine(db_url),
+                          "SELECT DISTINCT tag FROM person_vulnerabilities")
     tags = set(frame["tag"].dropna().astype(str)) | set(vocab.VULNERABILITY_TAGS)
     return FilterOptions(names, tuple(vocab.PERSON_STATUSES), tuple(sorted(tags)))
 
@@ -314,12 +312,18 @@ def layers(db_url: str, viewer: Viewer, as_of: datetime) -> MapLayers:
     """Facilities (never a confidential one), hazards active at `as_of`, consular posts."""
     engine = runtime.engine(db_url)
     params = {"scenario": viewer.scenario_id}
+    # Two small queries, one row per facility each: SQLite re-runs a grouped subquery
+    # inside a LEFT JOIN for every facility, which took seconds at the reference scale.
     fac = db.read_frame(engine, db.sql(
         "SELECT f.id, f.name, f.kind, f.status, f.capacity, f.lat, f.lon, f.confidential, "
-        f"f.confirmed_at, CASE WHEN {quality.VALID_OCCUPANCY} THEN lo.occupants END AS occupants "
-        f"FROM facilities f LEFT JOIN ({quality.LATEST_OCCUPANCY}) lo ON lo.facility_id = f.id "
+        "f.confirmed_at FROM facilities f "
         "WHERE f.scenario_id = :scenario AND f.lat BETWEEN -90 AND 90 "
         "AND f.lon BETWEEN -180 AND 180 ORDER BY f.id", params), params)
+    latest = db.read_frame(engine, db.sql(
+        f"SELECT f.id, lo.occupants FROM facilities f JOIN ({quality.LATEST_OCCUPANCY}) lo "
+        f"ON lo.facility_id = f.id WHERE f.scenario_id = :scenario AND {quality.VALID_OCCUPANCY}",
+        params), params)
+    fac = fac.merge(latest, on="id", how="left")
     fac = fac[[access.facility_drawn(bool(c)) for c in fac["confidential"]]]
     fac = fac.drop(columns=["confidential"]).reset_index(drop=True)
     occupants = pd.to_numeric(fac["occupants"], errors="coerce")

@@ -8,8 +8,6 @@ what the figures leave out.
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
 
 import pandas as pd
@@ -19,7 +17,6 @@ from dashboard import access, cache, db, runtime, vocab
 from dashboard.access import Viewer
 from dashboard.shared import FACTS
 
-log = logging.getLogger("sitroom")
 
 
 def _in_list(values) -> str:
@@ -173,27 +170,7 @@ def case_params(db_url: str, scenario_id: int) -> dict:
     return {"backward_cases": backward_case_ids(db_url, scenario_id)}
 
 
-def warm_up(db_url: str, scenario_ids: list[int]) -> None:
-    """Find every scenario's contract breaks in the background, so that no reader
-    waits for them (called by app.py once the database is open)."""
-    def work() -> None:
-        for scenario_id in scenario_ids:
-            try:
-                excluded_case_ids(db_url, scenario_id)
-                excluded_referral_ids(db_url, scenario_id)
-                contract_breaks(db_url, scenario_id)
-            except Exception:  # a reader will meet the same problem and be told
-                log.exception("warming up scenario %s failed", scenario_id)
 
-    with _warm_lock:
-        if db_url in _warmed:
-            return
-        _warmed.add(db_url)
-    threading.Thread(target=work, name="warm-up", daemon=True).start()
-
-
-_warm_lock = threading.Lock()
-_warmed: set[str] = set()
 
 
 def scoped_cases(db_url: str, viewer: Viewer, alias: str = "c") -> tuple[str, dict]:

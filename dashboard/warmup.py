@@ -1,0 +1,34 @@
+"""What the server finds once at start, in the background, so that no reader
+waits for it: the facts every viewer shares and that read whole tables."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from dashboard import evacuation, quality
+
+log = logging.getLogger("sitroom")
+_lock = threading.Lock()
+_started: set[str] = set()
+
+
+def warm_up(db_url: str, scenario_ids: list[int]) -> None:
+    """Start finding every scenario's shared facts in a background thread, once
+    per database per process (app.py calls this on every run)."""
+    with _lock:
+        if db_url in _started:
+            return
+        _started.add(db_url)
+
+    def work() -> None:
+        for scenario_id in scenario_ids:
+            try:
+                quality.excluded_case_ids(db_url, scenario_id)
+                quality.excluded_referral_ids(db_url, scenario_id)
+                quality.contract_breaks(db_url, scenario_id)
+                evacuation.aggregate_stage_durations(db_url, scenario_id)
+            except Exception:  # a reader will meet the same problem and be told
+                log.exception("warming up scenario %s failed", scenario_id)
+
+    threading.Thread(target=work, name="warm-up", daemon=True).start()
