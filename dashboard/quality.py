@@ -18,7 +18,6 @@ from dashboard.access import Viewer
 from dashboard.shared import FACTS
 
 
-
 def _in_list(values) -> str:
     # Vocabulary values are our own constants, never user input: safe to inline,
     # and inlining keeps these conditions usable inside any query.
