@@ -69,8 +69,8 @@ def _free_port() -> int:
 
 
 def leak_nationalities(url: str) -> list[str]:
-    """The 3 largest and the 2 smallest known nationalities of the live scenario that have
-    at least one person a liaison may see."""
+    """Every known nationality of the live scenario that has at least one person a
+    liaison may see, largest first."""
     engine = create_engine(url)
     with engine.connect() as conn:
         rows = conn.execute(text(
@@ -80,8 +80,7 @@ def leak_nationalities(url: str) -> list[str]:
             "AND p.protection_confidential = :f GROUP BY p.nationality ORDER BY n DESC, 1"),
             {"t": True, "f": False}).all()
     engine.dispose()
-    nats = [r[0] for r in rows]
-    return nats[:3] + nats[-2:]
+    return [r[0] for r in rows]
 
 
 @dataclass
@@ -270,8 +269,8 @@ def take_tour(browser, server: Server, username: str, password: str, role: str,
         # deck.gl draws a moment after the page settles, later on a busy machine:
         # look again until the map shows or a generous deadline passes
         deadline = time.time() + 45
-        while (page.locator(DECK).count() and max(canvases[key] or [0]) <= 50
-               and time.time() < deadline):
+        while (shots is None and page.locator(DECK).count()
+               and max(canvases[key] or [0]) <= 50 and time.time() < deadline):
             page.wait_for_timeout(1000)
             page.screenshot(path=str(shot), full_page=False)
             canvases[key] = canvas_colours(page, shot)
