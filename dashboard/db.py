@@ -18,6 +18,7 @@ from sqlalchemy import DateTime, Engine, TextClause, bindparam, create_engine, e
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Executable
 
 from dashboard import config, schema
@@ -74,7 +75,12 @@ def readonly_engine(url: str | URL) -> Engine:
             _sqlite_time_limit(conn, timeout_s)
             return conn
 
-        engine = create_engine("sqlite://", creator=connect)
+        # A plain "sqlite://" URL would get SingletonThreadPool, which closes the
+        # connection of one thread when too many threads hold one: with a session
+        # per reader plus background refreshes, that crashed SQLite. A queue pool
+        # hands each connection to one thread at a time.
+        engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool,
+                               pool_size=8, max_overflow=16, pool_timeout=60)
     elif backend == "postgresql":
         engine = create_engine(
             u,
