@@ -115,7 +115,9 @@ def raw(request):
 
     def make(url: str):
         url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-        engine = create_engine(url)
+        # a SQLite reader waits for a writer (the drill simulator) instead of failing
+        engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite")
+                               else {})
         engines.append(engine)
         return engine
 

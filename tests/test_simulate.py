@@ -24,7 +24,7 @@ import pandas as pd
 import psycopg
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from dashboard import cli, vocab
 from dashboard.generate import generate
@@ -77,22 +77,6 @@ def sqlite_url(sqlite_template, tmp_path) -> str:
     path = tmp_path / "drill.sqlite"
     shutil.copy(sqlite_template, path)
     return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def engine_of():
-    engines = []
-
-    def make(url: str):
-        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-        engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite")
-                               else {})
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        engine.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -210,8 +194,8 @@ def write(tmp_path: Path, body: str) -> Path:
 # --- the example drill --------------------------------------------------------------------------
 
 
-def test_cedar_shield_plays_every_kind_in_one_transaction_each(fresh_url, engine_of, capsys):
-    engine = engine_of(fresh_url)
+def test_cedar_shield_plays_every_kind_in_one_transaction_each(fresh_url, raw, capsys):
+    engine = raw(fresh_url)
     before = snapshot(engine)
     start = data_as_of(engine)
     assert invariant_problems(engine) == []  # the generated data keeps them to begin with
@@ -296,8 +280,8 @@ def test_cedar_shield_plays_every_kind_in_one_transaction_each(fresh_url, engine
     assert set(left.status) == {"evacuated"}
 
 
-def test_restart_takes_every_inject_back_and_plays_again(fresh_url, engine_of, capsys):
-    engine = engine_of(fresh_url)
+def test_restart_takes_every_inject_back_and_plays_again(fresh_url, raw, capsys):
+    engine = raw(fresh_url)
     before = snapshot(engine, skip=("drill_injects",))
     assert simulate(fresh_url, CEDAR) == 0
     first_run = set(frame(engine, "SELECT run_id FROM drill_injects").run_id)
@@ -326,9 +310,9 @@ def test_restart_takes_every_inject_back_and_plays_again(fresh_url, engine_of, c
 
 @pytest.mark.parametrize("scenario, says", [(LIVE, "is live, not an exercise"),
                                             (99, "no scenario 99")])
-def test_refuses_a_live_or_missing_scenario_and_writes_nothing(fresh_url, engine_of, capsys,
+def test_refuses_a_live_or_missing_scenario_and_writes_nothing(fresh_url, raw, capsys,
                                                                scenario, says):
-    engine = engine_of(fresh_url)
+    engine = raw(fresh_url)
     before = snapshot(engine)
     code = cli.main(["simulate", "--db-url", fresh_url, "--scenario", str(scenario),
                      "--script", str(CEDAR), "--speed", "1e9"])
@@ -375,13 +359,13 @@ BAD_SCRIPTS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_SCRIPTS))
-def test_a_bad_script_gives_the_line_and_reason_and_writes_nothing(case, sqlite_url, engine_of,
+def test_a_bad_script_gives_the_line_and_reason_and_writes_nothing(case, sqlite_url, raw,
                                                                    tmp_path, capsys):
     body, marker, reason = BAD_SCRIPTS[case]
     line = next(i for i, ln in enumerate(body.splitlines(), start=1)
                 if ln.startswith(marker) or ln.strip().startswith(marker))
     path = write(tmp_path, body)
-    engine = engine_of(sqlite_url)
+    engine = raw(sqlite_url)
     before = snapshot(engine)
     assert simulate(sqlite_url, path) == 2
     err = capsys.readouterr().err
@@ -390,8 +374,8 @@ def test_a_bad_script_gives_the_line_and_reason_and_writes_nothing(case, sqlite_
     assert snapshot(engine) == before
 
 
-def test_an_inject_naming_what_does_not_exist_is_skipped_alone(fresh_url, engine_of, tmp_path):
-    engine = engine_of(fresh_url)
+def test_an_inject_naming_what_does_not_exist_is_skipped_alone(fresh_url, raw, tmp_path):
+    engine = raw(fresh_url)
     before = snapshot(engine, skip=("drill_injects", "hazards"))
     hazards_before = snapshot(engine)["hazards"]
     path = write(tmp_path, """drill: T
@@ -430,8 +414,8 @@ injects:
     assert len(snapshot(engine)["hazards"]) == len(hazards_before) + 1
 
 
-def test_arrivals_move_the_first_free_people_into_the_facility(fresh_url, engine_of, tmp_path):
-    engine = engine_of(fresh_url)
+def test_arrivals_move_the_first_free_people_into_the_facility(fresh_url, raw, tmp_path):
+    engine = raw(fresh_url)
     start = data_as_of(engine)
     occ = latest(frame(engine, "SELECT o.id, o.facility_id, o.at, o.occupants FROM "
                                "facility_occupancy o JOIN facilities f ON f.id = o.facility_id "
@@ -500,8 +484,8 @@ def _hazards_script(tmp_path: Path, n: int, step_min: int) -> Path:
     return write(tmp_path, body)
 
 
-def test_pause_resume_and_restart_from_the_beginning(sqlite_url, engine_of, tmp_path):
-    engine = engine_of(sqlite_url)
+def test_pause_resume_and_restart_from_the_beginning(sqlite_url, raw, tmp_path):
+    engine = raw(sqlite_url)
     hazards_before = len(snapshot(engine)["hazards"])
     control = tmp_path / "drill.control.json"
     script = _hazards_script(tmp_path, 5, 1)  # one minute apart: a second apart at speed 60
@@ -529,8 +513,8 @@ def test_pause_resume_and_restart_from_the_beginning(sqlite_url, engine_of, tmp_
     assert len(snapshot(engine)["hazards"]) == hazards_before + 5  # the first run's are gone
 
 
-def test_killing_the_simulator_leaves_whole_injects_only(fresh_url, engine_of, tmp_path):
-    engine = engine_of(fresh_url)
+def test_killing_the_simulator_leaves_whole_injects_only(fresh_url, raw, tmp_path):
+    engine = raw(fresh_url)
     before = snapshot(engine, skip=("drill_injects",))
     kinds = [
         "kind: register\n    count: 6\n    nationality: ETH\n    area: Beirut\n"
