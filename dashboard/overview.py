@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard import access, cache, db, privacy, quality, runtime, scenarios, vocab
+from dashboard import access, cache, db, privacy, quality, runtime, tallies, vocab
 from dashboard.access import Viewer
 
 NEAR_CAPACITY = 0.9  # share of places taken from which a facility counts as near capacity
@@ -66,12 +66,6 @@ def _status_counts(engine: Engine, statement: str, params: dict) -> dict[str, in
     frame = db.read_frame(engine, db.sql(statement, params), params)
     counts = dict(zip(frame["status"], frame["n"].astype(int), strict=True))
     return {s: counts.get(s, 0) for s in vocab.PERSON_STATUSES}
-
-
-def _by_status(engine: Engine, viewer: Viewer) -> dict[str, int]:
-    where, params = _persons_where(viewer)
-    return _status_counts(engine, f"SELECT p.status, COUNT(*) AS n FROM persons p "
-                                  f"WHERE {where} GROUP BY p.status", params)
 
 
 def _latest_events(table: str, key: str, changed: str) -> str:
@@ -155,15 +149,6 @@ def _overdue_by_service(db_url: str, engine: Engine, viewer: Viewer,
     return {s: counts.get(s, 0) for s in access.referral_services(viewer)}
 
 
-def _funnel(db_url: str, engine: Engine, viewer: Viewer) -> dict[str, int]:
-    where, params = quality.scoped_cases(db_url, viewer)
-    frame = db.read_frame(engine, db.sql(
-        f"SELECT c.stage, COUNT(*) AS n FROM evacuation_cases c WHERE {where} "
-        "GROUP BY c.stage", params), params)
-    counts = dict(zip(frame["stage"], frame["n"].astype(int), strict=True))
-    return {s: counts.get(s, 0) for s in vocab.ALL_EVACUATION_STAGES}
-
-
 def _departed_by(db_url: str, engine: Engine, viewer: Viewer, at: datetime) -> int:
     """Cases that had left the country by `at`, from the stage history. Only a case
     now at `departed` or beyond can have left (backward histories are excluded),
@@ -177,12 +162,13 @@ def _departed_by(db_url: str, engine: Engine, viewer: Viewer, at: datetime) -> i
                    {**params, "at": at, "gone": gone})
 
 
-def _facilities(engine: Engine, viewer: Viewer, at: datetime) -> pd.DataFrame:
+@cache.scoped()
+def _facilities(db_url: str, scenario_id: int, at: datetime) -> pd.DataFrame:
     """Latest valid occupancy report by `at` of every usable facility, confidential
     ones included (they count in totals; the caller never lists or draws them).
     Facility status has no history in the contract: today's status is used."""
-    params = {"scenario": viewer.scenario_id, "occ_at": at}
-    frame = db.read_frame(engine, db.sql(
+    params = {"scenario": scenario_id, "occ_at": at}
+    frame = db.read_frame(runtime.engine(db_url), db.sql(
         "SELECT f.id, f.name AS facility, f.kind, a.name AS area, f.capacity, lo.occupants, "
         "f.confidential, f.status "
         f"FROM facilities f JOIN ({quality.latest_occupancy('occ_at')}) lo "
@@ -227,35 +213,96 @@ def _group(viewer: Viewer, counts: dict[str, int], name: str, value: str) -> pd.
     return pd.DataFrame({name: list(cells), value: [str(v) for v in cells.values()]})
 
 
+@dataclass(frozen=True)
+class _Counts:
+    """The viewer's counts behind the headline figures, at one moment."""
+
+    registered: int
+    status: dict[str, int]
+    open_referrals: int
+    overdue: dict[str, int]
+    departed: int
+    funnel: dict[str, int]
+
+
+def _keyed(series: pd.Series, keys) -> dict[str, int]:
+    return {k: int(series.get(k, 0)) for k in keys}
+
+
+def _counts_now(now: tallies.Now, viewer: Viewer) -> _Counts:
+    persons = now.scope("persons", viewer)
+    referrals = now.scope("referrals", viewer)
+    referrals = referrals[referrals["service"].isin(access.referral_services(viewer))]
+    cases = now.scope("cases", viewer)
+    return _Counts(
+        registered=int(persons["registered"].sum()),
+        status=_keyed(persons.groupby("status")["n"].sum(), vocab.PERSON_STATUSES),
+        open_referrals=int(referrals["open"].sum()),
+        overdue=_keyed(referrals.groupby("service")["overdue"].sum(),
+                       access.referral_services(viewer)),
+        departed=int(cases["departed"].sum()),
+        funnel=_keyed(cases.groupby("stage")["n"].sum(), vocab.ALL_EVACUATION_STAGES))
+
+
+def _counts_in_history(h: tallies.History, viewer: Viewer, at: datetime) -> _Counts:
+    return _Counts(
+        registered=tallies.registered_at(h, viewer, at),
+        status=tallies.status_at(h, viewer, at),
+        open_referrals=tallies.open_referrals_at(h, viewer, at),
+        overdue=tallies.overdue_at(h, viewer, at),
+        departed=tallies.departed_at(h, viewer, at),
+        funnel=tallies.stages_at(h, viewer, at))
+
+
+def _counts_from_tables(db_url: str, viewer: Viewer, now: _Counts, latest: datetime,
+                        at: datetime) -> _Counts:
+    """The same counts read from the tables: for a moment the history tallies do not
+    cover yet (they are being found, or the moment is newer than them)."""
+    engine = runtime.engine(db_url)
+    return _Counts(
+        registered=_registered(engine, viewer, at),
+        status=_by_status_at(engine, viewer, now.status, latest, at),
+        open_referrals=_open_referrals(db_url, engine, viewer, at),
+        overdue=_overdue_by_service(db_url, engine, viewer, at),
+        departed=_departed_by(db_url, engine, viewer, at),
+        funnel=_funnel_at(db_url, engine, viewer, now.funnel, latest, at))
+
+
+def _counts_at(db_url: str, viewer: Viewer, now: tallies.Now, current: _Counts,
+               at: datetime) -> tuple[datetime, _Counts]:
+    """The counts at `at`, and the moment they are for: the latest data for any moment
+    since it, else `at` taken to the quarter hour (tallies.TICK)."""
+    if now.latest is None or at >= now.latest:
+        return (now.latest or at), current
+    at = tallies.snap(at)
+    history = tallies.history(db_url, viewer.scenario_id)
+    if history is not None and history.covers(at):
+        return at, _counts_in_history(history, viewer, at)
+    return at, _counts_from_tables(db_url, viewer, current, now.latest, at)
+
+
 @cache.scoped()
 def overview(db_url: str, viewer: Viewer, as_of: datetime,
              reference_at: datetime | None = None) -> Overview:
     """Every Overview figure for `viewer` at `as_of`, with the change since
     `reference_at` (24 hours earlier by default). The viewer is part of the
-    cache key, so no role is ever served another scope's figures."""
+    cache key, so no role is ever served another scope's figures. The moments
+    in the result are those the figures are for (see _counts_at)."""
     engine = runtime.engine(db_url)
-    reference_at = reference_at or as_of - timedelta(hours=24)
-    # The current rows are the situation at the scenario's latest change; an earlier
-    # moment is worked back from the history tables.
-    latest = scenarios.data_as_of(db_url, viewer.scenario_id) or as_of
+    now = tallies.now(db_url, viewer.scenario_id)
+    current = _counts_now(now, viewer)
+    as_of, counts = _counts_at(db_url, viewer, now, current, as_of)
+    reference_at, ref = _counts_at(db_url, viewer, now, current,
+                                   min(reference_at or as_of - timedelta(hours=24), as_of))
+    registered_now, registered_ref = counts.registered, ref.registered
+    status, status_ref = counts.status, ref.status
+    open_now, open_ref = counts.open_referrals, ref.open_referrals
+    overdue, overdue_ref = counts.overdue, sum(ref.overdue.values())
+    departed_now, departed_ref = counts.departed, ref.departed
+    funnel = counts.funnel
 
-    registered_now = _registered(engine, viewer, as_of)
-    registered_ref = _registered(engine, viewer, reference_at)
-    current = _by_status(engine, viewer)
-    status = _by_status_at(engine, viewer, current, latest, as_of)
-    open_now = _open_referrals(db_url, engine, viewer, as_of)
-    open_ref = _open_referrals(db_url, engine, viewer, reference_at)
-    overdue = _overdue_by_service(db_url, engine, viewer, as_of)
-    overdue_ref = sum(_overdue_by_service(db_url, engine, viewer, reference_at).values())
-    departed_now = _departed_by(db_url, engine, viewer, as_of)
-    departed_ref = _departed_by(db_url, engine, viewer, reference_at)
-    current_funnel = _funnel(db_url, engine, viewer)
-    funnel = _funnel_at(db_url, engine, viewer, current_funnel, latest, as_of)
-
-    status_ref = _by_status_at(engine, viewer, current, latest, reference_at)
-
-    facilities = _facilities(engine, viewer, as_of)
-    facilities_ref = _facilities(engine, viewer, reference_at)
+    facilities = _facilities(db_url, viewer.scenario_id, as_of)
+    facilities_ref = _facilities(db_url, viewer.scenario_id, reference_at)
     near, near_ref = _near_capacity(facilities), _near_capacity(facilities_ref)
     free_places = _free_places(facilities)
     hazards, hazards_ref = (_active_hazards(engine, viewer, as_of),

@@ -45,6 +45,11 @@ def list_scenarios(db_url: str) -> list[ScenarioInfo]:
 @cache.scoped()
 def data_as_of(db_url: str, scenario_id: int) -> datetime | None:
     """The latest change to any person record of the scenario: "data as of"."""
+    return latest_change(db_url, scenario_id)
+
+
+def latest_change(db_url: str, scenario_id: int) -> datetime | None:
+    """data_as_of, read now (for the shared tallies, which keep their own time)."""
     frame = db.read_frame(
         runtime.engine(db_url),
         "SELECT MAX(updated_at) AS at FROM persons WHERE scenario_id = :scenario",

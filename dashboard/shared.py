@@ -44,6 +44,16 @@ class SharedFacts:
             self._refresh_in_background(key, compute)
         return value
 
+    def peek(self, key: Hashable, compute: Callable[[], Any]) -> Any | None:
+        """The value if there is one (refreshed in the background when old), else
+        None, with its first computation started in the background: for facts a
+        reader can do without, by another way, while they are being found."""
+        with self._lock:
+            hit = self._values.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.refresh_after_s:
+            self._refresh_in_background(key, compute)
+        return None if hit is None else hit[1]
+
     def _refresh_in_background(self, key: Hashable, compute: Callable[[], Any]) -> None:
         with self._lock:
             if key in self._refreshing:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from dashboard import evacuation, quality
+from dashboard import evacuation, quality, tallies
 
 log = logging.getLogger("sitroom")
 _lock = threading.Lock()
@@ -28,6 +28,8 @@ def warm_up(db_url: str, scenario_ids: list[int]) -> None:
                 quality.excluded_referral_ids(db_url, scenario_id)
                 quality.contract_breaks(db_url, scenario_id)
                 evacuation.aggregate_stage_durations(db_url, scenario_id)
+                tallies.now(db_url, scenario_id)
+                tallies.find_history(db_url, scenario_id)
             except Exception:  # a reader will meet the same problem and be told
                 log.exception("warming up scenario %s failed", scenario_id)
 

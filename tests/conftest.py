@@ -13,6 +13,7 @@ import pytest
 import streamlit as st
 from sqlalchemy import create_engine
 
+from dashboard import tallies
 from dashboard.generate import generate
 from dashboard.shared import FACTS
 
@@ -140,7 +141,9 @@ def clear_streamlit_caches():
     st.cache_data.clear()
     st.cache_resource.clear()
     FACTS.clear()
+    tallies.NOW.clear()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
     FACTS.clear()
+    tallies.NOW.clear()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from dashboard import vocab
+from dashboard import tallies, vocab
 from dashboard.access import Viewer
 from dashboard.overview import overview
 
@@ -60,12 +60,16 @@ def test_headline_figures_match_the_database(db_url, raw, viewer):
     engine = raw(db_url)
     persons = load(engine, "persons")
     as_of = as_of_of(persons, viewer.scenario_id)
-    ref = as_of - timedelta(hours=24)
     mine = visible(persons, viewer)
     mine = mine[mine.status.isin(list(vocab.PERSON_STATUSES))]
     registered_at = as_time(mine.registered_at)
 
     data = overview(db_url, viewer, as_of)
+    assert data.as_of == as_of
+    # an earlier moment is taken to the quarter hour at or before it
+    ref = as_of - timedelta(hours=24)
+    assert data.reference_at == ref - timedelta(minutes=ref.minute % 15, seconds=ref.second)
+    ref = data.reference_at
 
     registered = int((registered_at <= as_of).sum())
     assert data.figure("registered").value == shown(registered, viewer)
@@ -169,17 +173,31 @@ def test_small_counts_are_suppressed_for_aggregate_roles(db_url, raw):
     assert len(hidden) != 1  # complementary suppression: never a lone hidden cell
 
 
+@pytest.fixture(params=["history-tallies", "tables"])
+def counted_from(request, db_url, monkeypatch) -> str:
+    """An earlier moment is counted from the history tallies once the server has
+    found them, and from the tables until then: both must give the same figures."""
+    if request.param == "history-tallies":
+        for scenario_id in (1, 2):
+            tallies.find_history(db_url, scenario_id)
+    else:
+        monkeypatch.setattr(tallies, "history", lambda *_: None)
+    return request.param
+
+
 @pytest.mark.parametrize("viewer", [Viewer("l", "consular", 1, ("ETH",)),
                                     Viewer("k", "coordinator", 1)],
                          ids=["consular-ETH", "coordinator"])
-def test_changes_since_a_reference_moment_come_from_the_history(db_url, raw, viewer):
+def test_changes_since_a_reference_moment_come_from_the_history(db_url, raw, viewer,
+                                                                counted_from):
     """Each change is today's figure minus the figure the history gives for the
     reference moment, worked out here from the event tables."""
     engine = raw(db_url)
     persons = load(engine, "persons")
     as_of = as_of_of(persons, 1)
-    ref = as_of - timedelta(days=3)
-    data = overview(db_url, viewer, as_of, ref)
+    data = overview(db_url, viewer, as_of, as_of - timedelta(days=3))
+    ref = data.reference_at
+    assert timedelta(days=3) <= as_of - ref < timedelta(days=3, minutes=15)
 
     mine = visible(persons, viewer)
     mine = mine[mine.status.isin(list(vocab.PERSON_STATUSES))]
@@ -230,11 +248,12 @@ def test_changes_since_a_reference_moment_come_from_the_history(db_url, raw, vie
                                     Viewer("k", "coordinator", 1)],
                          ids=["consular-ETH", "coordinator"])
 def test_the_overview_as_of_an_earlier_moment_is_worked_back_from_the_history(
-        db_url, raw, viewer):
+        db_url, raw, viewer, counted_from):
     engine = raw(db_url)
     persons = load(engine, "persons")
-    moment = as_of_of(persons, 1) - timedelta(days=5)
-    data = overview(db_url, viewer, moment)
+    data = overview(db_url, viewer, as_of_of(persons, 1) - timedelta(days=5))
+    moment = data.as_of
+    assert moment.minute % 15 == 0 and moment.second == 0
 
     mine = visible(persons, viewer)
     mine = mine[mine.status.isin(list(vocab.PERSON_STATUSES))]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 from streamlit.testing.v1 import AppTest
 
-from dashboard import runtime, scenarios
+from dashboard import runtime, scenarios, tallies
 from dashboard.access import Viewer
 from dashboard.config import PROJECT_ROOT
 from dashboard.overview import overview
@@ -37,6 +37,7 @@ class QueryCounter:
 @pytest.fixture
 def counter(sqlite_url):
     scenarios.list_scenarios(sqlite_url)  # the engine and scenario list, outside the count
+    tallies.find_history(sqlite_url, 1)  # found once at startup (dashboard.warmup)
     c = QueryCounter(sqlite_url)
     yield c
     c.close()
@@ -58,10 +59,12 @@ def test_many_sessions_of_one_scope_cost_the_database_one_set_of_queries(sqlite_
         assert not session(sqlite_url, Viewer(f"m{n}", "committee", 1)).exception
     assert counter.count == one_session
 
-    # a new scope is a new cache entry: its own queries, once
+    # a new scope is a new cache entry, but its figures are sums of the tallies the
+    # committee's session already counted for every scope: it costs fewer queries,
+    # once, and a second session of that scope costs none
     session(sqlite_url, Viewer("l", "consular", 1, ("ETH",)))
     with_liaison = counter.count
-    assert with_liaison > one_session
+    assert with_liaison - one_session < one_session
     session(sqlite_url, Viewer("l2", "consular", 1, ("ETH",)))
     assert counter.count == with_liaison
 

@@ -1,0 +1,301 @@
+"""Counts that every viewer's headline figures are summed from, found once per
+scenario for all scopes at once.
+
+A viewer's scope is a set of *cells*: the persons of a scenario grouped by first
+nationality, second nationality and whether a consular liaison may see them at
+all (consenting and not protected, DESIGN.md §2.2). Each tally is counted per
+cell in one query over the whole scenario, and a viewer's figure is the sum over
+the cells of its scope, taken here in pandas with the rule of dashboard.access.
+So the database answers once per scenario per interval however many scopes are
+open, and a liaison of the largest nationality waits no longer than a committee
+member. Nothing here leaves the server: pages get the sums, suppressed by the
+caller where the role requires it.
+
+Two kinds of tallies:
+
+- `now()`: the figures at the scenario's latest data, exact, from the current
+  rows. Kept for the refresh interval and refreshed in the background, so a
+  reader never waits for them after startup (dashboard.warmup).
+- `history()`: how each figure moved, per quarter hour (TICK), from the history
+  tables, so that the figure at any earlier moment is a cumulative sum. The past
+  only grows at its end, so it is kept five minutes. An earlier moment is taken
+  to the quarter hour before it (`snap`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from dashboard import access, cache, db, quality, runtime, scenarios, vocab
+from dashboard.access import Viewer
+from dashboard.shared import FACTS, SharedFacts
+
+TICK = timedelta(minutes=15)
+_TICK_S = int(TICK.total_seconds())
+_EPOCH = datetime(1970, 1, 1)
+GONE = list(vocab.EVACUATION_PATH[vocab.EVACUATION_PATH.index("departed"):])
+
+# The now-tallies follow the data as closely as every other cached figure.
+NOW = SharedFacts(refresh_after_s=cache.TTL_S)
+
+
+def snap(moment: datetime) -> datetime:
+    """The quarter hour at or before `moment`: earlier moments are counted to the tick."""
+    seconds = int((moment - _EPOCH).total_seconds())
+    return _EPOCH + timedelta(seconds=seconds - seconds % _TICK_S)
+
+
+def tick_of(moment: datetime) -> int:
+    """The tick number of a moment on a tick boundary: a row whose time `at` has
+    tick t (t = ceil(at / TICK)) happened at or before the moment iff t <= tick_of."""
+    return int((moment - _EPOCH).total_seconds()) // _TICK_S
+
+
+def _tick_sql(engine: Engine, column: str, strict: bool = False) -> str:
+    """SQL for ceil(column / TICK) in seconds since 1970; with `strict`,
+    floor(column / TICK) + 1, so that 'column < moment' iff that tick <= tick_of."""
+    if engine.dialect.name == "postgresql":
+        seconds = f"EXTRACT(EPOCH FROM {column})"
+        if strict:
+            return f"CAST(FLOOR({seconds} / {_TICK_S}) AS BIGINT) + 1"
+        return f"CAST(CEIL({seconds} / {_TICK_S}) AS BIGINT)"
+    seconds = f"CAST(strftime('%s', {column}) AS INTEGER)"
+    if strict:
+        return f"{seconds} / {_TICK_S} + 1"
+    return f"({seconds} + {_TICK_S - 1}) / {_TICK_S}"
+
+
+# The cell of a person row `p`. A liaison may see a person only if consenting and
+# not protected, so the two flags fold into one: `visible`.
+_CELL = ("COALESCE(p.nationality, '') AS nat, COALESCE(p.second_nationality, '') AS nat2, "
+         "CASE WHEN p.consent_consular = :yes AND p.protection_confidential = :no "
+         "THEN 1 ELSE 0 END AS visible")
+_CELL_COLUMNS = ["nat", "nat2", "visible"]
+_CELL_GROUP = "COALESCE(p.nationality, ''), COALESCE(p.second_nationality, ''), visible"
+
+
+def _read(engine: Engine, statement: str, params: dict) -> pd.DataFrame:
+    params = {**params, "yes": True, "no": False}
+    return db.read_frame(engine, db.sql(statement, params), params)
+
+
+def _aggregate(scenario_id: int) -> Viewer:
+    return Viewer("tallies", "committee", scenario_id)
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """Frames of counts, each with a `cell` column indexing `cells`."""
+
+    cells: pd.DataFrame  # nat, nat2, visible
+    frames: dict[str, pd.DataFrame]
+
+    def scope(self, name: str, viewer: Viewer) -> pd.DataFrame:
+        """The rows of tally `name` inside the viewer's scope."""
+        frame = self.frames[name]
+        if not access.sees_person_level(viewer.role):
+            return frame  # aggregate roles count everyone (and are shown only counts)
+        allowed = [i for i, (nat, nat2, visible) in enumerate(
+            self.cells[_CELL_COLUMNS].itertuples(index=False, name=None))
+            if access.person_visible(viewer, nat, nat2 or None, bool(visible), False)]
+        return frame[np.isin(frame["cell"].to_numpy(), allowed)]
+
+
+def _with_cells(frames: dict[str, pd.DataFrame]) -> Tallies:
+    """Replace each frame's three cell columns by one index into a shared table."""
+    frames = {name: f.astype({"visible": int}) for name, f in frames.items()}
+    cells = (pd.concat([f[_CELL_COLUMNS] for f in frames.values()])
+             .drop_duplicates().reset_index(drop=True))
+    numbered = cells.assign(cell=np.arange(len(cells), dtype=np.int32))
+    out = {name: f.merge(numbered, on=_CELL_COLUMNS, how="left").drop(columns=_CELL_COLUMNS)
+           for name, f in frames.items()}
+    return Tallies(cells, out)
+
+
+# --- now ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Now(Tallies):
+    latest: datetime | None = None
+
+
+def now(db_url: str, scenario_id: int) -> Now:
+    """The current tallies of a scenario (see the module docstring)."""
+    return NOW.get(("now", db_url, scenario_id), lambda: _now(db_url, scenario_id))
+
+
+def _now(db_url: str, scenario_id: int) -> Now:
+    engine = runtime.engine(db_url)
+    # Read the moment first: rows written while the tallies are counted are then
+    # never missing from figures said to be as of it (at worst a few are early).
+    latest = scenarios.latest_change(db_url, scenario_id)
+    at = {"at": latest or _EPOCH}
+    aggregate = _aggregate(scenario_id)
+    persons = _read(engine, f"SELECT {_CELL}, p.status, COUNT(*) AS n, "
+                            "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) AS registered "
+                            f"FROM persons p WHERE p.scenario_id = :scenario "
+                            f"AND {quality.VALID_PERSON_STATUS} GROUP BY {_CELL_GROUP}, p.status",
+                    {"scenario": scenario_id, **at})
+    where, params = quality.scoped_referrals(db_url, aggregate)
+    referrals = _read(engine, (
+        f"SELECT {_CELL}, r.service, "
+        "SUM(CASE WHEN r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at) "
+        "THEN 1 ELSE 0 END) AS open, "
+        # Overdue: past its deadline and still awaiting acceptance (no later status).
+        "SUM(CASE WHEN r.due_at < :at AND r.created_at <= :at "
+        "AND (r.closed_at IS NULL OR r.closed_at > :at) AND NOT EXISTS ("
+        "SELECT 1 FROM referral_events x WHERE x.referral_id = r.id AND x.at <= :at "
+        "AND x.status <> 'open') THEN 1 ELSE 0 END) AS overdue "
+        f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
+        f"GROUP BY {_CELL_GROUP}, r.service"), {**params, **at})
+    where, params = quality.scoped_cases(db_url, aggregate)
+    cases = _read(engine, (
+        f"SELECT {_CELL}, c.stage, COUNT(*) AS n, "
+        # Only a case now at departed or beyond can have left (backward histories
+        # are excluded), so the history is read for those alone.
+        "SUM(CASE WHEN c.stage IN :gone AND EXISTS (SELECT 1 FROM evacuation_events e "
+        "WHERE e.case_id = c.id AND e.stage = 'departed' AND e.at <= :at) "
+        "THEN 1 ELSE 0 END) AS departed "
+        f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id WHERE {where} "
+        f"GROUP BY {_CELL_GROUP}, c.stage"), {**params, **at, "gone": GONE})
+    frames = {"persons": persons, "referrals": referrals, "cases": cases}
+    for frame in frames.values():
+        for column in frame.columns.difference([*_CELL_COLUMNS, "status", "service", "stage"]):
+            frame[column] = frame[column].fillna(0).astype(np.int64)
+    tallies = _with_cells(frames)
+    return Now(tallies.cells, tallies.frames, latest=latest)
+
+
+# --- history --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class History(Tallies):
+    until: datetime | None = None  # the latest data when the history was read
+
+    def covers(self, moment: datetime) -> bool:
+        return self.until is not None and moment <= self.until
+
+
+def history(db_url: str, scenario_id: int) -> History | None:
+    """The quarter-hourly history tallies of a scenario (see the module docstring),
+    or None while they are first being found (tens of seconds at a million
+    persons): the caller then works its moment out from the history tables."""
+    return FACTS.peek(("history", db_url, scenario_id), lambda: _history(db_url, scenario_id))
+
+
+
+def find_history(db_url: str, scenario_id: int) -> History:
+    """The history tallies, found now if they are not yet (the warm-up thread)."""
+    return FACTS.get(("history", db_url, scenario_id), lambda: _history(db_url, scenario_id))
+
+
+def _history(db_url: str, scenario_id: int) -> History:
+    engine = runtime.engine(db_url)
+    until = scenarios.latest_change(db_url, scenario_id)
+    tick = lambda column, strict=False: _tick_sql(engine, column, strict)  # noqa: E731
+    persons_where = f"p.scenario_id = :scenario AND {quality.VALID_PERSON_STATUS}"
+    registered = _read(engine, (
+        f"SELECT {_CELL}, {tick('p.registered_at')} AS t, COUNT(*) AS n FROM persons p "
+        f"WHERE {persons_where} GROUP BY {_CELL_GROUP}, {tick('p.registered_at')}"),
+        {"scenario": scenario_id})
+    # Each event moves its person from the status before it (LAG) to its own: the
+    # status counts at a moment are the sums of those moves up to it.
+    status = _read(engine, (
+        f"SELECT {_CELL}, x.t, x.status, x.prev, COUNT(*) AS n FROM ("
+        f"SELECT e.person_id, {tick('e.at')} AS t, e.status, "
+        "LAG(e.status) OVER (PARTITION BY e.person_id ORDER BY e.at, e.id) AS prev "
+        "FROM person_events e WHERE e.person_id IN "
+        "(SELECT id FROM persons WHERE scenario_id = :scenario)) x "
+        f"JOIN persons p ON p.id = x.person_id WHERE {persons_where} "
+        "AND (x.prev IS NULL OR x.prev <> x.status) "
+        f"GROUP BY {_CELL_GROUP}, x.t, x.status, x.prev"), {"scenario": scenario_id})
+    where, params = quality.scoped_cases(db_url, _aggregate(scenario_id))
+    stages = _read(engine, (
+        f"SELECT {_CELL}, x.t, x.stage, x.prev, COUNT(*) AS n FROM ("
+        f"SELECT e.case_id, {tick('e.at')} AS t, e.stage, "
+        "LAG(e.stage) OVER (PARTITION BY e.case_id ORDER BY e.at, e.id) AS prev "
+        "FROM evacuation_events e WHERE e.case_id IN (SELECT c.id FROM evacuation_cases c "
+        f"WHERE {where})) x JOIN evacuation_cases c ON c.id = x.case_id "
+        "JOIN persons p ON p.id = c.person_id WHERE (x.prev IS NULL OR x.prev <> x.stage) "
+        f"GROUP BY {_CELL_GROUP}, x.t, x.stage, x.prev"), params)
+    departed = _read(engine, (
+        f"SELECT {_CELL}, d.t, COUNT(*) AS n FROM (SELECT c.id, c.person_id, "
+        f"MIN({tick('e.at')}) AS t FROM evacuation_cases c "
+        "JOIN evacuation_events e ON e.case_id = c.id "
+        f"WHERE {where} AND c.stage IN :gone AND e.stage = 'departed' "
+        "GROUP BY c.id, c.person_id) d JOIN persons p ON p.id = d.person_id "
+        f"GROUP BY {_CELL_GROUP}, d.t"), {**params, "gone": GONE})
+    where, params = quality.scoped_referrals(db_url, _aggregate(scenario_id))
+    answered = ("(SELECT MIN(x.at) FROM referral_events x WHERE x.referral_id = r.id "
+                "AND x.status <> 'open')")
+    referrals = _read(engine, (
+        f"SELECT {_CELL}, r.service, {tick('r.created_at')} AS created_t, "
+        f"{tick('r.due_at', strict=True)} AS due_t, {tick('r.closed_at')} AS closed_t, "
+        f"{tick(answered)} AS answered_t, COUNT(*) AS n "
+        f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
+        f"GROUP BY {_CELL_GROUP}, r.service, {tick('r.created_at')}, "
+        f"{tick('r.due_at', strict=True)}, {tick('r.closed_at')}, {tick(answered)}"), params)
+    frames = {"registered": registered, "status": status, "stages": stages,
+              "departed": departed, "referrals": referrals}
+    # A time the database cannot read has no tick and is never counted in the past.
+    never = 2 ** 53  # far beyond any moment, and exact as a float
+    for frame in frames.values():
+        frame["n"] = frame["n"].astype(np.int64)
+        for column in [c for c in frame.columns if c == "t" or c.endswith("_t")]:
+            frame[column] = pd.to_numeric(frame[column]).fillna(never).astype(np.int64)
+    tallies = _with_cells(frames)
+    return History(tallies.cells, tallies.frames, until=until)
+
+
+# --- figures at a moment ---------------------------------------------------------------------
+
+def registered_at(h: History, viewer: Viewer, moment: datetime) -> int:
+    rows = h.scope("registered", viewer)
+    return int(rows["n"][rows["t"] <= tick_of(moment)].sum())
+
+
+def _moves_at(h: History, name: str, key: str, viewer: Viewer, moment: datetime,
+              values: tuple[str, ...]) -> dict[str, int]:
+    rows = h.scope(name, viewer)
+    rows = rows[rows["t"] <= tick_of(moment)]
+    into = rows.groupby(key)["n"].sum()
+    out_of = rows.groupby("prev")["n"].sum()
+    return {v: int(into.get(v, 0) - out_of.get(v, 0)) for v in values}
+
+
+def status_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:
+    return _moves_at(h, "status", "status", viewer, moment, vocab.PERSON_STATUSES)
+
+
+def stages_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:
+    return _moves_at(h, "stages", "stage", viewer, moment, vocab.ALL_EVACUATION_STAGES)
+
+
+def departed_at(h: History, viewer: Viewer, moment: datetime) -> int:
+    rows = h.scope("departed", viewer)
+    return int(rows["n"][rows["t"] <= tick_of(moment)].sum())
+
+
+def _referrals_at(h: History, viewer: Viewer, moment: datetime) -> pd.DataFrame:
+    rows = h.scope("referrals", viewer)
+    return rows[rows["service"].isin(access.referral_services(viewer))]
+
+
+def open_referrals_at(h: History, viewer: Viewer, moment: datetime) -> int:
+    rows, k = _referrals_at(h, viewer, moment), tick_of(moment)
+    return int(rows["n"][(rows["created_t"] <= k) & (rows["closed_t"] > k)].sum())
+
+
+def overdue_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:
+    """Overdue referrals by service: past the deadline, sent, not closed and not yet
+    answered at the moment."""
+    rows, k = _referrals_at(h, viewer, moment), tick_of(moment)
+    late = rows[(rows["due_t"] <= k) & (rows["created_t"] <= k) & (rows["closed_t"] > k)
+                & (rows["answered_t"] > k)]
+    counts = late.groupby("service")["n"].sum()
+    return {s: int(counts.get(s, 0)) for s in access.referral_services(viewer)}
