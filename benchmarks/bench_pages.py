@@ -11,7 +11,8 @@ have it) and prints one row:
   data KB     bytes of map, chart and table data sent to the browser
   peak MB     the session process's peak resident memory (VmHWM; Streamlit included)
   startup ms  once per server process, not per page: finding the scenario's
-              contract breaks, which the server does in the background at start
+              contract breaks and the shared tallies (dashboard.tallies), which
+              the server does in the background at start
   SQL ms      time spent in the database during the cold render: the page's floor
   ×floor      cold time over SQL time
 
@@ -115,16 +116,13 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int)
     def _stop(conn, cursor, statement, parameters, context, executemany):
         sql_seconds[0] += time.perf_counter() - conn.info.pop("bench_t")
 
-    from dashboard import evacuation, quality
+    from dashboard import warmup
 
     scenario = next(s for s in list_scenarios(db_url) if s.id == 1)
     # What the server finds once at start, in the background (app.py warm_up), for all
     # pages and viewers alike: timed apart from the page.
     started = time.perf_counter()
-    quality.excluded_case_ids(db_url, 1)
-    quality.excluded_referral_ids(db_url, 1)
-    quality.contract_breaks(db_url, 1)
-    evacuation.aggregate_stage_durations(db_url, 1)
+    warmup.find_shared_facts(db_url, 1)
     startup = time.perf_counter() - started
     st.cache_data.clear()  # cold: no page figure computed yet, not even the scenario list
     sql_seconds[0] = 0.0

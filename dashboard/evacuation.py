@@ -17,9 +17,9 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard import access, cache, db, privacy, quality, runtime, vocab
+from dashboard import access, cache, db, privacy, quality, runtime, tallies, vocab
 from dashboard.access import Viewer
-from dashboard.referrals import as_cells, day_of, suppress_table, thin_steps
+from dashboard.referrals import as_cells, suppress_table, thin_steps
 from dashboard.shared import FACTS
 
 STAGES = list(vocab.ALL_EVACUATION_STAGES)
@@ -38,7 +38,9 @@ MOVEMENT_ORDER = {s: i for i, s in enumerate(("boarding", "planned", "departed",
 
 @dataclass(frozen=True)
 class Evacuation:
-    as_of: datetime
+    as_of: datetime               # the moment the funnel and progress are for
+    note: str | None              # why an earlier moment asked for is not shown
+    earlier: bool                 # the moment is before the latest data
     stages: pd.DataFrame         # stage, cases (every valid case of the scope)
     reached: pd.DataFrame        # stage, cases at or beyond it on the main path
     by_nationality: pd.DataFrame  # nationality, country, one column per stage, total
@@ -60,57 +62,53 @@ def _where(db_url: str, viewer: Viewer) -> tuple[str, dict]:
     return quality.scoped_cases(db_url, viewer, "c")
 
 
-CASES = "FROM evacuation_cases c JOIN persons p ON p.id = c.person_id"
+@cache.scoped()
+def _country_names(db_url: str) -> dict[str, str]:
+    frame = db.read_frame(runtime.engine(db_url), "SELECT iso3, name FROM countries")
+    return dict(zip(frame["iso3"], frame["name"], strict=True))
 
 
-def _stage_counts(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
-    where, params = _where(db_url, viewer)
-    return db.read_frame(engine, db.sql(
-        "SELECT p.nationality, co.name AS country, c.stage, COUNT(*) AS n "
-        f"{CASES} LEFT JOIN countries co ON co.iso3 = p.nationality WHERE {where} "
-        "GROUP BY p.nationality, co.name, c.stage", params), params)
+def _stage_counts(db_url: str, viewer: Viewer, cases: pd.DataFrame,
+                  cells: pd.DataFrame) -> pd.DataFrame:
+    """Cases by first nationality and stage (nationality, country, stage, n), from
+    tally rows (cell, stage, n) and their cells."""
+    counts = (cases.merge(cells[["nat"]], left_on="cell", right_index=True)
+              .groupby(["nat", "stage"], as_index=False)["n"].sum()
+              .rename(columns={"nat": "nationality"}))
+    counts["country"] = counts["nationality"].map(_country_names(db_url))
+    return counts
 
 
-# Reading the whole stage history is the costliest figure of the page (about 4 s
-# on SQLite at a million persons), and the history only grows: it is kept longer
-# than the other figures, and shared by every aggregate role (suppression is
-# applied afterwards, per role).
-DURATIONS_TTL_S = 300
+def _stage_durations(db_url: str, viewer: Viewer) -> pd.DataFrame:
+    """The viewer's histogram (stage, h, n) from the shared one."""
+    tally = aggregate_stage_durations(db_url, viewer.scenario_id)
+    return tally.scope("durations", viewer).groupby(["stage", "h"], as_index=False)["n"].sum()
 
 
-def _stage_durations(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
-    if access.sees_person_level(viewer.role):
-        return stage_duration_histogram(db_url, viewer)
-    return aggregate_stage_durations(db_url, viewer.scenario_id)
-
-
-def aggregate_stage_durations(db_url: str, scenario_id: int) -> pd.DataFrame:
-    """The histogram for every aggregate role: it reads the whole stage history
-    (seconds at a million persons), so the server keeps it in shared.FACTS,
+def aggregate_stage_durations(db_url: str, scenario_id: int) -> tallies.Tallies:
+    """The histogram per cell of persons, for every viewer: it reads the whole stage
+    history (seconds at a million persons), so the server keeps it in shared.FACTS,
     refreshes it in the background and finds it at startup (dashboard.warmup)."""
-    return FACTS.get(("stage_durations", db_url, scenario_id), lambda: _histogram(
-        db_url, Viewer("aggregate", "committee", scenario_id)))
+    return FACTS.get(("stage_durations", db_url, scenario_id),
+                     lambda: _histogram(db_url, scenario_id))
 
 
-@cache.scoped(ttl=DURATIONS_TTL_S)
-def stage_duration_histogram(db_url: str, viewer: Viewer) -> pd.DataFrame:
-    """A liaison's histogram (its own nationals' cases)."""
-    return _histogram(db_url, viewer)
-
-
-def _histogram(db_url: str, viewer: Viewer) -> pd.DataFrame:
+def _histogram(db_url: str, scenario_id: int) -> tallies.Tallies:
     """Histogram of whole hours spent in each stage before the next one, over the
     stays that have ended (a case still in a stage has no time in it yet)."""
     engine = runtime.engine(db_url)
-    where, params = _where(db_url, viewer)
-    hours = hours_floor(engine, "at", "next_at")
-    return db.read_frame(engine, db.sql(
-        "WITH ev AS (SELECT e.stage, e.at, LEAD(e.at) OVER "
+    where, params = _where(db_url, Viewer("aggregate", "committee", scenario_id))
+    hours = hours_floor(engine, "ev.at", "ev.next_at")
+    frame = tallies.read(engine, (
+        "WITH ev AS (SELECT e.case_id, e.stage, e.at, LEAD(e.at) OVER "
         "(PARTITION BY e.case_id ORDER BY e.at, e.id) AS next_at "
         "FROM evacuation_events e JOIN evacuation_cases c ON c.id = e.case_id "
         f"WHERE {where}) "
-        f"SELECT stage, {hours} AS h, COUNT(*) AS n FROM ev WHERE next_at IS NOT NULL "
-        f"GROUP BY stage, {hours}", params), params)
+        f"SELECT {tallies.CELL}, ev.stage, {hours} AS h, COUNT(*) AS n FROM ev "
+        "JOIN evacuation_cases c ON c.id = ev.case_id JOIN persons p ON p.id = c.person_id "
+        f"WHERE ev.next_at IS NOT NULL GROUP BY {tallies.CELL_GROUP}, ev.stage, {hours}"),
+        params)
+    return tallies.with_cells({"durations": frame.astype({"h": int, "n": int})})
 
 
 def _movements(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
@@ -130,26 +128,6 @@ def _movements(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
         {**params, "scenario": viewer.scenario_id})
 
 
-def _departed_by_day(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
-    where, params = _where(db_url, viewer)
-    # only a case now at departed or beyond has left (backward histories are excluded)
-    params = {**params, "gone": PATH[PATH.index("departed"):]}
-    day = day_of(engine, "first_at")
-    return db.read_frame(engine, db.sql(
-        f"SELECT {day} AS day, COUNT(*) AS n FROM (SELECT c.id, MIN(e.at) AS first_at "
-        "FROM evacuation_cases c JOIN evacuation_events e ON e.case_id = c.id "
-        f"WHERE {where} AND c.stage IN :gone AND e.stage = 'departed' GROUP BY c.id) d "
-        f"GROUP BY {day}", params), params)
-
-
-def _registered_by_day(engine: Engine, viewer: Viewer) -> pd.DataFrame:
-    scope, params = access.person_scope(viewer, "p")
-    day = day_of(engine, "p.registered_at")
-    return db.read_frame(engine, db.sql(
-        f"SELECT {day} AS day, COUNT(*) AS n FROM persons p "
-        f"WHERE {scope} AND {quality.VALID_PERSON_STATUS} GROUP BY {day}", params), params)
-
-
 def _median_from_histogram(hist: pd.DataFrame) -> float:
     """The median of whole-hour bins, at the middle of its bin (within half an hour)."""
     hist = hist.sort_values("h")
@@ -160,11 +138,27 @@ def _median_from_histogram(hist: pd.DataFrame) -> float:
 
 @cache.scoped()
 def evacuation(db_url: str, viewer: Viewer, as_of: datetime) -> Evacuation:
-    """Every figure of the Evacuation page for `viewer` (as_of is the moment shown
-    and part of the cache key: the histories end there)."""
+    """Every figure of the Evacuation page for `viewer` at `as_of` (part of the cache
+    key). The funnel and progress are counted from the shared tallies: the current
+    ones at the latest data, the history at an earlier moment (to the quarter hour).
+    Time in stage and the movements have no such history: they are always the
+    latest, and the page says so."""
     engine = runtime.engine(db_url)
     hide = access.suppresses_small_counts(viewer.role)
-    counts = _stage_counts(db_url, engine, viewer)
+    now = tallies.now(db_url, viewer.scenario_id)
+    history = tallies.history(db_url, viewer.scenario_id)
+    moment, note = now.latest or as_of, None
+    if now.latest is not None and as_of < now.latest:
+        if history is not None and history.covers(tallies.snap(as_of)):
+            moment = tallies.snap(as_of)
+        else:
+            note = ("The server is still reading the history (about a minute after it "
+                    "starts): this is the latest data.")
+    if moment == now.latest or now.latest is None:
+        counts = _stage_counts(db_url, viewer, now.scope("cases", viewer), now.cells)
+    else:
+        counts = _stage_counts(db_url, viewer, tallies.moves_by_cell(
+            history, "stages", "stage", viewer, moment), history.cells)
     counts["n"] = counts["n"].astype(int)
 
     totals = counts.groupby("stage")["n"].sum().reindex(STAGES).fillna(0).astype(int)
@@ -191,7 +185,7 @@ def evacuation(db_url: str, viewer: Viewer, as_of: datetime) -> Evacuation:
         wide["total"] = [privacy.suppress_value(int(t)) for t in totals_col]
         wide = as_cells(wide, [*STAGES, "total"])
 
-    hist = _stage_durations(db_url, engine, viewer)
+    hist = _stage_durations(db_url, viewer)
     rows = []
     for stage in STAGES:
         part = hist[hist["stage"] == stage].astype({"h": int, "n": int})
@@ -222,20 +216,39 @@ def evacuation(db_url: str, viewer: Viewer, as_of: datetime) -> Evacuation:
         moves["on_it"] = [privacy.suppress_value(int(t)) for t in on_it]
         moves = as_cells(moves, [*parts, "on_it"])
 
-    progress = _progress(db_url, engine, viewer, hide)
-    return Evacuation(as_of=as_of, stages=stages, reached=reached, by_nationality=wide,
+    progress = _progress(now, history, viewer, moment, hide)
+    return Evacuation(as_of=moment, note=note,
+                      earlier=now.latest is not None and moment < now.latest,
+                      stages=stages, reached=reached, by_nationality=wide,
                       time_in_stage=time_in_stage, movements=moves, progress=progress)
 
 
-def _progress(db_url: str, engine: Engine, viewer: Viewer, hide: bool) -> pd.DataFrame:
-    registered = _registered_by_day(engine, viewer).set_index("day")["n"]
-    departed = _departed_by_day(db_url, engine, viewer).set_index("day")["n"]
+def _progress(now: tallies.Now, history: tallies.History | None, viewer: Viewer,
+              moment: datetime, hide: bool) -> pd.DataFrame:
+    """Cumulative registered and evacuated by day up to the moment, from the history
+    tallies; at the latest data its last day ends at the current totals (the history
+    is read every few minutes, the totals every refresh)."""
+    latest = now.latest is not None and moment >= now.latest
+    if history is None:
+        registered, departed = pd.Series(dtype=int), pd.Series(dtype=int)
+    else:
+        until = None if latest else moment
+        registered = tallies.by_day(history, "registered", viewer, until)
+        departed = tallies.by_day(history, "departed", viewer, until)
     days = sorted(set(registered.index) | set(departed.index))
     daily = pd.DataFrame({"registered": registered.reindex(days).fillna(0).astype(int),
                           "evacuated": departed.reindex(days).fillna(0).astype(int)})
-    out = pd.DataFrame({"day": days,
-                        "registered": daily["registered"].cumsum().astype(object).to_numpy(),
-                        "evacuated": daily["evacuated"].cumsum().astype(object).to_numpy()})
+    out = pd.DataFrame({"day": pd.Series(days, dtype=object),
+                        "registered": daily["registered"].cumsum().to_numpy(),
+                        "evacuated": daily["evacuated"].cumsum().to_numpy()})
+    if latest and now.latest is not None:
+        today = f"{now.latest:%Y-%m-%d}"
+        persons, cases = now.scope("persons", viewer), now.scope("cases", viewer)
+        totals = {"day": today, "registered": int(persons["registered"].sum()),
+                  "evacuated": int(cases["departed"].sum())}
+        out = pd.concat([out[out["day"] < today], pd.DataFrame([totals])], ignore_index=True)
+        daily = out[["registered", "evacuated"]].diff().fillna(out[["registered", "evacuated"]])
+    out = out.astype({"registered": object, "evacuated": object})
     if hide:
         for col in ("registered", "evacuated"):
             kept = thin_steps(daily.reset_index(drop=True), [col])

@@ -38,6 +38,7 @@ from dashboard.shared import FACTS, SharedFacts
 TICK = timedelta(minutes=15)
 _TICK_S = int(TICK.total_seconds())
 _EPOCH = datetime(1970, 1, 1)
+NEVER = 2 ** 53  # the tick of a time the database cannot read: beyond any moment
 GONE = list(vocab.EVACUATION_PATH[vocab.EVACUATION_PATH.index("departed"):])
 
 # The now-tallies follow the data as closely as every other cached figure.
@@ -72,14 +73,14 @@ def _tick_sql(engine: Engine, column: str, strict: bool = False) -> str:
 
 # The cell of a person row `p`. A liaison may see a person only if consenting and
 # not protected, so the two flags fold into one: `visible`.
-_CELL = ("COALESCE(p.nationality, '') AS nat, COALESCE(p.second_nationality, '') AS nat2, "
+CELL = ("COALESCE(p.nationality, '') AS nat, COALESCE(p.second_nationality, '') AS nat2, "
          "CASE WHEN p.consent_consular = :yes AND p.protection_confidential = :no "
          "THEN 1 ELSE 0 END AS visible")
-_CELL_COLUMNS = ["nat", "nat2", "visible"]
-_CELL_GROUP = "COALESCE(p.nationality, ''), COALESCE(p.second_nationality, ''), visible"
+CELL_COLUMNS = ["nat", "nat2", "visible"]
+CELL_GROUP = "COALESCE(p.nationality, ''), COALESCE(p.second_nationality, ''), visible"
 
 
-def _read(engine: Engine, statement: str, params: dict) -> pd.DataFrame:
+def read(engine: Engine, statement: str, params: dict) -> pd.DataFrame:
     params = {**params, "yes": True, "no": False}
     return db.read_frame(engine, db.sql(statement, params), params)
 
@@ -101,18 +102,18 @@ class Tallies:
         if not access.sees_person_level(viewer.role):
             return frame  # aggregate roles count everyone (and are shown only counts)
         allowed = [i for i, (nat, nat2, visible) in enumerate(
-            self.cells[_CELL_COLUMNS].itertuples(index=False, name=None))
+            self.cells[CELL_COLUMNS].itertuples(index=False, name=None))
             if access.person_visible(viewer, nat, nat2 or None, bool(visible), False)]
         return frame[np.isin(frame["cell"].to_numpy(), allowed)]
 
 
-def _with_cells(frames: dict[str, pd.DataFrame]) -> Tallies:
+def with_cells(frames: dict[str, pd.DataFrame]) -> Tallies:
     """Replace each frame's three cell columns by one index into a shared table."""
     frames = {name: f.astype({"visible": int}) for name, f in frames.items()}
-    cells = (pd.concat([f[_CELL_COLUMNS] for f in frames.values()])
+    cells = (pd.concat([f[CELL_COLUMNS] for f in frames.values()])
              .drop_duplicates().reset_index(drop=True))
     numbered = cells.assign(cell=np.arange(len(cells), dtype=np.int32))
-    out = {name: f.merge(numbered, on=_CELL_COLUMNS, how="left").drop(columns=_CELL_COLUMNS)
+    out = {name: f.merge(numbered, on=CELL_COLUMNS, how="left").drop(columns=CELL_COLUMNS)
            for name, f in frames.items()}
     return Tallies(cells, out)
 
@@ -136,14 +137,14 @@ def _now(db_url: str, scenario_id: int) -> Now:
     latest = scenarios.latest_change(db_url, scenario_id)
     at = {"at": latest or _EPOCH}
     aggregate = _aggregate(scenario_id)
-    persons = _read(engine, f"SELECT {_CELL}, p.status, COUNT(*) AS n, "
+    persons = read(engine, f"SELECT {CELL}, p.status, COUNT(*) AS n, "
                             "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) AS registered "
                             f"FROM persons p WHERE p.scenario_id = :scenario "
-                            f"AND {quality.VALID_PERSON_STATUS} GROUP BY {_CELL_GROUP}, p.status",
+                            f"AND {quality.VALID_PERSON_STATUS} GROUP BY {CELL_GROUP}, p.status",
                     {"scenario": scenario_id, **at})
     where, params = quality.scoped_referrals(db_url, aggregate)
-    referrals = _read(engine, (
-        f"SELECT {_CELL}, r.service, "
+    referrals = read(engine, (
+        f"SELECT {CELL}, r.service, "
         "SUM(CASE WHEN r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at) "
         "THEN 1 ELSE 0 END) AS open, "
         # Overdue: past its deadline and still awaiting acceptance (no later status).
@@ -152,22 +153,22 @@ def _now(db_url: str, scenario_id: int) -> Now:
         "SELECT 1 FROM referral_events x WHERE x.referral_id = r.id AND x.at <= :at "
         "AND x.status <> 'open') THEN 1 ELSE 0 END) AS overdue "
         f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
-        f"GROUP BY {_CELL_GROUP}, r.service"), {**params, **at})
+        f"GROUP BY {CELL_GROUP}, r.service"), {**params, **at})
     where, params = quality.scoped_cases(db_url, aggregate)
-    cases = _read(engine, (
-        f"SELECT {_CELL}, c.stage, COUNT(*) AS n, "
+    cases = read(engine, (
+        f"SELECT {CELL}, c.stage, COUNT(*) AS n, "
         # Only a case now at departed or beyond can have left (backward histories
         # are excluded), so the history is read for those alone.
         "SUM(CASE WHEN c.stage IN :gone AND EXISTS (SELECT 1 FROM evacuation_events e "
         "WHERE e.case_id = c.id AND e.stage = 'departed' AND e.at <= :at) "
         "THEN 1 ELSE 0 END) AS departed "
         f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id WHERE {where} "
-        f"GROUP BY {_CELL_GROUP}, c.stage"), {**params, **at, "gone": GONE})
+        f"GROUP BY {CELL_GROUP}, c.stage"), {**params, **at, "gone": GONE})
     frames = {"persons": persons, "referrals": referrals, "cases": cases}
     for frame in frames.values():
-        for column in frame.columns.difference([*_CELL_COLUMNS, "status", "service", "stage"]):
+        for column in frame.columns.difference([*CELL_COLUMNS, "status", "service", "stage"]):
             frame[column] = frame[column].fillna(0).astype(np.int64)
-    tallies = _with_cells(frames)
+    tallies = with_cells(frames)
     return Now(tallies.cells, tallies.frames, latest=latest)
 
 
@@ -199,56 +200,55 @@ def _history(db_url: str, scenario_id: int) -> History:
     until = scenarios.latest_change(db_url, scenario_id)
     tick = lambda column, strict=False: _tick_sql(engine, column, strict)  # noqa: E731
     persons_where = f"p.scenario_id = :scenario AND {quality.VALID_PERSON_STATUS}"
-    registered = _read(engine, (
-        f"SELECT {_CELL}, {tick('p.registered_at')} AS t, COUNT(*) AS n FROM persons p "
-        f"WHERE {persons_where} GROUP BY {_CELL_GROUP}, {tick('p.registered_at')}"),
+    registered = read(engine, (
+        f"SELECT {CELL}, {tick('p.registered_at')} AS t, COUNT(*) AS n FROM persons p "
+        f"WHERE {persons_where} GROUP BY {CELL_GROUP}, {tick('p.registered_at')}"),
         {"scenario": scenario_id})
     # Each event moves its person from the status before it (LAG) to its own: the
     # status counts at a moment are the sums of those moves up to it.
-    status = _read(engine, (
-        f"SELECT {_CELL}, x.t, x.status, x.prev, COUNT(*) AS n FROM ("
+    status = read(engine, (
+        f"SELECT {CELL}, x.t, x.status, x.prev, COUNT(*) AS n FROM ("
         f"SELECT e.person_id, {tick('e.at')} AS t, e.status, "
         "LAG(e.status) OVER (PARTITION BY e.person_id ORDER BY e.at, e.id) AS prev "
         "FROM person_events e WHERE e.person_id IN "
         "(SELECT id FROM persons WHERE scenario_id = :scenario)) x "
         f"JOIN persons p ON p.id = x.person_id WHERE {persons_where} "
         "AND (x.prev IS NULL OR x.prev <> x.status) "
-        f"GROUP BY {_CELL_GROUP}, x.t, x.status, x.prev"), {"scenario": scenario_id})
+        f"GROUP BY {CELL_GROUP}, x.t, x.status, x.prev"), {"scenario": scenario_id})
     where, params = quality.scoped_cases(db_url, _aggregate(scenario_id))
-    stages = _read(engine, (
-        f"SELECT {_CELL}, x.t, x.stage, x.prev, COUNT(*) AS n FROM ("
+    stages = read(engine, (
+        f"SELECT {CELL}, x.t, x.stage, x.prev, COUNT(*) AS n FROM ("
         f"SELECT e.case_id, {tick('e.at')} AS t, e.stage, "
         "LAG(e.stage) OVER (PARTITION BY e.case_id ORDER BY e.at, e.id) AS prev "
         "FROM evacuation_events e WHERE e.case_id IN (SELECT c.id FROM evacuation_cases c "
         f"WHERE {where})) x JOIN evacuation_cases c ON c.id = x.case_id "
         "JOIN persons p ON p.id = c.person_id WHERE (x.prev IS NULL OR x.prev <> x.stage) "
-        f"GROUP BY {_CELL_GROUP}, x.t, x.stage, x.prev"), params)
-    departed = _read(engine, (
-        f"SELECT {_CELL}, d.t, COUNT(*) AS n FROM (SELECT c.id, c.person_id, "
+        f"GROUP BY {CELL_GROUP}, x.t, x.stage, x.prev"), params)
+    departed = read(engine, (
+        f"SELECT {CELL}, d.t, COUNT(*) AS n FROM (SELECT c.id, c.person_id, "
         f"MIN({tick('e.at')}) AS t FROM evacuation_cases c "
         "JOIN evacuation_events e ON e.case_id = c.id "
         f"WHERE {where} AND c.stage IN :gone AND e.stage = 'departed' "
         "GROUP BY c.id, c.person_id) d JOIN persons p ON p.id = d.person_id "
-        f"GROUP BY {_CELL_GROUP}, d.t"), {**params, "gone": GONE})
+        f"GROUP BY {CELL_GROUP}, d.t"), {**params, "gone": GONE})
     where, params = quality.scoped_referrals(db_url, _aggregate(scenario_id))
     answered = ("(SELECT MIN(x.at) FROM referral_events x WHERE x.referral_id = r.id "
                 "AND x.status <> 'open')")
-    referrals = _read(engine, (
-        f"SELECT {_CELL}, r.service, {tick('r.created_at')} AS created_t, "
+    referrals = read(engine, (
+        f"SELECT {CELL}, r.service, {tick('r.created_at')} AS created_t, "
         f"{tick('r.due_at', strict=True)} AS due_t, {tick('r.closed_at')} AS closed_t, "
         f"{tick(answered)} AS answered_t, COUNT(*) AS n "
         f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
-        f"GROUP BY {_CELL_GROUP}, r.service, {tick('r.created_at')}, "
+        f"GROUP BY {CELL_GROUP}, r.service, {tick('r.created_at')}, "
         f"{tick('r.due_at', strict=True)}, {tick('r.closed_at')}, {tick(answered)}"), params)
     frames = {"registered": registered, "status": status, "stages": stages,
               "departed": departed, "referrals": referrals}
     # A time the database cannot read has no tick and is never counted in the past.
-    never = 2 ** 53  # far beyond any moment, and exact as a float
     for frame in frames.values():
         frame["n"] = frame["n"].astype(np.int64)
         for column in [c for c in frame.columns if c == "t" or c.endswith("_t")]:
-            frame[column] = pd.to_numeric(frame[column]).fillna(never).astype(np.int64)
-    tallies = _with_cells(frames)
+            frame[column] = pd.to_numeric(frame[column]).fillna(NEVER).astype(np.int64)
+    tallies = with_cells(frames)
     return History(tallies.cells, tallies.frames, until=until)
 
 
@@ -259,13 +259,32 @@ def registered_at(h: History, viewer: Viewer, moment: datetime) -> int:
     return int(rows["n"][rows["t"] <= tick_of(moment)].sum())
 
 
-def _moves_at(h: History, name: str, key: str, viewer: Viewer, moment: datetime,
-              values: tuple[str, ...]) -> dict[str, int]:
+def moves_by_cell(h: History, name: str, key: str, viewer: Viewer,
+                  moment: datetime) -> pd.DataFrame:
+    """How many of the viewer's rows were at each value of `key` at the moment, per
+    cell (cell, key, n): the moves into each value up to it, less those out of it."""
     rows = h.scope(name, viewer)
     rows = rows[rows["t"] <= tick_of(moment)]
-    into = rows.groupby(key)["n"].sum()
-    out_of = rows.groupby("prev")["n"].sum()
-    return {v: int(into.get(v, 0) - out_of.get(v, 0)) for v in values}
+    into = rows.groupby(["cell", key])["n"].sum()
+    out_of = rows.dropna(subset=["prev"]).groupby(["cell", "prev"])["n"].sum()
+    out_of.index = out_of.index.set_names(["cell", key])
+    net = into.sub(out_of, fill_value=0).astype(np.int64)
+    return net[net != 0].reset_index(name="n")
+
+
+def _moves_at(h: History, name: str, key: str, viewer: Viewer, moment: datetime,
+              values: tuple[str, ...]) -> dict[str, int]:
+    totals = moves_by_cell(h, name, key, viewer, moment).groupby(key)["n"].sum()
+    return {v: int(totals.get(v, 0)) for v in values}
+
+
+def by_day(h: History, name: str, viewer: Viewer, until: datetime | None) -> pd.Series:
+    """Rows of tally `name` by day (up to the moment `until`, if given): the day of
+    the quarter hour each happened in."""
+    rows = h.scope(name, viewer)
+    rows = rows[rows["t"] <= (tick_of(until) if until is not None else NEVER - 1)]
+    days = pd.to_datetime((rows["t"] - 1) * _TICK_S, unit="s").dt.strftime("%Y-%m-%d")
+    return rows["n"].groupby(days.to_numpy()).sum()
 
 
 def status_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:

@@ -12,6 +12,8 @@ context = page_start("evacuation", "Evacuation")
 
 def body(as_of) -> None:
     data = evacuation.evacuation(context.db_url, context.viewer, as_of)
+    if data.note:
+        st.warning(data.note)
     if context.viewer.role == "consular":
         st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
 
@@ -41,7 +43,7 @@ def body(as_of) -> None:
             slowest = times.loc[times["median_hours"].idxmax()]
             st.caption(f"Bottleneck: {slowest['stage'].replace('_', ' ')} "
                        f"({slowest['median_hours'] / 24:.1f} days median). Counted over stays "
-                       "that have ended.")
+                       "that have ended, up to the latest data.")
 
     st.subheader("Funnel by nationality")
     top = data.by_nationality.head(12)
@@ -52,6 +54,8 @@ def body(as_of) -> None:
     st.dataframe(data.by_nationality, hide_index=True, width="stretch")
 
     st.subheader("Movements")
+    if data.earlier:
+        st.caption("Movements and their manifests as at the latest data: they have no history.")
     st.dataframe(data.movements, hide_index=True, width="stretch", height=420, column_config={
         "departs_at": st.column_config.DatetimeColumn("Departs", format="D MMM, HH:mm"),
         "departed": st.column_config.TextColumn("Departed", help="Left, not yet arrived"),
@@ -67,4 +71,4 @@ def body(as_of) -> None:
         title="Cumulative evacuated against registered"), key="evacuation-progress", theme=None)
 
 
-live(context, body)
+live(context, body, as_of_control=True)

@@ -4,11 +4,12 @@ own reading of the raw rows, with scopes and suppression."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pandas as pd
 import pytest
 
-from dashboard import vocab
+from dashboard import tallies, vocab
 from dashboard.access import Viewer
 from dashboard.evacuation import evacuation
 from tests.apptest import metric, open_page
@@ -163,3 +164,49 @@ def test_page_on_a_dirty_database(dirty_sqlite_url, raw, monkeypatch):
                               "WHERE scenario_id = 1").n.iloc[0]
     assert len(cases) < everything
     assert metric(at, "Cases") == f"{len(cases):,}"
+
+
+@pytest.mark.parametrize("viewer", [Viewer("k", "coordinator", 1),
+                                    Viewer("l", "consular", 1, ("ETH",))],
+                         ids=lambda v: v.role)
+def test_an_earlier_moment_is_counted_from_the_history(db_url, raw, viewer):
+    """Stages at a moment five days back: each case at the stage of its latest event
+    by then (cases requested later not counted), and progress cut at that moment."""
+    engine = raw(db_url)
+    tallies.find_history(db_url, 1)  # as the server does at startup
+    cases, events = valid_cases(engine, viewer)
+    data = evacuation(db_url, viewer, as_of_of(engine, 1) - timedelta(days=5, minutes=7))
+    moment = data.as_of
+    assert data.earlier and data.note is None
+    assert moment.minute % 15 == 0 and moment.second == 0
+    then = events[events["at"] <= moment].groupby("case_id").tail(1)  # sorted by at, id
+    then = then.merge(cases[["id", "nationality"]], left_on="case_id", right_on="id")
+    expected = then.groupby(["nationality", "stage"]).size()
+    assert expected.sum() > 0
+    table = data.by_nationality.set_index("nationality")
+    for (nat, stage), n in expected.items():
+        cell = table.loc[nat, stage]
+        # aggregate roles: small cells and their complements are suppressed
+        assert str(cell) == str(n) or (cell == "<5" and viewer.role != "consular"), (nat, stage)
+        if n < 5 and viewer.role != "consular":
+            assert cell == "<5"
+    stages = dict(zip(data.stages.stage, data.stages.cases, strict=True))
+    for stage in STAGES:
+        n = int((then.stage == stage).sum())
+        assert str(stages[stage]) == str(n) or (viewer.role != "consular" and n < 5)
+
+    departed = int(events[(events.stage == "departed") & (events["at"] <= moment)
+                          & events.case_id.isin(cases[cases.stage.isin(PATH[PATH.index(
+                              "departed"):])].id)].case_id.nunique())
+    last = data.progress.evacuated.dropna().iloc[-1]
+    assert data.progress.day.iloc[-1] <= f"{moment:%Y-%m-%d}"
+    if viewer.role == "consular":
+        assert last == departed
+
+
+def test_without_the_history_yet_the_latest_is_shown_and_said(db_url, raw, monkeypatch):
+    engine = raw(db_url)
+    monkeypatch.setattr(tallies, "history", lambda *_: None)  # the server just started
+    data = evacuation(db_url, Viewer("k", "coordinator", 1),
+                      as_of_of(engine, 1) - timedelta(days=5))
+    assert not data.earlier and "still reading the history" in data.note
