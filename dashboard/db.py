@@ -8,7 +8,10 @@ start every transaction READ ONLY. Writers (the generator, migrations) use
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -115,15 +118,33 @@ def readonly_engine(url: str | URL) -> Engine:
     return engine
 
 
+_patience = threading.local()
+PATIENCE = 10  # how many times the usual time limit a background query may take
+
+
+@contextmanager
+def patient() -> Iterator[None]:
+    """Queries run inside this block, in this thread, may take PATIENCE times the
+    usual limit: for the shared facts the server finds in the background, which no
+    reader waits for and which read whole tables (slower when the machine is busy)."""
+    _patience.factor = PATIENCE
+    try:
+        yield
+    finally:
+        _patience.factor = 1
+
+
 def _sqlite_time_limit(conn: sqlite3.Connection, seconds: float) -> None:
-    """Abort any statement running longer than `seconds` (as Datasette does)."""
+    """Abort any statement running longer than `seconds` (as Datasette does), or
+    longer than PATIENCE times that inside `patient()`."""
     state = {"start": time.monotonic()}
 
     def on_trace(_statement: str) -> None:
         state["start"] = time.monotonic()
 
     def progress() -> int:
-        return 1 if time.monotonic() - state["start"] > seconds else 0
+        limit = seconds * getattr(_patience, "factor", 1)
+        return 1 if time.monotonic() - state["start"] > limit else 0
 
     conn.set_trace_callback(on_trace)
     conn.set_progress_handler(progress, 10_000)
@@ -141,6 +162,10 @@ def read_frame(engine: Engine, stmt: Executable | str, params: dict | None = Non
         stmt = text(stmt)
     try:
         with engine.connect() as conn:
+            factor = getattr(_patience, "factor", 1)
+            if factor != 1 and engine.dialect.name == "postgresql":
+                timeout_s = float(config.get("SITROOM_QUERY_TIMEOUT_S")) * factor
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
             result = conn.execute(stmt, params or {})
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     except (OperationalError, DBAPIError) as exc:

@@ -131,6 +131,11 @@ def now(db_url: str, scenario_id: int) -> Now:
 
 
 def _now(db_url: str, scenario_id: int) -> Now:
+    with db.patient():
+        return _count_now(db_url, scenario_id)
+
+
+def _count_now(db_url: str, scenario_id: int) -> Now:
     engine = runtime.engine(db_url)
     # Read the moment first: rows written while the tallies are counted are then
     # never missing from figures said to be as of it (at worst a few are early).
@@ -196,6 +201,11 @@ def find_history(db_url: str, scenario_id: int) -> History:
 
 
 def _history(db_url: str, scenario_id: int) -> History:
+    with db.patient():
+        return _count_history(db_url, scenario_id)
+
+
+def _count_history(db_url: str, scenario_id: int) -> History:
     engine = runtime.engine(db_url)
     until = scenarios.latest_change(db_url, scenario_id)
     tick = lambda column, strict=False: _tick_sql(engine, column, strict)  # noqa: E731

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -48,3 +50,25 @@ def test_reads_work(db_url, raw):
     engine = db.readonly_engine(db_url)
     assert db.read_frame(engine, "SELECT COUNT(*) AS n FROM persons")["n"][0] == expected
     engine.dispose()
+
+
+SLOW = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+        "SELECT COUNT(*) AS c FROM n")
+
+
+def test_a_query_over_the_time_limit_is_stopped_unless_run_in_the_background(
+        sqlite_url, monkeypatch):
+    """Readers' queries stop at SITROOM_QUERY_TIMEOUT_S with a message; the shared
+    facts found in the background (db.patient) may take PATIENCE times longer."""
+    monkeypatch.setenv("SITROOM_QUERY_TIMEOUT_S", "0.05")
+    engine = db.readonly_engine(sqlite_url)
+    try:
+        started = time.monotonic()
+        with pytest.raises(db.DatabaseUnavailable, match="did not answer"):
+            db.read_frame(engine, SLOW)
+        assert time.monotonic() - started < 5
+        monkeypatch.setattr(db, "PATIENCE", 1000)  # 50 s: ample for this query
+        with db.patient():
+            assert int(db.read_frame(engine, SLOW).iloc[0, 0]) == 3_000_000
+    finally:
+        engine.dispose()
