@@ -94,6 +94,13 @@ def facility_drawn(confidential: bool) -> bool:
     return not confidential
 
 
+def may_record_meeting(role: str) -> bool:
+    """Committee members and host-state coordinators chair and staff the committee's
+    meetings, so they record when the previous one was held (issue 5). Everyone who
+    may open the Overview then compares with it; recording it shows no data."""
+    return role in ("committee", "coordinator")
+
+
 # --- the same rules in SQL ----------------------------------------------------------------
 
 def visible_persons_sql(viewer: Viewer) -> tuple[str, dict]:

@@ -14,7 +14,7 @@ context = page_start("overview", "Overview")
 
 
 def body(as_of) -> None:
-    reference_at = reference_picker(as_of, context.scenario.starts_at)
+    reference_at = reference_picker(as_of, context.scenario.starts_at, viewer=context.viewer)
     note_filters(reference_at=reference_at.isoformat(timespec="minutes"))
     data = overview(context.db_url, context.viewer, as_of, reference_at)
     if context.viewer.role == "consular":
