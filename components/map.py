@@ -281,5 +281,11 @@ def legend_html(mode: str, statuses: Sequence[str] = ()) -> str:
         f"{''.join(items)}</div>" for title, items in rows)
 
 
-def as_of_caption(as_of: datetime) -> str:
-    return f"Hazards active at {as_of:%d %b %Y, %H:%M} UTC."
+def as_of_caption(as_of: datetime, earlier: bool = False) -> str:
+    """What the moment shown means for each layer."""
+    if not earlier:
+        return f"Hazards active at {as_of:%d %b %Y, %H:%M} UTC."
+    return (f"As of {as_of:%d %b %Y, %H:%M} UTC: people where their history puts them then, "
+            "facility load from the latest valid report by then, last confirmed by then (or "
+            "else the latest report then), hazards active then. Facility status has no "
+            "history: it is today's.")

@@ -8,6 +8,10 @@ suppression. Only a consular liaison gets points, and only of its visible
 nationals (access.person_scope), and only up to a cap: past it, its nationals
 are gridded too, so a page never ships more than a few MB (DESIGN.md §8).
 Rows that break the contract are left out with the data-quality conditions.
+
+At an earlier moment, people are where their history puts them then
+(people.persons_at), facility load is the latest report by then, and hazards
+those valid then; the same rules of scope, suppression and confidentiality apply.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard import access, cache, config, db, privacy, quality, reference, runtime, vocab
+from dashboard import people as persons
 from dashboard.access import Viewer
 
 BASEMAP_DIR = config.DATA_DIR / "basemap"
@@ -78,6 +83,7 @@ class People:
     in_confidential: int  # persons at a confidential facility, kept off cells and points
     bad_coordinates: int  # persons matching the filters without valid coordinates
     notes: tuple[str, ...] = field(default=())
+    as_of: datetime | None = None  # the earlier moment shown; None for the latest data
 
 
 @dataclass(frozen=True)
@@ -137,10 +143,11 @@ def filter_options(db_url: str, viewer: Viewer) -> FilterOptions:
     return FilterOptions(names, tuple(vocab.PERSON_STATUSES), tuple(sorted(tags)))
 
 
-def _where(viewer: Viewer, filters: MapFilters) -> tuple[str, dict]:
-    """Persons of the viewer's scope matching the filters, with a status in the vocabulary."""
-    scope, params = access.person_scope(viewer, "p")
-    where = f"{scope} AND {quality.VALID_PERSON_STATUS}"
+def _where(engine: Engine, viewer: Viewer, filters: MapFilters,
+           then: datetime | None) -> tuple[str, str, dict]:
+    """The viewer's persons as they were at `then` (None: now), and the condition for
+    those matching the filters, with a status in the vocabulary."""
+    source, where, params = persons.persons_at(engine, viewer, then)
     if filters.nationalities:
         # Either nationality, as the consular rule reads it (DESIGN.md §3).
         where += " AND (p.nationality IN :f_nats OR p.second_nationality IN :f_nats)"
@@ -152,7 +159,7 @@ def _where(viewer: Viewer, filters: MapFilters) -> tuple[str, dict]:
         where += (" AND EXISTS (SELECT 1 FROM person_vulnerabilities v "
                   "WHERE v.person_id = p.id AND v.tag IN :f_tags)")
         params["f_tags"] = list(filters.vulnerabilities)
-    return where, params
+    return source, where, params
 
 
 # A person staying at a confidential facility, or standing on its very spot,
@@ -197,34 +204,49 @@ def _say(viewer: Viewer, n: int) -> str:
     return f"{n:,}"
 
 
-def _cells(engine: Engine, viewer: Viewer, where: str, params: dict) -> pd.DataFrame:
+# Persons without valid coordinates are counted in the same pass as the cells or
+# districts: each pass reads the whole scope again (and at an earlier moment its history).
+_PLACED = f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN 1 ELSE 0 END"
+
+
+def _split_placed(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows of persons with valid coordinates, and the number of the others."""
+    placed = frame["placed"].astype(int) == 1
+    return (frame[placed].drop(columns="placed").reset_index(drop=True),
+            int(frame.loc[~placed, "n"].sum()))
+
+
+def _cells(engine: Engine, source: str, where: str, params: dict) -> tuple[pd.DataFrame, int]:
+    """Persons by grid cell and whether at a confidential place, and the number of
+    persons without valid coordinates."""
     gi, gj = _cell_index(engine, "lat", 90), _cell_index(engine, "lon", 180)
     frame = db.read_frame(engine, db.sql(
-        f"SELECT {gi} AS gi, {gj} AS gj, "
-        f"{_AT_CONFIDENTIAL} AS conf, COUNT(*) AS n "
-        f"FROM persons p WHERE {where} AND {quality.VALID_PERSON_COORDINATES} "
-        "GROUP BY 1, 2, 3", params), params)
-    return frame.astype({"gi": int, "gj": int, "conf": int, "n": int})
+        f"SELECT {_PLACED} AS placed, "
+        f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN {gi} END AS gi, "
+        f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN {gj} END AS gj, "
+        f"{_AT_CONFIDENTIAL} AS conf, COUNT(*) AS n FROM {source} WHERE {where} "
+        "GROUP BY 1, 2, 3, 4", params), params)
+    cells, bad = _split_placed(frame)
+    return cells.astype({"gi": int, "gj": int, "conf": int, "n": int}), bad
 
 
 @cache.scoped(ttl=TTL)
 def people(db_url: str, viewer: Viewer, filters: MapFilters,
-           point_cap: int = POINT_CAP) -> People:
-    """The people layer for `viewer`, filtered, aggregated in the database."""
+           point_cap: int = POINT_CAP, as_of: datetime | None = None) -> People:
+    """The people layer for `viewer` at `as_of` (None: the latest data), filtered,
+    aggregated in the database."""
     engine = runtime.engine(db_url)
-    where, params = _where(viewer, filters)
+    then = persons.earlier(db_url, viewer.scenario_id, as_of)
+    source, where, params = _where(engine, viewer, filters, then)
     params = {**params, "conf_yes": True, "step": GRID_STEP}
-    bad = int(db.read_frame(engine, db.sql(
-        f"SELECT COUNT(*) AS n FROM persons p WHERE {where} "
-        f"AND NOT ({quality.VALID_PERSON_COORDINATES})", params), params).iloc[0, 0])
     empty_cells = pd.DataFrame(columns=["gi", "gj", "persons", "polygon"])
     empty_areas = pd.DataFrame(columns=["pcode", "name", "lat", "lon", "persons", "polygon"])
     empty_points = pd.DataFrame(columns=["lon", "lat", "ref", "full_name", "status"])
 
     if viewer.role == "committee":
-        return _by_area(engine, viewer, where, params, bad, empty_cells, empty_points)
+        return _by_area(engine, viewer, source, where, params, then, empty_cells, empty_points)
 
-    cells = _cells(engine, viewer, where, params)
+    cells, bad = _cells(engine, source, where, params)
     placed = int(cells["n"].sum())
     in_conf = int(cells.loc[cells["conf"] == 1, "n"].sum())
     open_cells = cells[cells["conf"] == 0].groupby(["gi", "gj"])["n"].sum()
@@ -233,7 +255,7 @@ def people(db_url: str, viewer: Viewer, filters: MapFilters,
     if access.sees_person_level(viewer.role) and placed - in_conf <= point_cap:
         mode = "points"
         points = db.read_frame(engine, db.sql(
-            "SELECT p.lon, p.lat, p.ref, p.full_name, p.status FROM persons p "
+            f"SELECT p.lon, p.lat, p.ref, p.full_name, p.status FROM {source} "
             f"WHERE {where} AND {quality.VALID_PERSON_COORDINATES} "
             f"AND {_AT_CONFIDENTIAL} = 0 ORDER BY p.id", params), params)
 
@@ -266,16 +288,16 @@ def people(db_url: str, viewer: Viewer, filters: MapFilters,
         notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
                      "(see Data quality).")
     return People(mode, empty_areas, cell_frame, points, placed, drawn_total, hidden, 0,
-                  in_conf, bad, tuple(notes))
+                  in_conf, bad, tuple(notes), then)
 
 
-def _by_area(engine: Engine, viewer: Viewer, where: str, params: dict, bad: int,
-             empty_cells: pd.DataFrame, empty_points: pd.DataFrame) -> People:
+def _by_area(engine: Engine, viewer: Viewer, source: str, where: str, params: dict,
+             then: datetime | None, empty_cells: pd.DataFrame,
+             empty_points: pd.DataFrame) -> People:
     """The committee's view: persons by district (admin level 2) on the approximate shapes."""
-    frame = db.read_frame(engine, db.sql(
-        "SELECT p.area_pcode AS pcode, COUNT(*) AS n FROM persons p "
-        f"WHERE {where} AND {quality.VALID_PERSON_COORDINATES} GROUP BY p.area_pcode",
-        params), params)
+    frame, bad = _split_placed(db.read_frame(engine, db.sql(
+        f"SELECT {_PLACED} AS placed, p.area_pcode AS pcode, COUNT(*) AS n FROM {source} "
+        f"WHERE {where} GROUP BY 1, 2", params), params))
     areas = db.read_frame(engine, "SELECT pcode, name, lat, lon FROM areas WHERE admin_level = 2")
     shapes = district_shapes()
     known = {r.pcode: r for r in areas.itertuples() if r.pcode in shapes}
@@ -301,17 +323,28 @@ def _by_area(engine: Engine, viewer: Viewer, where: str, params: dict, bad: int,
     if bad:
         notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
                      "(see Data quality).")
+    if then is not None:
+        notes.append("The history records places, not districts: a person who was then in "
+                     "another facility than now is counted in that facility's district, "
+                     "anyone else in their current district.")
     return People("areas", area_frame, empty_cells, empty_points, placed, drawn_total, hidden,
-                  unplaced, 0, bad, tuple(notes))
+                  unplaced, 0, bad, tuple(notes), then)
 
 
 # --- facilities, hazards, consular posts --------------------------------------------------
 
 @cache.scoped(ttl=TTL)
 def layers(db_url: str, viewer: Viewer, as_of: datetime) -> MapLayers:
-    """Facilities (never a confidential one), hazards active at `as_of`, consular posts."""
+    """Facilities (never a confidential one) with their load at `as_of`, hazards active
+    at `as_of`, consular posts. Facility status has no history: it is today's."""
     engine = runtime.engine(db_url)
     params = {"scenario": viewer.scenario_id}
+    # The latest report by an earlier moment; at the latest moment, the latest report.
+    earlier = persons.earlier(db_url, viewer.scenario_id, as_of) is not None
+    occupancy, occ_params = quality.LATEST_OCCUPANCY, params
+    if earlier:
+        occupancy = quality.latest_occupancy("occ_at")
+        occ_params = {**params, "occ_at": as_of}
     # Two small queries, one row per facility each: SQLite re-runs a grouped subquery
     # inside a LEFT JOIN for every facility, which took seconds at the reference scale.
     fac = db.read_frame(engine, db.sql(
@@ -320,10 +353,17 @@ def layers(db_url: str, viewer: Viewer, as_of: datetime) -> MapLayers:
         "WHERE f.scenario_id = :scenario AND f.lat BETWEEN -90 AND 90 "
         "AND f.lon BETWEEN -180 AND 180 ORDER BY f.id", params), params)
     latest = db.read_frame(engine, db.sql(
-        f"SELECT f.id, lo.occupants FROM facilities f JOIN ({quality.LATEST_OCCUPANCY}) lo "
-        f"ON lo.facility_id = f.id WHERE f.scenario_id = :scenario AND {quality.VALID_OCCUPANCY}",
-        params), params)
+        f"SELECT f.id, CASE WHEN {quality.VALID_OCCUPANCY} THEN lo.occupants END AS occupants, "
+        f"lo.at AS reported_at FROM facilities f JOIN ({occupancy}) lo "
+        "ON lo.facility_id = f.id WHERE f.scenario_id = :scenario", occ_params), occ_params)
     fac = fac.merge(latest, on="id", how="left")
+    if earlier:
+        # confirmed_at keeps only the latest confirmation, unknown at an earlier moment if
+        # made since: the latest report by then stands in (as on the Shelters page).
+        confirmed = pd.to_datetime(fac["confirmed_at"], format="mixed")
+        fac["confirmed_at"] = confirmed.where(
+            confirmed <= as_of, pd.to_datetime(fac["reported_at"], format="mixed"))
+    fac = fac.drop(columns=["reported_at"])
     fac = fac[[access.facility_drawn(bool(c)) for c in fac["confidential"]]]
     fac = fac.drop(columns=["confidential"]).reset_index(drop=True)
     occupants = pd.to_numeric(fac["occupants"], errors="coerce")

@@ -1,8 +1,11 @@
-"""A consular liaison's own nationals, person by person (My nationals page).
+"""Persons as they were at a moment, and a consular liaison's own nationals,
+person by person (My nationals page).
 
-Only ever for a role that sees person-level rows, and only the persons of its
-scope (access.person_scope: own nationals by either nationality, consenting,
-not under protection — DESIGN.md §2.2). Filters are applied in the database and
+`persons_at` is the persons table as of an earlier moment, worked out from the
+history (person_events); the Map uses it too. The rest is only ever for a role
+that sees person-level rows, and only the persons of its scope
+(access.person_scope: own nationals by either nationality, consenting, not
+under protection — DESIGN.md §2.2). Filters are applied in the database and
 the rows come back capped at ROW_LIMIT, with the total count, so a liaison with
 a hundred thousand nationals still gets a fast page. Persons with a status
 outside the vocabulary are left out, as the data-quality view counts them.
@@ -11,11 +14,68 @@ outside the vocabulary are left out, as the data-quality view counts them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
+from sqlalchemy import Engine
 
-from dashboard import access, cache, db, quality, runtime, vocab
+from dashboard import access, cache, db, quality, runtime, scenarios, vocab
 from dashboard.access import Viewer
+
+# --- persons at a moment ------------------------------------------------------------------
+
+
+def earlier(db_url: str, scenario_id: int, as_of: datetime | None) -> datetime | None:
+    """`as_of` if it is before the scenario's latest data, else None: the latest
+    moment is read from the current rows, exactly as without a moment."""
+    latest = scenarios.data_as_of(db_url, scenario_id)
+    if as_of is None or latest is None or as_of >= latest:
+        return None
+    return as_of
+
+
+# The columns of `persons` that have no history: the same at every moment.
+_FIXED = ("p.id, p.scenario_id, p.ref, p.full_name, p.phone, p.nationality, "
+          "p.second_nationality, p.documents, p.registered_at")
+# The latest event by the moment (latest `at`, then highest id: docs/data-contract.md),
+# found by one seek per person on ix_person_events_person_at. SQLite reads the id
+# order from that index too (its entries end with the rowid); PostgreSQL needs a
+# LATERAL join to seek per person rather than hash the whole history.
+_LATEST_EVENT = ("FROM person_events e2 WHERE e2.person_id = p.id AND e2.at <= :as_of "
+                 "ORDER BY e2.at DESC, e2.id DESC LIMIT 1")
+# Districts have no history: a person who was then in another facility than now is
+# counted in that facility's district, anyone else in their current district.
+_AREA_THEN = ("CASE WHEN e.facility_id IS NULL OR e.facility_id = p.facility_id "
+              "THEN p.area_pcode ELSE COALESCE((SELECT ef.area_pcode FROM facilities ef "
+              "WHERE ef.id = e.facility_id), p.area_pcode) END")
+
+
+def persons_at(engine: Engine, viewer: Viewer, then: datetime | None) -> tuple[str, str, dict]:
+    """The viewer's persons as they were at `then`: a FROM item aliased `p` with the
+    columns of `persons`, a condition on it (scope, and a status in the vocabulary),
+    and the parameters of both.
+
+    With `then` None (the latest moment), `persons p` itself. Otherwise the persons
+    of the scope registered by `then`, with the status, facility, place and change
+    time of their latest event by `then`. Scope and the data-quality exclusion of an
+    unknown current status are those of the latest moment; a person with no event
+    by `then` has no known state then and is left out."""
+    scope, params = access.person_scope(viewer, "p")
+    if then is None:
+        return "persons p", f"{scope} AND {quality.VALID_PERSON_STATUS}", params
+    if engine.dialect.name == "postgresql":
+        event = ("CROSS JOIN LATERAL (SELECT e2.status, e2.facility_id, e2.lat, e2.lon, e2.at "
+                 f"{_LATEST_EVENT}) e")
+    else:
+        event = f"JOIN person_events e ON e.id = (SELECT e2.id {_LATEST_EVENT})"
+    source = (f"(SELECT {_FIXED}, e.status, e.facility_id, e.lat, e.lon, "
+              f"{_AREA_THEN} AS area_pcode, e.at AS updated_at FROM persons p {event} "
+              f"WHERE {scope} AND {quality.VALID_PERSON_STATUS} "
+              "AND p.registered_at <= :as_of) p")
+    return source, quality.VALID_PERSON_STATUS, {**params, "as_of": then}
+
+
+# --- a liaison's nationals ----------------------------------------------------------------
 
 ROW_LIMIT = 1000
 NO_CASE = "no evacuation case"
@@ -54,24 +114,36 @@ class Nationals:
     total: int              # every visible national
     missing: int
     travel_document: int
+    as_of: datetime | None = None  # the earlier moment shown; None for the latest data
 
 
-def _scope(viewer: Viewer) -> tuple[str, dict]:
+def _persons(engine: Engine, viewer: Viewer, then: datetime | None) -> tuple[str, str, dict]:
     if not access.sees_person_level(viewer.role):
         raise NotPersonLevel(f"The {viewer.role} role sees people only as counts.")
-    scope, params = access.person_scope(viewer, "p")
-    return f"{scope} AND {quality.VALID_PERSON_STATUS}", params
+    return persons_at(engine, viewer, then)
 
 
 # The person's evacuation case (the latest, should there be several) and whether it
 # is one the data-quality view leaves out.
 CASE_JOIN = ("LEFT JOIN evacuation_cases c ON c.id = (SELECT MAX(c2.id) FROM evacuation_cases c2 "
              "WHERE c2.person_id = p.id AND c2.scenario_id = p.scenario_id)")
-JOINS = ("LEFT JOIN areas a ON a.pcode = p.area_pcode "
-         "LEFT JOIN facilities f ON f.id = p.facility_id " + CASE_JOIN +
-         " LEFT JOIN movements m ON m.id = c.movement_id")
-FROM = "FROM persons p " + JOINS
-ORDER = "CASE WHEN p.status = 'missing' THEN 0 ELSE 1 END, p.full_name, p.ref"
+
+
+def _joins(at: str) -> str:
+    """The details of a person `p` whose place at the moment shown is that of `at`."""
+    return (f"LEFT JOIN areas a ON a.pcode = {at}.area_pcode "
+            f"LEFT JOIN facilities f ON f.id = {at}.facility_id " + CASE_JOIN +
+            " LEFT JOIN movements m ON m.id = c.movement_id")
+
+
+JOINS = _joins("p")
+
+
+def _order(at: str) -> str:
+    return f"CASE WHEN {at}.status = 'missing' THEN 0 ELSE 1 END, p.full_name, p.ref"
+
+
+NO_FILTER = "1 = 1"
 
 
 def _needs_joins(filters: Filters) -> bool:
@@ -112,19 +184,31 @@ def _filter_sql(filters: Filters) -> tuple[str, dict]:
     if filters.search.strip():
         parts.append("(LOWER(p.full_name) LIKE :f_search OR LOWER(p.ref) LIKE :f_search)")
         params["f_search"] = f"%{filters.search.strip().lower()}%"
-    return (" AND ".join(parts) or "1 = 1"), params
+    return (" AND ".join(parts) or NO_FILTER), params
 
 
 @cache.scoped()
-def options(db_url: str, viewer: Viewer) -> dict[str, list[str]]:
-    """The areas and facilities where the liaison's nationals are, for the filters."""
-    scope, params = _scope(viewer)
+def options(db_url: str, viewer: Viewer, as_of: datetime | None = None) -> dict[str, list[str]]:
+    """The areas and facilities where the liaison's nationals are, and at an earlier
+    `as_of` also where they were then, for the filters. Today's stay offered, so that
+    a filter chosen at the latest moment is kept while the reader steps back in time."""
+    found = _places(db_url, viewer, None)
+    then = earlier(db_url, viewer.scenario_id, as_of)
+    if then is not None:
+        past = _places(db_url, viewer, then)
+        found = {k: sorted(set(found[k]) | set(past[k])) for k in found}
+    return found
+
+
+@cache.scoped()
+def _places(db_url: str, viewer: Viewer, then: datetime | None) -> dict[str, list[str]]:
     engine = runtime.engine(db_url)
+    source, scope, params = _persons(engine, viewer, then)
     areas = db.read_frame(engine, db.sql(
-        "SELECT DISTINCT a.name FROM persons p JOIN areas a ON a.pcode = p.area_pcode "
+        f"SELECT DISTINCT a.name FROM {source} JOIN areas a ON a.pcode = p.area_pcode "
         f"WHERE {scope} ORDER BY a.name", params), params)
     facilities = db.read_frame(engine, db.sql(
-        "SELECT DISTINCT f.name FROM persons p JOIN facilities f ON f.id = p.facility_id "
+        f"SELECT DISTINCT f.name FROM {source} JOIN facilities f ON f.id = p.facility_id "
         f"WHERE {scope} AND f.confidential = :not_confidential ORDER BY f.name",
         {**params, "not_confidential": False}), {**params, "not_confidential": False})
     return {"areas": [str(a) for a in areas["name"]],
@@ -132,49 +216,66 @@ def options(db_url: str, viewer: Viewer) -> dict[str, list[str]]:
 
 
 @cache.scoped()
-def nationals(db_url: str, viewer: Viewer, filters: Filters) -> Nationals:
+def nationals(db_url: str, viewer: Viewer, filters: Filters,
+              as_of: datetime | None = None) -> Nationals:
     """The liaison's visible nationals matching `filters`: the first ROW_LIMIT rows
-    (missing first, then by name) and the counts."""
-    scope, params = _scope(viewer)
+    (missing first, then by name) and the counts. At an earlier `as_of`, status,
+    facility, area and last change are those of that moment, and the rows start
+    with an `as_of` column, so that an export says which moment it holds; documents,
+    evacuation case and movement have no history here and are today's."""
     engine = runtime.engine(db_url)
+    then = earlier(db_url, viewer.scenario_id, as_of)
+    source, scope, params = _persons(engine, viewer, then)
     where, fparams = _filter_sql(filters)
-    source = FROM if _needs_joins(filters) else "FROM persons p"
+    filtered = f"FROM {source} {JOINS}" if _needs_joins(filters) else f"FROM {source}"
     params = {**params, **fparams}
-    matching = db.read_frame(engine, db.sql(
-        f"SELECT COUNT(*) AS n {source} WHERE {scope} AND {where}", params), params)
+    totals = summary(db_url, viewer, then)
+    if where != NO_FILTER:
+        matching = int(db.read_frame(engine, db.sql(
+            f"SELECT COUNT(*) AS n {filtered} WHERE {scope} AND {where}", params),
+            params)["n"].iloc[0])
+    else:  # no filter: every visible national, already counted
+        matching = totals["total"]
     params = {**params, "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT),
               "limit": ROW_LIMIT, "conf_true": True}
+    # The page carries the values of the moment shown (`pg`); the rest is read
+    # from the person's row for the shown page only.
     rows = db.read_frame(engine, db.sql(
-        f"WITH page AS (SELECT p.id {source} WHERE {scope} AND {where} ORDER BY {ORDER} "
-        "LIMIT :limit) "
+        "WITH page AS (SELECT p.id, p.status, p.facility_id, p.area_pcode, p.updated_at "
+        f"{filtered} WHERE {scope} AND {where} ORDER BY {_order('p')} LIMIT :limit) "
         "SELECT p.ref, p.full_name AS name, p.phone, p.nationality, p.second_nationality, "
         "a.name AS area, "
         "CASE WHEN f.confidential = :conf_true THEN 'confidential facility' ELSE f.name END "
-        "AS facility, p.status, COALESCE(c.stage, '') AS evacuation_stage, "
+        "AS facility, pg.status, COALESCE(c.stage, '') AS evacuation_stage, "
         "c.movement_id AS movement, m.departs_at AS movement_departs, p.documents, "
         "CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END AS needs_travel_document, "
-        f"p.updated_at FROM page JOIN persons p ON p.id = page.id {JOINS} ORDER BY {ORDER}",
-        params), params)
+        f"pg.updated_at FROM page pg JOIN persons p ON p.id = pg.id {_joins('pg')} "
+        f"ORDER BY {_order('pg')}", params), params)
     rows["needs_travel_document"] = rows["needs_travel_document"].astype(int).astype(bool)
     rows["movement"] = rows["movement"].astype("Int64")
     for col in ("movement_departs", "updated_at"):
         rows[col] = pd.to_datetime(rows[col], format="mixed")
+    if then is not None:
+        rows.insert(0, "as_of", pd.Timestamp(then))
 
-    totals = summary(db_url, viewer)
-    return Nationals(rows=rows, matching=int(matching["n"].iloc[0]), total=totals["total"],
-                     missing=totals["missing"], travel_document=totals["travel_document"])
+    return Nationals(rows=rows, matching=matching, total=totals["total"],
+                     missing=totals["missing"], travel_document=totals["travel_document"],
+                     as_of=then)
 
 
 @cache.scoped()
-def summary(db_url: str, viewer: Viewer) -> dict[str, int]:
-    """All the liaison's visible nationals, the missing, and those needing an emergency
-    travel document: the same whatever the filters, so counted once."""
-    scope, params = _scope(viewer)
+def summary(db_url: str, viewer: Viewer, as_of: datetime | None = None) -> dict[str, int]:
+    """All the liaison's visible nationals (registered by `as_of`), the missing (then),
+    and those needing an emergency travel document (documents have no history:
+    today's): the same whatever the filters, so counted once."""
+    engine = runtime.engine(db_url)
+    source, scope, params = _persons(engine, viewer,
+                                     earlier(db_url, viewer.scenario_id, as_of))
     params = {**params, "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)}
-    counts = db.read_frame(runtime.engine(db_url), db.sql(
+    counts = db.read_frame(engine, db.sql(
         "SELECT COUNT(*) AS total, "
         "SUM(CASE WHEN p.status = 'missing' THEN 1 ELSE 0 END) AS missing, "
         "SUM(CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END) AS travel_document "
-        f"FROM persons p WHERE {scope}", params), params)
+        f"FROM {source} WHERE {scope}", params), params)
     return {col: 0 if pd.isna(counts[col].iloc[0]) else int(counts[col].iloc[0])
             for col in ("total", "missing", "travel_document")}

@@ -32,8 +32,10 @@ def body(as_of) -> None:
                  tiles=tiles)
 
     filters = geo.MapFilters(tuple(nationalities), tuple(statuses), tuple(vulnerabilities))
-    people = geo.people(context.db_url, context.viewer, filters)
+    people = geo.people(context.db_url, context.viewer, filters, as_of=as_of)
     layers = geo.layers(context.db_url, context.viewer, as_of)
+    if people.as_of is not None:
+        note_filters(as_of=as_of.isoformat(timespec="minutes"))
     note_rows(len(people.points))  # points are rows about people: the audit log counts them
 
     base = geo.basemap()
@@ -49,11 +51,12 @@ def body(as_of) -> None:
 
     for note in people.notes:
         st.markdown(note)
-    st.caption(f"{as_of_caption(as_of)} Confidential facilities are never drawn. District shapes "
-               "are approximations built from district centres, not official boundaries.")
+    st.caption(f"{as_of_caption(as_of, earlier=people.as_of is not None)} Confidential "
+               "facilities are never drawn. District shapes are approximations built from "
+               "district centres, not official boundaries.")
     if layers.unreadable_hazards:
         st.markdown(f"{layers.unreadable_hazards} active hazards have an unreadable shape and "
                     "are not drawn.")
 
 
-live(context, body)
+live(context, body, as_of_control=True)

@@ -15,7 +15,7 @@ def body(as_of) -> None:
     st.caption(f"Your consenting nationals who are not under international protection: "
                f"{', '.join(viewer.nationalities)}")
 
-    choices = people.options(context.db_url, viewer)
+    choices = people.options(context.db_url, viewer, as_of)
     show = st.segmented_control("Show", list(people.SHOW), default="all",
                                 format_func=people.SHOW.get, key="nationals-show") or "all"
     search = st.text_input("Search by name or registration reference", key="nationals-search")
@@ -35,7 +35,13 @@ def body(as_of) -> None:
                                    key="nationals-stage")),
     )
     note_filters(**filters.as_audit())
-    data = people.nationals(context.db_url, viewer, filters)
+    data = people.nationals(context.db_url, viewer, filters, as_of)
+    if data.as_of is not None:
+        note_filters(as_of=data.as_of.isoformat(timespec="minutes"))
+        st.caption(f"As of {data.as_of:%d %b %Y, %H:%M} UTC: status, facility, area and last "
+                   "change as the history has them then; only persons registered by then. "
+                   "Documents, evacuation case and movement have no history here: they are "
+                   "today's, and so is who needs a travel document.")
 
     for column, (label, value) in zip(st.columns(4), [
             ("My nationals", data.total), ("Missing", data.missing),
@@ -50,14 +56,22 @@ def body(as_of) -> None:
         st.warning(f"Showing the first {len(data.rows):,} of {data.matching:,} matching persons "
                    "(missing first, then by name). Narrow the filters to see the others.")
     person_table(data.rows, height=560, column_config={
+        "as_of": st.column_config.DatetimeColumn("As of", format="D MMM YYYY, HH:mm"),
         "needs_travel_document": st.column_config.CheckboxColumn("Needs travel document"),
         "movement_departs": st.column_config.DatetimeColumn("Movement departs",
                                                             format="D MMM, HH:mm"),
         "updated_at": st.column_config.DatetimeColumn("Updated", format="D MMM, HH:mm"),
     })
-    csv_export(context, data.rows, "my-nationals.csv",
-               label=f"Download these {len(data.rows):,} rows (CSV)")
-    st.caption("The download holds exactly the rows shown above.")
+    if data.as_of is None:
+        csv_export(context, data.rows, "my-nationals.csv",
+                   label=f"Download these {len(data.rows):,} rows (CSV)")
+        st.caption("The download holds exactly the rows shown above.")
+    else:
+        csv_export(context, data.rows, f"my-nationals-as-of-{data.as_of:%Y-%m-%d-%H%M}.csv",
+                   label=f"Download these {len(data.rows):,} rows as of "
+                         f"{data.as_of:%d %b %H:%M} (CSV)")
+        st.caption("The download holds exactly the rows shown above, with the moment they "
+                   "show in its name and first column.")
 
 
-live(context, body)
+live(context, body, as_of_control=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -18,6 +19,7 @@ from dashboard.access import Viewer
 from tests.apptest import open_page, texts
 
 IN_COUNTRY = ("located", "sheltered", "in_transit", "relocated", "missing")
+STATUSES = (*IN_COUNTRY, "evacuated", "deceased")
 STEP = 0.05
 TWO_MB = 2 * 1024 * 1024
 
@@ -318,5 +320,225 @@ def test_the_map_works_on_a_dirty_database(dirty_db_url, raw, role, nats):
     elif bad:
         assert "Fewer than 5 persons without valid coordinates" in page
     assert "(see Data quality)" in page or bad == 0
+    spec_json, spec = spec_of(at)
+    assert "200.0," not in spec_json and len(spec["layers"]) > 5
+
+
+# --- an earlier moment (the As-of slider) --------------------------------------------------
+
+def as_time(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, format="mixed")
+
+
+def earlier_step(engine, days: int = 5) -> datetime:
+    """The As-of slider's hourly step `days` before the latest data."""
+    start = pd.Timestamp(frame(engine, "SELECT starts_at FROM scenarios WHERE id = 1")
+                         .starts_at.iloc[0]).to_pydatetime()
+    hours = int((as_of(persons(engine)) - timedelta(days=days) - start).total_seconds() // 3600)
+    return start + timedelta(hours=hours)
+
+
+def persons_then(engine, moment: datetime) -> pd.DataFrame:
+    """The persons of scenario 1 registered by `moment` as their history has them then:
+    status, facility and place of their latest event by then (latest `at`, then highest
+    id); `area_pcode` is the district the committee's map counts them in then (the
+    facility's if they were then in another facility than now, else their current one).
+    A status outside the vocabulary, now or then, leaves a person out."""
+    now = persons(engine)
+    now = now[now.status.isin(STATUSES) & (as_time(now.registered_at) <= moment)]
+    events = frame(engine, "SELECT * FROM person_events")
+    events["at"] = as_time(events["at"])
+    last = (events[events["at"] <= moment].sort_values(["person_id", "at", "id"])
+            .groupby("person_id").tail(1)
+            [["person_id", "at", "status", "facility_id", "lat", "lon"]])
+    then = now.drop(columns=["valid_xy"]).merge(last, left_on="id", right_on="person_id",
+                                                suffixes=("_now", ""))
+    then = then[then.status.isin(STATUSES)].reset_index(drop=True)
+    fac = facilities(engine)
+    district = dict(zip(fac.id, fac.area_pcode, strict=True))
+    elsewhere = then.facility_id.notna() & (then.facility_id != then.facility_id_now)
+    then["area_pcode"] = then.area_pcode.where(
+        ~elsewhere, then.facility_id.map(district).fillna(then.area_pcode))
+    then["valid_xy"] = (then.lat.notna() & then.lon.notna() & then.lat.between(-90, 90)
+                        & then.lon.between(-180, 180))
+    return then
+
+
+def open_map_at(db_url: str, role: str, nats, moment: datetime):
+    """The Map page opened at the latest data, then with the As-of slider moved to `moment`."""
+    at = open_page(db_url, "map", role, nats)
+    assert not at.exception
+    at.select_slider(key="as-of").set_value(moment).run()
+    assert not at.exception
+    assert f"as it was on {moment:%d %b %Y, %H:%M} UTC" in texts(at)
+    return at
+
+
+def own_cells(people: pd.DataFrame) -> pd.Series:
+    return people.groupby([[math.floor((y + 90) / STEP) for y in people.lat],
+                           [math.floor((x + 180) / STEP) for x in people.lon]]).size()
+
+
+def drawn_cells(spec: dict) -> dict[tuple[int, int], int]:
+    drawn = {}
+    for cell in layer(spec, "people-cells"):
+        west, south = cell["polygon"][0]
+        drawn[(round((south + 90) / STEP), round((west + 180) / STEP))] = cell["persons"]
+    return drawn
+
+
+def test_moving_the_slider_redraws_the_committee_districts_as_they_were(db_url, raw):
+    engine = raw(db_url)
+    moment = earlier_step(engine)
+    at = open_page(db_url, "map", "committee")
+    assert not at.exception
+    _, latest_spec = spec_of(at)
+    at.select_slider(key="as-of").set_value(moment).run()
+    assert not at.exception
+    then = on_map(persons_then(engine, moment))
+    check_districts(engine, at, then)
+    _, spec = spec_of(at)
+    assert layer(spec, "people-districts") != layer(latest_spec, "people-districts")
+    assert f"as it was on {moment:%d %b %Y, %H:%M} UTC" in texts(at)
+    assert "counted in that facility's district" in texts(at)
+
+
+def test_the_status_filter_reads_the_status_at_the_moment_shown(db_url, raw):
+    engine = raw(db_url)
+    moment = earlier_step(engine)
+    at = open_map_at(db_url, "committee", None, moment)
+    at.multiselect(key="map_status").set_value(["sheltered"]).run()
+    assert not at.exception
+    then = persons_then(engine, moment)
+    changed = then[(then.status == "sheltered") != (then.status_now == "sheltered")]
+    assert len(changed) > 0  # the filter has something to get right
+    check_districts(engine, at, on_map(then, statuses=("sheltered",)))
+
+
+def test_coordinator_cells_at_an_earlier_moment_match_the_history(db_url, raw):
+    engine = raw(db_url)
+    moment = earlier_step(engine)
+    then = on_map(persons_then(engine, moment))
+    secret = at_confidential(then, facilities(engine))
+    own = own_cells(then[~secret])
+    at = open_map_at(db_url, "coordinator", None, moment)
+    drawn = drawn_cells(spec_of(at)[1])
+    assert drawn
+    for key, n in drawn.items():
+        assert n == own[key] and n >= 5
+    small = [k for k, n in own.items() if n < 5]
+    big_hidden = [k for k, n in own.items() if n >= 5 and k not in drawn]
+    assert not set(small) & set(drawn)
+    assert len(big_hidden) == (1 if len(small) == 1 else 0)
+    hidden = int(own.sum()) - sum(drawn.values())
+    assert note_number(texts(at), "persons in suppressed cells") == (hidden if hidden >= 5
+                                                                      else None)
+    now = on_map(persons(engine))
+    assert drawn != dict(own_cells(now[~at_confidential(now, facilities(engine))]))
+
+
+@pytest.mark.parametrize("role", ["committee", "coordinator"])
+def test_no_person_level_data_reaches_an_aggregate_role_at_an_earlier_moment(db_url, raw, role):
+    engine = raw(db_url)
+    moment = earlier_step(engine)
+    then = persons_then(engine, moment)
+    at = open_map_at(db_url, role, None, moment)
+    spec_json, spec = spec_of(at)
+    places = xy(then[then.valid_xy]) | xy(persons(engine).query("valid_xy"))
+    exposed = (places - public_places(engine)) & pairs(spec)
+    assert not exposed, f"person coordinates in the {role}'s map: {sorted(exposed)[:3]}"
+    for column in ("ref", "full_name", "phone"):
+        leaked = [v for v in then[column].dropna() if str(v) in spec_json]
+        assert not leaked, f"{column} in the {role}'s map: {leaked[:3]}"
+    assert not layer(spec, "people-points")
+    counts = [row["persons"] for lid in ("people-districts", "people-cells")
+              for row in layer(spec, lid)]
+    assert counts and min(counts) >= 5
+
+
+@pytest.mark.parametrize("nats", [["ETH"], ["PHL", "KEN"]])
+def test_a_liaison_sees_its_nationals_where_they_were(db_url, raw, nats):
+    engine = raw(db_url)
+    moment = earlier_step(engine)
+    then = on_map(persons_then(engine, moment))
+    mine = then[visible_to(then, set(nats)) & ~at_confidential(then, facilities(engine))]
+    at = open_map_at(db_url, "consular", nats, moment)
+    spec_json, spec = spec_of(at)
+    points = layer(spec, "people-points")
+    assert len(points) == len(mine) > 0
+    tips = {p["tip"].split("\n")[1]: tuple(p["position"]) for p in points}
+    assert tips == {f"{r.ref} · {r.status.replace('_', ' ')}": (round(float(r.lon), 5),
+                                                                round(float(r.lat), 5))
+                    for r in mine.itertuples()}
+    now = on_map(persons(engine))
+    assert xy(mine) != xy(now[visible_to(now, set(nats))])  # people moved since
+    everyone = persons(engine)
+    others = everyone[~visible_to(everyone, set(nats))]
+    assert not [r for r in others.ref if r in spec_json]
+
+
+def test_facility_load_and_hazards_are_those_of_the_moment_shown(db_url, raw):
+    engine = raw(db_url)
+    moment = earlier_step(engine)
+    fac = facilities(engine)
+    reports = frame(engine, "SELECT * FROM facility_occupancy")
+    reports["at"] = as_time(reports["at"])
+
+    def load_lines(when) -> dict[str, str]:
+        last = (reports[reports["at"] <= when].sort_values(["facility_id", "at", "id"])
+                .groupby("facility_id").tail(1).set_index("facility_id").occupants)
+        lines = {}
+        for f in fac[~fac.confidential].itertuples():
+            n = last.get(f.id)
+            if n is None or pd.isna(n) or not (0 <= n <= f.capacity) or f.capacity <= 0:
+                lines[f.name] = f"{int(f.capacity):,} places · no valid occupancy report"
+            elif 0 < n < 5:  # none at all is no one to protect
+                lines[f.name] = f"fewer than 5 of {int(f.capacity):,} places taken"
+            else:
+                lines[f.name] = (f"{int(n):,} of {int(f.capacity):,} places taken "
+                                 f"({100 * n / f.capacity:.0f}% full)")
+        return lines
+
+    at = open_map_at(db_url, "coordinator", None, moment)
+    _, spec = spec_of(at)
+    tips = {r["tip"].split("\n")[0]: r["tip"].split("\n") for r in layer(spec, "facilities")}
+    drawn = {name: lines[2] for name, lines in tips.items()}
+    assert drawn == load_lines(moment)
+    assert drawn != load_lines(as_of(persons(engine)))  # the load did change since
+
+    # A confirmation made since was not known then: the latest report by then stands in.
+    reported = (reports[reports["at"] <= moment].groupby("facility_id")["at"].max())
+    confirmed = as_time(fac.confirmed_at)
+    for f, when in zip(fac[~fac.confidential].itertuples(), confirmed[~fac.confidential],
+                       strict=True):
+        known = when if when <= moment else reported.get(f.id)
+        shown = "never" if known is None or pd.isna(known) else f"{known:%d %b %Y, %H:%M} UTC"
+        assert tips[f.name][3] == f"last confirmed {shown}"
+    assert (confirmed > moment).any()
+
+    hazards = frame(engine, "SELECT * FROM hazards WHERE scenario_id = 1")
+    start, end = as_time(hazards.valid_from), as_time(hazards.valid_to)
+    active = hazards[(start <= moment) & (end.isna() | (end > moment))]
+    assert 0 < len(active)
+    shapes = {json.dumps(json.loads(g)["coordinates"][0]) for g in active.geometry}
+    assert {json.dumps(h["polygon"][0]) for h in layer(spec, "hazards")} == shapes
+
+
+@pytest.mark.parametrize("role,nats", [("committee", None), ("coordinator", None),
+                                       ("consular", ["ETH"])])
+def test_an_earlier_moment_works_on_a_dirty_database(dirty_db_url, raw, role, nats):
+    engine = raw(dirty_db_url)
+    moment = earlier_step(engine)
+    then = persons_then(engine, moment)
+    scope = then if role != "consular" else then[visible_to(then, set(nats))]
+    bad = int((scope.status.isin(IN_COUNTRY) & ~scope.valid_xy).sum())
+    at = open_map_at(dirty_db_url, role, nats, moment)
+    page = texts(at)
+    if bad >= 5 or (role == "consular" and bad > 0):
+        assert note_number(page, "persons without valid coordinates") == bad
+    elif bad:
+        assert "Fewer than 5 persons without valid coordinates" in page
+    else:
+        assert "without valid coordinates" not in page
     spec_json, spec = spec_of(at)
     assert "200.0," not in spec_json and len(spec["layers"]) > 5

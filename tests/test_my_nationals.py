@@ -3,8 +3,12 @@ test's own SQL; nobody outside the scope, the cap, the filters and the export.""
 
 from __future__ import annotations
 
+import io
+from datetime import datetime, timedelta
+
 import pandas as pd
 import pytest
+import streamlit as st
 from sqlalchemy import text
 
 from dashboard import people
@@ -12,6 +16,7 @@ from dashboard.access import Viewer
 from tests.apptest import metric, open_page, texts
 
 ETD = ("expired_passport", "held_by_employer", "national_id", "none")
+STATUSES = ("located", "sheltered", "in_transit", "evacuated", "relocated", "missing", "deceased")
 
 
 def visible(engine, nats: tuple[str, ...]) -> pd.DataFrame:
@@ -118,3 +123,159 @@ def test_page_on_a_dirty_database(dirty_sqlite_url, raw, monkeypatch):
     at = open_page(dirty_sqlite_url, "my_nationals", "consular", ["ETH"])
     assert not at.exception
     assert metric(at, "My nationals") == f"{len(visible(raw(dirty_sqlite_url), ('ETH',))):,}"
+
+
+# --- an earlier moment (the As-of slider) --------------------------------------------------
+
+def table(engine, sql: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(text(sql))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def as_time(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, format="mixed")
+
+
+def earlier_step(engine, days: int = 5) -> datetime:
+    """The As-of slider's hourly step `days` before the latest data."""
+    start = pd.Timestamp(table(engine, "SELECT starts_at FROM scenarios WHERE id = 1")
+                         .starts_at.iloc[0]).to_pydatetime()
+    latest = as_time(table(engine, "SELECT updated_at FROM persons WHERE scenario_id = 1")
+                     .updated_at).max().to_pydatetime()
+    return start + timedelta(hours=int((latest - timedelta(days=days) - start)
+                                       .total_seconds() // 3600))
+
+
+def visible_then(engine, nats: tuple[str, ...], moment: datetime) -> pd.DataFrame:
+    """The visible nationals registered by `moment`, with the status, facility (as the
+    table names it), area and change time of their latest event by then (latest `at`,
+    then highest id). A person who was then in another facility than now is in that
+    facility's area, anyone else in their current area."""
+    now = visible(engine, nats)
+    now = now[as_time(now.registered_at) <= moment]
+    events = table(engine, "SELECT * FROM person_events")
+    events["at"] = as_time(events["at"])
+    last = (events[events["at"] <= moment].sort_values(["person_id", "at", "id"])
+            .groupby("person_id").tail(1)[["person_id", "at", "status", "facility_id"]])
+    then = now.merge(last, left_on="id", right_on="person_id", suffixes=("_now", ""))
+    then = then[then.status.isin(STATUSES)].reset_index(drop=True)
+    fac = table(engine, "SELECT id, name, area_pcode, confidential FROM facilities")
+    fac_area = dict(zip(fac.id, fac.area_pcode, strict=True))
+    elsewhere = then.facility_id.notna() & (then.facility_id != then.facility_id_now)
+    pcode = then.area_pcode.where(~elsewhere, then.facility_id.map(fac_area)
+                                  .fillna(then.area_pcode))
+    areas = table(engine, "SELECT pcode, name FROM areas")
+    then["area"] = pcode.map(dict(zip(areas.pcode, areas.name, strict=True)))
+    names = {int(f.id): ("confidential facility" if bool(f.confidential) else f.name)
+             for f in fac.itertuples()}
+    then["facility"] = then.facility_id.map(lambda i: None if pd.isna(i) else names.get(int(i)))
+    return then
+
+
+def shown_rows(rows: pd.DataFrame) -> dict[str, tuple]:
+    return {r.ref: (r.status, None if pd.isna(r.facility) else r.facility,
+                    None if pd.isna(r.area) else r.area, pd.Timestamp(r.updated_at))
+            for r in rows.itertuples()}
+
+
+def expected_rows(then: pd.DataFrame) -> dict[str, tuple]:
+    return {r.ref: (r.status, None if pd.isna(r.facility) else r.facility,
+                    None if pd.isna(r.area) else r.area, pd.Timestamp(r.at))
+            for r in then.itertuples()}
+
+
+@pytest.mark.parametrize("nats", [("ETH",), ("KEN", "PHL")], ids="-".join)
+def test_rows_at_an_earlier_moment_are_those_of_the_history(db_url, raw, nats):
+    engine = raw(db_url)
+    moment = earlier_step(engine)
+    then = visible_then(engine, nats, moment)
+    viewer = Viewer("l", "consular", 1, nats)
+    data = people.nationals(db_url, viewer, people.Filters(), moment)
+    assert data.as_of == moment
+    assert data.total == data.matching == len(then) < len(visible(engine, nats))
+    assert len(then) <= people.ROW_LIMIT  # so every row is compared
+    assert data.missing == int((then.status == "missing").sum())
+    assert data.travel_document == int(then.documents.isin(ETD).sum())
+    assert shown_rows(data.rows) == expected_rows(then)
+    assert (data.rows.as_of == pd.Timestamp(moment)).all()
+    now = people.nationals(db_url, viewer, people.Filters())
+    assert shown_rows(now.rows) != shown_rows(data.rows)
+    assert "as_of" not in now.rows.columns and now.as_of is None
+
+
+def test_missing_and_travel_document_views_at_an_earlier_moment(db_url, raw):
+    engine = raw(db_url)
+    moment = earlier_step(engine)
+    then = visible_then(engine, ("ETH",), moment)
+    viewer = Viewer("l", "consular", 1, ("ETH",))
+    missing = people.nationals(db_url, viewer, people.Filters(show="missing"), moment)
+    expected = then[then.status == "missing"]
+    assert missing.matching == len(expected) > 0
+    assert shown_rows(missing.rows) == expected_rows(expected)
+    now = visible(engine, ("ETH",))
+    assert set(expected.ref) != set(now[now.status == "missing"].ref)
+    etd = people.nationals(db_url, viewer, people.Filters(show="travel_document"), moment)
+    expected = then[then.documents.isin(ETD)]
+    assert etd.matching == len(expected) > 0
+    assert shown_rows(etd.rows) == expected_rows(expected)
+    sheltered = people.nationals(db_url, viewer, people.Filters(statuses=("sheltered",)),
+                                 moment)
+    assert shown_rows(sheltered.rows) == expected_rows(then[then.status == "sheltered"])
+    area = then.area.dropna().iloc[0]
+    by_area = people.nationals(db_url, viewer, people.Filters(areas=(area,)), moment)
+    assert shown_rows(by_area.rows) == expected_rows(then[then.area == area])
+    assert area in people.options(db_url, viewer, moment)["areas"]
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """What each download button would serve: (file name, body)."""
+    served = []
+    original = st.download_button
+
+    def spy(label, data, file_name=None, *args, **kwargs):
+        served.append((file_name, data))
+        return original(label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", spy)
+    return served
+
+
+def test_moving_the_slider_shows_and_exports_the_nationals_as_they_were(db_url, raw,
+                                                                        downloads):
+    engine = raw(db_url)
+    moment = earlier_step(engine)
+    at = open_page(db_url, "my_nationals", "consular", ["ETH"])
+    assert not at.exception
+    assert metric(at, "My nationals") == f"{len(visible(engine, ('ETH',))):,}"
+    assert downloads[-1][0] == "my-nationals.csv"
+
+    at.select_slider(key="as-of").set_value(moment).run()
+    assert not at.exception
+    then = visible_then(engine, ("ETH",), moment)
+    assert metric(at, "My nationals") == f"{len(then):,}"
+    assert metric(at, "Missing") == f"{int((then.status == 'missing').sum()):,}"
+    shown = at.dataframe[0].value
+    assert dict(zip(shown.ref, shown.status, strict=True)) == dict(
+        zip(then.ref, then.status, strict=True))
+    assert (pd.to_datetime(shown.as_of) == pd.Timestamp(moment)).all()
+    assert "Documents, evacuation case and movement have no history" in texts(at)
+
+    name, body = downloads[-1]
+    assert name == f"my-nationals-as-of-{moment:%Y-%m-%d-%H%M}.csv"
+    exported = pd.read_csv(io.StringIO(body))
+    assert list(exported.columns) == list(shown.columns)
+    assert list(exported.ref) == list(shown.ref)
+    assert (pd.to_datetime(exported.as_of) == pd.Timestamp(moment)).all()
+    button = at.get("download_button")[0].proto
+    assert button.label == f"Download these {len(shown):,} rows as of {moment:%d %b %H:%M} (CSV)"
+
+
+def test_an_earlier_moment_on_a_dirty_database(dirty_db_url, raw):
+    engine = raw(dirty_db_url)
+    moment = earlier_step(engine)
+    at = open_page(dirty_db_url, "my_nationals", "consular", ["ETH"])
+    at.select_slider(key="as-of").set_value(moment).run()
+    assert not at.exception
+    assert metric(at, "My nationals") == f"{len(visible_then(engine, ('ETH',), moment)):,}"
