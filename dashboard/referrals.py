@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard import access, cache, db, privacy, quality, runtime, vocab
+from dashboard import access, cache, db, privacy, quality, runtime, scenarios, vocab
 from dashboard.access import Viewer
 
 ACTIVE = tuple(s for s in vocab.REFERRAL_STATUSES if s not in vocab.REFERRAL_ENDED)
@@ -46,6 +46,7 @@ class Referrals:
     flow: pd.DataFrame        # day, opened, ended, active (None where thinned for privacy)
     queue: pd.DataFrame | None  # coordinator only
     queue_total: int
+    worked_back: bool = False  # as_of is before the latest data: figures from the history
 
 
 # --- helpers shared with dashboard.evacuation ---------------------------------------------
@@ -137,46 +138,73 @@ def _where(db_url: str, viewer: Viewer) -> tuple[str, dict]:
     return quality.scoped_referrals(db_url, viewer, "r")
 
 
-FROM = "FROM referrals r"
+def _active(db_url: str, viewer: Viewer, as_of: datetime, worked_back: bool
+            ) -> tuple[str, str, dict]:
+    """A WITH clause (or nothing) and a FROM ... WHERE over the referrals active at
+    `as_of`, as `r` with `r.status` their status then. At the latest data the current
+    rows say it. Before it, the history does (issue 5): sent by then, not closed by
+    then, and the status of its latest event by then ("open" if none yet). A history
+    whose status then is ended although closed_at is later contradicts itself: left out."""
+    where, params = _where(db_url, viewer)
+    params = {**params, "active": list(ACTIVE), "as_of": as_of}
+    if not worked_back:
+        return "", f"FROM referrals r WHERE {where} AND r.status IN :active", params
+    # One index probe per referral on (referral_id, at): the latest time, then the
+    # highest id. Materialised, or SQLite copies the probe into every use of r.status.
+    then = ("COALESCE((SELECT e.status FROM referral_events e WHERE e.referral_id = r.id "
+            "AND e.at <= :as_of ORDER BY e.at DESC, e.id DESC LIMIT 1), 'open')")
+    return ("WITH active_then AS MATERIALIZED (SELECT r.id, r.service, r.to_org, r.priority, "
+            f"r.created_at, r.due_at, {then} AS status FROM referrals r WHERE {where} "
+            "AND r.created_at <= :as_of AND (r.closed_at IS NULL OR r.closed_at > :as_of)) ",
+            "FROM active_then r WHERE r.status IN :active", params)
 
 
-def _counts(db_url: str, engine: Engine, viewer: Viewer, as_of: datetime) -> pd.DataFrame:
+def _counts(db_url: str, engine: Engine, viewer: Viewer, as_of: datetime,
+            worked_back: bool) -> pd.DataFrame:
     """Active referrals by service, status, receiving organisation, age and overdue:
     one GROUP BY, a few thousand rows at most."""
-    where, params = _where(db_url, viewer)
+    head, source, params = _active(db_url, viewer, as_of, worked_back)
     bounds = {f"age{i}": as_of - timedelta(hours=h) for i, h in enumerate(AGES.values()) if i}
     age = "CASE " + " ".join(
         f"WHEN r.created_at <= :age{i} THEN {i}" for i in reversed(range(1, len(AGES)))
     ) + " ELSE 0 END"
-    params = {**params, **bounds, "active": list(ACTIVE), "as_of": as_of}
+    params = {**params, **bounds}
+    # overdue: past the deadline and still awaiting acceptance at the moment shown
     return db.read_frame(engine, db.sql(
-        f"SELECT r.service, r.status, r.to_org, {age} AS age, "
+        f"{head}SELECT r.service, r.status, r.to_org, {age} AS age, "
         "CASE WHEN r.status = 'open' AND r.due_at < :as_of THEN 1 ELSE 0 END AS overdue, "
-        f"COUNT(*) AS n {FROM} WHERE {where} AND r.status IN :active "
+        f"COUNT(*) AS n {source} "
         "GROUP BY r.service, r.status, r.to_org, age, overdue", params), params)
 
 
-def _flow(db_url: str, engine: Engine, viewer: Viewer) -> pd.DataFrame:
+def _flow(db_url: str, engine: Engine, viewer: Viewer, as_of: datetime,
+          worked_back: bool) -> pd.DataFrame:
     where, params = _where(db_url, viewer)
     params = {**params, "ended": list(vocab.REFERRAL_ENDED)}
+    sent_by = ended_by = ""
+    if worked_back:  # cut at the moment shown: what was sent and ended by then
+        params["as_of"] = as_of
+        sent_by, ended_by = " AND r.created_at <= :as_of", " AND r.closed_at <= :as_of"
     sent, ended = day_of(engine, "r.created_at"), day_of(engine, "r.closed_at")
     return db.read_frame(engine, db.sql(
-        f"SELECT {sent} AS day, COUNT(*) AS opened, 0 AS ended {FROM} WHERE {where} "
-        f"GROUP BY {sent} UNION ALL "
-        f"SELECT {ended} AS day, 0 AS opened, COUNT(*) AS ended {FROM} WHERE {where} "
-        f"AND r.status IN :ended AND r.closed_at IS NOT NULL GROUP BY {ended}", params), params)
+        f"SELECT {sent} AS day, COUNT(*) AS opened, 0 AS ended FROM referrals r "
+        f"WHERE {where}{sent_by} GROUP BY {sent} UNION ALL "
+        f"SELECT {ended} AS day, 0 AS opened, COUNT(*) AS ended FROM referrals r "
+        f"WHERE {where} AND r.status IN :ended AND r.closed_at IS NOT NULL{ended_by} "
+        f"GROUP BY {ended}", params), params)
 
 
-def _queue(db_url: str, engine: Engine, viewer: Viewer, as_of: datetime) -> pd.DataFrame:
+def _queue(db_url: str, engine: Engine, viewer: Viewer, as_of: datetime,
+           worked_back: bool) -> pd.DataFrame:
     """The most pressing active referrals, de-identified: overdue first, then by
     priority and deadline. No person column is ever selected."""
-    where, params = _where(db_url, viewer)
+    head, source, params = _active(db_url, viewer, as_of, worked_back)
     rank = "CASE r.priority " + " ".join(
         f"WHEN '{p}' THEN {i}" for p, i in PRIORITY_RANK.items()) + " ELSE 9 END"
-    params = {**params, "active": list(ACTIVE), "as_of": as_of, "limit": QUEUE_LIMIT}
+    params = {**params, "limit": QUEUE_LIMIT}
     return db.read_frame(engine, db.sql(
-        "SELECT r.id AS case_number, r.service, r.priority, r.status, r.created_at, r.due_at, "
-        f"r.to_org AS receiving_organisation {FROM} WHERE {where} AND r.status IN :active "
+        f"{head}SELECT r.id AS case_number, r.service, r.priority, r.status, r.created_at, "
+        f"r.due_at, r.to_org AS receiving_organisation {source} "
         "ORDER BY CASE WHEN r.status = 'open' AND r.due_at < :as_of THEN 0 ELSE 1 END, "
         f"{rank}, r.due_at, r.id LIMIT :limit", params), params)
 
@@ -187,11 +215,13 @@ def _age_words(hours: float) -> str:
 
 @cache.scoped()
 def referrals(db_url: str, viewer: Viewer, as_of: datetime) -> Referrals:
-    """Every figure of the Referrals page for `viewer` at `as_of`."""
+    """Every figure of the Referrals page for `viewer` at `as_of`: the current rows
+    at the latest data, the history before it."""
     engine = runtime.engine(db_url)
     hide = access.suppresses_small_counts(viewer.role)
     services = list(access.referral_services(viewer))
-    counts = _counts(db_url, engine, viewer, as_of)
+    worked_back = as_of < (scenarios.data_as_of(db_url, viewer.scenario_id) or as_of)
+    counts = _counts(db_url, engine, viewer, as_of, worked_back)
     counts["n"] = counts["n"].astype(int)
 
     status = counts.pivot_table(index="service", columns="status", values="n", aggfunc="sum")
@@ -215,7 +245,7 @@ def referrals(db_url: str, viewer: Viewer, as_of: datetime) -> Referrals:
               .sort_values(["active", "receiving_organisation"], ascending=[False, True])
               .reset_index(drop=True))
 
-    flow = _flow(db_url, engine, viewer)
+    flow = _flow(db_url, engine, viewer, as_of, worked_back)
     flow = (flow.groupby("day", as_index=False)[["opened", "ended"]].sum()
             .sort_values("day").reset_index(drop=True))
     flow[["opened", "ended"]] = flow[["opened", "ended"]].astype(int)
@@ -243,7 +273,7 @@ def referrals(db_url: str, viewer: Viewer, as_of: datetime) -> Referrals:
 
     queue, queue_total = None, 0
     if sees_queue(viewer.role):
-        raw = _queue(db_url, engine, viewer, as_of)
+        raw = _queue(db_url, engine, viewer, as_of, worked_back)
         created = pd.to_datetime(raw["created_at"], format="mixed")
         due = pd.to_datetime(raw["due_at"], format="mixed")
         ages = (pd.Timestamp(as_of) - created).dt.total_seconds() / 3600
@@ -260,4 +290,4 @@ def referrals(db_url: str, viewer: Viewer, as_of: datetime) -> Referrals:
         queue_total = open_total if isinstance(open_total, int) else len(queue)
     return Referrals(as_of=as_of, open_total=open_total, overdue_total=overdue_total,
                      by_service=by_service, by_age=by_age, by_org=by_org, flow=flow,
-                     queue=queue, queue_total=queue_total)
+                     queue=queue, queue_total=queue_total, worked_back=worked_back)

@@ -7,7 +7,10 @@ facilities count in the totals and are dropped before anything is listed
 (DESIGN.md §2.5). Occupant counts below 5 are suppressed for aggregate roles,
 together with the figures that would give them back (free places, % full).
 
-Every "now" is the scenario's data-as-of, passed in by the caller.
+Every "now" is the moment asked for, passed in by the caller: the scenario's
+data-as-of, or an earlier moment worked back from the occupancy history
+(issue 5). Facility status has no history in the data contract, so an earlier
+moment keeps today's status.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dashboard import access, cache, db, palette, privacy, quality, runtime
+from dashboard import access, cache, db, palette, privacy, quality, runtime, scenarios
 from dashboard.access import Viewer
 
 # A facility's figures are expected to be confirmed daily: fresh within a day,
@@ -39,6 +42,7 @@ class Shelters:
     invalid: int              # facilities left out: latest report breaks the contract
     confidential: int         # facilities counted in the totals but never listed
     headline: dict            # label -> value (suppressed where it must be)
+    worked_back: bool = False  # as_of is before the latest data: figures from the history
 
 
 def freshness(confirmed_at: datetime | None, as_of: datetime) -> str:
@@ -67,13 +71,23 @@ def time_to_full(free: int, change_24h: int, reported_at: datetime | None, as_of
     return hours, (f"in {hours:.0f} h" if hours < 48 else f"in {hours / 24:.1f} days")
 
 
-def _facility_rows(db_url: str, scenario_id: int) -> pd.DataFrame:
-    params = {"scenario": scenario_id}
+def _facility_rows(db_url: str, scenario_id: int, earlier: datetime | None) -> pd.DataFrame:
+    """Every facility with its latest occupancy report: the latest of all, or the
+    latest by `earlier` when an earlier moment is asked for."""
+    params: dict = {"scenario": scenario_id}
+    confirmed = "f.confirmed_at"
+    if earlier is not None:
+        params["as_of"] = earlier
+        # confirmed_at holds only the latest confirmation: one made after the moment
+        # was not known then. The contract keeps no confirmation history, so the
+        # latest occupancy report by then (a facility confirming its figures) stands in.
+        confirmed = "CASE WHEN f.confirmed_at <= :as_of THEN f.confirmed_at ELSE lo.at END"
+    latest = quality.latest_occupancy("as_of" if earlier is not None else None)
     return db.read_frame(runtime.engine(db_url), db.sql(
         # Materialised: as a LEFT JOIN subquery SQLite re-runs it per facility (5 s at 1M).
-        f"WITH lo AS MATERIALIZED ({quality.LATEST_OCCUPANCY}) "
+        f"WITH lo AS MATERIALIZED ({latest}) "
         "SELECT f.id, f.name AS facility, f.kind, f.status, f.capacity, f.confidential, "
-        "f.confirmed_at, a.name AS area, lo.occupants, lo.at AS reported_at, "
+        f"{confirmed} AS confirmed_at, a.name AS area, lo.occupants, lo.at AS reported_at, "
         f"CASE WHEN lo.facility_id IS NOT NULL AND {quality.VALID_OCCUPANCY} "
         "THEN 1 ELSE 0 END AS valid "
         "FROM facilities f LEFT JOIN lo ON lo.facility_id = f.id "
@@ -135,9 +149,13 @@ def _suppress_totals(frame: pd.DataFrame, key: str, hide: bool) -> pd.DataFrame:
 
 @cache.scoped()
 def shelters(db_url: str, viewer: Viewer, as_of: datetime) -> Shelters:
-    """Every figure of the Shelters page for `viewer` at `as_of`."""
+    """Every figure of the Shelters page for `viewer` at `as_of`. At the latest data
+    the current rows say it all; before it, each facility's occupancy is its latest
+    report by `as_of` (today's status kept: it has no history)."""
     hide = access.suppresses_small_counts(viewer.role)
-    rows = _facility_rows(db_url, viewer.scenario_id)
+    latest = scenarios.data_as_of(db_url, viewer.scenario_id) or as_of
+    worked_back = as_of < latest
+    rows = _facility_rows(db_url, viewer.scenario_id, as_of if worked_back else None)
     rows["confidential"] = rows["confidential"].astype(bool)
     rows["valid"] = rows["valid"].astype(int) == 1
     no_report = int(rows["occupants"].isna().sum())
@@ -221,7 +239,8 @@ def shelters(db_url: str, viewer: Viewer, as_of: datetime) -> Shelters:
     }
     return Shelters(as_of=as_of, facilities=listing, by_kind=totals["kind"],
                     by_area=totals["area"], chart=chart, no_report=no_report, invalid=invalid,
-                    confidential=int(rows["confidential"].sum()), headline=headline)
+                    confidential=int(rows["confidential"].sum()), headline=headline,
+                    worked_back=worked_back)
 
 
 def narrow(frame: pd.DataFrame, kinds: list[str], areas: list[str],

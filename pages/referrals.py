@@ -13,6 +13,9 @@ context = page_start("referrals", "Referrals")
 
 def body(as_of) -> None:
     data = referrals.referrals(context.db_url, context.viewer, as_of)
+    if data.worked_back:
+        st.caption("Each referral as its history stood then: sent by then, not yet closed, "
+                   "and its status and deadline judged at that moment.")
     if context.viewer.role == "consular":
         st.caption("Your consenting nationals' consular, documentation, evacuation and family-"
                    f"tracing referrals only: {', '.join(context.viewer.nationalities)}")
@@ -73,4 +76,4 @@ def body(as_of) -> None:
         })
 
 
-live(context, body)
+live(context, body, as_of_control=True)

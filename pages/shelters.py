@@ -12,6 +12,10 @@ context = page_start("shelters", "Shelters")
 
 def body(as_of) -> None:
     data = shelters.shelters(context.db_url, context.viewer, as_of)
+    if data.worked_back:
+        st.caption("Occupancy, trend and time to full as reported by then; last confirmed: "
+                   "the latest confirmation or report by then. Facility status has no history "
+                   "in the data: today's status is shown.")
 
     for column, (label, value) in zip(st.columns(len(data.headline)), data.headline.items(),
                                       strict=True):
@@ -83,4 +87,4 @@ def body(as_of) -> None:
         st.dataframe(data.by_area, hide_index=True, width="stretch", column_config=totals_config)
 
 
-live(context, body)
+live(context, body, as_of_control=True)

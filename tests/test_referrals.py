@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pandas as pd
 import pytest
@@ -207,3 +208,159 @@ def test_dirty_database_leaves_out_the_broken_referrals(dirty_db_url, raw):
     assert len(active) < everything  # the dirty rows touch active referrals
     data = referrals(dirty_db_url, viewer, as_of_of(engine, 1))
     assert data.open_total == len(active)
+
+
+# --- an earlier moment (issue 5): worked back from the referral history ------------------
+
+def active_at(engine, viewer: Viewer, moment) -> pd.DataFrame:
+    """The viewer's referrals active at `moment`, in pandas: sent by then, not closed by
+    then, with `then` the status of their latest event by then ("open" if none)."""
+    refs = valid_referrals(engine, viewer)
+    created = pd.to_datetime(refs.created_at, format="mixed")
+    closed = pd.to_datetime(refs.closed_at, format="mixed")
+    refs = refs[(created <= moment) & (closed.isna() | (closed > moment))].copy()
+    events = load(engine, "SELECT e.* FROM referral_events e JOIN referrals r "
+                          "ON r.id = e.referral_id WHERE r.scenario_id = :s",
+                  s=viewer.scenario_id)
+    events["at"] = pd.to_datetime(events["at"], format="mixed")
+    last = (events[events["at"] <= moment].sort_values(["referral_id", "at", "id"])
+            .groupby("referral_id").tail(1).set_index("referral_id")["status"])
+    refs["then"] = refs.id.map(last).fillna("open")
+    return refs[refs.then.isin(ACTIVE)]
+
+
+def late_at(refs: pd.DataFrame, moment) -> pd.Series:
+    """Past the deadline and still awaiting acceptance at `moment`."""
+    return (refs.then == "open") & (pd.to_datetime(refs.due_at, format="mixed")
+                                    < pd.Timestamp(moment))
+
+
+def check_cell(cell, n: int, hide: bool, label) -> None:
+    if hide and 0 < n < 5:
+        assert cell == "<5", label
+    else:
+        assert str(cell) == str(n) or (hide and cell == "<5"), (label, cell, n)
+
+
+EARLIER = [(Viewer("c", "committee", 1), 5), (Viewer("c", "committee", 2), 6),
+           (Viewer("k", "coordinator", 1), 5), (Viewer("k", "coordinator", 1), 12),
+           (Viewer("l", "consular", 1, ("ETH",)), 5)]
+
+
+@pytest.mark.parametrize("viewer, days", EARLIER,
+                         ids=[f"{v.role}-s{v.scenario_id}-{d}d" for v, d in EARLIER])
+def test_an_earlier_moment_is_worked_back_from_the_referral_history(db_url, raw, viewer,
+                                                                    days):
+    engine = raw(db_url)
+    latest = as_of_of(engine, viewer.scenario_id)
+    moment = latest - timedelta(days=days)
+    hide = viewer.role != "consular"
+    active = active_at(engine, viewer, moment)
+    late = late_at(active, moment)
+    # the moment must tell apart from the latest data, or this test proves nothing
+    assert (active.then != active.status).any()
+    assert late.any() and len(active) > 0
+    data = referrals(db_url, viewer, moment)
+    assert data.worked_back and not referrals(db_url, viewer, latest).worked_back
+
+    check_cell(data.open_total, len(active), hide, "open")
+    check_cell(data.overdue_total, int(late.sum()), hide, "overdue")
+    services = CONSULAR if viewer.role == "consular" else SERVICES
+    table = data.by_service.set_index("service")
+    assert list(table.index) == services
+    for service in services:
+        mine = active[active.service == service]
+        for status in ACTIVE:
+            check_cell(table.loc[service, status], int((mine.then == status).sum()), hide,
+                       (service, status))
+        check_cell(table.loc[service, "active"], len(mine), hide, (service, "active"))
+        check_cell(table.loc[service, "overdue"], int(late_at(mine, moment).sum()), hide,
+                   (service, "overdue"))
+
+    # age at the moment, in the page's buckets
+    hours = (pd.Timestamp(moment) - pd.to_datetime(active.created_at, format="mixed")
+             ).dt.total_seconds() / 3600
+    bucket = pd.cut(hours, [0, 24, 72, 168, float("inf")], right=False,
+                    labels=["under 1 day", "1–3 days", "3–7 days", "7 days or more"])
+    ages = data.by_age.set_index("service")
+    for service in services:
+        for label in ages.columns:
+            n = int(((active.service == service) & (bucket == label)).sum())
+            check_cell(ages.loc[service, label], n, hide, (service, label))
+
+    # receiving organisations' load at the moment
+    by_org = data.by_org.set_index("receiving_organisation")
+    assert set(by_org.index) == set(active.to_org)
+    for org, mine in active.groupby("to_org"):
+        check_cell(by_org.loc[org, "active"], len(mine), hide, (org, "active"))
+        check_cell(by_org.loc[org, "overdue"], int(late_at(mine, moment).sum()), hide,
+                   (org, "overdue"))
+
+    # the flow is cut at the moment
+    refs = valid_referrals(engine, viewer)
+    created = pd.to_datetime(refs.created_at, format="mixed")
+    closed = pd.to_datetime(refs.closed_at, format="mixed")
+    sent = created[created <= moment].dt.strftime("%Y-%m-%d")
+    ended = closed[refs.status.isin(list(vocab.REFERRAL_ENDED)) & (closed <= moment)]
+    ended = ended.dt.strftime("%Y-%m-%d")
+    flow = data.flow.reset_index(drop=True)
+    assert list(flow.day) == sorted(set(sent) | set(ended))
+    assert flow.day.iloc[-1] == f"{moment:%Y-%m-%d}"
+    for row in flow.itertuples():
+        check_cell(row.opened, int((sent == row.day).sum()), hide, (row.day, "opened"))
+        check_cell(row.ended, int((ended == row.day).sum()), hide, (row.day, "ended"))
+    running = [int((sent <= d).sum()) - int((ended <= d).sum()) for d in flow.day]
+    drawn = [(v, r) for v, r in zip(flow.active, running, strict=True) if pd.notna(v)]
+    assert drawn and all(int(v) == r for v, r in drawn)
+    if pd.notna(flow.active.iloc[-1]):  # the last point is the open count then
+        assert int(flow.active.iloc[-1]) == len(active)
+
+    if viewer.role != "coordinator":
+        assert data.queue is None
+        return
+    queue, by_id = data.queue, active.set_index("id")
+    assert len(queue) == min(500, len(active)) and data.queue_total == len(active)
+    assert set(queue.case_number) <= set(by_id.index)
+    assert list(queue.status) == [by_id.loc[c, "then"] for c in queue.case_number]
+    flags = list(late_at(by_id.loc[queue.case_number], moment))
+    assert flags == sorted(flags, reverse=True)  # every overdue row before the others
+    assert sum(flags) == min(500, int(late.sum()))
+    first = by_id.loc[queue.case_number.iloc[0]]
+    age = (pd.Timestamp(moment) - pd.Timestamp(first.created_at)).total_seconds() / 3600
+    assert queue.age.iloc[0] == (f"{age:.0f} h" if age < 48 else f"{age / 24:.1f} days")
+
+
+def test_page_draws_the_as_of_slider_and_shows_the_moment_picked(sqlite_url, raw, monkeypatch):
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    engine = raw(sqlite_url)
+    viewer = Viewer("k", "coordinator", 1)
+    at = open_page(sqlite_url, "referrals", "coordinator")
+    assert not at.exception
+    slider = next(s for s in at.select_slider if s.label == "As of (UTC)")
+    latest = as_of_of(engine, 1)
+    assert slider.value == latest
+    start = pd.Timestamp(load(engine, "SELECT starts_at FROM scenarios WHERE id = 1")
+                         ["starts_at"].iloc[0]).to_pydatetime()
+    step = start + timedelta(hours=int((latest - timedelta(days=4) - start)
+                                       .total_seconds() // 3600))
+    then = active_at(engine, viewer, step)
+    now = valid_referrals(engine, viewer)
+    now = now[now.status.isin(ACTIVE)]
+    assert len(then) != len(now)
+    assert metric(at, "Open referrals") == f"{len(now):,}"
+    slider.set_value(step).run()
+    assert not at.exception
+    assert metric(at, "Open referrals") == f"{len(then):,}"
+    assert metric(at, "Overdue") == f"{int(late_at(then, step).sum()):,}"
+    assert at.dataframe[-1].value["case_number"].isin(then.id).all()
+
+
+def test_an_earlier_moment_on_a_dirty_database_leaves_out_the_broken_referrals(dirty_db_url,
+                                                                               raw):
+    engine = raw(dirty_db_url)
+    viewer = Viewer("k", "coordinator", 1)
+    moment = as_of_of(engine, 1) - timedelta(days=3)
+    active = active_at(engine, viewer, moment)
+    data = referrals(dirty_db_url, viewer, moment)
+    assert data.open_total == len(active)
+    assert data.overdue_total == int(late_at(active, moment).sum())

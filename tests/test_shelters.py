@@ -159,3 +159,151 @@ def test_committee_charts_hold_no_small_count(sqlite_url, monkeypatch):
                     assert all(v is None or v == 0 or v >= privacy.THRESHOLD
                                for v in trace["x"])
     assert checked == 1
+
+
+# --- an earlier moment (issue 5): worked back from the occupancy history ----------------
+
+def facilities_at(engine, scenario: int, moment) -> pd.DataFrame:
+    """Each facility with its latest report by `moment`, and when it was last confirmed
+    as known then: confirmed_at if not later, else its latest report by then."""
+    fac = load(engine, "SELECT * FROM facilities WHERE scenario_id = :s", s=scenario)
+    occ = load(engine, "SELECT o.* FROM facility_occupancy o JOIN facilities f "
+                       "ON f.id = o.facility_id WHERE f.scenario_id = :s", s=scenario)
+    occ["at"] = pd.to_datetime(occ["at"], format="mixed")
+    then = (occ[occ["at"] <= pd.Timestamp(moment)].sort_values(["facility_id", "at", "id"])
+            .groupby("facility_id").tail(1).set_index("facility_id"))
+    fac["occupants"] = fac["id"].map(then["occupants"])
+    fac["reported_at"] = fac["id"].map(then["at"])
+    fac["confidential"] = fac["confidential"].astype(bool)
+    fac["valid"] = (fac["occupants"].notna() & (fac["occupants"] >= 0)
+                    & (fac["occupants"] <= fac["capacity"]) & (fac["capacity"] > 0))
+    confirmed = pd.to_datetime(fac["confirmed_at"], format="mixed")
+    fac["known_confirmed"] = confirmed.where(confirmed <= pd.Timestamp(moment),
+                                             fac["reported_at"])
+    return fac
+
+
+def check_cells(cells: dict, truth: dict, hide: bool) -> None:
+    """Shown cells against the true counts: exact, or "<5" for an aggregate role (a
+    small count always; a larger one only as its complement)."""
+    assert set(cells) == set(truth)
+    for key, n in truth.items():
+        cell = cells[key]
+        if hide and 0 < n < 5:
+            assert cell == "<5", key
+        else:
+            assert str(cell) == str(n) or (hide and cell == "<5"), (key, cell, n)
+    if hide:
+        assert list(cells.values()).count("<5") != 1  # complementary suppression
+
+
+EARLIER = [(Viewer("c", "committee", 1), 5), (Viewer("c", "committee", 2), 5),
+           (Viewer("k", "coordinator", 1), 5), (Viewer("k", "coordinator", 2), 9),
+           (Viewer("l", "consular", 1, ("ETH",)), 5)]
+
+
+@pytest.mark.parametrize("viewer, days", EARLIER,
+                         ids=[f"{v.role}-s{v.scenario_id}-{d}d" for v, d in EARLIER])
+def test_an_earlier_moment_is_worked_back_from_the_occupancy_history(db_url, raw, viewer,
+                                                                     days):
+    engine = raw(db_url)
+    latest = as_of_of(engine, viewer.scenario_id)
+    moment = latest - timedelta(days=days)
+    hide = viewer.role != "consular"
+    truth = facilities_at(engine, viewer.scenario_id, moment)
+    now = facilities_now(engine, viewer.scenario_id).set_index("id")
+    # the moment must tell apart from the latest data, or this test proves nothing
+    assert (truth.set_index("id")["occupants"] != now["occupants"]).any()
+    assert (pd.to_datetime(truth["confirmed_at"], format="mixed") > moment).any()
+    data = shelters(db_url, viewer, moment)
+    assert data.worked_back and not shelters(db_url, viewer, latest).worked_back
+
+    valid = truth[truth.valid]
+    occupants, places = int(valid.occupants.sum()), int(valid.capacity.sum())
+    small = hide and 0 < occupants < 5
+    assert data.headline["Places"] == places
+    assert data.headline["Occupants"] == ("<5" if small else occupants)
+    assert data.headline["Free places"] == ("<5" if small else places - occupants)
+    assert data.headline["≥90% full"] == int((valid.occupants >= 0.9 * valid.capacity).sum())
+    assert data.no_report == int(truth.occupants.isna().sum())
+    assert data.invalid == int((truth.occupants.notna() & ~truth.valid).sum())
+
+    # totals by kind and by area, confidential facilities included
+    areas = load(engine, "SELECT pcode, name FROM areas").set_index("pcode")["name"]
+    valid = valid.assign(area=valid.area_pcode.map(areas).fillna("(no area)"))
+    for key, table in (("kind", data.by_kind), ("area", data.by_area)):
+        expected = valid.groupby(key).agg(capacity=("capacity", "sum"),
+                                          occupants=("occupants", "sum"))
+        shown = table.set_index(key)
+        assert dict(shown["capacity"].astype(int)) == {
+            k: int(v) for k, v in expected["capacity"].items()}
+        check_cells(dict(shown["occupants"]),
+                    {k: int(v) for k, v in expected["occupants"].items()}, hide)
+
+    # each listed facility: occupancy, trend and confirmation as known at the moment
+    listing = data.facilities.set_index("facility")
+    listed = truth[~truth.confidential]
+    assert set(listing.index) == set(listed.name)
+    occ = load(engine, "SELECT o.* FROM facility_occupancy o JOIN facilities f "
+                       "ON f.id = o.facility_id WHERE f.scenario_id = :s", s=viewer.scenario_id)
+    occ["at"] = pd.to_datetime(occ["at"], format="mixed")
+    overdue = 0
+    for fac in listed.itertuples():
+        row = listing.loc[fac.name]
+        hours = (pd.Timestamp(moment) - fac.known_confirmed).total_seconds() / 3600
+        state = "fresh" if hours < 24 else "due" if hours < 48 else "overdue"
+        overdue += state == "overdue"
+        assert pd.Timestamp(row["last_confirmed"]) == fac.known_confirmed, fac.name
+        assert row["confirmation"] == state, fac.name
+        if not fac.valid:
+            assert row["occupants"] is None
+            continue
+        n, cap = int(fac.occupants), int(fac.capacity)
+        if hide and 0 < n < 5:
+            assert row["occupants"] == "<5" and pd.isna(row["free"]), fac.name
+            continue
+        assert row["occupants"] == f"{n:,}", fac.name
+        assert row["free"] == cap - n and row["full_pct"] == round(100 * n / cap), fac.name
+        # the trend: occupancy 7, 6, ... 0 days before the moment, from the last
+        # two weeks of reports
+        mine = occ[(occ.facility_id == fac.id) & (occ["at"] > moment - timedelta(days=14))]
+        series = []
+        for k in range(7, -1, -1):
+            by = mine[mine["at"] <= moment - timedelta(days=k)].sort_values(["at", "id"])
+            series.append(None if by.empty else int(by.occupants.iloc[-1]))
+        assert row["trend"] == [None if v is not None and hide and 0 < v < 5 else v
+                                for v in series], fac.name
+        change = series[-1] - series[-2]
+        assert row["change_24h"] == ("<5" if hide and 0 < abs(change) < 5 else f"{change:,}")
+    assert data.headline["Confirmation overdue"] == overdue
+
+
+def test_an_earlier_moment_on_a_dirty_database(dirty_db_url, raw):
+    engine = raw(dirty_db_url)
+    moment = as_of_of(engine, 1) - timedelta(days=3)
+    truth = facilities_at(engine, 1, moment)
+    data = shelters(dirty_db_url, Viewer("k", "coordinator", 1), moment)
+    assert data.invalid == int((truth.occupants.notna() & ~truth.valid).sum())
+    assert data.headline["Places"] == int(truth[truth.valid].capacity.sum())
+
+
+def test_page_draws_the_as_of_slider_and_shows_the_moment_picked(sqlite_url, raw, monkeypatch):
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    engine = raw(sqlite_url)
+    at = open_page(sqlite_url, "shelters", "committee")
+    assert not at.exception
+    slider = next(s for s in at.select_slider if s.label == "As of (UTC)")
+    latest = as_of_of(engine, 1)
+    start = pd.Timestamp(load(engine, "SELECT starts_at FROM scenarios WHERE id = 1")
+                         ["starts_at"].iloc[0]).to_pydatetime()
+    step = start + timedelta(hours=int((latest - timedelta(days=6) - start)
+                                       .total_seconds() // 3600))
+    assert slider.value == latest
+    now, then = facilities_now(engine, 1), facilities_at(engine, 1, step)
+    expected = int(then[then.valid].occupants.sum())
+    assert expected != int(now[now.valid].occupants.sum())
+    assert metric(at, "Occupants") == f"{int(now[now.valid].occupants.sum()):,}"
+    slider.set_value(step).run()
+    assert not at.exception
+    assert metric(at, "Occupants") == f"{expected:,}"
+    assert "today's status is shown" in texts(at)
