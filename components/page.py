@@ -3,10 +3,13 @@ body that refreshes itself with its "data as of" line."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components.status import exercise_banner, freshness_line
 from dashboard import config, scenarios
@@ -48,14 +51,34 @@ def live(context: Context, body: Callable[[datetime], None], as_of_control: bool
 
     @st.fragment(run_every=every)
     def refreshing() -> None:
+        started = time.perf_counter()
         latest = scenarios.data_as_of(context.db_url, context.scenario.id)
         freshness_line(latest, context.scenario.synthetic, updated=datetime.now(UTC),
                        every_s=every)
-        if latest is None:
-            return
-        body(_as_of(context, latest) if as_of_control else latest)
+        if latest is not None:
+            body(_as_of(context, latest) if as_of_control else latest)
+        _log_timing(context, body, started)
 
     refreshing()
+
+
+def _log_timing(context: Context, body: Callable, started: float) -> None:
+    """For benchmarks/bench_sessions.py, which times auto-refresh as readers get it in
+    a real browser: one line per run when SITROOM_TIMING_LOG names a file, nothing but
+    a look-up otherwise. "fragment" is a run of the body alone (the refresh timer, or
+    a widget inside it); "full" a run of the whole page."""
+    log_path = config.get("SITROOM_TIMING_LOG")
+    if not log_path:
+        return
+    ctx = get_script_run_ctx()
+    kind = "fragment" if ctx is not None and ctx.fragment_ids_this_run else "full"
+    page = getattr(getattr(body, "__code__", None), "co_filename", "?")
+    viewer = context.viewer
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"{time.time():.3f}\t{os.path.basename(page).removesuffix('.py')}"
+                  f"\t{viewer.role}\t{','.join(viewer.nationalities) or '-'}"
+                  f"\t{context.scenario.id}\t{kind}"
+                  f"\t{(time.perf_counter() - started) * 1000:.1f}\n")
 
 
 def _as_of(context: Context, latest: datetime) -> datetime:

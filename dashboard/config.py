@@ -44,6 +44,9 @@ SETTINGS = {
                 ".streamlit/secrets.toml); required except on the demo database"),
         Setting("SITROOM_CACHE_TTL_S", "30",
                 "seconds a query result is reused before the database is asked again"),
+        Setting("SITROOM_TIMING_LOG", "",
+                "a file to which every page run appends its time (for "
+                "benchmarks/bench_sessions.py); empty means no log"),
     )
 }
 
