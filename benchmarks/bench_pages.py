@@ -116,7 +116,7 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int)
     def _stop(conn, cursor, statement, parameters, context, executemany):
         sql_seconds[0] += time.perf_counter() - conn.info.pop("bench_t")
 
-    from dashboard import warmup
+    from dashboard import cache, warmup
 
     scenario = next(s for s in list_scenarios(db_url) if s.id == 1)
     # What the server finds once at start, in the background (app.py warm_up), for all
@@ -125,6 +125,7 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int)
     warmup.find_shared_facts(db_url, 1)
     startup = time.perf_counter() - started
     st.cache_data.clear()  # cold: no page figure computed yet, not even the scenario list
+    cache.clear_all()
     sql_seconds[0] = 0.0
     at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=600)
     at.session_state[KEY] = Context(db_url=db_url, viewer=Viewer("bench", role, 1, nats),

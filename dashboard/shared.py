@@ -19,15 +19,25 @@ log = logging.getLogger("sitroom")
 
 
 class SharedFacts:
-    def __init__(self, refresh_after_s: float = 300):
+    def __init__(self, refresh_after_s: float = 300, forget_after_s: float | None = None):
         self.refresh_after_s = refresh_after_s
+        self.forget_after_s = forget_after_s
         self._values: dict[Hashable, tuple[float, Any]] = {}
+        self._read_at: dict[Hashable, float] = {}
+        self._swept_at = time.monotonic()
         self._refreshing: set[Hashable] = set()
+        self._failed: set[Hashable] = set()
         self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         with self._lock:
+            self._forget_unread()
+            self._read_at[key] = time.monotonic()
+            if key in self._failed:
+                # the last refresh failed: this reader asks again and is told if it fails
+                self._failed.discard(key)
+                self._values.pop(key, None)
             hit = self._values.get(key)
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         if hit is None:
@@ -67,15 +77,30 @@ class SharedFacts:
                     self._values[key] = (time.monotonic(), value)
             except Exception:  # keep serving the last value; say why in the log
                 log.exception("refreshing %r failed", key)
+                with self._lock:
+                    self._failed.add(key)
             finally:
                 with self._lock:
                     self._refreshing.discard(key)
 
         threading.Thread(target=work, name=f"refresh-{key}", daemon=True).start()
 
+    def _forget_unread(self) -> None:
+        """Drop values nobody asked for in forget_after_s (called under the lock)."""
+        now = time.monotonic()
+        if self.forget_after_s is None or now - self._swept_at < self.refresh_after_s:
+            return
+        self._swept_at = now
+        for key in [k for k, t in self._read_at.items() if now - t > self.forget_after_s]:
+            self._values.pop(key, None)
+            self._read_at.pop(key, None)
+            self._key_locks.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+            self._read_at.clear()
+            self._failed.clear()
 
 
 FACTS = SharedFacts()

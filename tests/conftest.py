@@ -13,7 +13,7 @@ import pytest
 import streamlit as st
 from sqlalchemy import create_engine
 
-from dashboard import tallies
+from dashboard import cache, tallies
 from dashboard.generate import generate
 from dashboard.shared import FACTS
 
@@ -139,11 +139,13 @@ def own_audit_log(tmp_path, monkeypatch) -> Path:
 def clear_streamlit_caches():
     """Streamlit's caches outlive a test (streamlit/streamlit#9139): start each one empty."""
     st.cache_data.clear()
+    cache.clear_all()
     st.cache_resource.clear()
     FACTS.clear()
     tallies.NOW.clear()
     yield
     st.cache_data.clear()
+    cache.clear_all()
     st.cache_resource.clear()
     FACTS.clear()
     tallies.NOW.clear()

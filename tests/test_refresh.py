@@ -4,14 +4,17 @@ scoped figure once per refresh interval."""
 from __future__ import annotations
 
 import threading
+import time
 
+import pandas as pd
 import pytest
 from sqlalchemy import event
 from streamlit.testing.v1 import AppTest
 
-from dashboard import runtime, scenarios, tallies
+from dashboard import cache, runtime, scenarios, tallies
 from dashboard.access import Viewer
 from dashboard.config import PROJECT_ROOT
+from dashboard.db import DatabaseUnavailable
 from dashboard.overview import overview
 from dashboard.session import KEY, Context
 from tests.apptest import texts
@@ -98,3 +101,57 @@ def test_the_page_says_when_it_updated_and_how_often(sqlite_url):
     paused.session_state["auto_refresh"] = False
     paused.run()
     assert "auto-refresh paused" in texts(paused)
+
+
+def test_a_stale_result_is_served_at_once_and_refreshed_once_in_the_background():
+    calls, gate = [], threading.Event()
+
+    @cache.scoped(ttl=1)
+    def figure(db_url: str, viewer: Viewer) -> int:
+        calls.append(viewer.user)
+        if len(calls) > 1:
+            gate.wait(10)  # the database is slow this time
+        return len(calls)
+
+    assert figure("db", Viewer("a", "committee", 1)) == 1
+    time.sleep(1.2)
+    started = time.perf_counter()
+    for user in ("b", "c", "d"):  # three readers of the same scope after the interval
+        assert figure("db", Viewer(user, "committee", 1)) == 1
+    assert time.perf_counter() - started < 0.5  # none of them waited
+    gate.set()
+    deadline = time.monotonic() + 10
+    while figure("db", Viewer("e", "committee", 1)) != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert figure("db", Viewer("f", "committee", 1)) == 2
+    assert len(calls) == 2  # one refresh for the four readers
+
+
+def test_after_a_failed_refresh_the_next_reader_is_told():
+    down = [False]
+
+    @cache.scoped(ttl=1)
+    def figure(db_url: str) -> str:
+        if down[0]:
+            raise DatabaseUnavailable("The database did not answer: connection refused")
+        return "figures"
+
+    assert figure("db") == "figures"
+    time.sleep(1.2)
+    down[0] = True
+    assert figure("db") == "figures"  # stale, while the refresh fails in the background
+    time.sleep(0.5)
+    with pytest.raises(DatabaseUnavailable, match="did not answer"):
+        figure("db")
+    down[0] = False
+    assert figure("db") == "figures"
+
+
+def test_a_reader_cannot_change_what_others_are_served():
+    @cache.scoped()
+    def frame(db_url: str) -> pd.DataFrame:
+        return pd.DataFrame({"n": [1, 2]})
+
+    mine = frame("db")
+    mine.loc[0, "n"] = 99
+    assert frame("db")["n"].tolist() == [1, 2]
