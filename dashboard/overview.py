@@ -164,8 +164,9 @@ def _departed_by(db_url: str, engine: Engine, viewer: Viewer, at: datetime) -> i
 
 @cache.scoped()
 def _facilities(db_url: str, scenario_id: int, at: datetime) -> pd.DataFrame:
-    """Latest valid occupancy report by `at` of every usable facility, confidential
-    ones included (they count in totals; the caller never lists or draws them).
+    """Latest valid occupancy report by `at` of every usable facility, pooled
+    confidential ones included (they count in totals; the caller never lists or
+    draws them).
     Facility status has no history in the contract: today's status is used."""
     params = {"scenario": scenario_id, "occ_at": at}
     frame = db.read_frame(runtime.engine(db_url), db.sql(
@@ -177,7 +178,8 @@ def _facilities(db_url: str, scenario_id: int, at: datetime) -> pd.DataFrame:
         f"WHERE f.scenario_id = :scenario AND {quality.VALID_OCCUPANCY} "
         "AND f.status IN ('open', 'full')", params), params)
     frame["full_pct"] = (100 * frame["occupants"] / frame["capacity"]).round(0)
-    return frame
+    # a confidential place alone in its area counts in no total (privacy.counted_in_totals)
+    return frame[privacy.counted_in_totals(frame)]
 
 
 def _near_capacity(facilities: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pandas as pd
+
 THRESHOLD = 5
 SUPPRESSED = f"<{THRESHOLD}"
 
@@ -45,3 +47,18 @@ def suppress_total(counts: Mapping[str, int]) -> Cell:
     already hides enough cells that the total gives none of them away."""
     total = sum(counts.values())
     return suppress_value(total)
+
+
+CONFIDENTIAL_POOL = 2  # confidential places an area must hold for them to count in its total
+
+
+def counted_in_totals(facilities: pd.DataFrame) -> pd.Series:
+    """Which facility rows may count in a total (DESIGN.md §2.5, with §2.4's reasoning):
+    every listed one, and a confidential one only where its area holds at least
+    CONFIDENTIAL_POOL confidential rows of this frame. An area's total less the places
+    listed in it must never give one confidential place's figures away, so a place
+    alone in its area counts in no total at all. Needs `confidential` and `area`."""
+    confidential = facilities["confidential"].astype(bool)
+    area = facilities["area"].fillna("(no area)")
+    pooled = confidential.groupby(area).transform("sum") >= CONFIDENTIAL_POOL
+    return ~confidential | pooled

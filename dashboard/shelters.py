@@ -29,6 +29,7 @@ FRESH_HOURS, DUE_HOURS = 24, 48
 TREND_DAYS = 7  # the trend is the occupancy at as-of, 1 day before, ... 7 days before
 RECENT_HOURS = 24  # arrival rate: the net change over the last 24 hours
 NEAR_FULL = 0.9  # share of places taken from which a facility counts as near capacity
+CONFIDENTIAL_KIND = "confidential places"  # the one row of confidential places by kind
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Shelters:
     chart: pd.DataFrame       # fullest facilities whose figures may be shown: facility, full_pct
     no_report: int            # facilities left out: no occupancy report at all
     invalid: int              # facilities left out: latest report breaks the contract
-    confidential: int         # facilities counted in the totals but never listed
+    confidential: int         # facilities never listed (counted in area totals if pooled)
+    confidential_uncounted: int  # confidential places alone in their area: in no total
     headline: dict            # label -> value (suppressed where it must be)
     worked_back: bool = False  # as_of is before the latest data: figures from the history
 
@@ -164,10 +166,16 @@ def shelters(db_url: str, viewer: Viewer, as_of: datetime) -> Shelters:
     valid["occupants"] = valid["occupants"].astype(int)
     valid["capacity"] = valid["capacity"].astype(int)
 
+    # Confidential places count in area totals only, and only pooled (see
+    # privacy.counted_in_totals); kinds are totalled over listed places, with the
+    # pooled confidential ones as one row of their own.
+    valid = valid.assign(area=valid["area"].fillna("(no area)"))
+    counted = valid[privacy.counted_in_totals(valid)]
+    by_kind = counted.assign(kind=counted["kind"].where(~counted["confidential"],
+                                                        CONFIDENTIAL_KIND))
     totals = {}
-    for key in ("kind", "area"):
-        group = (valid.assign(area=valid["area"].fillna("(no area)"))
-                 .groupby(key, as_index=False)
+    for key, frame in (("kind", by_kind), ("area", counted)):
+        group = (frame.groupby(key, as_index=False)
                  .agg(facilities=("id", "size"), capacity=("capacity", "sum"),
                       occupants=("occupants", "sum"))
                  .sort_values("capacity", ascending=False))
@@ -227,19 +235,22 @@ def shelters(db_url: str, viewer: Viewer, as_of: datetime) -> Shelters:
         "facility": chart["facility"], "full_pct": chart["full_pct"].astype(float),
         "colour": [palette.load_colour(p, 100) for p in chart["full_pct"]],
     }).reset_index(drop=True)
-    occupants, capacity = int(valid["occupants"].sum()), int(valid["capacity"].sum())
+    occupants, capacity = int(counted["occupants"].sum()), int(counted["capacity"].sum())
     small = hide and privacy.is_small(occupants)
     headline = {
         "Facilities": len(rows),
         "Places": capacity,
         "Occupants": privacy.SUPPRESSED if small else occupants,
         "Free places": privacy.SUPPRESSED if small else capacity - occupants,
-        "≥90% full": int((valid["occupants"] >= NEAR_FULL * valid["capacity"]).sum()),
+        "≥90% full": int((counted["occupants"] >= NEAR_FULL * counted["capacity"]).sum()),
         "Confirmation overdue": int((listing["confirmation"] == "overdue").sum()),
     }
     return Shelters(as_of=as_of, facilities=listing, by_kind=totals["kind"],
                     by_area=totals["area"], chart=chart, no_report=no_report, invalid=invalid,
-                    confidential=int(rows["confidential"].sum()), headline=headline,
+                    confidential=int(rows["confidential"].sum()),
+                    confidential_uncounted=int((valid["confidential"]).sum()
+                                               - counted["confidential"].sum()),
+                    headline=headline,
                     worked_back=worked_back)
 
 

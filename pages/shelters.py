@@ -71,7 +71,11 @@ def body(as_of) -> None:
     notes = [f"{len(listing):,} of {len(data.facilities):,} listed facilities shown, "
              "fullest first."]
     if data.confidential:
-        notes.append(f"{data.confidential} confidential facilities count in the totals only.")
+        notes.append(f"{data.confidential} confidential facilities are never listed; they count "
+                     "in the area totals where an area holds two or more of them.")
+    if data.confidential_uncounted:
+        notes.append(f"{data.confidential_uncounted} confidential facilities are alone in their "
+                     "area and count in no total, so that their figures cannot be worked out.")
     if data.invalid or data.no_report:
         notes.append(f"{data.invalid + data.no_report} facilities have no valid occupancy report "
                      "and are left out of the totals (see Data quality).")

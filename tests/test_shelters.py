@@ -30,6 +30,18 @@ def facilities_now(engine, scenario: int) -> pd.DataFrame:
     return out
 
 
+def counted(valid: pd.DataFrame, area: str = "area") -> pd.DataFrame:
+    """The test's own reading of the rule for totals: a confidential place counts only
+    where its area holds two or more confidential places with a valid report."""
+    pooled = valid[valid.confidential].groupby(area).size()
+    return valid[~valid.confidential | (valid[area].map(pooled).fillna(0) >= 2)]
+
+
+def with_areas(engine, frame: pd.DataFrame) -> pd.DataFrame:
+    areas = load(engine, "SELECT pcode, name FROM areas").set_index("pcode")["name"]
+    return frame.assign(area=frame.area_pcode.map(areas).fillna("(no area)"))
+
+
 def occupancy_at(engine, scenario: int, at) -> pd.Series:
     occ = load(engine, "SELECT o.* FROM facility_occupancy o JOIN facilities f "
                        "ON f.id = o.facility_id WHERE f.scenario_id = :s", s=scenario)
@@ -61,17 +73,54 @@ def test_facility_rows_match_the_database(db_url, raw):
     assert checked > 10
 
 
-def test_totals_by_kind_count_confidential_facilities(db_url, raw):
+def test_totals_by_kind_count_listed_places_and_pooled_confidential_ones(db_url, raw):
     engine = raw(db_url)
-    truth = facilities_now(engine, 1)
+    truth = with_areas(engine, facilities_now(engine, 1))
     data = shelters(db_url, Viewer("c", "consular", 1, ("ETH",)), as_of_of(engine, 1))
-    expected = truth[truth.valid].groupby("kind")["capacity"].sum()
+    valid = counted(truth[truth.valid])
+    valid = valid.assign(kind=valid.kind.where(~valid.confidential, "confidential places"))
+    expected = valid.groupby("kind")["capacity"].sum()
     got = data.by_kind.set_index("kind")["capacity"]
     assert dict(got.astype(int)) == {k: int(v) for k, v in expected.items()}
-    occupants = truth[truth.valid].groupby("kind")["occupants"].sum()
+    occupants = valid.groupby("kind")["occupants"].sum()
     assert dict(data.by_kind.set_index("kind")["occupants"].astype(int)) == {
         k: int(v) for k, v in occupants.items()}
     assert data.confidential == int(truth.confidential.sum())
+
+
+@pytest.mark.parametrize("viewer", [Viewer("c", "committee", 1), Viewer("k", "coordinator", 2),
+                                    Viewer("l", "consular", 1, ("ETH",))],
+                         ids=lambda v: f"{v.role}-{v.scenario_id}")
+def test_no_confidential_place_can_be_worked_out_from_the_totals(db_url, raw, viewer):
+    """Every total less the places listed in it is either nothing or the sum of two
+    or more confidential places: never one place's figures."""
+    engine = raw(db_url)
+    truth = with_areas(engine, facilities_now(engine, viewer.scenario_id))
+    valid = truth[truth.valid]
+    assert valid.confidential.any(), "the scenario must hold a confidential facility to test"
+    data = shelters(db_url, viewer, as_of_of(engine, viewer.scenario_id))
+    listed = valid[~valid.confidential]
+    confidential = valid[valid.confidential]
+    by_area = data.by_area.set_index("area")
+    for area, row in by_area.iterrows():
+        hidden = int(row["capacity"]) - int(listed[listed.area == area].capacity.sum())
+        inside = confidential[confidential.area == area]
+        assert hidden in (0, int(inside.capacity.sum())), area
+        if hidden:
+            assert len(inside) >= 2, area
+    hidden = data.headline["Places"] - int(listed.capacity.sum())
+    assert hidden == int(counted(valid)[lambda f: f.confidential].capacity.sum())
+    alone = confidential.groupby("area").size().eq(1).sum()
+    assert data.confidential_uncounted == alone
+    kinds = data.by_kind.set_index("kind")
+    for kind, row in kinds.drop(index="confidential places", errors="ignore").iterrows():
+        assert int(row["capacity"]) == int(listed[listed.kind == kind].capacity.sum()), kind
+
+
+def test_the_pooling_rule_itself():
+    frame = pd.DataFrame({"area": ["A", "A", "A", "B", "B", None],
+                          "confidential": [True, True, False, True, False, True]})
+    assert privacy.counted_in_totals(frame).tolist() == [True, True, True, False, True, False]
 
 
 def test_change_and_confirmation_follow_data_as_of(db_url, raw):
@@ -125,7 +174,8 @@ def test_page_for_each_role(sqlite_url, raw, monkeypatch, role, nats):
     at = open_page(sqlite_url, "shelters", role, nats)
     assert not at.exception
     truth = facilities_now(raw(sqlite_url), 1)
-    assert metric(at, "Places") == f"{int(truth[truth.valid].capacity.sum()):,}"
+    in_totals = counted(with_areas(raw(sqlite_url), truth[truth.valid]))
+    assert metric(at, "Places") == f"{int(in_totals.capacity.sum()):,}"
     assert metric(at, "Facilities") == f"{len(truth):,}"
     confidential = set(truth.loc[truth.confidential, "name"])
     for chart in at.get("plotly_chart"):
@@ -142,7 +192,8 @@ def test_page_on_a_dirty_database_names_what_it_leaves_out(dirty_sqlite_url, raw
     left_out = int((~truth.valid).sum())
     assert left_out >= 5
     assert f"{left_out} facilities have no valid occupancy report" in texts(at)
-    assert metric(at, "Places") == f"{int(truth[truth.valid].capacity.sum()):,}"
+    in_totals = counted(with_areas(raw(dirty_sqlite_url), truth[truth.valid]))
+    assert metric(at, "Places") == f"{int(in_totals.capacity.sum()):,}"
 
 
 def test_committee_charts_hold_no_small_count(sqlite_url, monkeypatch):
@@ -218,7 +269,7 @@ def test_an_earlier_moment_is_worked_back_from_the_occupancy_history(db_url, raw
     data = shelters(db_url, viewer, moment)
     assert data.worked_back and not shelters(db_url, viewer, latest).worked_back
 
-    valid = truth[truth.valid]
+    valid = counted(with_areas(engine, truth[truth.valid]))
     occupants, places = int(valid.occupants.sum()), int(valid.capacity.sum())
     small = hide and 0 < occupants < 5
     assert data.headline["Places"] == places
@@ -228,9 +279,8 @@ def test_an_earlier_moment_is_worked_back_from_the_occupancy_history(db_url, raw
     assert data.no_report == int(truth.occupants.isna().sum())
     assert data.invalid == int((truth.occupants.notna() & ~truth.valid).sum())
 
-    # totals by kind and by area, confidential facilities included
-    areas = load(engine, "SELECT pcode, name FROM areas").set_index("pcode")["name"]
-    valid = valid.assign(area=valid.area_pcode.map(areas).fillna("(no area)"))
+    # totals by area, and by kind with pooled confidential places as a row of their own
+    valid = valid.assign(kind=valid.kind.where(~valid.confidential, "confidential places"))
     for key, table in (("kind", data.by_kind), ("area", data.by_area)):
         expected = valid.groupby(key).agg(capacity=("capacity", "sum"),
                                           occupants=("occupants", "sum"))
@@ -284,7 +334,8 @@ def test_an_earlier_moment_on_a_dirty_database(dirty_db_url, raw):
     truth = facilities_at(engine, 1, moment)
     data = shelters(dirty_db_url, Viewer("k", "coordinator", 1), moment)
     assert data.invalid == int((truth.occupants.notna() & ~truth.valid).sum())
-    assert data.headline["Places"] == int(truth[truth.valid].capacity.sum())
+    in_totals = counted(with_areas(engine, truth[truth.valid]))
+    assert data.headline["Places"] == int(in_totals.capacity.sum())
 
 
 def test_page_draws_the_as_of_slider_and_shows_the_moment_picked(sqlite_url, raw, monkeypatch):
@@ -300,9 +351,10 @@ def test_page_draws_the_as_of_slider_and_shows_the_moment_picked(sqlite_url, raw
                                        .total_seconds() // 3600))
     assert slider.value == latest
     now, then = facilities_now(engine, 1), facilities_at(engine, 1, step)
-    expected = int(then[then.valid].occupants.sum())
-    assert expected != int(now[now.valid].occupants.sum())
-    assert metric(at, "Occupants") == f"{int(now[now.valid].occupants.sum()):,}"
+    now = counted(with_areas(engine, now[now.valid]))
+    expected = int(counted(with_areas(engine, then[then.valid])).occupants.sum())
+    assert expected != int(now.occupants.sum())
+    assert metric(at, "Occupants") == f"{int(now.occupants.sum()):,}"
     slider.set_value(step).run()
     assert not at.exception
     assert metric(at, "Occupants") == f"{expected:,}"
