@@ -19,7 +19,10 @@ def body(as_of) -> None:
     data = overview(context.db_url, context.viewer, as_of, reference_at)
     if context.viewer.role == "consular":
         st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
-    kpi_row(data.figures, delta_label=f"since {reference_at:%d %b %H:%M}")
+    # The moment compared with, said once: in each tile it was cut off on a projector.
+    # It is the moment the figures are for (an earlier one is taken to the quarter hour).
+    st.markdown(f"**Changes since {data.reference_at:%a %d %b, %H:%M} UTC**")
+    kpi_row(data.figures)
 
     left, middle, right = st.columns(3)
     with left:
