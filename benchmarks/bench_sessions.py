@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_pages import build_database  # noqa: E402
+from tests.browser.driving import open_nav_page, settle  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
                  "--disable-background-networking", "--disable-component-update",
@@ -260,23 +261,11 @@ class Sampler(threading.Thread):
         return False
 
 
-# --- driving the browser (as tests/browser/conftest.py does) -----------------------------
+# --- driving the browser (tests/browser/driving.py) ----------------------------------------
 
-def settle(page, quiet_ms: int = 600, timeout_s: float = 600) -> None:
-    """Wait until Streamlit has finished running and stayed idle for `quiet_ms`."""
-    deadline = time.time() + timeout_s
-    idle_since = None
-    while time.time() < deadline:
-        state = page.evaluate(
-            "() => document.querySelector('.stApp')?.getAttribute('data-test-script-state')")
-        if state == "notRunning":
-            idle_since = idle_since or time.time()
-            if (time.time() - idle_since) * 1000 >= quiet_ms:
-                return
-        else:
-            idle_since = None
-        page.wait_for_timeout(150)
-    raise RuntimeError(f"the app kept running for more than {timeout_s:.0f} s")
+# A server that is still finding its shared facts at a million persons answers the
+# first sessions slowly: wait up to ten minutes where the tests wait 90 s.
+PATIENT_S = 600
 
 
 def open_session(browser, base: str, username: str, page_key: str):
@@ -286,16 +275,14 @@ def open_session(browser, base: str, username: str, page_key: str):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.goto(f"{base}/{page_key.replace('_', '-')}")
-    settle(page)
+    settle(page, timeout_s=PATIENT_S)
     page.get_by_role("textbox", name="User name").fill(username)
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Sign out").wait_for(timeout=600_000)
-    settle(page)
-    title = access.PAGES[page_key].title
-    if not page.locator("h1", has_text=title).count():  # landed elsewhere: use the menu
-        page.locator('[data-testid="stSidebarNavLink"]', has_text=title).first.click()
-        settle(page)
+    page.get_by_role("button", name="Sign out").wait_for(timeout=PATIENT_S * 1000)
+    settle(page, timeout_s=PATIENT_S)
+    if not page.locator("h1", has_text=access.PAGES[page_key].title).count():
+        open_nav_page(page, page_key)  # landed elsewhere: use the menu
     return context, page
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, text
 from dashboard import access
 from dashboard.auth import COOKIE_NAME
 from dashboard.config import PROJECT_ROOT
+from tests.browser.driving import fill_sign_in, main_text, open_nav_page, settle  # noqa: F401
 from tests.signin import ACCOUNTS, COOKIE_KEY, add_user, make_users_file
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
@@ -147,31 +148,6 @@ def browser(chromium):
 
 # --- driving the app ----------------------------------------------------------------------
 
-def settle(page, quiet_ms: int = 600, timeout_s: float = 90) -> None:
-    """Wait until Streamlit has finished running and stayed idle for `quiet_ms`
-    (components such as the cookie manager trigger a rerun or two)."""
-    deadline = time.time() + timeout_s
-    idle_since = None
-    while time.time() < deadline:
-        state = page.evaluate(
-            "() => document.querySelector('.stApp')?.getAttribute('data-test-script-state')")
-        if state == "notRunning":
-            idle_since = idle_since or time.time()
-            if (time.time() - idle_since) * 1000 >= quiet_ms:
-                return
-        else:
-            idle_since = None
-        page.wait_for_timeout(150)
-    raise AssertionError(f"the app kept running for more than {timeout_s:.0f} s")
-
-
-def fill_sign_in(page, username: str, password: str) -> None:
-    page.get_by_role("textbox", name="User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    settle(page)
-
-
 def sign_in(page, base: str, username: str, password: str) -> None:
     page.goto(base)
     settle(page)
@@ -183,17 +159,6 @@ def sign_in(page, base: str, username: str, password: str) -> None:
            and time.time() < deadline):
         page.wait_for_timeout(200)
     settle(page)
-
-
-def open_nav_page(page, key: str) -> None:
-    title = access.PAGES[key].title
-    link = page.locator('[data-testid="stSidebarNavLink"]', has_text=title).first
-    link.click()
-    settle(page)
-
-
-def main_text(page) -> str:
-    return page.locator('[data-testid="stMain"]').inner_text()
 
 
 def account_for(role: str) -> tuple[str, str]:
