@@ -9,6 +9,12 @@ nationals (access.person_scope), and only up to a cap: past it, its nationals
 are gridded too, so a page never ships more than a few MB (DESIGN.md §8).
 Rows that break the contract are left out with the data-quality conditions.
 
+At the latest moment the counts are summed from the *placements*: one tally per
+scenario of its persons by tallies cell, status, grid cell, district, whether at
+a confidential place and vulnerability tags, found by the server once for every
+scope and refreshed in the background (as dashboard.tallies). Until it is first
+found, and at an earlier moment, each scope is counted in the database.
+
 At an earlier moment, people are where their history puts them then
 (people.persons_at), facility load is the latest report by then, and hazards
 those valid then; the same rules of scope, suppression and confidentiality apply.
@@ -21,11 +27,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import access, cache, config, db, privacy, quality, reference, runtime, vocab
+from dashboard import (
+    access,
+    cache,
+    config,
+    db,
+    privacy,
+    quality,
+    reference,
+    runtime,
+    tallies,
+    vocab,
+)
 from dashboard import people as persons
 from dashboard.access import Viewer
 
@@ -216,18 +234,116 @@ def _split_placed(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
             int(frame.loc[~placed, "n"].sum()))
 
 
-def _cells(engine: Engine, source: str, where: str, params: dict) -> tuple[pd.DataFrame, int]:
-    """Persons by grid cell and whether at a confidential place, and the number of
-    persons without valid coordinates."""
+def _cells(engine: Engine, source: str, where: str, params: dict) -> pd.DataFrame:
+    """Persons by whether placed, grid cell and whether at a confidential place."""
     gi, gj = _cell_index(engine, "lat", 90), _cell_index(engine, "lon", 180)
-    frame = db.read_frame(engine, db.sql(
+    return db.read_frame(engine, db.sql(
         f"SELECT {_PLACED} AS placed, "
         f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN {gi} END AS gi, "
         f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN {gj} END AS gj, "
         f"{_AT_CONFIDENTIAL} AS conf, COUNT(*) AS n FROM {source} WHERE {where} "
         "GROUP BY 1, 2, 3, 4", params), params)
-    cells, bad = _split_placed(frame)
-    return cells.astype({"gi": int, "gj": int, "conf": int, "n": int}), bad
+
+
+def _districts(engine: Engine, source: str, where: str, params: dict) -> pd.DataFrame:
+    """Persons by whether placed and district."""
+    return db.read_frame(engine, db.sql(
+        f"SELECT {_PLACED} AS placed, p.area_pcode AS pcode, COUNT(*) AS n FROM {source} "
+        f"WHERE {where} GROUP BY 1, 2", params), params)
+
+
+# --- the shared placements (the latest moment) --------------------------------------------
+
+# One bit per tag in a 64-bit mask. Past this many distinct tags (only ever on a
+# dirty database) the vulnerability filter is left to the database.
+MAX_TAGS = 62
+
+
+@dataclass(frozen=True)
+class Placements(tallies.Tallies):
+    """A scenario's persons with a status in the vocabulary, at the latest data, in one
+    frame, "placements": tallies cell, status, placed (valid coordinates), gi and gj
+    (grid cell, -1 if not placed), conf (at a confidential place), pcode (district,
+    "" if none), mask (bit i: has tag `tags[i]`) and n."""
+
+    tags: tuple[str, ...] | None = ()  # None: too many tags for the mask
+
+
+def placements(db_url: str, scenario_id: int) -> Placements | None:
+    """The placements of a scenario, or None while they are first being found (a few
+    seconds at a million persons): the caller then counts its scope in the database."""
+    return tallies.NOW.peek(("placements", db_url, scenario_id),
+                            lambda: _placements(db_url, scenario_id))
+
+
+def find_placements(db_url: str, scenario_id: int) -> Placements:
+    """The placements, found now if they are not yet (the warm-up thread)."""
+    return tallies.NOW.get(("placements", db_url, scenario_id),
+                           lambda: _placements(db_url, scenario_id))
+
+
+def _placements(db_url: str, scenario_id: int) -> Placements:
+    with db.patient():
+        return _count_placements(db_url, scenario_id)
+
+
+def _count_placements(db_url: str, scenario_id: int) -> Placements:
+    engine = runtime.engine(db_url)
+    found = db.read_frame(engine, "SELECT DISTINCT tag FROM person_vulnerabilities")
+    tags: tuple[str, ...] | None = tuple(sorted(set(found["tag"].dropna().astype(str))))
+    params = {"scenario": scenario_id, "scope_scenario": scenario_id, "conf_yes": True,
+              "step": GRID_STEP}
+    mask, join = "0", ""
+    if tags is not None and len(tags) > MAX_TAGS:
+        tags = None
+    elif tags:
+        params |= {f"tag_{i}": tag for i, tag in enumerate(tags)}
+        bit = " ".join(f"WHEN :tag_{i} THEN {1 << i}" for i in range(len(tags)))
+        mask = "COALESCE(m.mask, 0)"
+        join = ("LEFT JOIN (SELECT t.person_id, SUM(t.bit) AS mask FROM (SELECT DISTINCT "
+                f"v.person_id, CASE v.tag {bit} END AS bit FROM person_vulnerabilities v) t "
+                "GROUP BY t.person_id) m ON m.person_id = p.id")
+    gi, gj = _cell_index(engine, "lat", 90), _cell_index(engine, "lon", 180)
+    frame = tallies.read(engine, (
+        f"SELECT {tallies.CELL}, p.status, {_PLACED} AS placed, "
+        f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN {gi} END AS gi, "
+        f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN {gj} END AS gj, "
+        f"{_AT_CONFIDENTIAL} AS conf, COALESCE(p.area_pcode, '') AS pcode, {mask} AS mask, "
+        f"COUNT(*) AS n FROM persons p {join} "
+        f"WHERE p.scenario_id = :scenario AND {quality.VALID_PERSON_STATUS} "
+        "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"), params)
+    frame = frame.astype({"placed": np.int8, "conf": np.int8, "status": "category",
+                          "pcode": "category"})
+    for column in ("gi", "gj"):
+        frame[column] = pd.to_numeric(frame[column]).fillna(-1).astype(np.int32)
+    frame["mask"] = pd.to_numeric(frame["mask"]).astype(np.int64)
+    frame["n"] = frame["n"].astype(np.int64)
+    counted = tallies.with_cells({"placements": frame})
+    return Placements(counted.cells, counted.frames, tags=tags)
+
+
+def _placed(found: Placements, viewer: Viewer, filters: MapFilters) -> pd.DataFrame | None:
+    """The placements of the viewer's persons matching the filters; None where the
+    placements cannot tell (a tag beyond the mask)."""
+    rows = found.scope("placements", viewer)
+    if filters.nationalities:
+        wanted = set(filters.nationalities)  # either nationality, as in _where
+        cells = [i for i, (nat, nat2) in enumerate(
+            found.cells[["nat", "nat2"]].itertuples(index=False, name=None))
+            if nat in wanted or nat2 in wanted]
+        rows = rows[rows["cell"].isin(cells)]
+    if filters.statuses:
+        rows = rows[rows["status"].isin(filters.statuses)]
+    if filters.vulnerabilities:
+        if found.tags is None:
+            return None
+        bits = sum(1 << found.tags.index(t) for t in filters.vulnerabilities if t in found.tags)
+        rows = rows[(rows["mask"].to_numpy() & bits) != 0]
+    return rows
+
+
+def _summed(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return rows.groupby(keys, observed=True, as_index=False)["n"].sum()
 
 
 @cache.scoped(ttl=TTL)
@@ -243,10 +359,16 @@ def people(db_url: str, viewer: Viewer, filters: MapFilters,
     empty_areas = pd.DataFrame(columns=["pcode", "name", "lat", "lon", "persons", "polygon"])
     empty_points = pd.DataFrame(columns=["lon", "lat", "ref", "full_name", "status"])
 
+    found = placements(db_url, viewer.scenario_id) if then is None else None
+    rows = _placed(found, viewer, filters) if found is not None else None
     if viewer.role == "committee":
-        return _by_area(engine, viewer, source, where, params, then, empty_cells, empty_points)
+        frame = (_summed(rows, ["placed", "pcode"]) if rows is not None
+                 else _districts(engine, source, where, params))
+        return _by_area(engine, viewer, frame, then, empty_cells, empty_points)
 
-    cells, bad = _cells(engine, source, where, params)
+    cells, bad = _split_placed(_summed(rows, ["placed", "gi", "gj", "conf"]) if rows is not None
+                               else _cells(engine, source, where, params))
+    cells = cells.astype({"gi": int, "gj": int, "conf": int, "n": int})
     placed = int(cells["n"].sum())
     in_conf = int(cells.loc[cells["conf"] == 1, "n"].sum())
     open_cells = cells[cells["conf"] == 0].groupby(["gi", "gj"])["n"].sum()
@@ -254,6 +376,7 @@ def people(db_url: str, viewer: Viewer, filters: MapFilters,
     points = empty_points
     if access.sees_person_level(viewer.role) and placed - in_conf <= point_cap:
         mode = "points"
+    if mode == "points" and placed > in_conf:
         points = db.read_frame(engine, db.sql(
             f"SELECT p.lon, p.lat, p.ref, p.full_name, p.status FROM {source} "
             f"WHERE {where} AND {quality.VALID_PERSON_COORDINATES} "
@@ -291,13 +414,11 @@ def people(db_url: str, viewer: Viewer, filters: MapFilters,
                   in_conf, bad, tuple(notes), then)
 
 
-def _by_area(engine: Engine, viewer: Viewer, source: str, where: str, params: dict,
-             then: datetime | None, empty_cells: pd.DataFrame,
-             empty_points: pd.DataFrame) -> People:
-    """The committee's view: persons by district (admin level 2) on the approximate shapes."""
-    frame, bad = _split_placed(db.read_frame(engine, db.sql(
-        f"SELECT {_PLACED} AS placed, p.area_pcode AS pcode, COUNT(*) AS n FROM {source} "
-        f"WHERE {where} GROUP BY 1, 2", params), params))
+def _by_area(engine: Engine, viewer: Viewer, districts: pd.DataFrame, then: datetime | None,
+             empty_cells: pd.DataFrame, empty_points: pd.DataFrame) -> People:
+    """The committee's view: persons by district (admin level 2) on the approximate shapes,
+    from the persons by district (`_districts`)."""
+    frame, bad = _split_placed(districts)
     areas = db.read_frame(engine, "SELECT pcode, name, lat, lon FROM areas WHERE admin_level = 2")
     shapes = district_shapes()
     known = {r.pcode: r for r in areas.itertuples() if r.pcode in shapes}

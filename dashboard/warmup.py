@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from dashboard import evacuation, quality, tallies
+from dashboard import evacuation, geo, quality, tallies
 
 log = logging.getLogger("sitroom")
 _lock = threading.Lock()
@@ -39,4 +39,5 @@ def find_shared_facts(db_url: str, scenario_id: int) -> None:
     quality.contract_breaks(db_url, scenario_id)
     evacuation.aggregate_stage_durations(db_url, scenario_id)
     tallies.now(db_url, scenario_id)
+    geo.find_placements(db_url, scenario_id)
     tallies.find_history(db_url, scenario_id)
