@@ -204,15 +204,19 @@ def options(db_url: str, viewer: Viewer, as_of: datetime | None = None) -> dict[
 def _places(db_url: str, viewer: Viewer, then: datetime | None) -> dict[str, list[str]]:
     engine = runtime.engine(db_url)
     source, scope, params = _persons(engine, viewer, then)
-    areas = db.read_frame(engine, db.sql(
-        f"SELECT DISTINCT a.name FROM {source} JOIN areas a ON a.pcode = p.area_pcode "
-        f"WHERE {scope} ORDER BY a.name", params), params)
+    # One pass over the nationals for both lists; the names come from the small tables.
+    where = db.read_frame(engine, db.sql(
+        f"SELECT DISTINCT p.area_pcode, p.facility_id FROM {source} WHERE {scope}", params),
+        params)
+    areas = db.read_frame(engine, "SELECT pcode, name FROM areas")
+    named = {"scenario": viewer.scenario_id, "not_confidential": False}
     facilities = db.read_frame(engine, db.sql(
-        f"SELECT DISTINCT f.name FROM {source} JOIN facilities f ON f.id = p.facility_id "
-        f"WHERE {scope} AND f.confidential = :not_confidential ORDER BY f.name",
-        {**params, "not_confidential": False}), {**params, "not_confidential": False})
-    return {"areas": [str(a) for a in areas["name"]],
-            "facilities": [str(f) for f in facilities["name"]]}
+        "SELECT id, name FROM facilities WHERE scenario_id = :scenario "
+        "AND confidential = :not_confidential", named), named)
+    area_names = areas[areas["pcode"].isin(where["area_pcode"].dropna())]["name"]
+    facility_names = facilities[facilities["id"].isin(where["facility_id"].dropna())]["name"]
+    return {"areas": sorted({str(a) for a in area_names.dropna()}),
+            "facilities": sorted({str(f) for f in facility_names.dropna()})}
 
 
 @cache.scoped()

@@ -45,6 +45,24 @@ def test_counts_and_rows_are_the_visible_nationals(db_url, raw, nats):
     assert missing == sorted(missing, reverse=True)
 
 
+@pytest.mark.parametrize("nats", [("ETH",), ("KEN", "PHL")], ids="-".join)
+def test_the_filters_offer_the_places_of_the_visible_nationals(db_url, raw, nats):
+    engine = raw(db_url)
+    mine = visible(engine, nats)
+    with engine.connect() as conn:
+        areas = pd.DataFrame(conn.execute(text("SELECT pcode, name FROM areas")).fetchall(),
+                             columns=["pcode", "name"])
+        fac = pd.DataFrame(conn.execute(text(
+            "SELECT id, name, confidential FROM facilities WHERE scenario_id = 1")).fetchall(),
+            columns=["id", "name", "confidential"])
+    listed = fac[~fac.confidential.astype(bool)]
+    offered = people.options(db_url, Viewer("l", "consular", 1, nats))
+    assert offered["areas"] == sorted(set(areas[areas.pcode.isin(mine.area_pcode)].name))
+    assert offered["facilities"] == sorted(set(listed[listed.id.isin(mine.facility_id)].name))
+    secret = set(fac[fac.confidential.astype(bool) & fac.id.isin(mine.facility_id)].name)
+    assert offered["facilities"] and secret and not secret & set(offered["facilities"])
+
+
 def test_a_liaison_never_sees_protected_or_non_consenting_people(db_url, raw):
     with raw(db_url).connect() as conn:
         hidden = {r[0] for r in conn.execute(text(
