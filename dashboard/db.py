@@ -124,9 +124,10 @@ PATIENCE = 10  # how many times the usual time limit a background query may take
 
 @contextmanager
 def patient() -> Iterator[None]:
-    """Queries run inside this block, in this thread, may take PATIENCE times the
-    usual limit: for the shared facts the server finds in the background, which no
-    reader waits for and which read whole tables (slower when the machine is busy)."""
+    """Queries run inside this block (or a function it decorates), in this thread, may
+    take PATIENCE times the usual limit: for the shared facts the server finds in the
+    background, which no reader waits for and which read whole tables (slower when the
+    machine is busy)."""
     _patience.factor = PATIENCE
     try:
         yield

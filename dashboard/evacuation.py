@@ -89,13 +89,11 @@ def aggregate_stage_durations(db_url: str, scenario_id: int) -> tallies.Tallies:
     """The histogram per cell of persons, for every viewer: it reads the whole stage
     history (seconds at a million persons), so the server keeps it in shared.FACTS,
     refreshes it in the background and finds it at startup (dashboard.warmup)."""
-    def find() -> tallies.Tallies:
-        with db.patient():
-            return _histogram(db_url, scenario_id)
-
-    return FACTS.get(("stage_durations", db_url, scenario_id), find)
+    return FACTS.get(("stage_durations", db_url, scenario_id),
+                     lambda: _histogram(db_url, scenario_id))
 
 
+@db.patient()
 def _histogram(db_url: str, scenario_id: int) -> tallies.Tallies:
     """Histogram of whole hours spent in each stage before the next one, over the
     stays that have ended (a case still in a stage has no time in it yet)."""

@@ -273,20 +273,16 @@ def placements(db_url: str, scenario_id: int) -> Placements | None:
     """The placements of a scenario, or None while they are first being found (a few
     seconds at a million persons): the caller then counts its scope in the database."""
     return tallies.NOW.peek(("placements", db_url, scenario_id),
-                            lambda: _placements(db_url, scenario_id))
+                            lambda: _count_placements(db_url, scenario_id))
 
 
 def find_placements(db_url: str, scenario_id: int) -> Placements:
     """The placements, found now if they are not yet (the warm-up thread)."""
     return tallies.NOW.get(("placements", db_url, scenario_id),
-                           lambda: _placements(db_url, scenario_id))
+                           lambda: _count_placements(db_url, scenario_id))
 
 
-def _placements(db_url: str, scenario_id: int) -> Placements:
-    with db.patient():
-        return _count_placements(db_url, scenario_id)
-
-
+@db.patient()
 def _count_placements(db_url: str, scenario_id: int) -> Placements:
     engine = runtime.engine(db_url)
     found = db.read_frame(engine, "SELECT DISTINCT tag FROM person_vulnerabilities")

@@ -127,14 +127,10 @@ class Now(Tallies):
 
 def now(db_url: str, scenario_id: int) -> Now:
     """The current tallies of a scenario (see the module docstring)."""
-    return NOW.get(("now", db_url, scenario_id), lambda: _now(db_url, scenario_id))
+    return NOW.get(("now", db_url, scenario_id), lambda: _count_now(db_url, scenario_id))
 
 
-def _now(db_url: str, scenario_id: int) -> Now:
-    with db.patient():
-        return _count_now(db_url, scenario_id)
-
-
+@db.patient()
 def _count_now(db_url: str, scenario_id: int) -> Now:
     engine = runtime.engine(db_url)
     # Read the moment first: rows written while the tallies are counted are then
@@ -191,20 +187,16 @@ def history(db_url: str, scenario_id: int) -> History | None:
     """The quarter-hourly history tallies of a scenario (see the module docstring),
     or None while they are first being found (tens of seconds at a million
     persons): the caller then works its moment out from the history tables."""
-    return FACTS.peek(("history", db_url, scenario_id), lambda: _history(db_url, scenario_id))
+    return FACTS.peek(("history", db_url, scenario_id), lambda: _count_history(db_url, scenario_id))
 
 
 
 def find_history(db_url: str, scenario_id: int) -> History:
     """The history tallies, found now if they are not yet (the warm-up thread)."""
-    return FACTS.get(("history", db_url, scenario_id), lambda: _history(db_url, scenario_id))
+    return FACTS.get(("history", db_url, scenario_id), lambda: _count_history(db_url, scenario_id))
 
 
-def _history(db_url: str, scenario_id: int) -> History:
-    with db.patient():
-        return _count_history(db_url, scenario_id)
-
-
+@db.patient()
 def _count_history(db_url: str, scenario_id: int) -> History:
     engine = runtime.engine(db_url)
     until = scenarios.latest_change(db_url, scenario_id)

@@ -70,5 +70,10 @@ def test_a_query_over_the_time_limit_is_stopped_unless_run_in_the_background(
         monkeypatch.setattr(db, "PATIENCE", 1000)  # 50 s: ample for this query
         with db.patient():
             assert int(db.read_frame(engine, SLOW).iloc[0, 0]) == 3_000_000
+        # as a decorator too (how the shared facts use it), and only inside the function
+        count = db.patient()(lambda: int(db.read_frame(engine, SLOW).iloc[0, 0]))
+        assert count() == 3_000_000
+        with pytest.raises(db.DatabaseUnavailable, match="did not answer"):
+            db.read_frame(engine, SLOW)
     finally:
         engine.dispose()
