@@ -4,7 +4,9 @@
     python benchmarks/bench_pages.py --db-url postgresql://...    # an existing database
 
 Each page and role runs in its own process (one session, as a reader would
-have it) and prints one row:
+have it) and prints one row. Pages run on the live scenario, except the Drill
+page: the coordinator's page in drills runs on the database's exercise scenario,
+"drill (exercise)" (on the live one it shows only its head).
 
   cold ms     first view of the page by this scope on a running server: the page's
               modules loaded, no figure cached (the database answers everything
@@ -45,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CACHE = Path(os.environ.get("SITROOM_BENCH_DIR", "/tmp/sitroom-bench"))
+LIVE = 1  # the live scenario of a generated database
 
 
 def build_database(persons: int, seed: int) -> str:
@@ -62,6 +65,27 @@ def build_database(persons: int, seed: int) -> str:
     return f"sqlite:///{path}"
 
 
+def quiet_streamlit() -> None:
+    """Outside a Streamlit run its caches warn that there is none: noise here."""
+    from streamlit import logger
+
+    logger.set_log_level("error")
+
+
+def scenario_for(db_url: str, page: str) -> int:
+    """The scenario a page's row runs on: the live one, but for the Drill page the
+    first exercise scenario (the live one if the database holds none)."""
+    if page != "drill":
+        return LIVE
+    from dashboard.scenarios import list_scenarios
+
+    return next((s.id for s in list_scenarios(db_url) if s.is_exercise), LIVE)
+
+
+def label(page: str, exercise: bool) -> str:
+    return f"{page} (exercise)" if exercise else page
+
+
 def viewers(db_url: str) -> list[tuple[str, tuple[str, ...]]]:
     """Committee, coordinator, admin, and liaisons of the largest and the
     smallest nationality of the live scenario."""
@@ -72,9 +96,9 @@ def viewers(db_url: str) -> list[tuple[str, tuple[str, ...]]]:
     engine = create_engine(normalize_url(db_url))
     with engine.connect() as conn:
         rows = conn.execute(text(
-            "SELECT nationality, COUNT(*) AS n FROM persons WHERE scenario_id = 1 "
+            "SELECT nationality, COUNT(*) AS n FROM persons WHERE scenario_id = :live "
             "AND nationality IN (SELECT iso3 FROM countries) GROUP BY nationality "
-            "ORDER BY n DESC")).fetchall()
+            "ORDER BY n DESC"), {"live": LIVE}).fetchall()
     engine.dispose()
     largest, smallest = rows[0][0], rows[-1][0]
     return [("committee", ()), ("coordinator", ()), ("admin", ()),
@@ -102,8 +126,10 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int) -> dict:
-    """One session: cold render, then warm reruns, in this process."""
+def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
+            scenario_id: int = LIVE) -> dict:
+    """One session on the scenario `scenario_id`: cold render, then warm reruns, in
+    this process."""
     import streamlit as st
     from sqlalchemy import event
     from streamlit.testing.v1 import AppTest
@@ -127,13 +153,13 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int)
 
     from dashboard import cache, quality, warmup
 
-    scenario = next(s for s in list_scenarios(db_url) if s.id == 1)
+    scenario = next(s for s in list_scenarios(db_url) if s.id == scenario_id)
     # What the server finds once at start, in the background (app.py warm_up), for all
     # pages and viewers alike: timed apart from the page.
     started = time.perf_counter()
-    warmup.find_shared_facts(db_url, 1)
+    warmup.find_shared_facts(db_url, scenario_id)
     startup = time.perf_counter() - started
-    viewer = Viewer("bench", role, 1, nats)
+    viewer = Viewer("bench", role, scenario_id, nats)
 
     def session() -> AppTest:
         at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=600)
@@ -165,11 +191,13 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int)
     from benchmarks import floors
 
     # The contract breaks as the server found them at start (timed in startup ms).
-    shared = floors.scenario_params(engine, 1, quality.excluded_case_ids(db_url, 1),
-                                    quality.excluded_referral_ids(db_url, 1))
+    shared = floors.scenario_params(engine, scenario_id,
+                                    quality.excluded_case_ids(db_url, scenario_id),
+                                    quality.excluded_referral_ids(db_url, scenario_id))
     floor_ms, _ = floors.time_floor(engine, page, viewer, shared)
     return {
         "page": page, "role": role, "nats": ",".join(nats),
+        "scenario": scenario_id, "exercise": scenario.is_exercise,
         "cold_ms": cold * 1000, "warm_p50_ms": statistics.median(warm) * 1000,
         "warm_p95_ms": warm[min(len(warm) - 1, int(round(0.95 * (len(warm) - 1))))] * 1000,
         "data_kb": sent_bytes(at) / 1024,
@@ -181,7 +209,7 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int)
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'page':<13} {'role':<12} {'nat':<4} {'1st ms':>7} {'cold ms':>8} {'warm p50':>8} "
+    head = (f"{'page':<16} {'role':<12} {'nat':<4} {'1st ms':>7} {'cold ms':>8} {'warm p50':>8} "
             f"{'warm p95':>8} {'data KB':>8} {'peak MB':>8} {'own SQL':>8} {'floor ms':>8} "
             f"{'×floor':>6} {'startup ms':>10}")
     lines = [head, "-" * len(head)]
@@ -189,7 +217,8 @@ def table(rows: list[dict]) -> str:
         floor = r.get("floor_ms", 0)
         ratio = r["cold_ms"] / floor if floor > 0 else float("nan")
         lines.append(
-            f"{r['page']:<13} {r['role']:<12} {r['nats']:<4} {r.get('first_ms', 0):>7.0f} "
+            f"{label(r['page'], r.get('exercise', False)):<16} {r['role']:<12} {r['nats']:<4} "
+            f"{r.get('first_ms', 0):>7.0f} "
             f"{r['cold_ms']:>8.0f} "
             f"{r['warm_p50_ms']:>8.0f} {r['warm_p95_ms']:>8.0f} {r['data_kb']:>8.0f} "
             f"{r['peak_mb']:>8.0f} {r.get('own_sql_ms', 0):>8.0f} {floor:>8.1f} {ratio:>6.1f} "
@@ -206,32 +235,37 @@ def main() -> None:
     parser.add_argument("--db-url", help="use this database instead of building one")
     parser.add_argument("--runs", type=int, default=20, help="warm reruns per page and role")
     parser.add_argument("--pages", nargs="*", help="only these pages")
-    parser.add_argument("--one", nargs=3, metavar=("PAGE", "ROLE", "NATS"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=4, metavar=("PAGE", "ROLE", "NATS", "SCENARIO"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     db_url = args.db_url or build_database(args.persons, args.seed)
     if args.one:
-        page, role, nats = args.one
+        page, role, nats, scenario_id = args.one
         nat_tuple = tuple(n for n in nats.split(",") if n and n != "-")
-        print(json.dumps(run_one(db_url, page, role, nat_tuple, args.runs)))
+        print(json.dumps(run_one(db_url, page, role, nat_tuple, args.runs, int(scenario_id))))
         return
 
     from dashboard import access
 
+    quiet_streamlit()
     rows = []
     for role, nats in viewers(db_url):
         for page in access.pages_for(role):
             if args.pages and page not in args.pages:
                 continue
+            scenario_id = scenario_for(db_url, page)
             out = subprocess.run(
                 [sys.executable, __file__, "--db-url", db_url, "--runs", str(args.runs),
-                 "--one", page, role, ",".join(nats) or "-"],
+                 "--one", page, role, ",".join(nats) or "-", str(scenario_id)],
                 capture_output=True, text=True, cwd=ROOT)
             last = out.stdout.strip().splitlines()[-1:] or [""]
             try:
                 rows.append(json.loads(last[0]))
             except json.JSONDecodeError:
-                rows.append({"page": page, "role": role, "nats": ",".join(nats), "cold_ms": 0,
+                rows.append({"page": page, "role": role, "nats": ",".join(nats),
+                             "scenario": scenario_id, "exercise": scenario_id != LIVE,
+                             "cold_ms": 0,
                              "warm_p50_ms": 0, "warm_p95_ms": 0, "data_kb": 0, "peak_mb": 0,
                              "error": out.stderr.strip().splitlines()[-1:]})
             print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)

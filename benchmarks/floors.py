@@ -4,17 +4,23 @@ taken from the page's own code (issue 3: "page time ≤ 3× its SQL floor").
 
     python benchmarks/floors.py --db-url sqlite:////tmp/sitroom-bench/scenario-1000000-1.sqlite
 
-`floors(viewer, dialect)` is the table: for every page the viewer may open, its
-statements by name, one plain aggregate per figure group, grouped by the
-dimensions shown. They share one set of parameters (`params`). `time_floor` runs
-a page's statements, fetching every row, and takes the median of three runs of
-the whole set.
+`floors(viewer, dialect, exercise)` is the table: for every page the viewer may
+open, its statements by name, one plain aggregate per figure group, grouped by
+the dimensions shown. They share one set of parameters per scenario
+(`scenario_params`). `time_floor` runs a page's statements, fetching every row,
+and takes the median of three runs of the whole set. Every page runs on the live
+scenario, but the Drill page on the exercise scenario (bench_pages.scenario_for).
 
 What is counted, and what is not, so that the floor stays conservative (small):
 
 - Only the figures at the latest moment (the scenario's "data as of"). The
   Overview's "change since" figures need the same aggregates at a reference
-  moment; they are left out.
+  moment; they are left out. For the Drill page the latest moment is the end of
+  its replay: the review window runs from the first inject of the latest drill
+  run (the page's default choice), or from the scenario's start when no drill
+  has been played, to the data-as-of (or the run's last inject, if later). The
+  window and the run are found with the shared parameters (`scenario_params`),
+  from the statements this floor times as "runs" and "latest".
 - The scope of DESIGN.md §2.2 and §2.3 (dashboard.access conditions): a consular
   liaison counts only its consenting, non-protected nationals by either
   nationality, and only their consular-type referrals; the other roles count the
@@ -25,12 +31,28 @@ What is counted, and what is not, so that the floor stays conservative (small):
   the Data quality page's floor is its checks' own statements, run in full.
 - Suppression of small counts, pooling of confidential places and medians are
   work on a few thousand aggregated rows, not the database's: not in the floor.
+  Where a figure is a median or percentile of durations (the Evacuation page's
+  time in stage; the Drill page's hours from registration to departure and to
+  acceptance), the floor counts the durations in whole hours per group, which
+  gives it within half an hour, rather than fetching a row per case (as the
+  Drill page does below 100,000 departures, and always for referrals).
 - The filters of each page's default view (the Map: people still in the
   country; My nationals: no filter). Filter choices the page offers (the Map's
   nationalities and tags, My nationals' areas and facilities) are figures it
   shows, so they are in.
-- On the live scenario the Drill page shows only its "data as of" line (the
-  after-action review is for exercise scenarios): that line is its floor.
+- The Drill page (coordinator) on an exercise scenario: the drill runs offered;
+  the run's injects, each with the registrations, first referral acceptances and
+  first departures in the hour after it; those three responses by the hour over
+  the window (the timeline); the hours from registration to first departure by
+  nationality, with the departures left out (unknown nationality or status,
+  departed before registration); per service, the referrals sent in the window
+  by outcome (accepted in time, late, not yet), deadline passed, open past it,
+  and hours to acceptance; per facility, the hours its reports held it at or over
+  capacity, its longest silence, peak, reports above capacity (counted here on
+  purpose, as the page does) and last report. Staleness, the tiles and the
+  totals are margins of these rows. On a live scenario the page shows only its
+  "data as of" line (the after-action review is for exercise scenarios): that
+  line is its floor there.
 - The Audit page reads the dashboard's own audit log, not the shared database:
   its floor runs there.
 """
@@ -67,6 +89,11 @@ AUDIT_DAYS = 7  # the Audit page's default date range
 AUDIT_LIMIT = 5000
 
 LATEST = "SELECT MAX(updated_at) AS at FROM persons WHERE scenario_id = :scenario"
+# the drill runs played into a scenario, latest first (the Drill page's default choice)
+DRILL_RUNS = ("SELECT run_id, MIN(at) AS first_at, MAX(at) AS last_at, COUNT(*) AS injects, "
+              "SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END) AS skipped "
+              "FROM drill_injects WHERE scenario_id = :scenario GROUP BY run_id "
+              "ORDER BY MIN(at) DESC, run_id")
 
 
 @dataclass(frozen=True)
@@ -96,6 +123,28 @@ def _hours(dialect: str, start: str, end: str) -> str:
     return f"CAST((julianday({end}) - julianday({start})) * 24 AS INTEGER)"
 
 
+def _hour(dialect: str, column: str) -> str:
+    if dialect == "postgresql":
+        return f"to_char({column}, 'YYYY-MM-DD HH24')"
+    return f"substr({column}, 1, 13)"
+
+
+def _seconds(dialect: str, start: str, end: str) -> str:
+    if dialect == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+def _an_hour_after(dialect: str, column: str) -> str:
+    if dialect == "postgresql":
+        return f"({column} + INTERVAL '1 hour')"
+    return f"datetime({column}, '+1 hours')"
+
+
+def _later(dialect: str, a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if dialect == "postgresql" else f"MAX({a}, {b})"
+
+
 def _grid(dialect: str, column: str, offset: int) -> str:
     value = f"(p.{column} + {offset}.0) / :step"
     if dialect == "postgresql":  # its CAST rounds where SQLite's truncates
@@ -108,8 +157,10 @@ def _points_drawn(found: dict[str, list]) -> bool:
     return sum(r.n for r in found["cells"] if r.placed and not r.conf) <= POINT_CAP
 
 
-def floors(viewer: Viewer, dialect: str) -> dict[str, dict[str, Statement]]:
-    """Page -> statement name -> SQL, for the pages `viewer` may open."""
+def floors(viewer: Viewer, dialect: str, exercise: bool = False
+           ) -> dict[str, dict[str, Statement]]:
+    """Page -> statement name -> SQL, for the pages `viewer` may open on its scenario,
+    an exercise scenario if `exercise` (the Drill page reviews only those)."""
     consular = access.sees_person_level(viewer.role)
     persons, _ = access.person_scope(viewer, "p")
     persons = f"{persons} AND {quality.VALID_PERSON_STATUS}"
@@ -145,6 +196,97 @@ def floors(viewer: Viewer, dialect: str) -> dict[str, dict[str, Statement]]:
     manifest = ", ".join(f"SUM(CASE WHEN c.stage IN {_in(stages)} THEN 1 ELSE 0 END) AS {part}"
                          for part, stages in MANIFEST.items())
     missing_first = "CASE WHEN p.status = 'missing' THEN 0 ELSE 1 END, p.full_name, p.ref"
+
+    # The Drill page's review window, :drill_start to :drill_until, and the drill run it
+    # shows, :drill_run (scenario_params). Each referral's first acceptance and each
+    # case's first departure by the end of the window: the response to the injects.
+    def in_window(column: str) -> str:
+        return f"{column} >= :drill_start AND {column} <= :drill_until"
+
+    def hour_after(column: str) -> str:
+        """In the hour after the inject, and by the end of the window."""
+        return (f"{column} >= i.at AND {column} < {_an_hour_after(dialect, 'i.at')} "
+                f"AND {column} <= :drill_until")
+
+    accepted = ("SELECT x.referral_id, MIN(x.at) AS at FROM referral_events x "
+                "WHERE x.status = 'accepted' AND x.at <= :drill_until AND x.referral_id IN "
+                f"(SELECT r.id FROM referrals r WHERE {referrals}) GROUP BY x.referral_id")
+    departed = ("SELECT e.case_id, MIN(e.at) AS at FROM evacuation_events e "
+                "WHERE e.stage = 'departed' AND e.at <= :drill_until AND e.case_id IN "
+                f"(SELECT c.id FROM evacuation_cases c WHERE {cases}) GROUP BY e.case_id")
+    departure_counted = (f"{quality.VALID_PERSON_NATIONALITY} AND {quality.VALID_PERSON_STATUS} "
+                         "AND d.at >= p.registered_at")
+    # an occupancy report holds from its time (or the window's start) to the next report
+    # (or the window's end)
+    held = _seconds(dialect, "h.held_from", "h.held_to")
+    drill = {
+        "latest": LATEST,
+        "runs": DRILL_RUNS,
+        # the run's injects with the response in the hour after each; the responses are
+        # found once, not once per inject
+        "injects": f"WITH acc AS MATERIALIZED ({accepted}), dep AS MATERIALIZED ({departed}) "
+                   "SELECT i.seq, i.at, i.name, i.kind, i.status, i.detail, "
+                   f"(SELECT COUNT(*) FROM persons p WHERE {persons} "
+                   f"AND {hour_after('p.registered_at')}) AS registered, "
+                   f"(SELECT COUNT(*) FROM acc WHERE {hour_after('acc.at')}) AS accepted, "
+                   f"(SELECT COUNT(*) FROM dep WHERE {hour_after('dep.at')}) AS departed "
+                   "FROM drill_injects i WHERE i.scenario_id = :scenario "
+                   "AND i.run_id = :drill_run AND i.at <= :drill_until ORDER BY i.at, i.seq",
+        # the timeline's three response lines, cumulated from these hourly counts
+        "registered_by_hour": f"SELECT {_hour(dialect, 'p.registered_at')} AS hour, "
+                              f"COUNT(*) AS n FROM persons p WHERE {persons} "
+                              f"AND {in_window('p.registered_at')} GROUP BY 1",
+        "accepted_by_hour": f"SELECT {_hour(dialect, 'a.at')} AS hour, COUNT(*) AS n "
+                            f"FROM ({accepted}) a WHERE {in_window('a.at')} GROUP BY 1",
+        "departed_by_hour": f"SELECT {_hour(dialect, 'd.at')} AS hour, COUNT(*) AS n "
+                            f"FROM ({departed}) d WHERE {in_window('d.at')} GROUP BY 1",
+        # whole hours from registration to first departure by nationality, over the
+        # cases that departed in the window; the departures left out (unknown
+        # nationality or status, departed before registration) are the row of NULLs
+        "time_to_departure": "SELECT CASE WHEN t.counted = 1 THEN t.nationality END "
+                             "AS nationality, CASE WHEN t.counted = 1 THEN t.country END "
+                             "AS country, CASE WHEN t.counted = 1 THEN t.h END AS h, "
+                             "COUNT(*) AS n FROM (SELECT p.nationality, k.name AS country, "
+                             f"{_hours(dialect, 'p.registered_at', 'd.at')} AS h, "
+                             f"CASE WHEN {departure_counted} THEN 1 ELSE 0 END AS counted "
+                             f"FROM ({departed}) d JOIN evacuation_cases c ON c.id = d.case_id "
+                             "JOIN persons p ON p.id = c.person_id "
+                             "LEFT JOIN countries k ON k.iso3 = p.nationality "
+                             f"WHERE {in_window('d.at')}) t GROUP BY 1, 2, 3",
+        # per service, over the referrals sent in the window: accepted in time, late or
+        # not (yet), deadline passed, still open past it, and whole hours to acceptance
+        "time_to_acceptance": "SELECT r.service, CASE WHEN a.at IS NULL THEN 'not_accepted' "
+                              "WHEN a.at <= r.due_at THEN 'in_time' ELSE 'late' END AS outcome, "
+                              "CASE WHEN r.due_at <= :drill_until THEN 1 ELSE 0 END AS due_passed, "
+                              "CASE WHEN r.due_at < :drill_until AND (r.closed_at IS NULL "
+                              "OR r.closed_at > :drill_until) AND NOT EXISTS (SELECT 1 FROM "
+                              "referral_events x WHERE x.referral_id = r.id "
+                              "AND x.at <= :drill_until AND x.status <> 'open') THEN 1 ELSE 0 END "
+                              "AS open_past_deadline, "
+                              f"{_hours(dialect, 'r.created_at', 'a.at')} AS h, COUNT(*) AS n "
+                              f"FROM referrals r LEFT JOIN ({accepted}) a "
+                              f"ON a.referral_id = r.id WHERE {referrals} "
+                              f"AND {in_window('r.created_at')} GROUP BY 1, 2, 3, 4, 5",
+        # per facility: hours held at or over capacity, longest time without a new report,
+        # peak occupants held, reports above capacity sent in the window, last report
+        "facilities": "SELECT f.id, f.name, f.kind, f.status, f.capacity, f.confidential, "
+                      "f.confirmed_at, MAX(h.at) AS last_report, "
+                      "SUM(CASE WHEN h.held_to > h.held_from AND h.occupants >= f.capacity "
+                      f"THEN {held} ELSE 0 END) AS over_s, "
+                      f"MAX(CASE WHEN h.held_to > h.held_from THEN {held} END) AS gap_s, "
+                      "MAX(CASE WHEN h.held_to > h.held_from THEN h.occupants END) AS peak, "
+                      "SUM(CASE WHEN h.at >= :drill_start AND h.occupants > f.capacity "
+                      "THEN 1 ELSE 0 END) AS above "
+                      "FROM facilities f LEFT JOIN (SELECT o.facility_id, o.at, o.occupants, "
+                      f"{_later(dialect, 'o.at', ':drill_start')} AS held_from, "
+                      "COALESCE(LEAD(o.at) OVER (PARTITION BY o.facility_id "
+                      "ORDER BY o.at, o.id), :drill_until) AS held_to "
+                      "FROM facility_occupancy o WHERE o.at <= :drill_until "
+                      "AND o.facility_id IN (SELECT id FROM facilities "
+                      "WHERE scenario_id = :scenario)) h ON h.facility_id = f.id "
+                      "WHERE f.scenario_id = :scenario GROUP BY f.id, f.name, f.kind, "
+                      "f.status, f.capacity, f.confidential, f.confirmed_at",
+    }
 
     table: dict[str, dict[str, Statement]] = {
         "overview": {
@@ -288,7 +430,8 @@ def floors(viewer: Viewer, dialect: str) -> dict[str, dict[str, Statement]]:
                     "LEFT JOIN evacuation_cases c ON c.id = p.case_id "
                     f"LEFT JOIN movements m ON m.id = c.movement_id ORDER BY {missing_first}",
         },
-        "drill": {"latest": LATEST},
+        # on a live scenario the page shows only its "data as of" line
+        "drill": drill if exercise else {"latest": LATEST},
         "data_quality": {"latest": LATEST, **{c.key: c.count_sql for c in quality.CHECKS}},
         "audit": {
             **{f"{column}s": f"SELECT DISTINCT {column} FROM audit_log ORDER BY 1"
@@ -307,10 +450,14 @@ def scenario_params(engine: Engine, scenario_id: int, excluded_cases: list[int] 
                     excluded_referrals: list[int] | None = None) -> dict:
     """The parameters every viewer of a scenario shares: the latest moment, the bounds
     derived from it, and the ids of the rows that break the contract (found here
-    unless given, e.g. from the server's own shared facts)."""
+    unless given, e.g. from the server's own shared facts). Also whether the scenario
+    is an exercise (`exercise`, which says the Drill page's floor; no SQL parameter)."""
     scenario = {"scenario": scenario_id}
     with engine.connect() as conn:
-        at = pd.Timestamp(conn.execute(text(LATEST), scenario).scalar()).to_pydatetime()
+        at = _moment(conn.execute(text(LATEST), scenario).scalar())
+        kind, starts = conn.execute(text("SELECT kind, starts_at FROM scenarios "
+                                         "WHERE id = :scenario"), scenario).one()
+        run = conn.execute(text(DRILL_RUNS), scenario).first()
         if excluded_cases is None:
             backward = [r[0] for r in conn.execute(text(quality.BACKWARD_CASES), scenario)]
             excluded_cases = [r[0] for r in conn.execute(
@@ -322,9 +469,16 @@ def scenario_params(engine: Engine, scenario_id: int, excluded_cases: list[int] 
             excluded_referrals = [r[0] for r in conn.execute(text(
                 f"SELECT r.id FROM referrals r WHERE r.scenario_id = :scenario "
                 f"AND NOT ({quality.VALID_REFERRAL})"), scenario)]
+    # The Drill page at the latest moment reviews the latest run (or, with none played,
+    # the scenario's own history): from its first inject (or the scenario's start) to
+    # the data-as-of, or to the run's last inject if that is later.
+    first, last = ((_moment(run.first_at), _moment(run.last_at)) if run
+                   else (_moment(starts), _moment(starts)))
     today = datetime.now(UTC).date()
     return {
-        **scenario, "at": at, "yes": True, "no": False,
+        **scenario, "at": at, "yes": True, "no": False, "exercise": kind == "exercise",
+        "drill_run": run.run_id if run else "", "drill_start": first,
+        "drill_until": max(at, last, first),
         "excluded_cases": list(excluded_cases) or [-1],
         "excluded_referrals": list(excluded_referrals) or [-1],
         "active": [s for s in vocab.REFERRAL_STATUSES if s not in vocab.REFERRAL_ENDED],
@@ -340,6 +494,10 @@ def scenario_params(engine: Engine, scenario_id: int, excluded_cases: list[int] 
         "audit_until": (today + timedelta(days=1)).isoformat(),
         "audit_limit": AUDIT_LIMIT,
     }
+
+
+def _moment(value) -> datetime:
+    return pd.Timestamp(value).to_pydatetime()
 
 
 def viewer_params(shared: dict, viewer: Viewer) -> dict:
@@ -375,7 +533,7 @@ def time_floor(engine: Engine, page: str, viewer: Viewer, shared: dict,
     the OS cache, as the page's earlier render did."""
     target = audit_engine() if page == "audit" else engine
     params = viewer_params(shared, viewer)
-    statements = floors(viewer, target.dialect.name)[page]
+    statements = floors(viewer, target.dialect.name, shared["exercise"])[page]
     done = []
     for _ in range(runs):
         found: dict[str, list] = {}
@@ -410,24 +568,36 @@ def main() -> None:
 
     import os
 
-    from benchmarks.bench_pages import CACHE, viewers
+    from benchmarks.bench_pages import CACHE, label, quiet_streamlit, scenario_for, viewers
 
+    quiet_streamlit()
     # the benchmark's audit log, never the dashboard's own
     os.environ.setdefault("SITROOM_AUDIT_DB", str(CACHE / "bench-audit.sqlite"))
     engine = db.readonly_engine(args.db_url)
-    started = time.perf_counter()
-    shared = scenario_params(engine, 1)
-    breaks = [sum(i != -1 for i in shared[k]) for k in ("excluded_cases", "excluded_referrals")]
-    print(f"shared parameters (contract breaks: {breaks[0]} cases, {breaks[1]} referrals) in "
-          f"{time.perf_counter() - started:.1f} s, latest {shared['at']}", file=sys.stderr)
-    print(f"{'page':<13} {'role':<12} {'nat':<4} {'floor ms':>9}")
+    shared: dict[int, dict] = {}
+
+    def shared_params(scenario_id: int) -> dict:
+        if scenario_id not in shared:
+            started = time.perf_counter()
+            found = shared[scenario_id] = scenario_params(engine, scenario_id)
+            breaks = [sum(i != -1 for i in found[k])
+                      for k in ("excluded_cases", "excluded_referrals")]
+            print(f"scenario {scenario_id}: shared parameters (contract breaks: {breaks[0]} "
+                  f"cases, {breaks[1]} referrals) in {time.perf_counter() - started:.1f} s, "
+                  f"latest {found['at']}", file=sys.stderr)
+        return shared[scenario_id]
+
+    print(f"{'page':<16} {'role':<12} {'nat':<4} {'floor ms':>9}")
     for role, nats in viewers(args.db_url):
-        viewer = Viewer("bench", role, 1, nats)
-        for page in floors(viewer, engine.dialect.name):
+        for page in access.pages_for(role):
             if args.pages and page not in args.pages:
                 continue
-            total, took = time_floor(engine, page, viewer, shared, args.runs)
-            print(f"{page:<13} {role:<12} {','.join(nats):<4} {total:>9.1f}", flush=True)
+            scenario_id = scenario_for(args.db_url, page)
+            params = shared_params(scenario_id)
+            viewer = Viewer("bench", role, scenario_id, nats)
+            total, took = time_floor(engine, page, viewer, params, args.runs)
+            print(f"{label(page, params['exercise']):<16} {role:<12} {','.join(nats):<4} "
+                  f"{total:>9.1f}", flush=True)
             if args.detail:
                 for name, ms in took.items():
                     print(f"    {name:<24} {ms:>9.1f}")
