@@ -191,6 +191,12 @@ def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     return _layout(fig, title, max(300, 110 + 30 * len(series) * len(cats)) + 90)
 
 
+def _vline(at: object, line: dict) -> dict:
+    """A vertical line across the plot at `at`, as fig.add_vline draws it."""
+    return {"type": "line", "x0": at, "x1": at, "xref": "x", "y0": 0, "y1": 1,
+            "yref": "y domain", "line": line}
+
+
 def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
              marks: pd.DataFrame | None = None, now: object | None = None, title: str = "",
              y_title: str = "", x_range: Sequence | None = None) -> go.Figure:
@@ -203,9 +209,12 @@ def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
     for col, (label, colour) in lines.items():
         fig.add_trace(go.Scatter(x=frame[x], y=_values(frame[col]), name=label, mode="lines",
                                  line={"color": colour, "width": 4}, connectgaps=True))
+    # Vertical lines as one list of shapes: fig.add_vline re-validates every shape
+    # drawn before it, 0.45 s for a drill of 26 injects.
+    shapes = []
     if marks is not None and len(marks):
-        for at, colour in zip(marks["at"], marks["colour"], strict=True):
-            fig.add_vline(x=at, line={"color": colour, "width": 1.5, "dash": "dot"})
+        shapes += [_vline(at, {"color": colour, "width": 1.5, "dash": "dot"})
+                   for at, colour in zip(marks["at"], marks["colour"], strict=True)]
         fig.add_trace(go.Scatter(
             x=marks["at"], y=[1.0] * len(marks), yaxis="y2", mode="markers+text",
             name="Injects", text=list(marks["label"]), textposition="top center",
@@ -214,7 +223,8 @@ def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
                                       "color": list(marks["colour"])}))
         fig.update_layout(yaxis2={"overlaying": "y", "range": [0, 1.15], "visible": False})
     if now is not None:
-        fig.add_vline(x=now, line={"color": NEUTRAL, "width": 3})
+        shapes.append(_vline(now, {"color": NEUTRAL, "width": 3}))
+    fig.update_layout(shapes=shapes)
     fig.update_yaxes(title=y_title, rangemode="tozero")
     fig = _layout(fig, title, 500)
     if x_range is not None:  # a little room so that the first and last marks keep their labels

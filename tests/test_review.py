@@ -6,6 +6,7 @@ the raw rows, with pandas, never by the code under test."""
 from __future__ import annotations
 
 import io
+import json
 import math
 from datetime import datetime, timedelta
 
@@ -384,6 +385,17 @@ def test_drill_page_shows_the_review_of_the_exercise(app_db, raw):
     assert len(at.get("plotly_chart")) >= 2
     injects = at.dataframe[0].value
     assert list(injects["seq"]) == [1, 2, 3, 4]
+    # the timeline: a dotted line at each inject, a solid one at the replay moment (the end)
+    timeline = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                    if json.loads(c.proto.spec)["layout"].get("shapes"))
+    lines = timeline["layout"]["shapes"]
+    dotted = sorted(pd.Timestamp(s["x0"]) for s in lines if s["line"].get("dash") == "dot")
+    own = times(frame(raw, app_db, "SELECT at FROM drill_injects WHERE run_id = :r", r=RUN),
+                "at")
+    assert dotted == sorted(own["at"])
+    assert all(s["x0"] == s["x1"] and s["yref"] == "y domain" for s in lines)
+    solid = [s for s in lines if "dash" not in s["line"]]
+    assert len(solid) == 1 and pd.Timestamp(solid[0]["x0"]) >= max(dotted)
 
 
 def test_drill_page_refuses_a_live_scenario(app_db):
