@@ -323,6 +323,12 @@ def test_the_audit_page_lists_views_newest_first_and_filters_them(app, own_audit
     assert not at.exception
     log = at.dataframe[0].value
     assert list(log["user"][:2]) == [ACCOUNTS["coordinator"][0], ACCOUNTS["committee"][0]]
+    # the filters offer what the log holds, each column's values once, in order
+    with sqlite3.connect(own_audit_log) as conn:
+        for column in ("user", "role", "page", "action"):
+            own = [r[0] for r in conn.execute(f"SELECT {column} FROM audit_log")]
+            offered = at.selectbox(key=f"audit-{column}").options
+            assert offered[1:] == sorted(set(own)) and len(offered) > 1
     at.selectbox(key="audit-role").select("committee").run()
     log = at.dataframe[0].value
     assert set(log["role"]) == {"committee"} and len(log) == 1
