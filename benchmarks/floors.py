@@ -2,7 +2,7 @@
 figures a page shows, written here over the contract tables (DESIGN.md §4), not
 taken from the page's own code (issue 3: "page time ≤ 3× its SQL floor").
 
-    python benchmarks/floors.py --db-url sqlite:////tmp/sitroom-bench/scenario-1000000-1.sqlite
+    python benchmarks/floors.py --db-url sqlite:////tmp/sitroom-bench/reference-1000000-1.sqlite
 
 `floors(viewer, dialect, exercise)` is the table: for every page the viewer may
 open, its statements by name, one plain aggregate per figure group, grouped by
