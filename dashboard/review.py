@@ -98,12 +98,6 @@ def _later(engine: Engine, a: str, b: str) -> str:
     return f"GREATEST({a}, {b})" if _pg(engine) else f"MAX({a}, {b})"
 
 
-def _plus_hours(engine: Engine, column: str, hours: int) -> str:
-    if _pg(engine):
-        return f"({column} + INTERVAL '{int(hours)} hours')"
-    return f"datetime({column}, '+{int(hours)} hours')"
-
-
 def _hour_of(engine: Engine, column: str) -> str:
     """SQL for the hour a timestamp falls in, as 'YYYY-MM-DD HH' text."""
     if _pg(engine):
@@ -200,25 +194,36 @@ def _injects(db_url: str, engine: Engine, viewer: Viewer, run_id: str | None,
              until: datetime) -> pd.DataFrame:
     """The run's injects up to `until`, each with the response in the hour after it
     (counted up to `until`: the replay does not know the future)."""
+    params = {"scenario": viewer.scenario_id, "run": run_id or "", "until": until}
+    injects = db.read_frame(engine, db.sql(
+        "SELECT i.seq, i.at, i.name, i.kind, i.status, i.detail FROM drill_injects i "
+        "WHERE i.scenario_id = :scenario AND i.run_id = :run AND i.at <= :until "
+        "ORDER BY i.at, i.seq", params), params)
     departures, dep_params = _departures(db_url, viewer)
     acceptances, acc_params = _acceptances(db_url, viewer)
     persons, person_params = _registrations(viewer)
-    after = _plus_hours(engine, "i.at", RESPONSE_HOURS)
-    params = {**dep_params, **acc_params, **person_params, "scenario": viewer.scenario_id,
-              "run": run_id or "", "until": until}
-
-    def within(column: str) -> str:
-        return f"{column} >= i.at AND {column} < {after} AND {column} <= :until"
-
-    return db.read_frame(engine, db.sql(
-        f"WITH dep AS ({departures}), acc AS ({acceptances}) "
-        "SELECT i.seq, i.at, i.name, i.kind, i.status, i.detail, "
-        f"(SELECT COUNT(*) FROM persons p WHERE {persons} AND {within('p.registered_at')}) "
-        "AS registered, "
-        f"(SELECT COUNT(*) FROM acc WHERE {within('acc.at')}) AS accepted, "
-        f"(SELECT COUNT(*) FROM dep WHERE {within('dep.at')}) AS departed "
-        "FROM drill_injects i WHERE i.scenario_id = :scenario AND i.run_id = :run "
-        "AND i.at <= :until ORDER BY i.at, i.seq", params), params)
+    # Each response's times in the window read once, then counted per inject here: a
+    # count per inject in SQL re-ran the grouped subqueries for every inject (0.6 s
+    # for a drill of 25 injects at the reference scale).
+    at = pd.to_datetime(injects["at"], format="mixed")
+    window = {"lo": at.min() if len(at) else until, "until": until}
+    for name, statement, extra in (
+            ("registered", f"SELECT p.registered_at AS at FROM persons p WHERE {persons}",
+             person_params),
+            ("accepted", f"SELECT a.at FROM ({acceptances}) a", acc_params),
+            ("departed", f"SELECT d.at FROM ({departures}) d", dep_params)):
+        bound = {**extra, **window}
+        column = "p.registered_at" if name == "registered" else "at"
+        where = " AND " if name == "registered" else " WHERE "
+        times = db.read_frame(engine, db.sql(
+            f"{statement}{where}{column} >= :lo AND {column} <= :until", bound), bound)["at"]
+        times = np.sort(pd.to_datetime(times, format="mixed").dropna().to_numpy())
+        # at or after the inject, before the hour after it (and by `until`)
+        ends = np.minimum(np.searchsorted(times, (at + pd.Timedelta(hours=RESPONSE_HOURS))
+                                          .to_numpy(), side="left"),
+                          np.searchsorted(times, np.datetime64(until), side="right"))
+        injects[name] = np.maximum(ends - np.searchsorted(times, at.to_numpy(), side="left"), 0)
+    return injects
 
 
 def _hourly(engine: Engine, statement: str, column: str, params: dict) -> pd.Series:
