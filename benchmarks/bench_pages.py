@@ -26,7 +26,8 @@ last AUDIT_DAYS days (filled in once), as a busy month of use would leave it.
               contract breaks and the shared tallies (dashboard.tallies), which
               the server does in the background at start
   own SQL     ms spent in the database by the statements the page itself ran during
-              its cold render; since pages sum the shared tallies, often next to none
+              its cold render, rows fetched included; since pages sum the shared
+              tallies, often next to none
   floor ms    the page's SQL floor: the raw aggregates over the contract tables that
               produce the figures it shows at the latest moment, for this scope
               (benchmarks/floors.py, which says what they count and leave out), each
@@ -47,6 +48,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -180,7 +182,7 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
     from sqlalchemy import event
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import runtime
+    from dashboard import db, runtime
     from dashboard.access import Viewer
     from dashboard.scenarios import list_scenarios
     from dashboard.session import KEY, Context
@@ -188,6 +190,21 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
     os.environ["SITROOM_AUDIT_DB"] = str(audit_log())
     engine = runtime.engine(db_url)
     sql_seconds = [0.0]
+    # SQLite does much of a query's work while its rows are fetched, after the
+    # cursor's execute: read_frame is timed whole (execute, fetch and frame), and the
+    # cursor events count only the statements run outside it.
+    in_read = threading.local()
+    read_frame = db.read_frame
+
+    def timed_read_frame(*args, **kwargs):
+        in_read.on, started = True, time.perf_counter()
+        try:
+            return read_frame(*args, **kwargs)
+        finally:
+            in_read.on = False
+            sql_seconds[0] += time.perf_counter() - started
+
+    db.read_frame = timed_read_frame
 
     @event.listens_for(engine, "before_cursor_execute")
     def _start(conn, cursor, statement, parameters, context, executemany):
@@ -195,7 +212,9 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
 
     @event.listens_for(engine, "after_cursor_execute")
     def _stop(conn, cursor, statement, parameters, context, executemany):
-        sql_seconds[0] += time.perf_counter() - conn.info.pop("bench_t")
+        started = conn.info.pop("bench_t")
+        if not getattr(in_read, "on", False):
+            sql_seconds[0] += time.perf_counter() - started
 
     from dashboard import cache, quality, warmup
 
