@@ -34,8 +34,8 @@ def body(as_of) -> None:
     with right:
         st.plotly_chart(charts.stacked_bars(
             data.by_service, "service", ["overdue"], palette.REFERRAL_STATUS,
-            title="Overdue: not accepted by the service's deadline"), key="referrals-overdue",
-            theme=None)
+            title="Overdue by service"), key="referrals-overdue", theme=None)
+        st.caption("Overdue: not accepted by the service's deadline (Deadline column below).")
 
     st.subheader("By service")
     st.dataframe(data.by_service.merge(data.by_age, on="service"), hide_index=True,
