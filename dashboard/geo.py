@@ -290,7 +290,7 @@ def _count_placements(db_url: str, scenario_id: int) -> Placements:
     params = {"scenario": scenario_id, "scope_scenario": scenario_id, "conf_yes": True,
               "step": GRID_STEP}
     mask, join = "0", ""
-    if tags is not None and len(tags) > MAX_TAGS:
+    if len(tags) > MAX_TAGS:
         tags = None
     elif tags:
         params |= {f"tag_{i}": tag for i, tag in enumerate(tags)}
