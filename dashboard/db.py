@@ -39,6 +39,11 @@ def normalize_url(url: str | URL) -> URL:
     return u
 
 
+def dialect_of(url: str | URL) -> str:
+    """"sqlite" or "postgresql": for SQL that each planner answers best in its own form."""
+    return normalize_url(url).get_backend_name()
+
+
 def describe(url: str | URL) -> str:
     """The URL as it may be shown on screen: no password."""
     return normalize_url(url).render_as_string(hide_password=True)

@@ -46,8 +46,8 @@ class Overview:
         return next(f for f in self.figures if f.key == key)
 
 
-def _persons_where(viewer: Viewer) -> tuple[str, dict]:
-    scope, params = access.person_scope(viewer, "p")
+def _persons_where(engine: Engine, viewer: Viewer) -> tuple[str, dict]:
+    scope, params = access.person_scope(viewer, "p", engine.dialect.name)
     return f"{scope} AND {quality.VALID_PERSON_STATUS}", params
 
 
@@ -57,7 +57,7 @@ def _scalar(engine: Engine, statement: str, params: dict) -> int:
 
 
 def _registered(engine: Engine, viewer: Viewer, at: datetime) -> int:
-    where, params = _persons_where(viewer)
+    where, params = _persons_where(engine, viewer)
     return _scalar(engine, f"SELECT COUNT(*) FROM persons p WHERE {where} "
                            "AND p.registered_at <= :at", {**params, "at": at})
 
@@ -89,7 +89,7 @@ def _by_status_at(engine: Engine, viewer: Viewer, now: dict[str, int], latest: d
     then (a person registered since is not counted). Reads only their history."""
     if at >= latest:
         return now
-    where, params = _persons_where(viewer)
+    where, params = _persons_where(engine, viewer)
     params = {**params, "ref": at, "now": latest}
     changed_now = _status_counts(
         engine, f"SELECT p.status, COUNT(*) AS n FROM persons p WHERE {where} "

@@ -60,7 +60,7 @@ def persons_at(engine: Engine, viewer: Viewer, then: datetime | None) -> tuple[s
     time of their latest event by `then`. Scope and the data-quality exclusion of an
     unknown current status are those of the latest moment; a person with no event
     by `then` has no known state then and is left out."""
-    scope, params = access.person_scope(viewer, "p")
+    scope, params = access.person_scope(viewer, "p", engine.dialect.name)
     if then is None:
         return "persons p", f"{scope} AND {quality.VALID_PERSON_STATUS}", params
     if engine.dialect.name == "postgresql":

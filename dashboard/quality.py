@@ -179,7 +179,7 @@ def scoped_cases(db_url: str, viewer: Viewer, alias: str = "c") -> tuple[str, di
                     "excluded_cases": excluded_case_ids(db_url, viewer.scenario_id) or [-1]}
     where = f"{alias}.scenario_id = :cases_scenario AND {alias}.id NOT IN :excluded_cases"
     if access.sees_person_level(viewer.role):
-        visible, visible_params = access.visible_persons_sql(viewer)
+        visible, visible_params = access.visible_persons_sql(viewer, db.dialect_of(db_url))
         params.update(visible_params)
         where += f" AND {alias}.person_id IN ({visible})"
     return where, params
@@ -194,7 +194,7 @@ def scoped_referrals(db_url: str, viewer: Viewer, alias: str = "r") -> tuple[str
     where = (f"{alias}.scenario_id = :referrals_scenario "
              f"AND {alias}.id NOT IN :excluded_referrals AND {alias}.service IN :scope_services")
     if access.sees_person_level(viewer.role):
-        visible, visible_params = access.visible_persons_sql(viewer)
+        visible, visible_params = access.visible_persons_sql(viewer, db.dialect_of(db_url))
         params.update(visible_params)
         where += f" AND {alias}.person_id IN ({visible})"
     return where, params

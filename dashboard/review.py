@@ -185,8 +185,8 @@ def _acceptances(db_url: str, viewer: Viewer) -> tuple[str, dict]:
             f"WHERE {where}) GROUP BY x.referral_id"), params
 
 
-def _registrations(viewer: Viewer) -> tuple[str, dict]:
-    scope, params = access.person_scope(viewer, "p")
+def _registrations(engine: Engine, viewer: Viewer) -> tuple[str, dict]:
+    scope, params = access.person_scope(viewer, "p", engine.dialect.name)
     return f"{scope} AND {quality.VALID_PERSON_STATUS}", params
 
 
@@ -201,7 +201,7 @@ def _injects(db_url: str, engine: Engine, viewer: Viewer, run_id: str | None,
         "ORDER BY i.at, i.seq", params), params)
     departures, dep_params = _departures(db_url, viewer)
     acceptances, acc_params = _acceptances(db_url, viewer)
-    persons, person_params = _registrations(viewer)
+    persons, person_params = _registrations(engine, viewer)
     # Each response's times in the window read once, then counted per inject here: a
     # count per inject in SQL re-ran the grouped subqueries for every inject (0.6 s
     # for a drill of 25 injects at the reference scale).
@@ -240,7 +240,7 @@ def _series(db_url: str, engine: Engine, viewer: Viewer, start: datetime,
     where the count since the last drawn point is 0 or at least 5 (thin_steps)."""
     departures, dep_params = _departures(db_url, viewer)
     acceptances, acc_params = _acceptances(db_url, viewer)
-    persons, person_params = _registrations(viewer)
+    persons, person_params = _registrations(engine, viewer)
     span = {"start": start, "until": until}
     counts = {
         "registered": _hourly(engine, f"FROM persons p WHERE {persons} AND p.registered_at "
