@@ -306,6 +306,7 @@ def main() -> None:
     parser.add_argument("--db-url", help="use this database instead of building one")
     parser.add_argument("--runs", type=int, default=20, help="warm reruns per page and role")
     parser.add_argument("--pages", nargs="*", help="only these pages")
+    parser.add_argument("--roles", nargs="*", help="only these roles")
     parser.add_argument("--one", nargs=4, metavar=("PAGE", "ROLE", "NATS", "SCENARIO"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -323,7 +324,7 @@ def main() -> None:
     rows = []
     for role, nats in viewers(db_url):
         for page in access.pages_for(role):
-            if args.pages and page not in args.pages:
+            if (args.pages and page not in args.pages) or (args.roles and role not in args.roles):
                 continue
             scenario_id = scenario_for(db_url, page)
             out = subprocess.run(
