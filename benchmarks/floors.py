@@ -162,13 +162,13 @@ def floors(viewer: Viewer, dialect: str, exercise: bool = False
     """Page -> statement name -> SQL, for the pages `viewer` may open on its scenario,
     an exercise scenario if `exercise` (the Drill page reviews only those)."""
     consular = access.sees_person_level(viewer.role)
-    persons, _ = access.person_scope(viewer, "p")
+    persons, _ = access.person_scope(viewer, "p", dialect)
     persons = f"{persons} AND {quality.VALID_PERSON_STATUS}"
     cases = "c.scenario_id = :scenario AND c.id NOT IN :excluded_cases"
     referrals = ("r.scenario_id = :scenario AND r.id NOT IN :excluded_referrals "
                  "AND r.service IN :services")
     if consular:
-        visible, _ = access.visible_persons_sql(viewer)
+        visible, _ = access.visible_persons_sql(viewer, dialect)
         cases += f" AND c.person_id IN ({visible})"
         referrals += f" AND r.person_id IN ({visible})"
     active = f"{referrals} AND r.status IN :active"
