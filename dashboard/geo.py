@@ -458,9 +458,9 @@ def layers(db_url: str, viewer: Viewer, as_of: datetime) -> MapLayers:
     params = {"scenario": viewer.scenario_id}
     # The latest report by an earlier moment; at the latest moment, the latest report.
     earlier = persons.earlier(db_url, viewer.scenario_id, as_of) is not None
-    occupancy, occ_params = quality.LATEST_OCCUPANCY, params
+    occupancy, occ_params = quality.latest_occupancy(dialect=engine.dialect.name), params
     if earlier:
-        occupancy = quality.latest_occupancy("occ_at")
+        occupancy = quality.latest_occupancy("occ_at", engine.dialect.name)
         occ_params = {**params, "occ_at": as_of}
     # Two small queries, one row per facility each: SQLite re-runs a grouped subquery
     # inside a LEFT JOIN for every facility, which took seconds at the reference scale.

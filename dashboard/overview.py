@@ -172,7 +172,7 @@ def _facilities(db_url: str, scenario_id: int, at: datetime) -> pd.DataFrame:
     frame = db.read_frame(runtime.engine(db_url), db.sql(
         "SELECT f.id, f.name AS facility, f.kind, a.name AS area, f.capacity, lo.occupants, "
         "f.confidential, f.status "
-        f"FROM facilities f JOIN ({quality.latest_occupancy('occ_at')}) lo "
+        f"FROM facilities f JOIN ({quality.latest_occupancy('occ_at', db.dialect_of(db_url))}) lo "
         "ON lo.facility_id = f.id "
         "LEFT JOIN areas a ON a.pcode = f.area_pcode "
         f"WHERE f.scenario_id = :scenario AND {quality.VALID_OCCUPANCY} "

