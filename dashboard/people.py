@@ -19,7 +19,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard import access, cache, db, quality, runtime, scenarios, vocab
+from dashboard import access, cache, db, quality, runtime, scenarios, tallies, vocab
 from dashboard.access import Viewer
 
 # --- persons at a moment ------------------------------------------------------------------
@@ -273,8 +273,13 @@ def summary(db_url: str, viewer: Viewer, as_of: datetime | None = None) -> dict[
     and those needing an emergency travel document (documents have no history:
     today's): the same whatever the filters, so counted once."""
     engine = runtime.engine(db_url)
-    source, scope, params = _persons(engine, viewer,
-                                     earlier(db_url, viewer.scenario_id, as_of))
+    then = earlier(db_url, viewer.scenario_id, as_of)
+    source, scope, params = _persons(engine, viewer, then)
+    if then is None:  # the latest moment: summed from the shared tallies, for every scope
+        mine = tallies.now(db_url, viewer.scenario_id).scope("persons", viewer)
+        return {"total": int(mine["n"].sum()),
+                "missing": int(mine.loc[mine["status"] == "missing", "n"].sum()),
+                "travel_document": int(mine["travel_document"].sum())}
     params = {**params, "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)}
     counts = db.read_frame(engine, db.sql(
         "SELECT COUNT(*) AS total, "

@@ -139,10 +139,15 @@ def _count_now(db_url: str, scenario_id: int) -> Now:
     at = {"at": latest or _EPOCH}
     aggregate = _aggregate(scenario_id)
     persons = read(engine, f"SELECT {CELL}, p.status, COUNT(*) AS n, "
-                            "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) AS registered "
+                            "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) "
+                            "AS registered, "
+                            # for a liaison's summary (people.summary): documents have no history
+                            "SUM(CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END) "
+                            "AS travel_document "
                             f"FROM persons p WHERE p.scenario_id = :scenario "
                             f"AND {quality.VALID_PERSON_STATUS} GROUP BY {CELL_GROUP}, p.status",
-                    {"scenario": scenario_id, **at})
+                    {"scenario": scenario_id, **at,
+                     "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
     where, params = quality.scoped_referrals(db_url, aggregate)
     referrals = read(engine, (
         f"SELECT {CELL}, r.service, "
