@@ -4,7 +4,7 @@ taken from the page's own code (issue 3: "page time ≤ 3× its SQL floor").
 
     python benchmarks/floors.py --db-url sqlite:////tmp/sitroom-bench/reference-1000000-1.sqlite
 
-`floors(viewer, dialect, exercise)` is the table: for every page the viewer may
+`floors(viewer, engine, exercise)` is the table: for every page the viewer may
 open, its statements by name, one plain aggregate per figure group, grouped by
 the dimensions shown. They share one set of parameters per scenario
 (`scenario_params`). `time_floor` runs a page's statements, fetching every row,
@@ -78,10 +78,11 @@ from sqlalchemy import Engine, TextClause, create_engine, text  # noqa: E402
 
 from dashboard import access, config, db, quality, vocab  # noqa: E402
 from dashboard.access import Viewer  # noqa: E402
-from dashboard.evacuation import MANIFEST  # noqa: E402
-from dashboard.geo import GRID_STEP, IN_COUNTRY, POINT_CAP  # noqa: E402
+from dashboard.evacuation import MANIFEST, hours_floor  # noqa: E402
+from dashboard.geo import GRID_STEP, IN_COUNTRY, POINT_CAP, cell_index  # noqa: E402
 from dashboard.people import ROW_LIMIT  # noqa: E402
-from dashboard.referrals import AGES, QUEUE_LIMIT, sees_queue  # noqa: E402
+from dashboard.referrals import AGES, QUEUE_LIMIT, day_of, sees_queue  # noqa: E402
+from dashboard.review import hour_of, seconds_between  # noqa: E402
 from dashboard.shelters import TREND_DAYS  # noqa: E402
 
 RUNS = 3
@@ -111,30 +112,6 @@ def _in(values) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"  # our own vocabulary, not input
 
 
-def _day(dialect: str, column: str) -> str:
-    if dialect == "postgresql":
-        return f"to_char({column}, 'YYYY-MM-DD')"
-    return f"substr({column}, 1, 10)"  # SQLite stores 'YYYY-MM-DD HH:MM:SS'
-
-
-def _hours(dialect: str, start: str, end: str) -> str:
-    if dialect == "postgresql":
-        return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start})) / 3600) AS INTEGER)"
-    return f"CAST((julianday({end}) - julianday({start})) * 24 AS INTEGER)"
-
-
-def _hour(dialect: str, column: str) -> str:
-    if dialect == "postgresql":
-        return f"to_char({column}, 'YYYY-MM-DD HH24')"
-    return f"substr({column}, 1, 13)"
-
-
-def _seconds(dialect: str, start: str, end: str) -> str:
-    if dialect == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({end} - {start}))"
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
-
-
 def _an_hour_after(dialect: str, column: str) -> str:
     if dialect == "postgresql":
         return f"({column} + INTERVAL '1 hour')"
@@ -145,22 +122,18 @@ def _later(dialect: str, a: str, b: str) -> str:
     return f"GREATEST({a}, {b})" if dialect == "postgresql" else f"MAX({a}, {b})"
 
 
-def _grid(dialect: str, column: str, offset: int) -> str:
-    value = f"(p.{column} + {offset}.0) / :step"
-    if dialect == "postgresql":  # its CAST rounds where SQLite's truncates
-        return f"CAST(FLOOR({value}) AS INTEGER)"
-    return f"CAST({value} AS INTEGER)"
-
-
 def _points_drawn(found: dict[str, list]) -> bool:
     """The Map draws a liaison's nationals as points up to POINT_CAP of them."""
     return sum(r.n for r in found["cells"] if r.placed and not r.conf) <= POINT_CAP
 
 
-def floors(viewer: Viewer, dialect: str, exercise: bool = False
+def floors(viewer: Viewer, engine: Engine, exercise: bool = False
            ) -> dict[str, dict[str, Statement]]:
     """Page -> statement name -> SQL, for the pages `viewer` may open on its scenario,
-    an exercise scenario if `exercise` (the Drill page reviews only those)."""
+    an exercise scenario if `exercise` (the Drill page reviews only those), in the
+    SQL of `engine`'s database (the dashboard's own helpers for times and the grid:
+    forms of an expression, not the aggregates)."""
+    dialect = engine.dialect.name
     consular = access.sees_person_level(viewer.role)
     persons, _ = access.person_scope(viewer, "p", dialect)
     persons = f"{persons} AND {quality.VALID_PERSON_STATUS}"
@@ -218,7 +191,7 @@ def floors(viewer: Viewer, dialect: str, exercise: bool = False
                          "AND d.at >= p.registered_at")
     # an occupancy report holds from its time (or the window's start) to the next report
     # (or the window's end)
-    held = _seconds(dialect, "h.held_from", "h.held_to")
+    held = seconds_between(engine, "h.held_from", "h.held_to")
     drill = {
         "latest": LATEST,
         "runs": DRILL_RUNS,
@@ -233,12 +206,12 @@ def floors(viewer: Viewer, dialect: str, exercise: bool = False
                    "FROM drill_injects i WHERE i.scenario_id = :scenario "
                    "AND i.run_id = :drill_run AND i.at <= :drill_until ORDER BY i.at, i.seq",
         # the timeline's three response lines, cumulated from these hourly counts
-        "registered_by_hour": f"SELECT {_hour(dialect, 'p.registered_at')} AS hour, "
+        "registered_by_hour": f"SELECT {hour_of(engine, 'p.registered_at')} AS hour, "
                               f"COUNT(*) AS n FROM persons p WHERE {persons} "
                               f"AND {in_window('p.registered_at')} GROUP BY 1",
-        "accepted_by_hour": f"SELECT {_hour(dialect, 'a.at')} AS hour, COUNT(*) AS n "
+        "accepted_by_hour": f"SELECT {hour_of(engine, 'a.at')} AS hour, COUNT(*) AS n "
                             f"FROM ({accepted}) a WHERE {in_window('a.at')} GROUP BY 1",
-        "departed_by_hour": f"SELECT {_hour(dialect, 'd.at')} AS hour, COUNT(*) AS n "
+        "departed_by_hour": f"SELECT {hour_of(engine, 'd.at')} AS hour, COUNT(*) AS n "
                             f"FROM ({departed}) d WHERE {in_window('d.at')} GROUP BY 1",
         # whole hours from registration to first departure by nationality, over the
         # cases that departed in the window; the departures left out (unknown
@@ -247,7 +220,7 @@ def floors(viewer: Viewer, dialect: str, exercise: bool = False
                              "AS nationality, CASE WHEN t.counted = 1 THEN t.country END "
                              "AS country, CASE WHEN t.counted = 1 THEN t.h END AS h, "
                              "COUNT(*) AS n FROM (SELECT p.nationality, k.name AS country, "
-                             f"{_hours(dialect, 'p.registered_at', 'd.at')} AS h, "
+                             f"{hours_floor(engine, 'p.registered_at', 'd.at')} AS h, "
                              f"CASE WHEN {departure_counted} THEN 1 ELSE 0 END AS counted "
                              f"FROM ({departed}) d JOIN evacuation_cases c ON c.id = d.case_id "
                              "JOIN persons p ON p.id = c.person_id "
@@ -263,7 +236,7 @@ def floors(viewer: Viewer, dialect: str, exercise: bool = False
                               "referral_events x WHERE x.referral_id = r.id "
                               "AND x.at <= :drill_until AND x.status <> 'open') THEN 1 ELSE 0 END "
                               "AS open_past_deadline, "
-                              f"{_hours(dialect, 'r.created_at', 'a.at')} AS h, COUNT(*) AS n "
+                              f"{hours_floor(engine, 'r.created_at', 'a.at')} AS h, COUNT(*) AS n "
                               f"FROM referrals r LEFT JOIN ({accepted}) a "
                               f"ON a.referral_id = r.id WHERE {referrals} "
                               f"AND {in_window('r.created_at')} GROUP BY 1, 2, 3, 4, 5",
@@ -320,9 +293,9 @@ def floors(viewer: Viewer, dialect: str, exercise: bool = False
             } if viewer.role == "committee" else {
                 "cells": f"SELECT {placed} AS placed, "
                          f"CASE WHEN {quality.VALID_PERSON_COORDINATES} "
-                         f"THEN {_grid(dialect, 'lat', 90)} END AS gi, "
+                         f"THEN {cell_index(engine, 'lat', 90)} END AS gi, "
                          f"CASE WHEN {quality.VALID_PERSON_COORDINATES} "
-                         f"THEN {_grid(dialect, 'lon', 180)} END AS gj, "
+                         f"THEN {cell_index(engine, 'lon', 180)} END AS gj, "
                          f"{at_confidential} AS conf, COUNT(*) AS n "
                          f"FROM persons p WHERE {in_country} GROUP BY 1, 2, 3, 4",
             }),
@@ -365,9 +338,9 @@ def floors(viewer: Viewer, dialect: str, exercise: bool = False
             "open": f"SELECT r.service, r.status, r.to_org, {age} AS age, "
                     "CASE WHEN r.status = 'open' AND r.due_at < :at THEN 1 ELSE 0 END AS overdue, "
                     f"COUNT(*) AS n FROM referrals r WHERE {active} GROUP BY 1, 2, 3, 4, 5",
-            "flow": f"SELECT {_day(dialect, 'r.created_at')} AS day, COUNT(*) AS opened, "
+            "flow": f"SELECT {day_of(engine, 'r.created_at')} AS day, COUNT(*) AS opened, "
                     f"0 AS ended FROM referrals r WHERE {referrals} GROUP BY 1 UNION ALL "
-                    f"SELECT {_day(dialect, 'r.closed_at')} AS day, 0 AS opened, "
+                    f"SELECT {day_of(engine, 'r.closed_at')} AS day, 0 AS opened, "
                     f"COUNT(*) AS ended FROM referrals r WHERE {referrals} "
                     "AND r.status IN :ended AND r.closed_at IS NOT NULL GROUP BY 1",
             **({"queue": "SELECT r.id, r.service, r.priority, r.status, r.created_at, r.due_at, "
@@ -390,7 +363,7 @@ def floors(viewer: Viewer, dialect: str, exercise: bool = False
                              "e.case_id ORDER BY e.at, e.id) AS next_at FROM evacuation_events e "
                              "WHERE e.case_id IN (SELECT c.id FROM evacuation_cases c "
                              f"WHERE {cases})) SELECT ev.stage, "
-                             f"{_hours(dialect, 'ev.at', 'ev.next_at')} AS h, COUNT(*) AS n "
+                             f"{hours_floor(engine, 'ev.at', 'ev.next_at')} AS h, COUNT(*) AS n "
                              "FROM ev WHERE ev.next_at IS NOT NULL GROUP BY 1, 2",
             # a liaison sees only the movements carrying its nationals
             "movements": "SELECT m.id, m.mode, m.destination, m.departs_at, m.status, m.capacity, "
@@ -399,9 +372,9 @@ def floors(viewer: Viewer, dialect: str, exercise: bool = False
                          f"{manifest} FROM evacuation_cases c WHERE {cases} "
                          "AND c.movement_id IS NOT NULL GROUP BY c.movement_id) k "
                          "ON k.movement_id = m.id WHERE m.scenario_id = :scenario",
-            "registered_by_day": f"SELECT {_day(dialect, 'p.registered_at')} AS day, "
+            "registered_by_day": f"SELECT {day_of(engine, 'p.registered_at')} AS day, "
                                  f"COUNT(*) AS n FROM persons p WHERE {persons} GROUP BY 1",
-            "departed_by_day": f"SELECT {_day(dialect, 'd.at')} AS day, COUNT(*) AS n FROM ("
+            "departed_by_day": f"SELECT {day_of(engine, 'd.at')} AS day, COUNT(*) AS n FROM ("
                                "SELECT c.id, MIN(e.at) AS at FROM evacuation_cases c "
                                "JOIN evacuation_events e ON e.case_id = c.id "
                                f"WHERE {cases} AND c.stage IN :gone AND e.stage = 'departed' "
@@ -533,7 +506,7 @@ def time_floor(engine: Engine, page: str, viewer: Viewer, shared: dict,
     the OS cache, as the page's earlier render did."""
     target = audit_engine() if page == "audit" else engine
     params = viewer_params(shared, viewer)
-    statements = floors(viewer, target.dialect.name, shared["exercise"])[page]
+    statements = floors(viewer, target, shared["exercise"])[page]
     done = []
     for _ in range(runs):
         found: dict[str, list] = {}

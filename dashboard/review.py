@@ -98,7 +98,7 @@ def _later(engine: Engine, a: str, b: str) -> str:
     return f"GREATEST({a}, {b})" if _pg(engine) else f"MAX({a}, {b})"
 
 
-def _hour_of(engine: Engine, column: str) -> str:
+def hour_of(engine: Engine, column: str) -> str:
     """SQL for the hour a timestamp falls in, as 'YYYY-MM-DD HH' text."""
     if _pg(engine):
         return f"to_char({column}, 'YYYY-MM-DD HH24')"
@@ -207,16 +207,14 @@ def _injects(db_url: str, engine: Engine, viewer: Viewer, run_id: str | None,
     # for a drill of 25 injects at the reference scale).
     at = pd.to_datetime(injects["at"], format="mixed")
     window = {"lo": at.min() if len(at) else until, "until": until}
-    for name, statement, extra in (
-            ("registered", f"SELECT p.registered_at AS at FROM persons p WHERE {persons}",
-             person_params),
-            ("accepted", f"SELECT a.at FROM ({acceptances}) a", acc_params),
-            ("departed", f"SELECT d.at FROM ({departures}) d", dep_params)):
+    for name, rows, column, extra in (
+            ("registered", f"persons p WHERE {persons} AND", "p.registered_at", person_params),
+            ("accepted", f"({acceptances}) a WHERE", "a.at", acc_params),
+            ("departed", f"({departures}) d WHERE", "d.at", dep_params)):
         bound = {**extra, **window}
-        column = "p.registered_at" if name == "registered" else "at"
-        where = " AND " if name == "registered" else " WHERE "
         times = db.read_frame(engine, db.sql(
-            f"{statement}{where}{column} >= :lo AND {column} <= :until", bound), bound)["at"]
+            f"SELECT {column} AS at FROM {rows} {column} >= :lo AND {column} <= :until",
+            bound), bound)["at"]
         times = np.sort(pd.to_datetime(times, format="mixed").dropna().to_numpy())
         # at or after the inject, before the hour after it (and by `until`)
         ends = np.minimum(np.searchsorted(times, (at + pd.Timedelta(hours=RESPONSE_HOURS))
@@ -227,7 +225,7 @@ def _injects(db_url: str, engine: Engine, viewer: Viewer, run_id: str | None,
 
 
 def _hourly(engine: Engine, statement: str, column: str, params: dict) -> pd.Series:
-    hour = _hour_of(engine, column)
+    hour = hour_of(engine, column)
     frame = db.read_frame(engine, db.sql(
         f"SELECT {hour} AS hour, COUNT(*) AS n {statement} GROUP BY {hour}", params), params)
     return frame.set_index("hour")["n"].astype(int)
