@@ -117,9 +117,13 @@ class Nationals:
     as_of: datetime | None = None  # the earlier moment shown; None for the latest data
 
 
-def _persons(engine: Engine, viewer: Viewer, then: datetime | None) -> tuple[str, str, dict]:
+def _person_level(viewer: Viewer) -> None:
     if not access.sees_person_level(viewer.role):
         raise NotPersonLevel(f"The {viewer.role} role sees people only as counts.")
+
+
+def _persons(engine: Engine, viewer: Viewer, then: datetime | None) -> tuple[str, str, dict]:
+    _person_level(viewer)
     return persons_at(engine, viewer, then)
 
 
@@ -129,18 +133,15 @@ CASE_JOIN = ("LEFT JOIN evacuation_cases c ON c.id = (SELECT MAX(c2.id) FROM eva
              "WHERE c2.person_id = p.id AND c2.scenario_id = p.scenario_id)")
 
 
-def _joins(at: str) -> str:
-    """The details of a person `p` whose place at the moment shown is that of `at`."""
-    return (f"LEFT JOIN areas a ON a.pcode = {at}.area_pcode "
-            f"LEFT JOIN facilities f ON f.id = {at}.facility_id " + CASE_JOIN +
-            " LEFT JOIN movements m ON m.id = c.movement_id")
-
-
-JOINS = _joins("p")
-
-
-def _order(at: str) -> str:
-    return f"CASE WHEN {at}.status = 'missing' THEN 0 ELSE 1 END, p.full_name, p.ref"
+# The details of a person `p`: area, facility, evacuation case and its movement.
+JOINS = ("LEFT JOIN areas a ON a.pcode = p.area_pcode "
+         "LEFT JOIN facilities f ON f.id = p.facility_id " + CASE_JOIN +
+         " LEFT JOIN movements m ON m.id = c.movement_id")
+# What a row shows of the person, from `persons p` or persons_at alike.
+_PAGE_COLUMNS = ("p.id, p.scenario_id, p.ref, p.full_name, p.phone, p.nationality, "
+                 "p.second_nationality, p.documents, p.status, p.facility_id, p.area_pcode, "
+                 "p.updated_at")
+ORDER = "CASE WHEN p.status = 'missing' THEN 0 ELSE 1 END, p.full_name, p.ref"
 
 
 NO_FILTER = "1 = 1"
@@ -191,17 +192,21 @@ def _filter_sql(filters: Filters) -> tuple[str, dict]:
 def options(db_url: str, viewer: Viewer, as_of: datetime | None = None) -> dict[str, list[str]]:
     """The areas and facilities where the liaison's nationals are, and at an earlier
     `as_of` also where they were then, for the filters. Today's stay offered, so that
-    a filter chosen at the latest moment is kept while the reader steps back in time."""
-    found = _places(db_url, viewer, None)
+    a filter chosen at the latest moment is kept while the reader steps back in time.
+    Today's are read from the shared now-tallies, earlier ones from the history."""
+    _person_level(viewer)
+    mine = tallies.now(db_url, viewer.scenario_id).scope("places", viewer)
+    found = {"areas": sorted({str(a) for a in mine["area"].dropna()}),
+             "facilities": sorted({str(f) for f in mine["facility"].dropna()})}
     then = earlier(db_url, viewer.scenario_id, as_of)
     if then is not None:
-        past = _places(db_url, viewer, then)
+        past = _places_then(db_url, viewer, then)
         found = {k: sorted(set(found[k]) | set(past[k])) for k in found}
     return found
 
 
 @cache.scoped()
-def _places(db_url: str, viewer: Viewer, then: datetime | None) -> dict[str, list[str]]:
+def _places_then(db_url: str, viewer: Viewer, then: datetime) -> dict[str, list[str]]:
     engine = runtime.engine(db_url)
     source, scope, params = _persons(engine, viewer, then)
     # One pass over the nationals for both lists; the names come from the small tables.
@@ -242,19 +247,18 @@ def nationals(db_url: str, viewer: Viewer, filters: Filters,
         matching = totals["total"]
     params = {**params, "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT),
               "limit": ROW_LIMIT, "conf_true": True}
-    # The page carries the values of the moment shown (`pg`); the rest is read
-    # from the person's row for the shown page only.
+    # The page is cut first (the values of the moment shown); the details are joined
+    # to its rows only.
     rows = db.read_frame(engine, db.sql(
-        "WITH page AS (SELECT p.id, p.status, p.facility_id, p.area_pcode, p.updated_at "
-        f"{filtered} WHERE {scope} AND {where} ORDER BY {_order('p')} LIMIT :limit) "
+        f"WITH page AS (SELECT {_PAGE_COLUMNS} {filtered} WHERE {scope} AND {where} "
+        f"ORDER BY {ORDER} LIMIT :limit) "
         "SELECT p.ref, p.full_name AS name, p.phone, p.nationality, p.second_nationality, "
         "a.name AS area, "
         "CASE WHEN f.confidential = :conf_true THEN 'confidential facility' ELSE f.name END "
-        "AS facility, pg.status, COALESCE(c.stage, '') AS evacuation_stage, "
+        "AS facility, p.status, COALESCE(c.stage, '') AS evacuation_stage, "
         "c.movement_id AS movement, m.departs_at AS movement_departs, p.documents, "
         "CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END AS needs_travel_document, "
-        f"pg.updated_at FROM page pg JOIN persons p ON p.id = pg.id {_joins('pg')} "
-        f"ORDER BY {_order('pg')}", params), params)
+        f"p.updated_at FROM page p {JOINS} ORDER BY {ORDER}", params), params)
     rows["needs_travel_document"] = rows["needs_travel_document"].astype(int).astype(bool)
     rows["movement"] = rows["movement"].astype("Int64")
     for col in ("movement_departs", "updated_at"):
@@ -272,14 +276,15 @@ def summary(db_url: str, viewer: Viewer, as_of: datetime | None = None) -> dict[
     """All the liaison's visible nationals (registered by `as_of`), the missing (then),
     and those needing an emergency travel document (documents have no history:
     today's): the same whatever the filters, so counted once."""
-    engine = runtime.engine(db_url)
+    _person_level(viewer)
     then = earlier(db_url, viewer.scenario_id, as_of)
-    source, scope, params = _persons(engine, viewer, then)
     if then is None:  # the latest moment: summed from the shared tallies, for every scope
         mine = tallies.now(db_url, viewer.scenario_id).scope("persons", viewer)
         return {"total": int(mine["n"].sum()),
                 "missing": int(mine.loc[mine["status"] == "missing", "n"].sum()),
                 "travel_document": int(mine["travel_document"].sum())}
+    engine = runtime.engine(db_url)
+    source, scope, params = _persons(engine, viewer, then)
     params = {**params, "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)}
     counts = db.read_frame(engine, db.sql(
         "SELECT COUNT(*) AS total, "

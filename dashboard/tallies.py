@@ -148,6 +148,16 @@ def _count_now(db_url: str, scenario_id: int) -> Now:
                             f"AND {quality.VALID_PERSON_STATUS} GROUP BY {CELL_GROUP}, p.status",
                     {"scenario": scenario_id, **at,
                      "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
+    # Where a liaison's nationals are, for its filter choices (people.options): only
+    # persons a liaison may see, and no confidential facility's name.
+    places = read(engine, f"SELECT {CELL}, a.name AS area, "
+                           "CASE WHEN f.confidential = :no THEN f.name END AS facility "
+                           "FROM persons p LEFT JOIN areas a ON a.pcode = p.area_pcode "
+                           "LEFT JOIN facilities f ON f.id = p.facility_id "
+                           "AND f.scenario_id = :scenario WHERE p.scenario_id = :scenario "
+                           f"AND {quality.VALID_PERSON_STATUS} AND p.consent_consular = :yes "
+                           f"AND p.protection_confidential = :no "
+                           f"GROUP BY {CELL_GROUP}, a.name, facility", {"scenario": scenario_id})
     where, params = quality.scoped_referrals(db_url, aggregate)
     referrals = read(engine, (
         f"SELECT {CELL}, r.service, "
@@ -170,9 +180,10 @@ def _count_now(db_url: str, scenario_id: int) -> Now:
         "THEN 1 ELSE 0 END) AS departed "
         f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id WHERE {where} "
         f"GROUP BY {CELL_GROUP}, c.stage"), {**params, **at, "gone": GONE})
-    frames = {"persons": persons, "referrals": referrals, "cases": cases}
+    frames = {"persons": persons, "places": places, "referrals": referrals, "cases": cases}
     for frame in frames.values():
-        for column in frame.columns.difference([*CELL_COLUMNS, "status", "service", "stage"]):
+        for column in frame.columns.difference([*CELL_COLUMNS, "status", "service", "stage",
+                                                "area", "facility"]):
             frame[column] = frame[column].fillna(0).astype(np.int64)
     tallies = with_cells(frames)
     return Now(tallies.cells, tallies.frames, latest=latest)
