@@ -458,8 +458,7 @@ def _facilities(engine: Engine, viewer: Viewer, start: datetime,
     confirmed = confirmed.where(confirmed <= until_ts)
     rows["last_seen"] = pd.concat([last, confirmed], axis=1).max(axis=1)
     rows["since_h"] = (until_ts - rows["last_seen"]).dt.total_seconds() / 3600
-    rows["confirmation"] = [freshness(None if pd.isna(t) else t.to_pydatetime(), until)
-                            for t in rows["last_seen"]]
+    rows["confirmation"] = freshness(rows["last_seen"], until)
     # never reported by `until`: silent for the whole window
     rows["gap_h"] = (pd.to_numeric(rows["gap_s"]) / 3600).fillna(window_h)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
 
 from dashboard import privacy
 from dashboard.access import Viewer
-from dashboard.shelters import shelters
+from dashboard.shelters import _listing, shelters
 from tests.apptest import metric, open_page, texts
 from tests.readback import as_of_of, load
 
@@ -143,6 +143,72 @@ def test_change_and_confirmation_follow_data_as_of(db_url, raw):
         assert row.confirmation == expected
         states.add(expected)
     assert {"fresh", "overdue"} <= states
+
+
+@pytest.mark.parametrize("viewer", [Viewer("l", "consular", 1, ("ETH",)),
+                                    Viewer("c", "committee", 1)], ids=lambda v: v.role)
+def test_time_to_full_from_the_arrival_rate_of_the_last_day(db_url, raw, viewer):
+    """Hours to full = free places / (the last 24 hours' net arrivals per hour), for an
+    open or full facility with a report in the last day that is filling; for roles
+    that see only aggregates a change under 5 is not told, nor the time it implies."""
+    engine = raw(db_url)
+    as_of = as_of_of(engine, 1)
+    now, before = occupancy_at(engine, 1, as_of), occupancy_at(engine, 1, as_of - timedelta(1))
+    occ = load(engine, "SELECT o.facility_id, MAX(o.at) AS at FROM facility_occupancy o "
+                       "JOIN facilities f ON f.id = o.facility_id WHERE f.scenario_id = 1 "
+                       "GROUP BY o.facility_id")
+    last_report = pd.to_datetime(occ.set_index("facility_id")["at"], format="mixed")
+    truth = facilities_now(engine, 1).set_index("name")
+    hide = viewer.role == "committee"
+    data = shelters(db_url, viewer, as_of)
+    seen = set()
+    for row in data.facilities.itertuples():
+        fac = truth.loc[row.facility]
+        if not fac.valid:
+            assert row.time_to_full in ("no report", "report invalid") and pd.isna(
+                row.hours_to_full), row.facility
+            continue
+        fid, occupants = fac["id"], int(fac.occupants)
+        free = int(fac.capacity) - occupants
+        change = int(now[fid]) - int(before.get(fid, now[fid]))
+        hours = None
+        if fac.status not in ("open", "full"):
+            words = fac.status
+        elif free <= 0:
+            words, hours = "full now", 0.0
+        elif as_of - last_report[fid].to_pydatetime() > timedelta(hours=24):
+            words = "no recent report"
+        elif change <= 0:
+            words = "not filling"
+        else:
+            hours = free / (change / 24)
+            words = f"in {hours:.0f} h" if hours < 48 else f"in {hours / 24:.1f} days"
+            if hide and change < 5:
+                words, hours = "slowly (<5 a day)", None
+        if hide and 0 < occupants < 5:
+            words, hours = "—", None
+        assert row.time_to_full == words, row.facility
+        if hours is None:
+            assert pd.isna(row.hours_to_full), row.facility
+        else:
+            assert row.hours_to_full == pytest.approx(hours), row.facility
+        seen.add(words.split(" ")[0])
+    # the cases the demo scenario has
+    assert {"in", "not", "full"} <= seen, seen
+
+
+def test_time_to_full_is_told_in_hours_under_two_days_else_in_days():
+    as_of = datetime(2026, 11, 1, 12)
+    days = {f"d{k}": [None, None] for k in range(7, 1, -1)}
+    listed = pd.DataFrame({
+        "facility": ["A", "B"], "kind": ["school"] * 2, "area": ["X"] * 2,
+        "status": ["open"] * 2, "capacity": [100, 100], "occupants": [80, 80],
+        "valid": [True, True], "reported_at": [as_of - timedelta(hours=1)] * 2,
+        "confirmed_at": [as_of] * 2, **days, "d1": [60, 75], "d0": [80, 80]})
+    shown = _listing(listed, as_of, hide=False)
+    # 20 free places: 20 a day fills them in 24 hours, 5 a day in 4 days
+    assert shown["time_to_full"].tolist() == ["in 24 h", "in 4.0 days"]
+    assert shown["hours_to_full"].tolist() == [24.0, 96.0]
 
 
 def test_small_occupancy_is_suppressed_with_what_gives_it_away(db_url, raw):
