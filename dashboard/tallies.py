@@ -156,7 +156,7 @@ def _count_now(db_url: str, scenario_id: int) -> Now:
                            "LEFT JOIN facilities f ON f.id = p.facility_id "
                            "AND f.scenario_id = :scenario WHERE p.scenario_id = :scenario "
                            f"AND {quality.VALID_PERSON_STATUS} AND p.consent_consular = :yes "
-                           f"AND p.protection_confidential = :no "
+                           "AND p.protection_confidential = :no "
                            f"GROUP BY {CELL_GROUP}, a.name, facility", {"scenario": scenario_id})
     where, params = quality.scoped_referrals(db_url, aggregate)
     referrals = read(engine, (
