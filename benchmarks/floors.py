@@ -79,7 +79,7 @@ from sqlalchemy import Engine, TextClause, create_engine, text  # noqa: E402
 from dashboard import access, config, db, quality, vocab  # noqa: E402
 from dashboard.access import Viewer  # noqa: E402
 from dashboard.evacuation import MANIFEST, hours_floor  # noqa: E402
-from dashboard.geo import GRID_STEP, IN_COUNTRY, POINT_CAP, cell_index  # noqa: E402
+from dashboard.geo import GRID_STEP, IN_COUNTRY, POINT_CAP, grid_columns  # noqa: E402
 from dashboard.people import ROW_LIMIT  # noqa: E402
 from dashboard.referrals import AGES, QUEUE_LIMIT, day_of, sees_queue  # noqa: E402
 from dashboard.review import hour_of, seconds_between  # noqa: E402
@@ -291,11 +291,7 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                              f"FROM persons p WHERE {in_country} GROUP BY 1, 2",
                 "areas": "SELECT pcode, name, lat, lon FROM areas WHERE admin_level = 2",
             } if viewer.role == "committee" else {
-                "cells": f"SELECT {placed} AS placed, "
-                         f"CASE WHEN {quality.VALID_PERSON_COORDINATES} "
-                         f"THEN {cell_index(engine, 'lat', 90)} END AS gi, "
-                         f"CASE WHEN {quality.VALID_PERSON_COORDINATES} "
-                         f"THEN {cell_index(engine, 'lon', 180)} END AS gj, "
+                "cells": f"SELECT {placed} AS placed, {grid_columns(engine)}, "
                          f"{at_confidential} AS conf, COUNT(*) AS n "
                          f"FROM persons p WHERE {in_country} GROUP BY 1, 2, 3, 4",
             }),

@@ -191,7 +191,7 @@ _AT_CONFIDENTIAL = (
 )
 
 
-def cell_index(engine: Engine, column: str, offset: int) -> str:
+def _cell_index(engine: Engine, column: str, offset: int) -> str:
     """Grid index of a coordinate, the same on both backends: PostgreSQL's CAST
     rounds where SQLite's truncates, so PostgreSQL floors first."""
     value = f"(p.{column} + {offset}.0) / :step"
@@ -200,9 +200,9 @@ def cell_index(engine: Engine, column: str, offset: int) -> str:
     return f"CAST({value} AS INTEGER)"  # never negative once offset, so truncating floors
 
 
-def _grid_columns(engine: Engine) -> str:
+def grid_columns(engine: Engine) -> str:
     """The grid cell (gi, gj) of a person `p`, NULL without valid coordinates."""
-    gi, gj = cell_index(engine, "lat", 90), cell_index(engine, "lon", 180)
+    gi, gj = _cell_index(engine, "lat", 90), _cell_index(engine, "lon", 180)
     return (f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN {gi} END AS gi, "
             f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN {gj} END AS gj")
 
@@ -244,7 +244,7 @@ def _split_placed(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 def _cells(engine: Engine, source: str, where: str, params: dict) -> pd.DataFrame:
     """Persons by whether placed, grid cell and whether at a confidential place."""
     return db.read_frame(engine, db.sql(
-        f"SELECT {_PLACED} AS placed, {_grid_columns(engine)}, {_AT_CONFIDENTIAL} AS conf, "
+        f"SELECT {_PLACED} AS placed, {grid_columns(engine)}, {_AT_CONFIDENTIAL} AS conf, "
         f"COUNT(*) AS n FROM {source} WHERE {where} GROUP BY 1, 2, 3, 4", params), params)
 
 
@@ -303,7 +303,7 @@ def _count_placements(db_url: str, scenario_id: int) -> Placements:
                 f"v.person_id, CASE v.tag {bit} END AS bit FROM person_vulnerabilities v) t "
                 "GROUP BY t.person_id) m ON m.person_id = p.id")
     frame = tallies.read(engine, (
-        f"SELECT {tallies.CELL}, p.status, {_PLACED} AS placed, {_grid_columns(engine)}, "
+        f"SELECT {tallies.CELL}, p.status, {_PLACED} AS placed, {grid_columns(engine)}, "
         f"{_AT_CONFIDENTIAL} AS conf, COALESCE(p.area_pcode, '') AS pcode, {mask} AS mask, "
         f"COUNT(*) AS n FROM persons p {join} "
         f"WHERE p.scenario_id = :scenario AND {quality.VALID_PERSON_STATUS} "

@@ -140,12 +140,11 @@ def _listing(listed: pd.DataFrame, as_of: datetime, hide: bool) -> pd.DataFrame:
     places, % full, change over 24 h, trend, time to full and confirmation, with
     what a small count would give back suppressed for aggregate roles."""
     days = [f"d{k}" for k in range(TREND_DAYS, -1, -1)]
-    n = len(listed)
     valid = listed["valid"].to_numpy(bool)
     occupants = pd.to_numeric(listed["occupants"]).to_numpy(float)
     capacity = listed["capacity"].astype(int).to_numpy()
     status = listed["status"].astype(object).to_numpy()
-    trend = listed[days].apply(pd.to_numeric).to_numpy(float).reshape(n, len(days))
+    trend = listed[days].apply(pd.to_numeric).to_numpy(float)
     reported = pd.to_datetime(listed["reported_at"], format="mixed")
     confirmed = pd.to_datetime(listed["confirmed_at"], format="mixed")
 
@@ -164,7 +163,7 @@ def _listing(listed: pd.DataFrame, as_of: datetime, hide: bool) -> pd.DataFrame:
     filling = words == ""
     words[filling] = [f"in {h:.0f} h" if h < 48 else f"in {h / 24:.1f} days"
                       for h in to_full[filling]]
-    hours = np.where(filling, to_full, np.where(words == "full now", 0.0, np.nan))
+    hours_shown = np.where(filling, to_full, np.where(words == "full now", 0.0, np.nan))
 
     trend_shown = trend.astype(object)
     gone = np.isnan(trend)
@@ -176,7 +175,6 @@ def _listing(listed: pd.DataFrame, as_of: datetime, hide: bool) -> pd.DataFrame:
     occupants_shown = np.array([f"{v:,}" for v in whole.tolist()], dtype=object)
     change_shown = np.array([f"{v:,}" for v in change.tolist()], dtype=object)
     free_shown, pct_shown = free.astype(object), full_pct.astype(object)
-    hours_shown = hours.copy()
     if hide:
         slow = (change != 0) & (np.abs(change) < privacy.THRESHOLD)
         change_shown[slow] = privacy.SUPPRESSED
