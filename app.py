@@ -3,34 +3,43 @@ picks the scenario, builds the page list for the role and runs the page."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import streamlit as st
 
-from components import signin
+from components import session, signin
 from components.page import AUTO_REFRESH_KEY, refresh_seconds
-from dashboard import access, audit, config, db, runtime, scenarios, schema, warmup
-from dashboard.access import Viewer
-from dashboard.session import Context, finish_view, set_context
+from components.session import Context, finish_view, set_context
+from dashboard import config
+from dashboard.contract import schema
+from dashboard.figures import scenarios, warmup
+from dashboard.rules import access, audit
+from dashboard.rules.access import Viewer
+from dashboard.store import db
+from dashboard.store.db import Database
 
 log = logging.getLogger("sitroom")
 st.set_page_config(page_title="Situation Room", page_icon=":material/emergency:", layout="wide")
 
+# Each page is a function, `pages/<key>.py: render`, never a script: Streamlit runs a
+# pages/ folder's scripts by themselves (without this entrypoint's sign-in) until some
+# session has called st.navigation, and a module that only defines functions shows
+# nothing when run that way.
 PAGES = {
-    key: st.Page(f"pages/{key}.py", title=spec.title, icon=spec.icon,
-                 url_path=key.replace("_", "-"))
+    key: st.Page(importlib.import_module(f"pages.{key}").render, title=spec.title,
+                 icon=spec.icon, url_path=key.replace("_", "-"))
     for key, spec in access.PAGES.items()
 }
 
 
-def open_database(url: str) -> None:
+def open_database(url: str) -> Database:
     building = config.is_demo_url(url) and not config.demo_db_path().exists()
     try:
         if building:
             with st.spinner("First start: building the synthetic demo database…"):
-                runtime.engine(url)
-        else:
-            runtime.engine(url)
+                return session.database(url)
+        return session.database(url)
     except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
         st.title("Situation Room")
         st.error(str(exc), icon=":material/error:")
@@ -50,20 +59,20 @@ def signed_out() -> list:
 
 def main() -> None:
     url = config.db_url()
-    open_database(url)
+    database = open_database(url)
     account = signin.signed_in_account(url)
     if account is None:
         st.navigation(signed_out(), position="hidden").run()
         return
     try:
-        available = scenarios.list_scenarios(url)
+        available = scenarios.list_scenarios(database)
     except db.DatabaseUnavailable as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()
     if not available:
         st.warning("The database holds no scenario yet.")
         st.stop()
-    warmup.warm_up(url, [s.id for s in available])
+    warmup.warm_up(database, [s.id for s in available])
 
     st.sidebar.title("Situation Room")
     by_id = {s.id: s for s in available}

@@ -1,7 +1,7 @@
 """Plotly figure builders with projector-readable defaults.
 
 Large fonts, few colours, the value written on every bar, and colours taken
-from dashboard.palette so a status or stage looks the same on every page.
+from dashboard.figures.palette so a status or stage looks the same on every page.
 Builders take small, already-aggregated (and already-suppressed) frames: a
 value of None is not drawn, which is how a suppressed count stays off a chart.
 """

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from dashboard.overview import Figure
+from dashboard.figures.overview import Figure
 
 
 def kpi_row(figures: Sequence[Figure], per_row: int = 5, delta_label: str = "") -> None:

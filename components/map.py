@@ -1,9 +1,9 @@
 """The Map page's deck and legend: typed builders that return values.
 
 Everything the browser gets is in the deck built here, so what leaves the
-server is exactly what dashboard.geo allowed: counts for the aggregate roles,
+server is exactly what dashboard.figures.geo allowed: counts for the aggregate roles,
 points only for a liaison. No layer bins in the browser (no HexagonLayer or
-HeatmapLayer: they would ship every point, DESIGN.md §2.6), and no tile or
+HeatmapLayer: they would ship every point, docs/design.md §2.6), and no tile or
 style URL is in the deck unless the reader turns tiles on.
 """
 
@@ -16,10 +16,13 @@ from html import escape
 
 import pandas as pd
 import pydeck as pdk
+import streamlit as st
 from pydeck.bindings.json_tools import default_serialize
 
-from dashboard import palette, privacy, vocab
-from dashboard.geo import GRID_STEP, MapLayers, People
+from dashboard.contract import vocab
+from dashboard.figures import geo, palette
+from dashboard.figures.geo import GRID_STEP, MapLayers, People
+from dashboard.rules import privacy
 
 # Lebanon fills a projector screen at this view.
 INITIAL_VIEW = {"latitude": 33.86, "longitude": 35.86, "zoom": 7.75}
@@ -29,16 +32,24 @@ SEA, LAND, BORDER, DISTRICT = "#d4e3ee", "#f4f2ec", "#9c978c", "#8a8a8a"
 # Persons per district or cell: a purple-blue ramp, away from the red kept for danger.
 COUNT_BINS = (5, 20, 50, 100, 500, 1000)
 COUNT_COLOURS = ("#c6d7ec", "#9ebcda", "#8c96c6", "#8c6bb1", "#88419d", "#6e016b")
-# Hazard severity. Not in dashboard.palette yet; move it there when a second page draws hazards.
+# Hazard severity. Not in dashboard.figures.palette yet; move it there when a second
+# page draws hazards.
 HAZARD_SEVERITY = {"low": "#fee08b", "medium": "#fdae61", "high": "#e34a33",
                    "extreme": "#99000d"}
 NO_REPORT = "#bdbdbd"  # a facility without a valid occupancy report, or with fewer than 5
 POST = "#3f007d"
 
 
+@st.cache_resource(show_spinner=False)
+def basemap() -> dict[str, dict]:
+    """The shipped offline base-map layers, read once per server: static files, shared
+    by every session, nothing in them about a person."""
+    return geo.read_basemap()
+
+
 class OfflineDeck(pdk.Deck):
     """A Deck whose spec is compact JSON. pydeck indents it (about 95 bytes a point,
-    DESIGN.md §8); without the indentation a point costs less than half."""
+    docs/design.md §8); without the indentation a point costs less than half."""
 
     def to_json(self) -> str:
         return json.dumps(self, sort_keys=True, default=default_serialize,

@@ -11,16 +11,17 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from components.session import Context, begin_view, require_page
 from components.status import exercise_banner, freshness_line
-from dashboard import config, scenarios
-from dashboard.session import Context, begin_view, require_page
+from dashboard import config
+from dashboard.figures import scenarios
 
 AUTO_REFRESH_KEY = "auto_refresh"
 
 
 def page_start(page: str, title: str) -> Context:
     """Check the viewer may open `page`, then draw its head. Every page starts here,
-    so the EXERCISE marking is on every page (DESIGN.md §2.7)."""
+    so the EXERCISE marking is on every page (docs/design.md §2.7)."""
     context = require_page(page)
     begin_view(page)
     exercise_banner(context.scenario)
@@ -39,11 +40,11 @@ PLAY_STEP = timedelta(hours=6)  # scenario time per playback step
 PLAY_EVERY_S = 2
 
 
-def live(context: Context, body: Callable[[datetime], None], as_of_control: bool = False
-         ) -> None:
+def live(context: Context, body: Callable[[Context, datetime], None],
+         as_of_control: bool = False) -> None:
     """Run the page body in a fragment that reruns by itself every refresh interval,
     without a full rerun and keeping the reader's filters; `body` gets the moment
-    to show. The reader can pause it (sidebar toggle). With `as_of_control`, the
+    to show (with the context). The reader can pause it (sidebar toggle). With `as_of_control`, the
     reader can also pick an earlier moment of the scenario, or play through time."""
     every = refresh_seconds() if st.session_state.get(AUTO_REFRESH_KEY, True) else None
     if as_of_control and st.session_state.get(PLAY_KEY):
@@ -52,11 +53,11 @@ def live(context: Context, body: Callable[[datetime], None], as_of_control: bool
     @st.fragment(run_every=every)
     def refreshing() -> None:
         started = time.perf_counter()
-        latest = scenarios.data_as_of(context.db_url, context.scenario.id)
+        latest = scenarios.data_as_of(context.database, context.scenario.id)
         freshness_line(latest, context.scenario.synthetic, updated=datetime.now(UTC),
                        every_s=every)
         if latest is not None:
-            body(_as_of(context, latest) if as_of_control else latest)
+            body(context, _as_of(context, latest) if as_of_control else latest)
         _log_timing(context, body, started)
 
     refreshing()

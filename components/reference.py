@@ -6,9 +6,10 @@ from datetime import datetime, time, timedelta
 
 import streamlit as st
 
-from dashboard import access, meetings
-from dashboard.access import Viewer
-from dashboard.meetings import Meeting, MeetingRefused, MeetingStoreUnavailable
+from dashboard.figures import meetings
+from dashboard.figures.meetings import Meeting, MeetingRefused, MeetingStoreUnavailable
+from dashboard.rules import access
+from dashboard.rules.access import Viewer
 
 CHOICES = {
     "24 hours": timedelta(hours=24),

@@ -17,8 +17,9 @@ import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
 
-from dashboard import auth, config, users
-from dashboard.users import Account, UsersError
+from dashboard import config
+from dashboard.rules import auth, users
+from dashboard.rules.users import Account, UsersError
 
 SESSION = "sitroom_signed_in"  # {"username", "token", "expires_at", "signed_in_at"}
 SIGN_OUT = "sitroom_sign_out"

@@ -6,11 +6,11 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard.scenarios import ScenarioInfo
+from dashboard.figures.scenarios import ScenarioInfo
 
 
 def exercise_banner(scenario: ScenarioInfo) -> bool:
-    """A banner no one can miss on an exercise scenario (DESIGN.md §2.7).
+    """A banner no one can miss on an exercise scenario (docs/design.md §2.7).
     Returns whether it was shown."""
     if not scenario.is_exercise:
         return False

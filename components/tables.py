@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import audit
-from dashboard.session import Context, current_view, note_rows
+from components.session import Context, current_view, note_rows
+from dashboard.rules import audit
 
 
 def person_table(frame: pd.DataFrame, **kwargs) -> None:

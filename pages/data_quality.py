@@ -3,16 +3,15 @@
 import streamlit as st
 
 from components.page import live, page_start
-from dashboard.quality import quality_table
+from components.session import Context
+from dashboard.figures.quality import quality_table
 
-context = page_start("data_quality", "Data quality")
 
-
-def body(as_of) -> None:
+def body(context: Context, as_of) -> None:
     st.write("Rows written by other systems that break the data contract. They are left out "
              "of the figures named beside them, so those figures stay right; "
              "fix them at the source.")
-    table = quality_table(context.db_url, context.viewer)
+    table = quality_table(context.database, context.viewer)
     st.dataframe(table, hide_index=True, width="stretch")
     total = int(table["rows"].sum())
     if total:
@@ -21,4 +20,5 @@ def body(as_of) -> None:
         st.success("Every row meets the data contract.")
 
 
-live(context, body)
+def render() -> None:
+    live(page_start("data_quality", "Data quality"), body)

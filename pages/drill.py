@@ -9,18 +9,10 @@ import streamlit as st
 
 from components import charts
 from components.page import live, page_start
+from components.session import Context, note_filters
 from components.status import freshness_line
 from components.tables import csv_export
-from dashboard import palette, review, scenarios
-from dashboard.session import note_filters
-
-context = page_start("drill", "Drill: after-action review")
-if not context.scenario.is_exercise:
-    # live and exercise rows never meet in one figure (DESIGN.md §2.7): the page's head only
-    freshness_line(scenarios.data_as_of(context.db_url, context.scenario.id),
-                   context.scenario.synthetic)
-    st.info("The Drill page reviews exercise scenarios; pick one in the sidebar.")
-    st.stop()
+from dashboard.figures import palette, review, scenarios
 
 MOMENT, STEP, PLAYING, ADVANCE, END = ("drill-moment", "drill-step", "drill-playing",
                                        "drill-advance", "drill-end")
@@ -61,8 +53,8 @@ def replay(start: datetime, end: datetime) -> datetime:
     return min(state[MOMENT], end)
 
 
-def body(as_of: datetime) -> None:
-    played = review.runs(context.db_url, context.scenario.id)
+def body(context: Context, as_of: datetime) -> None:
+    played = review.runs(context.database, context.scenario.id)
     run_id = None
     if played.empty:
         st.info("No drill has been played into this exercise yet (`sitroom simulate` writes "
@@ -74,10 +66,10 @@ def body(as_of: datetime) -> None:
                   for r in played.itertuples()}
         run_id = st.selectbox("Drill run", list(labels), format_func=labels.get,
                               key="drill-run")
-    start, end = review.window(context.db_url, context.scenario.id, run_id, as_of)
+    start, end = review.window(context.database, context.scenario.id, run_id, as_of)
     until = replay(start, end)
     note_filters(run=run_id, until=until.isoformat(timespec="minutes"))
-    data = review.review(context.db_url, context.viewer, run_id, start, until)
+    data = review.review(context.database, context.viewer, run_id, start, until)
     st.caption(f"Review window: {start:%d %b %Y, %H:%M} to {until:%d %b %Y, %H:%M} UTC "
                f"({(until - start).total_seconds() / 3600:,.0f} hours). Everything below is "
                "recomputed from the history as it stood at the replay moment.")
@@ -222,4 +214,12 @@ def body(as_of: datetime) -> None:
         st.rerun()
 
 
-live(context, body)
+def render() -> None:
+    context = page_start("drill", "Drill: after-action review")
+    if not context.scenario.is_exercise:
+        # live and exercise rows never meet in one figure (docs/design.md §2.7): the head only
+        freshness_line(scenarios.data_as_of(context.database, context.scenario.id),
+                       context.scenario.synthetic)
+        st.info("The Drill page reviews exercise scenarios; pick one in the sidebar.")
+        return
+    live(context, body)

@@ -5,16 +5,16 @@ import streamlit as st
 
 from components import charts
 from components.page import live, page_start
-from dashboard import evacuation, palette
+from components.session import Context
+from dashboard.figures import evacuation, palette
+from dashboard.rules import access
 
-context = page_start("evacuation", "Evacuation")
 
-
-def body(as_of) -> None:
-    data = evacuation.evacuation(context.db_url, context.viewer, as_of)
+def body(context: Context, as_of) -> None:
+    data = evacuation.evacuation(context.database, context.viewer, as_of)
     if data.note:
         st.warning(data.note)
-    if context.viewer.role == "consular":
+    if access.sees_person_level(context.viewer.role):
         st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
 
     stages = dict(zip(data.stages["stage"], data.stages["cases"], strict=True))
@@ -71,4 +71,5 @@ def body(as_of) -> None:
         title="Cumulative evacuated against registered"), key="evacuation-progress", theme=None)
 
 
-live(context, body, as_of_control=True)
+def render() -> None:
+    live(page_start("evacuation", "Evacuation"), body, as_of_control=True)

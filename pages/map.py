@@ -3,16 +3,15 @@ load, hazards and consular posts, on a base map that needs no internet."""
 
 import streamlit as st
 
-from components.map import HEIGHT, as_of_caption, build_deck, legend_html
+from components.map import HEIGHT, as_of_caption, basemap, build_deck, legend_html
 from components.page import live, page_start
-from dashboard import geo
-from dashboard.session import note_filters, note_rows
+from components.session import Context, note_filters, note_rows
+from dashboard.figures import geo
+from dashboard.rules import access
 
-context = page_start("map", "Map")
 
-
-def body(as_of) -> None:
-    options = geo.filter_options(context.db_url, context.viewer)
+def body(context: Context, as_of) -> None:
+    options = geo.filter_options(context.database, context.viewer)
     nats_col, status_col, vuln_col, tiles_col = st.columns([3, 3, 3, 2])
     nationalities = nats_col.multiselect(
         "Nationality", list(options.nationalities), key="map_nats", placeholder="All",
@@ -32,19 +31,19 @@ def body(as_of) -> None:
                  tiles=tiles)
 
     filters = geo.MapFilters(tuple(nationalities), tuple(statuses), tuple(vulnerabilities))
-    people = geo.people(context.db_url, context.viewer, filters, as_of=as_of)
-    layers = geo.layers(context.db_url, context.viewer, as_of)
+    people = geo.people(context.database, context.viewer, filters, as_of=as_of)
+    layers = geo.layers(context.database, context.viewer, as_of)
     if people.as_of is not None:
         note_filters(as_of=as_of.isoformat(timespec="minutes"))
     note_rows(len(people.points))  # points are rows about people: the audit log counts them
 
-    base = geo.basemap()
+    base = basemap()
     missing = [name for name, data in base.items() if data.get("missing")]
     if missing:
         st.warning(f"Base-map file(s) missing from data/basemap/: {', '.join(missing)}. "
                    "People, facilities and hazards are still drawn.")
 
-    if context.viewer.role == "consular":
+    if access.sees_person_level(context.viewer.role):
         st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
     st.pydeck_chart(build_deck(people, layers, base, tiles=tiles), height=HEIGHT)
     st.markdown(legend_html(people.mode, statuses), unsafe_allow_html=True)
@@ -59,4 +58,5 @@ def body(as_of) -> None:
                     "are not drawn.")
 
 
-live(context, body, as_of_control=True)
+def render() -> None:
+    live(page_start("map", "Map"), body, as_of_control=True)

@@ -3,19 +3,18 @@
 import streamlit as st
 
 from components.page import live, page_start
+from components.session import Context, note_filters
 from components.tables import csv_export, person_table
-from dashboard import people, vocab
-from dashboard.session import note_filters
-
-context = page_start("my_nationals", "My nationals")
+from dashboard.contract import vocab
+from dashboard.figures import people
 
 
-def body(as_of) -> None:
+def body(context: Context, as_of) -> None:
     viewer = context.viewer
     st.caption(f"Your consenting nationals who are not under international protection: "
                f"{', '.join(viewer.nationalities)}")
 
-    choices = people.options(context.db_url, viewer, as_of)
+    choices = people.options(context.database, viewer, as_of)
     show = st.segmented_control("Show", list(people.SHOW), default="all",
                                 format_func=people.SHOW.get, key="nationals-show") or "all"
     search = st.text_input("Search by name or registration reference", key="nationals-search")
@@ -35,7 +34,7 @@ def body(as_of) -> None:
                                    key="nationals-stage")),
     )
     note_filters(**filters.as_audit())
-    data = people.nationals(context.db_url, viewer, filters, as_of)
+    data = people.nationals(context.database, viewer, filters, as_of)
     if data.as_of is not None:
         note_filters(as_of=data.as_of.isoformat(timespec="minutes"))
         st.caption(f"As of {data.as_of:%d %b %Y, %H:%M} UTC: status, facility, area and last "
@@ -74,4 +73,5 @@ def body(as_of) -> None:
                    "show in its name and first column.")
 
 
-live(context, body, as_of_control=True)
+def render() -> None:
+    live(page_start("my_nationals", "My nationals"), body, as_of_control=True)

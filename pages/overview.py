@@ -6,18 +6,17 @@ from components import charts
 from components.kpi import kpi_row
 from components.page import live, page_start
 from components.reference import reference_picker
-from dashboard import palette
-from dashboard.overview import overview
-from dashboard.session import note_filters
+from components.session import Context, note_filters
+from dashboard.figures import palette
+from dashboard.figures.overview import overview
+from dashboard.rules import access
 
-context = page_start("overview", "Overview")
 
-
-def body(as_of) -> None:
+def body(context: Context, as_of) -> None:
     reference_at = reference_picker(as_of, context.scenario.starts_at, viewer=context.viewer)
     note_filters(reference_at=reference_at.isoformat(timespec="minutes"))
-    data = overview(context.db_url, context.viewer, as_of, reference_at)
-    if context.viewer.role == "consular":
+    data = overview(context.database, context.viewer, as_of, reference_at)
+    if access.sees_person_level(context.viewer.role):
         st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
     # The moment compared with, said once: in each tile it was cut off on a projector.
     # It is the moment the figures are for (an earlier one is taken to the quarter hour).
@@ -49,4 +48,6 @@ def body(as_of) -> None:
                      column_config={"full_pct": st.column_config.NumberColumn(
                          "% full", format="%d%%")})
 
-live(context, body, as_of_control=True)
+
+def render() -> None:
+    live(page_start("overview", "Overview"), body, as_of_control=True)

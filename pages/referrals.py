@@ -5,18 +5,18 @@ import streamlit as st
 
 from components import charts
 from components.page import live, page_start
+from components.session import Context
 from components.tables import person_table
-from dashboard import palette, referrals
+from dashboard.figures import palette, referrals
+from dashboard.rules import access
 
-context = page_start("referrals", "Referrals")
 
-
-def body(as_of) -> None:
-    data = referrals.referrals(context.db_url, context.viewer, as_of)
+def body(context: Context, as_of) -> None:
+    data = referrals.referrals(context.database, context.viewer, as_of)
     if data.worked_back:
         st.caption("Each referral as its history stood then: sent by then, not yet closed, "
                    "and its status and deadline judged at that moment.")
-    if context.viewer.role == "consular":
+    if access.sees_person_level(context.viewer.role):
         st.caption("Your consenting nationals' consular, documentation, evacuation and family-"
                    f"tracing referrals only: {', '.join(context.viewer.nationalities)}")
 
@@ -76,4 +76,5 @@ def body(as_of) -> None:
         })
 
 
-live(context, body, as_of_control=True)
+def render() -> None:
+    live(page_start("referrals", "Referrals"), body, as_of_control=True)

@@ -4,14 +4,12 @@ import streamlit as st
 
 from components import charts
 from components.page import live, page_start
-from dashboard import palette, shelters
-from dashboard.session import note_filters
-
-context = page_start("shelters", "Shelters")
+from components.session import Context, note_filters
+from dashboard.figures import palette, shelters
 
 
-def body(as_of) -> None:
-    data = shelters.shelters(context.db_url, context.viewer, as_of)
+def body(context: Context, as_of) -> None:
+    data = shelters.shelters(context.database, context.viewer, as_of)
     if data.worked_back:
         st.caption("Occupancy, trend and time to full as reported by then; last confirmed: "
                    "the latest confirmation or report by then. Facility status has no history "
@@ -91,4 +89,5 @@ def body(as_of) -> None:
         st.dataframe(data.by_area, hide_index=True, width="stretch", column_config=totals_config)
 
 
-live(context, body, as_of_control=True)
+def render() -> None:
+    live(page_start("shelters", "Shelters"), body, as_of_control=True)

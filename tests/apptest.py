@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from dashboard.access import Viewer
+from components.session import KEY, Context
 from dashboard.config import PROJECT_ROOT
-from dashboard.scenarios import list_scenarios
-from dashboard.session import KEY, Context
+from dashboard.figures.scenarios import list_scenarios
+from dashboard.rules.access import Viewer
+from tests.conftest import opened
 
 APP = str(PROJECT_ROOT / "app.py")
 
@@ -22,12 +23,18 @@ APP = str(PROJECT_ROOT / "app.py")
 def open_page(db_url: str, page: str, role: str = "committee",
               nationalities: list[str] | None = None, scenario: int = 1,
               timeout: float = 120) -> AppTest:
-    """Run `pages/<page>.py` once as `role`, as app.py would after choosing the viewer."""
-    info = next(s for s in list_scenarios(db_url) if s.id == scenario)
+    """Run the page `page` once as `role`, as app.py would after choosing the viewer."""
+    info = next(s for s in list_scenarios(opened(db_url)) if s.id == scenario)
     viewer = Viewer(f"test-{role}", role, scenario, tuple(nationalities or ()))
-    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / f"{page}.py"), default_timeout=timeout)
+    at = page_app(page, timeout)
     at.session_state[KEY] = Context(db_url=db_url, viewer=viewer, scenario=info)
     return at.run()
+
+
+def page_app(page: str, timeout: float = 120) -> AppTest:
+    """An AppTest of one page as app.py runs it: `pages/<page>.py`'s render()."""
+    return AppTest.from_string(f"from pages.{page} import render\n\nrender()\n",
+                               default_timeout=timeout)
 
 
 def start(timeout: float = 120) -> AppTest:

@@ -13,9 +13,10 @@ import pytest
 import streamlit as st
 from sqlalchemy import create_engine
 
-from dashboard import cache, tallies
-from dashboard.generate import generate
-from dashboard.shared import FACTS
+from components import session
+from dashboard.store import cache, db
+from dashboard.store.db import Database
+from dashboard.tools.generate import generate
 
 PERSONS = 3000
 SEED = 7
@@ -34,6 +35,19 @@ def pg_available() -> str | None:
             return None
     except psycopg.Error as exc:
         return str(exc).strip().splitlines()[0]
+
+
+PG_FIXTURES = {"pg_server", "pg_databases"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test that reaches PostgreSQL carries the `postgres` marker (one policy:
+    `-m "not postgres"` leaves them all out on a machine without the server; CI never
+    does, and there an unreachable server fails the run)."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if PG_FIXTURES & set(getattr(item, "fixturenames", ())) or "postgresql" in params.values():
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(scope="session")
@@ -135,17 +149,23 @@ def own_audit_log(tmp_path, monkeypatch) -> Path:
     return path
 
 
+def opened(url: str) -> Database:
+    """The read-only Database the code under test reads `url` through: the one the
+    pages of this process use too (components.session), new in each test."""
+    return session.database(url)
+
+
 @pytest.fixture(autouse=True)
-def clear_streamlit_caches():
-    """Streamlit's caches outlive a test (streamlit/streamlit#9139): start each one empty."""
+def clear_caches():
+    """Caches outlive a test (Streamlit's: streamlit/streamlit#9139; the query results
+    and the databases' shared facts): start each one empty."""
     st.cache_data.clear()
     cache.clear_all()
+    db.forget_all()
     st.cache_resource.clear()
-    FACTS.clear()
-    tallies.NOW.clear()
     yield
     st.cache_data.clear()
     cache.clear_all()
+    db.forget_all()
     st.cache_resource.clear()
-    FACTS.clear()
-    tallies.NOW.clear()
+    db.dispose_all()

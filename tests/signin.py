@@ -9,7 +9,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dashboard import cli
+from dashboard.tools import cli
 
 # role -> (user name, password, nationalities)
 ACCOUNTS = {

@@ -1,4 +1,4 @@
-"""The visibility rules of DESIGN.md §2–§3 as truth tables."""
+"""The visibility rules of docs/design.md §2–§3 as truth tables."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
-from dashboard import access, vocab
-from dashboard.access import AccessError, Viewer
+from dashboard.contract import vocab
+from dashboard.rules import access
+from dashboard.rules.access import AccessError, Viewer
 
 ETH = Viewer("liaison", "consular", 1, ("ETH",))
 ETH_KEN = Viewer("liaison2", "consular", 1, ("KEN", "ETH"))

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from components import signin
-from dashboard import auth, config
-from dashboard.auth import MAX_FAILURES, SESSION_MAX_S, WINDOW_S, AuthStore
+from dashboard import config
+from dashboard.rules import auth
+from dashboard.rules.auth import MAX_FAILURES, SESSION_MAX_S, WINDOW_S, AuthStore
 from tests.apptest import open_page, start, texts
 from tests.signin import ACCOUNTS, COOKIE_KEY, make_users_file, sign_in, sign_in_as, use_users
 

@@ -7,8 +7,10 @@ import sqlite3
 
 import pytest
 
-from dashboard import cli, db, schema
-from dashboard.users import DEMO_ACCOUNTS
+from dashboard.contract import schema
+from dashboard.rules.users import DEMO_ACCOUNTS
+from dashboard.store import db
+from dashboard.tools import cli
 from tests.apptest import start, texts
 from tests.signin import make_users_file, sign_in, sign_in_as, use_users
 

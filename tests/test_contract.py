@@ -10,10 +10,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-from dashboard import schema
-from dashboard.models import Base
+from dashboard.contract import schema
+from dashboard.contract.models import Base
 
-# DESIGN.md §2.1: no column for immigration or residence status, under any name.
+# docs/design.md §2.1: no column for immigration or residence status, under any name.
 FORBIDDEN = re.compile(r"immigra|residen|visa|legal_?status|irregular|illegal", re.I)
 
 

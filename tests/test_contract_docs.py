@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Boolean, Column, DateTime, Float, Integer, String, Text
 
-from dashboard import schema, vocab
-from dashboard.models import Base
+from dashboard.contract import schema, vocab
+from dashboard.contract.models import Base
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "data-contract.md"
 DOC = DOC_PATH.read_text(encoding="utf-8")

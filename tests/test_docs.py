@@ -30,7 +30,7 @@ def test_every_setting_is_documented():
 
 
 def test_no_word_of_enforcement():
-    """DESIGN.md §2.9: "irregular", never "illegal" — in the docs and the code alike.
+    """docs/design.md §2.9: "irregular", never "illegal" — in the docs and the code alike.
     (Tests may name the word in order to forbid it.)"""
     checked = 0
     skip = {".git", "tests", "var", ".venv", "site-packages"}

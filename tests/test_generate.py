@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from dashboard import vocab
-from dashboard.generate import DIRTY_KINDS, GenerateError, generate
-from dashboard.models import Base, Person
+from dashboard.contract import vocab
+from dashboard.contract.models import Base, Person
+from dashboard.tools.generate import DIRTY_KINDS, GenerateError, generate
 
 PERSONS = 2000
 SEED = 11

@@ -1,4 +1,4 @@
-"""The committee's previous meeting (issue 5): recorded per scenario in the dashboard's
+"""The committee's previous meeting: recorded per scenario in the dashboard's
 own store, refused when it cannot be, written to the audit log, and the Overview's
 default reference for everyone in the scenario.
 
@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from dashboard import access, meetings
-from dashboard.access import Viewer
-from dashboard.meetings import MeetingRefused, MeetingStoreUnavailable
+from dashboard.figures import meetings
+from dashboard.figures.meetings import MeetingRefused, MeetingStoreUnavailable
+from dashboard.rules import access
+from dashboard.rules.access import Viewer
 from tests.apptest import metric, open_page, texts
 
 START = datetime(2026, 10, 26)

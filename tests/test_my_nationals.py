@@ -11,9 +11,10 @@ import pytest
 import streamlit as st
 from sqlalchemy import text
 
-from dashboard import people
-from dashboard.access import Viewer
+from dashboard.figures import people
+from dashboard.rules.access import Viewer
 from tests.apptest import metric, open_page, texts
+from tests.conftest import opened
 
 ETD = ("expired_passport", "held_by_employer", "national_id", "none")
 STATUSES = ("located", "sheltered", "in_transit", "evacuated", "relocated", "missing", "deceased")
@@ -34,7 +35,7 @@ def visible(engine, nats: tuple[str, ...]) -> pd.DataFrame:
 @pytest.mark.parametrize("nats", [("ETH",), ("KEN", "PHL")], ids="-".join)
 def test_counts_and_rows_are_the_visible_nationals(db_url, raw, nats):
     mine = visible(raw(db_url), nats)
-    data = people.nationals(db_url, Viewer("l", "consular", 1, nats), people.Filters())
+    data = people.nationals(opened(db_url), Viewer("l", "consular", 1, nats), people.Filters())
     assert data.total == len(mine) == data.matching
     assert data.missing == int((mine.status == "missing").sum())
     assert data.travel_document == int(mine.documents.isin(ETD).sum())
@@ -56,7 +57,7 @@ def test_the_filters_offer_the_places_of_the_visible_nationals(db_url, raw, nats
             "SELECT id, name, confidential FROM facilities WHERE scenario_id = 1")).fetchall(),
             columns=["id", "name", "confidential"])
     listed = fac[~fac.confidential.astype(bool)]
-    offered = people.options(db_url, Viewer("l", "consular", 1, nats))
+    offered = people.options(opened(db_url), Viewer("l", "consular", 1, nats))
     assert offered["areas"] == sorted(set(areas[areas.pcode.isin(mine.area_pcode)].name))
     assert offered["facilities"] == sorted(set(listed[listed.id.isin(mine.facility_id)].name))
     secret = set(fac[fac.confidential.astype(bool) & fac.id.isin(mine.facility_id)].name)
@@ -72,26 +73,26 @@ def test_a_liaison_never_sees_protected_or_non_consenting_people(db_url, raw):
     assert hidden
     viewer = Viewer("l", "consular", 1, ("ETH",))
     for search in ("", "a", "e"):
-        rows = people.nationals(db_url, viewer, people.Filters(search=search)).rows
+        rows = people.nationals(opened(db_url), viewer, people.Filters(search=search)).rows
         assert not hidden & set(rows.ref)
     for ref in list(hidden)[:3]:
-        found = people.nationals(db_url, viewer, people.Filters(search=ref)).rows
+        found = people.nationals(opened(db_url), viewer, people.Filters(search=ref)).rows
         assert found.empty
 
 
 def test_filters_narrow_in_the_database(db_url, raw):
     mine = visible(raw(db_url), ("ETH",))
     viewer = Viewer("l", "consular", 1, ("ETH",))
-    missing = people.nationals(db_url, viewer, people.Filters(show="missing"))
+    missing = people.nationals(opened(db_url), viewer, people.Filters(show="missing"))
     assert missing.matching == int((mine.status == "missing").sum())
     assert set(missing.rows.status) == {"missing"}
-    etd = people.nationals(db_url, viewer, people.Filters(show="travel_document"))
+    etd = people.nationals(opened(db_url), viewer, people.Filters(show="travel_document"))
     assert etd.matching == int(mine.documents.isin(ETD).sum())
     assert etd.rows.needs_travel_document.all()
     one = mine.iloc[0]
-    found = people.nationals(db_url, viewer, people.Filters(search=one.ref.lower()))
+    found = people.nationals(opened(db_url), viewer, people.Filters(search=one.ref.lower()))
     assert list(found.rows.ref) == [one.ref]
-    sheltered = people.nationals(db_url, viewer, people.Filters(statuses=("sheltered",)))
+    sheltered = people.nationals(opened(db_url), viewer, people.Filters(statuses=("sheltered",)))
     assert sheltered.matching == int((mine.status == "sheltered").sum())
     assert sheltered.rows.facility.notna().all()
 
@@ -99,7 +100,7 @@ def test_filters_narrow_in_the_database(db_url, raw):
 def test_other_roles_get_no_person_rows(db_url):
     for role in ("committee", "coordinator", "admin"):
         with pytest.raises(people.NotPersonLevel):
-            people.nationals(db_url, Viewer("x", role, 1), people.Filters())
+            people.nationals(opened(db_url), Viewer("x", role, 1), people.Filters())
 
 
 @pytest.mark.parametrize("role", ["committee", "coordinator", "admin"])
@@ -209,7 +210,7 @@ def test_rows_at_an_earlier_moment_are_those_of_the_history(db_url, raw, nats):
     moment = earlier_step(engine)
     then = visible_then(engine, nats, moment)
     viewer = Viewer("l", "consular", 1, nats)
-    data = people.nationals(db_url, viewer, people.Filters(), moment)
+    data = people.nationals(opened(db_url), viewer, people.Filters(), moment)
     assert data.as_of == moment
     assert data.total == data.matching == len(then) < len(visible(engine, nats))
     assert len(then) <= people.ROW_LIMIT  # so every row is compared
@@ -217,7 +218,7 @@ def test_rows_at_an_earlier_moment_are_those_of_the_history(db_url, raw, nats):
     assert data.travel_document == int(then.documents.isin(ETD).sum())
     assert shown_rows(data.rows) == expected_rows(then)
     assert (data.rows.as_of == pd.Timestamp(moment)).all()
-    now = people.nationals(db_url, viewer, people.Filters())
+    now = people.nationals(opened(db_url), viewer, people.Filters())
     assert shown_rows(now.rows) != shown_rows(data.rows)
     assert "as_of" not in now.rows.columns and now.as_of is None
 
@@ -227,23 +228,23 @@ def test_missing_and_travel_document_views_at_an_earlier_moment(db_url, raw):
     moment = earlier_step(engine)
     then = visible_then(engine, ("ETH",), moment)
     viewer = Viewer("l", "consular", 1, ("ETH",))
-    missing = people.nationals(db_url, viewer, people.Filters(show="missing"), moment)
+    missing = people.nationals(opened(db_url), viewer, people.Filters(show="missing"), moment)
     expected = then[then.status == "missing"]
     assert missing.matching == len(expected) > 0
     assert shown_rows(missing.rows) == expected_rows(expected)
     now = visible(engine, ("ETH",))
     assert set(expected.ref) != set(now[now.status == "missing"].ref)
-    etd = people.nationals(db_url, viewer, people.Filters(show="travel_document"), moment)
+    etd = people.nationals(opened(db_url), viewer, people.Filters(show="travel_document"), moment)
     expected = then[then.documents.isin(ETD)]
     assert etd.matching == len(expected) > 0
     assert shown_rows(etd.rows) == expected_rows(expected)
-    sheltered = people.nationals(db_url, viewer, people.Filters(statuses=("sheltered",)),
+    sheltered = people.nationals(opened(db_url), viewer, people.Filters(statuses=("sheltered",)),
                                  moment)
     assert shown_rows(sheltered.rows) == expected_rows(then[then.status == "sheltered"])
     area = then.area.dropna().iloc[0]
-    by_area = people.nationals(db_url, viewer, people.Filters(areas=(area,)), moment)
+    by_area = people.nationals(opened(db_url), viewer, people.Filters(areas=(area,)), moment)
     assert shown_rows(by_area.rows) == expected_rows(then[then.area == area])
-    assert area in people.options(db_url, viewer, moment)["areas"]
+    assert area in people.options(opened(db_url), viewer, moment)["areas"]
 
 
 @pytest.fixture

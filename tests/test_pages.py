@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from dashboard import access
-from dashboard.scenarios import list_scenarios
-from tests.apptest import metric, open_page, start, texts
+from dashboard.figures.scenarios import list_scenarios
+from dashboard.rules import access
+from tests.apptest import metric, open_page, page_app, start, texts
+from tests.conftest import opened
 from tests.signin import ACCOUNTS, make_users_file, sign_in_as, use_users
 
 
@@ -45,7 +46,7 @@ def test_overview_for_a_liaison_counts_only_visible_nationals(app_db, raw):
 
 def test_exercise_scenario_carries_the_exercise_banner(app_db):
     assert "EXERCISE" not in texts(open_page(app_db, "overview"))
-    exercise = next(s for s in list_scenarios(app_db) if s.kind == "exercise")
+    exercise = next(s for s in list_scenarios(opened(app_db)) if s.kind == "exercise")
     for role, nats in [("committee", None), ("coordinator", None), ("consular", ["ETH"])]:
         for page in access.pages_for(role):
             at = open_page(app_db, page, role, nats, scenario=exercise.id)
@@ -96,11 +97,9 @@ def test_the_entrypoint_opens_on_the_overview_after_sign_in(app_db, raw, tmp_pat
 
 
 def test_a_page_opened_without_a_viewer_shows_no_data(app_db):
-    from streamlit.testing.v1 import AppTest
 
-    from dashboard.config import PROJECT_ROOT
     for page in access.PAGE_ROLES:
-        at = AppTest.from_file(str(PROJECT_ROOT / "pages" / f"{page}.py")).run()
+        at = page_app(page).run()
         assert not at.exception
         assert not at.metric and not at.dataframe
         assert "Choose who you are first" in texts(at)
@@ -119,12 +118,10 @@ def test_a_page_view_is_written_to_the_audit_log(app_db, own_audit_log, tmp_path
 
 
 def test_the_overview_compares_with_the_moment_the_reader_picks(app_db, raw):
-    from streamlit.testing.v1 import AppTest
 
-    from dashboard.access import Viewer
-    from dashboard.config import PROJECT_ROOT
-    from dashboard.scenarios import list_scenarios as scenarios_of
-    from dashboard.session import KEY, Context
+    from components.session import KEY, Context
+    from dashboard.figures.scenarios import list_scenarios as scenarios_of
+    from dashboard.rules.access import Viewer
 
     with raw(app_db).connect() as conn:
         as_of = conn.execute(text(
@@ -142,9 +139,9 @@ def test_the_overview_compares_with_the_moment_the_reader_picks(app_db, raw):
         then = conn.execute(text(f"SELECT COUNT(*) FROM persons WHERE {rule} "
                                  "AND registered_at <= :at"), {"t": True, "f": False,
                                                                "at": week_ago}).scalar()
-    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "overview.py"), default_timeout=120)
+    at = page_app("overview")
     at.session_state[KEY] = Context(app_db, Viewer("l", "consular", 1, ("PHL",)),
-                                    scenarios_of(app_db)[0])
+                                    scenarios_of(opened(app_db))[0])
     at.session_state["reference-span"] = "7 days"
     at.run()
     assert not at.exception
@@ -156,17 +153,14 @@ def test_the_overview_compares_with_the_moment_the_reader_picks(app_db, raw):
 def test_the_overview_shows_an_earlier_moment_the_reader_picks(app_db, raw):
     from datetime import timedelta
 
-    from streamlit.testing.v1 import AppTest
+    from components.session import KEY, Context
+    from dashboard.rules.access import Viewer
 
-    from dashboard.access import Viewer
-    from dashboard.config import PROJECT_ROOT
-    from dashboard.session import KEY, Context
-
-    scenario = list_scenarios(app_db)[0]
+    scenario = list_scenarios(opened(app_db))[0]
     moment = scenario.starts_at + timedelta(days=10)
     expected = own_count(raw, app_db, "SELECT COUNT(*) FROM persons WHERE scenario_id = 1 "
                                       "AND registered_at <= :at", at=moment)
-    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "overview.py"), default_timeout=120)
+    at = page_app("overview")
     at.session_state[KEY] = Context(app_db, Viewer("c", "committee", 1), scenario)
     at.session_state["as-of"] = moment
     at.run()

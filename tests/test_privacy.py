@@ -1,6 +1,6 @@
-"""Small-cell and complementary suppression (DESIGN.md §2.4)."""
+"""Small-cell and complementary suppression (docs/design.md §2.4)."""
 
-from dashboard import privacy
+from dashboard.rules import privacy
 
 
 def test_small_counts_are_hidden_and_zero_and_five_are_shown():

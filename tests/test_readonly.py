@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from dashboard import db
+from dashboard.store import db
 
 WRITES = [
     "INSERT INTO countries (iso3, iso2, name) VALUES ('QQQ', 'QQ', 'Nowhere')",

@@ -4,27 +4,27 @@ scoped figure once per refresh interval."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pandas as pd
 import pytest
 from sqlalchemy import event
 from streamlit.testing.v1 import AppTest
 
-from dashboard import cache, runtime, scenarios, tallies
-from dashboard.access import Viewer
-from dashboard.config import PROJECT_ROOT
-from dashboard.db import DatabaseUnavailable
-from dashboard.overview import overview
-from dashboard.session import KEY, Context
-from tests.apptest import texts
+from components.session import KEY, Context
+from dashboard.figures import scenarios, tallies
+from dashboard.figures.overview import overview
+from dashboard.rules.access import Viewer
+from dashboard.store import cache
+from dashboard.store.db import DatabaseUnavailable
+from tests.apptest import page_app, texts
+from tests.conftest import opened
 
 
 class QueryCounter:
     """Counts the statements the dashboard's engine sends to the database."""
 
     def __init__(self, url: str):
-        self.engine = runtime.engine(url)
+        self.engine = opened(url).engine
         self.count = 0
         self._lock = threading.Lock()
         event.listen(self.engine, "before_cursor_execute", self._seen)
@@ -39,16 +39,16 @@ class QueryCounter:
 
 @pytest.fixture
 def counter(sqlite_url):
-    scenarios.list_scenarios(sqlite_url)  # the engine and scenario list, outside the count
-    tallies.find_history(sqlite_url, 1)  # found once at startup (dashboard.warmup)
+    scenarios.list_scenarios(opened(sqlite_url))  # the engine and scenario list, outside the count
+    tallies.find_history(opened(sqlite_url), 1)  # found once at startup (dashboard.figures.warmup)
     c = QueryCounter(sqlite_url)
     yield c
     c.close()
 
 
 def session(url: str, viewer: Viewer) -> AppTest:
-    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / "overview.py"), default_timeout=120)
-    info = next(s for s in scenarios.list_scenarios(url) if s.id == viewer.scenario_id)
+    at = page_app("overview")
+    info = next(s for s in scenarios.list_scenarios(opened(url)) if s.id == viewer.scenario_id)
     at.session_state[KEY] = Context(url, viewer, info)
     return at.run()
 
@@ -73,17 +73,18 @@ def test_many_sessions_of_one_scope_cost_the_database_one_set_of_queries(sqlite_
 
 
 def test_sessions_arriving_together_compute_each_figure_once(sqlite_url, counter):
-    as_of = scenarios.data_as_of(sqlite_url, 1)
-    overview(sqlite_url, Viewer("warm", "coordinator", 1), as_of)  # shared facts warm
+    as_of = scenarios.data_as_of(opened(sqlite_url), 1)
+    overview(opened(sqlite_url), Viewer("warm", "coordinator", 1), as_of)  # shared facts warm
     counter.count = 0
-    overview(sqlite_url, Viewer("solo", "committee", 1), as_of)
+    overview(opened(sqlite_url), Viewer("solo", "committee", 1), as_of)
     one = counter.count
 
-    from dashboard.overview import overview as cached
+    from dashboard.figures.overview import overview as cached
     cached.clear()
     counter.count = 0
     viewers = [Viewer(f"u{i}", "committee", 1) for i in range(8)]
-    threads = [threading.Thread(target=overview, args=(sqlite_url, v, as_of)) for v in viewers]
+    database = opened(sqlite_url)
+    threads = [threading.Thread(target=overview, args=(database, v, as_of)) for v in viewers]
     for t in threads:
         t.start()
     for t in threads:
@@ -95,52 +96,62 @@ def test_the_page_says_when_it_updated_and_how_often(sqlite_url):
     at = session(sqlite_url, Viewer("a", "committee", 1))
     assert "updated" in texts(at) and "refreshes every 30 s" in texts(at)
 
-    paused = AppTest.from_file(str(PROJECT_ROOT / "pages" / "overview.py"))
+    paused = page_app("overview")
     paused.session_state[KEY] = Context(sqlite_url, Viewer("a", "committee", 1),
-                                        scenarios.list_scenarios(sqlite_url)[0])
+                                        scenarios.list_scenarios(opened(sqlite_url))[0])
     paused.session_state["auto_refresh"] = False
     paused.run()
     assert "auto-refresh paused" in texts(paused)
 
 
-def test_a_stale_result_is_served_at_once_and_refreshed_once_in_the_background():
-    calls, gate = [], threading.Event()
+class Clock:
+    """Seconds that move only when the test says: no test waits for real time."""
 
-    @cache.scoped(ttl=1)
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_stale_result_is_served_at_once_and_refreshed_once_in_the_background():
+    calls, gate, clock = [], threading.Event(), Clock()
+
+    @cache.scoped(ttl=30, clock=clock)
     def figure(db_url: str, viewer: Viewer) -> int:
         calls.append(viewer.user)
         if len(calls) > 1:
-            gate.wait(10)  # the database is slow this time
+            gate.wait(30)  # the database is slow this time: held until the test opens it
         return len(calls)
 
     assert figure("db", Viewer("a", "committee", 1)) == 1
-    time.sleep(1.2)
-    started = time.perf_counter()
-    for user in ("b", "c", "d"):  # three readers of the same scope after the interval
+    clock.now += 29
+    assert figure("db", Viewer("b", "committee", 1)) == 1 and calls == ["a"]  # still fresh
+    clock.now += 2  # past the interval
+    # three readers of the same scope get the stale figure while the refresh is held:
+    # had any of them waited for it, it would have got 2
+    for user in ("b", "c", "d"):
         assert figure("db", Viewer(user, "committee", 1)) == 1
-    assert time.perf_counter() - started < 0.5  # none of them waited
     gate.set()
-    deadline = time.monotonic() + 10
-    while figure("db", Viewer("e", "committee", 1)) != 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    figure.settle()
     assert figure("db", Viewer("f", "committee", 1)) == 2
     assert len(calls) == 2  # one refresh for the four readers
 
 
 def test_after_a_failed_refresh_the_next_reader_is_told():
-    down = [False]
+    down, clock = [False], Clock()
 
-    @cache.scoped(ttl=1)
+    @cache.scoped(ttl=30, clock=clock)
     def figure(db_url: str) -> str:
         if down[0]:
             raise DatabaseUnavailable("The database did not answer: connection refused")
         return "figures"
 
     assert figure("db") == "figures"
-    time.sleep(1.2)
+    clock.now += 31
     down[0] = True
     assert figure("db") == "figures"  # stale, while the refresh fails in the background
-    time.sleep(0.5)
+    figure.settle()
     with pytest.raises(DatabaseUnavailable, match="did not answer"):
         figure("db")
     down[0] = False

@@ -26,9 +26,10 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from dashboard import cli, vocab
-from dashboard.generate import generate
-from dashboard.models import Base
+from dashboard.contract import vocab
+from dashboard.contract.models import Base
+from dashboard.tools import cli
+from dashboard.tools.generate import generate
 from tests.conftest import _pg_admin_conninfo
 
 PERSONS = 600  # the exercise scenario then holds 300 persons and 20 facilities
@@ -292,7 +293,7 @@ def test_restart_takes_every_inject_back_and_plays_again(fresh_url, raw, capsys)
     assert "--restart" in capsys.readouterr().err
     assert snapshot(engine) == played
 
-    from dashboard import simulate as sim  # taking back, checked against the first snapshot
+    from dashboard.tools import simulate as sim  # taking back, checked against the first snapshot
 
     sim.undo_runs(engine, EXERCISE)
     assert snapshot(engine, skip=("drill_injects",)) == before
@@ -453,7 +454,7 @@ injects:
 
 def _spawn(url: str, script: Path, speed: str, control: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "simulate", "--db-url", url, "--scenario",
+        [sys.executable, "-m", "dashboard.tools.cli", "simulate", "--db-url", url, "--scenario",
          str(EXERCISE), "--script", str(script), "--speed", speed, "--control", str(control),
          *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ})
@@ -549,7 +550,7 @@ def test_killing_the_simulator_leaves_whole_injects_only(fresh_url, raw, tmp_pat
         assert new == inserted.get(table, set()), table
     assert inserted["persons"] and inserted["referrals"]  # the kill came after both kinds
     # and taking the run back restores the database exactly
-    from dashboard import simulate as sim
+    from dashboard.tools import simulate as sim
 
     sim.undo_runs(engine, EXERCISE)
     assert snapshot(engine, skip=("drill_injects",)) == before

@@ -9,7 +9,8 @@ import bcrypt
 import pytest
 import yaml
 
-from dashboard import cli, users
+from dashboard.rules import users
+from dashboard.tools import cli
 from tests.signin import add_user
 
 
@@ -83,7 +84,7 @@ def test_a_missing_users_file_is_named(tmp_path):
 
 def test_run_refuses_a_missing_users_file_and_starts_nothing(tmp_path, capsys, monkeypatch):
     started = []
-    monkeypatch.setattr("streamlit.web.cli.main", lambda *a, **k: started.append(1))
+    monkeypatch.setattr("os.execv", lambda *a: started.append(a))
     assert cli.main(["run", "--users", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml does not exist" in capsys.readouterr().err
     assert not started
@@ -93,12 +94,14 @@ def test_run_hands_the_users_file_to_the_app(tmp_path, monkeypatch):
     path = tmp_path / "users.yaml"
     assert add_user(path, "amira", "a-long-password", "committee")[0] == 0
     seen = {}
-    monkeypatch.setattr("streamlit.web.cli.main",
-                        lambda *a, **k: seen.update(users=os.environ["SITROOM_USERS"]))
+    monkeypatch.setattr("os.execv", lambda program, argv: seen.update(
+        users=os.environ["SITROOM_USERS"], argv=argv))  # the server would replace this process
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SITROOM_USERS", "before")  # restored after the test
     cli.main(["run", "--users", str(path), "--port", "8599"])
     assert seen["users"] == str(path.resolve())
+    assert seen["argv"][1:4] == ["-m", "streamlit", "run"]
+    assert seen["argv"][-2:] == ["--server.port", "8599"]
 
 
 def test_the_demo_accounts_cover_every_role_and_check_their_passwords():

@@ -1,0 +1,496 @@
+"""What the Map page draws, for one viewer: people, facilities, hazards, consular posts,
+and the offline base map.
+
+People leave the database already aggregated for the roles that see only
+counts (docs/design.md §2.4, §2.6): by district for the committee, by a square
+grid cell for the coordinator, each count under 5 dropped with complementary
+suppression. Only a consular liaison gets points, and only of its visible
+nationals (access.person_scope), and only up to a cap: past it, its nationals
+are gridded too, so a page never ships more than a few MB (docs/design.md §8).
+Rows that break the contract are left out with the data-quality conditions.
+
+At the latest moment the counts are summed from the *placements*: one tally per
+scenario of its persons by tallies group, status, grid cell, district, whether at
+a confidential place and vulnerability tags, found by the server once for every
+scope and refreshed in the background (as dashboard.figures.tallies). Until it is first
+found, and at an earlier moment, each scope is counted in the database.
+
+At an earlier moment, people are where their history puts them then
+(people.persons_at), facility load is the latest report by then, and hazards
+those valid then; the same rules of scope, suppression and confidentiality apply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dashboard import config
+from dashboard.contract import vocab
+from dashboard.figures import people as persons
+from dashboard.figures import quality, reference, tallies
+from dashboard.rules import access, privacy
+from dashboard.rules.access import Viewer
+from dashboard.store import cache, db
+from dashboard.store.db import Database
+
+BASEMAP_DIR = config.DATA_DIR / "basemap"
+BASEMAP_FILES = ("world-110m.geojson", "region-10m.geojson", "lebanon-districts.geojson")
+
+# Points cost ~40 bytes each in the compact spec: 5,000 is ~0.2 MB, well inside 2 MB.
+POINT_CAP = 5000
+# One fixed grid for everyone: offering several sizes would let nested cells be
+# subtracted from each other to recover suppressed counts.
+GRID_STEP = 0.05  # degrees, about 5.5 km north-south
+# Statuses of people still in the country: the map's default filter.
+IN_COUNTRY = ("located", "sheltered", "in_transit", "relocated", "missing")
+
+TTL = int(config.get("SITROOM_CACHE_TTL_S"))
+
+
+@dataclass(frozen=True)
+class MapFilters:
+    """The reader's filters. Empty means no filter on that field. Hashable: a cache key."""
+
+    nationalities: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = IN_COUNTRY
+    vulnerabilities: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("nationalities", "statuses", "vulnerabilities"):
+            object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    nationalities: dict[str, str]  # iso3 -> name
+    statuses: tuple[str, ...]
+    vulnerabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class People:
+    """People as the viewer may see them on the map.
+
+    `mode` is "areas" (committee), "cells" (coordinator, or a liaison past the
+    cap) or "points" (a liaison). The exact totals are kept for tests and for
+    the notes; the notes already say them suppressed where the role needs it.
+    """
+
+    mode: str
+    areas: pd.DataFrame   # pcode, name, lat, lon, persons, polygon — drawn districts only
+    cells: pd.DataFrame   # gi, gj, persons, polygon — drawn cells only
+    points: pd.DataFrame  # lon, lat, ref, full_name, status — a liaison's nationals only
+    placed: int           # persons with valid coordinates matching the filters
+    drawn: int            # persons in the drawn areas, cells or points
+    hidden: int           # persons in areas or cells suppressed as small
+    unplaced: int         # persons whose district has no shape on the map
+    in_confidential: int  # persons at a confidential facility, kept off cells and points
+    bad_coordinates: int  # persons matching the filters without valid coordinates
+    notes: tuple[str, ...] = field(default=())
+    as_of: datetime | None = None  # the earlier moment shown; None for the latest data
+
+
+@dataclass(frozen=True)
+class MapLayers:
+    facilities: pd.DataFrame  # name, kind, status, capacity, occupants, full_pct, lat, lon, ...
+    hazards: pd.DataFrame     # kind, severity, polygon (one row per polygon part)
+    posts: pd.DataFrame       # country, name, status, hotline, lat, lon
+    unreadable_hazards: int
+
+
+# --- base map -----------------------------------------------------------------------------
+
+def read_layer(name: str, folder: Path = BASEMAP_DIR) -> dict:
+    """One offline base-map layer shipped in data/basemap/ (see its README). The map
+    still works without it: a missing or unreadable file is an empty layer marked
+    `missing`, and the page says which."""
+    try:
+        return json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"type": "FeatureCollection", "features": [], "missing": True}
+
+
+def read_basemap(folder: Path = BASEMAP_DIR) -> dict[str, dict]:
+    """Every base-map layer, by file name. Static files: nothing in them is about a
+    person (the page keeps them loaded once per server: components.map.basemap)."""
+    return {name: read_layer(name, folder) for name in BASEMAP_FILES}
+
+
+def district_shapes() -> dict[str, dict]:
+    """pcode -> GeoJSON geometry of the approximate district shapes (10 KB, read
+    whenever the people layer is counted, at most once per scope per interval)."""
+    return {f["properties"]["pcode"]: f["geometry"]
+            for f in read_layer("lebanon-districts.geojson")["features"]}
+
+
+def rings(geometry: dict) -> list[list]:
+    """A Polygon or MultiPolygon as a list of polygons (each a list of rings), for PolygonLayer."""
+    kind, coords = geometry.get("type"), geometry.get("coordinates")
+    if kind == "Polygon" and coords:
+        return [coords]
+    if kind == "MultiPolygon" and coords:
+        return list(coords)
+    return []
+
+
+# --- filters ------------------------------------------------------------------------------
+
+@cache.scoped(ttl=TTL)
+def filter_options(database: Database, viewer: Viewer) -> FilterOptions:
+    """What the filters offer. A liaison is offered only its own nationalities.
+    Codes and tags only, no counts: safe for every role."""
+    names = reference.nationalities(database, viewer.scenario_id)
+    if access.sees_person_level(viewer.role):
+        names = {n: names.get(n, n) for n in viewer.nationalities}
+    # Tags are words, not people: read from the tag index alone, across scenarios.
+    frame = database.read("SELECT DISTINCT tag FROM person_vulnerabilities")
+    tags = set(frame["tag"].dropna().astype(str)) | set(vocab.VULNERABILITY_TAGS)
+    return FilterOptions(names, tuple(vocab.PERSON_STATUSES), tuple(sorted(tags)))
+
+
+def _where(database: Database, viewer: Viewer, filters: MapFilters,
+           then: datetime | None) -> tuple[str, str, dict]:
+    """The viewer's persons as they were at `then` (None: now), and the condition for
+    those matching the filters, with a status in the vocabulary."""
+    source, where, params = persons.persons_at(database, viewer, then)
+    if filters.nationalities:
+        # Either nationality, as the consular rule reads it (docs/design.md §3).
+        where += " AND (p.nationality IN :f_nats OR p.second_nationality IN :f_nats)"
+        params["f_nats"] = list(filters.nationalities)
+    if filters.statuses:
+        where += " AND p.status IN :f_statuses"
+        params["f_statuses"] = list(filters.statuses)
+    if filters.vulnerabilities:
+        where += (" AND EXISTS (SELECT 1 FROM person_vulnerabilities v "
+                  "WHERE v.person_id = p.id AND v.tag IN :f_tags)")
+        params["f_tags"] = list(filters.vulnerabilities)
+    return source, where, params
+
+
+
+def grid_columns(database: Database) -> str:
+    """The grid cell (gi, gj) of a person `p`, NULL without valid coordinates."""
+    # offset so that the value is never negative (Database.floor_int)
+    gi, gj = (database.floor_int("(p.lat + 90.0) / :step"),
+              database.floor_int("(p.lon + 180.0) / :step"))
+    return (f"CASE WHEN {quality.valid_person_coordinates()} THEN {gi} END AS gi, "
+            f"CASE WHEN {quality.valid_person_coordinates()} THEN {gj} END AS gj")
+
+
+def cell_polygon(gi: int, gj: int, step: float = GRID_STEP) -> list[list[float]]:
+    south, west = gi * step - 90, gj * step - 180
+    north, east = south + step, west + step
+    return [[round(x, 5), round(y, 5)] for x, y in
+            ((west, south), (east, south), (east, north), (west, north), (west, south))]
+
+
+def _suppressed(viewer: Viewer, counts: dict) -> tuple[dict, set]:
+    """Counts to draw, and the keys hidden as small (with complementary suppression)."""
+    if not access.suppresses_small_counts(viewer.role):
+        return counts, set()
+    shown = privacy.suppress_group({str(k): v for k, v in counts.items()}, total_shown=True)
+    hidden = {k for k in counts if shown[str(k)] == privacy.SUPPRESSED}
+    return {k: v for k, v in counts.items() if k not in hidden}, hidden
+
+
+def _say(viewer: Viewer, n: int) -> str:
+    if access.suppresses_small_counts(viewer.role) and privacy.is_small(n):
+        return "Fewer than 5"
+    return f"{n:,}"
+
+
+# Persons without valid coordinates are counted in the same pass as the cells or
+# districts: each pass reads the whole scope again (and at an earlier moment its history).
+_PLACED = f"CASE WHEN {quality.valid_person_coordinates()} THEN 1 ELSE 0 END"
+
+
+def _split_placed(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows of persons with valid coordinates, and the number of the others."""
+    placed = frame["placed"].astype(int) == 1
+    return (frame[placed].drop(columns="placed").reset_index(drop=True),
+            int(frame.loc[~placed, "n"].sum()))
+
+
+def _cells(database: Database, source: str, where: str, params: dict,
+           at_confidential: str) -> pd.DataFrame:
+    """Persons by whether placed, grid cell and whether at a confidential place."""
+    return database.read(
+        f"SELECT {_PLACED} AS placed, {grid_columns(database)}, {at_confidential} AS conf, "
+        f"COUNT(*) AS n FROM {source} WHERE {where} GROUP BY 1, 2, 3, 4", params)
+
+
+def _districts(database: Database, source: str, where: str, params: dict) -> pd.DataFrame:
+    """Persons by whether placed and district."""
+    return database.read(
+        f"SELECT {_PLACED} AS placed, p.area_pcode AS pcode, COUNT(*) AS n FROM {source} "
+        f"WHERE {where} GROUP BY 1, 2", params)
+
+
+# --- the shared placements (the latest moment) --------------------------------------------
+
+# One bit per tag in a 64-bit mask. Past this many distinct tags (only ever on a
+# dirty database) the vulnerability filter is left to the database.
+MAX_TAGS = 62
+
+
+@dataclass(frozen=True)
+class Placements(tallies.Tallies):
+    """A scenario's persons with a status in the vocabulary, at the latest data, in one
+    frame, "placements": tallies group, status, placed (valid coordinates), gi and gj
+    (grid cell, -1 if not placed), conf (at a confidential place), pcode (district,
+    "" if none), mask (bit i: has tag `tags[i]`) and n."""
+
+    tags: tuple[str, ...] | None = ()  # None: too many tags for the mask
+
+
+def placements(database: Database, scenario_id: int) -> Placements | None:
+    """The placements of a scenario, or None while they are first being found (a few
+    seconds at a million persons): the caller then counts its scope in the database."""
+    return database.current.peek(("placements", scenario_id),
+                            lambda: _count_placements(database, scenario_id))
+
+
+def find_placements(database: Database, scenario_id: int) -> Placements:
+    """The placements, found now if they are not yet (the warm-up thread)."""
+    return database.current.get(("placements", scenario_id),
+                           lambda: _count_placements(database, scenario_id))
+
+
+@db.patient()
+def _count_placements(database: Database, scenario_id: int) -> Placements:
+    found = database.read("SELECT DISTINCT tag FROM person_vulnerabilities")
+    found_tags = tuple(sorted(set(found["tag"].dropna().astype(str))))
+    tags: tuple[str, ...] | None = found_tags
+    at_confidential, conf_params = access.at_confidential_place(scenario_id)
+    params: dict[str, object] = {**conf_params, "scenario": scenario_id, "step": GRID_STEP}
+    mask, join = "0", ""
+    if len(found_tags) > MAX_TAGS:
+        tags = None
+    elif tags:
+        params |= {f"tag_{i}": tag for i, tag in enumerate(tags)}
+        bit = " ".join(f"WHEN :tag_{i} THEN {1 << i}" for i in range(len(tags)))
+        mask = "COALESCE(m.mask, 0)"
+        join = ("LEFT JOIN (SELECT t.person_id, SUM(t.bit) AS mask FROM (SELECT DISTINCT "
+                f"v.person_id, CASE v.tag {bit} END AS bit FROM person_vulnerabilities v) t "
+                "GROUP BY t.person_id) m ON m.person_id = p.id")
+    frame = tallies.read(database, (
+        f"SELECT {tallies.group_columns()}, p.status, {_PLACED} AS placed, "
+        f"{grid_columns(database)}, "
+        f"{at_confidential} AS conf, COALESCE(p.area_pcode, '') AS pcode, {mask} AS mask, "
+        f"COUNT(*) AS n FROM persons p {join} "
+        f"WHERE p.scenario_id = :scenario AND {quality.valid_person_status()} "
+        "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"), params)
+    frame = frame.astype({"placed": np.int8, "conf": np.int8, "status": "category",
+                          "pcode": "category"})
+    for column in ("gi", "gj"):
+        frame[column] = pd.to_numeric(frame[column]).fillna(-1).astype(np.int32)
+    frame["mask"] = pd.to_numeric(frame["mask"]).astype(np.int64)
+    frame["n"] = frame["n"].astype(np.int64)
+    counted = tallies.with_groups({"placements": frame})
+    return Placements(counted.groups, counted.frames, tags=tags)
+
+
+def _placed(found: Placements, viewer: Viewer, filters: MapFilters) -> pd.DataFrame | None:
+    """The placements of the viewer's persons matching the filters; None where the
+    placements cannot tell (a tag beyond the mask)."""
+    rows = found.scope("placements", viewer)
+    if filters.nationalities:
+        wanted = set(filters.nationalities)  # either nationality, as in _where
+        groups = [i for i, (nat, nat2) in enumerate(
+            found.groups[["nat", "nat2"]].itertuples(index=False, name=None))
+            if nat in wanted or nat2 in wanted]
+        rows = rows[rows["group"].isin(groups)]
+    if filters.statuses:
+        rows = rows[rows["status"].isin(filters.statuses)]
+    if filters.vulnerabilities:
+        if found.tags is None:
+            return None
+        bits = sum(1 << found.tags.index(t) for t in filters.vulnerabilities if t in found.tags)
+        rows = rows[(rows["mask"].to_numpy() & bits) != 0]
+    return rows
+
+
+def _summed(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return rows.groupby(keys, observed=True, as_index=False)["n"].sum()
+
+
+@cache.scoped(ttl=TTL)
+def people(database: Database, viewer: Viewer, filters: MapFilters,
+           point_cap: int = POINT_CAP, as_of: datetime | None = None) -> People:
+    """The people layer for `viewer` at `as_of` (None: the latest data), filtered,
+    aggregated in the database."""
+    then = persons.earlier(database, viewer.scenario_id, as_of)
+    source, where, params = _where(database, viewer, filters, then)
+    at_confidential, conf_params = access.at_confidential_place(viewer.scenario_id)
+    params = {**params, **conf_params, "step": GRID_STEP}
+    empty_cells = pd.DataFrame(columns=["gi", "gj", "persons", "polygon"])
+    empty_areas = pd.DataFrame(columns=["pcode", "name", "lat", "lon", "persons", "polygon"])
+    empty_points = pd.DataFrame(columns=["lon", "lat", "ref", "full_name", "status"])
+
+    found = placements(database, viewer.scenario_id) if then is None else None
+    rows = _placed(found, viewer, filters) if found is not None else None
+    if access.map_people_by_district(viewer.role):
+        frame = (_summed(rows, ["placed", "pcode"]) if rows is not None
+                 else _districts(database, source, where, params))
+        return _by_area(database, viewer, frame, then, empty_cells, empty_points)
+
+    cells, bad = _split_placed(_summed(rows, ["placed", "gi", "gj", "conf"]) if rows is not None
+                               else _cells(database, source, where, params, at_confidential))
+    cells = cells.astype({"gi": int, "gj": int, "conf": int, "n": int})
+    placed = int(cells["n"].sum())
+    in_conf = int(cells.loc[cells["conf"] == 1, "n"].sum())
+    open_cells = cells[cells["conf"] == 0].groupby(["gi", "gj"])["n"].sum()
+    mode = "cells"
+    points = empty_points
+    if access.sees_person_level(viewer.role) and placed - in_conf <= point_cap:
+        mode = "points"
+    if mode == "points" and placed > in_conf:
+        points = database.read(
+            f"SELECT p.lon, p.lat, p.ref, p.full_name, p.status FROM {source} "
+            f"WHERE {where} AND {quality.valid_person_coordinates()} "
+            f"AND {at_confidential} = 0 ORDER BY p.id", params)
+
+    counts = {(int(i), int(j)): int(n) for (i, j), n in open_cells.items() if n > 0}
+    drawn, hidden_keys = _suppressed(viewer, counts)
+    hidden = sum(counts[k] for k in hidden_keys)
+    cell_frame = empty_cells if mode == "points" else pd.DataFrame({
+        "gi": [k[0] for k in drawn], "gj": [k[1] for k in drawn],
+        "persons": list(drawn.values()),
+        "polygon": [cell_polygon(*k) for k in drawn],
+    })
+    drawn_total = len(points) if mode == "points" else sum(drawn.values())
+
+    notes = []
+    if mode == "points":
+        notes.append(f"{drawn_total:,} of your nationals drawn as points.")
+    elif access.sees_person_level(viewer.role):
+        notes.append(f"{placed - in_conf:,} of your nationals match: more than {point_cap:,}, "
+                     f"so they are counted in {GRID_STEP}° cells. Narrow the filters "
+                     "(status, vulnerability, nationality) to see them as points.")
+    else:
+        notes.append(f"{drawn_total:,} persons drawn in {len(drawn):,} cells of {GRID_STEP}°.")
+    if hidden:
+        notes.append(f"{_say(viewer, hidden)} persons in suppressed cells (fewer than 5 "
+                     "people, or hidden with one that has) are not drawn.")
+    if in_conf:
+        notes.append(f"{_say(viewer, in_conf)} persons at confidential facilities are not "
+                     "placed on the map; they count in district totals only.")
+    if bad:
+        notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
+                     "(see Data quality).")
+    return People(mode, empty_areas, cell_frame, points, placed, drawn_total, hidden, 0,
+                  in_conf, bad, tuple(notes), then)
+
+
+def _by_area(database: Database, viewer: Viewer, districts: pd.DataFrame, then: datetime | None,
+             empty_cells: pd.DataFrame, empty_points: pd.DataFrame) -> People:
+    """The committee's view: persons by district (admin level 2) on the approximate shapes,
+    from the persons by district (`_districts`)."""
+    frame, bad = _split_placed(districts)
+    areas = database.read("SELECT pcode, name, lat, lon FROM areas WHERE admin_level = 2")
+    shapes = district_shapes()
+    known = {r.pcode: r for r in areas.itertuples() if r.pcode in shapes}
+    counts = {str(r.pcode): int(r.n) for r in frame.itertuples()
+              if r.pcode in known and int(r.n) > 0}
+    placed = int(frame["n"].sum())
+    unplaced = placed - sum(counts.values())
+    drawn, hidden_keys = _suppressed(viewer, counts)
+    hidden = sum(counts[k] for k in hidden_keys)
+    area_frame = pd.DataFrame({
+        "pcode": list(drawn), "name": [known[k].name for k in drawn],
+        "lat": [float(known[k].lat) for k in drawn], "lon": [float(known[k].lon) for k in drawn],
+        "persons": list(drawn.values()), "polygon": [rings(shapes[k]) for k in drawn],
+    })
+    drawn_total = sum(drawn.values())
+    notes = [f"{drawn_total:,} persons drawn in {len(drawn)} districts."]
+    if hidden:
+        notes.append(f"{_say(viewer, hidden)} persons in suppressed districts (fewer than 5 "
+                     "people, or hidden with one that has) are not drawn.")
+    if unplaced:
+        notes.append(f"{_say(viewer, unplaced)} persons have no known district and are "
+                     "not drawn.")
+    if bad:
+        notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
+                     "(see Data quality).")
+    if then is not None:
+        notes.append("The history records places, not districts: a person who was then in "
+                     "another facility than now is counted in that facility's district, "
+                     "anyone else in their current district.")
+    return People("areas", area_frame, empty_cells, empty_points, placed, drawn_total, hidden,
+                  unplaced, 0, bad, tuple(notes), then)
+
+
+# --- facilities, hazards, consular posts --------------------------------------------------
+
+@cache.scoped(ttl=TTL)
+def layers(database: Database, viewer: Viewer, as_of: datetime) -> MapLayers:
+    """Facilities (never a confidential one) with their load at `as_of`, hazards active
+    at `as_of`, consular posts. Facility status has no history: it is today's."""
+    params = {"scenario": viewer.scenario_id}
+    # The latest report by an earlier moment; at the latest moment, the latest report.
+    earlier = persons.earlier(database, viewer.scenario_id, as_of) is not None
+    occupancy = quality.latest_occupancy(dialect=database.dialect)
+    occ_params: dict[str, object] = dict(params)
+    if earlier:
+        occupancy = quality.latest_occupancy("occ_at", database.dialect)
+        occ_params = {**params, "occ_at": as_of}
+    # Two small queries, one row per facility each: SQLite re-runs a grouped subquery
+    # inside a LEFT JOIN for every facility, which took seconds at the reference scale.
+    fac = database.read(
+        "SELECT f.id, f.name, f.kind, f.status, f.capacity, f.lat, f.lon, f.confidential, "
+        "f.confirmed_at FROM facilities f "
+        "WHERE f.scenario_id = :scenario AND f.lat BETWEEN -90 AND 90 "
+        "AND f.lon BETWEEN -180 AND 180 ORDER BY f.id", params)
+    latest = database.read(
+        f"SELECT f.id, CASE WHEN {quality.valid_occupancy()} THEN lo.occupants END AS occupants, "
+        f"lo.at AS reported_at FROM facilities f JOIN ({occupancy}) lo "
+        "ON lo.facility_id = f.id WHERE f.scenario_id = :scenario", occ_params)
+    fac = fac.merge(latest, on="id", how="left")
+    if earlier:
+        # confirmed_at keeps only the latest confirmation, unknown at an earlier moment if
+        # made since: the latest report by then stands in (as on the Shelters page).
+        confirmed = pd.to_datetime(fac["confirmed_at"], format="mixed")
+        fac["confirmed_at"] = confirmed.where(
+            confirmed <= as_of, pd.to_datetime(fac["reported_at"], format="mixed"))
+    fac = fac.drop(columns=["reported_at"])
+    fac = fac[[access.facility_drawn(bool(c)) for c in fac["confidential"]]]
+    fac = fac.drop(columns=["confidential"]).reset_index(drop=True)
+    occupants = pd.to_numeric(fac["occupants"], errors="coerce")
+    fac["full_pct"] = (100 * occupants / fac["capacity"]).round(0)
+    if access.suppresses_small_counts(viewer.role):
+        small = occupants.map(lambda n: pd.notna(n) and privacy.is_small(int(n)))
+        # Fewer than 5 people at a known place: neither the count nor the share is shown.
+        fac["full_pct"] = fac["full_pct"].mask(small)
+        fac["occupants"] = [privacy.SUPPRESSED if s else (None if pd.isna(n) else int(n))
+                            for s, n in zip(small, occupants, strict=True)]
+    else:
+        fac["occupants"] = [None if pd.isna(n) else int(n) for n in occupants]
+
+    haz = database.read(
+        "SELECT h.id, h.kind, h.severity, h.geometry, h.valid_from, h.valid_to FROM hazards h "
+        "WHERE h.scenario_id = :scenario AND h.valid_from <= :at "
+        "AND (h.valid_to IS NULL OR h.valid_to > :at) ORDER BY h.id",
+        {**params, "at": as_of})
+    rows, unreadable = [], 0
+    for h in haz.itertuples():
+        try:
+            parts = rings(json.loads(h.geometry))
+        except (TypeError, ValueError, AttributeError):
+            parts = []
+        if not parts:
+            unreadable += 1
+        rows += [{"id": int(h.id), "kind": h.kind, "severity": h.severity, "polygon": part,
+                  "valid_from": h.valid_from, "valid_to": h.valid_to} for part in parts]
+    hazards = pd.DataFrame(rows, columns=["id", "kind", "severity", "polygon", "valid_from",
+                                          "valid_to"])
+
+    posts = database.read("SELECT p.country, p.name, p.status, p.hotline, p.lat, p.lon "
+                                  "FROM consular_posts p WHERE p.lat BETWEEN -90 AND 90 "
+                                  "AND p.lon BETWEEN -180 AND 180 ORDER BY p.id")
+    return MapLayers(fac, hazards, posts, unreadable)

@@ -1,0 +1,354 @@
+"""Headline figures for the Overview page, for one viewer, at one moment.
+
+Every figure is counted in the database (GROUP BY / SUM in SQL) within the
+viewer's scope (dashboard.rules.access), leaves out the rows that break the data
+contract (dashboard.figures.quality), and is suppressed below 5 for roles that see
+only aggregates (dashboard.rules.privacy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from dashboard.contract import vocab
+from dashboard.figures import quality, tallies
+from dashboard.rules import access, privacy
+from dashboard.rules.access import Viewer
+from dashboard.store import cache
+from dashboard.store.db import Database
+
+NEAR_CAPACITY = 0.9  # share of places taken from which a facility counts as near capacity
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A headline figure, already suppressed for the viewer where it must be."""
+
+    key: str
+    label: str
+    value: int | str
+    delta: int | str | None
+    help: str
+
+
+@dataclass(frozen=True)
+class Overview:
+    as_of: datetime
+    reference_at: datetime
+    figures: tuple[Figure, ...]
+    by_status: pd.DataFrame          # status, persons
+    funnel: pd.DataFrame             # stage, cases
+    overdue_by_service: pd.DataFrame  # service, overdue
+    near_capacity: pd.DataFrame      # facility, kind, area, capacity, occupants, full_pct
+
+    def figure(self, key: str) -> Figure:
+        return next(f for f in self.figures if f.key == key)
+
+
+def _persons_where(database: Database, viewer: Viewer) -> tuple[str, dict]:
+    scope, params = access.person_scope(viewer, "p", database.dialect)
+    return f"{scope} AND {quality.valid_person_status()}", params
+
+
+def _scalar(database: Database, statement: str, params: dict) -> int:
+    value = database.read(statement, params).iloc[0, 0]
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def _registered(database: Database, viewer: Viewer, at: datetime) -> int:
+    where, params = _persons_where(database, viewer)
+    return _scalar(database, f"SELECT COUNT(*) FROM persons p WHERE {where} "
+                           "AND p.registered_at <= :at", {**params, "at": at})
+
+
+def _status_counts(database: Database, statement: str, params: dict) -> dict[str, int]:
+    frame = database.read(statement, params)
+    counts = dict(zip(frame["status"], frame["n"].astype(int), strict=True))
+    return {s: counts.get(s, 0) for s in vocab.PERSON_STATUSES}
+
+
+def _latest_events(table: str, key: str, changed: str) -> str:
+    """Ids of the latest event by :ref of each row in `changed` (latest time, then
+    highest id), from an append-only history table."""
+    return (f"SELECT MAX(e2.id) FROM {table} e2 JOIN ("
+            f"SELECT {key}, MAX(at) AS at FROM {table} WHERE {key} IN ({changed}) "
+            f"AND at <= :ref GROUP BY {key}) last "
+            f"ON last.{key} = e2.{key} AND last.at = e2.at GROUP BY e2.{key}")
+
+
+# Rows whose history has an event after the moment asked for.
+_PERSONS_CHANGED = "SELECT DISTINCT person_id FROM person_events WHERE at > :ref AND at <= :now"
+_CASES_CHANGED = "SELECT DISTINCT case_id FROM evacuation_events WHERE at > :ref AND at <= :now"
+
+
+def _by_status_at(database: Database, viewer: Viewer, now: dict[str, int], latest: datetime,
+                  at: datetime) -> dict[str, int]:
+    """Status counts at an earlier moment `at`, from the history: the current counts
+    (true at `latest`), with the persons who changed since `at` counted as they were
+    then (a person registered since is not counted). Reads only their history."""
+    if at >= latest:
+        return now
+    where, params = _persons_where(database, viewer)
+    params = {**params, "ref": at, "now": latest}
+    changed_now = _status_counts(
+        database, f"SELECT p.status, COUNT(*) AS n FROM persons p WHERE {where} "
+                f"AND p.id IN ({_PERSONS_CHANGED}) GROUP BY p.status", params)
+    changed_then = _status_counts(
+        database, "SELECT e.status, COUNT(*) AS n FROM person_events e "
+                "JOIN persons p ON p.id = e.person_id "
+                f"WHERE e.id IN ({_latest_events('person_events', 'person_id', _PERSONS_CHANGED)})"
+                f" AND {where} GROUP BY e.status", params)
+    return {s: now[s] - changed_now[s] + changed_then[s] for s in vocab.PERSON_STATUSES}
+
+
+def _funnel_at(database: Database, viewer: Viewer, now: dict[str, int],
+               latest: datetime, at: datetime) -> dict[str, int]:
+    """Evacuation cases by stage at an earlier moment, the same way as _by_status_at."""
+    if at >= latest:
+        return now
+    where, params = quality.scoped_cases(database, viewer)
+    params = {**params, "ref": at, "now": latest}
+
+    def counts(statement: str) -> dict[str, int]:
+        frame = database.read(statement, params)
+        found = dict(zip(frame["stage"], frame["n"].astype(int), strict=True))
+        return {s: found.get(s, 0) for s in vocab.ALL_EVACUATION_STAGES}
+
+    changed_now = counts(f"SELECT c.stage, COUNT(*) AS n FROM evacuation_cases c WHERE {where} "
+                         f"AND c.id IN ({_CASES_CHANGED}) GROUP BY c.stage")
+    changed_then = counts(
+        "SELECT e.stage, COUNT(*) AS n FROM evacuation_events e "
+        "JOIN evacuation_cases c ON c.id = e.case_id "
+        f"WHERE e.id IN ({_latest_events('evacuation_events', 'case_id', _CASES_CHANGED)}) "
+        f"AND {where} GROUP BY e.stage")
+    return {s: now[s] - changed_now[s] + changed_then[s] for s in vocab.ALL_EVACUATION_STAGES}
+
+
+def _open_referrals(database: Database, viewer: Viewer, at: datetime) -> int:
+    # Open at a moment: sent by then, and not yet closed, rejected or revoked then.
+    where, params = quality.scoped_referrals(database, viewer)
+    return _scalar(database, f"SELECT COUNT(*) FROM referrals r WHERE {where} "
+                           "AND r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at)",
+                   {**params, "at": at})
+
+
+def _overdue_by_service(database: Database, viewer: Viewer,
+                        at: datetime) -> dict[str, int]:
+    # Overdue at a moment: past the service's deadline then, and still awaiting
+    # acceptance then (no later status in its history by that moment).
+    where, params = quality.scoped_referrals(database, viewer)
+    params = {**params, "at": at}
+    frame = database.read(
+        f"SELECT r.service, COUNT(*) AS n FROM referrals r WHERE {where} "
+        "AND r.due_at < :at AND r.created_at <= :at "
+        "AND (r.closed_at IS NULL OR r.closed_at > :at) "
+        "AND NOT EXISTS (SELECT 1 FROM referral_events x WHERE x.referral_id = r.id "
+        "AND x.at <= :at AND x.status <> :v_open) GROUP BY r.service", params)
+    counts = dict(zip(frame["service"], frame["n"].astype(int), strict=True))
+    return {s: counts.get(s, 0) for s in access.referral_services(viewer)}
+
+
+def _departed_by(database: Database, viewer: Viewer, at: datetime) -> int:
+    """Cases that had left the country by `at`, from the stage history. Only a case
+    now at `departed` or beyond can have left (backward histories are excluded),
+    so the history is read for those alone."""
+    where, params = quality.scoped_cases(database, viewer)
+    gone = list(vocab.EVACUATION_PATH[vocab.EVACUATION_PATH.index("departed"):])
+    return _scalar(database, f"SELECT COUNT(*) FROM evacuation_cases c WHERE {where} "
+                           "AND c.stage IN :gone AND EXISTS ("
+                           "SELECT 1 FROM evacuation_events e WHERE e.case_id = c.id "
+                           "AND e.stage = :v_departed AND e.at <= :at)",
+                   {**params, "at": at, "gone": gone})
+
+
+@cache.scoped()
+def _facilities(database: Database, scenario_id: int, at: datetime) -> pd.DataFrame:
+    """Latest valid occupancy report by `at` of every usable facility, pooled
+    confidential ones included (they count in totals; the caller never lists or
+    draws them).
+    Facility status has no history in the contract: today's status is used."""
+    params = {"scenario": scenario_id, "occ_at": at}
+    frame = database.read(
+        "SELECT f.id, f.name AS facility, f.kind, a.name AS area, f.capacity, lo.occupants, "
+        "f.confidential, f.status "
+        f"FROM facilities f JOIN ({quality.latest_occupancy('occ_at', database.dialect)}) lo "
+        "ON lo.facility_id = f.id "
+        "LEFT JOIN areas a ON a.pcode = f.area_pcode "
+        f"WHERE f.scenario_id = :scenario AND {quality.valid_occupancy()} "
+        "AND f.status IN :v_in_use", params)
+    frame["full_pct"] = (100 * frame["occupants"] / frame["capacity"]).round(0)
+    # a confidential place alone in its area counts in no total (privacy.counted_in_totals)
+    return frame[privacy.counted_in_totals(frame)]
+
+
+def _near_capacity(facilities: pd.DataFrame) -> pd.DataFrame:
+    return facilities[facilities["occupants"] >= NEAR_CAPACITY * facilities["capacity"]]
+
+
+def _free_places(facilities: pd.DataFrame) -> int:
+    return int((facilities["capacity"] - facilities["occupants"]).sum())
+
+
+def _active_hazards(database: Database, viewer: Viewer, at: datetime) -> int:
+    return _scalar(database, "SELECT COUNT(*) FROM hazards h WHERE h.scenario_id = :scenario "
+                           "AND h.valid_from <= :at AND (h.valid_to IS NULL OR h.valid_to > :at)",
+                   {"scenario": viewer.scenario_id, "at": at})
+
+
+def _shown(viewer: Viewer, n: int) -> int | str:
+    return privacy.suppress_value(n) if access.suppresses_small_counts(viewer.role) else n
+
+
+def _delta(viewer: Viewer, now: int, before: int) -> int | str:
+    change = now - before
+    if access.suppresses_small_counts(viewer.role) and (
+        privacy.is_small(now) or privacy.is_small(before) or privacy.is_small(abs(change))
+    ):
+        return privacy.SUPPRESSED  # a small change counts a few people, and gives them away
+    return change
+
+
+def _group(viewer: Viewer, counts: dict[str, int], name: str, value: str) -> pd.DataFrame:
+    shown = (privacy.suppress_group(counts) if access.suppresses_small_counts(viewer.role)
+             else dict(counts))
+    return pd.DataFrame({name: list(shown), value: [str(v) for v in shown.values()]})
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """The viewer's counts behind the headline figures, at one moment."""
+
+    registered: int
+    status: dict[str, int]
+    open_referrals: int
+    overdue: dict[str, int]
+    departed: int
+    funnel: dict[str, int]
+
+
+def _keyed(series: pd.Series, keys) -> dict[str, int]:
+    return {k: int(series.get(k, 0)) for k in keys}
+
+
+def _counts_now(now: tallies.Now, viewer: Viewer) -> _Counts:
+    persons = now.scope("persons", viewer)
+    referrals = now.scope("referrals", viewer)
+    referrals = referrals[referrals["service"].isin(access.referral_services(viewer))]
+    cases = now.scope("cases", viewer)
+    return _Counts(
+        registered=int(persons["registered"].sum()),
+        status=_keyed(persons.groupby("status")["n"].sum(), vocab.PERSON_STATUSES),
+        open_referrals=int(referrals["open"].sum()),
+        overdue=_keyed(referrals.groupby("service")["overdue"].sum(),
+                       access.referral_services(viewer)),
+        departed=int(cases["departed"].sum()),
+        funnel=_keyed(cases.groupby("stage")["n"].sum(), vocab.ALL_EVACUATION_STAGES))
+
+
+def _counts_in_history(h: tallies.History, viewer: Viewer, at: datetime) -> _Counts:
+    return _Counts(
+        registered=tallies.registered_at(h, viewer, at),
+        status=tallies.status_at(h, viewer, at),
+        open_referrals=tallies.open_referrals_at(h, viewer, at),
+        overdue=tallies.overdue_at(h, viewer, at),
+        departed=tallies.departed_at(h, viewer, at),
+        funnel=tallies.stages_at(h, viewer, at))
+
+
+def _counts_from_tables(database: Database, viewer: Viewer, now: _Counts, latest: datetime,
+                        at: datetime) -> _Counts:
+    """The same counts read from the tables: for a moment the history tallies do not
+    cover yet (they are being found, or the moment is newer than them)."""
+    return _Counts(
+        registered=_registered(database, viewer, at),
+        status=_by_status_at(database, viewer, now.status, latest, at),
+        open_referrals=_open_referrals(database, viewer, at),
+        overdue=_overdue_by_service(database, viewer, at),
+        departed=_departed_by(database, viewer, at),
+        funnel=_funnel_at(database, viewer, now.funnel, latest, at))
+
+
+def _counts_at(database: Database, viewer: Viewer, now: tallies.Now, current: _Counts,
+               at: datetime) -> tuple[datetime, _Counts]:
+    """The counts at `at`, and the moment they are for: the latest data for any moment
+    since it, else `at` taken to the quarter hour (tallies.TICK)."""
+    if now.latest is None or at >= now.latest:
+        return (now.latest or at), current
+    at = tallies.snap(at)
+    history = tallies.history(database, viewer.scenario_id)
+    if history is not None and history.covers(at):
+        return at, _counts_in_history(history, viewer, at)
+    return at, _counts_from_tables(database, viewer, current, now.latest, at)
+
+
+@cache.scoped()
+def overview(database: Database, viewer: Viewer, as_of: datetime,
+             reference_at: datetime | None = None) -> Overview:
+    """Every Overview figure for `viewer` at `as_of`, with the change since
+    `reference_at` (24 hours earlier by default). The viewer is part of the
+    cache key, so no role is ever served another scope's figures. The moments
+    in the result are those the figures are for (see _counts_at)."""
+    now = tallies.now(database, viewer.scenario_id)
+    current = _counts_now(now, viewer)
+    as_of, counts = _counts_at(database, viewer, now, current, as_of)
+    reference_at, ref = _counts_at(database, viewer, now, current,
+                                   min(reference_at or as_of - timedelta(hours=24), as_of))
+    registered_now, registered_ref = counts.registered, ref.registered
+    status, status_ref = counts.status, ref.status
+    open_now, open_ref = counts.open_referrals, ref.open_referrals
+    overdue, overdue_ref = counts.overdue, sum(ref.overdue.values())
+    departed_now, departed_ref = counts.departed, ref.departed
+    funnel = counts.funnel
+
+    facilities = _facilities(database, viewer.scenario_id, as_of)
+    facilities_ref = _facilities(database, viewer.scenario_id, reference_at)
+    near, near_ref = _near_capacity(facilities), _near_capacity(facilities_ref)
+    free_places = _free_places(facilities)
+    hazards, hazards_ref = (_active_hazards(database, viewer, as_of),
+                            _active_hazards(database, viewer, reference_at))
+    listed = near[~near["confidential"].astype(bool)].sort_values("full_pct", ascending=False)
+    listed = listed[["facility", "kind", "area", "capacity", "occupants", "full_pct"]]
+    if access.suppresses_small_counts(viewer.role):
+        listed = listed.assign(occupants=[str(privacy.suppress_value(int(n)))
+                                          for n in listed["occupants"]])
+
+    c = lambda n: _shown(viewer, n)  # noqa: E731 - short local alias keeps the table readable
+    figures = (
+        Figure("registered", "Registered", c(registered_now),
+               _delta(viewer, registered_now, registered_ref),
+               "Persons registered by the moment shown"),
+        Figure("sheltered", "Sheltered", c(status["sheltered"]),
+               _delta(viewer, status["sheltered"], status_ref["sheltered"]),
+               "Persons staying in a facility"),
+        Figure("missing", "Missing", c(status["missing"]),
+               _delta(viewer, status["missing"], status_ref["missing"]),
+               "Persons whose whereabouts are unknown"),
+        Figure("departed", "Evacuated", c(departed_now),
+               _delta(viewer, departed_now, departed_ref),
+               "Evacuation cases that have departed the country"),
+        Figure("open_referrals", "Open referrals", c(open_now),
+               _delta(viewer, open_now, open_ref),
+               "Referrals sent and not yet closed, rejected or revoked"),
+        Figure("overdue_referrals", "Overdue referrals", c(sum(overdue.values())),
+               _delta(viewer, sum(overdue.values()), overdue_ref),
+               "Open referrals not accepted by their service's deadline"),
+        Figure("near_capacity", "Facilities ≥90% full", len(near), len(near) - len(near_ref),
+               "Open facilities whose latest report is at 90% of capacity or more"),
+        Figure("free_places", "Free places", c(free_places),
+               _delta(viewer, free_places, _free_places(facilities_ref)),
+               "Capacity minus occupants, over open facilities with a valid report"),
+        Figure("hazards", "Active hazards", hazards, hazards - hazards_ref,
+               "Hazards valid at the moment shown"),
+    )
+    return Overview(
+        as_of=as_of,
+        reference_at=reference_at,
+        figures=figures,
+        by_status=_group(viewer, status, "status", "persons"),
+        funnel=_group(viewer, funnel, "stage", "cases"),
+        overdue_by_service=_group(viewer, overdue, "service", "overdue"),
+        near_capacity=listed.reset_index(drop=True),
+    )

@@ -1,0 +1,326 @@
+"""Counts that every viewer's headline figures are summed from, found once per
+scenario for all scopes at once.
+
+A viewer's scope is a set of *groups*: the persons of a scenario grouped by first
+nationality, second nationality and whether a consular liaison may see them at
+all (consenting and not protected, docs/design.md §2.2). Each tally is counted per
+group in one query over the whole scenario, and a viewer's figure is the sum over
+the groups of its scope, taken here in pandas with the rule of dashboard.rules.access.
+So the database answers once per scenario per interval however many scopes are
+open, and a liaison of the largest nationality waits no longer than a committee
+member. Nothing here leaves the server: pages get the sums, suppressed by the
+caller where the role requires it.
+
+Two kinds of tallies:
+
+- `now()`: the figures at the scenario's latest data, exact, from the current
+  rows. Kept for the refresh interval and refreshed in the background, so a
+  reader never waits for them after startup (dashboard.figures.warmup).
+- `history()`: how each figure moved, per quarter hour (TICK), from the history
+  tables, so that the figure at any earlier moment is a cumulative sum. The past
+  only grows at its end, so it is kept five minutes. An earlier moment is taken
+  to the quarter hour before it (`snap`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from dashboard.contract import vocab
+from dashboard.figures import quality, scenarios
+from dashboard.rules import access
+from dashboard.rules.access import Viewer
+from dashboard.store import db
+from dashboard.store.db import Database
+
+TICK = timedelta(minutes=15)
+_TICK_S = int(TICK.total_seconds())
+_EPOCH = datetime(1970, 1, 1)
+NEVER = 2 ** 53  # the tick of a time the database cannot read: beyond any moment
+GONE = list(vocab.EVACUATION_PATH[vocab.EVACUATION_PATH.index("departed"):])
+
+def snap(moment: datetime) -> datetime:
+    """The quarter hour at or before `moment`: earlier moments are counted to the tick."""
+    seconds = int((moment - _EPOCH).total_seconds())
+    return _EPOCH + timedelta(seconds=seconds - seconds % _TICK_S)
+
+
+def tick_of(moment: datetime) -> int:
+    """The tick number of a moment on a tick boundary: a row whose time `at` has
+    tick t (t = ceil(at / TICK)) happened at or before the moment iff t <= tick_of."""
+    return int((moment - _EPOCH).total_seconds()) // _TICK_S
+
+
+# The group of a person row `p`. A liaison may see a person only if consenting and
+# not protected, so the two flags fold into one: `visible`.
+GROUP_COLUMNS = ["nat", "nat2", "visible"]
+
+
+def group_columns(p: str = "p") -> str:
+    """The group columns of a person row `p`, for a SELECT list."""
+    return (f"COALESCE({p}.nationality, '') AS nat, COALESCE({p}.second_nationality, '') AS nat2, "
+            f"CASE WHEN {p}.consent_consular = :yes AND {p}.protection_confidential = :no "
+            "THEN 1 ELSE 0 END AS visible")
+
+
+def group_by(p: str = "p") -> str:
+    """The same group, for a GROUP BY list."""
+    return f"COALESCE({p}.nationality, ''), COALESCE({p}.second_nationality, ''), visible"
+
+
+def read(database: Database, statement: str, params: dict) -> pd.DataFrame:
+    params = {**params, "yes": True, "no": False}
+    return database.read(statement, params)
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """Frames of counts, each with a `group` column indexing `groups`."""
+
+    groups: pd.DataFrame  # nat, nat2, visible
+    frames: dict[str, pd.DataFrame]
+
+    def scope(self, name: str, viewer: Viewer) -> pd.DataFrame:
+        """The rows of tally `name` inside the viewer's scope."""
+        frame = self.frames[name]
+        if not access.sees_person_level(viewer.role):
+            return frame  # aggregate roles count everyone (and are shown only counts)
+        allowed = [i for i, (nat, nat2, visible) in enumerate(
+            self.groups[GROUP_COLUMNS].itertuples(index=False, name=None))
+            if access.person_visible(viewer, nat, nat2 or None, bool(visible), False)]
+        return frame[np.isin(frame["group"].to_numpy(), allowed)]
+
+
+def with_groups(frames: dict[str, pd.DataFrame]) -> Tallies:
+    """Replace each frame's three group columns by one index into a shared table."""
+    frames = {name: f.astype({"visible": int}) for name, f in frames.items()}
+    groups = (pd.concat([f[GROUP_COLUMNS] for f in frames.values()])
+             .drop_duplicates().reset_index(drop=True))
+    numbered = groups.assign(group=np.arange(len(groups), dtype=np.int32))
+    out = {name: f.merge(numbered, on=GROUP_COLUMNS, how="left").drop(columns=GROUP_COLUMNS)
+           for name, f in frames.items()}
+    return Tallies(groups, out)
+
+
+# --- now ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Now(Tallies):
+    latest: datetime | None = None
+
+
+def now(database: Database, scenario_id: int) -> Now:
+    """The current tallies of a scenario (see the module docstring)."""
+    return database.current.get(("now", scenario_id), lambda: _count_now(database, scenario_id))
+
+
+@db.patient()
+def _count_now(database: Database, scenario_id: int) -> Now:
+    # Read the moment first: rows written while the tallies are counted are then
+    # never missing from figures said to be as of it (at worst a few are early).
+    latest = scenarios.latest_change(database, scenario_id)
+    at = {"at": latest or _EPOCH}
+    aggregate = access.whole_scenario(scenario_id)
+    persons = read(database, f"SELECT {group_columns()}, p.status, COUNT(*) AS n, "
+                            "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) "
+                            "AS registered, "
+                            # for a liaison's summary (people.summary): documents have no history
+                            "SUM(CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END) "
+                            "AS travel_document "
+                            f"FROM persons p WHERE p.scenario_id = :scenario "
+                            f"AND {quality.valid_person_status()} GROUP BY {group_by()}, p.status",
+                    {"scenario": scenario_id, **at,
+                     "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
+    # Where a liaison's nationals are, for its filter choices (people.options): only
+    # persons a liaison may see, and no confidential facility's name.
+    places = read(database, f"SELECT {group_columns()}, a.name AS area, "
+                           "CASE WHEN f.confidential = :no THEN f.name END AS facility "
+                           "FROM persons p LEFT JOIN areas a ON a.pcode = p.area_pcode "
+                           "LEFT JOIN facilities f ON f.id = p.facility_id "
+                           "AND f.scenario_id = :scenario WHERE p.scenario_id = :scenario "
+                           f"AND {quality.valid_person_status()} AND p.consent_consular = :yes "
+                           "AND p.protection_confidential = :no "
+                           f"GROUP BY {group_by()}, a.name, facility", {"scenario": scenario_id})
+    where, params = quality.scoped_referrals(database, aggregate)
+    referrals = read(database, (
+        f"SELECT {group_columns()}, r.service, "
+        "SUM(CASE WHEN r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at) "
+        "THEN 1 ELSE 0 END) AS open, "
+        # Overdue: past its deadline and still awaiting acceptance (no later status).
+        "SUM(CASE WHEN r.due_at < :at AND r.created_at <= :at "
+        "AND (r.closed_at IS NULL OR r.closed_at > :at) AND NOT EXISTS ("
+        "SELECT 1 FROM referral_events x WHERE x.referral_id = r.id AND x.at <= :at "
+        "AND x.status <> :v_open) THEN 1 ELSE 0 END) AS overdue "
+        f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
+        f"GROUP BY {group_by()}, r.service"), {**params, **at})
+    where, params = quality.scoped_cases(database, aggregate)
+    cases = read(database, (
+        f"SELECT {group_columns()}, c.stage, COUNT(*) AS n, "
+        # Only a case now at departed or beyond can have left (backward histories
+        # are excluded), so the history is read for those alone.
+        "SUM(CASE WHEN c.stage IN :gone AND EXISTS (SELECT 1 FROM evacuation_events e "
+        "WHERE e.case_id = c.id AND e.stage = :v_departed AND e.at <= :at) "
+        "THEN 1 ELSE 0 END) AS departed "
+        f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id WHERE {where} "
+        f"GROUP BY {group_by()}, c.stage"), {**params, **at, "gone": GONE})
+    frames = {"persons": persons, "places": places, "referrals": referrals, "cases": cases}
+    for frame in frames.values():
+        for column in frame.columns.difference([*GROUP_COLUMNS, "status", "service", "stage",
+                                                "area", "facility"]):
+            frame[column] = frame[column].fillna(0).astype(np.int64)
+    tallies = with_groups(frames)
+    return Now(tallies.groups, tallies.frames, latest=latest)
+
+
+# --- history --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class History(Tallies):
+    until: datetime | None = None  # the latest data when the history was read
+
+    def covers(self, moment: datetime) -> bool:
+        return self.until is not None and moment <= self.until
+
+
+def history(database: Database, scenario_id: int) -> History | None:
+    """The quarter-hourly history tallies of a scenario (see the module docstring),
+    or None while they are first being found (tens of seconds at a million
+    persons): the caller then works its moment out from the history tables."""
+    return database.facts.peek(("history", scenario_id),
+                               lambda: _count_history(database, scenario_id))
+
+
+def find_history(database: Database, scenario_id: int) -> History:
+    """The history tallies, found now if they are not yet (the warm-up thread)."""
+    return database.facts.get(("history", scenario_id),
+                              lambda: _count_history(database, scenario_id))
+
+
+@db.patient()
+def _count_history(database: Database, scenario_id: int) -> History:
+    until = scenarios.latest_change(database, scenario_id)
+    tick = lambda column, strict=False: database.step_of(column, _TICK_S, strict)  # noqa: E731
+    persons_where = f"p.scenario_id = :scenario AND {quality.valid_person_status()}"
+    registered = read(database, (
+        f"SELECT {group_columns()}, {tick('p.registered_at')} AS t, COUNT(*) AS n FROM persons p "
+        f"WHERE {persons_where} GROUP BY {group_by()}, {tick('p.registered_at')}"),
+        {"scenario": scenario_id})
+    # Each event moves its person from the status before it (LAG) to its own: the
+    # status counts at a moment are the sums of those moves up to it.
+    status = read(database, (
+        f"SELECT {group_columns()}, x.t, x.status, x.prev, COUNT(*) AS n FROM ("
+        f"SELECT e.person_id, {tick('e.at')} AS t, e.status, "
+        "LAG(e.status) OVER (PARTITION BY e.person_id ORDER BY e.at, e.id) AS prev "
+        "FROM person_events e WHERE e.person_id IN "
+        "(SELECT id FROM persons WHERE scenario_id = :scenario)) x "
+        f"JOIN persons p ON p.id = x.person_id WHERE {persons_where} "
+        "AND (x.prev IS NULL OR x.prev <> x.status) "
+        f"GROUP BY {group_by()}, x.t, x.status, x.prev"), {"scenario": scenario_id})
+    where, params = quality.scoped_cases(database, access.whole_scenario(scenario_id))
+    stages = read(database, (
+        f"SELECT {group_columns()}, x.t, x.stage, x.prev, COUNT(*) AS n FROM ("
+        f"SELECT e.case_id, {tick('e.at')} AS t, e.stage, "
+        "LAG(e.stage) OVER (PARTITION BY e.case_id ORDER BY e.at, e.id) AS prev "
+        "FROM evacuation_events e WHERE e.case_id IN (SELECT c.id FROM evacuation_cases c "
+        f"WHERE {where})) x JOIN evacuation_cases c ON c.id = x.case_id "
+        "JOIN persons p ON p.id = c.person_id WHERE (x.prev IS NULL OR x.prev <> x.stage) "
+        f"GROUP BY {group_by()}, x.t, x.stage, x.prev"), params)
+    departed = read(database, (
+        f"SELECT {group_columns()}, d.t, COUNT(*) AS n FROM (SELECT c.id, c.person_id, "
+        f"MIN({tick('e.at')}) AS t FROM evacuation_cases c "
+        "JOIN evacuation_events e ON e.case_id = c.id "
+        f"WHERE {where} AND c.stage IN :gone AND e.stage = :v_departed "
+        "GROUP BY c.id, c.person_id) d JOIN persons p ON p.id = d.person_id "
+        f"GROUP BY {group_by()}, d.t"), {**params, "gone": GONE})
+    where, params = quality.scoped_referrals(database, access.whole_scenario(scenario_id))
+    answered = ("(SELECT MIN(x.at) FROM referral_events x WHERE x.referral_id = r.id "
+                "AND x.status <> :v_open)")
+    referrals = read(database, (
+        f"SELECT {group_columns()}, r.service, {tick('r.created_at')} AS created_t, "
+        f"{tick('r.due_at', strict=True)} AS due_t, {tick('r.closed_at')} AS closed_t, "
+        f"{tick(answered)} AS answered_t, COUNT(*) AS n "
+        f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
+        f"GROUP BY {group_by()}, r.service, {tick('r.created_at')}, "
+        f"{tick('r.due_at', strict=True)}, {tick('r.closed_at')}, {tick(answered)}"), params)
+    frames = {"registered": registered, "status": status, "stages": stages,
+              "departed": departed, "referrals": referrals}
+    # A time the database cannot read has no tick and is never counted in the past.
+    for frame in frames.values():
+        frame["n"] = frame["n"].astype(np.int64)
+        for column in [c for c in frame.columns if c == "t" or c.endswith("_t")]:
+            frame[column] = pd.to_numeric(frame[column]).fillna(NEVER).astype(np.int64)
+    tallies = with_groups(frames)
+    return History(tallies.groups, tallies.frames, until=until)
+
+
+# --- figures at a moment ---------------------------------------------------------------------
+
+def registered_at(h: History, viewer: Viewer, moment: datetime) -> int:
+    rows = h.scope("registered", viewer)
+    return int(rows["n"][rows["t"] <= tick_of(moment)].sum())
+
+
+def moves_by_group(h: History, name: str, key: str, viewer: Viewer,
+                  moment: datetime) -> pd.DataFrame:
+    """How many of the viewer's rows were at each value of `key` at the moment, per
+    group (group, key, n): the moves into each value up to it, less those out of it."""
+    rows = h.scope(name, viewer)
+    rows = rows[rows["t"] <= tick_of(moment)]
+    into = rows.groupby(["group", key])["n"].sum()
+    out_of = rows.dropna(subset=["prev"]).groupby(["group", "prev"])["n"].sum()
+    out_of.index = out_of.index.set_names(["group", key])
+    net = into.sub(out_of, fill_value=0).astype(np.int64)
+    return net[net != 0].reset_index(name="n")
+
+
+def _moves_at(h: History, name: str, key: str, viewer: Viewer, moment: datetime,
+              values: Iterable[str]) -> dict[str, int]:
+    totals = moves_by_group(h, name, key, viewer, moment).groupby(key)["n"].sum()
+    return {v: int(totals.get(v, 0)) for v in values}
+
+
+def by_day(h: History, name: str, viewer: Viewer, until: datetime | None) -> pd.Series:
+    """Rows of tally `name` by day (up to the moment `until`, if given): the day of
+    the quarter hour each happened in."""
+    rows = h.scope(name, viewer)
+    rows = rows[rows["t"] <= (tick_of(until) if until is not None else NEVER - 1)]
+    days = pd.to_datetime((rows["t"] - 1) * _TICK_S, unit="s").dt.strftime("%Y-%m-%d")
+    return rows["n"].groupby(days.to_numpy()).sum()
+
+
+def status_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:
+    return _moves_at(h, "status", "status", viewer, moment, vocab.PERSON_STATUSES)
+
+
+def stages_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:
+    return _moves_at(h, "stages", "stage", viewer, moment, vocab.ALL_EVACUATION_STAGES)
+
+
+def departed_at(h: History, viewer: Viewer, moment: datetime) -> int:
+    rows = h.scope("departed", viewer)
+    return int(rows["n"][rows["t"] <= tick_of(moment)].sum())
+
+
+def _referrals_of(h: History, viewer: Viewer) -> pd.DataFrame:
+    rows = h.scope("referrals", viewer)
+    return rows[rows["service"].isin(access.referral_services(viewer))]
+
+
+def open_referrals_at(h: History, viewer: Viewer, moment: datetime) -> int:
+    rows, k = _referrals_of(h, viewer), tick_of(moment)
+    return int(rows["n"][(rows["created_t"] <= k) & (rows["closed_t"] > k)].sum())
+
+
+def overdue_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:
+    """Overdue referrals by service: past the deadline, sent, not closed and not yet
+    answered at the moment."""
+    rows, k = _referrals_of(h, viewer), tick_of(moment)
+    late = rows[(rows["due_t"] <= k) & (rows["created_t"] <= k) & (rows["closed_t"] > k)
+                & (rows["answered_t"] > k)]
+    counts = late.groupby("service")["n"].sum()
+    return {s: int(counts.get(s, 0)) for s in access.referral_services(viewer)}

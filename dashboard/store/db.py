@@ -1,0 +1,377 @@
+"""The one way the dashboard reaches the shared database: read-only, through a
+`Database` (in the spirit of Datasette's `database.py`).
+
+A `Database` owns the read-only engine, the query time limit, the SQL forms that
+differ between SQLite and PostgreSQL, and the facts the server keeps about the
+data for every viewer. Query functions take it (and the viewer) as arguments and
+never open a connection themselves.
+
+SQLite is opened with `mode=ro` and `PRAGMA query_only`; PostgreSQL sessions
+start every transaction READ ONLY. Writers (the generator, migrations, the drill
+simulator) use `writable_engine`, which the dashboard itself never calls.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+from sqlalchemy import DateTime, Engine, TextClause, bindparam, create_engine, event, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql import Executable
+
+from dashboard import config
+from dashboard.contract import schema, vocab
+from dashboard.store.facts import SharedFacts
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened or reached. The message is for the reader."""
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a URL; plain `postgresql://` means the psycopg 3 driver we ship."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u
+
+
+def describe(url: str | URL) -> str:
+    """The URL as it may be shown on screen: no password."""
+    return normalize_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    u = normalize_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def writable_engine(url: str | URL) -> Engine:
+    """An engine that may write: for the generator and migrations only."""
+    return create_engine(normalize_url(url))
+
+
+def readonly_engine(url: str | URL) -> Engine:
+    """Open the shared database read-only, or raise DatabaseUnavailable saying why."""
+    u = normalize_url(url)
+    timeout_s = float(config.get("SITROOM_QUERY_TIMEOUT_S"))
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        path = sqlite_path(u)
+        if path is None:
+            raise DatabaseUnavailable("An in-memory SQLite database cannot be shared; give a file.")
+        if not path.exists():
+            raise DatabaseUnavailable(
+                f"No database file at {path}. Build one with "
+                f"`sitroom generate --persons 20000 --seed 1 --out {path}` or set SITROOM_DB_URL."
+            )
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            _sqlite_time_limit(conn, timeout_s)
+            return conn
+
+        # A plain "sqlite://" URL would get SingletonThreadPool, which closes the
+        # connection of one thread when too many threads hold one: with a session
+        # per reader plus background refreshes, that crashed SQLite. A queue pool
+        # hands each connection to one thread at a time.
+        engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool,
+                               pool_size=8, max_overflow=16, pool_timeout=60)
+    elif backend == "postgresql":
+        engine = create_engine(
+            u,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": 5,
+                "options": "-c default_transaction_read_only=on "
+                           f"-c statement_timeout={int(timeout_s * 1000)}",
+            },
+        )
+
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_conn, _record):  # a session cannot be switched back to write
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_conn.commit()
+    else:
+        raise DatabaseUnavailable(
+            f"Unsupported database {describe(u)}: use SQLite or PostgreSQL."
+        )
+    try:
+        with engine.connect() as conn:
+            schema.check(conn)
+    except schema.SchemaMismatch:
+        engine.dispose()
+        raise
+    except (OperationalError, DBAPIError, sqlite3.Error) as exc:
+        engine.dispose()
+        raise DatabaseUnavailable(
+            f"Cannot reach the database {describe(u)}: {first_line(exc)}"
+        ) from exc
+    return engine
+
+
+_patience = threading.local()
+PATIENCE = 10  # how many times the usual time limit a background query may take
+
+
+@contextmanager
+def patient() -> Iterator[None]:
+    """Queries run inside this block (or a function it decorates), in this thread, may
+    take PATIENCE times the usual limit: for the shared facts the server finds in the
+    background, which no reader waits for and which read whole tables (slower when the
+    machine is busy)."""
+    _patience.factor = PATIENCE
+    try:
+        yield
+    finally:
+        _patience.factor = 1
+
+
+def _sqlite_time_limit(conn: sqlite3.Connection, seconds: float) -> None:
+    """Abort any statement running longer than `seconds` (as Datasette does), or
+    longer than PATIENCE times that inside `patient()`."""
+    state = {"start": time.monotonic()}
+
+    def on_trace(_statement: str) -> None:
+        state["start"] = time.monotonic()
+
+    def progress() -> int:
+        limit = seconds * getattr(_patience, "factor", 1)
+        return 1 if time.monotonic() - state["start"] > limit else 0
+
+    conn.set_trace_callback(on_trace)
+    conn.set_progress_handler(progress, 10_000)
+
+
+def first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def read_frame(engine: Engine, stmt: Executable | str, params: dict | None = None) -> pd.DataFrame:
+    """Run one read query and return its rows, turning connection failures into
+    DatabaseUnavailable so that pages can say so instead of showing a traceback."""
+    if isinstance(stmt, str):
+        stmt = text(stmt)
+    try:
+        with engine.connect() as conn:
+            factor = getattr(_patience, "factor", 1)
+            if factor != 1 and engine.dialect.name == "postgresql":
+                timeout_s = float(config.get("SITROOM_QUERY_TIMEOUT_S")) * factor
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+            result = conn.execute(stmt, params or {})
+            # Plain tuples: pandas probing each Row's attributes is eight times slower.
+            # Fetched in parts: row by row is a fifth slower, all at once doubles the
+            # memory of a large result while it is turned into tuples.
+            rows = [tuple(row) for part in result.partitions(4096) for row in part]
+            return pd.DataFrame(rows, columns=list(result.keys()))
+    except (OperationalError, DBAPIError) as exc:
+        raise DatabaseUnavailable(f"The database did not answer: {first_line(exc)}") from exc
+
+
+# Times are stored to the second as 'YYYY-MM-DD HH:MM:SS' in SQLite (the data
+# contract's text form); binding them in the same form keeps string comparisons
+# exact at equality, where SQLAlchemy's default '.ffffff' suffix would not.
+TIMESTAMP = DateTime().with_variant(
+    sqlite.DATETIME(storage_format="%(year)04d-%(month)02d-%(day)02d "
+                                   "%(hour)02d:%(minute)02d:%(second)02d"),
+    "sqlite",
+)
+
+
+# The vocabulary values the dashboard's SQL names, as bound parameters: a query writes
+# `p.status IN :v_person_statuses` or `x.status <> :v_open`, and `bind` binds the
+# values of whichever of these a statement names. No value of the contract is ever
+# pasted into SQL text.
+VOCABULARY_PARAMS: dict[str, str | list[str]] = {
+    "v_person_statuses": list(vocab.PERSON_STATUSES),
+    "v_referral_services": list(vocab.REFERRAL_SERVICES),
+    "v_referral_statuses": list(vocab.REFERRAL_STATUSES),
+    "v_stages": list(vocab.ALL_EVACUATION_STAGES),
+    "v_path": list(vocab.EVACUATION_PATH),
+    **{f"v_path_{i}": stage for i, stage in enumerate(vocab.EVACUATION_PATH)},
+    "v_open": "open",              # referral status: sent, awaiting the receiver
+    "v_accepted": "accepted",      # referral status
+    "v_missing": "missing",        # person status
+    "v_departed": "departed",      # evacuation stage
+    "v_manifested": "manifested",  # evacuation stage
+    "v_in_use": ["open", "full"],  # facility statuses of a facility that holds people
+    "v_skipped": "skipped",        # drill inject status
+    "v_live": "live",              # scenario kind
+    # for the drill simulator's choices of whom and what an inject moves
+    "v_sheltered": "sheltered",
+    "v_unsheltered": ["located", "in_transit"],
+    "v_in_country_reachable": ["located", "sheltered", "in_transit", "relocated"],
+    "v_boardable": ["planned", "boarding"],  # movement statuses
+}
+
+
+def bind(statement: str, params: dict | None = None) -> tuple[TextClause, dict]:
+    """A text query and its parameters, with the vocabulary values it names
+    (`:v_...`, VOCABULARY_PARAMS) bound."""
+    params = dict(params or {})
+    for name in _NAMED.findall(statement):
+        if name not in params and name in VOCABULARY_PARAMS:
+            params[name] = VOCABULARY_PARAMS[name]
+    return sql(statement, params), params
+
+
+_NAMED = re.compile(r"(?<!:):(v_\w+)")
+
+
+def sql(statement: str, params: dict) -> TextClause:
+    """A text query whose list-valued parameters expand into IN (...) lists."""
+    clause = text(statement)
+    typed = [
+        bindparam(k, expanding=True) if isinstance(v, list)
+        # Typed so that every backend compares times in its own stored format.
+        else bindparam(k, type_=TIMESTAMP)
+        for k, v in params.items()
+        if isinstance(v, list | datetime)
+    ]
+    return clause.bindparams(*typed) if typed else clause
+
+
+# --- the Database ---------------------------------------------------------------------------
+
+FACTS_REFRESH_S = 300  # facts that read whole tables: the history, contract breaks
+_OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+class Database:
+    """The shared database as the dashboard reads it.
+
+    Equal (and hashed) by URL, so that it can be part of a cached result's key;
+    `repr` never shows a password. Holds two sets of shared facts, stale while
+    revalidated in the background (store.facts): `current`, the tallies of the
+    latest data, refreshed every SITROOM_CACHE_TTL_S; and `facts`, those that
+    read whole tables, refreshed every FACTS_REFRESH_S."""
+
+    def __init__(self, url: str | URL, engine: Engine):
+        self.url = normalize_url(url).render_as_string(hide_password=False)
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        ttl = float(config.get("SITROOM_CACHE_TTL_S"))
+        self.current = SharedFacts(refresh_after_s=ttl)
+        self.facts = SharedFacts(refresh_after_s=FACTS_REFRESH_S)
+        _OPEN.add(self)
+
+    @classmethod
+    def open(cls, url: str | URL) -> Database:
+        """Open `url` read-only, or raise DatabaseUnavailable / SchemaMismatch saying why."""
+        return cls(url, readonly_engine(url))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Database) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash(("Database", self.url))
+
+    def __repr__(self) -> str:
+        return f"Database({describe(self.url)})"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def read(self, stmt: Executable | str, params: dict | None = None) -> pd.DataFrame:
+        """Rows of one read query; list parameters expand into IN lists, times bind in
+        the stored form and vocabulary values by name (`bind`)."""
+        if isinstance(stmt, str):
+            stmt, params = bind(stmt, params)
+        return read_frame(self.engine, stmt, params)
+
+    def scalar(self, statement: str, params: dict | None = None) -> int:
+        """One whole number (a COUNT or a SUM): 0 where the database says NULL."""
+        value = self.read(statement, params).iloc[0, 0]
+        return 0 if value is None or pd.isna(value) else int(value)
+
+    def forget(self) -> None:
+        """Drop the shared facts (tests, and benchmarks measuring a cold start)."""
+        self.current.clear()
+        self.facts.clear()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- the same question in each dialect's words ---------------------------------------
+
+    def day_of(self, column: str) -> str:
+        """The UTC calendar day of a timestamp column, as 'YYYY-MM-DD' text."""
+        if self.is_postgresql:
+            return f"to_char({column}, 'YYYY-MM-DD')"
+        return f"substr({column}, 1, 10)"  # SQLite stores 'YYYY-MM-DD HH:MM:SS'
+
+    def hour_of(self, column: str) -> str:
+        """The hour a timestamp falls in, as 'YYYY-MM-DD HH' text."""
+        if self.is_postgresql:
+            return f"to_char({column}, 'YYYY-MM-DD HH24')"
+        return f"substr({column}, 1, 13)"
+
+    def hours_floor(self, start: str, end: str) -> str:
+        """The whole hours from `start` to `end`."""
+        if self.is_postgresql:
+            return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start})) / 3600) AS INTEGER)"
+        return f"CAST((julianday({end}) - julianday({start})) * 24 AS INTEGER)"
+
+    def seconds_between(self, start: str, end: str) -> str:
+        """Seconds from `start` to `end`, as a number."""
+        if self.is_postgresql:
+            return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+        return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+    def later(self, a: str, b: str) -> str:
+        """The later of two values."""
+        return f"GREATEST({a}, {b})" if self.is_postgresql else f"MAX({a}, {b})"
+
+    def step_of(self, column: str, step_s: int, strict: bool = False) -> str:
+        """ceil(column / step) in seconds since 1970 (the step a time falls in, a time
+        on a boundary in the step it ends); with `strict`, floor(column / step) + 1, so
+        that 'column < moment' iff that step <= the moment's."""
+        if self.is_postgresql:
+            seconds = f"EXTRACT(EPOCH FROM {column})"
+            if strict:
+                return f"CAST(FLOOR({seconds} / {step_s}) AS BIGINT) + 1"
+            return f"CAST(CEIL({seconds} / {step_s}) AS BIGINT)"
+        seconds = f"CAST(strftime('%s', {column}) AS INTEGER)"
+        if strict:
+            return f"{seconds} / {step_s} + 1"
+        return f"({seconds} + {step_s - 1}) / {step_s}"
+
+    def floor_int(self, value: str) -> str:
+        """floor(value) as an integer, for a value never negative: PostgreSQL's CAST
+        rounds where SQLite's truncates, so PostgreSQL floors first."""
+        if self.is_postgresql:
+            return f"CAST(FLOOR({value}) AS INTEGER)"
+        return f"CAST({value} AS INTEGER)"
+
+
+def forget_all() -> None:
+    """Drop every open Database's shared facts (tests)."""
+    for database in list(_OPEN):
+        database.forget()
+
+
+def dispose_all() -> None:
+    """Close the connections of every open Database (tests, between which the process's
+    Databases are opened afresh)."""
+    for database in list(_OPEN):
+        database.dispose()
