@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from dashboard.db import normalize_url
-from dashboard.generate import generate
+from dashboard.store.db import normalize_url
+from dashboard.tools.generate import generate
 
 HEADER = f"{'backend':<10} {'persons':>10} {'rows':>12} {'seconds':>8} {'rows/s':>10} {'size':>10}"
 

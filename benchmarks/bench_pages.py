@@ -1,4 +1,4 @@
-"""Page benchmark: every page, every role, at the reference scale of DESIGN.md §6.
+"""Page benchmark: every page, every role, at the reference scale of docs/design.md §6.
 
     python benchmarks/bench_pages.py --persons 1000000            # SQLite, built once
     python benchmarks/bench_pages.py --db-url postgresql://...    # an existing database
@@ -23,7 +23,7 @@ last AUDIT_DAYS days (filled in once), as a busy month of use would leave it.
   data KB     bytes of map, chart and table data sent to the browser
   peak MB     the session process's peak resident memory (VmHWM; Streamlit included)
   startup ms  once per server process, not per page: finding the scenario's
-              contract breaks and the shared tallies (dashboard.tallies), which
+              contract breaks and the shared tallies (dashboard.figures.tallies), which
               the server does in the background at start
   own SQL     ms spent in the database by the statements the page itself ran during
               its cold render, rows fetched included; since pages sum the shared
@@ -35,7 +35,7 @@ last AUDIT_DAYS days (filled in once), as a busy month of use would leave it.
               whole set, in the same process after the warm reruns
   ×floor      cold ms / floor ms
 
-Targets (issue 3): warm p95 ≤ 300 ms, cold ≤ 1.5 s, ≤ 2 MB of data per page,
+Targets: warm p95 ≤ 300 ms, cold ≤ 1.5 s, ≤ 2 MB of data per page,
 page ≤ 3× its SQL floor, one session ≤ 600 MB resident. Prints a table, asserts
 nothing.
 """
@@ -67,7 +67,7 @@ def build_database(persons: int, seed: int) -> str:
     once into CACHE."""
     path = CACHE / f"reference-{persons}-{seed}.sqlite"
     if not path.exists():
-        from dashboard.generate import generate
+        from dashboard.tools.generate import generate
 
         CACHE.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".building")
@@ -75,7 +75,7 @@ def build_database(persons: int, seed: int) -> str:
         started = time.perf_counter()
         generate(f"sqlite:///{partial}", persons=persons, seed=seed)
         # As fast as it goes: six hours of scenario time in well under a second.
-        subprocess.run([sys.executable, "-m", "dashboard.cli", "simulate", "--db-url",
+        subprocess.run([sys.executable, "-m", "dashboard.tools.cli", "simulate", "--db-url",
                         f"sqlite:///{partial}", "--scenario", str(EXERCISE), "--script",
                         str(DRILL), "--speed", "1000000"], check=True, cwd=ROOT,
                        env={**os.environ, "SITROOM_HOME": str(CACHE / "home")},
@@ -90,7 +90,7 @@ def audit_log() -> Path:
     import random
     import sqlite3
 
-    from dashboard import audit
+    from dashboard.rules import audit
 
     path = CACHE / "bench-audit.sqlite"
     audit.ensure_writable(path)
@@ -120,35 +120,28 @@ def quiet_streamlit() -> None:
     logger.set_log_level("error")
 
 
-def scenario_for(db_url: str, page: str) -> int:
+def scenario_for(database, page: str) -> int:
     """The scenario a page's row runs on: the live one, but for the Drill page the
     first exercise scenario (the live one if the database holds none)."""
     if page != "drill":
         return LIVE
-    from dashboard.scenarios import list_scenarios
+    from dashboard.figures.scenarios import list_scenarios
 
-    return next((s.id for s in list_scenarios(db_url) if s.is_exercise), LIVE)
+    return next((s.id for s in list_scenarios(database) if s.is_exercise), LIVE)
 
 
 def label(page: str, exercise: bool) -> str:
     return f"{page} (exercise)" if exercise else page
 
 
-def viewers(db_url: str) -> list[tuple[str, tuple[str, ...]]]:
+def viewers(database) -> list[tuple[str, tuple[str, ...]]]:
     """Committee, coordinator, admin, and liaisons of the largest and the
     smallest nationality of the live scenario."""
-    from sqlalchemy import create_engine, text
-
-    from dashboard.db import normalize_url
-
-    engine = create_engine(normalize_url(db_url))
-    with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT nationality, COUNT(*) AS n FROM persons WHERE scenario_id = :live "
-            "AND nationality IN (SELECT iso3 FROM countries) GROUP BY nationality "
-            "ORDER BY n DESC"), {"live": LIVE}).fetchall()
-    engine.dispose()
-    largest, smallest = rows[0][0], rows[-1][0]
+    rows = database.read(
+        "SELECT nationality, COUNT(*) AS n FROM persons WHERE scenario_id = :live "
+        "AND nationality IN (SELECT iso3 FROM countries) GROUP BY nationality "
+        "ORDER BY n DESC", {"live": LIVE})
+    largest, smallest = rows.nationality.iloc[0], rows.nationality.iloc[-1]
     return [("committee", ()), ("coordinator", ()), ("admin", ()),
             ("consular", (largest,)), ("consular", (smallest,))]
 
@@ -174,21 +167,136 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
-            scenario_id: int = LIVE) -> dict:
-    """One session on the scenario `scenario_id`: cold render, then warm reruns, in
-    this process."""
+def forget_figures() -> None:
+    """Forget every figure a page computed (Streamlit's caches and the dashboard's
+    cached results), as on a running server no reader has asked for yet; the
+    server's shared facts, found once at start, stay."""
     import streamlit as st
+
+    from dashboard.store import cache
+
+    st.cache_data.clear()
+    cache.clear_all()
+
+
+def dump_figures(at, path) -> None:
+    """Write to `path` (JSON) what a rendered AppTest page shows, in document order and
+    in a form that does not depend on how the page is built: every metric (label,
+    value, delta); every dataframe and table (column names, index and values as
+    strings); every title, header, subheader, markdown, caption, text, code, alert,
+    toast and exception body, and the labels of expanders and tabs; every Plotly
+    chart's title and its traces' data arrays (layout left out); the pydeck chart's
+    layers' data. The "updated HH:MM:SS UTC" wall-clock time of the freshness line,
+    the one thing that differs between two runs of the same page on the same data, is
+    replaced by "updated HH:MM:SS UTC" literally."""
+    import base64
+    import json
+    import re
+    from pathlib import Path
+
+    import numpy as np
+    from streamlit.testing.v1.element_tree import Block
+
+    wall_clock = re.compile(r"(updated )\d{2}:\d{2}:\d{2}( UTC)")
+    trace_keys = ("x", "y", "z", "values", "labels", "parents", "ids", "text", "hovertext",
+                  "customdata", "base", "measure", "lat", "lon", "r", "theta", "width")
+    text_kinds = ("title", "header", "subheader", "markdown", "caption", "latex", "text",
+                  "code", "json", "info", "warning", "error", "success", "toast")
+
+    def plain(value):
+        """Plotly's JSON with its base64 typed arrays ({"dtype", "bdata"}) as lists."""
+        if isinstance(value, dict):
+            if "bdata" in value and "dtype" in value:
+                array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+                if "shape" in value:
+                    shape = value["shape"]
+                    shape = [int(n) for n in (shape.split(",") if isinstance(shape, str)
+                                              else shape)]
+                    array = array.reshape(shape)
+                return array.tolist()
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    def in_order(node):
+        if isinstance(node, Block):
+            if node.type in ("expander", "tab"):
+                yield ("block", node)
+            for index in sorted(node.children):
+                yield from in_order(node.children[index])
+        else:
+            yield ("element", node)
+
+    out = {"metrics": [], "tables": [], "texts": [], "charts": [], "maps": []}
+    for what, node in in_order(at._tree):
+        if what == "block":
+            if getattr(node, "label", ""):
+                out["texts"].append({"kind": node.type, "body": str(node.label)})
+            continue
+        kind = node.type
+        if kind == "metric":
+            out["metrics"].append({"label": node.proto.label, "value": node.proto.body,
+                                   "delta": node.proto.delta})
+        elif kind in ("dataframe", "arrow_data_frame", "table", "arrow_table"):
+            frame = node.value
+            split = frame.astype(str).to_dict("split")
+            out["tables"].append({
+                "kind": "table" if "table" in kind else "dataframe",
+                "columns": [str(c) for c in frame.columns],
+                "index": [str(i) for i in split["index"]],
+                "data": split["data"]})
+        elif kind in text_kinds:
+            out["texts"].append({"kind": kind, "body": wall_clock.sub(
+                r"\1HH:MM:SS\2", str(node.value))})
+        elif kind == "exception":
+            out["texts"].append({"kind": kind, "body": str(node.proto.message)})
+        elif kind == "plotly_chart":
+            figure = json.loads(node.proto.spec) if node.proto.spec else {}
+            title = (figure.get("layout") or {}).get("title")
+            title = title.get("text", "") if isinstance(title, dict) else (title or "")
+            traces = []
+            for trace in figure.get("data", []):
+                row = {"type": trace.get("type", "scatter"), "name": trace.get("name")}
+                row.update({k: plain(trace[k]) for k in trace_keys if k in trace})
+                traces.append(row)
+            out["charts"].append({"title": title, "traces": traces})
+        elif kind == "deck_gl_json_chart":
+            spec = json.loads(node.proto.json) if node.proto.json else {}
+            out["maps"].append({"layers": [
+                {"type": layer.get("@@type", layer.get("type")), "id": layer.get("id"),
+                 "data": layer.get("data")} for layer in spec.get("layers", [])]})
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1, ensure_ascii=False, default=str) + "\n",
+                    encoding="utf-8")
+
+
+def figures_path(directory: str, page: str, role: str, nats: tuple[str, ...],
+                 scenario_id: int) -> Path:
+    return Path(directory) / f"{page}__{role}__{','.join(nats) or '-'}__{scenario_id}.json"
+
+
+def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
+            scenario_id: int = LIVE, figures: str | None = None) -> dict:
+    """One session on the scenario `scenario_id`: cold render, then warm reruns, in
+    this process. With `figures`, a directory, what the cold render shows is written
+    there (dump_figures)."""
     from sqlalchemy import event
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import db, runtime
-    from dashboard.access import Viewer
-    from dashboard.scenarios import list_scenarios
-    from dashboard.session import KEY, Context
+    from components.session import KEY, Context
+    from components.session import database as opened
+    from dashboard.figures.scenarios import list_scenarios
+    from dashboard.rules.access import Viewer
+    from dashboard.store import db
 
     os.environ["SITROOM_AUDIT_DB"] = str(audit_log())
-    engine = runtime.engine(db_url)
+    # The Database the pages read through (one per process and URL), so that the
+    # events below see their statements.
+    database = opened(db_url)
+    engine = database.engine
     sql_seconds = [0.0]
     # SQLite does much of a query's work while its rows are fetched, after the
     # cursor's execute: read_frame is timed whole (execute, fetch and frame), and the
@@ -216,20 +324,21 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
         if not getattr(in_read, "on", False):
             sql_seconds[0] += time.perf_counter() - started
 
-    from dashboard import cache, quality, warmup
+    from dashboard.figures import quality, warmup
 
-    scenario = next(s for s in list_scenarios(db_url) if s.id == scenario_id)
+    scenario = next(s for s in list_scenarios(database) if s.id == scenario_id)
     # What the server finds once at start, in the background (app.py warm_up), for all
     # pages and viewers alike: timed apart from the page.
     started = time.perf_counter()
-    warmup.find_shared_facts(db_url, scenario_id)
+    warmup.find_shared_facts(database, scenario_id)
     startup = time.perf_counter() - started
     viewer = Viewer("bench", role, scenario_id, nats)
 
     components = []  # the harness's scan of installed components, made once (see cold ms)
 
     def session() -> AppTest:
-        at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=600)
+        at = AppTest.from_string(f"from pages.{page} import render\n\nrender()\n",
+                                 default_timeout=600)
         at.session_state[KEY] = Context(db_url=db_url, viewer=viewer, scenario=scenario)
         if components:
             at._bidi_component_manager = components[0]
@@ -242,8 +351,7 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
     first.run()
     first_load = time.perf_counter() - started
     components.append(first._bidi_component_manager)
-    st.cache_data.clear()  # cold: no page figure computed yet, not even the scenario list
-    cache.clear_all()
+    forget_figures()  # cold: no page figure computed yet, not even the scenario list
     sql_seconds[0] = 0.0
     at = session()
     started = time.perf_counter()
@@ -251,6 +359,8 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
     cold = time.perf_counter() - started
     cold_sql = sql_seconds[0]
     failed = [e.value for e in at.exception]
+    if figures:
+        dump_figures(at, figures_path(figures, page, role, nats, scenario_id))
 
     warm = []
     for _ in range(runs):
@@ -262,10 +372,10 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
     from benchmarks import floors
 
     # The contract breaks as the server found them at start (timed in startup ms).
-    shared = floors.scenario_params(engine, scenario_id,
-                                    quality.excluded_case_ids(db_url, scenario_id),
-                                    quality.excluded_referral_ids(db_url, scenario_id))
-    floor_ms, _ = floors.time_floor(engine, page, viewer, shared)
+    shared = floors.scenario_params(database, scenario_id,
+                                    quality.excluded_case_ids(database, scenario_id),
+                                    quality.excluded_referral_ids(database, scenario_id))
+    floor_ms, _ = floors.time_floor(database, page, viewer, shared)
     return {
         "page": page, "role": role, "nats": ",".join(nats),
         "scenario": scenario_id, "exercise": scenario.is_exercise,
@@ -309,27 +419,36 @@ def main() -> None:
     parser.add_argument("--roles", nargs="*", help="only these roles")
     parser.add_argument("--one", nargs=4, metavar=("PAGE", "ROLE", "NATS", "SCENARIO"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--figures", metavar="DIR",
+                        help="write what each page shows on its cold render to "
+                             "DIR/<page>__<role>__<nats or ->__<scenario>.json")
     args = parser.parse_args()
+    if args.figures:
+        args.figures = str(Path(args.figures).resolve())
 
     db_url = args.db_url or build_database(args.persons, args.seed)
     if args.one:
         page, role, nats, scenario_id = args.one
         nat_tuple = tuple(n for n in nats.split(",") if n and n != "-")
-        print(json.dumps(run_one(db_url, page, role, nat_tuple, args.runs, int(scenario_id))))
+        print(json.dumps(run_one(db_url, page, role, nat_tuple, args.runs, int(scenario_id),
+                                 args.figures)))
         return
 
-    from dashboard import access
+    from dashboard.rules import access
+    from dashboard.store.db import Database
 
     quiet_streamlit()
+    database = Database.open(db_url)  # no page runs in this process
     rows = []
-    for role, nats in viewers(db_url):
+    for role, nats in viewers(database):
         for page in access.pages_for(role):
             if (args.pages and page not in args.pages) or (args.roles and role not in args.roles):
                 continue
-            scenario_id = scenario_for(db_url, page)
+            scenario_id = scenario_for(database, page)
             out = subprocess.run(
                 [sys.executable, __file__, "--db-url", db_url, "--runs", str(args.runs),
-                 "--one", page, role, ",".join(nats) or "-", str(scenario_id)],
+                 "--one", page, role, ",".join(nats) or "-", str(scenario_id)]
+                + (["--figures", args.figures] if args.figures else []),
                 capture_output=True, text=True, cwd=ROOT)
             last = out.stdout.strip().splitlines()[-1:] or [""]
             try:

@@ -17,14 +17,14 @@ named by SITROOM_TIMING_LOG; this script reads it back. The server's resident me
 
   first ms    the first render of each page and viewer (empty caches). The first
               session opens alone and the others only once the server has gone quiet,
-              i.e. has found its shared facts (dashboard/warmup.py); a * marks a first
+              i.e. has found its shared facts (dashboard/figures/warmup.py); a * marks a first
               render that ran while it was still finding them.
   warm        refreshes after every session is open: count, p50, p95, max ms
 
 The browser runs on the same machine and takes CPU from the server: the last lines
 say how much, with the server's peak resident memory and the machine's load.
 
-Targets (issue 5): warm p95 ≤ 1 s with 20 sessions refreshing every 30 s, and the
+Targets: warm p95 ≤ 1 s with 20 sessions refreshing every 30 s, and the
 server under 1.5 GB resident. Prints a table, asserts nothing. Ctrl-C stops the
 server and the browser.
 """
@@ -86,26 +86,23 @@ class Run:
 def liaison_nationalities(db_url: str) -> dict[str, str]:
     """The largest, a middling and the smallest nationality with someone a liaison
     may see (consenting, not protected) in the live scenario."""
-    from sqlalchemy import text
+    from dashboard.store.db import Database
 
-    from dashboard.db import readonly_engine
-
-    engine = readonly_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT p.nationality, COUNT(*) AS n FROM persons p "
-            "JOIN countries c ON c.iso3 = p.nationality "
-            "WHERE p.scenario_id = 1 AND p.consent_consular = :t "
-            "AND p.protection_confidential = :f GROUP BY p.nationality ORDER BY n DESC, 1"),
-            {"t": True, "f": False}).all()
-    engine.dispose()
-    nats = [r[0] for r in rows]
+    database = Database.open(db_url)  # the server runs in its own process
+    rows = database.read(
+        "SELECT p.nationality, COUNT(*) AS n FROM persons p "
+        "JOIN countries c ON c.iso3 = p.nationality "
+        "WHERE p.scenario_id = 1 AND p.consent_consular = :t "
+        "AND p.protection_confidential = :f GROUP BY p.nationality ORDER BY n DESC, 1",
+        {"t": True, "f": False})
+    database.dispose()
+    nats = list(rows.nationality)
     return {"largest": nats[0], "middle": nats[len(nats) // 2], "smallest": nats[-1]}
 
 
 def sitroom_command() -> list[str]:
     script = Path(sys.executable).with_name("sitroom")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "dashboard.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dashboard.tools.cli"]
 
 
 def account_name(role: str, nat: str) -> str:
@@ -270,7 +267,7 @@ PATIENT_S = 600
 
 def open_session(browser, base: str, username: str, page_key: str):
     """A new browser context that signs in on `page_key`'s address and lands there."""
-    from dashboard import access
+    from dashboard.rules import access
 
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()

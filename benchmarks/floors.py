@@ -1,10 +1,10 @@
 """The SQL floor of each page: the raw aggregates the database has to answer for the
-figures a page shows, written here over the contract tables (DESIGN.md §4), not
-taken from the page's own code (issue 3: "page time ≤ 3× its SQL floor").
+figures a page shows, written here over the contract tables (docs/design.md §4), not
+taken from the page's own code (the target: page time ≤ 3× its SQL floor).
 
     python benchmarks/floors.py --db-url sqlite:////tmp/sitroom-bench/reference-1000000-1.sqlite
 
-`floors(viewer, engine, exercise)` is the table: for every page the viewer may
+`floors(viewer, database, exercise)` is the table: for every page the viewer may
 open, its statements by name, one plain aggregate per figure group, grouped by
 the dimensions shown. They share one set of parameters per scenario
 (`scenario_params`). `time_floor` runs a page's statements, fetching every row,
@@ -21,11 +21,11 @@ What is counted, and what is not, so that the floor stays conservative (small):
   has been played, to the data-as-of (or the run's last inject, if later). The
   window and the run are found with the shared parameters (`scenario_params`),
   from the statements this floor times as "runs" and "latest".
-- The scope of DESIGN.md §2.2 and §2.3 (dashboard.access conditions): a consular
+- The scope of docs/design.md §2.2 and §2.3 (dashboard.rules.access conditions): a consular
   liaison counts only its consenting, non-protected nationals by either
   nationality, and only their consular-type referrals; the other roles count the
   whole scenario.
-- Contract breaks are left out by the conditions of dashboard.quality. The ids of
+- Contract breaks are left out by the conditions of dashboard.figures.quality. The ids of
   the evacuation cases and referrals that break the contract are found once per
   scenario (as the server does at start, timed apart there) and bound as lists;
   the Data quality page's floor is its checks' own statements, run in full.
@@ -74,16 +74,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
-from sqlalchemy import Engine, TextClause, create_engine, text  # noqa: E402
+from sqlalchemy import Engine, TextClause, create_engine  # noqa: E402
 
-from dashboard import access, config, db, quality, vocab  # noqa: E402
-from dashboard.access import Viewer  # noqa: E402
-from dashboard.evacuation import MANIFEST, hours_floor  # noqa: E402
-from dashboard.geo import GRID_STEP, IN_COUNTRY, POINT_CAP, grid_columns  # noqa: E402
-from dashboard.people import ROW_LIMIT  # noqa: E402
-from dashboard.referrals import AGES, QUEUE_LIMIT, day_of, sees_queue  # noqa: E402
-from dashboard.review import hour_of, seconds_between  # noqa: E402
-from dashboard.shelters import TREND_DAYS  # noqa: E402
+from dashboard import config  # noqa: E402
+from dashboard.contract import vocab  # noqa: E402
+from dashboard.figures import quality  # noqa: E402
+from dashboard.figures.evacuation import MANIFEST  # noqa: E402
+from dashboard.figures.geo import GRID_STEP, IN_COUNTRY, POINT_CAP, grid_columns  # noqa: E402
+from dashboard.figures.people import ROW_LIMIT  # noqa: E402
+from dashboard.figures.referrals import AGES, QUEUE_LIMIT  # noqa: E402
+from dashboard.figures.shelters import TREND_DAYS  # noqa: E402
+from dashboard.rules import access  # noqa: E402
+from dashboard.rules.access import Viewer  # noqa: E402
+from dashboard.store import db  # noqa: E402
+from dashboard.store.db import Database  # noqa: E402
 
 RUNS = 3
 AUDIT_DAYS = 7  # the Audit page's default date range
@@ -92,7 +96,7 @@ AUDIT_LIMIT = 5000
 LATEST = "SELECT MAX(updated_at) AS at FROM persons WHERE scenario_id = :scenario"
 # the drill runs played into a scenario, latest first (the Drill page's default choice)
 DRILL_RUNS = ("SELECT run_id, MIN(at) AS first_at, MAX(at) AS last_at, COUNT(*) AS injects, "
-              "SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END) AS skipped "
+              "SUM(CASE WHEN status = :v_skipped THEN 1 ELSE 0 END) AS skipped "
               "FROM drill_injects WHERE scenario_id = :scenario GROUP BY run_id "
               "ORDER BY MIN(at) DESC, run_id")
 
@@ -118,25 +122,22 @@ def _an_hour_after(dialect: str, column: str) -> str:
     return f"datetime({column}, '+1 hours')"
 
 
-def _later(dialect: str, a: str, b: str) -> str:
-    return f"GREATEST({a}, {b})" if dialect == "postgresql" else f"MAX({a}, {b})"
-
-
 def _points_drawn(found: dict[str, list]) -> bool:
     """The Map draws a liaison's nationals as points up to POINT_CAP of them."""
     return sum(r.n for r in found["cells"] if r.placed and not r.conf) <= POINT_CAP
 
 
-def floors(viewer: Viewer, engine: Engine, exercise: bool = False
+def floors(viewer: Viewer, database: Database, exercise: bool = False
            ) -> dict[str, dict[str, Statement]]:
     """Page -> statement name -> SQL, for the pages `viewer` may open on its scenario,
     an exercise scenario if `exercise` (the Drill page reviews only those), in the
-    SQL of `engine`'s database (the dashboard's own helpers for times and the grid:
-    forms of an expression, not the aggregates)."""
-    dialect = engine.dialect.name
+    SQL of `database`'s dialect (the Database's own helpers for times and the grid:
+    forms of an expression, not the aggregates). Vocabulary values are named as the
+    dashboard names them (`:v_...`, bound by `_bound`)."""
+    dialect = database.dialect
     consular = access.sees_person_level(viewer.role)
     persons, _ = access.person_scope(viewer, "p", dialect)
-    persons = f"{persons} AND {quality.VALID_PERSON_STATUS}"
+    persons = f"{persons} AND {quality.valid_person_status('p')}"
     cases = "c.scenario_id = :scenario AND c.id NOT IN :excluded_cases"
     referrals = ("r.scenario_id = :scenario AND r.id NOT IN :excluded_referrals "
                  "AND r.service IN :services")
@@ -145,7 +146,7 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
         cases += f" AND c.person_id IN ({visible})"
         referrals += f" AND r.person_id IN ({visible})"
     active = f"{referrals} AND r.status IN :active"
-    placed = f"CASE WHEN {quality.VALID_PERSON_COORDINATES} THEN 1 ELSE 0 END"
+    placed = f"CASE WHEN {quality.valid_person_coordinates()} THEN 1 ELSE 0 END"
     # at or on a confidential place: never drawn, counted in district totals only (§2.5)
     at_confidential = (
         "CASE WHEN p.facility_id IN (SELECT id FROM facilities WHERE scenario_id = :scenario "
@@ -168,7 +169,7 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                              for i in reversed(range(1, len(AGES)))) + " ELSE 0 END"
     manifest = ", ".join(f"SUM(CASE WHEN c.stage IN {_in(stages)} THEN 1 ELSE 0 END) AS {part}"
                          for part, stages in MANIFEST.items())
-    missing_first = "CASE WHEN p.status = 'missing' THEN 0 ELSE 1 END, p.full_name, p.ref"
+    missing_first = "CASE WHEN p.status = :v_missing THEN 0 ELSE 1 END, p.full_name, p.ref"
 
     # The Drill page's review window, :drill_start to :drill_until, and the drill run it
     # shows, :drill_run (scenario_params). Each referral's first acceptance and each
@@ -182,16 +183,16 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                 f"AND {column} <= :drill_until")
 
     accepted = ("SELECT x.referral_id, MIN(x.at) AS at FROM referral_events x "
-                "WHERE x.status = 'accepted' AND x.at <= :drill_until AND x.referral_id IN "
+                "WHERE x.status = :v_accepted AND x.at <= :drill_until AND x.referral_id IN "
                 f"(SELECT r.id FROM referrals r WHERE {referrals}) GROUP BY x.referral_id")
     departed = ("SELECT e.case_id, MIN(e.at) AS at FROM evacuation_events e "
-                "WHERE e.stage = 'departed' AND e.at <= :drill_until AND e.case_id IN "
+                "WHERE e.stage = :v_departed AND e.at <= :drill_until AND e.case_id IN "
                 f"(SELECT c.id FROM evacuation_cases c WHERE {cases}) GROUP BY e.case_id")
-    departure_counted = (f"{quality.VALID_PERSON_NATIONALITY} AND {quality.VALID_PERSON_STATUS} "
-                         "AND d.at >= p.registered_at")
+    departure_counted = (f"{quality.valid_person_nationality()} "
+                         f"AND {quality.valid_person_status()} AND d.at >= p.registered_at")
     # an occupancy report holds from its time (or the window's start) to the next report
     # (or the window's end)
-    held = seconds_between(engine, "h.held_from", "h.held_to")
+    held = database.seconds_between("h.held_from", "h.held_to")
     drill = {
         "latest": LATEST,
         "runs": DRILL_RUNS,
@@ -206,12 +207,12 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                    "FROM drill_injects i WHERE i.scenario_id = :scenario "
                    "AND i.run_id = :drill_run AND i.at <= :drill_until ORDER BY i.at, i.seq",
         # the timeline's three response lines, cumulated from these hourly counts
-        "registered_by_hour": f"SELECT {hour_of(engine, 'p.registered_at')} AS hour, "
+        "registered_by_hour": f"SELECT {database.hour_of('p.registered_at')} AS hour, "
                               f"COUNT(*) AS n FROM persons p WHERE {persons} "
                               f"AND {in_window('p.registered_at')} GROUP BY 1",
-        "accepted_by_hour": f"SELECT {hour_of(engine, 'a.at')} AS hour, COUNT(*) AS n "
+        "accepted_by_hour": f"SELECT {database.hour_of('a.at')} AS hour, COUNT(*) AS n "
                             f"FROM ({accepted}) a WHERE {in_window('a.at')} GROUP BY 1",
-        "departed_by_hour": f"SELECT {hour_of(engine, 'd.at')} AS hour, COUNT(*) AS n "
+        "departed_by_hour": f"SELECT {database.hour_of('d.at')} AS hour, COUNT(*) AS n "
                             f"FROM ({departed}) d WHERE {in_window('d.at')} GROUP BY 1",
         # whole hours from registration to first departure by nationality, over the
         # cases that departed in the window; the departures left out (unknown
@@ -220,7 +221,7 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                              "AS nationality, CASE WHEN t.counted = 1 THEN t.country END "
                              "AS country, CASE WHEN t.counted = 1 THEN t.h END AS h, "
                              "COUNT(*) AS n FROM (SELECT p.nationality, k.name AS country, "
-                             f"{hours_floor(engine, 'p.registered_at', 'd.at')} AS h, "
+                             f"{database.hours_floor('p.registered_at', 'd.at')} AS h, "
                              f"CASE WHEN {departure_counted} THEN 1 ELSE 0 END AS counted "
                              f"FROM ({departed}) d JOIN evacuation_cases c ON c.id = d.case_id "
                              "JOIN persons p ON p.id = c.person_id "
@@ -234,9 +235,9 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                               "CASE WHEN r.due_at < :drill_until AND (r.closed_at IS NULL "
                               "OR r.closed_at > :drill_until) AND NOT EXISTS (SELECT 1 FROM "
                               "referral_events x WHERE x.referral_id = r.id "
-                              "AND x.at <= :drill_until AND x.status <> 'open') THEN 1 ELSE 0 END "
+                              "AND x.at <= :drill_until AND x.status <> :v_open) THEN 1 ELSE 0 END "
                               "AS open_past_deadline, "
-                              f"{hours_floor(engine, 'r.created_at', 'a.at')} AS h, COUNT(*) AS n "
+                              f"{database.hours_floor('r.created_at', 'a.at')} AS h, COUNT(*) AS n "
                               f"FROM referrals r LEFT JOIN ({accepted}) a "
                               f"ON a.referral_id = r.id WHERE {referrals} "
                               f"AND {in_window('r.created_at')} GROUP BY 1, 2, 3, 4, 5",
@@ -251,7 +252,7 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                       "SUM(CASE WHEN h.at >= :drill_start AND h.occupants > f.capacity "
                       "THEN 1 ELSE 0 END) AS above "
                       "FROM facilities f LEFT JOIN (SELECT o.facility_id, o.at, o.occupants, "
-                      f"{_later(dialect, 'o.at', ':drill_start')} AS held_from, "
+                      f"{database.later('o.at', ':drill_start')} AS held_from, "
                       "COALESCE(LEAD(o.at) OVER (PARTITION BY o.facility_id "
                       "ORDER BY o.at, o.id), :drill_until) AS held_to "
                       "FROM facility_occupancy o WHERE o.at <= :drill_until "
@@ -267,17 +268,17 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
             "persons": "SELECT p.status, COUNT(*) AS n, "
                        "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) AS registered "
                        f"FROM persons p WHERE {persons} GROUP BY p.status",
-            "referrals": "SELECT r.service, COUNT(*) AS open, SUM(CASE WHEN r.status = 'open' "
+            "referrals": "SELECT r.service, COUNT(*) AS open, SUM(CASE WHEN r.status = :v_open "
                          "AND r.due_at < :at THEN 1 ELSE 0 END) AS overdue "
                          f"FROM referrals r WHERE {active} GROUP BY r.service",
             "cases": "SELECT c.stage, COUNT(*) AS n, SUM(CASE WHEN c.stage IN :gone AND EXISTS ("
                      "SELECT 1 FROM evacuation_events e WHERE e.case_id = c.id "
-                     "AND e.stage = 'departed' AND e.at <= :at) THEN 1 ELSE 0 END) AS departed "
+                     "AND e.stage = :v_departed AND e.at <= :at) THEN 1 ELSE 0 END) AS departed "
                      f"FROM evacuation_cases c WHERE {cases} GROUP BY c.stage",
             "facilities": "SELECT f.id, f.name, f.kind, a.name AS area, f.capacity, lo.occupants, "
                           f"f.confidential FROM {reported(':at')} "
                           "LEFT JOIN areas a ON a.pcode = f.area_pcode "
-                          f"WHERE {quality.VALID_OCCUPANCY} AND f.status IN ('open', 'full')",
+                          f"WHERE {quality.valid_occupancy()} AND f.status IN :v_in_use",
             "hazards": "SELECT COUNT(*) AS n FROM hazards WHERE scenario_id = :scenario "
                        "AND valid_from <= :at AND (valid_to IS NULL OR valid_to > :at)",
         },
@@ -291,16 +292,16 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                              f"FROM persons p WHERE {in_country} GROUP BY 1, 2",
                 "areas": "SELECT pcode, name, lat, lon FROM areas WHERE admin_level = 2",
             } if viewer.role == "committee" else {
-                "cells": f"SELECT {placed} AS placed, {grid_columns(engine)}, "
+                "cells": f"SELECT {placed} AS placed, {grid_columns(database)}, "
                          f"{at_confidential} AS conf, COUNT(*) AS n "
                          f"FROM persons p WHERE {in_country} GROUP BY 1, 2, 3, 4",
             }),
             **({"points": Only(
                 "SELECT p.lon, p.lat, p.ref, p.full_name, p.status FROM persons p "
-                f"WHERE {in_country} AND {quality.VALID_PERSON_COORDINATES} "
+                f"WHERE {in_country} AND {quality.valid_person_coordinates()} "
                 f"AND {at_confidential} = 0 ORDER BY p.id", _points_drawn)} if consular else {}),
             "facilities": "SELECT f.id, f.name, f.kind, f.status, f.capacity, f.lat, f.lon, "
-                          f"f.confirmed_at, CASE WHEN {quality.VALID_OCCUPANCY} "
+                          f"f.confirmed_at, CASE WHEN {quality.valid_occupancy()} "
                           f"THEN lo.occupants END AS occupants FROM {reported()} "
                           "WHERE f.confidential = :no AND f.lat BETWEEN -90 AND 90 "
                           "AND f.lon BETWEEN -180 AND 180",
@@ -314,7 +315,7 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
             "latest": LATEST,
             "facilities": "SELECT f.id, f.name, f.kind, f.status, f.capacity, f.confidential, "
                           "f.confirmed_at, a.name AS area, lo.occupants, lo.at AS reported_at, "
-                          f"CASE WHEN lo.id IS NOT NULL AND {quality.VALID_OCCUPANCY} "
+                          f"CASE WHEN lo.id IS NOT NULL AND {quality.valid_occupancy()} "
                           f"THEN 1 ELSE 0 END AS valid FROM {reported()} "
                           "LEFT JOIN areas a ON a.pcode = f.area_pcode",
             # occupancy at the end of each day of the trend (and so the last 24 h's
@@ -332,20 +333,20 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
             # by service, status, age band and organisation, overdue or not: every
             # breakdown the page shows is a margin of this one pass
             "open": f"SELECT r.service, r.status, r.to_org, {age} AS age, "
-                    "CASE WHEN r.status = 'open' AND r.due_at < :at THEN 1 ELSE 0 END AS overdue, "
+                    "CASE WHEN r.status = :v_open AND r.due_at < :at THEN 1 ELSE 0 END AS overdue, "
                     f"COUNT(*) AS n FROM referrals r WHERE {active} GROUP BY 1, 2, 3, 4, 5",
-            "flow": f"SELECT {day_of(engine, 'r.created_at')} AS day, COUNT(*) AS opened, "
+            "flow": f"SELECT {database.day_of('r.created_at')} AS day, COUNT(*) AS opened, "
                     f"0 AS ended FROM referrals r WHERE {referrals} GROUP BY 1 UNION ALL "
-                    f"SELECT {day_of(engine, 'r.closed_at')} AS day, 0 AS opened, "
+                    f"SELECT {database.day_of('r.closed_at')} AS day, 0 AS opened, "
                     f"COUNT(*) AS ended FROM referrals r WHERE {referrals} "
                     "AND r.status IN :ended AND r.closed_at IS NOT NULL GROUP BY 1",
             **({"queue": "SELECT r.id, r.service, r.priority, r.status, r.created_at, r.due_at, "
                          f"r.to_org FROM referrals r WHERE {active} ORDER BY CASE WHEN "
-                         "r.status = 'open' AND r.due_at < :at THEN 0 ELSE 1 END, CASE r.priority "
+                         "r.status = :v_open AND r.due_at < :at THEN 0 ELSE 1 END, CASE r.priority "
                          + " ".join(f"WHEN '{p}' THEN {i}"
                                     for i, p in enumerate(vocab.REFERRAL_PRIORITIES))
                          + " ELSE 9 END, r.due_at, r.id LIMIT :queue_limit"}
-               if sees_queue(viewer.role) else {}),
+               if access.sees_referral_queue(viewer.role) else {}),
         },
         "evacuation": {
             "latest": LATEST,
@@ -359,7 +360,7 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                              "e.case_id ORDER BY e.at, e.id) AS next_at FROM evacuation_events e "
                              "WHERE e.case_id IN (SELECT c.id FROM evacuation_cases c "
                              f"WHERE {cases})) SELECT ev.stage, "
-                             f"{hours_floor(engine, 'ev.at', 'ev.next_at')} AS h, COUNT(*) AS n "
+                             f"{database.hours_floor('ev.at', 'ev.next_at')} AS h, COUNT(*) AS n "
                              "FROM ev WHERE ev.next_at IS NOT NULL GROUP BY 1, 2",
             # a liaison sees only the movements carrying its nationals
             "movements": "SELECT m.id, m.mode, m.destination, m.departs_at, m.status, m.capacity, "
@@ -368,12 +369,12 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
                          f"{manifest} FROM evacuation_cases c WHERE {cases} "
                          "AND c.movement_id IS NOT NULL GROUP BY c.movement_id) k "
                          "ON k.movement_id = m.id WHERE m.scenario_id = :scenario",
-            "registered_by_day": f"SELECT {day_of(engine, 'p.registered_at')} AS day, "
+            "registered_by_day": f"SELECT {database.day_of('p.registered_at')} AS day, "
                                  f"COUNT(*) AS n FROM persons p WHERE {persons} GROUP BY 1",
-            "departed_by_day": f"SELECT {day_of(engine, 'd.at')} AS day, COUNT(*) AS n FROM ("
+            "departed_by_day": f"SELECT {database.day_of('d.at')} AS day, COUNT(*) AS n FROM ("
                                "SELECT c.id, MIN(e.at) AS at FROM evacuation_cases c "
                                "JOIN evacuation_events e ON e.case_id = c.id "
-                               f"WHERE {cases} AND c.stage IN :gone AND e.stage = 'departed' "
+                               f"WHERE {cases} AND c.stage IN :gone AND e.stage = :v_departed "
                                "GROUP BY c.id) d GROUP BY 1",
         },
         "my_nationals": {
@@ -381,7 +382,7 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
             # the counts, and the areas and facilities offered as filters, in one pass
             "counts": "SELECT a.name AS area, CASE WHEN f.confidential = :no THEN f.name END "
                       "AS facility, COUNT(*) AS n, "
-                      "SUM(CASE WHEN p.status = 'missing' THEN 1 ELSE 0 END) AS missing, "
+                      "SUM(CASE WHEN p.status = :v_missing THEN 1 ELSE 0 END) AS missing, "
                       "SUM(CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END) AS travel_document "
                       "FROM persons p LEFT JOIN areas a ON a.pcode = p.area_pcode "
                       f"LEFT JOIN facilities f ON f.id = p.facility_id WHERE {persons} "
@@ -415,29 +416,32 @@ def floors(viewer: Viewer, engine: Engine, exercise: bool = False
 
 # --- parameters -------------------------------------------------------------------------------
 
-def scenario_params(engine: Engine, scenario_id: int, excluded_cases: list[int] | None = None,
+def scenario_params(database: Database, scenario_id: int,
+                    excluded_cases: list[int] | None = None,
                     excluded_referrals: list[int] | None = None) -> dict:
     """The parameters every viewer of a scenario shares: the latest moment, the bounds
     derived from it, and the ids of the rows that break the contract (found here
     unless given, e.g. from the server's own shared facts). Also whether the scenario
     is an exercise (`exercise`, which says the Drill page's floor; no SQL parameter)."""
     scenario = {"scenario": scenario_id}
-    with engine.connect() as conn:
-        at = _moment(conn.execute(text(LATEST), scenario).scalar())
-        kind, starts = conn.execute(text("SELECT kind, starts_at FROM scenarios "
-                                         "WHERE id = :scenario"), scenario).one()
-        run = conn.execute(text(DRILL_RUNS), scenario).first()
+    with database.engine.connect() as conn:
+        def execute(statement: str, params: dict):
+            return conn.execute(*db.bind(statement, params))
+
+        at = _moment(execute(LATEST, scenario).scalar())
+        kind, starts = execute("SELECT kind, starts_at FROM scenarios WHERE id = :scenario",
+                               scenario).one()
+        run = execute(DRILL_RUNS, scenario).first()
         if excluded_cases is None:
-            backward = [r[0] for r in conn.execute(text(quality.BACKWARD_CASES), scenario)]
-            excluded_cases = [r[0] for r in conn.execute(
-                db.sql("SELECT c.id FROM evacuation_cases c WHERE c.scenario_id = :scenario "
-                       f"AND NOT ({quality.VALID_EVACUATION_CASE})",
-                       {"backward_cases": backward or [-1]}),
+            backward = [r[0] for r in execute(quality.BACKWARD_CASES, scenario)]
+            excluded_cases = [r[0] for r in execute(
+                "SELECT c.id FROM evacuation_cases c WHERE c.scenario_id = :scenario "
+                f"AND NOT ({quality.valid_evacuation_case()})",
                 {**scenario, "backward_cases": backward or [-1]})]
         if excluded_referrals is None:
-            excluded_referrals = [r[0] for r in conn.execute(text(
-                f"SELECT r.id FROM referrals r WHERE r.scenario_id = :scenario "
-                f"AND NOT ({quality.VALID_REFERRAL})"), scenario)]
+            excluded_referrals = [r[0] for r in execute(
+                "SELECT r.id FROM referrals r WHERE r.scenario_id = :scenario "
+                f"AND NOT ({quality.valid_referral()})", scenario)]
     # The Drill page at the latest moment reviews the latest run (or, with none played,
     # the scenario's own history): from its first inject (or the scenario's start) to
     # the data-as-of, or to the run's last inject if that is later.
@@ -476,9 +480,10 @@ def viewer_params(shared: dict, viewer: Viewer) -> dict:
 
 
 def _bound(sql: str, params: dict) -> tuple[TextClause, dict]:
-    """The statement with the parameters it names (lists expand into IN lists)."""
+    """The statement with the parameters it names (lists expand into IN lists), and
+    the vocabulary values it names (`:v_...`) as the dashboard binds them."""
     used = {k: v for k, v in params.items() if re.search(rf":{k}\b", sql)}
-    return db.sql(sql, used), used
+    return db.bind(sql, used)
 
 
 # --- timing -----------------------------------------------------------------------------------
@@ -486,7 +491,7 @@ def _bound(sql: str, params: dict) -> tuple[TextClause, dict]:
 def audit_engine(path: Path | None = None) -> Engine:
     """The audit log, read-only; an empty one is made first if there is none yet (the
     page makes it too)."""
-    from dashboard import audit
+    from dashboard.rules import audit
 
     path = path or config.audit_db_path()
     if not path.exists():
@@ -495,14 +500,14 @@ def audit_engine(path: Path | None = None) -> Engine:
     return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
 
 
-def time_floor(engine: Engine, page: str, viewer: Viewer, shared: dict,
+def time_floor(database: Database, page: str, viewer: Viewer, shared: dict,
                runs: int = RUNS) -> tuple[float, dict[str, float]]:
     """The page's floor in ms, and its statements' ms in that run: the median of `runs`
     runs of the whole set, each statement fetching every row. The first run warms
     the OS cache, as the page's earlier render did."""
-    target = audit_engine() if page == "audit" else engine
+    target = audit_engine() if page == "audit" else database.engine
     params = viewer_params(shared, viewer)
-    statements = floors(viewer, target, shared["exercise"])[page]
+    statements = floors(viewer, database, shared["exercise"])[page]
     done = []
     for _ in range(runs):
         found: dict[str, list] = {}
@@ -520,7 +525,7 @@ def time_floor(engine: Engine, page: str, viewer: Viewer, shared: dict,
                     found[name] = conn.execute(clause, bound).fetchall()
                     took[name] = (time.perf_counter() - started) * 1000
         done.append((sum(took.values()), took))
-    if target is not engine:
+    if target is not database.engine:
         target.dispose()
     total = statistics.median_low(t for t, _ in done)
     return total, next(took for t, took in done if t == total)
@@ -542,13 +547,13 @@ def main() -> None:
     quiet_streamlit()
     # the benchmark's audit log, never the dashboard's own
     os.environ.setdefault("SITROOM_AUDIT_DB", str(CACHE / "bench-audit.sqlite"))
-    engine = db.readonly_engine(args.db_url)
+    database = Database.open(args.db_url)  # no page runs here
     shared: dict[int, dict] = {}
 
     def shared_params(scenario_id: int) -> dict:
         if scenario_id not in shared:
             started = time.perf_counter()
-            found = shared[scenario_id] = scenario_params(engine, scenario_id)
+            found = shared[scenario_id] = scenario_params(database, scenario_id)
             breaks = [sum(i != -1 for i in found[k])
                       for k in ("excluded_cases", "excluded_referrals")]
             print(f"scenario {scenario_id}: shared parameters (contract breaks: {breaks[0]} "
@@ -557,20 +562,20 @@ def main() -> None:
         return shared[scenario_id]
 
     print(f"{'page':<16} {'role':<12} {'nat':<4} {'floor ms':>9}")
-    for role, nats in viewers(args.db_url):
+    for role, nats in viewers(database):
         for page in access.pages_for(role):
             if args.pages and page not in args.pages:
                 continue
-            scenario_id = scenario_for(args.db_url, page)
+            scenario_id = scenario_for(database, page)
             params = shared_params(scenario_id)
             viewer = Viewer("bench", role, scenario_id, nats)
-            total, took = time_floor(engine, page, viewer, params, args.runs)
+            total, took = time_floor(database, page, viewer, params, args.runs)
             print(f"{label(page, params['exercise']):<16} {role:<12} {','.join(nats):<4} "
                   f"{total:>9.1f}", flush=True)
             if args.detail:
                 for name, ms in took.items():
                     print(f"    {name:<24} {ms:>9.1f}")
-    engine.dispose()
+    database.dispose()
 
 
 if __name__ == "__main__":
