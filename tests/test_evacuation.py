@@ -9,11 +9,14 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from dashboard import tallies, vocab
-from dashboard.access import Viewer
-from dashboard.evacuation import evacuation
+from dashboard.contract import vocab
+from dashboard.figures import tallies
+from dashboard.figures.evacuation import evacuation
+from dashboard.rules.access import Viewer
 from tests.apptest import metric, open_page
+from tests.conftest import opened
 from tests.readback import as_of_of, load
+from tests.suppression import as_text, expected_group, expected_table, expected_value
 
 STAGES = list(vocab.ALL_EVACUATION_STAGES)
 PATH = list(vocab.EVACUATION_PATH)
@@ -44,26 +47,46 @@ def valid_cases(engine, viewer: Viewer) -> tuple[pd.DataFrame, pd.DataFrame]:
     return cases, events[events.case_id.isin(cases.id)]
 
 
+def check_by_nationality(shown: pd.DataFrame, cases: pd.DataFrame, hide: bool) -> None:
+    """The funnel by nationality against the true counts of `cases` (nationality, stage):
+    the largest nationality first, and for an aggregate role every cell exactly as the
+    rules hide it, the table's rows and columns being shown beside their totals."""
+    counts = cases.groupby(["nationality", "stage"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=STAGES, fill_value=0).astype(int)
+    totals = counts.sum(axis=1)
+    table = shown.set_index("nationality")
+    assert set(table.index) == set(counts.index)
+    order = list(table.index)  # ties in size may come in any order: the table's is used
+    assert [int(totals[n]) for n in order] == sorted(totals, reverse=True)
+    want = counts.loc[order]
+    if hide:
+        want = expected_table(want).assign(total=[expected_value(totals[n]) for n in order])
+    else:
+        want = want.assign(total=totals.loc[order])
+    assert as_text(table[[*STAGES, "total"]]).to_dict("index") == as_text(want).to_dict("index")
+
+
+def expected_stages(stages: pd.Series, hide: bool) -> dict:
+    """Cases by stage as shown beside their total."""
+    counts = {stage: int((stages == stage).sum()) for stage in STAGES}
+    return as_text(expected_group(counts) if hide else counts)
+
+
 @pytest.mark.parametrize("viewer", [Viewer("k", "coordinator", 1),
                                     Viewer("l", "consular", 1, ("ETH",))],
                          ids=lambda v: v.role)
 def test_funnel_by_nationality_matches_the_database(db_url, raw, viewer):
     engine = raw(db_url)
     cases, _ = valid_cases(engine, viewer)
-    data = evacuation(db_url, viewer, as_of_of(engine, 1))
-    table = data.by_nationality.set_index("nationality")
-    expected = cases.groupby(["nationality", "stage"]).size()
-    for (nat, stage), n in expected.items():
-        cell = table.loc[nat, stage]
-        assert str(cell) == str(n) or (cell == "<5" and viewer.role != "consular")
-        if n < 5 and viewer.role != "consular":
-            assert cell == "<5"
+    data = evacuation(opened(db_url), viewer, as_of_of(engine, 1))
+    hide = viewer.role != "consular"
+    check_by_nationality(data.by_nationality, cases, hide)
     stages = dict(zip(data.stages.stage, data.stages.cases, strict=True))
-    for stage in STAGES:
-        assert str(stages[stage]) == str(int((cases.stage == stage).sum()))
-    assert data.reached.cases.iloc[0] == len(cases)
+    assert as_text(stages) == expected_stages(cases.stage, hide)
+    shown = expected_value if hide else int
+    assert data.reached.cases.iloc[0] == shown(len(cases))
     beyond = int(cases.stage.isin(PATH[PATH.index("departed"):]).sum())
-    assert data.reached.set_index("stage").loc["departed", "cases"] == beyond
+    assert data.reached.set_index("stage").loc["departed", "cases"] == shown(beyond)
 
 
 def test_median_time_in_stage_matches_the_history(db_url, raw):
@@ -74,7 +97,7 @@ def test_median_time_in_stage_matches_the_history(db_url, raw):
         subset=["next_at"])
     hours = (events["next_at"] - events["at"]).dt.total_seconds() / 3600
     expected = hours.groupby(events.stage).median()
-    data = evacuation(db_url, viewer, as_of_of(engine, 1)).time_in_stage.set_index("stage")
+    data = evacuation(opened(db_url), viewer, as_of_of(engine, 1)).time_in_stage.set_index("stage")
     assert set(data.index) == set(expected.index)
     for stage, median in expected.items():
         # whole-hour bins, reported at the bin's middle
@@ -86,7 +109,7 @@ def test_movements_count_their_cases(db_url, raw):
     engine = raw(db_url)
     viewer = Viewer("l", "consular", 1, ("ETH",))
     cases, _ = valid_cases(engine, viewer)
-    data = evacuation(db_url, viewer, as_of_of(engine, 1)).movements.set_index("movement")
+    data = evacuation(opened(db_url), viewer, as_of_of(engine, 1)).movements.set_index("movement")
     on = cases[cases.movement_id.notna()]
     assert set(data.index) == set(on.movement_id.astype(int))  # only movements with its nationals
     for movement, group in on.groupby("movement_id"):
@@ -101,7 +124,7 @@ def test_cumulative_evacuated_ends_at_the_departed_total(db_url, raw):
     viewer = Viewer("l", "consular", 1, ("ETH",))
     cases, events = valid_cases(engine, viewer)
     departed = events[events.stage == "departed"].case_id.nunique()
-    data = evacuation(db_url, viewer, as_of_of(engine, 1))
+    data = evacuation(opened(db_url), viewer, as_of_of(engine, 1))
     assert data.progress.evacuated.iloc[-1] == departed
     persons = load(engine, "SELECT COUNT(*) AS n FROM persons WHERE scenario_id = 1 AND "
                            "(nationality = 'ETH' OR second_nationality = 'ETH') AND "
@@ -111,7 +134,8 @@ def test_cumulative_evacuated_ends_at_the_departed_total(db_url, raw):
 
 
 def test_committee_funnel_is_suppressed_along_rows_and_columns(db_url, raw):
-    data = evacuation(db_url, Viewer("c", "committee", 2), as_of_of(raw(db_url), 2))
+    viewer = Viewer("c", "committee", 2)
+    data = evacuation(opened(db_url), viewer, as_of_of(raw(db_url), 2))
     table = data.by_nationality
     cells = table[STAGES]
     hidden = cells == "<5"
@@ -121,6 +145,11 @@ def test_committee_funnel_is_suppressed_along_rows_and_columns(db_url, raw):
         assert hidden.iloc[i].sum() != 1 or table["total"].iloc[i] == "<5"
     for stage in STAGES:
         assert hidden[stage].sum() != 1
+    # and exactly the cells the rules hide, from the true counts
+    cases, _ = valid_cases(raw(db_url), viewer)
+    check_by_nationality(table, cases, hide=True)
+    stages = dict(zip(data.stages.stage, data.stages.cases, strict=True))
+    assert as_text(stages) == expected_stages(cases.stage, hide=True)
 
 
 @pytest.mark.parametrize("role, nats", [("committee", None), ("coordinator", None),
@@ -173,9 +202,9 @@ def test_an_earlier_moment_is_counted_from_the_history(db_url, raw, viewer):
     """Stages at a moment five days back: each case at the stage of its latest event
     by then (cases requested later not counted), and progress cut at that moment."""
     engine = raw(db_url)
-    tallies.find_history(db_url, 1)  # as the server does at startup
+    tallies.find_history(opened(db_url), 1)  # as the server does at startup
     cases, events = valid_cases(engine, viewer)
-    data = evacuation(db_url, viewer, as_of_of(engine, 1) - timedelta(days=5, minutes=7))
+    data = evacuation(opened(db_url), viewer, as_of_of(engine, 1) - timedelta(days=5, minutes=7))
     moment = data.as_of
     assert data.earlier and data.note is None
     assert moment.minute % 15 == 0 and moment.second == 0
@@ -183,17 +212,11 @@ def test_an_earlier_moment_is_counted_from_the_history(db_url, raw, viewer):
     then = then.merge(cases[["id", "nationality"]], left_on="case_id", right_on="id")
     expected = then.groupby(["nationality", "stage"]).size()
     assert expected.sum() > 0
-    table = data.by_nationality.set_index("nationality")
-    for (nat, stage), n in expected.items():
-        cell = table.loc[nat, stage]
-        # aggregate roles: small cells and their complements are suppressed
-        assert str(cell) == str(n) or (cell == "<5" and viewer.role != "consular"), (nat, stage)
-        if n < 5 and viewer.role != "consular":
-            assert cell == "<5"
+    # aggregate roles: small cells and their complements are suppressed, exactly
+    hide = viewer.role != "consular"
+    check_by_nationality(data.by_nationality, then, hide)
     stages = dict(zip(data.stages.stage, data.stages.cases, strict=True))
-    for stage in STAGES:
-        n = int((then.stage == stage).sum())
-        assert str(stages[stage]) == str(n) or (viewer.role != "consular" and n < 5)
+    assert as_text(stages) == expected_stages(then.stage, hide)
 
     departed = int(events[(events.stage == "departed") & (events["at"] <= moment)
                           & events.case_id.isin(cases[cases.stage.isin(PATH[PATH.index(
@@ -207,6 +230,6 @@ def test_an_earlier_moment_is_counted_from_the_history(db_url, raw, viewer):
 def test_without_the_history_yet_the_latest_is_shown_and_said(db_url, raw, monkeypatch):
     engine = raw(db_url)
     monkeypatch.setattr(tallies, "history", lambda *_: None)  # the server just started
-    data = evacuation(db_url, Viewer("k", "coordinator", 1),
+    data = evacuation(opened(db_url), Viewer("k", "coordinator", 1),
                       as_of_of(engine, 1) - timedelta(days=5))
     assert not data.earlier and "still reading the history" in data.note

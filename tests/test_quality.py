@@ -9,9 +9,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from dashboard import quality, runtime, vocab
-from dashboard.access import Viewer
-from dashboard.overview import overview
+from dashboard.contract import vocab
+from dashboard.figures import quality
+from dashboard.figures.overview import overview
+from dashboard.rules.access import Viewer
+from tests.conftest import opened
+from tests.suppression import as_text, expected_group
 
 
 def load(engine, sql: str) -> pd.DataFrame:
@@ -77,14 +80,14 @@ def expected_breaks(engine, scenario: int = 1) -> tuple[dict[str, int], pd.DataF
 def test_every_contract_break_is_counted(dirty_db_url, raw):
     expected, _ = expected_breaks(raw(dirty_db_url))
     assert all(n > 0 for n in expected.values()), expected  # the dirty set holds every kind
-    assert quality.counts(runtime.engine(dirty_db_url), 1) == expected
-    assert quality.contract_breaks(dirty_db_url, 1) == expected
+    assert quality.counts(opened(dirty_db_url), 1) == expected
+    assert quality.contract_breaks(opened(dirty_db_url), 1) == expected
 
 
 def test_a_clean_database_has_no_contract_breaks(db_url, raw):
     expected, _ = expected_breaks(raw(db_url))
     assert set(expected.values()) == {0}
-    assert quality.counts(runtime.engine(db_url), 1) == expected
+    assert quality.counts(opened(db_url), 1) == expected
 
 
 def test_figures_leave_out_the_rows_that_would_corrupt_them(dirty_db_url, raw):
@@ -96,7 +99,7 @@ def test_figures_leave_out_the_rows_that_would_corrupt_them(dirty_db_url, raw):
             "SELECT COUNT(*) FROM persons WHERE scenario_id = 1 AND registered_at <= :at"),
             {"at": as_of.to_pydatetime()}).scalar()
     counts, funnel_cases = expected_breaks(engine)
-    data = overview(dirty_db_url, Viewer("c", "coordinator", 1), as_of.to_pydatetime())
+    data = overview(opened(dirty_db_url), Viewer("c", "coordinator", 1), as_of.to_pydatetime())
     # persons whose status breaks the vocabulary are not in the total
     assert data.figure("registered").value == all_persons - counts["person_unknown_status"]
 
@@ -108,6 +111,9 @@ def test_figures_leave_out_the_rows_that_would_corrupt_them(dirty_db_url, raw):
     assert numeric
     for stage, n in numeric.items():
         assert n == int(by_stage.get(stage, 0)), stage
+    # and each stage exactly as shown to the coordinator: "<5" only where the rules hide it
+    assert shown == as_text(expected_group({s: int(by_stage.get(s, 0))
+                                            for s in vocab.ALL_EVACUATION_STAGES}))
 
 
 @pytest.mark.parametrize("role", ["committee", "coordinator", "consular"])
@@ -116,5 +122,5 @@ def test_overview_never_crashes_on_a_dirty_database(dirty_db_url, raw, role):
         as_of = pd.Timestamp(conn.execute(text(
             "SELECT MAX(updated_at) FROM persons WHERE scenario_id = 1")).scalar())
     viewer = Viewer("v", role, 1, ("ETH",) if role == "consular" else ())
-    data = overview(dirty_db_url, viewer, as_of.to_pydatetime())
+    data = overview(opened(dirty_db_url), viewer, as_of.to_pydatetime())
     assert data.figure("registered").value not in (0, None)

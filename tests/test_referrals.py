@@ -10,11 +10,13 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from dashboard import vocab
-from dashboard.access import Viewer
-from dashboard.referrals import referrals
+from dashboard.contract import vocab
+from dashboard.figures.referrals import referrals
+from dashboard.rules.access import Viewer
 from tests.apptest import metric, open_page
+from tests.conftest import opened
 from tests.readback import as_of_of, load
+from tests.suppression import as_text, expected_group, expected_kept, expected_table, expected_value
 
 SERVICES = list(vocab.REFERRAL_SERVICES)
 CONSULAR = ["consular", "documentation", "evacuation", "family_tracing"]
@@ -43,6 +45,63 @@ def overdue(refs: pd.DataFrame, as_of) -> pd.Series:
                                       < pd.Timestamp(as_of))
 
 
+# --- what each table must show, from the true counts (tests/suppression.py) -------------
+
+def expected_by_service(services: list[str], status: pd.Series, service: pd.Series,
+                        late: pd.Series, hide: bool) -> dict:
+    """The by-service table as it must be shown, one row per service: the active
+    referrals by status (each row beside its total: complementary suppression along
+    the row), the total, and overdue (a column beside the headline total)."""
+    late_by = {s: int((late & (service == s)).sum()) for s in services}
+    late_shown = expected_group(late_by) if hide else late_by
+    want = {}
+    for s in services:
+        cells = {st: int(((service == s) & (status == st)).sum()) for st in ACTIVE}
+        total = sum(cells.values())
+        if hide:
+            cells, total = expected_group(cells), expected_value(total)
+        want[s] = as_text({**cells, "active": total, "overdue": late_shown[s]})
+    return want
+
+
+def expected_by_org(to_org: pd.Series, late: pd.Series, hide: bool) -> pd.DataFrame:
+    """The receiving organisations' load as it must be shown: the largest first (then by
+    name), on time + overdue = active per organisation, and each column summed into a
+    headline figure (complementary suppression along rows and columns)."""
+    frame = pd.DataFrame({"org": to_org.to_numpy(), "late": late.to_numpy().astype(bool)})
+    rows = sorted(((len(g), org, int(g.late.sum())) for org, g in frame.groupby("org")),
+                  key=lambda r: (-r[0], r[1]))
+    table = pd.DataFrame({"on_time": [n - k for n, _, k in rows],
+                          "overdue": [k for _, _, k in rows]},
+                         index=[org for _, org, _ in rows])
+    active = [n for n, _, _ in rows]
+    if hide:
+        table = expected_table(table)
+        active = [expected_value(n) for n in active]
+    table.insert(0, "active", active)
+    return as_text(table)
+
+
+def check_by_org(shown: pd.DataFrame, want: pd.DataFrame) -> None:
+    got = as_text(shown.set_index("receiving_organisation")[["active", "on_time", "overdue"]])
+    assert list(got.index) == list(want.index)
+    assert got.to_dict("index") == want.to_dict("index")
+
+
+def check_flow(flow: pd.DataFrame, opened: list[int], ended: list[int], running: list[int],
+               hide: bool) -> None:
+    """Each day's sent and ended counts, and the drawn points of the running total:
+    every point, or for an aggregate role exactly those the thinning rule keeps."""
+    assert list(flow.opened.astype(str)) == [str(expected_value(n) if hide else n)
+                                             for n in opened]
+    assert list(flow.ended.astype(str)) == [str(expected_value(n) if hide else n)
+                                            for n in ended]
+    kept = expected_kept(zip(opened, ended, strict=True)) if hide else [True] * len(opened)
+    assert [pd.notna(v) for v in flow.active] == kept
+    assert [int(v) for v in flow.active if pd.notna(v)] == [
+        r for r, k in zip(running, kept, strict=True) if k]
+
+
 @pytest.mark.parametrize("viewer", [Viewer("k", "coordinator", 1),
                                     Viewer("l", "consular", 1, ("ETH",)),
                                     Viewer("l", "consular", 1, ("PHL", "KEN"))],
@@ -52,29 +111,25 @@ def test_counts_by_service_match_the_database(db_url, raw, viewer):
     as_of = as_of_of(engine, 1)
     refs = valid_referrals(engine, viewer)
     active = refs[refs.status.isin(ACTIVE)]
-    data = referrals(db_url, viewer, as_of)
+    data = referrals(opened(db_url), viewer, as_of)
+    hide = viewer.role != "consular"
     table = data.by_service.set_index("service")
     expected_services = CONSULAR if viewer.role == "consular" else SERVICES
     assert list(table.index) == expected_services
+    # every cell exactly: aggregate roles see "<5" where the rules hide it, nowhere else
+    want = expected_by_service(expected_services, active.status, active.service,
+                               overdue(active, as_of), hide)
+    assert as_text(table[[*ACTIVE, "active", "overdue"]]).to_dict("index") == want
     for service in expected_services:
         mine = active[active.service == service]
-        for status in ACTIVE:
-            cell = table.loc[service, status]
-            n = int((mine.status == status).sum())
-            # aggregate roles may see "<5" (small, or hidden beside a small one)
-            assert str(cell) == str(n) or (cell == "<5" and viewer.role != "consular"), (
-                service, status)
-            if 0 < n < 5 and viewer.role != "consular":
-                assert cell == "<5"
         if viewer.role == "consular":
             assert table.loc[service, "active"] == len(mine)
             assert table.loc[service, "overdue"] == int(overdue(mine, as_of).sum())
         assert table.loc[service, "deadline_h"] == vocab.REFERRAL_DEADLINE_HOURS[service]
-    assert data.open_total == len(active)
-    assert data.overdue_total == int(overdue(active, as_of).sum())
-    by_org = data.by_org.set_index("receiving_organisation")
-    for org, n in active.groupby("to_org").size().items():
-        assert int(by_org.loc[org, "active"]) == n
+    shown = expected_value if hide else int
+    assert data.open_total == shown(len(active))
+    assert data.overdue_total == shown(int(overdue(active, as_of).sum()))
+    check_by_org(data.by_org, expected_by_org(active.to_org, overdue(active, as_of), hide))
 
 
 def test_age_buckets_add_up_to_the_active_referrals(db_url, raw):
@@ -85,7 +140,7 @@ def test_age_buckets_add_up_to_the_active_referrals(db_url, raw):
     active = refs[refs.status.isin(ACTIVE)]
     hours = (pd.Timestamp(as_of) - pd.to_datetime(active.created_at, format="mixed")
              ).dt.total_seconds() / 3600
-    data = referrals(db_url, viewer, as_of).by_age.set_index("service")
+    data = referrals(opened(db_url), viewer, as_of).by_age.set_index("service")
     assert int(data["7 days or more"].sum()) == int((hours >= 168).sum())
     assert int(data["under 1 day"].sum()) == int((hours < 24).sum())
     assert int(data.to_numpy().sum()) == len(active)
@@ -97,7 +152,7 @@ def test_the_queue_is_de_identified_and_most_pressing_first(db_url, raw):
     viewer = Viewer("k", "coordinator", 1)
     refs = valid_referrals(engine, viewer)
     active = refs[refs.status.isin(ACTIVE)].set_index("id")
-    data = referrals(db_url, viewer, as_of)
+    data = referrals(opened(db_url), viewer, as_of)
     queue = data.queue
     assert set(queue.columns) == {"case_number", "service", "priority", "status", "age",
                                   "deadline", "overdue_by", "receiving_organisation"}
@@ -112,11 +167,12 @@ def test_the_queue_is_de_identified_and_most_pressing_first(db_url, raw):
 @pytest.mark.parametrize("role, nats", [("committee", None), ("consular", ["ETH"])])
 def test_no_queue_for_committee_or_liaison(db_url, raw, role, nats):
     viewer = Viewer("x", role, 1, tuple(nats or ()))
-    assert referrals(db_url, viewer, as_of_of(raw(db_url), 1)).queue is None
+    assert referrals(opened(db_url), viewer, as_of_of(raw(db_url), 1)).queue is None
 
 
 def test_committee_counts_are_suppressed(db_url, raw):
-    data = referrals(db_url, Viewer("c", "committee", 2), as_of_of(raw(db_url), 2))
+    as_of = as_of_of(raw(db_url), 2)
+    data = referrals(opened(db_url), Viewer("c", "committee", 2), as_of)
     for i, row in data.by_service.iterrows():
         cells = [row[s] for s in ACTIVE]
         # a lone hidden cell would come back from the row total, unless that is hidden too
@@ -128,6 +184,16 @@ def test_committee_counts_are_suppressed(db_url, raw):
     # the drawn points of the running total are right, and between two of them each
     # increment (sent, ended) is 0 or at least 5
     refs = valid_referrals(raw(db_url), Viewer("c", "committee", 2))
+    # and every cell is exactly what the rules make of the true counts
+    active = refs[refs.status.isin(ACTIVE)]
+    want = expected_by_service(SERVICES, active.status, active.service,
+                               overdue(active, as_of), hide=True)
+    table = data.by_service.set_index("service")
+    assert list(table.index) == SERVICES
+    assert as_text(table[[*ACTIVE, "active", "overdue"]]).to_dict("index") == want
+    check_by_org(data.by_org, expected_by_org(active.to_org, overdue(active, as_of), True))
+    assert data.open_total == expected_value(len(active))
+    assert data.overdue_total == expected_value(int(overdue(active, as_of).sum()))
     sent = pd.to_datetime(refs.created_at, format="mixed").dt.strftime("%Y-%m-%d")
     ended = refs[refs.status.isin(list(vocab.REFERRAL_ENDED)) & refs.closed_at.notna()]
     ended = pd.to_datetime(ended.closed_at, format="mixed").dt.strftime("%Y-%m-%d")
@@ -136,6 +202,8 @@ def test_committee_counts_are_suppressed(db_url, raw):
     daily["opened"] = [int((sent == d).sum()) for d in daily.day]
     daily["ended"] = [int((ended == d).sum()) for d in daily.day]
     running = daily["opened"].cumsum() - daily["ended"].cumsum()
+    assert list(flow.day) == sorted(set(sent) | set(ended))
+    check_flow(flow, list(daily.opened), list(daily.ended), [int(r) for r in running], True)
     drawn = list(flow.index[flow["active"].notna()])
     assert 0 < len(drawn) < len(flow)  # the small scenario holds some points back
     last = -1
@@ -206,11 +274,11 @@ def test_dirty_database_leaves_out_the_broken_referrals(dirty_db_url, raw):
     refs = valid_referrals(engine, viewer)
     active = refs[refs.status.isin(ACTIVE)]
     assert len(active) < everything  # the dirty rows touch active referrals
-    data = referrals(dirty_db_url, viewer, as_of_of(engine, 1))
+    data = referrals(opened(dirty_db_url), viewer, as_of_of(engine, 1))
     assert data.open_total == len(active)
 
 
-# --- an earlier moment (issue 5): worked back from the referral history ------------------
+# --- an earlier moment: worked back from the referral history ------------------
 
 def active_at(engine, viewer: Viewer, moment) -> pd.DataFrame:
     """The viewer's referrals active at `moment`, in pandas: sent by then, not closed by
@@ -235,13 +303,6 @@ def late_at(refs: pd.DataFrame, moment) -> pd.Series:
                                     < pd.Timestamp(moment))
 
 
-def check_cell(cell, n: int, hide: bool, label) -> None:
-    if hide and 0 < n < 5:
-        assert cell == "<5", label
-    else:
-        assert str(cell) == str(n) or (hide and cell == "<5"), (label, cell, n)
-
-
 EARLIER = [(Viewer("c", "committee", 1), 5), (Viewer("c", "committee", 2), 6),
            (Viewer("k", "coordinator", 1), 5), (Viewer("k", "coordinator", 1), 12),
            (Viewer("l", "consular", 1, ("ETH",)), 5)]
@@ -260,41 +321,36 @@ def test_an_earlier_moment_is_worked_back_from_the_referral_history(db_url, raw,
     # the moment must tell apart from the latest data, or this test proves nothing
     assert (active.then != active.status).any()
     assert late.any() and len(active) > 0
-    data = referrals(db_url, viewer, moment)
-    assert data.worked_back and not referrals(db_url, viewer, latest).worked_back
+    data = referrals(opened(db_url), viewer, moment)
+    assert data.worked_back and not referrals(opened(db_url), viewer, latest).worked_back
 
-    check_cell(data.open_total, len(active), hide, "open")
-    check_cell(data.overdue_total, int(late.sum()), hide, "overdue")
+    shown = expected_value if hide else int
+    assert data.open_total == shown(len(active))
+    assert data.overdue_total == shown(int(late.sum()))
     services = CONSULAR if viewer.role == "consular" else SERVICES
     table = data.by_service.set_index("service")
     assert list(table.index) == services
-    for service in services:
-        mine = active[active.service == service]
-        for status in ACTIVE:
-            check_cell(table.loc[service, status], int((mine.then == status).sum()), hide,
-                       (service, status))
-        check_cell(table.loc[service, "active"], len(mine), hide, (service, "active"))
-        check_cell(table.loc[service, "overdue"], int(late_at(mine, moment).sum()), hide,
-                   (service, "overdue"))
+    want = expected_by_service(services, active.then, active.service, late, hide)
+    assert as_text(table[[*ACTIVE, "active", "overdue"]]).to_dict("index") == want
 
-    # age at the moment, in the page's buckets
+    # age at the moment, in the page's buckets (each service's row beside its total)
     hours = (pd.Timestamp(moment) - pd.to_datetime(active.created_at, format="mixed")
              ).dt.total_seconds() / 3600
     bucket = pd.cut(hours, [0, 24, 72, 168, float("inf")], right=False,
                     labels=["under 1 day", "1–3 days", "3–7 days", "7 days or more"])
     ages = data.by_age.set_index("service")
+    assert list(ages.index) == services
+    assert list(ages.columns) == ["under 1 day", "1–3 days", "3–7 days", "7 days or more"]
     for service in services:
-        for label in ages.columns:
-            n = int(((active.service == service) & (bucket == label)).sum())
-            check_cell(ages.loc[service, label], n, hide, (service, label))
+        counts = {label: int(((active.service == service) & (bucket == label)).sum())
+                  for label in ages.columns}
+        assert as_text(dict(ages.loc[service])) == as_text(
+            expected_group(counts) if hide else counts), service
 
     # receiving organisations' load at the moment
     by_org = data.by_org.set_index("receiving_organisation")
     assert set(by_org.index) == set(active.to_org)
-    for org, mine in active.groupby("to_org"):
-        check_cell(by_org.loc[org, "active"], len(mine), hide, (org, "active"))
-        check_cell(by_org.loc[org, "overdue"], int(late_at(mine, moment).sum()), hide,
-                   (org, "overdue"))
+    check_by_org(data.by_org, expected_by_org(active.to_org, late, hide))
 
     # the flow is cut at the moment
     refs = valid_referrals(engine, viewer)
@@ -306,10 +362,9 @@ def test_an_earlier_moment_is_worked_back_from_the_referral_history(db_url, raw,
     flow = data.flow.reset_index(drop=True)
     assert list(flow.day) == sorted(set(sent) | set(ended))
     assert flow.day.iloc[-1] == f"{moment:%Y-%m-%d}"
-    for row in flow.itertuples():
-        check_cell(row.opened, int((sent == row.day).sum()), hide, (row.day, "opened"))
-        check_cell(row.ended, int((ended == row.day).sum()), hide, (row.day, "ended"))
     running = [int((sent <= d).sum()) - int((ended <= d).sum()) for d in flow.day]
+    check_flow(flow, [int((sent == d).sum()) for d in flow.day],
+               [int((ended == d).sum()) for d in flow.day], running, hide)
     drawn = [(v, r) for v, r in zip(flow.active, running, strict=True) if pd.notna(v)]
     assert drawn and all(int(v) == r for v, r in drawn)
     if pd.notna(flow.active.iloc[-1]):  # the last point is the open count then
@@ -361,6 +416,6 @@ def test_an_earlier_moment_on_a_dirty_database_leaves_out_the_broken_referrals(d
     viewer = Viewer("k", "coordinator", 1)
     moment = as_of_of(engine, 1) - timedelta(days=3)
     active = active_at(engine, viewer, moment)
-    data = referrals(dirty_db_url, viewer, moment)
+    data = referrals(opened(dirty_db_url), viewer, moment)
     assert data.open_total == len(active)
     assert data.overdue_total == int(late_at(active, moment).sum())

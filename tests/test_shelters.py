@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from dashboard import privacy
-from dashboard.access import Viewer
-from dashboard.shelters import _listing, shelters
+from dashboard.figures.shelters import _listing, shelters
+from dashboard.rules import privacy
+from dashboard.rules.access import Viewer
 from tests.apptest import metric, open_page, texts
+from tests.conftest import opened
 from tests.readback import as_of_of, load
+from tests.suppression import as_text, expected_group, expected_value
 
 
 def facilities_now(engine, scenario: int) -> pd.DataFrame:
@@ -42,6 +44,24 @@ def with_areas(engine, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(area=frame.area_pcode.map(areas).fillna("(no area)"))
 
 
+def told(n: int, hide: bool) -> str:
+    """A facility's occupants as its row shows them: with thousands separators, or "<5"."""
+    shown = expected_value(n) if hide else n
+    return shown if isinstance(shown, str) else f"{shown:,}"
+
+
+def check_totals(table: pd.DataFrame, key: str, valid: pd.DataFrame, hide: bool) -> None:
+    """Occupants of a totals table (by kind or by area) exactly as the rules show them
+    beside their total, and free places and % full hidden with them."""
+    counts = {k: int(v) for k, v in valid.groupby(key)["occupants"].sum().items()}
+    want = expected_group(counts) if hide else counts
+    shown = table.set_index(key)
+    assert as_text(dict(shown["occupants"])) == as_text(want), key
+    hidden = {k for k, v in want.items() if v == "<5"}
+    assert {k for k in shown.index if pd.isna(shown.loc[k, "free"])} == hidden, key
+    assert {k for k in shown.index if pd.isna(shown.loc[k, "full_pct"])} == hidden, key
+
+
 def occupancy_at(engine, scenario: int, at) -> pd.Series:
     occ = load(engine, "SELECT o.* FROM facility_occupancy o JOIN facilities f "
                        "ON f.id = o.facility_id WHERE f.scenario_id = :s", s=scenario)
@@ -54,7 +74,7 @@ def test_facility_rows_match_the_database(db_url, raw):
     engine = raw(db_url)
     as_of = as_of_of(engine, 1)
     truth = facilities_now(engine, 1)
-    data = shelters(db_url, Viewer("k", "coordinator", 1), as_of)
+    data = shelters(opened(db_url), Viewer("k", "coordinator", 1), as_of)
     listing = data.facilities.set_index("facility")
 
     confidential = set(truth.loc[truth.confidential, "name"])
@@ -65,6 +85,9 @@ def test_facility_rows_match_the_database(db_url, raw):
     for row in truth[~truth.confidential & truth.valid].itertuples():
         shown = listing.loc[row.name]
         occupants, capacity = int(row.occupants), int(row.capacity)
+        assert shown["occupants"] == told(occupants, True), row.name  # the coordinator's
+        if 0 < occupants < 5:  # what would give a small count back goes with it
+            assert pd.isna(shown["free"]) and pd.isna(shown["full_pct"]), row.name
         if occupants >= 5:
             assert shown["occupants"] == f"{occupants:,}"
             assert shown["free"] == capacity - occupants
@@ -76,7 +99,7 @@ def test_facility_rows_match_the_database(db_url, raw):
 def test_totals_by_kind_count_listed_places_and_pooled_confidential_ones(db_url, raw):
     engine = raw(db_url)
     truth = with_areas(engine, facilities_now(engine, 1))
-    data = shelters(db_url, Viewer("c", "consular", 1, ("ETH",)), as_of_of(engine, 1))
+    data = shelters(opened(db_url), Viewer("c", "consular", 1, ("ETH",)), as_of_of(engine, 1))
     valid = counted(truth[truth.valid])
     valid = valid.assign(kind=valid.kind.where(~valid.confidential, "confidential places"))
     expected = valid.groupby("kind")["capacity"].sum()
@@ -98,7 +121,7 @@ def test_no_confidential_place_can_be_worked_out_from_the_totals(db_url, raw, vi
     truth = with_areas(engine, facilities_now(engine, viewer.scenario_id))
     valid = truth[truth.valid]
     assert valid.confidential.any(), "the scenario must hold a confidential facility to test"
-    data = shelters(db_url, viewer, as_of_of(engine, viewer.scenario_id))
+    data = shelters(opened(db_url), viewer, as_of_of(engine, viewer.scenario_id))
     listed = valid[~valid.confidential]
     confidential = valid[valid.confidential]
     by_area = data.by_area.set_index("area")
@@ -130,7 +153,7 @@ def test_change_and_confirmation_follow_data_as_of(db_url, raw):
     as_of = as_of_of(engine, 1)
     now, before = occupancy_at(engine, 1, as_of), occupancy_at(engine, 1, as_of - timedelta(1))
     truth = facilities_now(engine, 1).set_index("name")
-    data = shelters(db_url, Viewer("c", "consular", 1, ("ETH",)), as_of)
+    data = shelters(opened(db_url), Viewer("c", "consular", 1, ("ETH",)), as_of)
     states = set()
     for row in data.facilities.itertuples():
         fac = truth.loc[row.facility]
@@ -160,7 +183,7 @@ def test_time_to_full_from_the_arrival_rate_of_the_last_day(db_url, raw, viewer)
     last_report = pd.to_datetime(occ.set_index("facility_id")["at"], format="mixed")
     truth = facilities_now(engine, 1).set_index("name")
     hide = viewer.role == "committee"
-    data = shelters(db_url, viewer, as_of)
+    data = shelters(opened(db_url), viewer, as_of)
     seen = set()
     for row in data.facilities.itertuples():
         fac = truth.loc[row.facility]
@@ -213,8 +236,9 @@ def test_time_to_full_is_told_in_hours_under_two_days_else_in_days():
 
 def test_small_occupancy_is_suppressed_with_what_gives_it_away(db_url, raw):
     engine = raw(db_url)
-    truth = facilities_now(engine, 2).set_index("name")
-    data = shelters(db_url, Viewer("c", "committee", 2), as_of_of(engine, 2))
+    everything = with_areas(engine, facilities_now(engine, 2))
+    truth = everything.set_index("name")
+    data = shelters(opened(db_url), Viewer("c", "committee", 2), as_of_of(engine, 2))
     small = 0
     for row in data.facilities.itertuples():
         fac = truth.loc[row.facility]
@@ -222,6 +246,8 @@ def test_small_occupancy_is_suppressed_with_what_gives_it_away(db_url, raw):
             small += 1
             assert row.occupants == "<5"
             assert pd.isna(row.free) and pd.isna(row.full_pct) and pd.isna(row.change_24h)
+        elif fac.valid:
+            assert row.occupants == told(int(fac.occupants), True), row.facility
         for value in row.trend or []:
             assert value is None or value == 0 or value >= 5
     hidden_totals = 0
@@ -230,6 +256,11 @@ def test_small_occupancy_is_suppressed_with_what_gives_it_away(db_url, raw):
         hidden_totals += cells.count("<5")
         assert sum(c == "<5" for c in cells) != 1  # complementary suppression
         assert all(c == "<5" or int(c) == 0 or int(c) >= 5 for c in cells)
+    # and exactly the cells the rules hide, from the true totals
+    valid = counted(everything[everything.valid])
+    check_totals(data.by_area, "area", valid, hide=True)
+    valid = valid.assign(kind=valid.kind.where(~valid.confidential, "confidential places"))
+    check_totals(data.by_kind, "kind", valid, hide=True)
     assert small + hidden_totals > 0, "the exercise scenario must hold a small count to test"
 
 
@@ -278,7 +309,7 @@ def test_committee_charts_hold_no_small_count(sqlite_url, monkeypatch):
     assert checked == 1
 
 
-# --- an earlier moment (issue 5): worked back from the occupancy history ----------------
+# --- an earlier moment: worked back from the occupancy history ----------------
 
 def facilities_at(engine, scenario: int, moment) -> pd.DataFrame:
     """Each facility with its latest report by `moment`, and when it was last confirmed
@@ -301,15 +332,11 @@ def facilities_at(engine, scenario: int, moment) -> pd.DataFrame:
 
 
 def check_cells(cells: dict, truth: dict, hide: bool) -> None:
-    """Shown cells against the true counts: exact, or "<5" for an aggregate role (a
-    small count always; a larger one only as its complement)."""
+    """Shown cells against the true counts: for an aggregate role exactly what the
+    rules make of them (a small count, and its complement beside the total, as "<5";
+    every other count told), for a liaison the counts themselves."""
     assert set(cells) == set(truth)
-    for key, n in truth.items():
-        cell = cells[key]
-        if hide and 0 < n < 5:
-            assert cell == "<5", key
-        else:
-            assert str(cell) == str(n) or (hide and cell == "<5"), (key, cell, n)
+    assert as_text(cells) == as_text(expected_group(truth) if hide else truth)
     if hide:
         assert list(cells.values()).count("<5") != 1  # complementary suppression
 
@@ -332,14 +359,14 @@ def test_an_earlier_moment_is_worked_back_from_the_occupancy_history(db_url, raw
     # the moment must tell apart from the latest data, or this test proves nothing
     assert (truth.set_index("id")["occupants"] != now["occupants"]).any()
     assert (pd.to_datetime(truth["confirmed_at"], format="mixed") > moment).any()
-    data = shelters(db_url, viewer, moment)
-    assert data.worked_back and not shelters(db_url, viewer, latest).worked_back
+    data = shelters(opened(db_url), viewer, moment)
+    assert data.worked_back and not shelters(opened(db_url), viewer, latest).worked_back
 
     valid = counted(with_areas(engine, truth[truth.valid]))
     occupants, places = int(valid.occupants.sum()), int(valid.capacity.sum())
     small = hide and 0 < occupants < 5
     assert data.headline["Places"] == places
-    assert data.headline["Occupants"] == ("<5" if small else occupants)
+    assert data.headline["Occupants"] == (expected_value(occupants) if hide else occupants)
     assert data.headline["Free places"] == ("<5" if small else places - occupants)
     assert data.headline["≥90% full"] == int((valid.occupants >= 0.9 * valid.capacity).sum())
     assert data.no_report == int(truth.occupants.isna().sum())
@@ -355,6 +382,7 @@ def test_an_earlier_moment_is_worked_back_from_the_occupancy_history(db_url, raw
             k: int(v) for k, v in expected["capacity"].items()}
         check_cells(dict(shown["occupants"]),
                     {k: int(v) for k, v in expected["occupants"].items()}, hide)
+        check_totals(table, key, valid, hide)
 
     # each listed facility: occupancy, trend and confirmation as known at the moment
     listing = data.facilities.set_index("facility")
@@ -398,7 +426,7 @@ def test_an_earlier_moment_on_a_dirty_database(dirty_db_url, raw):
     engine = raw(dirty_db_url)
     moment = as_of_of(engine, 1) - timedelta(days=3)
     truth = facilities_at(engine, 1, moment)
-    data = shelters(dirty_db_url, Viewer("k", "coordinator", 1), moment)
+    data = shelters(opened(dirty_db_url), Viewer("k", "coordinator", 1), moment)
     assert data.invalid == int((truth.occupants.notna() & ~truth.valid).sum())
     in_totals = counted(with_areas(engine, truth[truth.valid]))
     assert data.headline["Places"] == int(in_totals.capacity.sum())
