@@ -126,3 +126,61 @@ def test_the_readme_lists_the_demo_accounts_as_they_are():
     readme = (PROJECT_ROOT / "README.md").read_text()
     for name, (role, _, password) in users.DEMO_ACCOUNTS.items():
         assert f"| `{name}` | `{password}` | {role}" in readme, name
+
+
+# --- attacks: names too long, names that hide, users written twice -------------------------
+
+@pytest.mark.parametrize("name", ["a" * 65, "b" * 200_000], ids=["65", "200000"])
+def test_add_refuses_a_user_name_longer_than_64_characters_without_repeating_it(tmp_path,
+                                                                                name):
+    path = tmp_path / "users.yaml"
+    code, err = add_user(path, name, "a-long-password", "committee")
+    assert code == 2 and "64" in err
+    assert len(err) < 400  # says what is wrong, without echoing the name
+    assert not path.exists()
+
+
+def test_a_user_name_of_exactly_64_characters_is_taken(tmp_path):
+    path = tmp_path / "users.yaml"
+    assert add_user(path, "a" * 64, "a-long-password", "committee")[0] == 0
+    assert list(users.load(path)) == ["a" * 64]
+
+
+@pytest.mark.parametrize("name", ["amira\n", "amira\nroot", "a" * 65],
+                         ids=["newline-at-end", "newline-inside", "65"])
+def test_a_users_file_with_a_bad_user_name_is_refused(tmp_path, name):
+    path = tmp_path / "users.yaml"
+    hashed = bcrypt.hashpw(b"a-long-password", bcrypt.gensalt(rounds=4)).decode()
+    path.write_text(yaml.safe_dump({"users": {name: {"role": "committee", "password": hashed}}}))
+    with pytest.raises(users.UsersError) as exc:
+        users.load(path)
+    assert str(path) in str(exc.value) and "64" in str(exc.value)
+
+
+def test_a_user_written_twice_in_the_file_is_an_error_naming_both_lines(tmp_path):
+    hashed = bcrypt.hashpw(b"a-long-password", bcrypt.gensalt(rounds=4)).decode()
+    lines = ["users:",
+             "  amira:", "    role: consular", "    nationalities: [ETH]",
+             f"    password: '{hashed}'",
+             "  bashir:", "    role: committee", f"    password: '{hashed}'",
+             "  amira:", "    role: admin", f"    password: '{hashed}'"]
+    path = tmp_path / "users.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    first, second = [i + 1 for i, line in enumerate(lines) if line == "  amira:"]
+    with pytest.raises(users.UsersError) as exc:
+        users.load(path)
+    message = str(exc.value)
+    assert str(path) in message and "'amira'" in message
+    assert f"line {first}" in message and f"line {second}" in message
+
+
+@pytest.mark.parametrize("full_name, message", [
+    ("x" * 101, "at most 100 characters"),
+    ("Amira\nRole: admin", "control characters"),
+], ids=["101", "newline"])
+def test_add_refuses_a_full_name_too_long_or_with_control_characters(tmp_path, full_name,
+                                                                     message):
+    path = tmp_path / "users.yaml"
+    with pytest.raises(users.UsersError, match=message):
+        users.add(path, "amira", "committee", [], "a-long-password", name=full_name)
+    assert not path.exists()

@@ -3,8 +3,9 @@
 A YAML file kept outside git (SITROOM_USERS, by default users.yaml in
 SITROOM_HOME), managed with `sitroom users add`. Passwords are stored only as
 bcrypt hashes. The file is validated as a whole when it is read: a user with an
-unknown role or nationality refuses the whole file, by name, rather than
-signing someone in with a scope nobody meant to give.
+unknown role or nationality, a user name written twice (YAML would silently keep
+the last), or a name too long refuses the whole file, by name and line, rather
+than signing someone in with a scope nobody meant to give.
 
     users:
       amira:
@@ -21,8 +22,10 @@ import functools
 import os
 import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import bcrypt
 import yaml
@@ -30,9 +33,13 @@ import yaml
 from dashboard import config
 from dashboard.rules import access
 
-USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-BCRYPT_HASH = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
+MAX_USERNAME = 64
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")  # always with fullmatch
+USERNAME_RULE = (f"a user name is 2 to {MAX_USERNAME} lower-case letters, digits, '.', '_' "
+                 "or '-'")
+BCRYPT_HASH = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")  # always with fullmatch
 MIN_PASSWORD = 10
+MAX_FULL_NAME = 100
 
 # Fixed, documented demo accounts: offered only when the app runs on the embedded
 # demo database (synthetic people), and listed on its sign-in page.
@@ -57,6 +64,33 @@ class Account:
     password_hash: str
 
 
+def is_username(name: object) -> TypeGuard[str]:
+    """A name that could belong to a user (checked before anything else is done with it)."""
+    return isinstance(name, str) and bool(USERNAME.fullmatch(name))
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """A value for a message: its repr, cut short if long, so that a 200,000-character
+    user name is named without being repeated."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{text[:limit]}…{size}"
+
+
+def check_full_name(name: object, who: str) -> str:
+    """The full name shown beside a user's name: plain text, one line, not too long."""
+    if not isinstance(name, str):
+        raise UsersError(f"{who}: the full name must be text.")
+    if len(name) > MAX_FULL_NAME:
+        raise UsersError(f"{who}: the full name may be at most {MAX_FULL_NAME} characters.")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        raise UsersError(f"{who}: the full name may not hold line breaks or other control "
+                         "characters.")
+    return name
+
+
 @functools.cache
 def known_countries() -> frozenset[str]:
     with open(config.DATA_DIR / "countries.csv", newline="", encoding="utf-8") as f:
@@ -65,6 +99,8 @@ def known_countries() -> frozenset[str]:
 
 def check_scope(role: str, nationalities: list[str] | tuple[str, ...], who: str) -> tuple:
     """The role and nationalities of one user, or a UsersError naming `who`."""
+    if len(who) > 200:  # a message names the user; it never repeats a huge input
+        who = who[:160] + "…"
     if role not in access.ROLES:
         raise UsersError(f"{who}: unknown role {role!r}; roles are {', '.join(access.ROLES)}.")
     nats = tuple(nationalities)
@@ -83,10 +119,9 @@ def check_scope(role: str, nationalities: list[str] | tuple[str, ...], who: str)
 
 
 def _account(username: object, entry: object, where: str) -> Account:
-    who = f"{where}, user {username!r}"
-    if not isinstance(username, str) or not USERNAME.match(username):
-        raise UsersError(f"{who}: a user name is 2 to 64 lower-case letters, digits, '.', '_' "
-                         "or '-'.")
+    who = f"{where}, user {shown(username)}"
+    if not is_username(username):
+        raise UsersError(f"{who}: {USERNAME_RULE}.")
     if not isinstance(entry, dict):
         raise UsersError(f"{who}: expected name, role, nationalities and password.")
     nats = entry.get("nationalities") or []
@@ -94,11 +129,42 @@ def _account(username: object, entry: object, where: str) -> Account:
         raise UsersError(f"{who}: nationalities must be a list, e.g. [ETH].")
     role, nats = check_scope(str(entry.get("role", "")), nats, who)
     password = entry.get("password")
-    if not isinstance(password, str) or not BCRYPT_HASH.match(password):
+    if not isinstance(password, str) or not BCRYPT_HASH.fullmatch(password):
         raise UsersError(f"{who}: the password must be a bcrypt hash; "
                          "add users with `sitroom users add`.")
-    name = entry.get("name") or username
-    return Account(username, str(name), role, nats, password)
+    name = check_full_name(entry.get("name") or username, who)
+    return Account(username, name, role, nats, password)
+
+
+class _Twice(yaml.YAMLError):
+    """A key written twice in one mapping of the users file."""
+
+    def __init__(self, key: object, first: int, second: int):
+        super().__init__(f"{key!r} at lines {first} and {second}")
+        self.key, self.first, self.second = key, first, second
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key written twice in one mapping: PyYAML would keep the
+    last one, so a second `amira:` further down would quietly replace the first."""
+
+
+def _no_key_twice(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
+    loader.flatten_mapping(node)
+    lines: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = lines.get(key)
+        except TypeError:  # an unhashable key: the constructor below says so
+            continue
+        if first is not None:
+            raise _Twice(key, first, key_node.start_mark.line + 1)
+        lines[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_key_twice)
 
 
 def load(path: Path) -> dict[str, Account]:
@@ -107,7 +173,10 @@ def load(path: Path) -> dict[str, Account]:
         raise UsersError(f"The users file {path} does not exist. Create it with "
                          "`sitroom users add NAME --role ROLE --users FILE`.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except _Twice as twice:
+        raise UsersError(f"The users file {path} names {shown(twice.key)} twice, at line "
+                         f"{twice.first} and at line {twice.second}: keep one.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
@@ -150,17 +219,18 @@ def add(path: Path, username: str, role: str, nationalities: list[str], password
         name: str | None = None) -> Account:
     """Add one user to the file (created if missing), refusing duplicates and bad scopes."""
     username = username.strip().lower()
-    if not USERNAME.match(username):
-        raise UsersError(f"User name {username!r}: use 2 to 64 lower-case letters, digits, "
-                         "'.', '_' or '-'.")
+    if not is_username(username):
+        raise UsersError(f"User name {shown(username)}: use 2 to {MAX_USERNAME} lower-case "
+                         "letters, digits, '.', '_' or '-'.")
     role, nats = check_scope(role, [n.strip().upper() for n in nationalities],
                              f"user {username!r}")
+    full_name = check_full_name(name or username, f"user {username!r}")
     check_password_rules(password)
     accounts = load(path) if path.exists() else {}
     if username in accounts:
         raise UsersError(f"User {username!r} already exists in {path}.")
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
-    account = Account(username, name or username, role, nats, hashed)
+    account = Account(username, full_name, role, nats, hashed)
     accounts[username] = account
     write(path, accounts)
     return account
