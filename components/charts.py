@@ -9,6 +9,7 @@ value of None is not drawn, which is how a suppressed count stays off a chart.
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -16,6 +17,38 @@ import plotly.graph_objects as go
 
 FONT_SIZE = 18
 NEUTRAL = "#4d4d4d"
+
+
+# --- database text on screen ---------------------------------------------------------------
+# The shared database is written by other systems: a facility or an organisation can be
+# named `<a href="https://...">` or `![x](https://...)`. Every renderer the dashboard hands
+# text to that knows markup gets it through one of these two escapes.
+
+_PLOTLY = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# Markdown and HTML punctuation as numeric character references: CommonMark decodes a
+# reference to its character but never reads it as syntax, and so does a browser in
+# an HTML block. A word joiner (U+2060, invisible) after each ':' and '@' and inside
+# 'www.' keeps GitHub-flavoured Markdown from turning a web or mail address in the
+# decoded text into a link.
+_MARKDOWN = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'[]()!*_`#|$~\\"}
+                          | {":": "&#58;&#8288;", "@": "&#64;&#8288;"})
+_WWW = re.compile(r"(www)(?=\.)", re.IGNORECASE)
+
+
+def escape_plotly(value: object) -> str:
+    """`value` as text that Plotly shows as it is: Plotly reads a subset of HTML (links,
+    bold, line breaks) in tick labels, bar text, hover text and legends, and decodes
+    &lt; &gt; &amp; back to the characters."""
+    return "" if value is None else str(value).translate(_PLOTLY)
+
+
+def escape_markdown(value: object) -> str:
+    """`value` as text that st.markdown (with or without HTML), captions, alerts and
+    labels show as it is: no link, image, emphasis, code, colour or formula, and on
+    one line, so that it can neither end an HTML block nor start a Markdown one."""
+    if value is None:
+        return ""
+    return _WWW.sub(r"\1&#8288;", " ".join(str(value).split()).translate(_MARKDOWN))
 
 
 def _pretty(name: str) -> str:
@@ -40,7 +73,8 @@ def _figure(traces: Sequence, title: str, height: int, show_legend: bool = True,
     axis = {"gridcolor": "#e5e5e5", "automargin": True, "tickfont": {"size": FONT_SIZE},
             "title": {"font": {"size": FONT_SIZE}}}
     defaults = {
-        "title": {"text": f"<b>{title}</b>" if title else "", "font": {"size": FONT_SIZE + 4},
+        "title": {"text": f"<b>{escape_plotly(title)}</b>" if title else "",
+                  "font": {"size": FONT_SIZE + 4},
                   "x": 0, "xanchor": "left"},
         "font": {"size": FONT_SIZE},
         "height": height,
@@ -66,6 +100,11 @@ def _number(v) -> float | None:
     return float(v) if isinstance(v, numbers.Real) and not pd.isna(v) else None
 
 
+def _texts(values) -> list[str]:
+    """Category labels, bar text or hover text for Plotly: the database's words as text."""
+    return [escape_plotly(v) for v in values]
+
+
 def _values(series: pd.Series) -> list:
     """Numbers for plotly; None, NaN or "<5" (a suppressed value) is left undrawn."""
     return [_number(v) for v in series]
@@ -79,14 +118,15 @@ def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     each series in its palette colour with its value written on it (where the
     segment is wide enough to hold it)."""
     labels = labels or {}
-    cats = [str(c) for c in frame[category]]
+    cats = _texts(frame[category])
     longest = max([sum(v or 0 for v in row) for row in
                    zip(*[_values(frame[n]) for n in series], strict=True)] or [0])
     traces = []
     for name in series:
         values = _values(frame[name])
         text = ["" if v is None or v < 0.05 * longest else f"{v:{text_format}}" for v in values]
-        bar = go.Bar(name=labels.get(name, _pretty(name)), marker_color=colours.get(name, NEUTRAL),
+        bar = go.Bar(name=escape_plotly(labels.get(name, _pretty(name))),
+                     marker_color=colours.get(name, NEUTRAL),
                      text=text, textposition="inside", insidetextanchor="middle", textangle=0,
                      textfont={"size": FONT_SIZE},
                      hovertemplate="%{y}: %{x:,}<extra>%{fullData.name}</extra>" if horizontal
@@ -108,9 +148,9 @@ def share_bars(frame: pd.DataFrame, category: str, share: str, colour: str,
                title: str = "", text: str | None = None) -> go.Figure:
     """Horizontal bars of a percentage (0–100) per row, each in the colour named by
     the row's `colour` column, labelled with `text` (or the percentage)."""
-    cats = [str(c) for c in frame[category]]
+    cats = _texts(frame[category])
     values = _values(frame[share])
-    labels = (list(frame[text]) if text else
+    labels = (_texts(frame[text]) if text else
               ["" if v is None else f"{v:.0f}%" for v in values])
     bar = go.Bar(y=cats, x=values, orientation="h", marker_color=list(frame[colour]),
                  text=labels, textposition="outside", cliponaxis=False,
@@ -123,7 +163,7 @@ def funnel(labels: Sequence[str], values: Sequence[int | None], colours: Sequenc
            title: str = "") -> go.Figure:
     """A funnel, one level per stage, in the stages' palette colours."""
     stages = go.Funnel(
-        y=[_pretty(x) for x in labels], x=[None if v is None else float(v) for v in values],
+        y=_texts(_pretty(x) for x in labels), x=[None if v is None else float(v) for v in values],
         marker={"color": list(colours)}, textinfo="value+percent initial",
         textfont={"size": FONT_SIZE}, connector={"line": {"color": "#cccccc"}})
     return _figure([stages], title, max(300, 80 + 52 * len(labels)), show_legend=False)
@@ -138,11 +178,13 @@ def time_chart(frame: pd.DataFrame, x: str, bars: Mapping[str, tuple[str, str]] 
     # short day labels ("26 Oct") stay readable when a month of days shares one axis
     days = pd.to_datetime(frame[x], errors="coerce", format="%Y-%m-%d")
     xs = ([f"{d.day} {d:%b}" for d in days] if len(days) and days.notna().all()
-          else [str(v) for v in frame[x]])
+          else _texts(frame[x]))
     for col, (label, colour) in (bars or {}).items():
-        traces.append(go.Bar(x=xs, y=_values(frame[col]), name=label, marker_color=colour))
+        traces.append(go.Bar(x=xs, y=_values(frame[col]), name=escape_plotly(label),
+                             marker_color=colour))
     for col, (label, colour) in (lines or {}).items():
-        traces.append(go.Scatter(x=xs, y=_values(frame[col]), name=label, mode="lines+markers",
+        traces.append(go.Scatter(x=xs, y=_values(frame[col]), name=escape_plotly(label),
+                                 mode="lines+markers",
                                  line={"color": colour, "width": 4},
                                  connectgaps=True))  # a gap is a point held back for privacy
     return _figure(traces, title, 460, barmode="group", legend={"y": -0.15},
@@ -163,11 +205,11 @@ def category_bars(frame: pd.DataFrame, category: str, value: str,
     value written beside it; a suppressed value shows its "<5" and no bar."""
     cats = [str(c) for c in frame[category]]
     values = _values(frame[value])
-    labels = ["" if v is None and str(raw) in ("", "None", "nan") else
-              (str(raw) if v is None else f"{v:,.0f}") for v, raw in zip(values, frame[value],
-                                                                         strict=True)]
+    labels = _texts("" if v is None and str(raw) in ("", "None", "nan") else
+                    (str(raw) if v is None else f"{v:,.0f}")
+                    for v, raw in zip(values, frame[value], strict=True))
     bar = go.Bar(
-        y=[_pretty(c) for c in cats], x=[v or 0 for v in values], orientation="h",
+        y=_texts(_pretty(c) for c in cats), x=[v or 0 for v in values], orientation="h",
         marker_color=[colours.get(c, NEUTRAL) for c in cats], text=labels,
         textposition="outside", cliponaxis=False, textfont={"size": FONT_SIZE},
         hovertemplate="%{y}: %{text}<extra></extra>")
@@ -184,12 +226,12 @@ def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     `frame[category]`, each series in its colour with its value written beside it.
     For figures that do not add up, such as a median and a 90th percentile."""
     labels = labels or {}
-    cats = [str(c) for c in frame[category]]
+    cats = _texts(frame[category])
     traces = []
     for name in series:
         values = _values(frame[name])
         traces.append(go.Bar(
-            name=labels.get(name, _pretty(name)), y=cats, x=values, orientation="h",
+            name=escape_plotly(labels.get(name, _pretty(name))), y=cats, x=values, orientation="h",
             marker_color=colours.get(name, NEUTRAL), textposition="outside", cliponaxis=False,
             text=["" if v is None else f"{v:{text_format}}" for v in values],
             textfont={"size": FONT_SIZE}, hovertemplate="%{y}: %{x:,}<extra>%{fullData.name}"
@@ -212,8 +254,8 @@ def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
     for each row of `marks` (columns at, label, hover, colour), and a solid line at
     `now`, the moment a replay has reached. `x_range` fixes the time axis (a replay
     fills the whole window in rather than stretching what it has so far)."""
-    traces = [go.Scatter(x=frame[x], y=_values(frame[col]), name=label, mode="lines",
-                         line={"color": colour, "width": 4}, connectgaps=True)
+    traces = [go.Scatter(x=frame[x], y=_values(frame[col]), name=escape_plotly(label),
+                         mode="lines", line={"color": colour, "width": 4}, connectgaps=True)
               for col, (label, colour) in lines.items()]
     # Vertical lines as one list of shapes: fig.add_vline re-validates every shape
     # drawn before it, 0.45 s for a drill of 26 injects.
@@ -223,8 +265,8 @@ def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
                    for at, colour in zip(marks["at"], marks["colour"], strict=True)]
         traces.append(go.Scatter(
             x=marks["at"], y=[1.0] * len(marks), yaxis="y2", mode="markers+text",
-            name="Injects", text=list(marks["label"]), textposition="top center",
-            textfont={"size": FONT_SIZE - 2}, hovertext=list(marks["hover"]),
+            name="Injects", text=_texts(marks["label"]), textposition="top center",
+            textfont={"size": FONT_SIZE - 2}, hovertext=_texts(marks["hover"]),
             hoverinfo="text", marker={"symbol": "triangle-down", "size": 16,
                                       "color": list(marks["colour"])}))
         layout["yaxis2"] = {"overlaying": "y", "range": [0, 1.15], "visible": False}

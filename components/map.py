@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from html import escape
 
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
 from pydeck.bindings.json_tools import default_serialize
 
+from components.charts import escape_markdown
 from dashboard.contract import vocab
 from dashboard.figures import geo, palette
 from dashboard.figures.geo import GRID_STEP, MapLayers, People
@@ -239,6 +239,10 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict],
     stack.append(post_layer(layers.posts))
     stack.append(country_labels(base))
     stack += labels  # on top of everything, so hazards never hide a district's count
+    # A "text" tooltip, never "html": Streamlit (1.67) writes it with innerText, so a
+    # facility or a person named with HTML shows its name as written. The tips are
+    # therefore not escaped (escaped, they would show "&lt;"); labels on the map are
+    # drawn by TextLayer, as text.
     tooltip = {"text": "{tip}", "style": {"fontSize": "16px", "whiteSpace": "pre-line",
                                           "maxWidth": "420px"}}
     view = pdk.ViewState(**INITIAL_VIEW, pitch=0, bearing=0)
@@ -259,7 +263,7 @@ def _swatch(colour: str, label: str, shape: str = "square", ring: str | None = N
     return (f"<span style='display:inline-flex;align-items:center;margin:0 1.1rem 0.3rem 0'>"
             f"<span style='display:inline-block;width:1.1rem;height:1.1rem;background:{colour};"
             f"border:{border};border-radius:{radius};margin-right:0.4rem'></span>"
-            f"{escape(label)}</span>")
+            f"{escape_markdown(label)}</span>")
 
 
 def legend_html(mode: str, statuses: Sequence[str] = ()) -> str:
@@ -288,7 +292,8 @@ def legend_html(mode: str, statuses: Sequence[str] = ()) -> str:
     rows.append(("Consular post", [_swatch("#ffffff", "embassy or consulate", "circle",
                                            ring=POST)]))
     return "".join(
-        f"<div style='font-size:1.05rem;margin-bottom:0.2rem'><b>{escape(title)}:</b> "
+        f"<div style='font-size:1.05rem;margin-bottom:0.2rem'>"
+        f"<b>{escape_markdown(title)}:</b> "
         f"{''.join(items)}</div>" for title, items in rows)
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from components.charts import escape_markdown
 from dashboard.figures.scenarios import ScenarioInfo
 
 
@@ -17,8 +18,8 @@ def exercise_banner(scenario: ScenarioInfo) -> bool:
     st.markdown(
         f"<div role='alert' data-testid='exercise-banner' style='background:#b00020;color:#fff;"
         f"padding:0.6rem 1rem;border-radius:0.4rem;font-size:1.4rem;font-weight:700;"
-        f"letter-spacing:0.08em;text-align:center'>EXERCISE — {_escape(scenario.name)} — "
-        f"NOT LIVE DATA</div>",
+        f"letter-spacing:0.08em;text-align:center'>EXERCISE — "
+        f"{escape_markdown(scenario.name)} — NOT LIVE DATA</div>",
         unsafe_allow_html=True,
     )
     return True
@@ -39,7 +40,3 @@ def freshness_line(as_of: datetime | None, synthetic: bool, updated: datetime | 
         text += " · synthetic demonstration data: it describes no real person"
     st.caption(text)
     return text
-
-
-def _escape(value: str) -> str:
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))

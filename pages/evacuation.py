@@ -41,7 +41,8 @@ def body(context: Context, as_of) -> None:
             theme=None)
         if not times["median_hours"].dropna().empty:
             slowest = times.loc[times["median_hours"].idxmax()]
-            st.caption(f"Bottleneck: {slowest['stage'].replace('_', ' ')} "
+            stage = charts.escape_markdown(slowest["stage"].replace("_", " "))
+            st.caption(f"Bottleneck: {stage} "
                        f"({slowest['median_hours'] / 24:.1f} days median). Counted over stays "
                        "that have ended, up to the latest data.")
 
