@@ -1,5 +1,5 @@
 """The frame of every page: who may see it, the EXERCISE banner, the title, and a
-body that refreshes itself with its "data as of" line."""
+body that refreshes itself with its "data as of" line, checking the session first."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components.session import Context, begin_view, require_page
+from components.signin import require_session
 from components.status import exercise_banner, freshness_line
 from dashboard import config
 from dashboard.figures import scenarios
@@ -45,13 +46,19 @@ def live(context: Context, body: Callable[[Context, datetime], None],
     """Run the page body in a fragment that reruns by itself every refresh interval,
     without a full rerun and keeping the reader's filters; `body` gets the moment
     to show (with the context). The reader can pause it (sidebar toggle). With `as_of_control`, the
-    reader can also pick an earlier moment of the scenario, or play through time."""
+    reader can also pick an earlier moment of the scenario, or play through time.
+
+    Streamlit runs the fragment by itself, without the page script or app.py, when it
+    refreshes and when a widget inside it changes; so each run checks the session
+    before it sends anything (signed out in another tab, gone from the users file,
+    past 12 hours: the sign-in form instead)."""
     every = refresh_seconds() if st.session_state.get(AUTO_REFRESH_KEY, True) else None
     if as_of_control and st.session_state.get(PLAY_KEY):
         every = PLAY_EVERY_S
 
     @st.fragment(run_every=every)
     def refreshing() -> None:
+        require_session(context.db_url)  # first: nothing is sent before it
         started = time.perf_counter()
         latest = scenarios.data_as_of(context.database, context.scenario.id)
         freshness_line(latest, context.scenario.synthetic, updated=datetime.now(UTC),

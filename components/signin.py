@@ -1,29 +1,45 @@
-"""Sign-in with streamlit-authenticator, with its weaknesses closed (dashboard/auth.py).
+"""Sign-in with streamlit-authenticator, with its weaknesses closed (dashboard/rules/auth.py).
 
-The library draws the form and sets the cookie. Its login step is wrapped so
-that the lockout is checked before the password, every failure is counted per
-attempted name (known or not, with the same message), and a cookie is accepted
-only if the server has not revoked it and it is less than 12 hours old.
+The library draws the form and checks the password. Around it:
+
+- its login step is wrapped so that a name no user could have (over 64 characters,
+  say) is refused before anything is stored, the lockout is checked before the
+  password, and every failure is counted per attempted name (known or not, with
+  the same message);
+- its cookie, a JWT naming the user, is replaced by a random session id that the
+  server keeps, checks, expires and revokes (auth.AuthStore);
+- `session_check` is the one check of a signed-in session. Every run of every page
+  passes through it before it sends anything: app.py on each full run, and the page
+  body (components/page.py `live`) on each of its own reruns, the auto-refresh and
+  the widgets inside it, which Streamlit runs without app.py.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import bcrypt
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit import config as streamlit_config
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_authenticator.utilities import LoginError
 
+from components.session import AUDIT_KEY
+from components.session import KEY as CONTEXT_KEY
 from dashboard import config
 from dashboard.rules import auth, users
 from dashboard.rules.users import Account, UsersError
 
-SESSION = "sitroom_signed_in"  # {"username", "token", "expires_at", "signed_in_at"}
+SESSION = "sitroom_signed_in"  # {"username", "digest"}: the server's session this tab holds
 SIGN_OUT = "sitroom_sign_out"
 NOTICE = "sitroom_signin_notice"
+LIBRARY_STATE = ("name", "username", "authentication_status", "email", "roles")
+BCRYPT_MAX_BYTES = 72
 # Checked against unknown user names, so they cost the same time as a wrong password.
 _DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=12))
 
@@ -33,7 +49,8 @@ class Gate:
     authenticator: stauth.Authenticate
     store: auth.AuthStore
     accounts: dict[str, Account]
-    set_cookie: Callable[[], None] | None = None
+    key: str
+    cookie_session: auth.Session | None = None  # the session the browser's cookie names
     cookie_requested: bool = False
 
 
@@ -46,11 +63,48 @@ def load_accounts(db_url: str) -> dict[str, Account]:
     return users.load(path)
 
 
+# --- the cookie key, from Streamlit's secrets -------------------------------------------
+
+def _secrets_files() -> list[Path]:
+    return [Path(p) for p in streamlit_config.get_option("secrets.files") or []]
+
+
+def _secrets_file_problem() -> str | None:
+    """What is wrong with a secrets file that exists, naming it; None if nothing is."""
+    for path in _secrets_files():
+        if not path.is_file():
+            continue
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            return (f"The secrets file {path} is not valid TOML ({exc}). Sign-in stays closed "
+                    "until it is fixed.")
+        except OSError as exc:
+            return f"The secrets file {path} cannot be read ({exc}). Sign-in stays closed."
+    return None
+
+
 def _secrets_section() -> dict:
+    """`[sitroom]` of Streamlit's secrets: empty when there is no secrets file; a file
+    that does not parse, or a `sitroom` or `cookie_key` of the wrong kind, closes
+    sign-in with a message that names the file, rather than being taken for no key."""
     try:
-        return dict(st.secrets.get("sitroom", {}))
-    except Exception:  # no secrets.toml, or one that does not parse: treated as no key
-        return {}
+        section = st.secrets.get("sitroom", {})
+    except FileNotFoundError as exc:  # Streamlit's "no secrets", and "cannot parse them"
+        problem = _secrets_file_problem()
+        if problem:
+            raise auth.AuthSetupError(problem) from None
+        if "No secrets found" in str(exc):
+            return {}
+        raise auth.AuthSetupError(f"Streamlit's secrets cannot be read: {exc}") from None
+    where = " or ".join(str(p) for p in _secrets_files() if p.is_file()) or "Streamlit's secrets"
+    if not isinstance(section, Mapping):
+        raise auth.AuthSetupError(f"{where}: [sitroom] must be a table, with cookie_key in it. "
+                                  "Sign-in stays closed until it is fixed.")
+    if "cookie_key" in section and not isinstance(section["cookie_key"], str):
+        raise auth.AuthSetupError(f"{where}: [sitroom] cookie_key must be a string. "
+                                  "Sign-in stays closed until it is fixed.")
+    return dict(section)
 
 
 def _refuse(message: str) -> None:
@@ -73,13 +127,14 @@ def open_gate(db_url: str) -> Gate:
         users.credentials(accounts), auth.COOKIE_NAME, key,
         cookie_expiry_days=auth.SESSION_MAX_S / 86400, auto_hash=False,
         login_sleep_time=0)  # it reads the cookie from st.context: no wait needed
-    gate = Gate(authenticator, store, accounts)
+    gate = Gate(authenticator, store, accounts, key)
     _guard(gate)
     return gate
 
 
 def _guard(gate: Gate) -> None:
-    """Wrap the library's login step (see the module docstring)."""
+    """Wrap the library's login step, and put the server's sessions in place of its
+    cookie (see the module docstring)."""
     model = gate.authenticator.authentication_controller.authentication_model
     library_login = model.login
 
@@ -88,47 +143,181 @@ def _guard(gate: Gate) -> None:
                       callback=None):
         if username:
             account = auth.normalise(username)
+            if not users.is_username(account):
+                # No user can have this name: refused before it is stored anywhere.
+                raise LoginError(auth.WRONG_CREDENTIALS)
             wait = gate.store.locked_for(account)
             if wait:
                 raise LoginError(auth.locked_message(wait))
-            if account not in model.credentials["usernames"]:
+            secret = password or ""
+            if (account not in model.credentials["usernames"]
+                    or len(secret.encode()) > BCRYPT_MAX_BYTES):  # bcrypt would refuse it
                 bcrypt.checkpw(b"x", _DUMMY_HASH)
-            if library_login(account, password or "", None, None, None, False, None):
+                signed_in = False
+            else:
+                signed_in = library_login(account, secret, None, None, None, False, None)
+            if signed_in:
                 gate.store.clear_failures(account)
                 return True
             gate.store.record_failure(account)
             wait = gate.store.locked_for(account)
             raise LoginError(auth.locked_message(wait) if wait else auth.WRONG_CREDENTIALS)
         if token:
-            if (token.get("username") not in model.credentials["usernames"]
-                    or not auth.token_usable(token, gate.store)):
-                return None  # a revoked, stale or orphaned cookie: show the form
+            session = gate.cookie_session
+            if session is None or token.get("username") != session.account:
+                return None
             return library_login(None, None, None, None, token, False, None)
         return None
 
     model.login = guarded_login
-    # Set the cookie after the form is cleared away, so that clearing it cannot
-    # remove the cookie-setting component before the browser has run it.
     cookies = gate.authenticator.cookie_controller
-    gate.set_cookie = cookies.set_cookie
+
+    def read_cookie() -> dict | None:
+        return _read_cookie(gate)
 
     def request_cookie() -> None:
+        # Set after the form is cleared away, so that clearing it cannot remove the
+        # cookie-setting component before the browser has run it (_start_session).
         gate.cookie_requested = True
 
+    def forget_cookie() -> None:
+        _forget_cookie(gate)
+
+    cookies.get_cookie = read_cookie
     cookies.set_cookie = request_cookie
+    cookies.delete_cookie = forget_cookie
 
 
-def _end_session(gate: Gate, notice: str) -> None:
-    """Revoke this session's cookie on the server and forget who was signed in."""
+# --- the cookie: a random id the server checks ---------------------------------------------
+
+def _browser_cookie() -> str | None:
+    """The sign-in cookie the browser sent when this tab connected, if any."""
+    try:
+        value = st.context.cookies.get(auth.COOKIE_NAME)
+    except Exception:  # no browser connection to read it from (bare runs)
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _read_cookie(gate: Gate) -> dict | None:
+    """What the library's login takes from a cookie, if the browser's cookie names a
+    session the server still honours for a user still in the users file with the same
+    scope. Anything else (none, garbage, a JWT, revoked, expired, another key's) is
+    no sign-in: the form is shown."""
+    session = gate.store.session_for_cookie(_browser_cookie(), gate.key)
+    account = gate.accounts.get(session.account) if session else None
+    if session is None or auth.session_problem(session, account, gate.store.clock()):
+        return None
+    gate.cookie_session = session
+    return {"username": session.account}
+
+
+def _served_over_https() -> bool:
+    """Whether the reader's browser has the page over HTTPS (itself, or through a
+    proxy that says so)."""
+    try:
+        if (st.context.url or "").lower().startswith("https://"):
+            return True
+        forwarded = st.context.headers.get("X-Forwarded-Proto") or ""
+    except Exception:  # no browser connection (bare runs)
+        return False
+    return forwarded.split(",")[0].strip().lower() == "https"
+
+
+def _set_cookie(gate: Gate, session_id: str) -> None:
+    """Tell the browser to keep the session id for 12 hours, SameSite=Strict, and
+    Secure when the page is served over HTTPS.
+
+    It is not HttpOnly, and cannot be: streamlit-authenticator 0.4.2 has the browser
+    set it from a script in the page (extra-streamlit-components' cookie manager,
+    through `document.cookie`), and a cookie written from a script can never be
+    HttpOnly. So page scripts can read it, and it holds nothing worth reading: a
+    random id that names no one, that the server checks on every run of every page,
+    revokes at sign-out (in every tab) and refuses after 12 hours. A copy taken from
+    the page stops working when the session ends."""
+    manager = gate.authenticator.cookie_controller.cookie_model.cookie_manager
+    manager.set(auth.COOKIE_NAME, session_id, key="set", path="/",
+                expires_at=datetime.now(UTC) + timedelta(seconds=auth.SESSION_MAX_S),
+                max_age=auth.SESSION_MAX_S, secure=True if _served_over_https() else None,
+                same_site="strict")
+
+
+def _forget_cookie(gate: Gate) -> None:
+    """Tell the browser to drop the cookie (the server has ended its session already)."""
+    manager = gate.authenticator.cookie_controller.cookie_model.cookie_manager
+    try:
+        manager.delete(auth.COOKIE_NAME, key="delete")
+    except KeyError:  # the manager had not seen it; the browser has its order all the same
+        pass
+
+
+# --- the one check of a signed-in session -------------------------------------------------
+
+def _end_session(store: auth.AuthStore, notice: str, gate: Gate | None = None) -> None:
+    """End this tab's session on the server and forget who was signed in."""
     info = st.session_state.pop(SESSION, None)
-    if info:
-        gate.store.revoke(info["token"], info["expires_at"])
-    if st.session_state.get("authentication_status"):
-        gate.authenticator.logout(location="unrendered")
-    for key in ("sitroom_context", "sitroom_audit_entry"):
+    if isinstance(info, dict) and info.get("digest"):
+        store.revoke(str(info["digest"]))
+    if gate is not None and st.session_state.get("authentication_status"):
+        gate.authenticator.logout(location="unrendered")  # its state, and the cookie
+    else:  # what the library's logout does to the session state
+        for key in LIBRARY_STATE:
+            st.session_state[key] = None
+        st.session_state["logout"] = True
+    for key in (CONTEXT_KEY, AUDIT_KEY):
         st.session_state.pop(key, None)
     st.session_state[NOTICE] = notice
 
+
+def session_check(db_url: str, accounts: dict[str, Account] | None = None,
+                  store: auth.AuthStore | None = None) -> Account | None:
+    """The account this tab is signed in as, if its session still holds on the server:
+    not signed out (here or in any other tab), under 12 hours old, and its user still
+    in the users file with the role and nationalities signed in with. Otherwise the
+    session is ended, the reason kept for the sign-in form, and None returned.
+
+    Raises UsersError or auth.AuthSetupError when it cannot tell (the users file or
+    the sign-in store is broken): the caller shows nothing then either."""
+    info = st.session_state.get(SESSION)
+    if not isinstance(info, dict):
+        return None
+    store = store or auth.AuthStore()
+    accounts = accounts if accounts is not None else load_accounts(db_url)
+    session = store.session(str(info.get("digest", "")))
+    account = accounts.get(session.account) if session else None
+    problem = auth.session_problem(session, account, store.clock())
+    if (problem is None and session is not None and account is not None
+            and session.account == info.get("username")):
+        return account
+    _end_session(store, problem or auth.SIGNED_OUT)
+    return None
+
+
+def require_session(db_url: str) -> None:
+    """The first thing every run of a page body does (components/page.py `live`): such
+    runs (the auto-refresh, a widget inside the body) skip app.py, so the session is
+    checked here before anything is sent. A session that no longer holds gets the
+    sign-in form: the whole app reruns, and app.py shows it with the reason."""
+    if SESSION not in st.session_state and "authentication_status" not in st.session_state:
+        # No sign-in ever ran in this browser session, so app.py did not set this page
+        # up: only tests do that (tests/apptest.py open_page), with no session to check.
+        return
+    try:
+        account = session_check(db_url)
+    except (UsersError, auth.AuthSetupError) as exc:
+        st.error(str(exc), icon=":material/lock:")
+        st.stop()
+    if account is not None:
+        return
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.fragment_ids_this_run:
+        st.rerun(scope="app")
+    st.warning(f"{st.session_state.get(NOTICE) or 'You are signed out.'} Reload the page to "
+               "sign in.", icon=":material/logout:")
+    st.stop()
+
+
+# --- the sign-in form ---------------------------------------------------------------------
 
 def request_sign_out() -> None:
     st.session_state[SIGN_OUT] = True
@@ -138,17 +327,12 @@ def signed_in_account(db_url: str) -> Account | None:
     """The signed-in account, or None after drawing the sign-in form."""
     gate = open_gate(db_url)
     if st.session_state.pop(SIGN_OUT, False):
-        _end_session(gate, "You have signed out.")
-    info = st.session_state.get(SESSION)
-    if info and st.session_state.get("authentication_status"):
-        if auth.session_expired(info["signed_in_at"], gate.store.clock()):
-            _end_session(gate, "Your session reached 12 hours: sign in again.")
-        elif info["username"] not in gate.accounts:
-            _end_session(gate, "Your account is no longer in the users file.")
-        elif gate.store.is_revoked(info["token"]):
-            _end_session(gate, "This session was signed out.")
-        else:
-            return gate.accounts[info["username"]]
+        _end_session(gate.store, "You have signed out.", gate)
+    if st.session_state.get(SESSION):
+        account = session_check(db_url, gate.accounts, gate.store)
+        if account is not None:
+            return account
+        _forget_cookie(gate)  # the server has ended the session: the browser may drop it
 
     form = st.empty()
     with form.container():
@@ -161,21 +345,20 @@ def signed_in_account(db_url: str) -> Account | None:
 
 def _start_session(gate: Gate) -> Account | None:
     username = st.session_state["username"]
-    cookie = gate.authenticator.cookie_controller.cookie_model
-    if gate.cookie_requested and gate.set_cookie:  # signed in with the form just now
-        gate.set_cookie()
-        expires_at, signed_in_at = cookie.exp_date, time.time()
-    elif isinstance(cookie.token, dict):  # signed in from a cookie the server accepted
-        expires_at = float(cookie.token["exp_date"])
-        signed_in_at = auth.issued_at(expires_at)
-    else:  # the library thinks someone is signed in, but we never saw how: start over
-        _end_session(gate, "Sign in again.")
+    account = gate.accounts.get(username)
+    session = None
+    if account is not None and gate.cookie_requested:  # signed in with the form just now
+        session_id, session = gate.store.open_session(account, gate.key)
+        _set_cookie(gate, session_id)
+    elif gate.cookie_session is not None and gate.cookie_session.account == username:
+        session = gate.cookie_session  # signed in with a cookie the server honours
+    if account is None or session is None:
+        # The library thinks someone is signed in, but not through us: start over.
+        _end_session(gate.store, "Sign in again.", gate)
         st.rerun()
-    st.session_state[SESSION] = {
-        "username": username, "token": auth.token_id(username, expires_at),
-        "expires_at": expires_at, "signed_in_at": signed_in_at}
+    st.session_state[SESSION] = {"username": username, "digest": session.digest}
     st.session_state.pop(NOTICE, None)
-    return gate.accounts[username]
+    return account
 
 
 def _draw_form(gate: Gate, db_url: str) -> None:
@@ -203,10 +386,14 @@ def demo_accounts_table() -> None:
 
 
 def sidebar_identity(account: Account) -> None:
-    """Who is signed in, and the way out."""
+    """Who is signed in, and the way out. The full name comes from the users file and
+    is shown as plain text: Markdown in it (an image that calls a server outside, a
+    link) is never rendered."""
     with st.sidebar:
-        st.markdown(f"Signed in as **{account.name}** (`{account.username}`)  \n"
-                    f"Role: **{account.role}**"
+        st.caption("Signed in as")
+        st.text(account.name)
+        # The user name, role and nationalities are checked in the users file: safe here.
+        st.markdown(f"`{account.username}`  \nRole: **{account.role}**"
                     + (f"  \nNationalities: {', '.join(account.nationalities)}"
                        if account.nationalities else ""))
         st.button("Sign out", on_click=request_sign_out, icon=":material/logout:",

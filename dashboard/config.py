@@ -40,8 +40,9 @@ SETTINGS = {
                 "the dashboard's own audit log (SQLite file); never the shared database; "
                 "empty means audit.sqlite beside the users file"),
         Setting("SITROOM_COOKIE_KEY", "",
-                "secret key that signs the sign-in cookie (or `[sitroom] cookie_key` in "
-                ".streamlit/secrets.toml); required except on the demo database"),
+                "secret key the server's sign-in session ids are checked with (or "
+                "`[sitroom] cookie_key` in .streamlit/secrets.toml): at least 43 random "
+                "characters, never a published one; required except on the demo database"),
         Setting("SITROOM_CACHE_TTL_S", "30",
                 "seconds a query result is reused before the database is asked again"),
         Setting("SITROOM_TIMING_LOG", "",

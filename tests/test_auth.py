@@ -1,9 +1,16 @@
-"""Sign-in: the lockout that lifts by itself, revocation on sign-out, 12-hour sessions,
-the cookie key, and the sign-in page's messages, with AppTest and an injected clock."""
+"""Sign-in: the lockout that lifts by itself, sessions kept on the server (revoked on
+sign-out, 12 hours at most, ended when the users file changes), the cookie key, and the
+sign-in page's messages, with AppTest and an injected clock. The attacks on an open page
+and on the cookie itself are in tests/test_sessions.py."""
 
 from __future__ import annotations
 
+import re
+import secrets
 import sqlite3
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -13,7 +20,7 @@ from dashboard import config
 from dashboard.rules import auth
 from dashboard.rules.auth import MAX_FAILURES, SESSION_MAX_S, WINDOW_S, AuthStore
 from tests.apptest import open_page, start, texts
-from tests.signin import ACCOUNTS, COOKIE_KEY, make_users_file, sign_in, sign_in_as, use_users
+from tests.signin import ACCOUNTS, make_users_file, sign_in, sign_in_as, use_users
 
 
 class Clock:
@@ -34,7 +41,7 @@ def users_dir(tmp_path_factory):
 @pytest.fixture
 def app(sqlite_url, users_dir, monkeypatch):
     monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
-    use_users(monkeypatch, users_dir / "users.yaml")
+    use_users(monkeypatch, users_dir / "users.yaml", cookie_key=secrets.token_urlsafe(32))
     return sqlite_url
 
 
@@ -108,46 +115,91 @@ def test_the_locked_message_counts_whole_minutes():
     assert "1 more minute " in auth.locked_message(5)
 
 
-# --- revocation and session age ------------------------------------------------------------
+# --- sessions on the server: revocation, age, the users file -------------------------------
 
-def test_a_revoked_token_is_refused_and_others_are_not(tmp_path):
+def amira(role: str = "consular", nationalities: tuple[str, ...] = ("ETH",)):
+    from dashboard.rules.users import Account
+
+    return Account("amira", "Amira Haddad", role, nationalities, "$2b$12$" + "x" * 53)
+
+
+KEY = secrets.token_urlsafe(32)
+
+
+def test_a_session_holds_until_it_is_revoked_and_others_hold_on(tmp_path):
     clock = Clock()
     store = AuthStore(tmp_path / "auth.sqlite", clock)
-    exp = clock.now + SESSION_MAX_S - 60
-    claims = {"username": "amira", "exp_date": exp}
-    assert auth.token_usable(claims, store)
-    store.revoke(auth.token_id("amira", exp), exp)
-    assert not auth.token_usable(claims, store)
-    assert auth.token_usable({"username": "amira", "exp_date": exp + 1}, store)
-    assert auth.token_usable({"username": "bashir", "exp_date": exp}, store)
+    first_id, first = store.open_session(amira(), KEY)
+    second_id, second = store.open_session(amira(), KEY)
+    assert first_id != second_id and first.digest != second.digest
+    for session_id in (first_id, second_id):
+        found = store.session_for_cookie(session_id, KEY)
+        assert auth.session_problem(found, amira(), clock.now) is None
+    store.revoke(first.digest)
+    assert auth.session_problem(store.session_for_cookie(first_id, KEY), amira(),
+                                clock.now) == auth.SIGNED_OUT
+    assert auth.session_problem(store.session_for_cookie(second_id, KEY), amira(),
+                                clock.now) is None
 
 
 @pytest.mark.parametrize("age_s, expired", [
     (0, False), (SESSION_MAX_S - 1, False), (SESSION_MAX_S, True), (3 * SESSION_MAX_S, True),
-    (-3600, True),  # issued in the future: forged or a broken clock
+    (-3600, True),  # begun in the future: a broken clock
 ])
 def test_sessions_last_at_most_twelve_hours(age_s, expired, tmp_path):
     clock = Clock()
     store = AuthStore(tmp_path / "auth.sqlite", clock)
     assert auth.session_expired(clock.now - age_s, clock.now) is expired
-    # A cookie carries its expiry; the server judges its age from it, not the browser.
-    claims = {"username": "amira", "exp_date": clock.now - age_s + SESSION_MAX_S}
-    assert auth.token_usable(claims, store) is not expired
+    clock.now -= age_s
+    session_id, _ = store.open_session(amira(), KEY)
+    clock.now += age_s
+    problem = auth.session_problem(store.session_for_cookie(session_id, KEY), amira(), clock.now)
+    assert problem == (auth.EXPIRED if expired else None)
 
 
-@pytest.mark.parametrize("claims", [{}, {"username": "amira"}, {"exp_date": "soon"},
-                                    {"username": "amira", "exp_date": None}])
-def test_a_malformed_token_is_refused(claims, tmp_path):
-    assert not auth.token_usable(claims, AuthStore(tmp_path / "auth.sqlite", Clock()))
+def test_a_session_ends_when_its_user_leaves_the_file_or_changes_scope(tmp_path):
+    clock = Clock()
+    store = AuthStore(tmp_path / "auth.sqlite", clock)
+    session_id, session = store.open_session(amira(), KEY)
+    assert auth.session_problem(session, None, clock.now) == auth.REMOVED
+    assert auth.session_problem(session, amira("consular", ("ERI",)), clock.now) == auth.CHANGED
+    assert auth.session_problem(session, amira("consular", ("ERI", "ETH")),
+                                clock.now) == auth.CHANGED
+    assert auth.session_problem(session, amira("admin", ()), clock.now) == auth.CHANGED
+    assert auth.session_problem(session, amira(), clock.now) is None
+
+
+@pytest.mark.parametrize("cookie", [None, "", "x", "a.b.c", "A" * 100_000, 42,
+                                    "é" * 43, secrets.token_urlsafe(31)])
+def test_a_cookie_that_is_no_session_id_of_ours_names_no_session(cookie, tmp_path):
+    store = AuthStore(tmp_path / "auth.sqlite", Clock())
+    store.open_session(amira(), KEY)
+    assert store.session_for_cookie(cookie, KEY) is None
+
+
+def test_a_session_id_names_its_session_only_under_the_key_it_was_made_with(tmp_path):
+    store = AuthStore(tmp_path / "auth.sqlite", Clock())
+    session_id, session = store.open_session(amira(), KEY)
+    assert store.session_for_cookie(session_id, KEY) == session
+    assert store.session_for_cookie(session_id, secrets.token_urlsafe(32)) is None
+
+
+def test_sessions_past_their_twelve_hours_are_cleared_away(tmp_path):
+    clock = Clock()
+    store = AuthStore(tmp_path / "auth.sqlite", clock)
+    _, old = store.open_session(amira(), KEY)
+    clock.now += SESSION_MAX_S + 1
+    _, new = store.open_session(amira(), KEY)
+    assert store.session(old.digest) is None and store.session(new.digest) == new
 
 
 # --- the cookie key --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("key, problem", [
     ("", "No cookie key is set"),
-    ("some_key", "well-known default"),
-    ("random_signature_key", "well-known default"),
-    ("short-key", "shorter than 16"),
+    ("some_key", "is published"),
+    ("random_signature_key", "is published"),
+    ("short-key", "shorter than 43"),
 ])
 def test_a_missing_or_default_cookie_key_is_refused_off_the_demo(key, problem, monkeypatch,
                                                                   tmp_path):
@@ -160,10 +212,10 @@ def test_a_missing_or_default_cookie_key_is_refused_off_the_demo(key, problem, m
 
 
 def test_the_secrets_key_wins_over_the_environment(monkeypatch):
-    monkeypatch.setenv("SITROOM_COOKIE_KEY", "environment-key-long-enough")
-    assert auth.cookie_key("sqlite:////x", {"cookie_key": "secrets-key-long-enough"}) == (
-        "secrets-key-long-enough")
-    assert auth.cookie_key("sqlite:////x", {}) == "environment-key-long-enough"
+    from_environment, from_secrets = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    monkeypatch.setenv("SITROOM_COOKIE_KEY", from_environment)
+    assert auth.cookie_key("sqlite:////x", {"cookie_key": from_secrets}) == from_secrets
+    assert auth.cookie_key("sqlite:////x", {}) == from_environment
 
 
 def test_the_demo_database_gets_a_random_key_of_its_own(monkeypatch, tmp_path):
@@ -171,7 +223,7 @@ def test_the_demo_database_gets_a_random_key_of_its_own(monkeypatch, tmp_path):
     monkeypatch.delenv("SITROOM_COOKIE_KEY", raising=False)
     demo = f"sqlite:///{config.demo_db_path()}"
     first = auth.cookie_key(demo, None)
-    assert len(first) >= 32 and first not in auth.KNOWN_DEFAULT_KEYS
+    assert auth.key_problem(first) is None
     assert auth.cookie_key(demo, {"cookie_key": "some_key"}) == first  # kept, not regenerated
     other = tmp_path / "other"
     monkeypatch.setenv("SITROOM_HOME", str(other))
@@ -239,17 +291,14 @@ def test_signing_out_revokes_the_token_on_the_server(app, own_audit_log):
     assert "You have signed out" in texts(at)
     assert not at.metric
     store = AuthStore(own_audit_log.with_name("auth.sqlite"))
-    assert store.is_revoked(session["token"])
-    claims = {"username": session["username"], "exp_date": session["expires_at"]}
-    assert not auth.token_usable(claims, store)
+    assert store.session(session["digest"]).revoked_at is not None
 
 
-def test_a_session_older_than_twelve_hours_is_signed_out(app):
+def test_a_session_older_than_twelve_hours_is_signed_out(app, monkeypatch):
     at = sign_in_as(start(), "committee")
     assert resume(at).metric  # still signed in on the next run
-    session = dict(at.session_state[signin.SESSION])
-    session["signed_in_at"] -= SESSION_MAX_S
-    at = resume(at, **{signin.SESSION: session})
+    monkeypatch.setattr(auth, "now", lambda: time.time() + SESSION_MAX_S)
+    at = resume(at)
     assert not at.exception
     assert "12 hours" in texts(at) and not at.metric
 
@@ -277,7 +326,7 @@ def test_a_missing_or_malformed_users_file_closes_sign_in_with_a_message(
     if body is not None:
         path.write_text(body)
     monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
-    use_users(monkeypatch, path)
+    use_users(monkeypatch, path, cookie_key=secrets.token_urlsafe(32))
     at = start()
     assert not at.exception
     assert str(path) in texts(at) and message in texts(at)
@@ -288,7 +337,7 @@ def test_a_default_cookie_key_closes_sign_in(app, monkeypatch):
     monkeypatch.setenv("SITROOM_COOKIE_KEY", "some_key")
     at = start()
     assert not at.exception
-    assert "well-known default" in texts(at)
+    assert "is published" in texts(at) and "some_key" not in texts(at)
     assert not at.text_input and not at.metric
 
 
@@ -310,7 +359,7 @@ def test_the_cookie_key_may_come_from_streamlit_secrets(app, monkeypatch):
 
     from tests.apptest import APP
     at = AppTest.from_file(APP, default_timeout=120)
-    at.secrets["sitroom"] = {"cookie_key": COOKIE_KEY}
+    at.secrets["sitroom"] = {"cookie_key": secrets.token_urlsafe(32)}
     at = sign_in_as(at.run(), "committee")
     assert not at.exception and at.metric
 
@@ -340,3 +389,163 @@ def test_only_the_admin_opens_the_audit_page(app, role):
     at = open_page(app, "audit", role, ["ETH"] if role == "consular" else None)
     assert "cannot open this page" in texts(at)
     assert not at.dataframe
+
+
+# --- attacks: names that fill the store, Markdown in a full name --------------------------
+
+def test_a_sign_in_with_a_huge_user_name_is_refused_and_stores_nothing(app, own_audit_log):
+    at = sign_in(start(), "x" * 200_000, "not-the-password")
+    assert not at.exception
+    assert auth.WRONG_CREDENTIALS in texts(at) and not at.metric
+    with sqlite3.connect(own_audit_log.with_name("auth.sqlite")) as conn:
+        stored = [r[0] for r in conn.execute("SELECT account FROM failed_signins")]
+    assert all(len(name) <= 64 for name in stored)
+    assert own_audit_log.with_name("auth.sqlite").stat().st_size < 100_000
+
+
+def test_a_password_longer_than_bcrypt_takes_is_a_wrong_password_not_a_crash(app):
+    at = sign_in(start(), ACCOUNTS["committee"][0], "p" * 500)
+    assert not at.exception
+    assert auth.WRONG_CREDENTIALS in texts(at) and not at.metric
+
+
+def test_a_full_name_is_shown_as_plain_text_never_as_markdown(sqlite_url, tmp_path,
+                                                              monkeypatch):
+    from dashboard.rules import users
+
+    path = tmp_path / "users.yaml"
+    full_name = "![x](http://tracker.example/pixel.png) **Amira** <b>H</b>"
+    users.add(path, "amira", "committee", [], "a-long-password", name=full_name)
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    use_users(monkeypatch, path, cookie_key=secrets.token_urlsafe(32))
+    at = sign_in(start(), "amira", "a-long-password")
+    assert not at.exception and at.metric
+    assert not [m.value for m in at.sidebar.markdown if "tracker.example" in m.value]
+    assert full_name in [t.value for t in at.sidebar.text]
+
+
+# --- attacks on the cookie key ---------------------------------------------------------------
+
+SHARED = "sqlite:////srv/shared.sqlite"
+
+
+def refused(key: str) -> str | None:
+    """Why the dashboard refuses `key` off the demo database, or None if it takes it."""
+    try:
+        auth.cookie_key(SHARED, {"cookie_key": key})
+    except auth.AuthSetupError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("key, problem", [
+    (secrets.token_urlsafe(31), "shorter than 43 characters"),  # 31 random bytes
+    (secrets.token_hex(21), "shorter than 43 characters"),
+    ("a" * 64, "does not look random"),
+    ("ab" * 32, "does not look random"),
+    ("password" * 8, "does not look random"),
+    ("my-super-secret-cookie-key-for-the-situation-room", "does not look random"),
+    ("correct horse battery staple is my long passphrase", "does not look random"),
+    ("0123456789" * 5, "does not look random"),
+    ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "does not look random"),
+], ids=["31-bytes", "21-bytes-hex", "one-letter", "two-letters", "repeated-word", "words",
+        "passphrase", "digits", "alphabet"])
+def test_a_short_or_low_entropy_cookie_key_is_refused(key, problem, monkeypatch, tmp_path):
+    monkeypatch.setenv("SITROOM_HOME", str(tmp_path))
+    message = refused(key)
+    assert message and problem in message
+    assert key not in message  # the refusal never repeats the key
+
+
+@pytest.mark.parametrize("make", [
+    lambda: secrets.token_urlsafe(32), lambda: secrets.token_hex(32),
+    lambda: secrets.token_urlsafe(64),
+    lambda: __import__("base64").b64encode(secrets.token_bytes(32)).decode()],
+    ids=["token_urlsafe(32)", "token_hex(32)", "token_urlsafe(64)", "base64(32 bytes)"])
+def test_keys_made_as_the_readme_says_are_taken(make):
+    for _ in range(500):
+        key = make()
+        assert refused(key) is None, key
+
+
+def keys_written_down() -> set[str]:
+    """Every cookie key written in this repository or in the library's own documentation,
+    found here rather than listed, so a key added to a README or a test later is caught."""
+    import inspect
+    from importlib import metadata
+
+    import streamlit_authenticator as stauth
+
+    named = re.compile(r"""(?i)(?:cookie_key|signature_key|secret_key|\bkey)\W{0,8}["'`]"""
+                       r"""([^"'`\s]{4,})["'`]""")
+    found = set()
+    tracked = subprocess.run(["git", "ls-files"], cwd=config.PROJECT_ROOT, check=True,
+                             capture_output=True, text=True).stdout.split()
+    for name in tracked:
+        if Path(name).suffix not in {".py", ".md", ".toml", ".yaml", ".yml", ".cfg", ".txt"}:
+            continue
+        body = (config.PROJECT_ROOT / name).read_text(encoding="utf-8", errors="replace")
+        for line in body.splitlines():
+            if re.search(r"(?i)cookie|signature|secret", line):
+                found.update(named.findall(line))
+    found.add(inspect.signature(stauth.Authenticate).parameters["cookie_key"].default)
+    readme = metadata.metadata("streamlit-authenticator").get_payload() or ""
+    found.update(named.findall(readme))
+    return found
+
+
+def test_every_key_written_down_in_the_repo_or_the_library_docs_is_refused(monkeypatch,
+                                                                           tmp_path):
+    from tests.signin import COOKIE_KEY as TEST_SUITE_KEY
+
+    monkeypatch.setenv("SITROOM_HOME", str(tmp_path))
+    keys = keys_written_down()
+    assert TEST_SUITE_KEY in keys and "some_key" in keys  # the search finds what it must
+    for key in keys:
+        assert refused(key), f"{key!r} is written down, yet taken as a cookie key"
+        assert refused(key.upper()), key
+        assert refused(f"  {key}  "), key
+
+
+@pytest.fixture
+def secrets_toml(tmp_path):
+    """Streamlit's secrets file for this test (instead of .streamlit/secrets.toml)."""
+    import streamlit as st
+    from streamlit import config as st_config
+
+    path = tmp_path / ".streamlit" / "secrets.toml"
+    path.parent.mkdir()
+    before = st_config.get_option("secrets.files")
+    st_config.set_option("secrets.files", [str(path)])
+    st.secrets._secrets = None
+    yield path
+    st_config.set_option("secrets.files", before)
+    st.secrets._secrets = None
+
+
+@pytest.mark.parametrize("body, problem", [
+    ('[sitroom]\ncookie_key = "never closed\n', "not valid TOML"),
+    ("[sitroom\ncookie_key = 1\n", "not valid TOML"),
+    ('sitroom = "a string, not a table"\n', "[sitroom] must be a table"),
+    ("[sitroom]\ncookie_key = 12345\n", "cookie_key must be a string"),
+])
+@pytest.mark.parametrize("environment_key", [False, True])
+def test_a_malformed_secrets_file_is_reported_naming_the_file_and_the_problem(
+        app, secrets_toml, monkeypatch, body, problem, environment_key):
+    secrets_toml.write_text(body)
+    if environment_key:  # a good key elsewhere must not hide a broken secrets file
+        monkeypatch.setenv("SITROOM_COOKIE_KEY", secrets.token_urlsafe(32))
+    else:
+        monkeypatch.delenv("SITROOM_COOKIE_KEY")
+    at = start()
+    assert not at.exception
+    assert str(secrets_toml) in texts(at) and problem in texts(at)
+    assert "No cookie key is set" not in texts(at)
+    assert not at.text_input and not at.metric
+
+
+def test_a_good_secrets_file_gives_the_key(app, secrets_toml, monkeypatch):
+    monkeypatch.delenv("SITROOM_COOKIE_KEY")
+    secrets_toml.write_text(f'[sitroom]\ncookie_key = "{secrets.token_urlsafe(32)}"\n')
+    at = sign_in_as(start(), "committee")
+    assert not at.exception and at.metric

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sqlite3
 
@@ -103,7 +104,7 @@ def test_an_audit_log_that_cannot_be_written_stops_the_page_with_a_message(
     blocker.mkdir()
     monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
     monkeypatch.setenv("SITROOM_AUDIT_DB", str(blocker))
-    use_users(monkeypatch, make_users_file(tmp_path))
+    use_users(monkeypatch, make_users_file(tmp_path), cookie_key=secrets.token_urlsafe(32))
     at = sign_in_as(start(), "committee")
     assert not at.exception
     assert "audit log" in texts(at) and str(blocker) in texts(at)
