@@ -20,6 +20,9 @@ from dashboard.store import db
 from dashboard.store.db import Database
 
 log = logging.getLogger("sitroom")
+# The second wall: whatever reaches a log, from any library, has the password of a
+# database URL blanked (the first is that the code shows URLs through db.describe).
+config.redact_logs()
 st.set_page_config(page_title="Situation Room", page_icon=":material/emergency:", layout="wide")
 
 # Each page is a function, `pages/<key>.py: render`, never a script: Streamlit runs a

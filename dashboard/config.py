@@ -1,4 +1,5 @@
-"""Settings, declared once with their default and a help line.
+"""Settings, declared once with their default and a help line, and the guard that
+keeps passwords in database URLs out of every log record.
 
 Every setting is read from the environment; `sitroom` commands accept the
 same values as flags. tests/test_docs.py fails if one is missing from the README.
@@ -6,9 +7,12 @@ same values as flags. tests/test_docs.py fails if one is missing from the README
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
@@ -85,3 +89,61 @@ def db_url(cli_value: str | None = None) -> str:
 
 def is_demo_url(url: str) -> bool:
     return url == f"sqlite:///{demo_db_path()}"
+
+
+# --- no password in a log -----------------------------------------------------------------
+
+# `scheme://user:password@host`: the password runs to the last "@" before a space or quote.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*:)[^\s'\"]*@")
+# libpq's `key=value` form: `password=secret` or `password='se cret'`.
+_KEYWORD_PASSWORD = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'\"]+)")
+
+
+def redact(text: str) -> str:
+    """`text` with the password of every URL (and every libpq `password=`) blanked.
+    Where a URL is shown on screen the code says so with `store.db.describe`; this
+    is the second wall, for whatever reaches a log anyway."""
+    text = _URL_PASSWORD.sub(r"\g<head>***@", text)
+    return _KEYWORD_PASSWORD.sub(r"\g<head>***", text)
+
+
+class RedactPasswords(logging.Filter):
+    """Blanks passwords in URLs in a log record: its message with its arguments, the
+    traceback of its exception and its stack."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit: leave it to the handler
+            message = None
+        if message is not None:
+            record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+class _RedactingFactory:
+    """The log record factory with RedactPasswords applied to each record it makes."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.redaction = RedactPasswords()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.inner(*args, **kwargs)
+        self.redaction.filter(record)
+        return record
+
+
+def redact_logs() -> None:
+    """From now on, blank passwords in URLs in every log record of this process, from
+    any logger (Streamlit's, SQLAlchemy's, the dashboard's own, one made later) to any
+    handler: the filter runs where records are made, not on one logger or handler."""
+    current = logging.getLogRecordFactory()
+    if not isinstance(current, _RedactingFactory):
+        logging.setLogRecordFactory(_RedactingFactory(current))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 import shutil
 import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -109,3 +113,83 @@ def test_an_audit_log_that_cannot_be_written_stops_the_page_with_a_message(
     assert not at.exception
     assert "audit log" in texts(at) and str(blocker) in texts(at)
     assert not at.metric  # nothing shown that was not recorded
+
+
+# --- no password in a log; the dashboard's own files private --------------------------------
+
+PASSWORD = "s3cret-Pass"
+URL_WITH_PASSWORD = f"postgresql://reader:{PASSWORD}@db.example/sitroom"
+
+
+def test_every_log_record_has_passwords_in_urls_blanked_once_the_app_ran(
+        sqlite_url, monkeypatch, caplog):
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    assert not start().exception  # app.py puts the second wall up
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("sitroom").error("refreshing %r failed", URL_WITH_PASSWORD)
+        logging.getLogger("sqlalchemy.pool").warning(f"connecting to {URL_WITH_PASSWORD}")
+        logging.getLogger("a.logger.made.later").info("dsn %s", {"url": URL_WITH_PASSWORD})
+        try:
+            raise RuntimeError(f"cannot reach {URL_WITH_PASSWORD}")
+        except RuntimeError:
+            logging.getLogger("streamlit.anything").exception("page failed")
+    assert len(caplog.records) == 4
+    assert PASSWORD not in caplog.text
+    assert caplog.text.count("postgresql://reader:***@db.example/sitroom") == 4
+
+
+@pytest.mark.parametrize("written, shown", [
+    ("postgresql+psycopg://u:p%40ss@h:5432/d", "postgresql+psycopg://u:***@h:5432/d"),
+    ("see https://user:pa:ss@example.org/x ok", "see https://user:***@example.org/x ok"),
+    ("'mysql://root:toor@127.0.0.1/db'", "'mysql://root:***@127.0.0.1/db'"),
+    ("host=db user=reader password=hunter2 dbname=x", "host=db user=reader password=*** dbname=x"),
+    ("postgresql://reader@db/sitroom", "postgresql://reader@db/sitroom"),  # no password
+    ("sqlite:////srv/shared.sqlite", "sqlite:////srv/shared.sqlite"),
+])
+def test_the_redaction_blanks_the_password_and_keeps_the_rest(written, shown):
+    from dashboard import config
+
+    assert config.redact(written) == shown
+
+
+def test_a_failed_background_refresh_logs_the_database_without_its_password(caplog):
+    from sqlalchemy import create_engine
+
+    from dashboard.store.db import Database
+    from dashboard.store.facts import SharedFacts
+
+    database = Database(URL_WITH_PASSWORD, create_engine("sqlite://"))
+    facts = SharedFacts(refresh_after_s=0)
+    facts.get((database, "tallies"), lambda: 1)
+
+    def fail():
+        raise RuntimeError("the database went away")
+
+    with caplog.at_level(logging.ERROR, logger="sitroom"):
+        facts.get((database, "tallies"), fail)  # stale: refreshed in the background, fails
+        facts.settle()
+    assert "refreshing" in caplog.text and "db.example" in caplog.text
+    assert PASSWORD not in caplog.text
+    assert PASSWORD not in repr(database) and PASSWORD not in str((database, "tallies"))
+
+
+def test_the_dashboards_own_files_are_readable_by_their_owner_alone(
+        sqlite_url, tmp_path, monkeypatch, own_audit_log):
+    from dashboard.figures import meetings
+    from dashboard.rules.access import Viewer
+
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    use_users(monkeypatch, make_users_file(tmp_path), cookie_key=secrets.token_urlsafe(32))
+    before = os.umask(0)  # a umask that lets anything through: the mode is the code's own
+    try:
+        assert sign_in_as(start(), "committee").metric  # the sign-in store and the audit log
+        sign_in(start(), "nobody-here", "a-wrong-password")
+        held = datetime.now(UTC) - timedelta(hours=1)
+        meetings.record(Viewer("chair", "committee", 1, ()), held, held - timedelta(days=1))
+    finally:
+        os.umask(before)
+    for name in ("audit.sqlite", "auth.sqlite", "meetings.sqlite"):
+        path = own_audit_log.with_name(name)
+        assert path.exists(), name
+        for each in [path, *path.parent.glob(f"{name}-*")]:  # and SQLite's -wal, -shm
+            assert stat.S_IMODE(each.stat().st_mode) == 0o600, each
