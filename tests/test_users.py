@@ -184,3 +184,18 @@ def test_add_refuses_a_full_name_too_long_or_with_control_characters(tmp_path, f
     with pytest.raises(users.UsersError, match=message):
         users.add(path, "amira", "committee", [], "a-long-password", name=full_name)
     assert not path.exists()
+
+
+def test_a_change_to_the_file_is_seen_by_the_next_read(tmp_path):
+    path = tmp_path / "users.yaml"
+    assert add_user(path, "amira", "a-long-password", "committee")[0] == 0
+    users.load(path).pop("amira")  # what a caller does to its copy stays there
+    assert list(users.load(path)) == ["amira"]
+    assert add_user(path, "bashir", "a-long-password", "admin")[0] == 0
+    assert sorted(users.load(path)) == ["amira", "bashir"]
+    before = path.stat()
+    path.write_text(path.read_text().replace("name: amira", "name: Amira"))  # same size
+    assert path.stat().st_size == before.st_size
+    assert users.load(path)["amira"].name == "Amira"
+    path.write_text("users: {}\n")
+    assert users.load(path) == {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import os
 import re
 import tempfile
@@ -144,7 +145,8 @@ class _Twice(yaml.YAMLError):
         self.key, self.first, self.second = key, first, second
 
 
-class _StrictLoader(yaml.SafeLoader):
+# On libyaml's parser when PyYAML was built with it (many times faster), else its own.
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """Safe YAML that refuses a key written twice in one mapping: PyYAML would keep the
     last one, so a second `amira:` further down would quietly replace the first."""
 
@@ -168,12 +170,33 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _n
 
 
 def load(path: Path) -> dict[str, Account]:
-    """Every user of the file at `path`, validated; UsersError names the file and the user."""
+    """Every user of the file at `path`, validated; UsersError names the file and the user.
+
+    Every run of every page reads the file again (a user removed from it is signed out
+    at once), so the accounts of the file's last contents are kept and given again
+    while its bytes are the same: a change to the file is seen by the next read."""
     if not path.exists():
         raise UsersError(f"The users file {path} does not exist. Create it with "
                          "`sitroom users add NAME --role ROLE --users FILE`.")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsersError(f"The users file {path} cannot be read ({exc}).") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    kept = _LOADED.get(str(path))
+    if kept is not None and kept[0] == digest:
+        return dict(kept[1])
+    accounts = _parse(path, raw)
+    _LOADED[str(path)] = (digest, accounts)
+    return dict(accounts)
+
+
+_LOADED: dict[str, tuple[str, dict[str, Account]]] = {}  # path -> (sha256 of its bytes, users)
+
+
+def _parse(path: Path, raw: bytes) -> dict[str, Account]:
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=_StrictLoader)
     except _Twice as twice:
         raise UsersError(f"The users file {path} names {shown(twice.key)} twice, at line "
                          f"{twice.first} and at line {twice.second}: keep one.") from None
@@ -181,7 +204,7 @@ def load(path: Path) -> dict[str, Account]:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise UsersError(f"The users file {path} is not valid YAML{line}.") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise UsersError(f"The users file {path} cannot be read ({exc}).") from None
     if data is None:
         data = {"users": {}}
