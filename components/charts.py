@@ -1,4 +1,5 @@
-"""Plotly figure builders with projector-readable defaults.
+"""Plotly figure builders with projector-readable defaults, and the one way a page
+draws them (`show`).
 
 Large fonts, few colours, the value written on every bar, and colours taken
 from dashboard.figures.palette so a status or stage looks the same on every page.
@@ -14,9 +15,20 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
 
 FONT_SIZE = 18
 NEUTRAL = "#4d4d4d"
+
+
+# Plotly's camera button would save a picture of a chart with no audit line and, for an
+# exercise, no EXERCISE marking (docs/design.md §2.7, §2.8): exports are csv_export's.
+PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
+
+
+def show(figure: go.Figure, key: str) -> None:
+    """Draw a figure built here: Plotly's own colours and sizes, no picture to take."""
+    st.plotly_chart(figure, key=key, theme=None, config=PLOTLY_CONFIG)
 
 
 # --- database text on screen ---------------------------------------------------------------

@@ -59,6 +59,13 @@ def require_page(page: str) -> Context:
 
 
 AUDIT_KEY = "sitroom_audit_entry"
+PAGE_KEY = "sitroom_audit_page"   # the page the session is on, for its fragment's reruns
+
+# The data grid's own toolbar downloads its rows as CSV, and copies cells, with no audit
+# line and no EXERCISE marking: off for every table (exports are csv_export's buttons).
+# Streamlit tells the browser at the start of every run; .streamlit/config.toml can say
+# it before the first one.
+st.set_option("client.disableDataExport", True)
 
 
 def begin_view(page: str) -> audit.Entry:
@@ -66,12 +73,19 @@ def begin_view(page: str) -> audit.Entry:
     audit.ensure_writable()
     entry = audit.Entry(page=page)
     st.session_state[AUDIT_KEY] = entry
+    st.session_state[PAGE_KEY] = page
     return entry
 
 
 def current_view() -> audit.Entry | None:
     entry = st.session_state.get(AUDIT_KEY)
     return entry if isinstance(entry, audit.Entry) else None
+
+
+def current_page() -> str:
+    """The page the session is on, as the audit log names it."""
+    entry = current_view()
+    return entry.page if entry else str(st.session_state.get(PAGE_KEY, "unknown"))
 
 
 def note_filters(**filters) -> None:

@@ -1,11 +1,23 @@
-"""Tables and exports that keep the audit log honest about what was shown."""
+"""Tables and exports that keep the audit log honest about what was shown.
+
+Every file a reader takes away leaves through `csv_export`: one audit line per
+download (who, role, scenario, page, filters with the search text, rows), EXERCISE
+in the name and first line of an exercise's file, and no cell a spreadsheet would
+run. The data grid's own download and copy are off (components/session.py), and
+charts offer no picture (components/charts.py).
+"""
 
 from __future__ import annotations
+
+import csv
+import io
+import re
 
 import pandas as pd
 import streamlit as st
 
-from components.session import Context, current_view, note_rows
+from components.session import Context, current_page, current_view, note_rows
+from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import audit
 
 
@@ -25,22 +37,76 @@ def label(column: str) -> str:
     return column.replace("_", " ").capitalize()
 
 
+# --- what a spreadsheet would run ----------------------------------------------------------
+
+# A cell starting with one of these is read as a formula by Excel, LibreOffice and
+# Google Sheets (OWASP, CSV injection): `=HYPERLINK("http://…")` in a name would become
+# a link, or worse. Such a text cell gets a leading single quote, as OWASP advises.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Text that is only a number ("-12", "+5") cannot run, and stays a number.
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+CRLF = "\r\n"
+
+
+def neutralised(value: object) -> object:
+    """`value`, with a leading ' if it is text a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) \
+            and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_text(frame: pd.DataFrame, first_line: str | None = None) -> str:
+    """`frame` as CSV with every text cell (and column name) `neutralised`; numbers,
+    times and empty cells as pandas writes them. `first_line`, if given, is one cell
+    on one line above the header (the EXERCISE marking).
+
+    Lines end in CRLF (RFC 4180), so that a cell holding a carriage return is quoted:
+    unquoted, a spreadsheet would start a new row there, and the rest of the cell
+    would be a cell of its own, formula and all."""
+    out = io.StringIO()
+    if first_line is not None:
+        csv.writer(out, lineterminator=CRLF).writerow(
+            [neutralised(" ".join(first_line.split()))])
+    safe = frame.copy()
+    for column in safe.columns:
+        series = safe[column]
+        if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+            safe[column] = series.astype(object).map(neutralised)
+    safe.columns = [neutralised(str(c)) for c in frame.columns]
+    safe.to_csv(out, index=False, lineterminator=CRLF)
+    return out.getvalue()
+
+
+def exercise_marking(scenario: ScenarioInfo) -> str:
+    return f"# EXERCISE — {scenario.name} — NOT LIVE DATA"
+
+
 def csv_export(context: Context, frame: pd.DataFrame, filename: str,
-               label: str = "Download CSV") -> None:
-    """A download of exactly `frame`, written to the audit log when taken, and
-    marked EXERCISE in its name and first line for an exercise scenario."""
-    body = frame.to_csv(index=False)
-    if context.scenario.is_exercise:
+               label: str = "Download CSV", *, scenario: ScenarioInfo | None = None,
+               heading: str | None = None) -> None:
+    """A download of exactly `frame`, written to the audit log when taken (page,
+    filters with the search text, rows), with no cell a spreadsheet would run.
+
+    The rows are of `scenario` (by default the session's): for an exercise, EXERCISE
+    leads the file name and the first line. A file of several scenarios' rows (the
+    audit log) passes `heading` instead: a first line saying honestly what it holds,
+    and no EXERCISE marking over rows that are not all an exercise's."""
+    scenario = context.scenario if heading is None and scenario is None else scenario
+    first = heading
+    if scenario is not None and scenario.is_exercise:
         filename = f"EXERCISE-{filename}"
-        body = f"# EXERCISE — {context.scenario.name} — NOT LIVE DATA\n{body}"
+        first = exercise_marking(scenario)
+    body = csv_text(frame, first)
     view = current_view()
     filters = dict(view.filters) if view else {}
-    page = view.page if view else "unknown"
+    page = current_page()
+    rows = len(frame)
 
     def log_export() -> None:
         audit.record(context.viewer, audit.Entry(page=page, action="export",
                                                  filters={**filters, "file": filename},
-                                                 rows_shown=len(frame)))
+                                                 rows_shown=rows))
 
     st.download_button(label, body, file_name=filename, mime="text/csv",
                        on_click=log_export, key=f"export-{page}-{filename}")

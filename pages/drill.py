@@ -96,11 +96,11 @@ def body(context: Context, as_of: datetime) -> None:
                       border=True)
 
     st.subheader("Inject timeline against the response")
-    st.plotly_chart(charts.timeline(
+    charts.show(charts.timeline(
         data.series, "hour", review.SERIES, review.inject_marks(data.injects), now=until,
         title="Cumulative since the start of the window", y_title="count",
         x_range=(start, end)),
-        key="drill-timeline", theme=None)
+        key="drill-timeline")
     st.caption("Dotted lines: injects (numbered as in the table; skipped ones in orange). "
                "Solid line: the replay moment. A line skips the hours where fewer than 5 "
                "were added since its last point, so no small count can be read off it.")
@@ -144,13 +144,13 @@ def body(context: Context, as_of: datetime) -> None:
         if shown.empty:
             st.info("No nationality has 5 departures or more in the window yet.")
         else:
-            st.plotly_chart(charts.grouped_bars(
+            charts.show(charts.grouped_bars(
                 shown, "country", list(review.PERCENTILES),
                 {"median_h": palette.EVACUATION_STAGE["departed"],
                  "p90_h": palette.EVACUATION_STAGE["verified"]},
                 title="Hours from registration to departure",
                 labels={"median_h": "Median", "p90_h": "90th percentile"}),
-                key="drill-evacuation", theme=None)
+                key="drill-evacuation")
 
     st.subheader("Referral time to acceptance against the deadline")
     # every service in view at once: 35 px a row, plus the header
@@ -174,11 +174,11 @@ def body(context: Context, as_of: datetime) -> None:
     st.subheader("Facilities: hours at or over capacity, and stale reports")
     over = data.facilities[data.facilities["hours_at_or_over_capacity"] > 0].head(12)
     if not over.empty:
-        st.plotly_chart(charts.stacked_bars(
+        charts.show(charts.stacked_bars(
             over, "facility", ["hours_at_or_over_capacity"],
             {"hours_at_or_over_capacity": palette.LOAD_RED},
             title="Hours at or over capacity", text_format=",.0f"),
-            key="drill-over-capacity", theme=None)
+            key="drill-over-capacity")
     st.dataframe(data.facilities, hide_index=True, width="stretch", height=460, column_config={
         "facility": "Facility", "kind": "Kind", "status": "Status", "capacity": "Capacity",
         "peak_occupants": st.column_config.TextColumn("Peak"),

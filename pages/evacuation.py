@@ -25,20 +25,19 @@ def body(context: Context, as_of) -> None:
 
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.funnel(
+        charts.show(charts.funnel(
             list(data.reached["stage"]), [v if isinstance(v, int) else None
                                           for v in data.reached["cases"]],
             [palette.EVACUATION_STAGE[s] for s in data.reached["stage"]],
-            title="Cases at or beyond each stage"), key="evacuation-funnel", theme=None)
+            title="Cases at or beyond each stage"), key="evacuation-funnel")
         st.caption("Branch cases (declined, no-show, medical hold) leave the funnel after "
                    "Requested.")
     with right:
         times = data.time_in_stage
-        st.plotly_chart(charts.stacked_bars(
+        charts.show(charts.stacked_bars(
             times.assign(median_days=times["median_hours"] / 24), "stage", ["median_days"],
             {"median_days": palette.EVACUATION_STAGE["documented"]},
-            title="Median days spent in each stage", text_format=".1f"), key="evacuation-time",
-            theme=None)
+            title="Median days spent in each stage", text_format=".1f"), key="evacuation-time")
         if not times["median_hours"].dropna().empty:
             slowest = times.loc[times["median_hours"].idxmax()]
             stage = charts.escape_markdown(slowest["stage"].replace("_", " "))
@@ -48,10 +47,10 @@ def body(context: Context, as_of) -> None:
 
     st.subheader("Funnel by nationality")
     top = data.by_nationality.head(12)
-    st.plotly_chart(charts.stacked_bars(top, "country", evacuation.STAGES,
-                                        palette.EVACUATION_STAGE,
-                                        title="Cases by current stage, largest nationalities"),
-                    key="evacuation-by-nationality", theme=None)
+    charts.show(charts.stacked_bars(top, "country", evacuation.STAGES,
+                                    palette.EVACUATION_STAGE,
+                                    title="Cases by current stage, largest nationalities"),
+                key="evacuation-by-nationality")
     st.dataframe(data.by_nationality, hide_index=True, width="stretch")
 
     st.subheader("Movements")
@@ -65,11 +64,11 @@ def body(context: Context, as_of) -> None:
         "on_it": st.column_config.TextColumn("Cases on it"),
     })
 
-    st.plotly_chart(charts.time_chart(
+    charts.show(charts.time_chart(
         data.progress, "day",
         lines={"registered": ("Registered", palette.PERSON_STATUS["located"]),
                "evacuated": ("Evacuated", palette.PERSON_STATUS["evacuated"])},
-        title="Cumulative evacuated against registered"), key="evacuation-progress", theme=None)
+        title="Cumulative evacuated against registered"), key="evacuation-progress")
 
 
 def render() -> None:

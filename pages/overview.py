@@ -25,20 +25,19 @@ def body(context: Context, as_of) -> None:
 
     left, middle, right = st.columns(3)
     with left:
-        st.plotly_chart(charts.category_bars(data.by_status, "status", "persons",
-                                             palette.PERSON_STATUS, "People by status"),
-                        key="overview-status", theme=None)
+        charts.show(charts.category_bars(data.by_status, "status", "persons",
+                                         palette.PERSON_STATUS, "People by status"),
+                    key="overview-status")
     with middle:
-        st.plotly_chart(charts.category_bars(data.funnel, "stage", "cases",
-                                             palette.EVACUATION_STAGE,
-                                             "Evacuation cases by stage"),
-                        key="overview-funnel", theme=None)
+        charts.show(charts.category_bars(data.funnel, "stage", "cases",
+                                         palette.EVACUATION_STAGE, "Evacuation cases by stage"),
+                    key="overview-funnel")
     with right:
         overdue = data.overdue_by_service
-        st.plotly_chart(charts.category_bars(
+        charts.show(charts.category_bars(
             overdue, "service", "overdue", dict.fromkeys(overdue.service,
                                                          palette.REFERRAL_STATUS["overdue"]),
-            "Overdue referrals by service"), key="overview-overdue", theme=None)
+            "Overdue referrals by service"), key="overview-overdue")
 
     st.subheader("Facilities at 90% of capacity or more")
     if data.near_capacity.empty:

@@ -28,13 +28,13 @@ def body(context: Context, as_of) -> None:
 
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.stacked_bars(
+        charts.show(charts.stacked_bars(
             data.by_service, "service", list(referrals.ACTIVE), palette.REFERRAL_STATUS,
-            title="Open referrals by service and status"), key="referrals-by-service", theme=None)
+            title="Open referrals by service and status"), key="referrals-by-service")
     with right:
-        st.plotly_chart(charts.stacked_bars(
+        charts.show(charts.stacked_bars(
             data.by_service, "service", ["overdue"], palette.REFERRAL_STATUS,
-            title="Overdue by service"), key="referrals-overdue", theme=None)
+            title="Overdue by service"), key="referrals-overdue")
         st.caption("Overdue: not accepted by the service's deadline (Deadline column below).")
 
     st.subheader("By service")
@@ -52,19 +52,19 @@ def body(context: Context, as_of) -> None:
 
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.stacked_bars(
+        charts.show(charts.stacked_bars(
             data.by_org.head(12), "receiving_organisation", ["on_time", "overdue"],
             {"on_time": palette.REFERRAL_STATUS["in_service"],
              "overdue": palette.REFERRAL_STATUS["overdue"]},
             title="Load by receiving organisation (open)", labels={"on_time": "Open, on time"}),
-            key="referrals-by-org", theme=None)
+            key="referrals-by-org")
     with right:
-        st.plotly_chart(charts.time_chart(
+        charts.show(charts.time_chart(
             data.flow, "day",
             bars={"opened": ("Sent", palette.REFERRAL_STATUS["open"]),
                   "ended": ("Closed, rejected or revoked", palette.REFERRAL_STATUS["closed"])},
             lines={"active": ("Open at end of day", palette.REFERRAL_STATUS["in_service"])},
-            title="Flow from open to closed, per day"), key="referrals-flow", theme=None)
+            title="Flow from open to closed, per day"), key="referrals-flow")
 
     if data.queue is not None:
         st.subheader("Queue")

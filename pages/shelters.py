@@ -24,16 +24,16 @@ def body(context: Context, as_of) -> None:
         if data.chart.empty:
             st.info("No facility has an occupancy figure that may be shown.")
         else:
-            st.plotly_chart(charts.share_bars(data.chart, "facility", "full_pct", "colour",
-                                              title="Fullest facilities (% of places taken)"),
-                            key="shelters-fullest", theme=None)
+            charts.show(charts.share_bars(data.chart, "facility", "full_pct", "colour",
+                                          title="Fullest facilities (% of places taken)"),
+                        key="shelters-fullest")
     with right:
         by_area = data.by_area.head(15)
-        st.plotly_chart(charts.stacked_bars(
+        charts.show(charts.stacked_bars(
             by_area, "area", ["occupants", "free"],
             {"occupants": palette.PERSON_STATUS["sheltered"], "free": "#d9d9d9"},
             title="Occupied and free places by area", labels={"free": "Free places"}),
-            key="shelters-by-area", theme=None)
+            key="shelters-by-area")
 
     st.subheader("Facilities")
     kinds, areas, statuses = st.columns(3)
