@@ -3,6 +3,8 @@ command, and the sign-in form driven through AppTest."""
 
 from __future__ import annotations
 
+import secrets
+
 import io
 import sys
 from pathlib import Path
@@ -18,7 +20,8 @@ ACCOUNTS = {
     "coordinator": ("coord", "coordinator-pass-1", ()),
     "admin": ("dpo", "admin-pass-123", ()),
 }
-COOKIE_KEY = "a-test-cookie-key-that-is-long-enough"
+# A random key per run: a key written in the repo would be a published key, refused.
+COOKIE_KEY = secrets.token_urlsafe(32)
 
 
 def add_user(users_file: Path, name: str, password: str, role: str,
