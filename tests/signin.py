@@ -3,9 +3,8 @@ command, and the sign-in form driven through AppTest."""
 
 from __future__ import annotations
 
-import secrets
-
 import io
+import secrets
 import sys
 from pathlib import Path
 
