@@ -5,9 +5,14 @@ audit entry a page view assembles while it runs."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import RerunException, StopException, get_script_run_ctx
 
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import access, audit
@@ -58,8 +63,24 @@ def require_page(page: str) -> Context:
     return context
 
 
+# --- the audit log (docs/design.md §2.8) ------------------------------------------------------
+#
+# A page view is one line: page_start opens it (begin_view), the page notes its filters
+# and the rows about people it showed, and the line is written when the page's body is
+# done (`audited`, or app.py's finish_view for a page without a body). A page's body
+# runs in a fragment (components/page.py, live) that Streamlit reruns alone, without
+# page_start or app.py, when its timer fires or a widget inside it changes, such as
+# My nationals' search: `audited` opens the fragment's own line then. A rerun that
+# shows the reader nothing new (the same page, filters and rows as the session's last
+# line) writes none: the refresh timer, and the rerun the sign-in cookie component
+# causes, would otherwise write the same view again and again. The same view is
+# written again after an hour, so a page left open stays on record.
+
 AUDIT_KEY = "sitroom_audit_entry"
 PAGE_KEY = "sitroom_audit_page"   # the page the session is on, for its fragment's reruns
+LAST_KEY = "sitroom_audit_last"   # (what the last view line said, when it was written)
+SAME_VIEW_AGAIN_S = 3600
+_clock = time.monotonic
 
 # The data grid's own toolbar downloads its rows as CSV, and copies cells, with no audit
 # line and no EXERCISE marking: off for every table (exports are csv_export's buttons).
@@ -69,7 +90,7 @@ st.set_option("client.disableDataExport", True)
 
 
 def begin_view(page: str) -> audit.Entry:
-    """Start the audit entry of this page view; app.py writes it when the page is done."""
+    """Start the audit entry of this page view; it is written when the page is done."""
     audit.ensure_writable()
     entry = audit.Entry(page=page)
     st.session_state[AUDIT_KEY] = entry
@@ -102,8 +123,59 @@ def note_rows(n: int) -> None:
         entry.rows_shown += int(n)
 
 
+def _fragment_rerun() -> bool:
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
+@contextmanager
+def audited(context: Context) -> Iterator[audit.Entry]:
+    """Run a page's body as one audited view: in a full run, the view page_start began;
+    in a fragment rerun, a view of its own. Written when the body is done, or stopped
+    (st.stop, st.rerun) after showing what it showed; not when it fails."""
+    entry = current_view()
+    if entry is None or _fragment_rerun():
+        try:
+            entry = begin_view(current_page())
+        except audit.AuditUnavailable as exc:  # nothing shown without a record
+            st.error(str(exc), icon=":material/error:")
+            st.stop()
+    try:
+        yield entry
+    except (StopException, RerunException):
+        _finish_in_body(context.viewer)
+        raise
+    _finish_in_body(context.viewer)
+
+
+def _finish_in_body(viewer: Viewer) -> None:
+    try:
+        finish_view(viewer)
+    except audit.AuditUnavailable as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+
+
+def _sign_in() -> object:
+    """What the session's sign-in holds: a new sign-in is a new view, whatever it shows."""
+    from components.signin import SESSION  # signin imports this module
+
+    return st.session_state.get(SESSION)
+
+
 def finish_view(viewer: Viewer) -> None:
-    """Write the page view to the audit log (called by app.py after the page ran)."""
+    """Write the page view to the audit log, unless the session's last line said the
+    same less than an hour ago (called when the page's body is done, and by app.py
+    after the page ran)."""
     entry = st.session_state.pop(AUDIT_KEY, None)
-    if isinstance(entry, audit.Entry):
-        audit.record(viewer, entry)
+    if not isinstance(entry, audit.Entry):
+        return
+    said = json.dumps([viewer.user, viewer.role, list(viewer.nationalities),
+                       viewer.scenario_id, _sign_in(), entry.page, entry.action,
+                       entry.filters, entry.rows_shown], sort_keys=True, default=str)
+    last = st.session_state.get(LAST_KEY)
+    now = _clock()
+    if isinstance(last, tuple) and last[0] == said and now - last[1] < SAME_VIEW_AGAIN_S:
+        return
+    audit.record(viewer, entry)
+    st.session_state[LAST_KEY] = (said, now)

@@ -3,11 +3,11 @@
 import streamlit as st
 
 from components.page import live, page_start
-from components.session import Context
+from components.session import Context, audited
 from dashboard.figures.quality import quality_table
 
 
-def body(context: Context, as_of) -> None:
+def content(context: Context, as_of) -> None:
     st.write("Rows written by other systems that break the data contract. They are left out "
              "of the figures named beside them, so those figures stay right; "
              "fix them at the source.")
@@ -18,6 +18,13 @@ def body(context: Context, as_of) -> None:
         st.warning(f"{total:,} rows are left out of one or more figures.")
     else:
         st.success("Every row meets the data contract.")
+
+
+def body(context: Context, as_of) -> None:
+    """The page's body, one audited view each time it runs (page_start's full run, or
+    its fragment's refresh and widgets, which Streamlit runs alone)."""
+    with audited(context):
+        content(context, as_of)
 
 
 def render() -> None:

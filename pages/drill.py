@@ -9,7 +9,7 @@ import streamlit as st
 
 from components import charts
 from components.page import live, page_start
-from components.session import Context, note_filters
+from components.session import Context, audited, note_filters
 from components.status import freshness_line
 from components.tables import csv_export
 from dashboard.figures import palette, review, scenarios
@@ -53,7 +53,7 @@ def replay(start: datetime, end: datetime) -> datetime:
     return min(state[MOMENT], end)
 
 
-def body(context: Context, as_of: datetime) -> None:
+def content(context: Context, as_of: datetime) -> None:
     played = review.runs(context.database, context.scenario.id)
     run_id = None
     if played.empty:
@@ -212,6 +212,13 @@ def body(context: Context, as_of: datetime) -> None:
         time.sleep(PLAY_EVERY_S)  # a click on Pause takes effect when this wait ends
         st.session_state[ADVANCE] = True
         st.rerun()
+
+
+def body(context: Context, as_of: datetime) -> None:
+    """The page's body, one audited view each time it runs (page_start's full run, or
+    its fragment's refresh and widgets, which Streamlit runs alone)."""
+    with audited(context):
+        content(context, as_of)
 
 
 def render() -> None:

@@ -5,12 +5,12 @@ import streamlit as st
 
 from components import charts
 from components.page import live, page_start
-from components.session import Context
+from components.session import Context, audited
 from dashboard.figures import evacuation, palette
 from dashboard.rules import access
 
 
-def body(context: Context, as_of) -> None:
+def content(context: Context, as_of) -> None:
     data = evacuation.evacuation(context.database, context.viewer, as_of)
     if data.note:
         st.warning(data.note)
@@ -69,6 +69,13 @@ def body(context: Context, as_of) -> None:
         lines={"registered": ("Registered", palette.PERSON_STATUS["located"]),
                "evacuated": ("Evacuated", palette.PERSON_STATUS["evacuated"])},
         title="Cumulative evacuated against registered"), key="evacuation-progress")
+
+
+def body(context: Context, as_of) -> None:
+    """The page's body, one audited view each time it runs (page_start's full run, or
+    its fragment's refresh and widgets, which Streamlit runs alone)."""
+    with audited(context):
+        content(context, as_of)
 
 
 def render() -> None:

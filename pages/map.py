@@ -5,12 +5,12 @@ import streamlit as st
 
 from components.map import HEIGHT, as_of_caption, basemap, build_deck, legend_html
 from components.page import live, page_start
-from components.session import Context, note_filters, note_rows
+from components.session import Context, audited, note_filters, note_rows
 from dashboard.figures import geo
 from dashboard.rules import access
 
 
-def body(context: Context, as_of) -> None:
+def content(context: Context, as_of) -> None:
     options = geo.filter_options(context.database, context.viewer)
     nats_col, status_col, vuln_col, tiles_col = st.columns([3, 3, 3, 2])
     nationalities = nats_col.multiselect(
@@ -56,6 +56,13 @@ def body(context: Context, as_of) -> None:
     if layers.unreadable_hazards:
         st.markdown(f"{layers.unreadable_hazards} active hazards have an unreadable shape and "
                     "are not drawn.")
+
+
+def body(context: Context, as_of) -> None:
+    """The page's body, one audited view each time it runs (page_start's full run, or
+    its fragment's refresh and widgets, which Streamlit runs alone)."""
+    with audited(context):
+        content(context, as_of)
 
 
 def render() -> None:

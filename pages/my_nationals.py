@@ -3,13 +3,13 @@
 import streamlit as st
 
 from components.page import live, page_start
-from components.session import Context, note_filters
+from components.session import Context, audited, note_filters
 from components.tables import csv_export, person_table
 from dashboard.contract import vocab
 from dashboard.figures import people
 
 
-def body(context: Context, as_of) -> None:
+def content(context: Context, as_of) -> None:
     viewer = context.viewer
     st.caption(f"Your consenting nationals who are not under international protection: "
                f"{', '.join(viewer.nationalities)}")
@@ -50,7 +50,7 @@ def body(context: Context, as_of) -> None:
 
     if data.rows.empty:
         st.info("Nobody matches these filters.")
-        st.stop()
+        return
     if data.matching > len(data.rows):
         st.warning(f"Showing the first {len(data.rows):,} of {data.matching:,} matching persons "
                    "(missing first, then by name). Narrow the filters to see the others.")
@@ -71,6 +71,13 @@ def body(context: Context, as_of) -> None:
                          f"{data.as_of:%d %b %H:%M} (CSV)")
         st.caption("The download holds exactly the rows shown above, with the moment they "
                    "show in its name and first column.")
+
+
+def body(context: Context, as_of) -> None:
+    """The page's body, one audited view each time it runs (page_start's full run, or
+    its fragment's refresh and widgets, which Streamlit runs alone)."""
+    with audited(context):
+        content(context, as_of)
 
 
 def render() -> None:

@@ -6,13 +6,13 @@ from components import charts
 from components.kpi import kpi_row
 from components.page import live, page_start
 from components.reference import reference_picker
-from components.session import Context, note_filters
+from components.session import Context, audited, note_filters
 from dashboard.figures import palette
 from dashboard.figures.overview import overview
 from dashboard.rules import access
 
 
-def body(context: Context, as_of) -> None:
+def content(context: Context, as_of) -> None:
     reference_at = reference_picker(as_of, context.scenario.starts_at, viewer=context.viewer)
     note_filters(reference_at=reference_at.isoformat(timespec="minutes"))
     data = overview(context.database, context.viewer, as_of, reference_at)
@@ -46,6 +46,13 @@ def body(context: Context, as_of) -> None:
         st.dataframe(data.near_capacity, hide_index=True, width="stretch",
                      column_config={"full_pct": st.column_config.NumberColumn(
                          "% full", format="%d%%")})
+
+
+def body(context: Context, as_of) -> None:
+    """The page's body, one audited view each time it runs (page_start's full run, or
+    its fragment's refresh and widgets, which Streamlit runs alone)."""
+    with audited(context):
+        content(context, as_of)
 
 
 def render() -> None:

@@ -5,13 +5,13 @@ import streamlit as st
 
 from components import charts
 from components.page import live, page_start
-from components.session import Context
+from components.session import Context, audited
 from components.tables import person_table
 from dashboard.figures import palette, referrals
 from dashboard.rules import access
 
 
-def body(context: Context, as_of) -> None:
+def content(context: Context, as_of) -> None:
     data = referrals.referrals(context.database, context.viewer, as_of)
     if data.worked_back:
         st.caption("Each referral as its history stood then: sent by then, not yet closed, "
@@ -74,6 +74,13 @@ def body(context: Context, as_of) -> None:
             "case_number": st.column_config.NumberColumn("Case", format="%d"),
             "deadline": st.column_config.DatetimeColumn("Deadline", format="D MMM, HH:mm"),
         })
+
+
+def body(context: Context, as_of) -> None:
+    """The page's body, one audited view each time it runs (page_start's full run, or
+    its fragment's refresh and widgets, which Streamlit runs alone)."""
+    with audited(context):
+        content(context, as_of)
 
 
 def render() -> None:

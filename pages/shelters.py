@@ -4,11 +4,11 @@ import streamlit as st
 
 from components import charts
 from components.page import live, page_start
-from components.session import Context, note_filters
+from components.session import Context, audited, note_filters
 from dashboard.figures import palette, shelters
 
 
-def body(context: Context, as_of) -> None:
+def content(context: Context, as_of) -> None:
     data = shelters.shelters(context.database, context.viewer, as_of)
     if data.worked_back:
         st.caption("Occupancy, trend and time to full as reported by then; last confirmed: "
@@ -87,6 +87,13 @@ def body(context: Context, as_of) -> None:
     with by_area:
         st.subheader("Totals by area")
         st.dataframe(data.by_area, hide_index=True, width="stretch", column_config=totals_config)
+
+
+def body(context: Context, as_of) -> None:
+    """The page's body, one audited view each time it runs (page_start's full run, or
+    its fragment's refresh and widgets, which Streamlit runs alone)."""
+    with audited(context):
+        content(context, as_of)
 
 
 def render() -> None:
