@@ -43,6 +43,9 @@ SETTINGS = {
         Setting("SITROOM_AUDIT_DB", "",
                 "the dashboard's own audit log (SQLite file); never the shared database; "
                 "empty means audit.sqlite beside the users file"),
+        Setting("SITROOM_AUDIT_DAYS", "400",
+                "days the audit log keeps a line; older lines are deleted (0 keeps every "
+                "line)"),
         Setting("SITROOM_COOKIE_KEY", "",
                 "secret key the server's sign-in session ids are checked with (or "
                 "`[sitroom] cookie_key` in .streamlit/secrets.toml): at least 43 random "

@@ -1,0 +1,141 @@
+"""The audit log's own life (docs/design.md §2.8): lines are kept SITROOM_AUDIT_DAYS days
+and purged at most once an hour, and the log is exported without putting live lines
+under an EXERCISE marking. The audit file is written and read with the test's own SQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import streamlit as st
+
+from dashboard import config
+from dashboard.figures.scenarios import list_scenarios
+from dashboard.rules import audit
+from dashboard.rules.access import Viewer
+from tests.conftest import opened
+from tests.test_audit import as_app, lines
+
+# --- retention -----------------------------------------------------------------------------
+
+def write_line(path, at: datetime, user: str = "old") -> None:
+    audit.ensure_writable(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO audit_log (at_utc, user, role, nationalities, scenario_id, page, "
+            "action, filters, rows_shown) VALUES (?, ?, 'committee', '', 1, 'overview', "
+            "'view', '{}', 0)", (at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), user))
+
+
+VIEWER = Viewer("now", "committee", 1)
+
+
+def test_the_retention_is_a_documented_setting():
+    setting = config.SETTINGS["SITROOM_AUDIT_DAYS"]
+    assert int(setting.default) == 400
+    readme = (config.PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `SITROOM_AUDIT_DAYS`"))
+    assert "400" in row
+
+
+def test_lines_older_than_the_retention_are_purged_when_a_line_is_written(
+        own_audit_log, monkeypatch):
+    monkeypatch.setenv("SITROOM_AUDIT_DAYS", "30")
+    now = datetime.now(UTC)
+    ages = {"day-1": 1, "day-29": 29, "day-31": 31, "day-200": 200}
+    for user, days in ages.items():
+        write_line(own_audit_log, now - timedelta(days=days), user)
+    audit.record(VIEWER, audit.Entry(page="overview"))
+    kept = {r["user"] for r in lines(own_audit_log)}
+    assert kept == {u for u, d in ages.items() if d < 30} | {"now"}
+
+
+def test_the_purge_runs_at_most_once_an_hour(own_audit_log, monkeypatch):
+    monkeypatch.setenv("SITROOM_AUDIT_DAYS", "30")
+    clock = [1_000_000.0]
+    monkeypatch.setattr(audit, "_clock", lambda: clock[0])
+    old = datetime.now(UTC) - timedelta(days=45)
+    write_line(own_audit_log, old, "first")
+    audit.record(VIEWER, audit.Entry(page="overview"))
+    assert "first" not in {r["user"] for r in lines(own_audit_log)}
+    write_line(own_audit_log, old, "second")
+    clock[0] += 3599
+    audit.record(VIEWER, audit.Entry(page="overview"))
+    assert "second" in {r["user"] for r in lines(own_audit_log)}  # purged less than 1 h ago
+    clock[0] += 2
+    audit.record(VIEWER, audit.Entry(page="overview"))
+    assert "second" not in {r["user"] for r in lines(own_audit_log)}
+
+
+def test_zero_days_keeps_every_line_and_a_bad_value_stops_the_write(own_audit_log,
+                                                                    monkeypatch):
+    monkeypatch.setenv("SITROOM_AUDIT_DAYS", "0")
+    write_line(own_audit_log, datetime.now(UTC) - timedelta(days=5000), "ancient")
+    audit.record(VIEWER, audit.Entry(page="overview"))
+    assert "ancient" in {r["user"] for r in lines(own_audit_log)}
+    monkeypatch.setenv("SITROOM_AUDIT_DAYS", "a year")
+    with pytest.raises(audit.AuditUnavailable, match="SITROOM_AUDIT_DAYS"):
+        audit.record(VIEWER, audit.Entry(page="overview"), path=own_audit_log.with_name("b.db"))
+
+
+def test_the_audit_page_purges_before_it_shows(sqlite_url, own_audit_log, monkeypatch):
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    monkeypatch.setenv("SITROOM_AUDIT_DAYS", "30")
+    write_line(own_audit_log, datetime.now(UTC) - timedelta(days=31), "expired")
+    write_line(own_audit_log, datetime.now(UTC) - timedelta(days=2), "recent")
+    at = as_app(sqlite_url, "audit", "admin")
+    assert not at.exception
+    at.date_input(key="audit-dates").set_value(
+        (datetime.now(UTC).date() - timedelta(days=60), datetime.now(UTC).date())).run()
+    shown = set(at.dataframe[0].value["user"])
+    assert "recent" in shown and "expired" not in shown
+
+
+# --- exporting the audit log -----------------------------------------------------------------
+
+@pytest.fixture
+def downloads(monkeypatch):
+    served = []
+    original = st.download_button
+
+    def spy(label, data, file_name=None, *args, **kwargs):
+        served.append((file_name, data))
+        return original(label, data, file_name, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", spy)
+    return served
+
+
+def test_an_audit_export_never_puts_live_lines_under_an_exercise_marking(
+        sqlite_url, own_audit_log, monkeypatch, downloads):
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    live, exercise = (s for s in list_scenarios(opened(sqlite_url)))
+    for scenario, user in ((live.id, "live-reader"), (exercise.id, "drill-reader")):
+        audit.record(Viewer(user, "committee", scenario), audit.Entry(page="overview"))
+
+    # the admin on the exercise: the page and its file hold the exercise's lines only
+    at = as_app(sqlite_url, "audit", "admin", scenario=exercise.id)
+    assert not at.exception
+    assert set(at.dataframe[0].value["scenario_id"]) == {exercise.id}
+    name, body = downloads[-1]
+    first, *rows = list(csv.reader(io.StringIO(body)))
+    assert name.startswith("EXERCISE-") and first[0].startswith("# EXERCISE")
+    header, cells = rows[0], rows[1:]
+    assert {c[header.index("scenario_id")] for c in cells} == {str(exercise.id)}
+    assert "live-reader" not in body
+
+    # every scenario at once: no EXERCISE marking, a first line that says what it holds
+    at.selectbox(key="audit-scenario").select_index(0).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["scenario_id"]) >= {live.id, exercise.id}
+    name, body = downloads[-1]
+    first, *rows = list(csv.reader(io.StringIO(body)))
+    assert "EXERCISE" not in name and not first[0].startswith("# EXERCISE")
+    assert first[0].startswith("# Audit log") and "live and exercise" in first[0]
+    header = rows[0]
+    assert {c[header.index("scenario_id")] for c in rows[1:]} >= {str(live.id),
+                                                                  str(exercise.id)}
