@@ -7,6 +7,8 @@ from datetime import datetime
 import streamlit as st
 
 from dashboard.figures.scenarios import ScenarioInfo
+from dashboard.rules import access
+from dashboard.rules.access import Viewer
 
 
 def exercise_banner(scenario: ScenarioInfo) -> bool:
@@ -39,6 +41,21 @@ def freshness_line(as_of: datetime | None, synthetic: bool, updated: datetime | 
         text += " · synthetic demonstration data: it describes no real person"
     st.caption(text)
     return text
+
+
+ROUNDING_NOTE = ("Counts of people, referrals and cases are rounded to a multiple of 5 so that "
+                 "no one can be singled out, and the same people always give the same figure; "
+                 "parts may not add up to their totals. \"<5\" means 1 to 4; — marks a "
+                 "change withheld beside one.")
+
+
+def rounding_note(viewer: Viewer) -> bool:
+    """Say how counts are shown, for a reader who sees them rounded (docs/design.md
+    §2.4). Returns whether it was said."""
+    if not access.suppresses_small_counts(viewer.role):
+        return False
+    st.caption(ROUNDING_NOTE)
+    return True
 
 
 def _escape(value: str) -> str:
