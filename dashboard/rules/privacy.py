@@ -20,7 +20,10 @@ sum or difference of shown counts can single out one to four people: a total les
 its parts, one filter less another, one moment less the next are all multiples of
 5 known only to within the rounding of each. Shown parts need not add up to their
 shown total; the pages say so. Nothing is hidden to protect another cell, so
-"<5" always means 1 to 4.
+"<5" always means 1 to 4; the one exception is the parts of a total shown "<5",
+which are withheld (WITHHELD, `withhold_under_small_totals`): four parts of "<5"
+beside it would pin each to one. Rounding protects in probability, not against
+every combination (docs/design.md §2.4 says which).
 
 A consular liaison sees its own nationals person by person, so its counts of them
 are exact. Facility occupancy is reported by facilities, not counted from persons,
@@ -89,6 +92,34 @@ def shown(count: Count, exact: bool) -> Shown:
     """`count` for a reader who may see it exactly (a liaison, of its own nationals)
     or only rounded (everyone else): callers pass access.suppresses_small_counts."""
     return count.n if exact else rounded(count)
+
+
+def occupancy_for_liaison(n: int) -> Shown:
+    """A facility's reported occupancy as a consular liaison sees it: exact, but "<5"
+    for 1 to 4 people (the few in it could be that liaison's own nationals)."""
+    return SUPPRESSED if is_small(n) else n
+
+
+def withhold_under_small_totals(frame: pd.DataFrame, parts: Sequence[str],
+                                total: str) -> pd.DataFrame:
+    """Where a row's shown total is "<5", its parts are withheld (WITHHELD): a part
+    shown "<5" says it holds at least one, and four such parts beside a total of at
+    most four would give every one of them away. Works on shown values."""
+    small = frame[total].astype(object) == SUPPRESSED
+    if small.any():
+        frame = frame.astype({c: object for c in parts})
+        frame.loc[small, list(parts)] = WITHHELD
+    return frame
+
+
+def withhold_under_small_column_totals(frame: pd.DataFrame,
+                                       totals: Mapping[str, Shown]) -> pd.DataFrame:
+    """The same for columns whose shown totals (column -> shown) are "<5"."""
+    small = [c for c, shown_total in totals.items() if shown_total == SUPPRESSED]
+    if small:
+        frame = frame.astype({c: object for c in small})
+        frame[small] = WITHHELD
+    return frame
 
 
 def change(now: Shown, before: Shown) -> Shown | None:
