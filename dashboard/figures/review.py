@@ -519,7 +519,8 @@ def _facilities(database: Database, viewer: Viewer, start: datetime,
         "facility": listed["facility"], "kind": listed["kind"], "status": listed["status"],
         "capacity": listed["capacity"].astype(int),
         "peak_occupants": [None if v is None else
-                           str(privacy.suppress_value(v) if few_hidden else v) for v in peak],
+                           str(privacy.occupancy_for_liaison(v) if few_hidden else v)
+                           for v in peak],
         "hours_at_or_over_capacity": listed["over_h"].round(1),
         "reports_above_capacity": listed["above"],
         "last_report": listed["last_seen"],
