@@ -7,22 +7,30 @@ from collections.abc import Sequence
 import streamlit as st
 
 from dashboard.figures.overview import Figure
+from dashboard.rules import privacy
+
+WITHHELD_HELP = ("A change marked — is withheld: one of the two figures is below 5, and "
+                 "the change would count those few people.")
 
 
 def kpi_row(figures: Sequence[Figure], per_row: int = 5, delta_label: str = "") -> None:
     """Figures as st.metric tiles, `per_row` to a row, each with its change.
 
-    A suppressed figure or change is shown as "<5"; a change is coloured off
-    for figures where up is neither good nor bad.
+    A figure of 1 to 4 people is "<5"; a change that cannot be shown because one
+    of its two figures is "<5" is "—" (withheld), without an arrow, and its help
+    says why. A change is coloured off: up is neither good nor bad for most figures.
     """
     for start in range(0, len(figures), per_row):
         columns = st.columns(per_row)
         for column, figure in zip(columns, figures[start:start + per_row], strict=False):
-            delta = figure.delta
+            delta, arrow, help_text = figure.delta, "auto", figure.help
+            if delta == privacy.WITHHELD:
+                arrow = "off"
+                help_text = f"{figure.help}. {WITHHELD_HELP}"
             if isinstance(delta, int):
                 delta = f"{delta:+,} {delta_label}".strip()
             elif delta is not None:
                 delta = f"{delta} {delta_label}".strip()
             value = f"{figure.value:,}" if isinstance(figure.value, int) else figure.value
-            column.metric(figure.label, value, delta, delta_color="off", help=figure.help,
-                          border=True)
+            column.metric(figure.label, value, delta, delta_color="off", help=help_text,
+                          border=True, delta_arrow=arrow)

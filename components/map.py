@@ -2,9 +2,10 @@
 
 Everything the browser gets is in the deck built here, so what leaves the
 server is exactly what dashboard.figures.geo allowed: counts for the aggregate roles,
-points only for a liaison. No layer bins in the browser (no HexagonLayer or
-HeatmapLayer: they would ship every point, docs/design.md §2.6), and no tile or
-style URL is in the deck unless the reader turns tiles on.
+as they are shown (rounded: geo.People holds no other), points only for a liaison.
+No layer bins in the browser (no HexagonLayer or HeatmapLayer: they would ship
+every point, docs/design.md §2.6), and no tile or style URL is in the deck unless
+the reader turns tiles on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ COUNT_COLOURS = ("#c6d7ec", "#9ebcda", "#8c96c6", "#8c6bb1", "#88419d", "#6e016b
 # page draws hazards.
 HAZARD_SEVERITY = {"low": "#fee08b", "medium": "#fdae61", "high": "#e34a33",
                    "extreme": "#99000d"}
-NO_REPORT = "#bdbdbd"  # a facility without a valid occupancy report, or with fewer than 5
+# A facility without a valid occupancy report, or (for a liaison) with fewer than 5 people.
+NO_REPORT = "#bdbdbd"
 POST = "#3f007d"
 
 
@@ -135,8 +137,14 @@ LABEL_CHAR_DEG, LABEL_LINES_DEG = 0.058, 0.17
 NEIGHBOURS = ("Syria", "Israel", "Cyprus", "Jordan", "Turkey")
 
 
+def _persons(people: People, n: int) -> str:
+    """A drawn district's or cell's count for its tooltip, saying when it is rounded."""
+    return f"{n:,} persons" + (" (rounded to a multiple of 5)" if people.rounded else "")
+
+
 def people_layers(people: People) -> list[pdk.Layer]:
-    """Districts or cells shaded by count, or a liaison's points coloured by status."""
+    """Districts or cells shaded by count (the count shown, never a true one the role may
+    not see), or a liaison's points coloured by status."""
     if people.mode == "points":
         rows = [{"position": [round(float(r.lon), 5), round(float(r.lat), 5)],
                  "color": rgba(palette.PERSON_STATUS.get(r.status, NO_REPORT), 230),
@@ -150,7 +158,8 @@ def people_layers(people: People) -> list[pdk.Layer]:
     if people.mode == "areas":
         rows = [{"polygon": part, "persons": int(r.persons),
                  "color": rgba(count_colour(int(r.persons)), 190),
-                 "tip": f"{r.name} district (approximate shape)\n{int(r.persons):,} persons"}
+                 "tip": f"{r.name} district (approximate shape)\n"
+                        f"{_persons(people, int(r.persons))}"}
                 for r in people.areas.itertuples() for part in r.polygon]
         # Biggest first: where labels collide, the district with more people keeps its own.
         labels = [{"position": [round(float(r.lon), 4), round(float(r.lat), 4)],
@@ -167,8 +176,9 @@ def people_layers(people: People) -> list[pdk.Layer]:
         south, west = r.polygon[0][1], r.polygon[0][0]
         rows.append({"polygon": r.polygon, "persons": int(r.persons),
                      "color": rgba(count_colour(int(r.persons)), 225),
-                     "tip": f"{int(r.persons):,} persons\ncell {south:.2f}–{south + GRID_STEP:.2f}"
-                            f" N, {west:.2f}–{west + GRID_STEP:.2f} E"})
+                     "tip": f"{_persons(people, int(r.persons))}\n"
+                            f"cell {south:.2f}–{south + GRID_STEP:.2f} N, "
+                            f"{west:.2f}–{west + GRID_STEP:.2f} E"})
     return [pdk.Layer("PolygonLayer", id="people-cells", data=rows, get_polygon="polygon",
                       get_fill_color="color", stroked=True, get_line_color=[255, 255, 255, 160],
                       line_width_min_pixels=0.5, pickable=True)]
@@ -266,8 +276,11 @@ def _swatch(colour: str, label: str, shape: str = "square", ring: str | None = N
             f"{escape_markdown(label)}</span>")
 
 
-def legend_html(mode: str, statuses: Sequence[str] = ()) -> str:
-    """The legend for what the deck draws, as HTML for st.markdown."""
+def legend_html(mode: str, statuses: Sequence[str] = (), rounded: bool = False,
+                few_hidden: bool = False) -> str:
+    """The legend for what the deck draws, as HTML for st.markdown: `rounded` when the
+    counts are rounded to a multiple of 5 (geo.People.rounded), `few_hidden` when a
+    facility with 1 to 4 people shows no occupancy (a liaison's map)."""
     rows = []
     if mode == "points":
         rows.append(("Your nationals, by status",
@@ -278,7 +291,8 @@ def legend_html(mode: str, statuses: Sequence[str] = ()) -> str:
         labels = [f"{a:,}–{b:,}" if b else f"{a:,}+"
                   for a, b in zip(COUNT_BINS, upper, strict=True)]
         what = "district" if mode == "areas" else "cell"
-        rows.append((f"Persons per {what}",
+        rounding = ", rounded to a multiple of 5" if rounded else ""
+        rows.append((f"Persons per {what}{rounding}",
                      [_swatch(c, t) for c, t in zip(COUNT_COLOURS, labels, strict=True)]))
     pct = lambda x: f"{x * 100:.0f}%"  # noqa: E731
     rows.append(("Facility load", [
@@ -286,7 +300,8 @@ def legend_html(mode: str, statuses: Sequence[str] = ()) -> str:
         _swatch(palette.LOAD_AMBER, f"{pct(palette.AMBER_FROM)}–{pct(palette.RED_FROM)}",
                 "circle"),
         _swatch(palette.LOAD_RED, f"{pct(palette.RED_FROM)} and over", "circle"),
-        _swatch(NO_REPORT, "no valid report or fewer than 5", "circle"),
+        _swatch(NO_REPORT, "no valid report" + (" or fewer than 5" if few_hidden else ""),
+                "circle"),
     ]))
     rows.append(("Hazard severity", [_swatch(c, s) for s, c in HAZARD_SEVERITY.items()]))
     rows.append(("Consular post", [_swatch("#ffffff", "embassy or consulate", "circle",

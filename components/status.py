@@ -8,6 +8,8 @@ import streamlit as st
 
 from components.charts import escape_markdown
 from dashboard.figures.scenarios import ScenarioInfo
+from dashboard.rules import access
+from dashboard.rules.access import Viewer
 
 
 def exercise_banner(scenario: ScenarioInfo) -> bool:
@@ -40,3 +42,18 @@ def freshness_line(as_of: datetime | None, synthetic: bool, updated: datetime | 
         text += " · synthetic demonstration data: it describes no real person"
     st.caption(text)
     return text
+
+
+ROUNDING_NOTE = ("Counts of people, referrals and cases are rounded to a multiple of 5 so that "
+                 "no one can be singled out, and the same people always give the same figure; "
+                 "parts may not add up to their totals. \"<5\" means 1 to 4; — marks a "
+                 "change withheld beside one.")
+
+
+def rounding_note(viewer: Viewer) -> bool:
+    """Say how counts are shown, for a reader who sees them rounded (docs/design.md
+    §2.4). Returns whether it was said."""
+    if not access.suppresses_small_counts(viewer.role):
+        return False
+    st.caption(ROUNDING_NOTE)
+    return True

@@ -52,6 +52,10 @@ SETTINGS = {
                 "characters, never a published one; required except on the demo database"),
         Setting("SITROOM_CACHE_TTL_S", "30",
                 "seconds a query result is reused before the database is asked again"),
+        Setting("SITROOM_DISCLOSURE_KEY", "",
+                "secret that fixes how counts are rounded for the roles that see only counts "
+                "(docs/design.md §2.4); every server of one installation needs the same one; "
+                "empty means a random key made once and kept in SITROOM_HOME"),
         Setting("SITROOM_TIMING_LOG", "",
                 "a file to which every page run appends its time (for "
                 "benchmarks/bench_sessions.py); empty means no log"),

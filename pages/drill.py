@@ -13,10 +13,12 @@ from components.session import Context, audited, note_filters
 from components.status import freshness_line
 from components.tables import csv_export
 from dashboard.figures import palette, review, scenarios
+from dashboard.rules import access
 
 MOMENT, STEP, PLAYING, ADVANCE, END = ("drill-moment", "drill-step", "drill-playing",
                                        "drill-advance", "drill-end")
 PLAY_EVERY_S = 1.5
+ROUNDING = 'Counts are rounded to a multiple of 5, so parts may not add up; "<5" is 1 to 4.'
 
 
 def replay(start: datetime, end: datetime) -> datetime:
@@ -94,6 +96,9 @@ def content(context: Context, as_of: datetime) -> None:
     for column, (label, value, note, help_) in zip(st.columns(len(tiles)), tiles, strict=True):
         column.metric(label, value, note, delta_color="off", delta_arrow="off", help=help_,
                       border=True)
+    rounded = access.suppresses_small_counts(context.viewer.role)
+    if rounded:
+        st.caption(ROUNDING)
 
     st.subheader("Inject timeline against the response")
     charts.show(charts.timeline(
@@ -102,8 +107,9 @@ def content(context: Context, as_of: datetime) -> None:
         x_range=(start, end)),
         key="drill-timeline")
     st.caption("Dotted lines: injects (numbered as in the table; skipped ones in orange). "
-               "Solid line: the replay moment. A line skips the hours where fewer than 5 "
-               "were added since its last point, so no small count can be read off it.")
+               "Solid line: the replay moment. Each point is the total by the end of its hour"
+               + (", rounded on its own; a total of 1 to 4 (\"<5\") is not drawn."
+                  if rounded else "."))
     if data.injects.empty:
         st.caption("No inject by this moment.")
     else:
@@ -134,8 +140,10 @@ def content(context: Context, as_of: datetime) -> None:
         if data.approximate:
             notes.append("Percentiles from whole-hour bins (within half an hour).")
         if data.evacuation_left_out:
-            notes.append(f"{data.evacuation_left_out:,} departures left out: unknown "
-                         "nationality or status, or departed before registration.")
+            notes.append(f"{charts.number(data.evacuation_left_out)} departures left out: "
+                         "unknown nationality or status, or departed before registration.")
+        if rounded:
+            notes.append(ROUNDING)
         st.caption(" ".join(notes))
         csv_export(context, data.evacuation, "drill-time-to-evacuation.csv",
                    "Download time to evacuation")
@@ -168,7 +176,8 @@ def content(context: Context, as_of: datetime) -> None:
         "open_past_deadline": st.column_config.TextColumn("Open past deadline"),
     })
     st.caption("Referrals sent in the window. Their first acceptance is compared with the "
-               "service's deadline; \"open past deadline\" are still awaiting the receiver.")
+               "service's deadline; \"open past deadline\" are still awaiting the receiver."
+               + (" " + ROUNDING if rounded else ""))
     csv_export(context, data.referrals, "drill-referrals.csv", "Download referral times")
 
     st.subheader("Facilities: hours at or over capacity, and stale reports")

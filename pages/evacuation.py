@@ -6,6 +6,7 @@ import streamlit as st
 from components import charts
 from components.page import live, page_start
 from components.session import Context, audited
+from components.status import rounding_note
 from dashboard.figures import evacuation, palette
 from dashboard.rules import access
 
@@ -22,6 +23,7 @@ def content(context: Context, as_of) -> None:
         (s.replace("_", " ").capitalize(), stages[s]) for s in evacuation.BRANCHES]
     for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
         column.metric(label, charts.number(value), border=True)
+    rounding_note(context.viewer)
 
     left, right = st.columns(2)
     with left:

@@ -46,7 +46,9 @@ def content(context: Context, as_of) -> None:
     if access.sees_person_level(context.viewer.role):
         st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
     st.pydeck_chart(build_deck(people, layers, base, tiles=tiles), height=HEIGHT)
-    st.markdown(legend_html(people.mode, statuses), unsafe_allow_html=True)
+    st.markdown(legend_html(people.mode, statuses, rounded=people.rounded,
+                            few_hidden=access.sees_person_level(context.viewer.role)),
+                unsafe_allow_html=True)
 
     for note in people.notes:
         st.markdown(note)

@@ -7,6 +7,7 @@ from components.kpi import kpi_row
 from components.page import live, page_start
 from components.reference import reference_picker
 from components.session import Context, audited, note_filters
+from components.status import rounding_note
 from dashboard.figures import palette
 from dashboard.figures.overview import overview
 from dashboard.rules import access
@@ -22,6 +23,7 @@ def content(context: Context, as_of) -> None:
     # It is the moment the figures are for (an earlier one is taken to the quarter hour).
     st.markdown(f"**Changes since {data.reference_at:%a %d %b, %H:%M} UTC**")
     kpi_row(data.figures)
+    rounding_note(context.viewer)
 
     left, middle, right = st.columns(3)
     with left:

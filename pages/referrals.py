@@ -6,6 +6,7 @@ import streamlit as st
 from components import charts
 from components.page import live, page_start
 from components.session import Context, audited
+from components.status import rounding_note
 from components.tables import person_table
 from dashboard.figures import palette, referrals
 from dashboard.rules import access
@@ -25,6 +26,7 @@ def content(context: Context, as_of) -> None:
                                     (data.open_total, data.overdue_total, len(data.by_service)),
                                     strict=True):
         column.metric(label, charts.number(value), border=True)
+    rounding_note(context.viewer)
 
     left, right = st.columns(2)
     with left:
@@ -68,8 +70,12 @@ def content(context: Context, as_of) -> None:
 
     if data.queue is not None:
         st.subheader("Queue")
-        st.caption(f"The {len(data.queue):,} most pressing of {data.queue_total:,} open referrals: "
-                   "overdue first, then by priority and deadline. De-identified: case number only.")
+        # the total is the shown (rounded) one: the rows are all there only below the limit
+        shown = (f"The {len(data.queue):,} most pressing of {charts.number(data.queue_total)} "
+                 "open referrals" if len(data.queue) >= referrals.QUEUE_LIMIT
+                 else "Every open referral")
+        st.caption(f"{shown}: overdue first, then by priority and deadline. De-identified: "
+                   "case number only.")
         person_table(data.queue, height=480, column_config={
             "case_number": st.column_config.NumberColumn("Case", format="%d"),
             "deadline": st.column_config.DatetimeColumn("Deadline", format="D MMM, HH:mm"),

@@ -1,6 +1,8 @@
 """The Map page, read from what is sent to the browser: the deck spec.
 
-Expected values come from the test's own SQL and pandas over the raw rows.
+Expected values come from the test's own SQL and pandas over the raw rows; what a
+role that sees only counts must be shown of them, from the tests' own oracle
+(tests/disclosure.py: `expected` of the ids of the persons counted).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from dashboard.figures import geo
 from dashboard.rules.access import Viewer
 from tests.apptest import open_page, texts
 from tests.conftest import opened
-from tests.suppression import expected_group, expected_value
+from tests.disclosure import LESS_THAN_5, expected
 
 IN_COUNTRY = ("located", "sheltered", "in_transit", "relocated", "missing")
 STATUSES = (*IN_COUNTRY, "evacuated", "deceased")
 STEP = 0.05
 TWO_MB = 2 * 1024 * 1024
+DISTRICTS_FILE = geo.BASEMAP_DIR / "lebanon-districts.geojson"
+ROUNDING_NOTE = "Counts are rounded to a multiple of 5; parts may not add up to the total."
 
 
 # --- the test's own reading of the database ------------------------------------------------
@@ -115,6 +119,56 @@ def note_number(page_text: str, pattern: str) -> int | None:
     return int(match.group(1).replace(",", "")) if match else None
 
 
+def note_says(page_text: str, pattern: str) -> int | str | None:
+    """The count a note starts with: a number, "<5" for "Fewer than 5", None if no note."""
+    if re.search(r"^Fewer than 5 " + pattern, page_text, re.MULTILINE):
+        return LESS_THAN_5
+    return note_number(page_text, pattern)
+
+
+def told(ids) -> int | str | None:
+    """What a note must say of these persons for a count-only role: the oracle's shown
+    count, and no note at all where there is no one."""
+    ids = list(ids)
+    return expected(ids) if ids else None
+
+
+# --- what the oracle says a count-only role must see, place by place ------------------------
+
+def with_cells(people: pd.DataFrame) -> pd.DataFrame:
+    """The persons with their grid cell (gi, gj), worked out here."""
+    return people.assign(gi=[math.floor((y + 90) / STEP) for y in people.lat],
+                         gj=[math.floor((x + 180) / STEP) for x in people.lon])
+
+
+def ids_by(people: pd.DataFrame, keys) -> dict:
+    """The ids of the persons in each place (a district's pcode, or a cell's (gi, gj))."""
+    return {(tuple(int(v) for v in k) if isinstance(k, tuple) else k): list(g.id)
+            for k, g in people.groupby(keys)}
+
+
+def expected_drawn(places: dict) -> dict:
+    """The places a count-only role is shown, each with its count: those whose persons
+    round to a number; a place of 1 to 4 ("<5") is not drawn, and no other is hidden."""
+    shown = {k: expected(ids) for k, ids in places.items()}
+    return {k: v for k, v in shown.items() if v != LESS_THAN_5 and v != 0}
+
+
+def small_ids(places: dict) -> list[int]:
+    """The persons of the places of 1 to 4: the page tells their number, rounded."""
+    return [i for ids in places.values() if 0 < len(ids) < 5 for i in ids]
+
+
+def drawn_ids(places: dict, drawn: dict) -> list[int]:
+    return [i for k in drawn for i in places[k]]
+
+
+def district_shapes() -> set[str]:
+    """The districts the base map has a shape for, read from the shipped file here."""
+    return {f["properties"]["pcode"]
+            for f in json.loads(DISTRICTS_FILE.read_text(encoding="utf-8"))["features"]}
+
+
 # --- aggregate roles -----------------------------------------------------------------------
 
 @pytest.fixture(params=["placements", "tables"])
@@ -149,49 +203,38 @@ def test_no_person_level_data_reaches_an_aggregate_role(db_url, raw, role, count
     counts = [row["persons"] for lid in ("people-districts", "people-cells")
               for row in layer(spec, lid)]
     assert counts and min(counts) >= 5
+    assert all(isinstance(n, int) and n % 5 == 0 for n in counts)  # rounded, never exact
+    assert "rounded to a multiple of 5" in texts(at)
+    tips = [row["tip"] for lid in ("people-districts", "people-cells") for row in layer(spec, lid)]
+    assert all("(rounded to a multiple of 5)" in tip for tip in tips)
 
 
-def expected_drawn(own, name=str) -> dict:
-    """What the map must draw of the test's own counts by place: every place holding
-    anyone but those the rules hide (a small count, and beside a lone small one the
-    complement, since the persons drawn add up to totals told on the page). Equal
-    counts go by the lowest name, as the map names a place: its district's pcode, or
-    a cell's "(i, j)"."""
-    counts = {k: int(n) for k, n in own.items() if int(n) > 0}
-    shown = expected_group({name(k): n for k, n in counts.items()})
-    return {k: n for k, n in counts.items() if shown[name(k)] != "<5"}
-
-
-def cell_name(key: tuple[int, int]) -> str:
-    return f"({key[0]}, {key[1]})"
-
-
-def own_cell_counts(own: pd.Series) -> dict[tuple[int, int], int]:
-    return {(int(i), int(j)): int(n) for (i, j), n in own.items()}
+def drawn_districts(engine, spec: dict) -> dict[str, int]:
+    areas = frame(engine, "SELECT pcode, name FROM areas WHERE admin_level = 2")
+    by_name = dict(zip(areas.name, areas.pcode, strict=True))
+    return {by_name[r["tip"].split(" district")[0]]: r["persons"]
+            for r in layer(spec, "people-districts")}
 
 
 def check_districts(engine, at, people: pd.DataFrame) -> None:
-    """The drawn districts are exactly the test's own counts, the small ones are not drawn
-    (with at most one more hidden beside a lone small one), and all add up."""
-    own = people.groupby("area_pcode").size().to_dict()
+    """Each drawn district shows exactly the oracle's rounding of the persons the test's
+    own SQL puts there, the districts of 1 to 4 persons are not drawn (and no other),
+    and every number in the notes is itself the rounding of the persons it counts."""
+    shapes = district_shapes()
+    places = ids_by(people[people.area_pcode.isin(shapes)], "area_pcode")
+    want = expected_drawn(places)
     _, spec = spec_of(at)
-    areas = frame(engine, "SELECT pcode, name FROM areas WHERE admin_level = 2")
-    by_name = dict(zip(areas.name, areas.pcode, strict=True))
-    drawn = {by_name[r["tip"].split(" district")[0]]: r["persons"]
-             for r in layer(spec, "people-districts")}
-    for pcode, n in drawn.items():
-        assert n == own[pcode] and n >= 5
-    assert drawn == expected_drawn(own)  # exactly the districts the rules let through
-    small = [p for p, n in own.items() if 0 < n < 5]
-    big_hidden = [p for p, n in own.items() if n >= 5 and p not in drawn]
-    assert not set(small) & set(drawn)
-    assert len(big_hidden) == (1 if len(small) == 1 and len(own) > 1 else 0)
-    hidden = sum(n for p, n in own.items() if p not in drawn)
-    assert sum(drawn.values()) + hidden == len(people)
-    shown = note_number(texts(at), "persons in suppressed districts")
-    assert shown == (hidden if hidden >= 5 else None)
-    if 0 < hidden < 5:
-        assert "Fewer than 5 persons in suppressed districts" in texts(at)
+    drawn = drawn_districts(engine, spec)
+    assert drawn == want
+    assert all(isinstance(n, int) and n >= 5 and n % 5 == 0 for n in drawn.values())
+    page = texts(at)
+    assert note_number(page, f"persons drawn in {len(want)} districts") == expected(
+        drawn_ids(places, want))
+    assert note_says(page, "persons in districts of fewer than 5 people") == told(
+        small_ids(places))
+    assert note_says(page, "persons have no known district") == told(
+        people.id[~people.area_pcode.isin(shapes)])
+    assert ROUNDING_NOTE in page
 
 
 def test_committee_districts_match_the_database(db_url, raw, counted_from):
@@ -201,36 +244,40 @@ def test_committee_districts_match_the_database(db_url, raw, counted_from):
     check_districts(engine, at, on_map(persons(engine)))
 
 
-def test_coordinator_cells_add_up_to_the_persons_with_valid_coordinates(db_url, raw, counted_from):
-    engine = raw(db_url)
-    everyone = persons(engine)
-    people = on_map(everyone)
+def drawn_cells(spec: dict) -> dict[tuple[int, int], int]:
+    drawn = {}
+    for cell in layer(spec, "people-cells"):
+        west, south = cell["polygon"][0]
+        drawn[(round((south + 90) / STEP), round((west + 180) / STEP))] = cell["persons"]
+    return drawn
+
+
+def check_cells(engine, at, people: pd.DataFrame) -> dict:
+    """Each drawn cell shows exactly the oracle's rounding of the persons the test's own
+    SQL puts there (never those at a confidential place), the cells of 1 to 4 persons
+    are not drawn (and no other), and every number in the notes is itself rounded."""
     secret = at_confidential(people, facilities(engine))
-    gridded = people[~secret]
-    own = gridded.groupby([[math.floor((y + 90) / STEP) for y in gridded.lat],
-                           [math.floor((x + 180) / STEP) for x in gridded.lon]]).size()
+    places = ids_by(with_cells(people[~secret]), ["gi", "gj"])
+    want = expected_drawn(places)
+    drawn = drawn_cells(spec_of(at)[1])
+    assert drawn == want
+    assert all(isinstance(n, int) and n >= 5 and n % 5 == 0 for n in drawn.values())
+    page = texts(at)
+    assert note_number(page, f"persons drawn in {len(want):,} cells") == expected(
+        drawn_ids(places, want))
+    assert note_says(page, "persons in cells of fewer than 5 people") == told(
+        small_ids(places))
+    assert note_says(page, "persons at confidential facilities") == told(people.id[secret])
+    assert ROUNDING_NOTE in page
+    return drawn
+
+
+def test_coordinator_cells_match_the_database(db_url, raw, counted_from):
+    engine = raw(db_url)
     at = open_page(db_url, "map", "coordinator")
     assert not at.exception
-    _, spec = spec_of(at)
-    cells = layer(spec, "people-cells")
-    drawn = {}
-    for cell in cells:
-        west, south = cell["polygon"][0]
-        key = (round((south + 90) / STEP), round((west + 180) / STEP))
-        drawn[key] = cell["persons"]
-    for key, n in drawn.items():
-        assert n == own[key] and n >= 5
-    assert drawn == expected_drawn(own_cell_counts(own), cell_name)  # exactly these cells
-    small = [k for k, n in own.items() if n < 5]
-    big_hidden = [k for k, n in own.items() if n >= 5 and k not in drawn]
-    assert not set(small) & set(drawn)
-    assert len(big_hidden) == (1 if len(small) == 1 else 0)  # complementary suppression
-    hidden = int(own.sum()) - sum(drawn.values())
-    assert sum(drawn.values()) + hidden + int(secret.sum()) == len(people)
-    page = texts(at)
-    assert note_number(page, "persons in suppressed cells") == (hidden if hidden >= 5 else None)
-    if secret.sum() >= 5:
-        assert note_number(page, "persons at confidential facilities") == int(secret.sum())
+    drawn = check_cells(engine, at, on_map(persons(engine)))
+    assert len(drawn) > 10
 
 
 # --- the consular liaison ------------------------------------------------------------------
@@ -262,8 +309,14 @@ def test_past_the_cap_a_liaisons_nationals_are_counted_in_cells(db_url, raw, cou
     result = geo.people(opened(db_url), Viewer("l", "consular", 1, ("ETH",)), geo.MapFilters(),
                         point_cap=len(mine) - 1)
     assert result.mode == "cells" and result.points.empty
-    assert int(result.cells["persons"].sum()) == len(mine)  # a liaison's counts are exact
+    # a liaison's counts are exact, small cells included
+    own = with_cells(mine).groupby(["gi", "gj"]).size()
+    assert {(int(r.gi), int(r.gj)): int(r.persons) for r in result.cells.itertuples()} == {
+        (int(i), int(j)): int(n) for (i, j), n in own.items()}
+    assert (own < 5).any()
+    assert not result.rounded and result.drawn == len(mine)
     assert any("Narrow the filters" in note for note in result.notes)
+    assert not any("rounded" in note for note in result.notes)
 
 
 # --- facilities, hazards, posts, base map --------------------------------------------------
@@ -364,12 +417,9 @@ def test_the_map_works_on_a_dirty_database(dirty_db_url, raw, role, nats, counte
     at = open_page(dirty_db_url, "map", role, nats)
     assert not at.exception
     page = texts(at)
-    told = bad if role == "consular" else expected_value(bad)
-    if told == "<5":
-        assert "Fewer than 5 persons without valid coordinates" in page
-        assert note_number(page, "persons without valid coordinates") is None
-    elif told:
-        assert note_number(page, "persons without valid coordinates") == bad
+    ids = scope.id[scope.status.isin(IN_COUNTRY) & ~scope.valid_xy]
+    assert note_says(page, "persons without valid coordinates") == (
+        (bad or None) if role == "consular" else told(ids))
     assert "(see Data quality)" in page or bad == 0
     spec_json, spec = spec_of(at)
     assert "200.0," not in spec_json and len(spec["layers"]) > 5
@@ -425,19 +475,6 @@ def open_map_at(db_url: str, role: str, nats, moment: datetime):
     return at
 
 
-def own_cells(people: pd.DataFrame) -> pd.Series:
-    return people.groupby([[math.floor((y + 90) / STEP) for y in people.lat],
-                           [math.floor((x + 180) / STEP) for x in people.lon]]).size()
-
-
-def drawn_cells(spec: dict) -> dict[tuple[int, int], int]:
-    drawn = {}
-    for cell in layer(spec, "people-cells"):
-        west, south = cell["polygon"][0]
-        drawn[(round((south + 90) / STEP), round((west + 180) / STEP))] = cell["persons"]
-    return drawn
-
-
 def test_moving_the_slider_redraws_the_committee_districts_as_they_were(db_url, raw):
     engine = raw(db_url)
     moment = earlier_step(engine)
@@ -469,24 +506,12 @@ def test_the_status_filter_reads_the_status_at_the_moment_shown(db_url, raw):
 def test_coordinator_cells_at_an_earlier_moment_match_the_history(db_url, raw):
     engine = raw(db_url)
     moment = earlier_step(engine)
-    then = on_map(persons_then(engine, moment))
-    secret = at_confidential(then, facilities(engine))
-    own = own_cells(then[~secret])
     at = open_map_at(db_url, "coordinator", None, moment)
-    drawn = drawn_cells(spec_of(at)[1])
+    drawn = check_cells(engine, at, on_map(persons_then(engine, moment)))
     assert drawn
-    for key, n in drawn.items():
-        assert n == own[key] and n >= 5
-    assert drawn == expected_drawn(own_cell_counts(own), cell_name)  # exactly these cells
-    small = [k for k, n in own.items() if n < 5]
-    big_hidden = [k for k, n in own.items() if n >= 5 and k not in drawn]
-    assert not set(small) & set(drawn)
-    assert len(big_hidden) == (1 if len(small) == 1 else 0)
-    hidden = int(own.sum()) - sum(drawn.values())
-    assert note_number(texts(at), "persons in suppressed cells") == (hidden if hidden >= 5
-                                                                      else None)
     now = on_map(persons(engine))
-    assert drawn != dict(own_cells(now[~at_confidential(now, facilities(engine))]))
+    secret_now = at_confidential(now, facilities(engine))
+    assert drawn != expected_drawn(ids_by(with_cells(now[~secret_now]), ["gi", "gj"]))
 
 
 @pytest.mark.parametrize("role", ["committee", "coordinator"])
@@ -506,6 +531,7 @@ def test_no_person_level_data_reaches_an_aggregate_role_at_an_earlier_moment(db_
     counts = [row["persons"] for lid in ("people-districts", "people-cells")
               for row in layer(spec, lid)]
     assert counts and min(counts) >= 5
+    assert all(isinstance(n, int) and n % 5 == 0 for n in counts)
 
 
 @pytest.mark.parametrize("nats", [["ETH"], ["PHL", "KEN"]])
@@ -529,34 +555,52 @@ def test_a_liaison_sees_its_nationals_where_they_were(db_url, raw, nats):
     assert not [r for r in others.ref if r in spec_json]
 
 
+def occupancy_reports(engine) -> pd.DataFrame:
+    reports = frame(engine, "SELECT * FROM facility_occupancy")
+    reports["at"] = as_time(reports["at"])
+    return reports
+
+
+def latest_occupants(reports: pd.DataFrame, when) -> pd.Series:
+    """Each facility's occupants in its latest report by `when` (latest at, then id)."""
+    return (reports[reports["at"] <= when].sort_values(["facility_id", "at", "id"])
+            .groupby("facility_id").tail(1).set_index("facility_id").occupants)
+
+
+def load_lines(engine, when, few_hidden: bool = False) -> dict[str, str]:
+    """The load line of each drawn facility's tooltip at `when`. Occupancy is reported by
+    facilities, not counted from persons: exact for the roles that see only counts, and
+    "fewer than 5" for 1 to 4 people only for a liaison (`few_hidden`)."""
+    fac, last = facilities(engine), latest_occupants(occupancy_reports(engine), when)
+    lines = {}
+    for f in fac[~fac.confidential].itertuples():
+        n = last.get(f.id)
+        if n is None or pd.isna(n) or not (0 <= n <= f.capacity) or f.capacity <= 0:
+            lines[f.name] = f"{int(f.capacity):,} places · no valid occupancy report"
+        elif few_hidden and 0 < n < 5:  # none at all is no one to protect
+            lines[f.name] = f"fewer than 5 of {int(f.capacity):,} places taken"
+        else:
+            lines[f.name] = (f"{int(n):,} of {int(f.capacity):,} places taken "
+                             f"({100 * n / f.capacity:.0f}% full)")
+    return lines
+
+
+def facility_tips(spec: dict) -> dict[str, list[str]]:
+    return {r["tip"].split("\n")[0]: r["tip"].split("\n") for r in layer(spec, "facilities")}
+
+
 def test_facility_load_and_hazards_are_those_of_the_moment_shown(db_url, raw):
     engine = raw(db_url)
     moment = earlier_step(engine)
     fac = facilities(engine)
-    reports = frame(engine, "SELECT * FROM facility_occupancy")
-    reports["at"] = as_time(reports["at"])
-
-    def load_lines(when) -> dict[str, str]:
-        last = (reports[reports["at"] <= when].sort_values(["facility_id", "at", "id"])
-                .groupby("facility_id").tail(1).set_index("facility_id").occupants)
-        lines = {}
-        for f in fac[~fac.confidential].itertuples():
-            n = last.get(f.id)
-            if n is None or pd.isna(n) or not (0 <= n <= f.capacity) or f.capacity <= 0:
-                lines[f.name] = f"{int(f.capacity):,} places · no valid occupancy report"
-            elif 0 < n < 5:  # none at all is no one to protect
-                lines[f.name] = f"fewer than 5 of {int(f.capacity):,} places taken"
-            else:
-                lines[f.name] = (f"{int(n):,} of {int(f.capacity):,} places taken "
-                                 f"({100 * n / f.capacity:.0f}% full)")
-        return lines
+    reports = occupancy_reports(engine)
 
     at = open_map_at(db_url, "coordinator", None, moment)
     _, spec = spec_of(at)
-    tips = {r["tip"].split("\n")[0]: r["tip"].split("\n") for r in layer(spec, "facilities")}
+    tips = facility_tips(spec)
     drawn = {name: lines[2] for name, lines in tips.items()}
-    assert drawn == load_lines(moment)
-    assert drawn != load_lines(as_of(persons(engine)))  # the load did change since
+    assert drawn == load_lines(engine, moment)
+    assert drawn != load_lines(engine, as_of(persons(engine)))  # the load did change since
 
     # A confirmation made since was not known then: the latest report by then stands in.
     reported = (reports[reports["at"] <= moment].groupby("facility_id")["at"].max())
@@ -576,6 +620,52 @@ def test_facility_load_and_hazards_are_those_of_the_moment_shown(db_url, raw):
     assert {json.dumps(h["polygon"][0]) for h in layer(spec, "hazards")} == shapes
 
 
+def a_moment_with_few_at_a_public_place(engine) -> datetime:
+    """An As-of step at which a drawn facility's latest report counts 1 to 4 people."""
+    fac, reports = facilities(engine), occupancy_reports(engine)
+    start = pd.Timestamp(frame(engine, "SELECT starts_at FROM scenarios WHERE id = 1")
+                         .starts_at.iloc[0]).to_pydatetime()
+    latest = as_of(persons(engine))
+    public = set(fac.id[~fac.confidential])
+    few = reports[reports.facility_id.isin(public) & reports.occupants.between(1, 4)]
+    for report in few.sort_values("at", ascending=False).itertuples():
+        step = start + timedelta(hours=math.ceil((report.at - start).total_seconds() / 3600))
+        if step < latest and 0 < latest_occupants(reports, step).get(report.facility_id) < 5:
+            return step
+    raise AssertionError("no drawn facility ever holds 1 to 4 people in this scenario")
+
+
+@pytest.mark.parametrize("role,nats", [("committee", None), ("coordinator", None),
+                                       ("consular", ["ETH"])])
+def test_only_a_liaison_is_not_told_the_occupancy_of_a_place_of_fewer_than_5(db_url, raw, role,
+                                                                          nats):
+    """Occupancy is reported by facilities, not counted from persons: the roles that see
+    only counts see it exactly. A liaison sees its own nationals at those places one by
+    one, so where 1 to 4 people are, it sees "fewer than 5" in the no-report grey."""
+    engine = raw(db_url)
+    moment = a_moment_with_few_at_a_public_place(engine)
+    liaison = role == "consular"
+    at = open_map_at(db_url, role, nats, moment)
+    _, spec = spec_of(at)
+    tips = facility_tips(spec)
+    assert {name: tip[2] for name, tip in tips.items()} == load_lines(engine, moment,
+                                                                      few_hidden=liaison)
+    occupants = latest_occupants(occupancy_reports(engine), moment)
+    fac = facilities(engine)
+    few = {f.name: int(occupants[f.id]) for f in fac[~fac.confidential].itertuples()
+           if 0 < occupants.get(f.id, 0) < 5}
+    assert few
+    colours = {row["tip"].split("\n")[0]: row["color"] for row in layer(spec, "facilities")}
+    for name, n in few.items():
+        if liaison:
+            assert tips[name][2].startswith("fewer than 5 of ") and "% full" not in tips[name][2]
+            assert colours[name] == [189, 189, 189, 255]  # the grey of no valid report
+        else:
+            assert tips[name][2].startswith(f"{n} of ")
+    legend = "".join(str(m.value) for m in at.markdown)
+    assert ("no valid report or fewer than 5" in legend) == liaison
+
+
 @pytest.mark.parametrize("role,nats", [("committee", None), ("coordinator", None),
                                        ("consular", ["ETH"])])
 def test_an_earlier_moment_works_on_a_dirty_database(dirty_db_url, raw, role, nats):
@@ -586,13 +676,10 @@ def test_an_earlier_moment_works_on_a_dirty_database(dirty_db_url, raw, role, na
     bad = int((scope.status.isin(IN_COUNTRY) & ~scope.valid_xy).sum())
     at = open_map_at(dirty_db_url, role, nats, moment)
     page = texts(at)
-    told = bad if role == "consular" else expected_value(bad)
-    if told == "<5":
-        assert "Fewer than 5 persons without valid coordinates" in page
-        assert note_number(page, "persons without valid coordinates") is None
-    elif told:
-        assert note_number(page, "persons without valid coordinates") == bad
-    else:
+    ids = scope.id[scope.status.isin(IN_COUNTRY) & ~scope.valid_xy]
+    assert note_says(page, "persons without valid coordinates") == (
+        (bad or None) if role == "consular" else told(ids))
+    if not bad:
         assert "without valid coordinates" not in page
     spec_json, spec = spec_of(at)
     assert "200.0," not in spec_json and len(spec["layers"]) > 5

@@ -1,7 +1,10 @@
 """The Drill page and its after-action review (dashboard.figures.review), on a scenario of
 our own: generated small, with a drill run's injects and a few contract breaks
 written into its exercise scenario. Every expected figure is computed here from
-the raw rows, with pandas, never by the code under test."""
+the raw rows, with pandas, never by the code under test: the rows each count is of,
+then the count the coordinator must be shown for them with the oracle of
+tests/disclosure.py (docs/design.md §2.4), and the exact count for a reader who
+sees counts exactly."""
 
 from __future__ import annotations
 
@@ -24,11 +27,12 @@ from dashboard.store.db import sql
 from dashboard.tools.generate import generate
 from tests.apptest import metric, open_page, texts
 from tests.conftest import opened
-from tests.suppression import expected_group, expected_value
+from tests.disclosure import LESS_THAN_5, expected
 
 EXERCISE, LIVE = 2, 1
 RUN = "run-a"
 COORDINATOR = Viewer("test-coordinator", "coordinator", EXERCISE)
+ROUNDING = 'Counts are rounded to a multiple of 5, so parts may not add up; "<5" is 1 to 4.'
 
 
 def _ts(value) -> pd.Timestamp:
@@ -112,10 +116,35 @@ def app_db(drill_url, monkeypatch):
     return drill_url
 
 
-@pytest.fixture
-def no_suppression(monkeypatch):
-    """Exact figures, to compare with our own: the suppression itself is tested apart."""
-    monkeypatch.setattr(access, "suppresses_small_counts", lambda role: False)
+@pytest.fixture(params=["rounded", "exact"])
+def view(request, monkeypatch) -> str:
+    """The coordinator's figures as the page shows them ("rounded"), or exact, as a
+    reader allowed exact counts would be shown the same rows (the rule of who sees
+    what is access.suppresses_small_counts, tested apart)."""
+    if request.param == "exact":
+        monkeypatch.setattr(access, "suppresses_small_counts", lambda role: False)
+    return request.param
+
+
+def shown(ids, view: str) -> int | str:
+    """What must be shown for the rows with these ids: their number, or the oracle's."""
+    ids = list(ids)
+    return len(ids) if view == "exact" else expected(ids)
+
+
+def cell(ids, view: str) -> int | str:
+    """The same, as a table holds it: text where it is rounded (numbers and "<5")."""
+    value = shown(ids, view)
+    return value if view == "exact" else str(value)
+
+
+def small(ids) -> bool:
+    return 1 <= len(list(ids)) <= 4
+
+
+def figured(ids, view: str) -> bool:
+    """Percentiles and medians are shown beside a count of cases unless it is "<5"."""
+    return view == "exact" or not small(ids)
 
 
 # --- our own computation over the raw rows ------------------------------------------------
@@ -157,9 +186,9 @@ def own_departures(raw, url: str, start, until) -> pd.DataFrame:
     countries = set(frame(raw, url, "SELECT iso3 FROM countries").iso3)
     valid = (first["nationality"].isin(countries) & first["status"].isin(
         list(vocab.PERSON_STATUSES)) & (first["at"] >= first["registered_at"]))
-    out = first[valid].copy()
+    out = first[valid].copy()  # indexed by case id
     out["hours"] = (out["at"] - out["registered_at"]).dt.total_seconds() / 3600
-    out.attrs["left_out"] = int((~valid).sum())
+    out.attrs["left_out"] = list(first.index[~valid])
     return out
 
 
@@ -182,7 +211,7 @@ def nearest_rank(values, share) -> float:
 # --- the figures ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("moment", ["end", "middle"])
-def test_time_to_evacuation_by_nationality(drill_url, raw, no_suppression, moment):
+def test_time_to_evacuation_by_nationality(drill_url, raw, view, moment):
     start, end = own_window(raw, drill_url)
     until = end if moment == "end" else start + timedelta(hours=30)
     got = review.review(opened(drill_url), COORDINATOR, RUN, start, until)
@@ -191,16 +220,27 @@ def test_time_to_evacuation_by_nationality(drill_url, raw, no_suppression, momen
     table = got.evacuation.set_index("nationality")
     assert set(table.index) == set(mine["nationality"])
     for nat, part in mine.groupby("nationality"):
-        assert table.loc[nat, "cases"] == len(part)
-        assert table.loc[nat, "median_h"] == pytest.approx(nearest_rank(part.hours, 0.5), abs=0.06)
-        assert table.loc[nat, "p90_h"] == pytest.approx(nearest_rank(part.hours, 0.9), abs=0.06)
-    assert got.evacuation_all["cases"] == len(mine)
-    assert got.evacuation_left_out == mine.attrs["left_out"]
+        assert table.loc[nat, "cases"] == cell(part.index, view), nat
+        if figured(part.index, view):
+            assert table.loc[nat, "median_h"] == pytest.approx(nearest_rank(part.hours, 0.5),
+                                                               abs=0.06)
+            assert table.loc[nat, "p90_h"] == pytest.approx(nearest_rank(part.hours, 0.9),
+                                                            abs=0.06)
+        else:
+            assert pd.isna(table.loc[nat, "median_h"]) and pd.isna(table.loc[nat, "p90_h"])
+    every = got.evacuation_all
+    assert every["cases"] == shown(mine.index, view)
+    if len(mine) and figured(mine.index, view):
+        assert every["median_h"] == pytest.approx(nearest_rank(mine.hours, 0.5), abs=0.06)
+        assert every["p90_h"] == pytest.approx(nearest_rank(mine.hours, 0.9), abs=0.06)
+    else:
+        assert every["median_h"] is None and every["p90_h"] is None
+    assert got.evacuation_left_out == shown(mine.attrs["left_out"], view)
     if moment == "end":
-        assert got.evacuation_left_out >= 2  # the two departures we broke
+        assert len(mine.attrs["left_out"]) >= 2  # the two departures we broke
 
 
-def test_percentiles_from_the_histogram_stay_within_half_an_hour(drill_url, raw, no_suppression,
+def test_percentiles_from_the_histogram_stay_within_half_an_hour(drill_url, raw, view,
                                                                  monkeypatch):
     monkeypatch.setattr(review, "MAX_DURATION_ROWS", 0)
     start, end = own_window(raw, drill_url)
@@ -208,33 +248,41 @@ def test_percentiles_from_the_histogram_stay_within_half_an_hour(drill_url, raw,
     assert got.approximate
     mine = own_departures(raw, drill_url, start, end)
     table = got.evacuation.set_index("nationality")
+    assert got.evacuation_all["cases"] == shown(mine.index, view)
     for nat, part in mine.groupby("nationality"):
-        assert abs(table.loc[nat, "median_h"] - nearest_rank(part.hours, 0.5)) <= 0.55
-        assert abs(table.loc[nat, "p90_h"] - nearest_rank(part.hours, 0.9)) <= 0.55
+        # counted from the hour histogram, the same cases show the same count
+        assert table.loc[nat, "cases"] == cell(part.index, view), nat
+        if figured(part.index, view):
+            assert abs(table.loc[nat, "median_h"] - nearest_rank(part.hours, 0.5)) <= 0.55
+            assert abs(table.loc[nat, "p90_h"] - nearest_rank(part.hours, 0.9)) <= 0.55
+        else:
+            assert pd.isna(table.loc[nat, "median_h"]) and pd.isna(table.loc[nat, "p90_h"])
 
 
-def test_small_nationalities_show_no_figures(drill_url, raw):
+def test_each_nationality_is_rounded_on_its_own_and_small_ones_show_no_figures(drill_url, raw):
+    """Nothing is hidden for another nationality's sake: "<5" is exactly the
+    nationalities of 1 to 4 departures, each other one its own rounding, and the rows
+    are ordered by what is shown (largest first, then by name), never by the truth."""
     start, end = own_window(raw, drill_url)
     got = review.review(opened(drill_url), COORDINATOR, RUN, start, end)
-    sizes = own_departures(raw, drill_url, start, end).groupby("nationality").size()
-    assert any(0 < k < 5 for k in sizes), "the scenario needs a small nationality to test this"
-    # the total of every nationality is shown beside them: complementary suppression
-    want = expected_group({n: int(k) for n, k in sizes.items()})
-    hidden = {n for n, v in want.items() if v == "<5"}
+    mine = own_departures(raw, drill_url, start, end)
+    ids = {nat: list(part.index) for nat, part in mine.groupby("nationality")}
+    assert any(small(i) for i in ids.values()), "the scenario needs a small nationality"
+    assert any(len(i) >= 5 and len(i) % 5 for i in ids.values()), "and a rounded one"
     table = got.evacuation.set_index("nationality")
-    assert set(table.index) == set(sizes.index)
-    for nat in sizes.index:
-        assert table.loc[nat, "cases"] == str(want[nat]), nat
-        if nat in hidden:
-            assert pd.isna(table.loc[nat, "median_h"]) and pd.isna(table.loc[nat, "p90_h"])
-        else:
-            assert not pd.isna(table.loc[nat, "median_h"])
-    assert got.evacuation_all["cases"] == expected_value(int(sizes.sum()))
+    for nat, rows in ids.items():
+        assert table.loc[nat, "cases"] == str(expected(rows)), nat
+        assert (table.loc[nat, "cases"] == LESS_THAN_5) == small(rows), nat
+        assert pd.isna(table.loc[nat, "median_h"]) == small(rows), nat
+        assert pd.isna(table.loc[nat, "p90_h"]) == small(rows), nat
+    order = [(-(2.5 if c == LESS_THAN_5 else int(c)), name) for c, name in
+             zip(got.evacuation["cases"], got.evacuation["country"], strict=True)]
+    assert order == sorted(order)
+    assert got.evacuation_all["cases"] == expected(mine.index)
 
 
 @pytest.mark.parametrize("moment", ["end", "middle"])
-def test_referral_time_to_acceptance_against_the_deadline(drill_url, raw, no_suppression,
-                                                          moment):
+def test_referral_time_to_acceptance_against_the_deadline(drill_url, raw, view, moment):
     start, end = own_window(raw, drill_url)
     until = pd.Timestamp(end if moment == "end" else start + timedelta(hours=30))
     got = review.review(opened(drill_url), COORDINATOR, RUN, start, until.to_pydatetime())
@@ -245,25 +293,32 @@ def test_referral_time_to_acceptance_against_the_deadline(drill_url, raw, no_sup
     answered = set(seen.loc[seen["status"] != "open", "referral_id"])
     sent = refs[(refs["created_at"] >= pd.Timestamp(start)) & (refs["created_at"] <= until)]
     assert len(sent) > 0
+    assert list(table.index) == list(vocab.REFERRAL_SERVICES)
     for service in vocab.REFERRAL_SERVICES:
         part = sent[sent["service"] == service]
         acc = part["id"].map(accepted)
-        in_time = (acc.notna() & (acc <= part["due_at"])).sum()
-        late = (acc.notna() & (acc > part["due_at"])).sum()
-        decided = (acc.notna() | (part["due_at"] <= until)).sum()
-        open_late = (~part["id"].isin(answered) & (part["due_at"] < until)
-                     & (part["closed_at"].isna() | (part["closed_at"] > until))).sum()
+        in_time = part["id"][acc.notna() & (acc <= part["due_at"])]
+        late = part["id"][acc.notna() & (acc > part["due_at"])]
+        decided = int((acc.notna() | (part["due_at"] <= until)).sum())
+        open_late = part["id"][~part["id"].isin(answered) & (part["due_at"] < until)
+                               & (part["closed_at"].isna() | (part["closed_at"] > until))]
         row = table.loc[service]
         assert (row["sent"], row["accepted_in_time"], row["accepted_late"],
                 row["not_accepted"], row["open_past_deadline"]) == (
-            len(part), in_time, late, acc.isna().sum(), open_late), service
+            cell(part["id"], view), cell(in_time, view), cell(late, view),
+            cell(part["id"][acc.isna()], view), cell(open_late, view)), service
         hours = ((acc - part["created_at"]).dt.total_seconds() / 3600).dropna()
-        if len(hours):
+        # the median is shown only beside counts of acceptances and referrals that are
+        # not 1 to 4; the share only where neither count behind it is
+        if len(hours) and (view == "exact" or not (small(hours) or small(part["id"]))):
             assert row["median_h_to_accept"] == pytest.approx(np.median(hours), abs=0.06)
         else:
-            assert pd.isna(row["median_h_to_accept"])
-        if decided:
-            assert row["within_deadline_pct"] == round(100 * in_time / decided)
+            assert pd.isna(row["median_h_to_accept"]), service
+        if decided and (view == "exact" or not (small(in_time)
+                                                or 1 <= decided - len(in_time) <= 4)):
+            assert row["within_deadline_pct"] == round(100 * len(in_time) / decided)
+        else:
+            assert pd.isna(row["within_deadline_pct"]), service
         assert row["deadline_h"] == vocab.REFERRAL_DEADLINE_HOURS[service]
 
 
@@ -279,13 +334,13 @@ def own_facilities(raw, url: str, start, until) -> pd.DataFrame:
         reps = occ[(occ["facility_id"] == f.id) & (occ["at"] <= until)].sort_values(["at", "id"])
         ends = list(reps["at"].iloc[1:]) + [until]
         over = gap = 0.0
-        any_held = False
+        peak = None
         for (at, n), e in zip(zip(reps["at"], reps["occupants"], strict=True), ends,
                               strict=True):
             s = max(at, start)
             if e > s:
                 held = (e - s).total_seconds() / 3600
-                any_held = True
+                peak = int(n) if peak is None else max(peak, int(n))
                 gap = max(gap, held)
                 if n >= f.capacity > 0:
                     over += held
@@ -297,8 +352,8 @@ def own_facilities(raw, url: str, start, until) -> pd.DataFrame:
         fresh = ("overdue" if since is None else "fresh" if since < 24
                  else "due" if since < 48 else "overdue")
         rows.append({"name": f.name, "confidential": bool(f.confidential), "over": over,
-                     "gap": gap if any_held else (until - start).total_seconds() / 3600,
-                     "above": above, "confirmation": fresh})
+                     "gap": gap if peak is not None else (until - start).total_seconds() / 3600,
+                     "above": above, "confirmation": fresh, "peak": peak})
     return pd.DataFrame(rows)
 
 
@@ -317,6 +372,9 @@ def test_facility_hours_over_capacity_and_stale_reports(drill_url, raw, moment):
         assert table.loc[name, "longest_gap_h"] == pytest.approx(row.gap, abs=0.06)
         assert table.loc[name, "reports_above_capacity"] == row.above
         assert table.loc[name, "confirmation"] == row.confirmation
+        # occupancy is reported by facilities: the coordinator's peak is exact, small or not
+        peak = table.loc[name, "peak_occupants"]
+        assert (pd.isna(peak) if pd.isna(row.peak) else peak == str(int(row.peak))), name
     totals = got.facility_totals
     assert totals["reports_above_capacity"] == mine["above"].sum() >= 1  # the one we wrote
     assert totals["at_or_over"] == (mine["over"] > 0).sum() >= 1
@@ -324,9 +382,53 @@ def test_facility_hours_over_capacity_and_stale_reports(drill_url, raw, moment):
     assert totals["over_hours"] == pytest.approx(mine["over"].sum(), abs=0.06)
 
 
+def test_a_liaison_sees_no_exact_peak_of_one_to_four(drill_url, raw):
+    """The rule of the Shelters page: a liaison, who sees its nationals person by person,
+    is shown "<5" for a facility whose peak is 1 to 4 people, every other peak exact."""
+    start, end = own_window(raw, drill_url)
+    liaison = Viewer("l", "consular", EXERCISE, ("ETH",))
+    got = review.review(opened(drill_url), liaison, RUN, start, end)
+    mine = own_facilities(raw, drill_url, start, end)
+    listed = mine[~mine["confidential"]].set_index("name")
+    table = got.facilities.set_index("facility")
+    for name, row in listed.iterrows():
+        peak = table.loc[name, "peak_occupants"]
+        if pd.isna(row.peak):
+            assert pd.isna(peak), name
+        else:
+            assert peak == (LESS_THAN_5 if 1 <= row.peak <= 4 else str(int(row.peak))), name
+
+
+def own_responses(raw, url: str) -> dict[str, pd.Series]:
+    """The times of each response, indexed by the id of the row counted: valid persons'
+    registrations, valid referrals' first acceptance, cases' first departure."""
+    persons = times(frame(raw, url, "SELECT id, registered_at, status FROM persons "
+                                    "WHERE scenario_id = 2"), "registered_at")
+    persons = persons[persons["status"].isin(list(vocab.PERSON_STATUSES))]
+    _, events = own_acceptances(raw, url)
+    acc = events[events["status"] == "accepted"].groupby("referral_id")["at"].min()
+    dep = times(frame(raw, url,
+                      "SELECT c.id, MIN(e.at) AS at FROM evacuation_cases c "
+                      "JOIN evacuation_events e ON e.case_id = c.id JOIN persons p "
+                      "ON p.id = c.person_id WHERE c.scenario_id = 2 AND e.stage = 'departed' "
+                      "GROUP BY c.id"), "at")
+    return {"registered": persons.set_index("id")["registered_at"], "accepted": acc,
+            "departed": dep.set_index("id")["at"]}
+
+
+def responding(at: pd.Series, lo, hi, until) -> list:
+    """The ids of the rows with a time in [lo, hi) and by `until`."""
+    return list(at.index[(at >= lo) & (at < hi) & (at <= until)])
+
+
+def cumulative(at: pd.Series, start, hour, until) -> list:
+    """The ids of the rows from `start` to the end of `hour` (and by `until`)."""
+    return list(at.index[(at >= pd.Timestamp(start)) & (at <= until)
+                         & (at < hour + timedelta(hours=1))])
+
+
 @pytest.mark.parametrize("moment", ["end", "middle"])
-def test_inject_timeline_with_the_response_in_the_hour_after(drill_url, raw, no_suppression,
-                                                             moment):
+def test_inject_timeline_with_the_response_in_the_hour_after(drill_url, raw, view, moment):
     start, end = own_window(raw, drill_url)
     until = pd.Timestamp(end if moment == "end" else start + timedelta(hours=30))
     got = review.review(opened(drill_url), COORDINATOR, RUN, start, until.to_pydatetime())
@@ -336,31 +438,19 @@ def test_inject_timeline_with_the_response_in_the_hour_after(drill_url, raw, no_
     assert list(got.injects["seq"]) == list(injects["seq"])
     assert len(injects) == (4 if moment == "end" else 3)
 
-    persons = times(frame(raw, drill_url, "SELECT registered_at, status FROM persons "
-                                          "WHERE scenario_id = 2"), "registered_at")
-    persons = persons[persons["status"].isin(list(vocab.PERSON_STATUSES))]
-    refs, events = own_acceptances(raw, drill_url)
-    acc = events[events["status"] == "accepted"].groupby("referral_id")["at"].min()
-    dep = times(frame(raw, drill_url,
-                      "SELECT c.id, MIN(e.at) AS at FROM evacuation_cases c "
-                      "JOIN evacuation_events e ON e.case_id = c.id JOIN persons p "
-                      "ON p.id = c.person_id WHERE c.scenario_id = 2 AND e.stage = 'departed' "
-                      "GROUP BY c.id"), "at")["at"]
+    responses = own_responses(raw, drill_url)
     for inject, row in zip(injects.itertuples(), got.injects.itertuples(), strict=True):
         lo, hi = inject.at, min(inject.at + timedelta(hours=1), until + timedelta(seconds=1))
+        assert (row.registered, row.accepted, row.departed) == tuple(
+            cell(responding(responses[name], lo, hi, until), view)
+            for name in ("registered", "accepted", "departed")), inject.seq
 
-        def count(series, lo=lo, hi=hi):
-            return int(((series >= lo) & (series < hi) & (series <= until)).sum())
-
-        assert (row.registered, row.accepted, row.departed) == (
-            count(persons["registered_at"]), count(acc), count(dep))
-
-    # the response series: cumulative departures since the start, hour by hour
-    series = got.series.set_index("hour")["departed"]
-    in_window = dep[(dep >= pd.Timestamp(start)) & (dep <= until)]
-    for hour, value in series.items():
-        assert value == int((in_window < hour + timedelta(hours=1)).sum())
-
+    # the response series: cumulative since the start, hour by hour, every point drawn
+    assert list(got.series["hour"]) == list(pd.date_range(pd.Timestamp(start).floor("h"),
+                                                          until.floor("h"), freq="h"))
+    for name, at in responses.items():
+        for hour, value in zip(got.series["hour"], got.series[name], strict=True):
+            assert value == shown(cumulative(at, start, hour, until), view), (name, hour)
 
 def test_a_live_scenario_is_refused(drill_url):
     with pytest.raises(review.NotExercise):
@@ -379,9 +469,12 @@ def test_drill_page_shows_the_review_of_the_exercise(app_db, raw):
     start, end = own_window(raw, app_db)
     assert metric(at, "Injects") == "4"
     mine = own_departures(raw, app_db, start, end)
-    departures = expected_value(len(mine))  # the coordinator sees counts only
-    assert metric(at, "Departures") == (departures if departures == "<5" else f"{departures:,}")
-    assert metric(at, "Median hours") == f"{nearest_rank(mine.hours, 0.5):,.0f}"
+    departures = expected(mine.index)  # the coordinator sees counts rounded
+    assert metric(at, "Departures") == (departures if departures == LESS_THAN_5
+                                        else f"{departures:,}")
+    assert metric(at, "Median hours") == (
+        "—" if departures == LESS_THAN_5 else f"{nearest_rank(mine.hours, 0.5):,.0f}")
+    assert ROUNDING in texts(at)
     assert len(at.get("plotly_chart")) >= 2
     injects = at.dataframe[0].value
     assert list(injects["seq"]) == [1, 2, 3, 4]

@@ -14,7 +14,6 @@ from dashboard.rules.access import Viewer
 from tests.apptest import metric, open_page, texts
 from tests.conftest import opened
 from tests.readback import as_of_of, load
-from tests.suppression import as_text, expected_group, expected_value
 
 
 def facilities_now(engine, scenario: int) -> pd.DataFrame:
@@ -44,24 +43,6 @@ def with_areas(engine, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(area=frame.area_pcode.map(areas).fillna("(no area)"))
 
 
-def told(n: int, hide: bool) -> str:
-    """A facility's occupants as its row shows them: with thousands separators, or "<5"."""
-    shown = expected_value(n) if hide else n
-    return shown if isinstance(shown, str) else f"{shown:,}"
-
-
-def check_totals(table: pd.DataFrame, key: str, valid: pd.DataFrame, hide: bool) -> None:
-    """Occupants of a totals table (by kind or by area) exactly as the rules show them
-    beside their total, and free places and % full hidden with them."""
-    counts = {k: int(v) for k, v in valid.groupby(key)["occupants"].sum().items()}
-    want = expected_group(counts) if hide else counts
-    shown = table.set_index(key)
-    assert as_text(dict(shown["occupants"])) == as_text(want), key
-    hidden = {k for k, v in want.items() if v == "<5"}
-    assert {k for k in shown.index if pd.isna(shown.loc[k, "free"])} == hidden, key
-    assert {k for k in shown.index if pd.isna(shown.loc[k, "full_pct"])} == hidden, key
-
-
 def occupancy_at(engine, scenario: int, at) -> pd.Series:
     occ = load(engine, "SELECT o.* FROM facility_occupancy o JOIN facilities f "
                        "ON f.id = o.facility_id WHERE f.scenario_id = :s", s=scenario)
@@ -85,9 +66,6 @@ def test_facility_rows_match_the_database(db_url, raw):
     for row in truth[~truth.confidential & truth.valid].itertuples():
         shown = listing.loc[row.name]
         occupants, capacity = int(row.occupants), int(row.capacity)
-        assert shown["occupants"] == told(occupants, True), row.name  # the coordinator's
-        if 0 < occupants < 5:  # what would give a small count back goes with it
-            assert pd.isna(shown["free"]) and pd.isna(shown["full_pct"]), row.name
         if occupants >= 5:
             assert shown["occupants"] == f"{occupants:,}"
             assert shown["free"] == capacity - occupants
@@ -131,8 +109,9 @@ def test_no_confidential_place_can_be_worked_out_from_the_totals(db_url, raw, vi
         assert hidden in (0, int(inside.capacity.sum())), area
         if hidden:
             assert len(inside) >= 2, area
-    hidden = data.headline["Places"] - int(listed.capacity.sum())
-    assert hidden == int(counted(valid)[lambda f: f.confidential].capacity.sum())
+    in_use = counted(valid)[lambda f: f.status.isin(["open", "full"])]
+    hidden = data.headline["Places"] - int(in_use[~in_use.confidential].capacity.sum())
+    assert hidden == int(in_use[in_use.confidential].capacity.sum())
     alone = confidential.groupby("area").size().eq(1).sum()
     assert data.confidential_uncounted == alone
     kinds = data.by_kind.set_index("kind")
@@ -172,8 +151,9 @@ def test_change_and_confirmation_follow_data_as_of(db_url, raw):
                                     Viewer("c", "committee", 1)], ids=lambda v: v.role)
 def test_time_to_full_from_the_arrival_rate_of_the_last_day(db_url, raw, viewer):
     """Hours to full = free places / (the last 24 hours' net arrivals per hour), for an
-    open or full facility with a report in the last day that is filling; for roles
-    that see only aggregates a change under 5 is not told, nor the time it implies."""
+    open or full facility with a report in the last day that is filling. Occupancy is
+    reported by facilities: exact for every role, but a liaison is told nothing that
+    would give back the count of a facility holding 1 to 4 people."""
     engine = raw(db_url)
     as_of = as_of_of(engine, 1)
     now, before = occupancy_at(engine, 1, as_of), occupancy_at(engine, 1, as_of - timedelta(1))
@@ -182,7 +162,7 @@ def test_time_to_full_from_the_arrival_rate_of_the_last_day(db_url, raw, viewer)
                        "GROUP BY o.facility_id")
     last_report = pd.to_datetime(occ.set_index("facility_id")["at"], format="mixed")
     truth = facilities_now(engine, 1).set_index("name")
-    hide = viewer.role == "committee"
+    hide = viewer.role == "consular"
     data = shelters(opened(db_url), viewer, as_of)
     seen = set()
     for row in data.facilities.itertuples():
@@ -206,8 +186,6 @@ def test_time_to_full_from_the_arrival_rate_of_the_last_day(db_url, raw, viewer)
         else:
             hours = free / (change / 24)
             words = f"in {hours:.0f} h" if hours < 48 else f"in {hours / 24:.1f} days"
-            if hide and change < 5:
-                words, hours = "slowly (<5 a day)", None
         if hide and 0 < occupants < 5:
             words, hours = "—", None
         assert row.time_to_full == words, row.facility
@@ -234,34 +212,38 @@ def test_time_to_full_is_told_in_hours_under_two_days_else_in_days():
     assert shown["hours_to_full"].tolist() == [24.0, 96.0]
 
 
-def test_small_occupancy_is_suppressed_with_what_gives_it_away(db_url, raw):
+def test_a_liaison_sees_no_exact_count_of_a_small_facility(db_url, raw):
+    """Occupancy is reported by facilities: the committee sees it exactly, small or
+    not; a liaison sees "<5" for a facility of 1 to 4 people, without what would give
+    it back (free places, % full, change, its trend points under 5), and every total
+    that includes one is withheld ("—"), since it less the listed others would."""
     engine = raw(db_url)
-    everything = with_areas(engine, facilities_now(engine, 2))
-    truth = everything.set_index("name")
-    data = shelters(opened(db_url), Viewer("c", "committee", 2), as_of_of(engine, 2))
+    truth = facilities_now(engine, 2).set_index("name")
+    as_of = as_of_of(engine, 2)
+    liaison = shelters(opened(db_url), Viewer("l", "consular", 2, ("ETH",)), as_of)
+    committee = shelters(opened(db_url), Viewer("c", "committee", 2), as_of)
+    exact = committee.facilities.set_index("facility")
     small = 0
-    for row in data.facilities.itertuples():
+    for row in liaison.facilities.itertuples():
         fac = truth.loc[row.facility]
-        if fac.valid and 0 < fac.occupants < 5:
+        if not fac.valid:
+            continue
+        n = int(fac.occupants)
+        assert exact.loc[row.facility, "occupants"] == f"{n:,}"
+        if 0 < n < 5:
             small += 1
             assert row.occupants == "<5"
             assert pd.isna(row.free) and pd.isna(row.full_pct) and pd.isna(row.change_24h)
-        elif fac.valid:
-            assert row.occupants == told(int(fac.occupants), True), row.facility
+        else:
+            assert row.occupants == f"{n:,}"
         for value in row.trend or []:
             assert value is None or value == 0 or value >= 5
-    hidden_totals = 0
-    for table in (data.by_kind, data.by_area):
-        cells = list(table["occupants"])
-        hidden_totals += cells.count("<5")
-        assert sum(c == "<5" for c in cells) != 1  # complementary suppression
-        assert all(c == "<5" or int(c) == 0 or int(c) >= 5 for c in cells)
-    # and exactly the cells the rules hide, from the true totals
-    valid = counted(everything[everything.valid])
-    check_totals(data.by_area, "area", valid, hide=True)
-    valid = valid.assign(kind=valid.kind.where(~valid.confidential, "confidential places"))
-    check_totals(data.by_kind, "kind", valid, hide=True)
-    assert small + hidden_totals > 0, "the exercise scenario must hold a small count to test"
+    assert small > 0, "the exercise scenario must hold a small facility to test"
+    assert liaison.headline["Occupants (reported)"] == "—"
+    assert liaison.headline["Free places"] == "—"
+    assert isinstance(committee.headline["Occupants (reported)"], int)
+    withheld = sum(list(t["occupants"]).count("—") for t in (liaison.by_kind, liaison.by_area))
+    assert withheld > 0
 
 
 @pytest.mark.parametrize("role, nats", [("committee", None), ("coordinator", None),
@@ -272,7 +254,8 @@ def test_page_for_each_role(sqlite_url, raw, monkeypatch, role, nats):
     assert not at.exception
     truth = facilities_now(raw(sqlite_url), 1)
     in_totals = counted(with_areas(raw(sqlite_url), truth[truth.valid]))
-    assert metric(at, "Places") == f"{int(in_totals.capacity.sum()):,}"
+    in_use = in_totals[in_totals.status.isin(["open", "full"])]
+    assert metric(at, "Places") == f"{int(in_use.capacity.sum()):,}"
     assert metric(at, "Facilities") == f"{len(truth):,}"
     confidential = set(truth.loc[truth.confidential, "name"])
     for chart in at.get("plotly_chart"):
@@ -331,14 +314,18 @@ def facilities_at(engine, scenario: int, moment) -> pd.DataFrame:
     return fac
 
 
-def check_cells(cells: dict, truth: dict, hide: bool) -> None:
-    """Shown cells against the true counts: for an aggregate role exactly what the
-    rules make of them (a small count, and its complement beside the total, as "<5";
-    every other count told), for a liaison the counts themselves."""
+def check_cells(cells: dict, truth: dict, has_small: dict, hide: bool) -> None:
+    """Shown totals against the true ones: exact, but for a liaison "—" where the
+    group holds a facility of 1 to 4 people and "<5" where the total is 1 to 4."""
     assert set(cells) == set(truth)
-    assert as_text(cells) == as_text(expected_group(truth) if hide else truth)
-    if hide:
-        assert list(cells.values()).count("<5") != 1  # complementary suppression
+    for key, n in truth.items():
+        if not hide:
+            expected = n
+        elif has_small[key]:
+            expected = "—"
+        else:
+            expected = "<5" if 0 < n < 5 else f"{n:,}"
+        assert cells[key] == expected, (key, cells[key], n)
 
 
 EARLIER = [(Viewer("c", "committee", 1), 5), (Viewer("c", "committee", 2), 5),
@@ -353,7 +340,7 @@ def test_an_earlier_moment_is_worked_back_from_the_occupancy_history(db_url, raw
     engine = raw(db_url)
     latest = as_of_of(engine, viewer.scenario_id)
     moment = latest - timedelta(days=days)
-    hide = viewer.role != "consular"
+    hide = viewer.role == "consular"
     truth = facilities_at(engine, viewer.scenario_id, moment)
     now = facilities_now(engine, viewer.scenario_id).set_index("id")
     # the moment must tell apart from the latest data, or this test proves nothing
@@ -363,26 +350,30 @@ def test_an_earlier_moment_is_worked_back_from_the_occupancy_history(db_url, raw
     assert data.worked_back and not shelters(opened(db_url), viewer, latest).worked_back
 
     valid = counted(with_areas(engine, truth[truth.valid]))
-    occupants, places = int(valid.occupants.sum()), int(valid.capacity.sum())
-    small = hide and 0 < occupants < 5
+    # the place figures count facilities in use (open or full), as the Overview does
+    holding = valid[valid.status.isin(["open", "full"])]
+    occupants, places = int(holding.occupants.sum()), int(holding.capacity.sum())
+    withheld = hide and bool(((holding.occupants > 0) & (holding.occupants < 5)).any())
     assert data.headline["Places"] == places
-    assert data.headline["Occupants"] == (expected_value(occupants) if hide else occupants)
-    assert data.headline["Free places"] == ("<5" if small else places - occupants)
-    assert data.headline["≥90% full"] == int((valid.occupants >= 0.9 * valid.capacity).sum())
+    assert data.headline["Occupants (reported)"] == ("—" if withheld else occupants)
+    assert data.headline["Free places"] == ("—" if withheld else places - occupants)
+    assert data.headline["≥90% full"] == int(
+        (holding.occupants >= 0.9 * holding.capacity).sum())
     assert data.no_report == int(truth.occupants.isna().sum())
     assert data.invalid == int((truth.occupants.notna() & ~truth.valid).sum())
 
     # totals by area, and by kind with pooled confidential places as a row of their own
     valid = valid.assign(kind=valid.kind.where(~valid.confidential, "confidential places"))
     for key, table in (("kind", data.by_kind), ("area", data.by_area)):
-        expected = valid.groupby(key).agg(capacity=("capacity", "sum"),
-                                          occupants=("occupants", "sum"))
+        expected = (valid.assign(small=(valid.occupants > 0) & (valid.occupants < 5))
+                    .groupby(key).agg(capacity=("capacity", "sum"),
+                                      occupants=("occupants", "sum"), small=("small", "any")))
         shown = table.set_index(key)
         assert dict(shown["capacity"].astype(int)) == {
             k: int(v) for k, v in expected["capacity"].items()}
         check_cells(dict(shown["occupants"]),
-                    {k: int(v) for k, v in expected["occupants"].items()}, hide)
-        check_totals(table, key, valid, hide)
+                    {k: int(v) for k, v in expected["occupants"].items()},
+                    dict(expected["small"]), hide)
 
     # each listed facility: occupancy, trend and confirmation as known at the moment
     listing = data.facilities.set_index("facility")
@@ -418,7 +409,7 @@ def test_an_earlier_moment_is_worked_back_from_the_occupancy_history(db_url, raw
         assert row["trend"] == [None if v is not None and hide and 0 < v < 5 else v
                                 for v in series], fac.name
         change = series[-1] - series[-2]
-        assert row["change_24h"] == ("<5" if hide and 0 < abs(change) < 5 else f"{change:,}")
+        assert row["change_24h"] == f"{change:,}"
     assert data.headline["Confirmation overdue"] == overdue
 
 
@@ -429,7 +420,8 @@ def test_an_earlier_moment_on_a_dirty_database(dirty_db_url, raw):
     data = shelters(opened(dirty_db_url), Viewer("k", "coordinator", 1), moment)
     assert data.invalid == int((truth.occupants.notna() & ~truth.valid).sum())
     in_totals = counted(with_areas(engine, truth[truth.valid]))
-    assert data.headline["Places"] == int(in_totals.capacity.sum())
+    assert data.headline["Places"] == int(
+        in_totals[in_totals.status.isin(["open", "full"])].capacity.sum())
 
 
 def test_page_draws_the_as_of_slider_and_shows_the_moment_picked(sqlite_url, raw, monkeypatch):
@@ -445,11 +437,15 @@ def test_page_draws_the_as_of_slider_and_shows_the_moment_picked(sqlite_url, raw
                                        .total_seconds() // 3600))
     assert slider.value == latest
     now, then = facilities_now(engine, 1), facilities_at(engine, 1, step)
-    now = counted(with_areas(engine, now[now.valid]))
-    expected = int(counted(with_areas(engine, then[then.valid])).occupants.sum())
-    assert expected != int(now.occupants.sum())
-    assert metric(at, "Occupants") == f"{int(now.occupants.sum()):,}"
+
+    def occupants(frame) -> int:
+        frame = counted(with_areas(engine, frame[frame.valid]))
+        return int(frame[frame.status.isin(["open", "full"])].occupants.sum())
+
+    expected = occupants(then)
+    assert expected != occupants(now)
+    assert metric(at, "Occupants (reported)") == f"{occupants(now):,}"
     slider.set_value(step).run()
     assert not at.exception
-    assert metric(at, "Occupants") == f"{expected:,}"
+    assert metric(at, "Occupants (reported)") == f"{expected:,}"
     assert "today's status is shown" in texts(at)

@@ -3,21 +3,32 @@ and the offline base map.
 
 People leave the database already aggregated for the roles that see only
 counts (docs/design.md §2.4, §2.6): by district for the committee, by a square
-grid cell for the coordinator, each count under 5 dropped with complementary
-suppression. Only a consular liaison gets points, and only of its visible
+grid cell for the coordinator. Each district's or cell's count is shown as
+privacy.rounded makes it (0, "<5" or a multiple of 5 chosen by the cell key of
+the persons counted), so the same persons show the same count under every filter
+and moment, and no difference of two filters or of parts and totals singles out
+one to four people. A district or cell of 1 to 4 persons ("<5") is not drawn;
+nothing is hidden to protect another one. Every number in the notes is itself a
+rounded count. Only a consular liaison gets points, and only of its visible
 nationals (access.person_scope), and only up to a cap: past it, its nationals
-are gridded too, so a page never ships more than a few MB (docs/design.md §8).
-Rows that break the contract are left out with the data-quality conditions.
+are gridded too, with exact counts, so a page never ships more than a few MB
+(docs/design.md §8). Rows that break the contract are left out with the
+data-quality conditions.
 
 At the latest moment the counts are summed from the *placements*: one tally per
 scenario of its persons by tallies group, status, grid cell, district, whether at
-a confidential place and vulnerability tags, found by the server once for every
+a confidential place and vulnerability tags, each row with its count `n` and the
+cell key `k` of the persons counted, found by the server once for every
 scope and refreshed in the background (as dashboard.figures.tallies). Until it is first
 found, and at an earlier moment, each scope is counted in the database.
 
 At an earlier moment, people are where their history puts them then
 (people.persons_at), facility load is the latest report by then, and hazards
-those valid then; the same rules of scope, suppression and confidentiality apply.
+those valid then; the same rules of scope, rounding and confidentiality apply.
+
+Facility occupancy is reported by facilities, not counted from persons: it is shown
+exactly, except that a liaison, who sees its nationals at those places person by
+person, sees no exact occupancy of a facility holding 1 to 4 people.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from dashboard.figures import people as persons
 from dashboard.figures import quality, reference, tallies
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
+from dashboard.rules.privacy import Count, Shown
 from dashboard.store import cache, db
 from dashboard.store.db import Database
 
@@ -78,22 +90,27 @@ class People:
     """People as the viewer may see them on the map.
 
     `mode` is "areas" (committee), "cells" (coordinator, or a liaison past the
-    cap) or "points" (a liaison). The exact totals are kept for tests and for
-    the notes; the notes already say them suppressed where the role needs it.
+    cap) or "points" (a liaison). Every count here is as the viewer is shown it:
+    exact for a liaison (its own nationals), and for the roles that see only counts
+    (`rounded`) privacy.rounded of the persons it counts: 0, "<5" or a multiple of
+    5. No true count of those roles is kept, so none can reach the page. The
+    `persons` of a drawn district or cell is such a shown count (never "<5": a
+    district or cell of 1 to 4 persons is not drawn).
     """
 
     mode: str
-    areas: pd.DataFrame   # pcode, name, lat, lon, persons, polygon — drawn districts only
-    cells: pd.DataFrame   # gi, gj, persons, polygon — drawn cells only
-    points: pd.DataFrame  # lon, lat, ref, full_name, status — a liaison's nationals only
-    placed: int           # persons with valid coordinates matching the filters
-    drawn: int            # persons in the drawn areas, cells or points
-    hidden: int           # persons in areas or cells suppressed as small
-    unplaced: int         # persons whose district has no shape on the map
-    in_confidential: int  # persons at a confidential facility, kept off cells and points
-    bad_coordinates: int  # persons matching the filters without valid coordinates
+    areas: pd.DataFrame     # pcode, name, lat, lon, persons, polygon — drawn districts only
+    cells: pd.DataFrame     # gi, gj, persons, polygon — drawn cells only
+    points: pd.DataFrame    # lon, lat, ref, full_name, status — a liaison's nationals only
+    placed: Shown           # persons with valid coordinates matching the filters
+    drawn: Shown            # persons in the drawn areas, cells or points, counted together
+    hidden: Shown           # persons in areas or cells of 1 to 4 persons, not drawn
+    unplaced: Shown         # persons whose district has no shape on the map
+    in_confidential: Shown  # persons at a confidential facility, kept off cells and points
+    bad_coordinates: Shown  # persons matching the filters without valid coordinates
     notes: tuple[str, ...] = field(default=())
     as_of: datetime | None = None  # the earlier moment shown; None for the latest data
+    rounded: bool = False   # counts are rounded (a role that sees only counts)
 
 
 @dataclass(frozen=True)
@@ -190,19 +207,37 @@ def cell_polygon(gi: int, gj: int, step: float = GRID_STEP) -> list[list[float]]
             ((west, south), (east, south), (east, north), (west, north), (west, south))]
 
 
-def _suppressed(viewer: Viewer, counts: dict) -> tuple[dict, set]:
-    """Counts to draw, and the keys hidden as small (with complementary suppression)."""
-    if not access.suppresses_small_counts(viewer.role):
-        return counts, set()
-    shown = privacy.suppress_group({str(k): v for k, v in counts.items()}, total_shown=True)
-    hidden = {k for k in counts if shown[str(k)] == privacy.SUPPRESSED}
-    return {k: v for k, v in counts.items() if k not in hidden}, hidden
+def _exact(viewer: Viewer) -> bool:
+    """Whether the viewer sees its counts exactly (a liaison, of its own nationals)."""
+    return not access.suppresses_small_counts(viewer.role)
 
 
-def _say(viewer: Viewer, n: int) -> str:
-    if access.suppresses_small_counts(viewer.role) and privacy.is_small(n):
-        return "Fewer than 5"
-    return f"{n:,}"
+def _total(counts) -> Count:
+    return sum(counts, privacy.ZERO)
+
+
+def _shown(viewer: Viewer, counts: dict) -> tuple[dict, dict]:
+    """The districts or cells to draw with the count each shows (privacy.shown: exact
+    for a liaison, rounded for everyone else), and the Counts of those not drawn
+    because they hold 1 to 4 persons ("<5"). Nothing is hidden to protect another:
+    every count shown is rounded, so no difference gives a hidden one back."""
+    drawn, hidden = {}, {}
+    for key, count in counts.items():
+        value = privacy.shown(count, _exact(viewer))
+        if value == privacy.SUPPRESSED:
+            hidden[key] = count
+        elif isinstance(value, int) and value > 0:
+            drawn[key] = value
+    return drawn, hidden
+
+
+def _say(viewer: Viewer, count: Count) -> str:
+    """A count of persons in a note, as the viewer may be told it."""
+    value = privacy.shown(count, _exact(viewer))
+    return "Fewer than 5" if value == privacy.SUPPRESSED else f"{value:,}"
+
+
+ROUNDING_NOTE = "Counts are rounded to a multiple of 5; parts may not add up to the total."
 
 
 # Persons without valid coordinates are counted in the same pass as the cells or
@@ -210,26 +245,36 @@ def _say(viewer: Viewer, n: int) -> str:
 _PLACED = f"CASE WHEN {quality.valid_person_coordinates()} THEN 1 ELSE 0 END"
 
 
-def _split_placed(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The rows of persons with valid coordinates, and the number of the others."""
-    placed = frame["placed"].astype(int) == 1
+def _counted(rows: pd.DataFrame) -> Count:
+    """The Count of some rows of counts `n` and cell keys `k`."""
+    return Count(int(rows["n"].sum()), int(rows["k"].sum()))
+
+
+def _split_placed(frame: pd.DataFrame) -> tuple[pd.DataFrame, Count]:
+    """The rows of persons with valid coordinates, and the Count of the others."""
+    frame = frame.assign(**{c: pd.to_numeric(frame[c]).fillna(0).astype(np.int64)
+                            for c in ("placed", "n", "k")})
+    placed = frame["placed"] == 1
     return (frame[placed].drop(columns="placed").reset_index(drop=True),
-            int(frame.loc[~placed, "n"].sum()))
+            _counted(frame[~placed]))
 
 
 def _cells(database: Database, source: str, where: str, params: dict,
            at_confidential: str) -> pd.DataFrame:
-    """Persons by whether placed, grid cell and whether at a confidential place."""
+    """Persons by whether placed, grid cell and whether at a confidential place (n),
+    with the cell key of each count (k)."""
     return database.read(
         f"SELECT {_PLACED} AS placed, {grid_columns(database)}, {at_confidential} AS conf, "
-        f"COUNT(*) AS n FROM {source} WHERE {where} GROUP BY 1, 2, 3, 4", params)
+        f"COUNT(*) AS n, SUM({tallies.rk('p.id')}) AS k FROM {source} WHERE {where} "
+        "GROUP BY 1, 2, 3, 4", {**params, **privacy.installation_key_params()})
 
 
 def _districts(database: Database, source: str, where: str, params: dict) -> pd.DataFrame:
-    """Persons by whether placed and district."""
+    """Persons by whether placed and district (n), with the cell key of each count (k)."""
     return database.read(
-        f"SELECT {_PLACED} AS placed, p.area_pcode AS pcode, COUNT(*) AS n FROM {source} "
-        f"WHERE {where} GROUP BY 1, 2", params)
+        f"SELECT {_PLACED} AS placed, p.area_pcode AS pcode, COUNT(*) AS n, "
+        f"SUM({tallies.rk('p.id')}) AS k FROM {source} WHERE {where} GROUP BY 1, 2",
+        {**params, **privacy.installation_key_params()})
 
 
 # --- the shared placements (the latest moment) --------------------------------------------
@@ -244,7 +289,8 @@ class Placements(tallies.Tallies):
     """A scenario's persons with a status in the vocabulary, at the latest data, in one
     frame, "placements": tallies group, status, placed (valid coordinates), gi and gj
     (grid cell, -1 if not placed), conf (at a confidential place), pcode (district,
-    "" if none), mask (bit i: has tag `tags[i]`) and n."""
+    "" if none), mask (bit i: has tag `tags[i]`), n (persons) and k (the sum of
+    their record keys, privacy.record_key: any sum of rows is a privacy.Count)."""
 
     tags: tuple[str, ...] | None = ()  # None: too many tags for the mask
 
@@ -283,7 +329,7 @@ def _count_placements(database: Database, scenario_id: int) -> Placements:
         f"SELECT {tallies.group_columns()}, p.status, {_PLACED} AS placed, "
         f"{grid_columns(database)}, "
         f"{at_confidential} AS conf, COALESCE(p.area_pcode, '') AS pcode, {mask} AS mask, "
-        f"COUNT(*) AS n FROM persons p {join} "
+        f"COUNT(*) AS n, SUM({tallies.rk('p.id')}) AS k FROM persons p {join} "
         f"WHERE p.scenario_id = :scenario AND {quality.valid_person_status()} "
         "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"), params)
     frame = frame.astype({"placed": np.int8, "conf": np.int8, "status": "category",
@@ -291,7 +337,7 @@ def _count_placements(database: Database, scenario_id: int) -> Placements:
     for column in ("gi", "gj"):
         frame[column] = pd.to_numeric(frame[column]).fillna(-1).astype(np.int32)
     frame["mask"] = pd.to_numeric(frame["mask"]).astype(np.int64)
-    frame["n"] = frame["n"].astype(np.int64)
+    frame[["n", "k"]] = frame[["n", "k"]].astype(np.int64)
     counted = tallies.with_groups({"placements": frame})
     return Placements(counted.groups, counted.frames, tags=tags)
 
@@ -317,14 +363,15 @@ def _placed(found: Placements, viewer: Viewer, filters: MapFilters) -> pd.DataFr
 
 
 def _summed(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return rows.groupby(keys, observed=True, as_index=False)["n"].sum()
+    """Persons (n) and their cell keys (k) summed by `keys`."""
+    return rows.groupby(keys, observed=True, as_index=False)[["n", "k"]].sum()
 
 
 @cache.scoped(ttl=TTL)
 def people(database: Database, viewer: Viewer, filters: MapFilters,
            point_cap: int = POINT_CAP, as_of: datetime | None = None) -> People:
     """The people layer for `viewer` at `as_of` (None: the latest data), filtered,
-    aggregated in the database."""
+    aggregated in the database, every count as the viewer may be shown it."""
     then = persons.earlier(database, viewer.scenario_id, as_of)
     source, where, params = _where(database, viewer, filters, then)
     at_confidential, conf_params = access.at_confidential_place(viewer.scenario_id)
@@ -342,96 +389,115 @@ def people(database: Database, viewer: Viewer, filters: MapFilters,
 
     cells, bad = _split_placed(_summed(rows, ["placed", "gi", "gj", "conf"]) if rows is not None
                                else _cells(database, source, where, params, at_confidential))
-    cells = cells.astype({"gi": int, "gj": int, "conf": int, "n": int})
-    placed = int(cells["n"].sum())
-    in_conf = int(cells.loc[cells["conf"] == 1, "n"].sum())
-    open_cells = cells[cells["conf"] == 0].groupby(["gi", "gj"])["n"].sum()
+    cells = cells.astype({"gi": int, "gj": int, "conf": int})
+    exact = _exact(viewer)
+    placed = _counted(cells)
+    in_conf = _counted(cells[cells["conf"] == 1])
+    open_cells = cells[cells["conf"] == 0].groupby(["gi", "gj"])[["n", "k"]].sum()
     mode = "cells"
     points = empty_points
-    if access.sees_person_level(viewer.role) and placed - in_conf <= point_cap:
+    if access.sees_person_level(viewer.role) and (placed - in_conf).n <= point_cap:
         mode = "points"
-    if mode == "points" and placed > in_conf:
+    if mode == "points" and placed.n > in_conf.n:
         points = database.read(
             f"SELECT p.lon, p.lat, p.ref, p.full_name, p.status FROM {source} "
             f"WHERE {where} AND {quality.valid_person_coordinates()} "
             f"AND {at_confidential} = 0 ORDER BY p.id", params)
 
-    counts = {(int(i), int(j)): int(n) for (i, j), n in open_cells.items() if n > 0}
-    drawn, hidden_keys = _suppressed(viewer, counts)
-    hidden = sum(counts[k] for k in hidden_keys)
+    counts = {(int(i), int(j)): Count(int(n), int(k)) for (i, j), n, k in
+              zip(open_cells.index, open_cells["n"], open_cells["k"], strict=True) if n > 0}
+    drawn, hidden = ({}, {}) if mode == "points" else _shown(viewer, counts)
     cell_frame = empty_cells if mode == "points" else pd.DataFrame({
         "gi": [k[0] for k in drawn], "gj": [k[1] for k in drawn],
         "persons": list(drawn.values()),
         "polygon": [cell_polygon(*k) for k in drawn],
     })
-    drawn_total = len(points) if mode == "points" else sum(drawn.values())
+    drawn_count = (Count(len(points)) if mode == "points"
+                   else _total(counts[k] for k in drawn))
+    hidden_count = _total(hidden.values())
 
     notes = []
     if mode == "points":
-        notes.append(f"{drawn_total:,} of your nationals drawn as points.")
+        notes.append(f"{len(points):,} of your nationals drawn as points.")
     elif access.sees_person_level(viewer.role):
-        notes.append(f"{placed - in_conf:,} of your nationals match: more than {point_cap:,}, "
-                     f"so they are counted in {GRID_STEP}° cells. Narrow the filters "
-                     "(status, vulnerability, nationality) to see them as points.")
+        notes.append(f"{(placed - in_conf).n:,} of your nationals match: more than "
+                     f"{point_cap:,}, so they are counted in {GRID_STEP}° cells. Narrow the "
+                     "filters (status, vulnerability, nationality) to see them as points.")
     else:
-        notes.append(f"{drawn_total:,} persons drawn in {len(drawn):,} cells of {GRID_STEP}°.")
+        notes.append(f"{_say(viewer, drawn_count)} persons drawn in {len(drawn):,} cells "
+                     f"of {GRID_STEP}°.")
+    if not exact:
+        notes.append(ROUNDING_NOTE)
     if hidden:
-        notes.append(f"{_say(viewer, hidden)} persons in suppressed cells (fewer than 5 "
-                     "people, or hidden with one that has) are not drawn.")
-    if in_conf:
+        notes.append(f"{_say(viewer, hidden_count)} persons in cells of fewer than 5 people "
+                     "are not drawn.")
+    if in_conf.n:
         notes.append(f"{_say(viewer, in_conf)} persons at confidential facilities are not "
                      "placed on the map; they count in district totals only.")
-    if bad:
+    if bad.n:
         notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
                      "(see Data quality).")
-    return People(mode, empty_areas, cell_frame, points, placed, drawn_total, hidden, 0,
-                  in_conf, bad, tuple(notes), then)
+    return People(mode, empty_areas, cell_frame, points, privacy.shown(placed, exact),
+                  privacy.shown(drawn_count, exact), privacy.shown(hidden_count, exact), 0,
+                  privacy.shown(in_conf, exact), privacy.shown(bad, exact), tuple(notes),
+                  then, rounded=not exact)
 
 
 def _by_area(database: Database, viewer: Viewer, districts: pd.DataFrame, then: datetime | None,
              empty_cells: pd.DataFrame, empty_points: pd.DataFrame) -> People:
     """The committee's view: persons by district (admin level 2) on the approximate shapes,
-    from the persons by district (`_districts`)."""
+    from the persons by district with their cell keys (`_districts`)."""
     frame, bad = _split_placed(districts)
     areas = database.read("SELECT pcode, name, lat, lon FROM areas WHERE admin_level = 2")
     shapes = district_shapes()
     known = {r.pcode: r for r in areas.itertuples() if r.pcode in shapes}
-    counts = {str(r.pcode): int(r.n) for r in frame.itertuples()
-              if r.pcode in known and int(r.n) > 0}
-    placed = int(frame["n"].sum())
-    unplaced = placed - sum(counts.values())
-    drawn, hidden_keys = _suppressed(viewer, counts)
-    hidden = sum(counts[k] for k in hidden_keys)
+    counts: dict[str, Count] = {}
+    unplaced = privacy.ZERO
+    for pcode, n, k in zip(frame["pcode"], frame["n"], frame["k"], strict=True):
+        if n <= 0:
+            continue
+        if pcode in known:
+            counts[str(pcode)] = counts.get(str(pcode), privacy.ZERO) + Count(int(n), int(k))
+        else:
+            unplaced += Count(int(n), int(k))
+    exact = _exact(viewer)
+    drawn, hidden = _shown(viewer, counts)
     area_frame = pd.DataFrame({
         "pcode": list(drawn), "name": [known[k].name for k in drawn],
         "lat": [float(known[k].lat) for k in drawn], "lon": [float(known[k].lon) for k in drawn],
         "persons": list(drawn.values()), "polygon": [rings(shapes[k]) for k in drawn],
     })
-    drawn_total = sum(drawn.values())
-    notes = [f"{drawn_total:,} persons drawn in {len(drawn)} districts."]
+    drawn_count = _total(counts[k] for k in drawn)
+    hidden_count = _total(hidden.values())
+    notes = [f"{_say(viewer, drawn_count)} persons drawn in {len(drawn)} districts."]
+    if not exact:
+        notes.append(ROUNDING_NOTE)
     if hidden:
-        notes.append(f"{_say(viewer, hidden)} persons in suppressed districts (fewer than 5 "
-                     "people, or hidden with one that has) are not drawn.")
-    if unplaced:
+        notes.append(f"{_say(viewer, hidden_count)} persons in districts of fewer than 5 "
+                     "people are not drawn.")
+    if unplaced.n:
         notes.append(f"{_say(viewer, unplaced)} persons have no known district and are "
                      "not drawn.")
-    if bad:
+    if bad.n:
         notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
                      "(see Data quality).")
     if then is not None:
         notes.append("The history records places, not districts: a person who was then in "
                      "another facility than now is counted in that facility's district, "
                      "anyone else in their current district.")
-    return People("areas", area_frame, empty_cells, empty_points, placed, drawn_total, hidden,
-                  unplaced, 0, bad, tuple(notes), then)
+    return People("areas", area_frame, empty_cells, empty_points,
+                  privacy.shown(_counted(frame), exact), privacy.shown(drawn_count, exact),
+                  privacy.shown(hidden_count, exact), privacy.shown(unplaced, exact), 0,
+                  privacy.shown(bad, exact), tuple(notes), then, rounded=not exact)
 
 
 # --- facilities, hazards, consular posts --------------------------------------------------
 
 @cache.scoped(ttl=TTL)
 def layers(database: Database, viewer: Viewer, as_of: datetime) -> MapLayers:
-    """Facilities (never a confidential one) with their load at `as_of`, hazards active
-    at `as_of`, consular posts. Facility status has no history: it is today's."""
+    """Facilities (never a confidential one) with their load at `as_of` ("<5" occupants
+    for a liaison where 1 to 4 people are there), hazards active at `as_of`, consular
+    posts. Facility status has no history: it is today's."""
     params = {"scenario": viewer.scenario_id}
     # The latest report by an earlier moment; at the latest moment, the latest report.
     earlier = persons.earlier(database, viewer.scenario_id, as_of) is not None
@@ -463,14 +529,16 @@ def layers(database: Database, viewer: Viewer, as_of: datetime) -> MapLayers:
     fac = fac.drop(columns=["confidential"]).reset_index(drop=True)
     occupants = pd.to_numeric(fac["occupants"], errors="coerce")
     fac["full_pct"] = (100 * occupants / fac["capacity"]).round(0)
-    if access.suppresses_small_counts(viewer.role):
-        small = occupants.map(lambda n: pd.notna(n) and privacy.is_small(int(n)))
-        # Fewer than 5 people at a known place: neither the count nor the share is shown.
-        fac["full_pct"] = fac["full_pct"].mask(small)
-        fac["occupants"] = [privacy.SUPPRESSED if s else (None if pd.isna(n) else int(n))
-                            for s, n in zip(small, occupants, strict=True)]
-    else:
-        fac["occupants"] = [None if pd.isna(n) else int(n) for n in occupants]
+    # Occupancy is reported by facilities, not counted from persons: shown exactly to
+    # the roles that see only counts. A liaison sees its own nationals at these places
+    # person by person, so it gets no exact occupancy of a place holding 1 to 4 people
+    # (the others there could be told apart): neither the count nor the share.
+    liaison = access.sees_person_level(viewer.role)
+    few = pd.Series([liaison and pd.notna(n) and privacy.is_small(int(n)) for n in occupants],
+                    index=fac.index, dtype=bool)
+    fac["full_pct"] = fac["full_pct"].mask(few)
+    fac["occupants"] = [privacy.SUPPRESSED if f else (None if pd.isna(n) else int(n))
+                        for f, n in zip(few, occupants, strict=True)]
 
     haz = database.read(
         "SELECT h.id, h.kind, h.severity, h.geometry, h.valid_from, h.valid_to FROM hazards h "

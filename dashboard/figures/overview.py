@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from dashboard.contract import vocab
-from dashboard.figures import quality, tallies
+from dashboard.figures import quality, shelters, tallies
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
+from dashboard.rules.privacy import Count, Shown
 from dashboard.store import cache
 from dashboard.store.db import Database
 
@@ -53,21 +54,30 @@ def _persons_where(database: Database, viewer: Viewer) -> tuple[str, dict]:
     return f"{scope} AND {quality.valid_person_status()}", params
 
 
-def _scalar(database: Database, statement: str, params: dict) -> int:
-    value = database.read(statement, params).iloc[0, 0]
-    return 0 if value is None or pd.isna(value) else int(value)
+def _count(database: Database, source_where: str, params: dict, id_column: str) -> Count:
+    """One Count (rows and their cell key) of `FROM ... WHERE ...`."""
+    frame = database.read(f"SELECT COUNT(*) AS n, SUM({privacy.record_key(id_column)}) AS k "
+                          f"{source_where}", {**params, **privacy.installation_key_params()})
+    return _as_count(frame.iloc[0])
 
 
-def _registered(database: Database, viewer: Viewer, at: datetime) -> int:
+def _as_count(row) -> Count:
+    n, k = row["n"], row["k"]
+    return Count(0 if n is None or pd.isna(n) else int(n), 0 if k is None or pd.isna(k) else int(k))
+
+
+def _counts_by(database: Database, statement: str, params: dict, key: str,
+               values) -> dict[str, Count]:
+    """Counts per value of `key` from a statement selecting key, n (COUNT) and k (keys)."""
+    frame = database.read(statement, {**params, **privacy.installation_key_params()})
+    found = {row[key]: _as_count(row) for _, row in frame.iterrows()}
+    return {v: found.get(v, privacy.ZERO) for v in values}
+
+
+def _registered(database: Database, viewer: Viewer, at: datetime) -> Count:
     where, params = _persons_where(database, viewer)
-    return _scalar(database, f"SELECT COUNT(*) FROM persons p WHERE {where} "
-                           "AND p.registered_at <= :at", {**params, "at": at})
-
-
-def _status_counts(database: Database, statement: str, params: dict) -> dict[str, int]:
-    frame = database.read(statement, params)
-    counts = dict(zip(frame["status"], frame["n"].astype(int), strict=True))
-    return {s: counts.get(s, 0) for s in vocab.PERSON_STATUSES}
+    return _count(database, f"FROM persons p WHERE {where} AND p.registered_at <= :at",
+                  {**params, "at": at}, "p.id")
 
 
 def _latest_events(table: str, key: str, changed: str) -> str:
@@ -84,8 +94,8 @@ _PERSONS_CHANGED = "SELECT DISTINCT person_id FROM person_events WHERE at > :ref
 _CASES_CHANGED = "SELECT DISTINCT case_id FROM evacuation_events WHERE at > :ref AND at <= :now"
 
 
-def _by_status_at(database: Database, viewer: Viewer, now: dict[str, int], latest: datetime,
-                  at: datetime) -> dict[str, int]:
+def _by_status_at(database: Database, viewer: Viewer, now: dict[str, Count], latest: datetime,
+                  at: datetime) -> dict[str, Count]:
     """Status counts at an earlier moment `at`, from the history: the current counts
     (true at `latest`), with the persons who changed since `at` counted as they were
     then (a person registered since is not counted). Reads only their history."""
@@ -93,75 +103,73 @@ def _by_status_at(database: Database, viewer: Viewer, now: dict[str, int], lates
         return now
     where, params = _persons_where(database, viewer)
     params = {**params, "ref": at, "now": latest}
-    changed_now = _status_counts(
-        database, f"SELECT p.status, COUNT(*) AS n FROM persons p WHERE {where} "
-                f"AND p.id IN ({_PERSONS_CHANGED}) GROUP BY p.status", params)
-    changed_then = _status_counts(
-        database, "SELECT e.status, COUNT(*) AS n FROM person_events e "
-                "JOIN persons p ON p.id = e.person_id "
-                f"WHERE e.id IN ({_latest_events('person_events', 'person_id', _PERSONS_CHANGED)})"
-                f" AND {where} GROUP BY e.status", params)
-    return {s: now[s] - changed_now[s] + changed_then[s] for s in vocab.PERSON_STATUSES}
+    key = privacy.record_key("p.id")
+    statuses = vocab.PERSON_STATUSES
+    changed_now = _counts_by(
+        database, f"SELECT p.status, COUNT(*) AS n, SUM({key}) AS k FROM persons p "
+                  f"WHERE {where} AND p.id IN ({_PERSONS_CHANGED}) GROUP BY p.status",
+        params, "status", statuses)
+    changed_then = _counts_by(
+        database, f"SELECT e.status, COUNT(*) AS n, SUM({key}) AS k FROM person_events e "
+                  "JOIN persons p ON p.id = e.person_id WHERE e.id IN "
+                  f"({_latest_events('person_events', 'person_id', _PERSONS_CHANGED)})"
+                  f" AND {where} GROUP BY e.status", params, "status", statuses)
+    return {s: now[s] - changed_now[s] + changed_then[s] for s in statuses}
 
 
-def _funnel_at(database: Database, viewer: Viewer, now: dict[str, int],
-               latest: datetime, at: datetime) -> dict[str, int]:
+def _funnel_at(database: Database, viewer: Viewer, now: dict[str, Count],
+               latest: datetime, at: datetime) -> dict[str, Count]:
     """Evacuation cases by stage at an earlier moment, the same way as _by_status_at."""
     if at >= latest:
         return now
     where, params = quality.scoped_cases(database, viewer)
     params = {**params, "ref": at, "now": latest}
-
-    def counts(statement: str) -> dict[str, int]:
-        frame = database.read(statement, params)
-        found = dict(zip(frame["stage"], frame["n"].astype(int), strict=True))
-        return {s: found.get(s, 0) for s in vocab.ALL_EVACUATION_STAGES}
-
-    changed_now = counts(f"SELECT c.stage, COUNT(*) AS n FROM evacuation_cases c WHERE {where} "
-                         f"AND c.id IN ({_CASES_CHANGED}) GROUP BY c.stage")
-    changed_then = counts(
-        "SELECT e.stage, COUNT(*) AS n FROM evacuation_events e "
-        "JOIN evacuation_cases c ON c.id = e.case_id "
-        f"WHERE e.id IN ({_latest_events('evacuation_events', 'case_id', _CASES_CHANGED)}) "
-        f"AND {where} GROUP BY e.stage")
-    return {s: now[s] - changed_now[s] + changed_then[s] for s in vocab.ALL_EVACUATION_STAGES}
+    key, stages = privacy.record_key("c.id"), vocab.ALL_EVACUATION_STAGES
+    changed_now = _counts_by(
+        database, f"SELECT c.stage, COUNT(*) AS n, SUM({key}) AS k FROM evacuation_cases c "
+                  f"WHERE {where} AND c.id IN ({_CASES_CHANGED}) GROUP BY c.stage",
+        params, "stage", stages)
+    changed_then = _counts_by(
+        database, f"SELECT e.stage, COUNT(*) AS n, SUM({key}) AS k FROM evacuation_events e "
+                  "JOIN evacuation_cases c ON c.id = e.case_id WHERE e.id IN "
+                  f"({_latest_events('evacuation_events', 'case_id', _CASES_CHANGED)}) "
+                  f"AND {where} GROUP BY e.stage", params, "stage", stages)
+    return {s: now[s] - changed_now[s] + changed_then[s] for s in stages}
 
 
-def _open_referrals(database: Database, viewer: Viewer, at: datetime) -> int:
+def _open_referrals(database: Database, viewer: Viewer, at: datetime) -> Count:
     # Open at a moment: sent by then, and not yet closed, rejected or revoked then.
     where, params = quality.scoped_referrals(database, viewer)
-    return _scalar(database, f"SELECT COUNT(*) FROM referrals r WHERE {where} "
-                           "AND r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at)",
-                   {**params, "at": at})
+    return _count(database, f"FROM referrals r WHERE {where} AND r.created_at <= :at "
+                            "AND (r.closed_at IS NULL OR r.closed_at > :at)",
+                  {**params, "at": at}, "r.id")
 
 
-def _overdue_by_service(database: Database, viewer: Viewer,
-                        at: datetime) -> dict[str, int]:
+def _overdue_by_service(database: Database, viewer: Viewer, at: datetime) -> dict[str, Count]:
     # Overdue at a moment: past the service's deadline then, and still awaiting
     # acceptance then (no later status in its history by that moment).
     where, params = quality.scoped_referrals(database, viewer)
-    params = {**params, "at": at}
-    frame = database.read(
-        f"SELECT r.service, COUNT(*) AS n FROM referrals r WHERE {where} "
-        "AND r.due_at < :at AND r.created_at <= :at "
-        "AND (r.closed_at IS NULL OR r.closed_at > :at) "
-        "AND NOT EXISTS (SELECT 1 FROM referral_events x WHERE x.referral_id = r.id "
-        "AND x.at <= :at AND x.status <> :v_open) GROUP BY r.service", params)
-    counts = dict(zip(frame["service"], frame["n"].astype(int), strict=True))
-    return {s: counts.get(s, 0) for s in access.referral_services(viewer)}
+    return _counts_by(
+        database, f"SELECT r.service, COUNT(*) AS n, SUM({privacy.record_key('r.id')}) AS k "
+                  f"FROM referrals r WHERE {where} "
+                  "AND r.due_at < :at AND r.created_at <= :at "
+                  "AND (r.closed_at IS NULL OR r.closed_at > :at) "
+                  "AND NOT EXISTS (SELECT 1 FROM referral_events x WHERE x.referral_id = r.id "
+                  "AND x.at <= :at AND x.status <> :v_open) GROUP BY r.service",
+        {**params, "at": at}, "service", access.referral_services(viewer))
 
 
-def _departed_by(database: Database, viewer: Viewer, at: datetime) -> int:
+def _departed_by(database: Database, viewer: Viewer, at: datetime) -> Count:
     """Cases that had left the country by `at`, from the stage history. Only a case
     now at `departed` or beyond can have left (backward histories are excluded),
     so the history is read for those alone."""
     where, params = quality.scoped_cases(database, viewer)
     gone = list(vocab.EVACUATION_PATH[vocab.EVACUATION_PATH.index("departed"):])
-    return _scalar(database, f"SELECT COUNT(*) FROM evacuation_cases c WHERE {where} "
-                           "AND c.stage IN :gone AND EXISTS ("
-                           "SELECT 1 FROM evacuation_events e WHERE e.case_id = c.id "
-                           "AND e.stage = :v_departed AND e.at <= :at)",
-                   {**params, "at": at, "gone": gone})
+    return _count(database, f"FROM evacuation_cases c WHERE {where} "
+                            "AND c.stage IN :gone AND EXISTS ("
+                            "SELECT 1 FROM evacuation_events e WHERE e.case_id = c.id "
+                            "AND e.stage = :v_departed AND e.at <= :at)",
+                  {**params, "at": at, "gone": gone}, "c.id")
 
 
 @cache.scoped()
@@ -177,11 +185,10 @@ def _facilities(database: Database, scenario_id: int, at: datetime) -> pd.DataFr
         f"FROM facilities f JOIN ({quality.latest_occupancy('occ_at', database.dialect)}) lo "
         "ON lo.facility_id = f.id "
         "LEFT JOIN areas a ON a.pcode = f.area_pcode "
-        f"WHERE f.scenario_id = :scenario AND {quality.valid_occupancy()} "
-        "AND f.status IN :v_in_use", params)
+        f"WHERE f.scenario_id = :scenario AND {quality.valid_occupancy()}", params)
     frame["full_pct"] = (100 * frame["occupants"] / frame["capacity"]).round(0)
     # a confidential place alone in its area counts in no total (privacy.counted_in_totals)
-    return frame[privacy.counted_in_totals(frame)]
+    return shelters.in_use(frame[privacy.counted_in_totals(frame)])
 
 
 def _near_capacity(facilities: pd.DataFrame) -> pd.DataFrame:
@@ -192,28 +199,29 @@ def _free_places(facilities: pd.DataFrame) -> int:
     return int((facilities["capacity"] - facilities["occupants"]).sum())
 
 
+def _occupants(facilities: pd.DataFrame) -> int:
+    return int(facilities["occupants"].sum())
+
+
 def _active_hazards(database: Database, viewer: Viewer, at: datetime) -> int:
-    return _scalar(database, "SELECT COUNT(*) FROM hazards h WHERE h.scenario_id = :scenario "
+    return database.scalar("SELECT COUNT(*) FROM hazards h WHERE h.scenario_id = :scenario "
                            "AND h.valid_from <= :at AND (h.valid_to IS NULL OR h.valid_to > :at)",
-                   {"scenario": viewer.scenario_id, "at": at})
+                           {"scenario": viewer.scenario_id, "at": at})
 
 
-def _shown(viewer: Viewer, n: int) -> int | str:
-    return privacy.suppress_value(n) if access.suppresses_small_counts(viewer.role) else n
+def _exact(viewer: Viewer) -> bool:
+    return not access.suppresses_small_counts(viewer.role)
 
 
-def _delta(viewer: Viewer, now: int, before: int) -> int | str:
-    change = now - before
-    if access.suppresses_small_counts(viewer.role) and (
-        privacy.is_small(now) or privacy.is_small(before) or privacy.is_small(abs(change))
-    ):
-        return privacy.SUPPRESSED  # a small change counts a few people, and gives them away
-    return change
+def _delta(now: Shown, before: Shown) -> Shown:
+    """The change between two shown figures, from what is shown; WITHHELD where one of
+    them is "<5" (the change would count the few people behind it)."""
+    change = privacy.change(now, before)
+    return privacy.WITHHELD if change is None else change
 
 
-def _group(viewer: Viewer, counts: dict[str, int], name: str, value: str) -> pd.DataFrame:
-    shown = (privacy.suppress_group(counts) if access.suppresses_small_counts(viewer.role)
-             else dict(counts))
+def _group(viewer: Viewer, counts: dict[str, Count], name: str, value: str) -> pd.DataFrame:
+    shown = {k: privacy.shown(c, _exact(viewer)) for k, c in counts.items()}
     return pd.DataFrame({name: list(shown), value: [str(v) for v in shown.values()]})
 
 
@@ -221,16 +229,12 @@ def _group(viewer: Viewer, counts: dict[str, int], name: str, value: str) -> pd.
 class _Counts:
     """The viewer's counts behind the headline figures, at one moment."""
 
-    registered: int
-    status: dict[str, int]
-    open_referrals: int
-    overdue: dict[str, int]
-    departed: int
-    funnel: dict[str, int]
-
-
-def _keyed(series: pd.Series, keys) -> dict[str, int]:
-    return {k: int(series.get(k, 0)) for k in keys}
+    registered: Count
+    status: dict[str, Count]
+    open_referrals: Count
+    overdue: dict[str, Count]
+    departed: Count
+    funnel: dict[str, Count]
 
 
 def _counts_now(now: tallies.Now, viewer: Viewer) -> _Counts:
@@ -239,13 +243,13 @@ def _counts_now(now: tallies.Now, viewer: Viewer) -> _Counts:
     referrals = referrals[referrals["service"].isin(access.referral_services(viewer))]
     cases = now.scope("cases", viewer)
     return _Counts(
-        registered=int(persons["registered"].sum()),
-        status=_keyed(persons.groupby("status")["n"].sum(), vocab.PERSON_STATUSES),
-        open_referrals=int(referrals["open"].sum()),
-        overdue=_keyed(referrals.groupby("service")["overdue"].sum(),
-                       access.referral_services(viewer)),
-        departed=int(cases["departed"].sum()),
-        funnel=_keyed(cases.groupby("stage")["n"].sum(), vocab.ALL_EVACUATION_STAGES))
+        registered=tallies.counted(persons, "registered", "registered_k"),
+        status=tallies.counted_by(persons, "status", vocab.PERSON_STATUSES),
+        open_referrals=tallies.counted(referrals, "open", "open_k"),
+        overdue=tallies.counted_by(referrals, "service", access.referral_services(viewer),
+                                   "overdue", "overdue_k"),
+        departed=tallies.counted(cases, "departed", "departed_k"),
+        funnel=tallies.counted_by(cases, "stage", vocab.ALL_EVACUATION_STAGES))
 
 
 def _counts_in_history(h: tallies.History, viewer: Viewer, at: datetime) -> _Counts:
@@ -296,12 +300,14 @@ def overview(database: Database, viewer: Viewer, as_of: datetime,
     as_of, counts = _counts_at(database, viewer, now, current, as_of)
     reference_at, ref = _counts_at(database, viewer, now, current,
                                    min(reference_at or as_of - timedelta(hours=24), as_of))
-    registered_now, registered_ref = counts.registered, ref.registered
-    status, status_ref = counts.status, ref.status
-    open_now, open_ref = counts.open_referrals, ref.open_referrals
-    overdue, overdue_ref = counts.overdue, sum(ref.overdue.values())
-    departed_now, departed_ref = counts.departed, ref.departed
-    funnel = counts.funnel
+    exact = _exact(viewer)
+
+    def pair(now: Count, before: Count) -> tuple[Shown, Shown]:
+        shown_now = privacy.shown(now, exact)
+        return shown_now, _delta(shown_now, privacy.shown(before, exact))
+
+    def total(counts: dict[str, Count]) -> Count:
+        return sum(counts.values(), privacy.ZERO)
 
     facilities = _facilities(database, viewer.scenario_id, as_of)
     facilities_ref = _facilities(database, viewer.scenario_id, reference_at)
@@ -310,36 +316,37 @@ def overview(database: Database, viewer: Viewer, as_of: datetime,
     hazards, hazards_ref = (_active_hazards(database, viewer, as_of),
                             _active_hazards(database, viewer, reference_at))
     listed = near[~near["confidential"].astype(bool)].sort_values("full_pct", ascending=False)
+    # occupancy is reported by facilities, not counted from persons: exact for all
     listed = listed[["facility", "kind", "area", "capacity", "occupants", "full_pct"]]
-    if access.suppresses_small_counts(viewer.role):
-        listed = listed.assign(occupants=[str(privacy.suppress_value(int(n)))
-                                          for n in listed["occupants"]])
 
-    c = lambda n: _shown(viewer, n)  # noqa: E731 - short local alias keeps the table readable
     figures = (
-        Figure("registered", "Registered", c(registered_now),
-               _delta(viewer, registered_now, registered_ref),
+        Figure("registered", "Registered", *pair(counts.registered, ref.registered),
                "Persons registered by the moment shown"),
-        Figure("sheltered", "Sheltered", c(status["sheltered"]),
-               _delta(viewer, status["sheltered"], status_ref["sheltered"]),
-               "Persons staying in a facility"),
-        Figure("missing", "Missing", c(status["missing"]),
-               _delta(viewer, status["missing"], status_ref["missing"]),
+        Figure("sheltered", "Sheltered (registered)", *pair(counts.status["sheltered"],
+                                                            ref.status["sheltered"]),
+               "Persons whose registration says they stay in a facility. Facilities report "
+               "their own occupants (the next figure): the two differ where a registration "
+               "or a report is behind, or people stay unregistered"),
+        Figure("occupants", "Occupants (reported)", _occupants(facilities),
+               _occupants(facilities) - _occupants(facilities_ref),
+               "Occupants that open and full facilities report in their latest valid report, "
+               "as on the Shelters page"),
+        Figure("missing", "Missing", *pair(counts.status["missing"], ref.status["missing"]),
                "Persons whose whereabouts are unknown"),
-        Figure("departed", "Evacuated", c(departed_now),
-               _delta(viewer, departed_now, departed_ref),
+        Figure("departed", "Evacuated", *pair(counts.departed, ref.departed),
                "Evacuation cases that have departed the country"),
-        Figure("open_referrals", "Open referrals", c(open_now),
-               _delta(viewer, open_now, open_ref),
+        Figure("open_referrals", "Open referrals", *pair(counts.open_referrals,
+                                                         ref.open_referrals),
                "Referrals sent and not yet closed, rejected or revoked"),
-        Figure("overdue_referrals", "Overdue referrals", c(sum(overdue.values())),
-               _delta(viewer, sum(overdue.values()), overdue_ref),
+        Figure("overdue_referrals", "Overdue referrals", *pair(total(counts.overdue),
+                                                               total(ref.overdue)),
                "Open referrals not accepted by their service's deadline"),
         Figure("near_capacity", "Facilities ≥90% full", len(near), len(near) - len(near_ref),
                "Open facilities whose latest report is at 90% of capacity or more"),
-        Figure("free_places", "Free places", c(free_places),
-               _delta(viewer, free_places, _free_places(facilities_ref)),
-               "Capacity minus occupants, over open facilities with a valid report"),
+        Figure("free_places", "Free places", free_places,
+               free_places - _free_places(facilities_ref),
+               "Capacity minus reported occupants, over open and full facilities with a valid "
+               "report, as on the Shelters page"),
         Figure("hazards", "Active hazards", hazards, hazards - hazards_ref,
                "Hazards valid at the moment shown"),
     )
@@ -347,8 +354,8 @@ def overview(database: Database, viewer: Viewer, as_of: datetime,
         as_of=as_of,
         reference_at=reference_at,
         figures=figures,
-        by_status=_group(viewer, status, "status", "persons"),
-        funnel=_group(viewer, funnel, "stage", "cases"),
-        overdue_by_service=_group(viewer, overdue, "service", "overdue"),
+        by_status=_group(viewer, counts.status, "status", "persons"),
+        funnel=_group(viewer, counts.funnel, "stage", "cases"),
+        overdue_by_service=_group(viewer, counts.overdue, "service", "overdue"),
         near_capacity=listed.reset_index(drop=True),
     )

@@ -6,21 +6,27 @@ coordinator the de-identified queue.
 Counted in the database within the viewer's scope: a liaison counts only its
 visible nationals' consular-type referrals (access.referral_services), never a
 sensitive service. Rows breaking the contract (quality.valid_referral()) are
-left out, as the data-quality view counts them. Counts below 5 are suppressed
-for aggregate roles; the queue carries no name, ref, phone or person id.
+left out, as the data-quality view counts them. For roles that see only counts,
+every count is the rounding of its own referrals (privacy.rounded, docs/design.md
+§2.4): each query sums the record keys of the referrals it counts beside their
+number, so that any cell, total or day is a privacy.Count. The queue carries no
+name, ref, phone or person id.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from dashboard.contract import vocab
-from dashboard.figures import quality, scenarios
+from dashboard.figures import quality, scenarios, tallies
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
+from dashboard.rules.privacy import Count, Shown
 from dashboard.store import cache
 from dashboard.store.db import Database
 
@@ -34,15 +40,18 @@ PRIORITY_RANK = {p: i for i, p in enumerate(vocab.REFERRAL_PRIORITIES)}
 
 @dataclass(frozen=True)
 class Referrals:
+    """Every count as the viewer may see it: exact for a liaison, else rounded (the
+    tables then hold text: numbers and "<5")."""
+
     as_of: datetime
-    open_total: int | str
-    overdue_total: int | str
+    open_total: Shown
+    overdue_total: Shown
     by_service: pd.DataFrame  # service, deadline_h, open, accepted, in_service, active, overdue
     by_age: pd.DataFrame      # service, one column per AGES label (active referrals)
     by_org: pd.DataFrame      # receiving_organisation, active, on_time, overdue
-    flow: pd.DataFrame        # day, opened, ended, active (None where thinned for privacy)
+    flow: pd.DataFrame        # day, opened, ended, active (open at the end of the day)
     queue: pd.DataFrame | None  # coordinator only
-    queue_total: int
+    queue_total: Shown        # the shown open total
     worked_back: bool = False  # as_of is before the latest data: figures from the history
 
 
@@ -84,30 +93,43 @@ def _counts(database: Database, viewer: Viewer, as_of: datetime,
     age = "CASE " + " ".join(
         f"WHEN r.created_at <= :age{i} THEN {i}" for i in reversed(range(1, len(AGES)))
     ) + " ELSE 0 END"
-    params = {**params, **bounds}
+    params = {**params, **bounds, **privacy.installation_key_params()}
     # overdue: past the deadline and still awaiting acceptance at the moment shown
-    return database.read(
+    return _whole(database.read(
         f"{head}SELECT r.service, r.status, r.to_org, {age} AS age, "
         "CASE WHEN r.status = :v_open AND r.due_at < :as_of THEN 1 ELSE 0 END AS overdue, "
-        f"COUNT(*) AS n {source} "
-        "GROUP BY r.service, r.status, r.to_org, age, overdue", params)
+        f"COUNT(*) AS n, SUM({privacy.record_key('r.id')}) AS k {source} "
+        "GROUP BY r.service, r.status, r.to_org, age, overdue", params),
+        ["age", "overdue", "n", "k"])
+
+
+def _whole(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Counts and key sums as int64 (PostgreSQL sums to numeric, an empty sum to NULL)."""
+    for column in columns:
+        frame[column] = frame[column].fillna(0).astype(np.int64)
+    return frame
 
 
 def _flow(database: Database, viewer: Viewer, as_of: datetime,
           worked_back: bool) -> pd.DataFrame:
+    """Referrals sent and ended per day (day, opened, opened_k, ended, ended_k): each
+    with the sum of its referrals' record keys."""
     where, params = _where(database, viewer)
-    params = {**params, "ended": list(vocab.REFERRAL_ENDED)}
+    params = {**params, "ended": list(vocab.REFERRAL_ENDED),
+              **privacy.installation_key_params()}
+    key = privacy.record_key("r.id")
     sent_by = ended_by = ""
     if worked_back:  # cut at the moment shown: what was sent and ended by then
         params["as_of"] = as_of
         sent_by, ended_by = " AND r.created_at <= :as_of", " AND r.closed_at <= :as_of"
     sent, ended = database.day_of("r.created_at"), database.day_of("r.closed_at")
-    return database.read(
-        f"SELECT {sent} AS day, COUNT(*) AS opened, 0 AS ended FROM referrals r "
-        f"WHERE {where}{sent_by} GROUP BY {sent} UNION ALL "
-        f"SELECT {ended} AS day, 0 AS opened, COUNT(*) AS ended FROM referrals r "
+    return _whole(database.read(
+        f"SELECT {sent} AS day, COUNT(*) AS opened, SUM({key}) AS opened_k, 0 AS ended, "
+        f"0 AS ended_k FROM referrals r WHERE {where}{sent_by} GROUP BY {sent} UNION ALL "
+        f"SELECT {ended} AS day, 0 AS opened, 0 AS opened_k, COUNT(*) AS ended, "
+        f"SUM({key}) AS ended_k FROM referrals r "
         f"WHERE {where} AND r.status IN :ended AND r.closed_at IS NOT NULL{ended_by} "
-        f"GROUP BY {ended}", params)
+        f"GROUP BY {ended}", params), ["opened", "opened_k", "ended", "ended_k"])
 
 
 def _queue(database: Database, viewer: Viewer, as_of: datetime,
@@ -129,66 +151,83 @@ def _age_words(hours: float) -> str:
     return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
+def _order(value: Shown) -> float:
+    """A shown count as a number to sort by, "<5" between 0 and 5: rows are ordered by
+    what is shown, so that their order tells nothing the numbers do not."""
+    return 2.5 if isinstance(value, str) else float(value)
+
+
+def _flow_shown(flow: pd.DataFrame, show: Callable[[Count], Shown]) -> pd.DataFrame:
+    """Sent and ended per day, and open at the end of each day: the referrals sent by
+    then less those ended by then, a Count whose key is likewise the keys of those sent
+    less those ended. Each point is its own referrals rounded (docs/design.md §2.4):
+    two consecutive points, or a point and the day's bars, give a change only to within
+    the rounding of each, so no point is held back."""
+    flow = (flow.groupby("day", as_index=False)[["opened", "opened_k", "ended", "ended_k"]]
+            .sum().sort_values("day").reset_index(drop=True))
+    active_n = flow["opened"].cumsum() - flow["ended"].cumsum()
+    active_k = flow["opened_k"].cumsum() - flow["ended_k"].cumsum()
+    return pd.DataFrame({
+        "day": flow["day"],
+        "opened": [show(Count(int(n), int(k)))
+                   for n, k in zip(flow["opened"], flow["opened_k"], strict=True)],
+        "ended": [show(Count(int(n), int(k)))
+                  for n, k in zip(flow["ended"], flow["ended_k"], strict=True)],
+        "active": [show(Count(int(n), int(k))) for n, k in zip(active_n, active_k, strict=True)],
+    })
+
+
 @cache.scoped()
 def referrals(database: Database, viewer: Viewer, as_of: datetime) -> Referrals:
     """Every figure of the Referrals page for `viewer` at `as_of`: the current rows
-    at the latest data, the history before it."""
-    hide = access.suppresses_small_counts(viewer.role)
+    at the latest data, the history before it. Each count is shown for the viewer
+    (privacy.shown): parts are rounded on their own, and need not add up to totals."""
+    exact = not access.suppresses_small_counts(viewer.role)
     services = list(access.referral_services(viewer))
     worked_back = as_of < (scenarios.data_as_of(database, viewer.scenario_id) or as_of)
     counts = _counts(database, viewer, as_of, worked_back)
-    counts["n"] = counts["n"].astype(int)
 
-    status = counts.pivot_table(index="service", columns="status", values="n", aggfunc="sum")
-    by_service = status.reindex(index=services, columns=list(ACTIVE)).fillna(0).astype(int)
-    by_service["active"] = by_service.sum(axis=1)
-    overdue = counts[counts["overdue"].astype(int) == 1].groupby("service")["n"].sum()
-    by_service["overdue"] = overdue.reindex(services).fillna(0).astype(int)
-    by_service.insert(0, "deadline_h", [vocab.REFERRAL_DEADLINE_HOURS[s] for s in services])
-    by_service = by_service.rename_axis(None, axis=1).reset_index()
+    def show(count: Count) -> Shown:
+        return privacy.shown(count, exact)
 
-    age = counts.pivot_table(index="service", columns="age", values="n", aggfunc="sum")
-    by_age = age.reindex(index=services, columns=range(len(AGES))).fillna(0).astype(int)
-    by_age.columns = list(AGES)
-    by_age = by_age.rename_axis(None, axis=1).reset_index()
+    def cells(rows: pd.DataFrame) -> Shown:
+        return show(tallies.counted(rows))
 
-    late = counts["overdue"].astype(int) == 1
-    by_org = (counts.assign(on_time=counts["n"].where(~late, 0), late=counts["n"].where(late, 0))
-              .groupby("to_org", as_index=False)
-              .agg(active=("n", "sum"), on_time=("on_time", "sum"), overdue=("late", "sum"))
-              .rename(columns={"to_org": "receiving_organisation"})
-              .sort_values(["active", "receiving_organisation"], ascending=[False, True])
-              .reset_index(drop=True))
+    per_service = [counts[counts["service"] == s] for s in services]
+    by_service = pd.DataFrame({"service": services, "deadline_h": [
+        vocab.REFERRAL_DEADLINE_HOURS[s] for s in services]})
+    for status in ACTIVE:
+        by_service[status] = [cells(rows[rows["status"] == status]) for rows in per_service]
+    by_service["active"] = [cells(rows) for rows in per_service]
+    by_service["overdue"] = [cells(rows[rows["overdue"] == 1]) for rows in per_service]
 
-    flow = _flow(database, viewer, as_of, worked_back)
-    flow = (flow.groupby("day", as_index=False)[["opened", "ended"]].sum()
-            .sort_values("day").reset_index(drop=True))
-    flow[["opened", "ended"]] = flow[["opened", "ended"]].astype(int)
-    flow["active"] = (flow["opened"].cumsum() - flow["ended"].cumsum()).astype(object)
+    by_age = pd.DataFrame({"service": services})
+    for i, label in enumerate(AGES):
+        by_age[label] = [cells(rows[rows["age"] == i]) for rows in per_service]
 
-    open_n, overdue_n = int(by_service["active"].sum()), int(by_service["overdue"].sum())
-    open_total: int | str = open_n
-    overdue_total: int | str = overdue_n
-    if hide:
-        by_service = privacy.suppress_rows(by_service, list(ACTIVE))
-        by_service = privacy.suppress_column(by_service, "service", "overdue")
-        by_service["active"] = [privacy.suppress_value(int(v)) for v in by_service["active"]]
-        by_age = privacy.suppress_rows(by_age, list(AGES))
-        # on time + overdue = open, per organisation and (as headline figures) overall
-        active = by_org["active"]
-        by_org = privacy.suppress_table(by_org, ["on_time", "overdue"])
-        by_org["active"] = [privacy.suppress_value(int(v)) for v in active]
-        kept = privacy.thin_steps(flow, ["opened", "ended"])
-        flow["active"] = [v if k else None for v, k in zip(flow["active"], kept, strict=True)]
-        for col in ("opened", "ended"):
-            flow[col] = [privacy.suppress_value(int(v)) for v in flow[col]]
+    by_org = pd.DataFrame(
+        [{"receiving_organisation": org, "active": cells(rows),
+          "on_time": cells(rows[rows["overdue"] == 0]),
+          "overdue": cells(rows[rows["overdue"] == 1])}
+         for org, rows in counts.groupby("to_org")],
+        columns=["receiving_organisation", "active", "on_time", "overdue"])
+    by_org = (by_org.assign(order=[_order(v) for v in by_org["active"]])
+              .sort_values(["order", "receiving_organisation"], ascending=[False, True])
+              .drop(columns="order").reset_index(drop=True))
+
+    flow = _flow_shown(_flow(database, viewer, as_of, worked_back), show)
+    open_total, overdue_total = cells(counts), cells(counts[counts["overdue"] == 1])
+    if not exact:  # tables of numbers, "<5" and "—", as text
+        by_service = privacy.withhold_under_small_totals(by_service, list(ACTIVE), "active")
+        by_age = privacy.withhold_under_small_totals(
+            by_age.assign(active=by_service["active"]), list(AGES), "active").drop(
+            columns="active")
+        by_org = privacy.withhold_under_small_totals(by_org, ["on_time", "overdue"], "active")
         by_service = privacy.as_shown(by_service, [*ACTIVE, "active", "overdue"])
         by_age = privacy.as_shown(by_age, list(AGES))
         by_org = privacy.as_shown(by_org, ["active", "on_time", "overdue"])
-        open_total = privacy.suppress_value(open_n)
-        overdue_total = privacy.suppress_value(overdue_n)
 
-    queue, queue_total = None, 0
+    queue = None
     if access.sees_referral_queue(viewer.role):
         raw = _queue(database, viewer, as_of, worked_back)
         created = pd.to_datetime(raw["created_at"], format="mixed")
@@ -204,7 +243,6 @@ def referrals(database: Database, viewer: Viewer, as_of: datetime) -> Referrals:
                            for h, s in zip(late, raw["status"], strict=True)],
             "receiving_organisation": raw["receiving_organisation"],
         })
-        queue_total = open_total if isinstance(open_total, int) else len(queue)
     return Referrals(as_of=as_of, open_total=open_total, overdue_total=overdue_total,
                      by_service=by_service, by_age=by_age, by_org=by_org, flow=flow,
-                     queue=queue, queue_total=queue_total, worked_back=worked_back)
+                     queue=queue, queue_total=open_total, worked_back=worked_back)

@@ -21,8 +21,19 @@ Counted in the database within the coordinator's scope (quality.scoped_cases,
 quality.scoped_referrals, access.person_scope), leaving out the rows that break
 the contract as the data-quality view counts them. One exception, on purpose:
 occupancy reports above capacity break the contract, and here they are exactly
-what the review must show, so they are counted and said so. Counts below 5 are
-suppressed for aggregate roles; confidential facilities count in totals only.
+what the review must show, so they are counted and said so. Confidential
+facilities count in totals only.
+
+For roles that see only counts (docs/design.md §2.4) every count of persons
+(by p.id), referrals (by r.id) or evacuation cases (by c.id) is a privacy.Count,
+the number of its rows and the sum of their record keys, shown rounded on its own
+(privacy.rounded): 0, "<5" for 1 to 4, else a multiple of 5 decided by those rows.
+A response in the hour after an inject, a point of a cumulative series, a
+nationality, a service's part: the same rows always show the same value, nothing is
+hidden for another cell's sake and no point of a series is left out. Percentiles
+and medians are shown only where the count of cases behind them is not "<5".
+Facility occupancy is reported by facilities and stays exact, except that a
+consular liaison sees no exact peak of 1 to 4 (as on the Shelters page).
 
 Only exercise scenarios are reviewed (`NotExercise` otherwise): live and
 exercise rows never meet in one figure (docs/design.md §2.7).
@@ -42,6 +53,7 @@ from dashboard.figures import palette, quality, scenarios
 from dashboard.figures.shelters import DUE_HOURS, FRESH_HOURS, freshness
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
+from dashboard.rules.privacy import Count, Shown
 from dashboard.store import cache
 from dashboard.store.db import Database
 
@@ -74,12 +86,11 @@ class Review:
     series: pd.DataFrame         # hour, registered, accepted, departed (cumulative since start)
     evacuation: pd.DataFrame     # nationality, country, cases, median_h, p90_h
     evacuation_all: dict         # cases, median_h, p90_h over every nationality
-    evacuation_left_out: int     # departed before registration, or unknown nationality/status
+    evacuation_left_out: Shown   # departed before registration, or unknown nationality/status
     approximate: bool            # percentiles from the hour histogram (see MAX_DURATION_ROWS)
     referrals: pd.DataFrame      # per service: deadline, sent, accepted in time/late, ...
     facilities: pd.DataFrame     # per listed facility: hours at or over capacity, staleness
     facility_totals: dict        # over-capacity and staleness figures over every facility
-
 
 
 def _time(value) -> datetime | None:
@@ -169,10 +180,23 @@ def _registrations(database: Database, viewer: Viewer) -> tuple[str, dict]:
     return f"{scope} AND {quality.valid_person_status()}", params
 
 
+def _exact(viewer: Viewer) -> bool:
+    """Whether the viewer sees counts exactly (a liaison, of its own nationals) or only
+    rounded (privacy.shown)."""
+    return not access.suppresses_small_counts(viewer.role)
+
+
+def _keys(frame: pd.DataFrame, column: str = "k") -> np.ndarray:
+    """Record keys (or sums of them) as read: NULL where nothing was summed."""
+    return frame[column].fillna(0).astype(np.int64).to_numpy()
+
+
 def _injects(database: Database, viewer: Viewer, run_id: str | None,
              until: datetime) -> pd.DataFrame:
     """The run's injects up to `until`, each with the response in the hour after it
-    (counted up to `until`: the replay does not know the future)."""
+    (counted up to `until`: the replay does not know the future), as the viewer may
+    see it: the registered persons, first acceptances (by referral) and first
+    departures (by case) of that hour, each a Count of its own rows."""
     params = {"scenario": viewer.scenario_id, "run": run_id or "", "until": until}
     injects = database.read(
         "SELECT i.seq, i.at, i.name, i.kind, i.status, i.detail FROM drill_injects i "
@@ -181,40 +205,56 @@ def _injects(database: Database, viewer: Viewer, run_id: str | None,
     departures, dep_params = _departures(database, viewer)
     acceptances, acc_params = _acceptances(database, viewer)
     persons, person_params = _registrations(database, viewer)
-    # Each response's times in the window read once, then counted per inject here: a
-    # count per inject in SQL re-ran the grouped subqueries for every inject (0.6 s
-    # for a drill of 25 injects at the reference scale).
+    exact = _exact(viewer)
+    # Each response's times in the window read once, with each row's record key, then
+    # counted per inject here: a count per inject in SQL re-ran the grouped subqueries
+    # for every inject (0.6 s for a drill of 25 injects at the reference scale).
     at = pd.to_datetime(injects["at"], format="mixed")
-    window = {"lo": at.min() if len(at) else until, "until": until}
-    for name, rows, column, extra in (
-            ("registered", f"persons p WHERE {persons} AND", "p.registered_at", person_params),
-            ("accepted", f"({acceptances}) a WHERE", "a.at", acc_params),
-            ("departed", f"({departures}) d WHERE", "d.at", dep_params)):
-        bound = {**extra, **window}
-        times = database.read(
-            f"SELECT {column} AS at FROM {rows} {column} >= :lo AND {column} <= :until",
-            bound)["at"]
-        times = np.sort(pd.to_datetime(times, format="mixed").dropna().to_numpy())
+    window = {"lo": at.min() if len(at) else until, "until": until,
+              **privacy.installation_key_params()}
+    for name, rows, column, id_column, extra in (
+            ("registered", f"persons p WHERE {persons} AND", "p.registered_at", "p.id",
+             person_params),
+            ("accepted", f"({acceptances}) a WHERE", "a.at", "a.referral_id", acc_params),
+            ("departed", f"({departures}) d WHERE", "d.at", "d.case_id", dep_params)):
+        found = database.read(
+            f"SELECT {column} AS at, {privacy.record_key(id_column)} AS k FROM {rows} "
+            f"{column} >= :lo AND {column} <= :until", {**extra, **window})
+        found["at"] = pd.to_datetime(found["at"], format="mixed")
+        found = found.dropna(subset=["at"]).sort_values("at", kind="stable")
+        times = found["at"].to_numpy()
+        # the count and the key of the rows before each position in time order
+        keys = np.concatenate([[0], np.cumsum(_keys(found))])
         # at or after the inject, before the hour after it (and by `until`)
+        first = np.searchsorted(times, at.to_numpy(), side="left")
         ends = np.minimum(np.searchsorted(times, (at + pd.Timedelta(hours=RESPONSE_HOURS))
                                           .to_numpy(), side="left"),
                           np.searchsorted(times, np.datetime64(until), side="right"))
-        injects[name] = np.maximum(ends - np.searchsorted(times, at.to_numpy(), side="left"), 0)
+        ends = np.maximum(ends, first)
+        shown = [privacy.shown(Count(int(e - f), int(keys[e] - keys[f])), exact)
+                 for f, e in zip(first, ends, strict=True)]
+        injects[name] = shown if exact else [str(v) for v in shown]  # a table: text
     return injects
 
 
-def _hourly(database: Database, statement: str, column: str, params: dict) -> pd.Series:
+def _hourly(database: Database, statement: str, column: str, id_column: str,
+            params: dict) -> pd.DataFrame:
+    """Rows by the hour of `column`: n, and k (the sum of their record keys)."""
     hour = database.hour_of(column)
     frame = database.read(
-        f"SELECT {hour} AS hour, COUNT(*) AS n {statement} GROUP BY {hour}", params)
-    return frame.set_index("hour")["n"].astype(int)
+        f"SELECT {hour} AS hour, COUNT(*) AS n, SUM({privacy.record_key(id_column)}) AS k "
+        f"{statement} GROUP BY {hour}", {**params, **privacy.installation_key_params()})
+    frame["k"] = _keys(frame)
+    return frame.set_index("hour")[["n", "k"]].astype(np.int64)
 
 
 def _series(database: Database, viewer: Viewer, start: datetime,
             until: datetime) -> pd.DataFrame:
     """Registrations, referral acceptances and departures since `start`, cumulative
-    by the hour, in SQL (GROUP BY hour). For aggregate roles a point is drawn only
-    where the count since the last drawn point is 0 or at least 5 (thin_steps)."""
+    by the hour, in SQL (GROUP BY hour). Each point is the Count of every row counted
+    by the end of its hour, whose key accumulates as its count does, shown on its own
+    (privacy.shown): two consecutive points give the hour's increment only to within
+    the rounding of each, so every point is drawn ("<5" is left undrawn)."""
     departures, dep_params = _departures(database, viewer)
     acceptances, acc_params = _acceptances(database, viewer)
     persons, person_params = _registrations(database, viewer)
@@ -222,101 +262,113 @@ def _series(database: Database, viewer: Viewer, start: datetime,
     counts = {
         "registered": _hourly(database, f"FROM persons p WHERE {persons} AND p.registered_at "
                                       ">= :start AND p.registered_at <= :until",
-                              "p.registered_at", {**person_params, **span}),
+                              "p.registered_at", "p.id", {**person_params, **span}),
         "accepted": _hourly(database, f"FROM ({acceptances}) a WHERE a.at >= :start "
-                                    "AND a.at <= :until", "a.at", {**acc_params, **span}),
+                                    "AND a.at <= :until", "a.at", "a.referral_id",
+                            {**acc_params, **span}),
         "departed": _hourly(database, f"FROM ({departures}) d WHERE d.at >= :start "
-                                    "AND d.at <= :until", "d.at", {**dep_params, **span}),
+                                    "AND d.at <= :until", "d.at", "d.case_id",
+                            {**dep_params, **span}),
     }
     hours = pd.date_range(pd.Timestamp(start).floor("h"), pd.Timestamp(until).floor("h"),
                           freq="h")
     keys = [f"{h:%Y-%m-%d %H}" for h in hours]
-    daily = pd.DataFrame({k: v.reindex(keys).fillna(0).astype(int).to_numpy()
-                          for k, v in counts.items()})
+    exact = _exact(viewer)
     out = pd.DataFrame({"hour": hours})
-    hide = access.suppresses_small_counts(viewer.role)
-    for col in counts:
-        cumulative = daily[col].cumsum().astype(object)
-        kept = privacy.thin_steps(daily, [col]) if hide else pd.Series(True, index=daily.index)
-        out[col] = [int(v) if k else None for v, k in zip(cumulative, kept, strict=True)]
+    for col, hourly in counts.items():
+        running = hourly.reindex(keys).fillna(0).astype(np.int64).cumsum()
+        out[col] = pd.Series([privacy.shown(Count(int(n), int(k)), exact) for n, k in
+                              zip(running["n"], running["k"], strict=True)], dtype=object)
     return out
 
 
+def _order(value: Shown) -> float:
+    """A shown count as a number to sort by, "<5" between 0 and 5: rows are ordered by
+    what is shown, so that their order tells nothing the numbers do not."""
+    return 2.5 if isinstance(value, str) else float(value)
+
+
 def _evacuation(database: Database, viewer: Viewer, start: datetime,
-                until: datetime) -> tuple[pd.DataFrame, dict, int, bool]:
+                until: datetime) -> tuple[pd.DataFrame, dict, Shown, bool]:
+    """Departures in the window by (first) nationality: the cases, each nationality's
+    a Count of its own cases shown on its own, and the median and 90th percentile of
+    the hours from registration, shown only beside a count of 5 or more (or exact)."""
     departures, params = _departures(database, viewer)
-    params = {**params, "start": start, "until": until}
+    params = {**params, "start": start, "until": until, **privacy.installation_key_params()}
+    key = privacy.record_key("c.id")
     base = (f"FROM ({departures}) d JOIN evacuation_cases c ON c.id = d.case_id "
             "JOIN persons p ON p.id = c.person_id "
             "WHERE d.at >= :start AND d.at <= :until")
     valid = (f"{quality.valid_person_nationality()} AND {quality.valid_person_status()} "
              "AND d.at >= p.registered_at")
     counted = database.read(
-        f"SELECT SUM(CASE WHEN {valid} THEN 1 ELSE 0 END) AS ok, COUNT(*) AS n {base}",
-        params)
+        f"SELECT SUM(CASE WHEN {valid} THEN 1 ELSE 0 END) AS ok, COUNT(*) AS n, "
+        f"SUM(CASE WHEN {valid} THEN 0 ELSE {key} END) AS bad_k {base}", params)
     ok = int(counted["ok"].fillna(0).iloc[0])
-    left_out = int(counted["n"].iloc[0]) - ok
+    left_out = Count(int(counted["n"].iloc[0]) - ok, int(_keys(counted, "bad_k")[0]))
 
     approximate = ok > MAX_DURATION_ROWS
     if approximate:
         # whole hours, binned in the database: bounded by nationalities x hours
         hours = database.hours_floor("p.registered_at", "d.at")
         hist = database.read(
-            f"SELECT p.nationality, {hours} AS h, COUNT(*) AS n {base} AND {valid} "
-            f"GROUP BY p.nationality, {hours}", params).astype({"h": int, "n": int})
+            f"SELECT p.nationality, {hours} AS h, COUNT(*) AS n, SUM({key}) AS k "
+            f"{base} AND {valid} GROUP BY p.nationality, {hours}", params)
+        hist = hist.assign(k=_keys(hist)).astype({"h": int, "n": int})
         groups = {nat: (part["h"].to_numpy(), part["n"].to_numpy())
                   for nat, part in hist.groupby("nationality")}
 
         def figures(h: np.ndarray, n: np.ndarray) -> dict:
             return {k: histogram_rank(h, n, s) for k, s in PERCENTILES.items()}
 
-        sizes = {nat: int(n.sum()) for nat, (_, n) in groups.items()}
+        counts = {nat: Count(int(part["n"].sum()), int(part["k"].sum()))
+                  for nat, part in hist.groupby("nationality")}
         per_nat = {nat: figures(h, n) for nat, (h, n) in groups.items()}
         every = (figures(hist["h"].to_numpy(), hist["n"].to_numpy()) if len(hist)
                  else dict.fromkeys(PERCENTILES))
     else:
         rows = database.read(
-            f"SELECT p.nationality, p.registered_at, d.at AS departed_at {base} AND {valid}",
-            params)
+            f"SELECT p.nationality, p.registered_at, d.at AS departed_at, {key} AS k "
+            f"{base} AND {valid}", params)
         hours = ((pd.to_datetime(rows["departed_at"], format="mixed")
                   - pd.to_datetime(rows["registered_at"], format="mixed"))
                  .dt.total_seconds() / 3600).to_numpy()
-        nats = rows["nationality"].to_numpy()
+        nats, keys = rows["nationality"].to_numpy(), _keys(rows)
 
         def figures_of(values: np.ndarray) -> dict:
             return {k: nearest_rank(values, s) for k, s in PERCENTILES.items()}
 
-        sizes = {nat: int((nats == nat).sum()) for nat in set(nats)}
-        per_nat = {nat: figures_of(hours[nats == nat]) for nat in sizes}
+        counts = {nat: Count(int((nats == nat).sum()), int(keys[nats == nat].sum()))
+                  for nat in set(nats)}
+        per_nat = {nat: figures_of(hours[nats == nat]) for nat in counts}
         every = figures_of(hours) if len(hours) else dict.fromkeys(PERCENTILES)
 
     names = database.read("SELECT iso3, name FROM countries WHERE iso3 IN :codes",
-                                         {"codes": sorted(sizes) or [""]})
+                          {"codes": sorted(counts) or [""]})
     country = dict(zip(names["iso3"], names["name"], strict=True))
-    hide = access.suppresses_small_counts(viewer.role)
-    # the total of every nationality is shown beside them: complementary suppression
-    cases = privacy.suppress_group(sizes) if hide else dict(sizes)
-    # largest first; hidden ones by name, so their order gives no size away
-    order = sorted(sizes, key=lambda nat: (cases[nat] == privacy.SUPPRESSED,
-                                           0 if cases[nat] == privacy.SUPPRESSED else -sizes[nat],
-                                           country.get(nat, nat)))
-    rows_out = []
-    for nat in order:
-        shown = cases[nat] != privacy.SUPPRESSED
-        rows_out.append({"nationality": nat, "country": country.get(nat, nat),
-                         "cases": str(cases[nat]) if hide else cases[nat],
-                         **{k: per_nat[nat][k] if shown else None for k in PERCENTILES}})
+    exact = _exact(viewer)
+    # each nationality rounded on its own: nothing hidden for another's sake
+    cases = {nat: privacy.shown(c, exact) for nat, c in counts.items()}
+
+    def figured(value: Shown) -> bool:
+        """Percentiles beside a count: never beside "<5" (they would be its few cases')."""
+        return value != privacy.SUPPRESSED
+
+    # largest shown first, then by name: the order tells nothing the shown counts do not
+    order = sorted(counts, key=lambda nat: (-_order(cases[nat]), country.get(nat, nat)))
+    rows_out = [{"nationality": nat, "country": country.get(nat, nat),
+                 "cases": cases[nat] if exact else str(cases[nat]),
+                 **{k: per_nat[nat][k] if figured(cases[nat]) else None for k in PERCENTILES}}
+                for nat in order]
     frame = pd.DataFrame(rows_out, columns=["nationality", "country", "cases", *PERCENTILES])
     for k in PERCENTILES:
         frame[k] = pd.to_numeric(frame[k]).round(1)
-    total = sum(sizes.values())
-    overall: dict[str, int | str | float | None] = {
-        "cases": privacy.suppress_value(total) if hide else total}
+    total = privacy.shown(sum(counts.values(), privacy.ZERO), exact)
+    overall: dict[str, Shown | float | None] = {"cases": total}
     for k in PERCENTILES:
         value = every[k]
-        overall[k] = (None if value is None or (hide and privacy.is_small(total))
-                      else round(value, 1))
-    return frame, overall, left_out, approximate
+        overall[k] = None if value is None or not figured(total) else round(value, 1)
+    return frame, overall, privacy.shown(left_out, exact), approximate
 
 
 REFERRAL_COLUMNS = ["service", "deadline_h", "sent", "accepted_in_time", "accepted_late",
@@ -330,13 +382,16 @@ def _referrals(database: Database, viewer: Viewer, start: datetime,
     the deadline (first acceptance at or before due_at), accepted late, not (yet)
     accepted; the median hours to acceptance; the share accepted within the deadline
     among those whose outcome is known (accepted, or deadline passed); and those
-    still open past the deadline (no status but `open` by `until`, not ended)."""
+    still open past the deadline (no status but `open` by `until`, not ended).
+    Each count is a Count of its own referrals, shown on its own (privacy.shown); the
+    median and the share only where the counts behind them are not 1 to 4."""
     where, params = quality.scoped_referrals(database, viewer, "r")
     acceptances, _ = _acceptances(database, viewer)
-    params = {**params, "start": start, "until": until}
+    params = {**params, "start": start, "until": until, **privacy.installation_key_params()}
     hours = database.seconds_between("r.created_at", "a.at")
     rows = database.read(
         f"SELECT r.service, r.due_at, r.closed_at, a.at AS accepted_at, {hours} AS seconds, "
+        f"{privacy.record_key('r.id')} AS k, "
         "CASE WHEN EXISTS (SELECT 1 FROM referral_events x WHERE x.referral_id = r.id "
         "AND x.at <= :until AND x.status <> :v_open) THEN 1 ELSE 0 END AS answered "
         f"FROM referrals r LEFT JOIN ({acceptances}) a ON a.referral_id = r.id "
@@ -348,6 +403,7 @@ def _referrals(database: Database, viewer: Viewer, start: datetime,
     closed = pd.to_datetime(rows["closed_at"], format="mixed")
     until_ts = pd.Timestamp(until)
     rows = rows.assign(
+        k=_keys(rows),
         in_time=accepted.notna() & (accepted <= due),
         late=accepted.notna() & (accepted > due),
         not_accepted=accepted.isna(),
@@ -355,40 +411,41 @@ def _referrals(database: Database, viewer: Viewer, start: datetime,
         open_late=(rows["answered"].astype(int) == 0) & (due < until_ts)
         & (closed.isna() | (closed > until_ts)),
         hours=pd.to_numeric(rows["seconds"]) / 3600)
-    hide = access.suppresses_small_counts(viewer.role)
+    exact = _exact(viewer)
+    # each count per service, with the sum of its referrals' keys, in one pass
+    parts = {"sent": np.ones(len(rows), bool), "accepted_in_time": rows["in_time"],
+             "accepted_late": rows["late"], "not_accepted": rows["not_accepted"],
+             "open_past_deadline": rows["open_late"]}
+    keys = rows["k"].to_numpy()
+    summed = pd.DataFrame({"service": rows["service"],
+                           **{f"{c}_n": np.asarray(m, np.int64) for c, m in parts.items()},
+                           **{f"{c}_k": np.where(m, keys, 0) for c, m in parts.items()}}
+                          ).groupby("service").sum()
     out = []
     for service in access.referral_services(viewer):
         part = rows[rows["service"] == service]
-        n = {"accepted_in_time": int(part["in_time"].sum()),
-             "accepted_late": int(part["late"].sum()),
-             "not_accepted": int(part["not_accepted"].sum())}
-        sent, decided = len(part), int(part["decided"].sum())
+        found = service in summed.index
+        n = {c: Count(int(summed.at[service, f"{c}_n"]), int(summed.at[service, f"{c}_k"]))
+             if found else privacy.ZERO for c in parts}
+        decided = int(part["decided"].sum())
         done = part.loc[part["in_time"] | part["late"], "hours"].dropna()
         median = float(np.median(done)) if len(done) else None
-        share = 100 * n["accepted_in_time"] / decided if decided else None
-        open_late: int | str = int(part["open_late"].sum())
-        shown: dict = dict(n)
-        if hide:
-            # the three parts add up to the referrals sent, shown beside them
-            shown = privacy.suppress_group(n)
-            open_late = privacy.suppress_value(int(open_late))
-            if privacy.is_small(n["accepted_in_time"] + n["accepted_late"]) or \
-                    privacy.is_small(sent):
+        in_time = n["accepted_in_time"].n
+        share = 100 * in_time / decided if decided else None
+        if not exact:
+            # a median of one to four acceptances would be theirs
+            if privacy.is_small(in_time + n["accepted_late"].n) or \
+                    privacy.is_small(n["sent"].n):
                 median = None
             # a share gives back the counts behind it: shown only when neither is small
-            late_decided = decided - n["accepted_in_time"]
-            if privacy.is_small(n["accepted_in_time"]) or privacy.is_small(late_decided):
+            if privacy.is_small(in_time) or privacy.is_small(decided - in_time):
                 share = None
+        shown = {c: privacy.shown(count, exact) for c, count in n.items()}
         out.append({"service": service, "deadline_h": vocab.REFERRAL_DEADLINE_HOURS[service],
-                    "sent": privacy.suppress_value(sent) if hide else sent, **shown,
+                    **{c: v if exact else str(v) for c, v in shown.items()},
                     "median_h_to_accept": None if median is None else round(median, 1),
-                    "within_deadline_pct": None if share is None else round(share, 0),
-                    "open_past_deadline": open_late})
+                    "within_deadline_pct": None if share is None else round(share, 0)})
     frame = pd.DataFrame(out, columns=REFERRAL_COLUMNS)
-    if hide:
-        for col in ("sent", "accepted_in_time", "accepted_late", "not_accepted",
-                    "open_past_deadline"):
-            frame[col] = [str(v) for v in frame[col]]
     for col in ("median_h_to_accept", "within_deadline_pct"):
         frame[col] = pd.to_numeric(frame[col])
     return frame
@@ -453,13 +510,16 @@ def _facilities(database: Database, viewer: Viewer, start: datetime,
         "confidential_over_hours": round(float(rows.loc[rows["confidential"], "over_h"].sum()),
                                          1),
     }
-    hide = access.suppresses_small_counts(viewer.role)
+    # Occupancy is reported by facilities, not counted from persons: exact, except that
+    # a liaison sees no exact peak of 1 to 4 (docs/design.md §2.4, as on the Shelters page)
+    few_hidden = access.sees_person_level(viewer.role)
     listed = rows[~rows["confidential"]]  # confidential facilities are never listed
     peak = [None if pd.isna(v) else int(v) for v in listed["peak"]]
     frame = pd.DataFrame({
         "facility": listed["facility"], "kind": listed["kind"], "status": listed["status"],
         "capacity": listed["capacity"].astype(int),
-        "peak_occupants": [None if v is None else str(privacy.suppress_value(v) if hide else v)
+        "peak_occupants": [None if v is None else
+                           str(privacy.occupancy_for_liaison(v) if few_hidden else v)
                            for v in peak],
         "hours_at_or_over_capacity": listed["over_h"].round(1),
         "reports_above_capacity": listed["above"],
@@ -481,17 +541,13 @@ INJECT_COLUMNS = ["seq", "at", "name", "kind", "status", "detail", "registered",
 def review(database: Database, viewer: Viewer, run_id: str | None, start: datetime,
            until: datetime) -> Review:
     """The after-action review of the viewer's exercise scenario over the window
-    from `start`, as it stood at `until` (the replay moment). Raises NotExercise
-    for a live scenario."""
+    from `start`, as it stood at `until` (the replay moment), every count as the
+    viewer may see it (exact for a liaison, else rounded: the tables then hold text).
+    Raises NotExercise for a live scenario."""
     require_exercise(database, viewer.scenario_id)
     until = max(until, start)
-    hide = access.suppresses_small_counts(viewer.role)
     injects = _injects(database, viewer, run_id, until)
     injects["at"] = pd.to_datetime(injects["at"], format="mixed")
-    for col in ("registered", "accepted", "departed"):
-        values = injects[col].astype(int)
-        injects[col] = ([str(privacy.suppress_value(int(v))) for v in values] if hide
-                        else values)
     injects = injects[INJECT_COLUMNS].reset_index(drop=True)
     evac, overall, left_out, approximate = _evacuation(database, viewer, start, until)
     facilities, totals = _facilities(database, viewer, start, until)

@@ -4,8 +4,11 @@ time to full, and totals by kind and by area.
 Facilities and their occupancy reports are aggregate data (a facility has no
 name of a person in it), so the facility rows come to the server; confidential
 facilities count in the totals and are dropped before anything is listed
-(docs/design.md §2.5). Occupant counts below 5 are suppressed for aggregate roles,
-together with the figures that would give them back (free places, % full).
+(docs/design.md §2.5). Occupancy is reported by facilities, not counted from
+persons, so it is exact for every role (docs/design.md §2.4), except that a consular
+liaison sees no exact occupancy of a facility holding 1 to 4 people: "<5", with the
+figures that would give it back (free places, % full, trend) left out, and every
+total that includes such a facility withheld (privacy.WITHHELD).
 
 Every "now" is the moment asked for, passed in by the caller: the scenario's
 data-as-of, or an earlier moment worked back from the occupancy history
@@ -34,6 +37,16 @@ TREND_DAYS = 7  # the trend is the occupancy at as-of, 1 day before, ... 7 days 
 RECENT_HOURS = 24  # arrival rate: the net change over the last 24 hours
 NEAR_FULL = 0.9  # share of places taken from which a facility counts as near capacity
 CONFIDENTIAL_KIND = "confidential places"  # the one row of confidential places by kind
+# Facilities that hold people. Places, occupants, free places and "≥90% full" count
+# these alone, with a valid latest report, pooled confidential places included: one
+# definition for the Overview and the Shelters page (`in_use`).
+IN_USE = ("open", "full")
+
+
+def in_use(facilities: pd.DataFrame) -> pd.DataFrame:
+    """The facilities the place figures count (see IN_USE), from rows with `status`
+    that are already valid and allowed in totals (privacy.counted_in_totals)."""
+    return facilities[facilities["status"].isin(IN_USE)]
 
 
 @dataclass(frozen=True)
@@ -118,30 +131,36 @@ def _trend(rows: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _suppress_totals(frame: pd.DataFrame, key: str, hide: bool) -> pd.DataFrame:
-    """Totals of a group, with occupants suppressed as a group (their sum is shown)
-    and free places and % full hidden where occupants are."""
+def _small(occupants: pd.Series) -> pd.Series:
+    return (occupants > 0) & (occupants < privacy.THRESHOLD)
+
+
+def _totals(frame: pd.DataFrame, hide: bool) -> pd.DataFrame:
+    """Totals of a group of facilities. For a liaison, a total that includes a
+    facility of 1 to 4 people is withheld (it less the listed others would give that
+    count back), and a small total is "<5"."""
     frame = frame.copy()
     frame["free"] = frame["capacity"] - frame["occupants"]
     frame["full_pct"] = (100 * frame["occupants"] / frame["capacity"]).round(0).astype("Int64")
     if not hide:
-        return frame
-    shown = privacy.suppress_group(dict(zip(frame[key], frame["occupants"].astype(int),
-                                            strict=True)))
-    hidden = frame[key].map(lambda k: shown[k] == privacy.SUPPRESSED)
-    frame["occupants"] = [str(shown[k]) for k in frame[key]]
-    frame["free"] = pd.array([None if h else int(v) for h, v in
-                              zip(hidden, frame["free"], strict=True)], dtype="Int64")
-    frame["full_pct"] = pd.array([None if h else int(v) for h, v in
-                                  zip(hidden, frame["full_pct"], strict=True)], dtype="Int64")
-    return frame
+        return frame.drop(columns="has_small")
+    withheld = frame["has_small"].to_numpy(bool)
+    small = _small(frame["occupants"]).to_numpy()
+    frame["occupants"] = [privacy.WITHHELD if w else privacy.SUPPRESSED if s else f"{int(n):,}"
+                          for w, s, n in zip(withheld, small, frame["occupants"], strict=True)]
+    frame["free"] = pd.array([None if w or s else int(v) for w, s, v in
+                              zip(withheld, small, frame["free"], strict=True)], dtype="Int64")
+    frame["full_pct"] = pd.array([None if w or s else int(v) for w, s, v in
+                                  zip(withheld, small, frame["full_pct"], strict=True)],
+                                 dtype="Int64")
+    return frame.drop(columns="has_small")
 
 
 def _listing(listed: pd.DataFrame, as_of: datetime, hide: bool) -> pd.DataFrame:
     """One row per listed facility, its trend joined (columns d7 ... d0), worked out
     column by column (a Python loop took 80 ms for 2,000 facilities): occupancy, free
     places, % full, change over 24 h, trend, time to full and confirmation, with
-    what a small count would give back suppressed for aggregate roles."""
+    a small facility's occupancy and what would give it back left out for a liaison."""
     days = [f"d{k}" for k in range(TREND_DAYS, -1, -1)]
     valid = listed["valid"].to_numpy(bool)
     occupants = pd.to_numeric(listed["occupants"]).to_numpy(float)
@@ -179,11 +198,7 @@ def _listing(listed: pd.DataFrame, as_of: datetime, hide: bool) -> pd.DataFrame:
     change_shown = np.array([f"{v:,}" for v in change.tolist()], dtype=object)
     free_shown, pct_shown = free.astype(object), full_pct.astype(object)
     if hide:
-        slow = (change != 0) & (np.abs(change) < privacy.THRESHOLD)
-        change_shown[slow] = privacy.SUPPRESSED
-        slow_fill = slow & filling
-        hours_shown[slow_fill], words[slow_fill] = np.nan, "slowly (<5 a day)"
-        # everything that would give a small count back goes with it
+        # everything that would give a small facility's count back goes with it
         small = (whole > 0) & (whole < privacy.THRESHOLD)
         occupants_shown[small] = privacy.SUPPRESSED
         for column in (free_shown, pct_shown, change_shown):
@@ -210,7 +225,7 @@ def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
     """Every figure of the Shelters page for `viewer` at `as_of`. At the latest data
     the current rows say it all; before it, each facility's occupancy is its latest
     report by `as_of` (today's status kept: it has no history)."""
-    hide = access.suppresses_small_counts(viewer.role)
+    hide = access.sees_person_level(viewer.role)  # facility counts: see the docstring
     latest = scenarios.data_as_of(database, viewer.scenario_id) or as_of
     worked_back = as_of < latest
     rows = _facility_rows(database, viewer.scenario_id, as_of if worked_back else None)
@@ -231,11 +246,12 @@ def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
                                                         CONFIDENTIAL_KIND))
     totals = {}
     for key, frame in (("kind", by_kind), ("area", counted)):
-        group = (frame.groupby(key, as_index=False)
+        group = (frame.assign(small=_small(frame["occupants"]))
+                 .groupby(key, as_index=False)
                  .agg(facilities=("id", "size"), capacity=("capacity", "sum"),
-                      occupants=("occupants", "sum"))
+                      occupants=("occupants", "sum"), has_small=("small", "any"))
                  .sort_values("capacity", ascending=False))
-        totals[key] = _suppress_totals(group, key, hide).reset_index(drop=True)
+        totals[key] = _totals(group, hide).reset_index(drop=True)
 
     # Only now are confidential facilities dropped: they never leave this function as rows.
     listed = rows[~rows["confidential"]].copy()
@@ -250,14 +266,18 @@ def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
         "facility": chart["facility"], "full_pct": chart["full_pct"].astype(float),
         "colour": [palette.load_colour(p, 100) for p in chart["full_pct"]],
     }).reset_index(drop=True)
-    occupants, capacity = int(counted["occupants"].sum()), int(counted["capacity"].sum())
+    holding = in_use(counted)
+    occupants, capacity = int(holding["occupants"].sum()), int(holding["capacity"].sum())
+    withheld = hide and bool(_small(holding["occupants"]).any())
     small = hide and privacy.is_small(occupants)
     headline = {
         "Facilities": len(rows),
         "Places": capacity,
-        "Occupants": privacy.SUPPRESSED if small else occupants,
-        "Free places": privacy.SUPPRESSED if small else capacity - occupants,
-        "≥90% full": int((counted["occupants"] >= NEAR_FULL * counted["capacity"]).sum()),
+        "Occupants (reported)": (privacy.WITHHELD if withheld else privacy.SUPPRESSED if small
+                      else occupants),
+        "Free places": (privacy.WITHHELD if withheld else privacy.SUPPRESSED if small
+                        else capacity - occupants),
+        "≥90% full": int((holding["occupants"] >= NEAR_FULL * holding["capacity"]).sum()),
         "Confirmation overdue": int((listing["confirmation"] == "overdue").sum()),
     }
     return Shelters(as_of=as_of, facilities=listing, by_kind=totals["kind"],

@@ -33,7 +33,7 @@ import pandas as pd
 
 from dashboard.contract import vocab
 from dashboard.figures import quality, scenarios
-from dashboard.rules import access
+from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.store import db
 from dashboard.store.db import Database
@@ -74,8 +74,15 @@ def group_by(p: str = "p") -> str:
 
 
 def read(database: Database, statement: str, params: dict) -> pd.DataFrame:
-    params = {**params, "yes": True, "no": False}
+    params = {**params, "yes": True, "no": False, **privacy.installation_key_params()}
     return database.read(statement, params)
+
+
+def rk(id_column: str) -> str:
+    """The record key of a counted row (privacy.record_key): every tally keeps, beside
+    each count `n`, the sum `k` of the keys of the rows it counts, so that any sum of
+    tally rows is a privacy.Count that rounds the same way for the same rows."""
+    return privacy.record_key(id_column)
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,22 @@ def with_groups(frames: dict[str, pd.DataFrame]) -> Tallies:
 
 # --- now ------------------------------------------------------------------------------------
 
+# Conditions on a referral `r` or a case `c` at the latest moment `:at`.
+_OPEN_AT = "r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at)"
+# Overdue: past its deadline and still awaiting acceptance (no later status).
+_OVERDUE_AT = (f"r.due_at < :at AND {_OPEN_AT} AND NOT EXISTS (SELECT 1 FROM referral_events x "
+               "WHERE x.referral_id = r.id AND x.at <= :at AND x.status <> :v_open)")
+# Only a case now at departed or beyond can have left (backward histories are
+# excluded), so the history is read for those alone.
+_DEPARTED_BY = ("c.stage IN :gone AND EXISTS (SELECT 1 FROM evacuation_events e "
+                "WHERE e.case_id = c.id AND e.stage = :v_departed AND e.at <= :at)")
+
+
+def _sum_if(condition: str, name: str, id_column: str) -> str:
+    """The rows meeting `condition` (as `name`) and their keys (as `name`_k)."""
+    return (f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {name}, "
+            f"SUM(CASE WHEN {condition} THEN {rk(id_column)} ELSE 0 END) AS {name}_k")
+
 @dataclass(frozen=True)
 class Now(Tallies):
     latest: datetime | None = None
@@ -127,8 +150,11 @@ def _count_now(database: Database, scenario_id: int) -> Now:
     at = {"at": latest or _EPOCH}
     aggregate = access.whole_scenario(scenario_id)
     persons = read(database, f"SELECT {group_columns()}, p.status, COUNT(*) AS n, "
+                            f"SUM({rk('p.id')}) AS k, "
                             "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) "
                             "AS registered, "
+                            f"SUM(CASE WHEN p.registered_at <= :at THEN {rk('p.id')} ELSE 0 END) "
+                            "AS registered_k, "
                             # for a liaison's summary (people.summary): documents have no history
                             "SUM(CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END) "
                             "AS travel_document "
@@ -149,23 +175,14 @@ def _count_now(database: Database, scenario_id: int) -> Now:
     where, params = quality.scoped_referrals(database, aggregate)
     referrals = read(database, (
         f"SELECT {group_columns()}, r.service, "
-        "SUM(CASE WHEN r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at) "
-        "THEN 1 ELSE 0 END) AS open, "
-        # Overdue: past its deadline and still awaiting acceptance (no later status).
-        "SUM(CASE WHEN r.due_at < :at AND r.created_at <= :at "
-        "AND (r.closed_at IS NULL OR r.closed_at > :at) AND NOT EXISTS ("
-        "SELECT 1 FROM referral_events x WHERE x.referral_id = r.id AND x.at <= :at "
-        "AND x.status <> :v_open) THEN 1 ELSE 0 END) AS overdue "
+        f"{_sum_if(_OPEN_AT, 'open', 'r.id')}, "
+        f"{_sum_if(_OVERDUE_AT, 'overdue', 'r.id')} "
         f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
         f"GROUP BY {group_by()}, r.service"), {**params, **at})
     where, params = quality.scoped_cases(database, aggregate)
     cases = read(database, (
         f"SELECT {group_columns()}, c.stage, COUNT(*) AS n, "
-        # Only a case now at departed or beyond can have left (backward histories
-        # are excluded), so the history is read for those alone.
-        "SUM(CASE WHEN c.stage IN :gone AND EXISTS (SELECT 1 FROM evacuation_events e "
-        "WHERE e.case_id = c.id AND e.stage = :v_departed AND e.at <= :at) "
-        "THEN 1 ELSE 0 END) AS departed "
+        f"SUM({rk('c.id')}) AS k, {_sum_if(_DEPARTED_BY, 'departed', 'c.id')} "
         f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id WHERE {where} "
         f"GROUP BY {group_by()}, c.stage"), {**params, **at, "gone": GONE})
     frames = {"persons": persons, "places": places, "referrals": referrals, "cases": cases}
@@ -207,13 +224,15 @@ def _count_history(database: Database, scenario_id: int) -> History:
     tick = lambda column, strict=False: database.step_of(column, _TICK_S, strict)  # noqa: E731
     persons_where = f"p.scenario_id = :scenario AND {quality.valid_person_status()}"
     registered = read(database, (
-        f"SELECT {group_columns()}, {tick('p.registered_at')} AS t, COUNT(*) AS n FROM persons p "
+        f"SELECT {group_columns()}, {tick('p.registered_at')} AS t, COUNT(*) AS n, "
+        f"SUM({rk('p.id')}) AS k FROM persons p "
         f"WHERE {persons_where} GROUP BY {group_by()}, {tick('p.registered_at')}"),
         {"scenario": scenario_id})
     # Each event moves its person from the status before it (LAG) to its own: the
     # status counts at a moment are the sums of those moves up to it.
     status = read(database, (
-        f"SELECT {group_columns()}, x.t, x.status, x.prev, COUNT(*) AS n FROM ("
+        f"SELECT {group_columns()}, x.t, x.status, x.prev, COUNT(*) AS n, "
+        f"SUM({rk('x.person_id')}) AS k FROM ("
         f"SELECT e.person_id, {tick('e.at')} AS t, e.status, "
         "LAG(e.status) OVER (PARTITION BY e.person_id ORDER BY e.at, e.id) AS prev "
         "FROM person_events e WHERE e.person_id IN "
@@ -223,7 +242,8 @@ def _count_history(database: Database, scenario_id: int) -> History:
         f"GROUP BY {group_by()}, x.t, x.status, x.prev"), {"scenario": scenario_id})
     where, params = quality.scoped_cases(database, access.whole_scenario(scenario_id))
     stages = read(database, (
-        f"SELECT {group_columns()}, x.t, x.stage, x.prev, COUNT(*) AS n FROM ("
+        f"SELECT {group_columns()}, x.t, x.stage, x.prev, COUNT(*) AS n, "
+        f"SUM({rk('x.case_id')}) AS k FROM ("
         f"SELECT e.case_id, {tick('e.at')} AS t, e.stage, "
         "LAG(e.stage) OVER (PARTITION BY e.case_id ORDER BY e.at, e.id) AS prev "
         "FROM evacuation_events e WHERE e.case_id IN (SELECT c.id FROM evacuation_cases c "
@@ -231,7 +251,8 @@ def _count_history(database: Database, scenario_id: int) -> History:
         "JOIN persons p ON p.id = c.person_id WHERE (x.prev IS NULL OR x.prev <> x.stage) "
         f"GROUP BY {group_by()}, x.t, x.stage, x.prev"), params)
     departed = read(database, (
-        f"SELECT {group_columns()}, d.t, COUNT(*) AS n FROM (SELECT c.id, c.person_id, "
+        f"SELECT {group_columns()}, d.t, COUNT(*) AS n, SUM({rk('d.id')}) AS k "
+        "FROM (SELECT c.id, c.person_id, "
         f"MIN({tick('e.at')}) AS t FROM evacuation_cases c "
         "JOIN evacuation_events e ON e.case_id = c.id "
         f"WHERE {where} AND c.stage IN :gone AND e.stage = :v_departed "
@@ -243,7 +264,7 @@ def _count_history(database: Database, scenario_id: int) -> History:
     referrals = read(database, (
         f"SELECT {group_columns()}, r.service, {tick('r.created_at')} AS created_t, "
         f"{tick('r.due_at', strict=True)} AS due_t, {tick('r.closed_at')} AS closed_t, "
-        f"{tick(answered)} AS answered_t, COUNT(*) AS n "
+        f"{tick(answered)} AS answered_t, COUNT(*) AS n, SUM({rk('r.id')}) AS k "
         f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
         f"GROUP BY {group_by()}, r.service, {tick('r.created_at')}, "
         f"{tick('r.due_at', strict=True)}, {tick('r.closed_at')}, {tick(answered)}"), params)
@@ -251,7 +272,7 @@ def _count_history(database: Database, scenario_id: int) -> History:
               "departed": departed, "referrals": referrals}
     # A time the database cannot read has no tick and is never counted in the past.
     for frame in frames.values():
-        frame["n"] = frame["n"].astype(np.int64)
+        frame[["n", "k"]] = frame[["n", "k"]].astype(np.int64)
         for column in [c for c in frame.columns if c == "t" or c.endswith("_t")]:
             frame[column] = pd.to_numeric(frame[column]).fillna(NEVER).astype(np.int64)
     tallies = with_groups(frames)
@@ -260,50 +281,63 @@ def _count_history(database: Database, scenario_id: int) -> History:
 
 # --- figures at a moment ---------------------------------------------------------------------
 
-def registered_at(h: History, viewer: Viewer, moment: datetime) -> int:
+def counted(rows: pd.DataFrame, n: str = "n", k: str = "k") -> privacy.Count:
+    """The Count of some tally rows: their count and their cell key."""
+    return privacy.Count(int(rows[n].sum()), int(rows[k].sum()))
+
+
+def counted_by(rows: pd.DataFrame, key: str, values: Iterable[str], n: str = "n",
+               k: str = "k") -> dict[str, privacy.Count]:
+    """The Counts of tally rows per value of `key`, for every value in `values`."""
+    sums = rows.groupby(key)[[n, k]].sum()
+    return {v: (privacy.Count(int(sums.at[v, n]), int(sums.at[v, k])) if v in sums.index
+                else privacy.ZERO) for v in values}
+
+
+def registered_at(h: History, viewer: Viewer, moment: datetime) -> privacy.Count:
     rows = h.scope("registered", viewer)
-    return int(rows["n"][rows["t"] <= tick_of(moment)].sum())
+    return counted(rows[rows["t"] <= tick_of(moment)])
 
 
 def moves_by_group(h: History, name: str, key: str, viewer: Viewer,
-                  moment: datetime) -> pd.DataFrame:
+                   moment: datetime) -> pd.DataFrame:
     """How many of the viewer's rows were at each value of `key` at the moment, per
-    group (group, key, n): the moves into each value up to it, less those out of it."""
+    group (group, key, n, k): the moves into each value up to it, less those out of
+    it, with the keys of the rows likewise."""
     rows = h.scope(name, viewer)
     rows = rows[rows["t"] <= tick_of(moment)]
-    into = rows.groupby(["group", key])["n"].sum()
-    out_of = rows.dropna(subset=["prev"]).groupby(["group", "prev"])["n"].sum()
+    into = rows.groupby(["group", key])[["n", "k"]].sum()
+    out_of = rows.dropna(subset=["prev"]).groupby(["group", "prev"])[["n", "k"]].sum()
     out_of.index = out_of.index.set_names(["group", key])
     net = into.sub(out_of, fill_value=0).astype(np.int64)
-    return net[net != 0].reset_index(name="n")
+    return net[net["n"] != 0].reset_index()
 
 
 def _moves_at(h: History, name: str, key: str, viewer: Viewer, moment: datetime,
-              values: Iterable[str]) -> dict[str, int]:
-    totals = moves_by_group(h, name, key, viewer, moment).groupby(key)["n"].sum()
-    return {v: int(totals.get(v, 0)) for v in values}
+              values: Iterable[str]) -> dict[str, privacy.Count]:
+    return counted_by(moves_by_group(h, name, key, viewer, moment), key, values)
 
 
-def by_day(h: History, name: str, viewer: Viewer, until: datetime | None) -> pd.Series:
+def by_day(h: History, name: str, viewer: Viewer, until: datetime | None) -> pd.DataFrame:
     """Rows of tally `name` by day (up to the moment `until`, if given): the day of
-    the quarter hour each happened in."""
+    the quarter hour each happened in, as a frame of n and k by day."""
     rows = h.scope(name, viewer)
     rows = rows[rows["t"] <= (tick_of(until) if until is not None else NEVER - 1)]
     days = pd.to_datetime((rows["t"] - 1) * _TICK_S, unit="s").dt.strftime("%Y-%m-%d")
-    return rows["n"].groupby(days.to_numpy()).sum()
+    return rows[["n", "k"]].groupby(days.to_numpy()).sum()
 
 
-def status_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:
+def status_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, privacy.Count]:
     return _moves_at(h, "status", "status", viewer, moment, vocab.PERSON_STATUSES)
 
 
-def stages_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:
+def stages_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, privacy.Count]:
     return _moves_at(h, "stages", "stage", viewer, moment, vocab.ALL_EVACUATION_STAGES)
 
 
-def departed_at(h: History, viewer: Viewer, moment: datetime) -> int:
+def departed_at(h: History, viewer: Viewer, moment: datetime) -> privacy.Count:
     rows = h.scope("departed", viewer)
-    return int(rows["n"][rows["t"] <= tick_of(moment)].sum())
+    return counted(rows[rows["t"] <= tick_of(moment)])
 
 
 def _referrals_of(h: History, viewer: Viewer) -> pd.DataFrame:
@@ -311,16 +345,15 @@ def _referrals_of(h: History, viewer: Viewer) -> pd.DataFrame:
     return rows[rows["service"].isin(access.referral_services(viewer))]
 
 
-def open_referrals_at(h: History, viewer: Viewer, moment: datetime) -> int:
-    rows, k = _referrals_of(h, viewer), tick_of(moment)
-    return int(rows["n"][(rows["created_t"] <= k) & (rows["closed_t"] > k)].sum())
+def open_referrals_at(h: History, viewer: Viewer, moment: datetime) -> privacy.Count:
+    rows, t = _referrals_of(h, viewer), tick_of(moment)
+    return counted(rows[(rows["created_t"] <= t) & (rows["closed_t"] > t)])
 
 
-def overdue_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, int]:
+def overdue_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, privacy.Count]:
     """Overdue referrals by service: past the deadline, sent, not closed and not yet
     answered at the moment."""
-    rows, k = _referrals_of(h, viewer), tick_of(moment)
-    late = rows[(rows["due_t"] <= k) & (rows["created_t"] <= k) & (rows["closed_t"] > k)
-                & (rows["answered_t"] > k)]
-    counts = late.groupby("service")["n"].sum()
-    return {s: int(counts.get(s, 0)) for s in access.referral_services(viewer)}
+    rows, t = _referrals_of(h, viewer), tick_of(moment)
+    late = rows[(rows["due_t"] <= t) & (rows["created_t"] <= t) & (rows["closed_t"] > t)
+                & (rows["answered_t"] > t)]
+    return counted_by(late, "service", access.referral_services(viewer))
