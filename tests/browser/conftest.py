@@ -2,14 +2,15 @@
 chromium (WebGL through SwiftShader). Playwright's own browser download needs the
 internet, so chromium comes from apt, installed here if it is missing.
 
-One tour per account is recorded (screenshots, exceptions, map canvas, and every
-byte the server sent) and shared by the page tests and the leak tests, so the
-whole browser suite signs in once per account.
+One tour per account is recorded (screenshots, each page's headings and failure
+messages, map canvas, and every byte the server sent) and shared by the page tests
+and the leak tests, so the whole browser suite signs in once per account.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -23,11 +24,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from dashboard import access
-from dashboard.auth import COOKIE_NAME
 from dashboard.config import PROJECT_ROOT
+from dashboard.rules import access
+from dashboard.rules.auth import COOKIE_NAME
 from tests.browser.driving import fill_sign_in, main_text, open_nav_page, settle  # noqa: F401
-from tests.signin import ACCOUNTS, COOKIE_KEY, add_user, make_users_file
+from tests.signin import ACCOUNTS, add_user, make_users_file
 
 CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
                  "--disable-background-networking", "--disable-component-update",
@@ -35,6 +36,33 @@ CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swi
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 LEAK_PASSWORD = "liaison-pass-1"
 DECK = '[data-testid="stDeckGlJsonChart"]'  # a pydeck map (tables draw on canvases too)
+# How long one browser step (a click, a screenshot, a wait for an element) may take.
+# SwiftShader draws the map on the CPU and holds up the page's frames meanwhile, for
+# over 30 s (Playwright's default) on a busy machine; a page that hangs still fails.
+STEP_MS = 90_000
+
+# The heading each page draws with page_start(page, title) in pages/<key>.py: render().
+# Stated here, not read from the app, so that a page that fails before its title (or
+# draws another page's) is caught. Not access.PAGES titles: the navigation's differ.
+PAGE_HEADINGS = {
+    "overview": "Overview",
+    "map": "Map",
+    "shelters": "Shelters",
+    "referrals": "Referrals",
+    "evacuation": "Evacuation",
+    "my_nationals": "My nationals",
+    "drill": "Drill: after-action review",
+    "audit": "Audit log",
+    "data_quality": "Data quality",
+}
+# How a page failure reaches the reader: app.py's st.error for a page that raised,
+# the database or the audit log being down (Streamlit's error alert), and the
+# exception box Streamlit draws itself (an exception raised inside a page's `live`
+# fragment), which holds an error alert of its own: that one is not counted twice.
+FAILURE = ('[data-testid="stException"], '
+           '[data-testid="stAlertContentError"]:not([data-testid="stException"] *)')
+FAILURE_WORDS = ("stopped on an unexpected problem", "cannot be shown until it is back",
+                 "Traceback")
 
 
 def _install_chromium() -> str:
@@ -107,12 +135,14 @@ def server(chromium, sqlite_url, tmp_path_factory) -> Iterator[Server]:
     assert code == 0, err
     port = _free_port()
     log = home / "server.log"
+    # A fresh random key, as an operator makes one: the server refuses a key written
+    # down anywhere public, the tests' own included. No test needs to know it.
     env = {**os.environ, "SITROOM_HOME": str(home), "SITROOM_AUDIT_DB": str(home / "audit.sqlite"),
-           "SITROOM_COOKIE_KEY": COOKIE_KEY, "SITROOM_CACHE_TTL_S": "300"}
+           "SITROOM_COOKIE_KEY": secrets.token_urlsafe(32), "SITROOM_CACHE_TTL_S": "300"}
     env.pop("SITROOM_USERS", None)
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.cli", "run", "--db-url", sqlite_url,
+            [sys.executable, "-m", "dashboard.tools.cli", "run", "--db-url", sqlite_url,
              "--users", str(users_file), "--port", str(port)],
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -148,11 +178,24 @@ def browser(chromium):
 
 # --- driving the app ----------------------------------------------------------------------
 
+def new_context(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(STEP_MS)
+    return context
+
+
 def sign_in(page, base: str, username: str, password: str) -> None:
     page.goto(base)
     settle(page)
     fill_sign_in(page, username, password)
-    page.get_by_role("button", name="Sign out").wait_for(timeout=30_000)
+    try:
+        page.get_by_role("button", name="Sign out").wait_for(timeout=STEP_MS)
+    except Exception as exc:  # say what the browser showed instead
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SCREENSHOTS / f"sign-in-failed-{username}.png"
+        page.screenshot(path=str(shot))
+        raise AssertionError(f"{username} was not signed in ({shot}); the page shows:\n"
+                             f"{main_text(page)[:2000]}") from exc
     # the cookie is set by a component a rerun after sign-in: wait for it
     deadline = time.time() + 30
     while (not any(c["name"] == COOKIE_NAME for c in page.context.cookies())
@@ -172,7 +215,8 @@ class Tour:
 
     username: str
     pages: list[str]
-    exceptions: dict[str, int]
+    headings: dict[str, list[str]]  # page -> visible h1 texts of the main area
+    failures: dict[str, list[str]]  # page -> visible failure messages, anywhere
     nav_titles: list[str]
     canvases: dict[str, list[int]]  # page -> distinct colours of each canvas drawn
     received: bytes
@@ -196,13 +240,38 @@ def canvas_colours(page, shot: Path) -> list[int]:
     return result
 
 
+def visible_texts(page, selector: str) -> list[str]:
+    return [e.inner_text().strip() for e in page.locator(selector).all() if e.is_visible()]
+
+
+def failure_messages(page) -> list[str]:
+    """Every page-failure message on screen: an error alert or a traceback, or any
+    alert that words a failure (should one be drawn as a warning)."""
+    other_alerts = '[data-testid="stAlert"]:not(:has([data-testid="stAlertContentError"]))'
+    return visible_texts(page, FAILURE) + [
+        t for t in visible_texts(page, other_alerts) if any(w in t for w in FAILURE_WORDS)]
+
+
+def page_problems(tour: Tour) -> list[str]:
+    """What is wrong with the pages of a tour: a page without its own heading, or
+    showing a failure. Empty for a tour of working pages."""
+    problems = []
+    for key in tour.pages:
+        if PAGE_HEADINGS.get(key) not in tour.headings[key]:
+            problems.append(f"{tour.username} / {key}: no heading {PAGE_HEADINGS.get(key)!r} "
+                            f"(headings shown: {tour.headings[key]})")
+        problems += [f"{tour.username} / {key}: failure shown: {m[:300]!r}"
+                     for m in tour.failures[key]]
+    return problems
+
+
 def take_tour(browser, server: Server, username: str, password: str, role: str,
               shots: str | None = None) -> Tour:
     """Sign in, open every page of the role from the navigation, screenshot each, and
     keep every websocket frame and HTTP body the server sent (not the static bundle)."""
     if username in server.tours:
         return server.tours[username]
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = new_context(browser)
     page = context.new_page()
     chunks: list[bytes] = []
 
@@ -222,7 +291,7 @@ def take_tour(browser, server: Server, username: str, password: str, role: str,
     page.on("response", on_response)
     sign_in(page, server.base, username, password)
     nav_titles = page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
-    exceptions, canvases = {}, {}
+    headings, failures, canvases = {}, {}, {}
     folder = SCREENSHOTS / (shots or role)
     folder.mkdir(parents=True, exist_ok=True)
     pages = access.pages_for(role)
@@ -233,16 +302,16 @@ def take_tour(browser, server: Server, username: str, password: str, role: str,
         canvases[key] = canvas_colours(page, shot)
         # deck.gl draws a moment after the page settles, later on a busy machine:
         # look again until the map shows or a generous deadline passes
-        deadline = time.time() + 45
+        deadline = time.time() + STEP_MS / 1000
         while (shots is None and page.locator(DECK).count()
                and max(canvases[key] or [0]) <= 50 and time.time() < deadline):
             page.wait_for_timeout(1000)
             page.screenshot(path=str(shot), full_page=False)
             canvases[key] = canvas_colours(page, shot)
-        exceptions[key] = page.locator('[data-testid="stException"]').count()
+        headings[key] = visible_texts(page, '[data-testid="stMain"] h1')
+        failures[key] = failure_messages(page)
     context.close()
     titles = [t.strip().splitlines()[-1] for t in nav_titles]  # after the icon's name
-    tour = Tour(username, pages, exceptions, titles, canvases,
-                b"\n".join(chunks))
+    tour = Tour(username, pages, headings, failures, titles, canvases, b"\n".join(chunks))
     server.tours[username] = tour
     return tour

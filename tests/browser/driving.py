@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from dashboard import access
+from dashboard.rules import access
 
 
 def settle(page, quiet_ms: int = 600, timeout_s: float = 90) -> None:
