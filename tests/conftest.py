@@ -23,6 +23,9 @@ from tests import disclosure
 # oracle (tests/disclosure.py) rounds the same rows the same way.
 os.environ["SITROOM_DISCLOSURE_KEY"] = disclosure.SECRET
 
+# Fixtures shared by several test modules, kept in modules of their own.
+pytest_plugins = ["tests.downloads"]
+
 PERSONS = 3000
 SEED = 7
 PG_ADMIN_URL = os.environ.get("SITROOM_TEST_PG_URL", "postgresql://root@127.0.0.1:5432/postgres")

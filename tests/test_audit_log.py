@@ -11,7 +11,6 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import streamlit as st
 
 from dashboard import config
 from dashboard.figures.scenarios import list_scenarios
@@ -97,17 +96,6 @@ def test_the_audit_page_purges_before_it_shows(sqlite_url, own_audit_log, monkey
 
 # --- exporting the audit log -----------------------------------------------------------------
 
-@pytest.fixture
-def downloads(monkeypatch):
-    served = []
-    original = st.download_button
-
-    def spy(label, data, file_name=None, *args, **kwargs):
-        served.append((file_name, data))
-        return original(label, data, file_name, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", spy)
-    return served
 
 
 def test_an_audit_export_never_puts_live_lines_under_an_exercise_marking(

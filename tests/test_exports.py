@@ -119,18 +119,6 @@ def formula_url(sqlite_url, tmp_path_factory) -> str:
     return url
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    """What each download button would serve: (file name, body)."""
-    served = []
-    original = st.download_button
-
-    def spy(label, data, file_name=None, *args, **kwargs):
-        served.append((file_name, data))
-        return original(label, data, file_name, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", spy)
-    return served
 
 
 def check_file(name: str, body: str, exercise: bool) -> list[list[str]]:

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlalchemy import text
 
 from dashboard.figures import people
@@ -247,18 +246,6 @@ def test_missing_and_travel_document_views_at_an_earlier_moment(db_url, raw):
     assert area in people.options(opened(db_url), viewer, moment)["areas"]
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    """What each download button would serve: (file name, body)."""
-    served = []
-    original = st.download_button
-
-    def spy(label, data, file_name=None, *args, **kwargs):
-        served.append((file_name, data))
-        return original(label, data, file_name, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", spy)
-    return served
 
 
 def test_moving_the_slider_shows_and_exports_the_nationals_as_they_were(db_url, raw,

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlalchemy import text
 
 from dashboard.contract import vocab
@@ -520,18 +519,6 @@ def test_replay_recomputes_the_review_up_to_the_chosen_moment(app_db, raw):
     assert at.slider(key="drill-moment").value == moment + timedelta(hours=6)
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    """What each download button would serve: (file name, body)."""
-    served = []
-    original = st.download_button
-
-    def spy(label, data, file_name=None, *args, **kwargs):
-        served.append((file_name, data))
-        return original(label, data, file_name, *args, **kwargs)
-
-    monkeypatch.setattr(st, "download_button", spy)
-    return served
 
 
 def test_exports_carry_the_exercise_marking_and_exactly_the_rows_shown(app_db, downloads):
