@@ -1,10 +1,14 @@
 """Shared fixtures: small generated scenario databases on SQLite and PostgreSQL,
-built once per session, and a clean Streamlit cache for every test."""
+built once per session, and a clean Streamlit cache for every test. On PostgreSQL
+the code under test reads as the dashboard's own login (`sitroom db reader-sql`,
+docs/deploy.md), the tests' own SQL as the databases' owner."""
 
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +16,12 @@ import psycopg
 import pytest
 import streamlit as st
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from components import session
 from dashboard.store import cache, db
 from dashboard.store.db import Database
+from dashboard.tools import cli
 from dashboard.tools.generate import generate
 from tests import disclosure
 
@@ -88,6 +94,51 @@ class PgDatabases:
         with psycopg.connect(self.admin, autocommit=True) as conn:
             for name in self.created:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_test_roles(self.admin)
+
+
+# --- the dashboard's PostgreSQL login ----------------------------------------------------------
+
+# One login per test session (roles belong to the whole server), installed in each
+# database the code under test opens, the first time it opens it.
+READER_ROLE = f"sitroom_test_reader_{uuid.uuid4().hex[:8]}"
+_readers: dict[str, str] = {}  # a database's owner URL -> its reader URL
+_readers_lock = threading.Lock()
+TEST_ROLES: set[str] = set()  # dropped at the end of the session (drop_test_roles)
+
+
+def install_reader(url: str, role: str = READER_ROLE) -> str:
+    """Run the SQL of `sitroom db reader-sql --role ROLE` in the PostgreSQL database at
+    `url`, as its owner; return the URL of the same database for that login."""
+    TEST_ROLES.update({role, role + db.ALL_ROWS_SUFFIX})
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1),
+                         autocommit=True) as conn:
+        conn.execute(cli.reader_sql(role))  # no parameters: the whole script at once
+    return make_url(url).set(username=role, password=None).render_as_string(
+        hide_password=False)
+
+
+def reader_url(url: str) -> str:
+    """The URL the code under test reads `url` through: on PostgreSQL the dashboard's
+    read-only login with row-level security (installed once per database), else `url`."""
+    if not url.startswith("postgresql"):
+        return url
+    with _readers_lock:
+        if url in _readers.values():  # already the reader's
+            return url
+        if url not in _readers:
+            _readers[url] = install_reader(url)
+        return _readers[url]
+
+
+def drop_test_roles(admin: str) -> None:
+    """Drop the tests' logins, once the databases holding their grants are gone."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for role in sorted(TEST_ROLES):
+            try:
+                conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+            except psycopg.Error as exc:  # a database still grants it something
+                warnings.warn(f"test login {role} not dropped: {exc}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")
@@ -159,8 +210,10 @@ def own_audit_log(tmp_path, monkeypatch) -> Path:
 
 def opened(url: str) -> Database:
     """The read-only Database the code under test reads `url` through: the one the
-    pages of this process use too (components.session), new in each test."""
-    return session.database(url)
+    pages of this process use too (components.session), new in each test. On
+    PostgreSQL it reads as the dashboard's own login (reader_url), while `raw(url)`
+    stays the owner."""
+    return session.database(reader_url(url))
 
 
 @pytest.fixture(autouse=True)

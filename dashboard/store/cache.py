@@ -11,6 +11,12 @@ asks the database again (shared.SharedFacts), so a page refreshing itself never
 waits for the database unless its figures were never counted or the last try
 failed (then the reader waits, and is told if the database does not answer).
 Results not asked for in FORGET_AFTER intervals are dropped.
+
+A result is computed for the scope it is kept under: reads made while computing it
+(in the reader's thread or in the background refresh) are declared to the database
+as the viewer's scope (store.db.reading_as), so that on PostgreSQL the row-level
+security policies of docs/deploy.md hold them to it even where a query forgot its
+own scope. A function called with no viewer computes for every scope: as the server.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from dashboard import config
+from dashboard.store import db
 from dashboard.store.facts import SharedFacts
 
 TTL_S = int(config.get("SITROOM_CACHE_TTL_S"))
@@ -31,9 +38,8 @@ _ALL: list[SharedFacts] = []
 
 
 def _key(value: Any) -> Hashable:
-    scope_key = getattr(value, "scope_key", None)
-    if callable(scope_key):  # a viewer: by what it may see, never by the user's name
-        return ("scope", scope_key())
+    if _is_viewer(value):  # a viewer: by what it may see, never by the user's name
+        return ("scope", value.scope_key())
     if isinstance(value, list | tuple):
         return tuple(_key(v) for v in value)
     if isinstance(value, dict):
@@ -45,9 +51,23 @@ def _key(value: Any) -> Hashable:
     return value
 
 
+def _is_viewer(value: Any) -> bool:
+    return callable(getattr(value, "scope_key", None))
+
+
+def read_scope(args: tuple, kwargs: dict) -> db.Scope:
+    """The scope a call's result is computed for: its viewer's, or the server's (every
+    row) when it has none, since such a result is shared by every scope."""
+    scopes = {db.scope_of(v) for v in (*args, *kwargs.values()) if _is_viewer(v)}
+    if len(scopes) > 1:
+        raise TypeError("A cached function computes for one viewer at a time.")
+    return scopes.pop() if scopes else db.SERVER
+
+
 def scoped(ttl: int | None = None,
            clock: Callable[[], float] = time.monotonic) -> Callable[[Callable], Callable]:
     """Decorator: results per scope and arguments, stale-while-revalidate (above).
+    Computed, now or in a background refresh, reading as the viewer's scope (above).
     The result is copied out, so a caller can never change what others are served.
     The decorated function has `clear()` and `settle()` (wait for its refreshes)."""
 
@@ -60,7 +80,13 @@ def scoped(ttl: int | None = None,
         @functools.wraps(func)
         def cached(*args, **kwargs):
             key = (_key(args), _key(kwargs))
-            return copy.deepcopy(facts.get(key, lambda: func(*args, **kwargs)))
+            scope = read_scope(args, kwargs)
+
+            def compute() -> Any:  # the scope travels with it into a refresh thread
+                with db.reading_as(scope):
+                    return func(*args, **kwargs)
+
+            return copy.deepcopy(facts.get(key, compute))
 
         cached.clear = facts.clear  # type: ignore[attr-defined]
         cached.settle = facts.settle  # type: ignore[attr-defined]

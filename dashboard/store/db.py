@@ -9,6 +9,14 @@ never open a connection themselves.
 SQLite is opened with `mode=ro` and `PRAGMA query_only`; PostgreSQL sessions
 start every transaction READ ONLY. Writers (the generator, migrations, the drill
 simulator) use `writable_engine`, which the dashboard itself never calls.
+
+On PostgreSQL the database can hold a second wall behind the SQL scopes of
+dashboard.rules.access: row-level security policies (printed by `sitroom db
+reader-sql`, docs/deploy.md) that hold the dashboard's login to the scope each
+transaction declares. The session reads as the login's role for every row; a read
+for a narrower scope (a consular liaison's) switches its transaction back to the
+login and sets that scope (`read_frame`), from the `Scope` of the computation under
+way (`reading_as`, which `cache.scoped` sets from its viewer argument).
 """
 
 from __future__ import annotations
@@ -18,10 +26,13 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pandas as pd
@@ -100,15 +111,19 @@ def readonly_engine(url: str | URL) -> Engine:
             pool_pre_ping=True,
             connect_args={
                 "connect_timeout": 5,
+                # The session's own scope is the server's: every row, should the session
+                # read as the login itself (no role for every row: _AS_ALL_ROWS).
                 "options": "-c default_transaction_read_only=on "
-                           f"-c statement_timeout={int(timeout_s * 1000)}",
+                           f"-c statement_timeout={int(timeout_s * 1000)} "
+                           f"-c {ROLE_SETTING}={SERVER.role}",
             },
         )
 
         @event.listens_for(engine, "connect")
         def _read_only(dbapi_conn, _record):  # a session cannot be switched back to write
-            with dbapi_conn.cursor() as cur:
-                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            with dbapi_conn.cursor() as cur:  # one round trip per connection
+                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; "
+                            + _AS_ALL_ROWS)
             dbapi_conn.commit()
     else:
         raise DatabaseUnavailable(
@@ -161,6 +176,108 @@ def _sqlite_time_limit(conn: sqlite3.Connection, seconds: float) -> None:
     conn.set_progress_handler(progress, 10_000)
 
 
+# --- whose rows a read may return -------------------------------------------------------------
+
+ROLE_SETTING = "sitroom.role"
+NATIONALITIES_SETTING = "sitroom.nationalities"
+# The login's role for every row (`sitroom db reader-sql`, docs/deploy.md): NOLOGIN, no
+# row-level security policy. A session of the login reads as it, so that the server's
+# and the aggregate roles' reads run exactly as without the policies (which would
+# weigh on their plans); a liaison's transaction switches back to the login, which the
+# policies hold to the scope it sets. Nothing happens where there is no such role.
+ALL_ROWS_SUFFIX = "_all_rows"
+_AS_ALL_ROWS = (
+    "SELECT set_config('role', r.rolname, false) FROM pg_catalog.pg_roles r "
+    f"WHERE r.rolname = current_user || '{ALL_ROWS_SUFFIX}' "
+    "AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose rows the reads of one computation are for, as the row-level security
+    policies of `sitroom db reader-sql` read it: a viewer's role and, for a consular
+    liaison, its nationalities (docs/design.md §2.2). The store knows no rules: a
+    scope with nationalities is one that sees fewer rows than the server."""
+
+    role: str
+    nationalities: tuple[str, ...] = ()
+
+    @property
+    def restricted(self) -> bool:
+        """Whether the database must be told: only a scope by nationality sees fewer
+        rows than the server's own session (every row)."""
+        return bool(self.nationalities)
+
+
+SERVER = Scope("server")  # the server's shared counts and viewer-less facts: every row
+_scope: ContextVar[Scope | None] = ContextVar("sitroom_read_scope", default=None)
+
+
+def scope_of(viewer: Any) -> Scope:
+    """The scope of a viewer (anything with `role` and `nationalities`)."""
+    return Scope(str(viewer.role), tuple(sorted(str(n) for n in viewer.nationalities)))
+
+
+def current_scope() -> Scope | None:
+    """The scope the reads of this thread (context) are for; None if none was declared,
+    and the session's own (the server's) applies."""
+    return _scope.get()
+
+
+@contextmanager
+def reading_as(scope: Scope) -> Iterator[None]:
+    """Reads inside this block, in this context, are for `scope`. Context variables do
+    not follow a computation into a thread it starts: a background refresh declares
+    its scope again (cache.scoped captures it)."""
+    token = _scope.set(scope)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+T = TypeVar("T")
+
+
+def as_server(compute: Callable[[], T]) -> Callable[[], T]:
+    """`compute`, run for the server's scope (every row) whoever's call starts it."""
+    def run() -> T:
+        with reading_as(SERVER):
+            return compute()
+
+    return run
+
+
+def _transaction_setup(engine: Engine) -> tuple[str, dict[str, str]] | None:
+    """What a read's transaction must set on PostgreSQL before its statement, as one
+    statement (one round trip) and its parameters: a longer time limit inside
+    `patient()`; for a scope narrower than the server's, the login itself as the
+    transaction's role (row-level security holds it, ALL_ROWS_SUFFIX), the scope, and
+    no JIT compilation (the policies' subqueries inflate the planner's costs past its
+    threshold, and compiling costs more than these queries take). None (no round trip)
+    on SQLite, and for the server's and the aggregate roles' scopes."""
+    if engine.dialect.name != "postgresql":
+        return None
+    calls: list[str] = []
+    settings: dict[str, str] = {}
+    factor = getattr(_patience, "factor", 1)
+    if factor != 1:
+        timeout_s = float(config.get("SITROOM_QUERY_TIMEOUT_S")) * factor
+        settings["statement_timeout"] = str(int(timeout_s * 1000))
+    scope = _scope.get()
+    if scope is not None and scope.restricted:
+        calls.append("set_config('role', session_user::text, true)")
+        settings |= {"jit": "off", ROLE_SETTING: scope.role,
+                     NATIONALITIES_SETTING: ",".join(scope.nationalities)}
+    if not settings:
+        return None
+    params: dict[str, str] = {}
+    for i, (name, value) in enumerate(settings.items()):
+        calls.append(f"set_config(:name_{i}, :value_{i}, true)")
+        params |= {f"name_{i}": name, f"value_{i}": value}
+    return "SELECT " + ", ".join(calls), params
+
+
 def first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
@@ -168,15 +285,16 @@ def first_line(exc: BaseException) -> str:
 
 def read_frame(engine: Engine, stmt: Executable | str, params: dict | None = None) -> pd.DataFrame:
     """Run one read query and return its rows, turning connection failures into
-    DatabaseUnavailable so that pages can say so instead of showing a traceback."""
+    DatabaseUnavailable so that pages can say so instead of showing a traceback.
+    On PostgreSQL a narrower scope than the server's (`reading_as`) is set first, in
+    the same transaction, for the row-level security policies."""
     if isinstance(stmt, str):
         stmt = text(stmt)
+    setup = _transaction_setup(engine)
     try:
         with engine.connect() as conn:
-            factor = getattr(_patience, "factor", 1)
-            if factor != 1 and engine.dialect.name == "postgresql":
-                timeout_s = float(config.get("SITROOM_QUERY_TIMEOUT_S")) * factor
-                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+            if setup is not None:  # local to this read's transaction
+                conn.execute(text(setup[0]), setup[1])
             result = conn.execute(stmt, params or {})
             # Plain tuples: pandas probing each Row's attributes is eight times slower.
             # Fetched in parts: row by row is a fifth slower, all at once doubles the
@@ -256,6 +374,19 @@ FACTS_REFRESH_S = 300  # facts that read whole tables: the history, contract bre
 _OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
+class ServerFacts(SharedFacts):
+    """Shared facts found for the server's scope (every row), whichever reader's call
+    first asks for them: they are counted once for every scope and cut to each
+    reader's by the rules (figures.tallies), so row-level security must not count
+    them as the first reader's."""
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        return super().get(key, as_server(compute))
+
+    def peek(self, key: Hashable, compute: Callable[[], Any]) -> Any | None:
+        return super().peek(key, as_server(compute))
+
+
 class Database:
     """The shared database as the dashboard reads it.
 
@@ -270,8 +401,8 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         ttl = float(config.get("SITROOM_CACHE_TTL_S"))
-        self.current = SharedFacts(refresh_after_s=ttl)
-        self.facts = SharedFacts(refresh_after_s=FACTS_REFRESH_S)
+        self.current = ServerFacts(refresh_after_s=ttl)
+        self.facts = ServerFacts(refresh_after_s=FACTS_REFRESH_S)
         _OPEN.add(self)
 
     @classmethod
@@ -294,7 +425,8 @@ class Database:
 
     def read(self, stmt: Executable | str, params: dict | None = None) -> pd.DataFrame:
         """Rows of one read query; list parameters expand into IN lists, times bind in
-        the stored form and vocabulary values by name (`bind`)."""
+        the stored form and vocabulary values by name (`bind`). On PostgreSQL, for the
+        scope declared by `reading_as` (read_frame)."""
         if isinstance(stmt, str):
             stmt, params = bind(stmt, params)
         return read_frame(self.engine, stmt, params)

@@ -1,10 +1,11 @@
-"""The `sitroom` command line: generate a scenario, migrate a database, manage users,
-run the dashboard, play a drill."""
+"""The `sitroom` command line: generate a scenario, migrate a database, print the SQL of
+the dashboard's read-only PostgreSQL role, manage users, run the dashboard, play a drill."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -43,6 +44,221 @@ def _migrate(args: argparse.Namespace) -> int:
     url = config.db_url(args.db_url)
     schema.upgrade(db.writable_engine(url))
     print(f"{db.describe(url)} is at data contract version {schema.expected_version()}")
+    return 0
+
+
+# --- the dashboard's PostgreSQL role (docs/deploy.md) ----------------------------------------
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")  # short enough for the policy names below
+SCOPE_POLICY = "sitroom_scope_{role}"
+ROWS_POLICY = "sitroom_rows"
+
+
+class ReaderSqlError(ValueError):
+    """A role or schema name the reader's SQL cannot be printed for."""
+
+
+def _ident(name: str) -> str:
+    return f'"{name}"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _literals(values) -> str:
+    return ", ".join(_literal(v) for v in values)
+
+
+def row_policies(schema: str) -> dict[str, str]:
+    """The condition (USING) of the reader's policy on each table with rows about people:
+    the rule of docs/design.md §2.2 and §2.3 for the scope that each transaction sets
+    (store.db.reading_as), every row for the server's and the aggregate roles' scopes,
+    and none when no scope is set."""
+    from dashboard.contract import vocab
+    from dashboard.rules import access
+    from dashboard.store import db
+
+    setting = f"coalesce(current_setting({_literal(db.ROLE_SETTING)}, true), '')"
+    all_rows_roles = [db.SERVER.role, *(r for r in access.ROLES if not access.sees_person_level(r))]
+    person_roles = [r for r in access.ROLES if access.sees_person_level(r)]
+    # Each setting is read once per statement (a scalar subquery), not once per row.
+    every_row = f"(SELECT {setting} IN ({_literals(all_rows_roles)}))"
+    person_level = f"(SELECT {setting} IN ({_literals(person_roles)}))"
+    nats = (f"(SELECT string_to_array(current_setting("
+            f"{_literal(db.NATIONALITIES_SETTING)}, true), ','))::text[]")
+    s = _ident(schema)
+
+    def of_visible(table: str, column: str, parent: str) -> str:
+        # the parent's own policy applies inside: only the rows of visible persons
+        return (f"EXISTS (SELECT 1 FROM {s}.{_ident(parent)} x "
+                f"WHERE x.id = {_ident(table)}.{_ident(column)})")
+
+    def either(condition: str) -> str:
+        return f"{every_row}\n    OR {condition}"
+
+    own_national = (f"({person_level}\n"
+                    "        AND consent_consular = true AND protection_confidential = false\n"
+                    f"        AND (nationality = ANY ({nats})\n"
+                    f"             OR second_nationality = ANY ({nats})))")
+    consular_services = f"service IN ({_literals(vocab.CONSULAR_SERVICES)})"
+    return {
+        "persons": either(own_national),
+        "person_vulnerabilities": either(of_visible("person_vulnerabilities", "person_id",
+                                                    "persons")),
+        "person_events": either(of_visible("person_events", "person_id", "persons")),
+        "referrals": either(f"({consular_services}\n        AND "
+                            f"{of_visible('referrals', 'person_id', 'persons')})"),
+        "referral_events": either(of_visible("referral_events", "referral_id", "referrals")),
+        "evacuation_cases": either(of_visible("evacuation_cases", "person_id", "persons")),
+        "evacuation_events": either(of_visible("evacuation_events", "case_id",
+                                               "evacuation_cases")),
+    }
+
+
+def reader_sql(role: str, schema: str = "public") -> str:
+    """The SQL that makes `role` a login that may only read the data contract in
+    `schema`, with the row-level security policies of the consular scope (docs/deploy.md).
+    Printed, never run: the dashboard does no DDL on the shared database."""
+    from dashboard.contract.models import Base
+    from dashboard.store import db
+
+    for what, name in (("role", role), ("schema", schema)):
+        if not _NAME.match(name):
+            raise ReaderSqlError(f"the {what} name {name!r} must be lower-case letters, digits "
+                                 "and '_', starting with a letter or '_', at most 48 long")
+    tables = [t.name for t in Base.metadata.sorted_tables] + ["alembic_version"]
+    every = role + db.ALL_ROWS_SUFFIX
+    r, a, s = _ident(role), _ident(every), _ident(schema)
+    lit_r, lit_a, lit_s = _literal(role), _literal(every), _literal(schema)
+    policies = row_policies(schema)
+    out = [
+        f"-- Situation Room: {role}, the dashboard's read-only login, on schema {schema}",
+        "-- (docs/deploy.md). Run as the owner of the data-contract tables, in every database",
+        "-- the dashboard reads, and again after each `sitroom migrate`; running it twice is",
+        "-- harmless. Stops at the first error:",
+        "--     psql --set=ON_ERROR_STOP=1 --dbname=DATABASE --file=THIS_FILE",
+        f"-- Then give the role a password (in psql: \\password {role}) and run the dashboard",
+        f"-- with it: sitroom run --db-url postgresql://{role}@HOST/DATABASE",
+        "",
+        "BEGIN;",
+        "",
+        "-- The login, with no attribute beyond LOGIN, and its role for every row, granted",
+        "-- to it (NOLOGIN, nothing beyond the grants below): the dashboard's sessions read",
+        "-- as that role, and as the login itself where the row-level security below must",
+        "-- hold them to a liaison's scope. Existing roles with more than that, or members",
+        "-- of other roles, are refused, never quietly narrowed.",
+        "DO $$",
+        "BEGIN",
+        f"  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {lit_r}) THEN",
+        f"    CREATE ROLE {r} LOGIN;",
+        "  END IF;",
+        f"  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {lit_a}) THEN",
+        f"    CREATE ROLE {a} NOLOGIN;",
+        "  END IF;",
+        "  IF EXISTS (SELECT FROM pg_catalog.pg_roles",
+        f"      WHERE rolname IN ({lit_r}, {lit_a}) AND (rolsuper OR rolbypassrls OR rolcreaterole",
+        f"      OR rolcreatedb OR rolreplication OR (rolcanlogin AND rolname = {lit_a})))",
+        "    OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m",
+        "      JOIN pg_catalog.pg_roles u ON u.oid = m.member",
+        "      JOIN pg_catalog.pg_roles g ON g.oid = m.roleid",
+        f"      WHERE (u.rolname = {lit_r} AND g.rolname <> {lit_a}) OR u.rolname = {lit_a})",
+        "  THEN",
+        f"    RAISE EXCEPTION 'role % or % has more power than a reader', {lit_r}, {lit_a};",
+        "  END IF;",
+        f"  IF EXISTS (SELECT FROM pg_catalog.pg_tables WHERE schemaname = {lit_s}",
+        f"      AND tableowner IN ({lit_r}, {lit_a})) THEN",
+        f"    RAISE EXCEPTION 'role % owns tables in schema %: not a reader', {lit_r}, {lit_s};",
+        "  END IF;",
+        "END",
+        "$$;",
+        f"GRANT {a} TO {r};",
+        "",
+        "-- The database: connect, nothing more. PUBLIC may create temporary tables by",
+        "-- default, which every role inherits: that is revoked from PUBLIC (the database's",
+        "-- owner keeps it; grant TEMPORARY by name to a writer that needs it).",
+        "DO $$",
+        "BEGIN",
+        f"  EXECUTE format('REVOKE ALL ON DATABASE %I FROM {r}, {a}', current_database());",
+        "  EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());",
+        f"  EXECUTE format('GRANT CONNECT ON DATABASE %I TO {r}', current_database());",
+        "END",
+        "$$;",
+        "",
+        "-- The schema: look its tables up, create nothing. PUBLIC may create in schema public",
+        "-- before PostgreSQL 15: CREATE is revoked from PUBLIC on this schema and on public,",
+        "-- and granted by name to the owner of the data-contract tables, so that",
+        "-- `sitroom migrate` still can.",
+        f"REVOKE ALL ON SCHEMA {s} FROM {r}, {a};",
+        "DO $$",
+        "DECLARE",
+        "  owner name;",
+        "  open_schema name;",
+        "BEGIN",
+        f"  SELECT tableowner INTO owner FROM pg_catalog.pg_tables WHERE schemaname = {lit_s}",
+        "    AND tablename = 'persons';",
+        "  FOR open_schema IN SELECT nspname FROM pg_catalog.pg_namespace",
+        f"      WHERE nspname IN ({_literals(sorted({schema, 'public'}))}) LOOP",
+        "    EXECUTE format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC', open_schema);",
+        "    IF owner IS NOT NULL THEN",
+        "      EXECUTE format('GRANT CREATE ON SCHEMA %I TO %I', open_schema, owner);",
+        "    END IF;",
+        "  END LOOP;",
+        "END",
+        "$$;",
+        f"GRANT USAGE ON SCHEMA {s} TO {r}, {a};",
+        "",
+        "-- The tables: SELECT on each table of the data contract and on alembic_version (the",
+        "-- schema check), nothing else. A privilege granted to PUBLIC reaches this role too,",
+        "-- so one other than SELECT on a table of the schema stops the script.",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {r}, {a};",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {r}, {a};",
+        "DO $$",
+        "BEGIN",
+        "  IF EXISTS (SELECT FROM pg_catalog.pg_class c",
+        "      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,",
+        "      LATERAL aclexplode(c.relacl) a",
+        f"      WHERE n.nspname = {lit_s} AND a.grantee = 0 AND a.privilege_type <> 'SELECT') THEN",
+        f"    RAISE EXCEPTION 'PUBLIC may change tables of schema %: revoke that first', {lit_s};",
+        "  END IF;",
+        "END",
+        "$$;",
+    ]
+    out += [f"GRANT SELECT ON TABLE {s}.{_ident(t)} TO {r}, {a};" for t in tables]
+    out += [
+        "",
+        "-- Row-level security, a second wall behind the dashboard's own SQL scopes. The",
+        "-- policies hold the login's reads of the tables about people to the scope its",
+        "-- transaction sets (sitroom.role and, for a consular liaison, sitroom.nationalities;",
+        "-- docs/design.md §2.2, §2.3); with no scope set, to no row at all. The dashboard",
+        f"-- reads as {every} (every row, no policy, the same plans as before) and",
+        "-- switches a liaison's transactions back to the login, with the liaison's scope.",
+        "-- Every other role keeps every row",
+        f"-- ({ROWS_POLICY}), the tables' owner too (FORCE).",
+    ]
+    for table, using in policies.items():
+        t = f"{s}.{_ident(table)}"
+        scope_policy = _ident(SCOPE_POLICY.format(role=role))
+        out += [
+            f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;",
+            f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY;",
+            f"DROP POLICY IF EXISTS {ROWS_POLICY} ON {t};",
+            f"CREATE POLICY {ROWS_POLICY} ON {t} AS PERMISSIVE FOR ALL TO PUBLIC",
+            "  USING (true) WITH CHECK (true);",
+            f"DROP POLICY IF EXISTS {scope_policy} ON {t};",
+            f"CREATE POLICY {scope_policy} ON {t} AS RESTRICTIVE FOR SELECT TO {r}",
+            f"  USING ({using});",
+            "",
+        ]
+    out += ["COMMIT;", ""]
+    return "\n".join(out)
+
+
+def _reader_sql(args: argparse.Namespace) -> int:
+    try:
+        print(reader_sql(args.role, args.schema), end="")
+    except ReaderSqlError as exc:
+        return _fail(str(exc))
     return 0
 
 
@@ -163,6 +379,16 @@ def parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="create or upgrade the data contract in a database")
     mig.add_argument("--db-url", help="database URL (default: SITROOM_DB_URL or the demo)")
     mig.set_defaults(func=_migrate)
+
+    dbp = sub.add_parser("db", help="the shared PostgreSQL database: SQL for its administrator")
+    db_sub = dbp.add_subparsers(dest="db_command", required=True)
+    rsql = db_sub.add_parser("reader-sql", help="print (never run) the SQL that makes a login "
+                             "that may only read the data contract, with row-level security "
+                             "for the consular scope (docs/deploy.md)")
+    rsql.add_argument("--role", required=True, help="name of the login role to create or check")
+    rsql.add_argument("--schema", default="public", help="schema holding the data contract "
+                      "(default: public)")
+    rsql.set_defaults(func=_reader_sql)
 
     run = sub.add_parser("run", help="start the dashboard")
     run.add_argument("--db-url", help="database URL (default: SITROOM_DB_URL or the demo)")
