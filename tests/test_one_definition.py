@@ -60,7 +60,7 @@ def test_place_figures_are_one_definition_on_every_page(db_url, raw, viewer, day
     page = shelters(opened(db_url), viewer, moment)
     own = own_place_figures(raw, db_url, viewer.scenario_id, moment)
     assert front.figure("free_places").value == page.headline["Free places"] == own["free"]
-    assert (front.figure("occupants").value == page.headline["Occupants (reported)"]
+    assert (front.figure("occupants").value == page.headline["Reported occupants"]
             == own["occupants"])
     assert page.headline["Places"] == own["places"]
 
@@ -71,8 +71,8 @@ def test_registered_sheltered_and_reported_occupants_are_named_for_what_they_are
     viewer = Viewer("c", "committee", 1)
     data = overview(opened(db_url), viewer, latest(raw, db_url, 1))
     sheltered, occupants = data.figure("sheltered"), data.figure("occupants")
-    assert sheltered.label == "Sheltered (registered)"
-    assert occupants.label == "Occupants (reported)"
+    assert sheltered.label == "Registered sheltered"
+    assert occupants.label == "Reported occupants"
     keys = [f.key for f in data.figures]
     assert keys.index("occupants") == keys.index("sheltered") + 1
     assert "report" in sheltered.help and "registration" in sheltered.help

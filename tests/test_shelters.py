@@ -239,9 +239,9 @@ def test_a_liaison_sees_no_exact_count_of_a_small_facility(db_url, raw):
         for value in row.trend or []:
             assert value is None or value == 0 or value >= 5
     assert small > 0, "the exercise scenario must hold a small facility to test"
-    assert liaison.headline["Occupants (reported)"] == "—"
+    assert liaison.headline["Reported occupants"] == "—"
     assert liaison.headline["Free places"] == "—"
-    assert isinstance(committee.headline["Occupants (reported)"], int)
+    assert isinstance(committee.headline["Reported occupants"], int)
     withheld = sum(list(t["occupants"]).count("—") for t in (liaison.by_kind, liaison.by_area))
     assert withheld > 0
 
@@ -355,7 +355,7 @@ def test_an_earlier_moment_is_worked_back_from_the_occupancy_history(db_url, raw
     occupants, places = int(holding.occupants.sum()), int(holding.capacity.sum())
     withheld = hide and bool(((holding.occupants > 0) & (holding.occupants < 5)).any())
     assert data.headline["Places"] == places
-    assert data.headline["Occupants (reported)"] == ("—" if withheld else occupants)
+    assert data.headline["Reported occupants"] == ("—" if withheld else occupants)
     assert data.headline["Free places"] == ("—" if withheld else places - occupants)
     assert data.headline["≥90% full"] == int(
         (holding.occupants >= 0.9 * holding.capacity).sum())
@@ -444,8 +444,8 @@ def test_page_draws_the_as_of_slider_and_shows_the_moment_picked(sqlite_url, raw
 
     expected = occupants(then)
     assert expected != occupants(now)
-    assert metric(at, "Occupants (reported)") == f"{occupants(now):,}"
+    assert metric(at, "Reported occupants") == f"{occupants(now):,}"
     slider.set_value(step).run()
     assert not at.exception
-    assert metric(at, "Occupants (reported)") == f"{expected:,}"
+    assert metric(at, "Reported occupants") == f"{expected:,}"
     assert "today's status is shown" in texts(at)

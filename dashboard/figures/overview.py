@@ -322,12 +322,12 @@ def overview(database: Database, viewer: Viewer, as_of: datetime,
     figures = (
         Figure("registered", "Registered", *pair(counts.registered, ref.registered),
                "Persons registered by the moment shown"),
-        Figure("sheltered", "Sheltered (registered)", *pair(counts.status["sheltered"],
+        Figure("sheltered", "Registered sheltered", *pair(counts.status["sheltered"],
                                                             ref.status["sheltered"]),
                "Persons whose registration says they stay in a facility. Facilities report "
                "their own occupants (the next figure): the two differ where a registration "
                "or a report is behind, or people stay unregistered"),
-        Figure("occupants", "Occupants (reported)", _occupants(facilities),
+        Figure("occupants", "Reported occupants", _occupants(facilities),
                _occupants(facilities) - _occupants(facilities_ref),
                "Occupants that open and full facilities report in their latest valid report, "
                "as on the Shelters page"),

@@ -273,7 +273,7 @@ def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
     headline = {
         "Facilities": len(rows),
         "Places": capacity,
-        "Occupants (reported)": (privacy.WITHHELD if withheld else privacy.SUPPRESSED if small
+        "Reported occupants": (privacy.WITHHELD if withheld else privacy.SUPPRESSED if small
                       else occupants),
         "Free places": (privacy.WITHHELD if withheld else privacy.SUPPRESSED if small
                         else capacity - occupants),
