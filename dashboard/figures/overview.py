@@ -323,7 +323,7 @@ def overview(database: Database, viewer: Viewer, as_of: datetime,
         Figure("registered", "Registered", *pair(counts.registered, ref.registered),
                "Persons registered by the moment shown"),
         Figure("sheltered", "Registered sheltered", *pair(counts.status["sheltered"],
-                                                            ref.status["sheltered"]),
+                                                          ref.status["sheltered"]),
                "Persons whose registration says they stay in a facility. Facilities report "
                "their own occupants (the next figure): the two differ where a registration "
                "or a report is behind, or people stay unregistered"),
