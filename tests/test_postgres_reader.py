@@ -31,7 +31,7 @@ def fresh_role(kind: str = "reader") -> str:
 
 
 @pytest.fixture(scope="module")
-def owner_url(request, tmp_path_factory) -> str:
+def owner_url(request, tmp_path_factory, pg_databases) -> str:
     """A fresh generated scenario database, as its owner."""
     return _build("postgresql", False, tmp_path_factory, request)
 
