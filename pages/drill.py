@@ -10,10 +10,9 @@ import streamlit as st
 from components import charts
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
-from components.status import freshness_line
+from components.status import freshness_line, rounding_note
 from components.tables import csv_export
 from dashboard.figures import palette, review, scenarios
-from dashboard.rules import access
 
 MOMENT, STEP, PLAYING, ADVANCE, END = ("drill-moment", "drill-step", "drill-playing",
                                        "drill-advance", "drill-end")
@@ -96,9 +95,7 @@ def content(context: Context, as_of: datetime) -> None:
     for column, (label, value, note, help_) in zip(st.columns(len(tiles)), tiles, strict=True):
         column.metric(label, value, note, delta_color="off", delta_arrow="off", help=help_,
                       border=True)
-    rounded = access.suppresses_small_counts(context.viewer.role)
-    if rounded:
-        st.caption(ROUNDING)
+    rounded = rounding_note(context.viewer)
 
     st.subheader("Inject timeline against the response")
     charts.show(charts.timeline(
