@@ -9,7 +9,7 @@ import logging
 import streamlit as st
 
 from components import session, signin
-from components.page import AUTO_REFRESH_KEY, refresh_seconds
+from components.page import AUTO_REFRESH_KEY, cannot_show, reconnect_later, refresh_seconds
 from components.session import Context, finish_view, set_context
 from dashboard import config
 from dashboard.contract import schema
@@ -46,6 +46,7 @@ def open_database(url: str) -> Database:
     except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
         st.title("Situation Room")
         st.error(str(exc), icon=":material/error:")
+        reconnect_later(refresh_seconds())
         st.stop()
 
 
@@ -69,8 +70,9 @@ def main() -> None:
         return
     try:
         available = scenarios.list_scenarios(database)
-    except db.DatabaseUnavailable as exc:
-        st.error(str(exc), icon=":material/error:")
+    except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
+        cannot_show(exc, refresh_seconds())
+        reconnect_later(refresh_seconds())
         st.stop()
     if not available:
         st.warning("The database holds no scenario yet.")
@@ -93,8 +95,9 @@ def main() -> None:
     try:
         page.run()
         finish_view(viewer)
-    except db.DatabaseUnavailable as exc:
-        st.error(f"{exc} The figures cannot be shown until it is back.", icon=":material/error:")
+    except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
+        cannot_show(exc, refresh_seconds())
+        reconnect_later(refresh_seconds())
     except audit.AuditUnavailable as exc:
         st.error(str(exc), icon=":material/error:")
     except Exception:  # a reader gets a message, the operator the traceback

@@ -6,16 +6,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components.session import Context, begin_view, require_page
 from components.signin import require_session
-from components.status import exercise_banner, freshness_line
+from components.status import exercise_banner, freshness_line, stale_banner
 from dashboard import config
+from dashboard.contract import schema
 from dashboard.figures import scenarios
+from dashboard.store import cache, db
 
 AUTO_REFRESH_KEY = "auto_refresh"
 
@@ -60,14 +62,49 @@ def live(context: Context, body: Callable[[Context, datetime], None],
     def refreshing() -> None:
         require_session(context.db_url)  # first: nothing is sent before it
         started = time.perf_counter()
-        latest = scenarios.data_as_of(context.database, context.scenario.id)
-        freshness_line(latest, context.scenario.synthetic, updated=datetime.now(UTC),
-                       every_s=every)
-        if latest is not None:
-            body(context, _as_of(context, latest) if as_of_control else latest)
+        database = context.database
+        try:  # does it answer, and is it the same file: said below, never raised
+            cache.notice_replacement(database)
+            database.ping()
+        except (db.DatabaseUnavailable, schema.SchemaMismatch):
+            pass
+        stale_banner(database.health, every)
+        try:
+            latest = scenarios.data_as_of(database, context.scenario.id)
+            freshness_line(latest, context.scenario.synthetic,
+                           updated=database.health.answered_at, every_s=every)
+            if latest is not None:
+                body(context, _as_of(context, latest) if as_of_control else latest)
+        except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
+            cannot_show(exc, every)
         _log_timing(context, body, started)
 
     refreshing()
+
+
+def cannot_show(exc: Exception, every_s: int | None) -> None:
+    """What a reader sees where figures the database did not give would have been:
+    what is wrong, and that the page tries again by itself (a traceback never)."""
+    if isinstance(exc, schema.SchemaMismatch):
+        st.error(str(exc), icon=":material/error:")
+    else:
+        again = (f"The page tries again every {every_s} s by itself." if every_s
+                 else "Turn auto-refresh back on, or change a filter, to try again.")
+        st.error(f"{exc} These figures cannot be shown until it is back. {again}",
+                 icon=":material/cloud_off:")
+
+
+def reconnect_later(every_s: int) -> None:
+    """After a full run stopped because the database did not answer, run the whole page
+    again every `every_s` seconds until it does: a page never waits for a click to
+    come back."""
+    @st.fragment(run_every=every_s)
+    def retry() -> None:
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.fragment_ids_this_run:  # the timer, not the first run
+            st.rerun()
+
+    retry()
 
 
 def _log_timing(context: Context, body: Callable, started: float) -> None:

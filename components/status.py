@@ -10,6 +10,7 @@ from components.charts import escape_markdown
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import access
 from dashboard.rules.access import Viewer
+from dashboard.store.db import Health
 
 
 def exercise_banner(scenario: ScenarioInfo) -> bool:
@@ -24,6 +25,21 @@ def exercise_banner(scenario: ScenarioInfo) -> bool:
         f"{escape_markdown(scenario.name)} — NOT LIVE DATA</div>",
         unsafe_allow_html=True,
     )
+    return True
+
+
+def stale_banner(health: Health, every_s: int | None) -> bool:
+    """While the database does not answer, a banner over the last figures it gave:
+    since when they are stale, and that the page is reconnecting. Returns whether
+    it was shown."""
+    if not health.down:
+        return False
+    since = health.answered_at or health.down_since
+    again = (f"reconnecting every {every_s} s" if every_s
+             else "auto-refresh is paused: turn it on to reconnect")
+    st.warning(f"**Stale since {since:%H:%M} UTC, {again}.** The database is not answering; "
+               "these are the last figures it gave and may be out of date.",
+               icon=":material/cloud_off:")
     return True
 
 

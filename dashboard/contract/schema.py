@@ -7,6 +7,8 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
+from dashboard.contract.models import Base
+
 
 class SchemaMismatch(Exception):
     """The database holds a schema version this dashboard does not read."""
@@ -18,6 +20,22 @@ class SchemaMismatch(Exception):
             f"This database holds {found_text}; this dashboard reads data contract version "
             f"{expected}. Upgrade it with `sitroom migrate --db-url URL` or point the "
             f"dashboard at a database of version {expected}."
+        )
+
+
+class SchemaIncomplete(SchemaMismatch):
+    """The database says it holds this dashboard's version but lacks part of it: a
+    table or a column of the data contract is missing (dropped by hand, or a
+    restore that went wrong)."""
+
+    def __init__(self, version: str, missing: list[str]):
+        self.expected = self.found = version
+        self.missing = missing
+        Exception.__init__(
+            self,
+            f"This database says it holds data contract version {version} but lacks "
+            f"{'; '.join(missing)}. Restore the missing part from the system that writes "
+            "the database, or upgrade a fresh copy with `sitroom migrate --db-url URL`."
         )
 
 
@@ -49,8 +67,28 @@ def found_version(conn: Connection) -> str | None:
 
 
 def check(conn: Connection) -> str:
-    """Return the schema version, or raise SchemaMismatch naming expected and found."""
+    """Return the schema version, or raise SchemaMismatch naming expected and found, or
+    SchemaIncomplete naming every table and column of the contract the database lacks."""
     expected, found = expected_version(), found_version(conn)
     if found != expected:
         raise SchemaMismatch(expected, found)
+    missing = missing_parts(conn)
+    if missing:
+        raise SchemaIncomplete(found, missing)
     return found
+
+
+def missing_parts(conn: Connection) -> list[str]:
+    """The contract's tables and columns the database lacks, as 'table `t`' and
+    'column `t.c`'."""
+    inspector = inspect(conn)
+    present = set(inspector.get_table_names())
+    missing: list[str] = []
+    for table in Base.metadata.sorted_tables:
+        if table.name not in present:
+            missing.append(f"table `{table.name}`")
+            continue
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        missing += [f"column `{table.name}.{c.name}`" for c in table.columns
+                    if c.name not in columns]
+    return missing

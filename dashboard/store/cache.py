@@ -10,7 +10,9 @@ refresh themselves. After that it is served stale while one background thread
 asks the database again (shared.SharedFacts), so a page refreshing itself never
 waits for the database unless its figures were never counted or the last try
 failed (then the reader waits, and is told if the database does not answer).
-Results not asked for in FORGET_AFTER intervals are dropped.
+Results not asked for in FORGET_AFTER intervals are dropped. While the database does
+not answer, the last results are served on (store.facts), and a page says they are
+stale (components/page.py).
 
 A result is computed for the scope it is kept under: reads made while computing it
 (in the reader's thread or in the background refresh) are declared to the database
@@ -74,7 +76,7 @@ def scoped(ttl: int | None = None,
     def wrap(func: Callable) -> Callable:
         seconds = ttl or TTL_S
         facts = SharedFacts(refresh_after_s=seconds, forget_after_s=seconds * FORGET_AFTER,
-                            clock=clock)
+                            clock=clock, transient=(db.DatabaseUnavailable,))
         _ALL.append(facts)
 
         @functools.wraps(func)
@@ -86,13 +88,49 @@ def scoped(ttl: int | None = None,
                 with db.reading_as(scope):
                     return func(*args, **kwargs)
 
-            return copy.deepcopy(facts.get(key, compute))
+            # A consular liaison's rows (a scope by nationality) are never served old:
+            # a person who withdraws consent or is newly protected is gone from the
+            # liaison's views at the first run of a page after one refresh interval.
+            return copy.deepcopy(facts.get(key, compute, stale_ok=not scope.restricted))
 
         cached.clear = facts.clear  # type: ignore[attr-defined]
         cached.settle = facts.settle  # type: ignore[attr-defined]
         return cached
 
     return wrap
+
+
+def notice_replacement(database: db.Database) -> bool:
+    """If the database's SQLite file was replaced since last asked, count every figure
+    again from the new file: a consular liaison's rows at their next read (they are
+    never served old), the shared facts now in the background, and, once those are
+    counted, every other result at its next read. Returns whether it was replaced."""
+    if not database.replaced():
+        return False
+    expire_all()
+
+    def outdate_all() -> None:  # derived from the shared facts: counted again after them
+        for facts in _ALL:
+            facts.outdate()
+
+    database.recount(then=outdate_all)
+    return True
+
+
+def expire_all() -> None:
+    """Make every result old: served on (a consular liaison's excepted) while counted
+    again, as when one refresh interval has passed since each was counted."""
+    for facts in _ALL:
+        facts.expire()
+
+
+def settle_all() -> None:
+    """Wait for every refresh under way, of results and of the databases' shared facts
+    (tests, and benchmarks)."""
+    for database in db.open_databases():
+        database.settle()
+    for facts in _ALL:
+        facts.settle()
 
 
 def clear_all() -> None:

@@ -21,6 +21,7 @@ way (`reading_as`, which `cache.scoped` sets from its viewer argument).
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -30,7 +31,7 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -39,7 +40,7 @@ import pandas as pd
 from sqlalchemy import DateTime, Engine, TextClause, bindparam, create_engine, event, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Executable
 
@@ -50,6 +51,16 @@ from dashboard.store.facts import SharedFacts
 
 class DatabaseUnavailable(Exception):
     """The database cannot be opened or reached. The message is for the reader."""
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """Which file a path names now (device, inode), None if none: a SQLite file
+    replaced by an atomic rename, as a replication job does it, is another file."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -91,7 +102,9 @@ def readonly_engine(url: str | URL) -> Engine:
                 f"No database file at {path}. Build one with "
                 f"`sitroom generate --persons 20000 --seed 1 --out {path}` or set SITROOM_DB_URL."
             )
-        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+        # Not resolved: a symbolic link that a replication job points elsewhere is
+        # followed afresh by each new connection.
+        uri = f"file:{quote(str(path.absolute()))}?mode=ro"
 
         def connect() -> sqlite3.Connection:
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -105,6 +118,18 @@ def readonly_engine(url: str | URL) -> Engine:
         # hands each connection to one thread at a time.
         engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool,
                                pool_size=8, max_overflow=16, pool_timeout=60)
+
+        # A connection reads the file it opened for as long as it lives, even after
+        # the path names another one (or none): each is checked out only while the
+        # path still names its file, and replaced by a new connection otherwise.
+        @event.listens_for(engine, "connect")
+        def _opened(_dbapi_conn, record):
+            record.info["file"] = file_identity(path)
+
+        @event.listens_for(engine, "checkout")
+        def _same_file(_dbapi_conn, record, _proxy):
+            if file_identity(path) != record.info.get("file"):
+                raise DisconnectionError(f"{path} was replaced or removed")
     elif backend == "postgresql":
         engine = create_engine(
             u,
@@ -302,7 +327,35 @@ def read_frame(engine: Engine, stmt: Executable | str, params: dict | None = Non
             rows = [tuple(row) for part in result.partitions(4096) for row in part]
             return pd.DataFrame(rows, columns=list(result.keys()))
     except (OperationalError, DBAPIError) as exc:
+        missing = missing_part(exc)
+        if missing:  # named in full (table and column) when the database can say it
+            try:
+                with engine.connect() as conn:
+                    parts = schema.missing_parts(conn)
+            except (OperationalError, DBAPIError):
+                parts = []
+            raise schema.SchemaIncomplete(schema.expected_version(),
+                                          parts or [missing]) from exc
         raise DatabaseUnavailable(f"The database did not answer: {first_line(exc)}") from exc
+
+
+_SQLITE_MISSING = re.compile(r"no such (table|column): (\S+)")
+_PG_MISSING = re.compile(r'(relation|column) "?([^"\s]+)"? does not exist')
+
+
+def missing_part(exc: DBAPIError) -> str | None:
+    """'table `t`' or 'column `c`' when a read failed because the database lacks a part
+    of the data contract (dropped after the dashboard opened it), else None."""
+    message = str(getattr(exc, "orig", None) or exc)
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) in ("42P01", "42703"):
+        found = _PG_MISSING.search(message)
+        if found:
+            kind = "table" if found.group(1) == "relation" else "column"
+            return f"{kind} `{found.group(2).split('.')[-1]}`"  # not the query's alias
+    found = _SQLITE_MISSING.search(message)
+    if found and isinstance(getattr(exc, "orig", None), sqlite3.OperationalError):
+        return f"{found.group(1)} `{found.group(2).split('.')[-1]}`"
+    return None
 
 
 # Times are stored to the second as 'YYYY-MM-DD HH:MM:SS' in SQLite (the data
@@ -371,6 +424,55 @@ def sql(statement: str, params: dict) -> TextClause:
 # --- the Database ---------------------------------------------------------------------------
 
 FACTS_REFRESH_S = 300  # facts that read whole tables: the history, contract breaks
+PING_EVERY_S = 1.0
+RECOUNT_PATIENCE_S = 600  # the shared tallies of a million people take about a minute
+RETRY_AFTER_S = 2.0  # while the database does not answer, how long reads fail at once
+
+
+class Health:
+    """Whether the database answers, as the reads found it: when it last did, and since
+    when it has not. After a failure, reads fail at once for RETRY_AFTER_S (a page
+    with many figures to ask for waits for one failed try, not for each), then the
+    next read tries again. `clock` is monotonic seconds; `wall` says the times."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.clock, self.wall = clock, wall
+        self._lock = threading.Lock()
+        self.answered_at: datetime | None = None  # the last answer, UTC
+        self.down_since: datetime | None = None   # the first failure since it, UTC
+        self.reason = ""
+        self._answered_mono = float("-inf")
+        self._failed_mono = float("-inf")
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def may_try(self) -> None:
+        with self._lock:
+            if self.down_since is None or self.clock() - self._failed_mono >= RETRY_AFTER_S:
+                return
+            reason = self.reason
+        raise DatabaseUnavailable(reason)
+
+    def failed(self, exc: DatabaseUnavailable) -> None:
+        with self._lock:
+            self._failed_mono = self.clock()
+            self.reason = str(exc)
+            if self.down_since is None:
+                self.down_since = self.wall()
+
+    def answered(self) -> None:
+        with self._lock:
+            self._answered_mono = self.clock()
+            self.answered_at = self.wall()
+            self.down_since = None
+            self.reason = ""
+
+    def answered_within(self, seconds: float) -> bool:
+        with self._lock:
+            return self.down_since is None and self.clock() - self._answered_mono < seconds
 _OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
@@ -380,8 +482,8 @@ class ServerFacts(SharedFacts):
     reader's by the rules (figures.tallies), so row-level security must not count
     them as the first reader's."""
 
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        return super().get(key, as_server(compute))
+    def get(self, key: Hashable, compute: Callable[[], Any], stale_ok: bool = True) -> Any:
+        return super().get(key, as_server(compute), stale_ok)
 
     def peek(self, key: Hashable, compute: Callable[[], Any]) -> Any | None:
         return super().peek(key, as_server(compute))
@@ -401,8 +503,14 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         ttl = float(config.get("SITROOM_CACHE_TTL_S"))
-        self.current = ServerFacts(refresh_after_s=ttl)
-        self.facts = ServerFacts(refresh_after_s=FACTS_REFRESH_S)
+        self.current = ServerFacts(refresh_after_s=ttl, transient=(DatabaseUnavailable,))
+        self.facts = ServerFacts(refresh_after_s=FACTS_REFRESH_S,
+                                 transient=(DatabaseUnavailable,))
+        self.health = Health()
+        path = sqlite_path(self.url)
+        self._path = path
+        self._file = file_identity(path) if path else None
+        self._recounting: threading.Thread | None = None
         _OPEN.add(self)
 
     @classmethod
@@ -429,7 +537,56 @@ class Database:
         scope declared by `reading_as` (read_frame)."""
         if isinstance(stmt, str):
             stmt, params = bind(stmt, params)
-        return read_frame(self.engine, stmt, params)
+        self.health.may_try()
+        try:
+            frame = read_frame(self.engine, stmt, params)
+        except DatabaseUnavailable as exc:
+            self.health.failed(exc)
+            raise
+        self.health.answered()
+        return frame
+
+    def ping(self) -> None:
+        """Ask the database whether it answers, at most once a second (every run of
+        every page asks, so that a page says the moment its figures go stale)."""
+        if self.health.answered_within(PING_EVERY_S):
+            return
+        self.read("SELECT 1")
+
+    def replaced(self) -> bool:
+        """Whether the SQLite file at the database's path is another one than last
+        time asked (an atomic rename by a replication job). Connections to the old
+        file are replaced as they are next used (readonly_engine); the caller counts
+        again what was read from it (cache.notice_replacement)."""
+        if self._path is None:
+            return False
+        now = file_identity(self._path)
+        if now is None or now == self._file:
+            return False  # gone: the next read says the database does not answer
+        self._file = now
+        return True
+
+    def recount(self, then: Callable[[], None]) -> None:
+        """Count every shared fact again now, in the background, serving the old ones
+        meanwhile; call `then` when they are all counted (for the results derived from
+        them). `settle` waits for it."""
+        def work() -> None:
+            for facts in (self.current, self.facts):
+                facts.refresh_all()
+            for facts in (self.current, self.facts):
+                facts.settle(RECOUNT_PATIENCE_S)
+            then()
+
+        thread = threading.Thread(target=work, name="recount", daemon=True)
+        self._recounting = thread
+        thread.start()
+
+    def settle(self, timeout_s: float = RECOUNT_PATIENCE_S) -> None:
+        """Wait for a recount and the shared facts' refreshes under way to end."""
+        if self._recounting is not None:
+            self._recounting.join(timeout_s)
+        self.current.settle(timeout_s)
+        self.facts.settle(timeout_s)
 
     def scalar(self, statement: str, params: dict | None = None) -> int:
         """One whole number (a COUNT or a SUM): 0 where the database says NULL."""
@@ -494,6 +651,11 @@ class Database:
         if self.is_postgresql:
             return f"CAST(FLOOR({value}) AS INTEGER)"
         return f"CAST({value} AS INTEGER)"
+
+
+def open_databases() -> list[Database]:
+    """Every Database open in this process (tests, and benchmarks)."""
+    return list(_OPEN)
 
 
 def forget_all() -> None:

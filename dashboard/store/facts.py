@@ -5,6 +5,13 @@ background: stale-while-revalidate.
 Readers get the last value at once; when it is older than `refresh_after_s`,
 one background thread recomputes it. Only the very first computation for a
 key makes a reader wait, and app.py starts those at startup (warm_up).
+
+When the database stops answering (an error of a `transient` kind), the last value
+is served on, however old, and every reader that finds it old starts another try in
+the background, so that the value comes back by itself within one refresh interval
+of the database answering again. A value that may not be served old (`stale_ok`
+false: what a consular liaison sees person by person) is computed again by the
+reader that finds it old, and served old only while the database does not answer.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ class SharedFacts:
     injectable so that tests move time instead of sleeping."""
 
     def __init__(self, refresh_after_s: float = 300, forget_after_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 transient: tuple[type[BaseException], ...] = ()):
         self.refresh_after_s = refresh_after_s
+        self.transient = transient
         self.forget_after_s = forget_after_s
         self.clock = clock
         self._threads: list[threading.Thread] = []
@@ -33,10 +42,13 @@ class SharedFacts:
         self._swept_at = clock()
         self._refreshing: set[Hashable] = set()
         self._failed: set[Hashable] = set()
+        self._outdated: set[Hashable] = set()  # counted from data since replaced
+        self._generation = 0  # how many times everything was outdated
+        self._computes: dict[Hashable, Callable[[], Any]] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
 
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def get(self, key: Hashable, compute: Callable[[], Any], stale_ok: bool = True) -> Any:
         with self._lock:
             self._forget_unread()
             self._read_at[key] = self.clock()
@@ -46,6 +58,9 @@ class SharedFacts:
                 self._values.pop(key, None)
             hit = self._values.get(key)
             key_lock = self._key_locks.setdefault(key, threading.Lock())
+            self._computes[key] = compute
+            if key in self._outdated:
+                stale_ok = False
         if hit is None:
             with key_lock:  # two first readers compute it once
                 with self._lock:
@@ -56,9 +71,32 @@ class SharedFacts:
                         self._values[key] = (self.clock(), value)
                     return value
         computed_at, value = hit
-        if self.clock() - computed_at > self.refresh_after_s:
+        if self.clock() - computed_at <= self.refresh_after_s and stale_ok:
+            return value
+        if stale_ok:
             self._refresh_in_background(key, compute)
-        return value
+            return value
+        with key_lock:  # old and not to be served old: this reader computes it again
+            with self._lock:
+                hit = self._values.get(key, hit)
+                outdated = key in self._outdated
+                generation = self._generation
+            if self.clock() - hit[0] <= self.refresh_after_s and not outdated:
+                return hit[1]  # another reader just did
+            try:
+                value = compute()
+            except self.transient:
+                return hit[1]  # the database does not answer: the last value, said stale
+            self._store(key, value, generation)
+            return value
+
+    def _store(self, key: Hashable, value: Any, generation: int) -> None:
+        """Keep a value computed from `generation`: up to date only if no `outdate`
+        came while it was being computed (it may have read what was replaced)."""
+        with self._lock:
+            self._values[key] = (self.clock(), value)
+            if generation == self._generation:
+                self._outdated.discard(key)
 
     def peek(self, key: Hashable, compute: Callable[[], Any]) -> Any | None:
         """The value if there is one (refreshed in the background when old), else
@@ -66,6 +104,7 @@ class SharedFacts:
         reader can do without, by another way, while they are being found."""
         with self._lock:
             hit = self._values.get(key)
+            self._computes[key] = compute
         if hit is None or self.clock() - hit[0] > self.refresh_after_s:
             self._refresh_in_background(key, compute)
         return None if hit is None else hit[1]
@@ -76,11 +115,14 @@ class SharedFacts:
                 return
             self._refreshing.add(key)
 
+        with self._lock:
+            generation = self._generation
+
         def work() -> None:
             try:
-                value = compute()
-                with self._lock:
-                    self._values[key] = (self.clock(), value)
+                self._store(key, compute(), generation)
+            except self.transient as exc:  # keep serving the last value; try again later
+                log.warning("refreshing %r failed: %s", key, exc)
             except Exception:  # keep serving the last value; say why in the log
                 log.exception("refreshing %r failed", key)
                 with self._lock:
@@ -111,6 +153,29 @@ class SharedFacts:
             self._values.pop(key, None)
             self._read_at.pop(key, None)
             self._key_locks.pop(key, None)
+            self._computes.pop(key, None)
+
+    def expire(self) -> None:
+        """Make every value old: served on while each is computed again in the
+        background, when next asked for (the data underneath was replaced)."""
+        with self._lock:
+            self._values = {k: (float("-inf"), v) for k, (_, v) in self._values.items()}
+
+    def outdate(self) -> None:
+        """Every value was counted from data since replaced: the next reader of each
+        computes it again and waits for it (served old only if the database does not
+        answer)."""
+        with self._lock:
+            self._generation += 1
+            self._outdated = set(self._values)
+
+    def refresh_all(self) -> None:
+        """Compute every value again in the background now, serving the old meanwhile
+        (`settle` waits for them)."""
+        with self._lock:
+            computes = [(k, c) for k, c in self._computes.items() if k in self._values]
+        for key, compute in computes:
+            self._refresh_in_background(key, compute)
 
     def clear(self) -> None:
         with self._lock:
@@ -118,4 +183,6 @@ class SharedFacts:
             self._read_at.clear()
             self._failed.clear()
             self._key_locks.clear()
+            self._outdated.clear()
+            self._computes.clear()
 
