@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from dashboard.contract import vocab
+from dashboard.figures import people, tallies
+from dashboard.figures.evacuation import evacuation
 from dashboard.figures.overview import overview
+from dashboard.figures.referrals import referrals
 from dashboard.figures.shelters import shelters
 from dashboard.rules.access import Viewer
 from tests.conftest import opened
@@ -82,3 +86,219 @@ def test_registered_sheltered_and_reported_occupants_are_named_for_what_they_are
     assert sheltered.value == expected(ids)
     by_status = dict(zip(data.by_status.status, data.by_status.persons, strict=True))
     assert by_status["sheltered"] == str(sheltered.value)
+
+
+# --- persons, referrals and evacuation cases -------------------------------------------------
+#
+# The headline figures counted from persons, referrals and evacuation cases, each with the
+# test's own SQL as docs/data-contract.md defines it: a row as its history stood at the
+# moment (its latest event by then: latest `at`, then highest id), contract breaks left
+# out as the Data quality page counts them, a liaison's scope as docs/design.md §2.2 and
+# §2.3 say. What a role is shown is then the oracle's (tests/disclosure.py): exact for a
+# liaison, rounded for everyone else.
+
+VIEWERS = [Viewer("c", "committee", 1), Viewer("k", "coordinator", 1),
+           Viewer("l", "consular", 1, ("ETH",)), Viewer("c", "committee", 2),
+           Viewer("k", "coordinator", 2), Viewer("l", "consular", 2, ("ETH",))]
+VIEWER_IDS = [f"{v.role}{v.scenario_id}" for v in VIEWERS]
+# The latest data; four days back with the history tallies found (as the server has
+# them a minute after it starts); four days back before they are found, when the
+# Overview reads its earlier moment from the tables instead.
+MOMENTS = ["latest", "earlier", "earlier-from-tables"]
+GONE = vocab.EVACUATION_PATH[vocab.EVACUATION_PATH.index("departed"):]
+
+PERSONS_THEN = """
+    SELECT p.id, p.nationality, p.second_nationality, p.consent_consular,
+           p.protection_confidential, p.status AS status_now,
+           CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END AS registered,
+           (SELECT e.status FROM person_events e WHERE e.person_id = p.id AND e.at <= :at
+            ORDER BY e.at DESC, e.id DESC LIMIT 1) AS status_then
+    FROM persons p WHERE p.scenario_id = :s
+"""
+REFERRALS_THEN = """
+    SELECT r.id, r.service, r.status AS status_now, p.id AS person,
+           p.nationality, p.second_nationality, p.consent_consular, p.protection_confidential,
+           CASE WHEN r.created_at <= :at THEN 1 ELSE 0 END AS sent,
+           CASE WHEN r.due_at < :at THEN 1 ELSE 0 END AS past_due,
+           (SELECT x.status FROM referral_events x WHERE x.referral_id = r.id AND x.at <= :at
+            ORDER BY x.at DESC, x.id DESC LIMIT 1) AS status_then
+    FROM referrals r LEFT JOIN persons p ON p.id = r.person_id WHERE r.scenario_id = :s
+"""
+CASES_THEN = """
+    SELECT c.id, c.stage AS stage_now, p.id AS person,
+           p.nationality, p.second_nationality, p.consent_consular, p.protection_confidential,
+           (SELECT e.stage FROM evacuation_events e WHERE e.case_id = c.id AND e.at <= :at
+            ORDER BY e.at DESC, e.id DESC LIMIT 1) AS stage_then
+    FROM evacuation_cases c LEFT JOIN persons p ON p.id = c.person_id WHERE c.scenario_id = :s
+"""
+PATH_EVENTS = """
+    SELECT e.case_id, e.stage FROM evacuation_events e
+    JOIN evacuation_cases c ON c.id = e.case_id WHERE c.scenario_id = :s
+    ORDER BY e.case_id, e.at, e.id
+"""
+
+
+def rows_then(raw, url: str, statement: str, scenario_id: int, at) -> pd.DataFrame:
+    with raw(url).connect() as conn:
+        result = conn.execute(text(statement), {"s": scenario_id, "at": at})
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def in_scope(rows: pd.DataFrame, viewer: Viewer) -> pd.Series:
+    """Everyone for the roles that see counts; for a liaison, its own nationals by either
+    nationality who consented and are not protected (docs/design.md §2.2)."""
+    if viewer.role != "consular":
+        return pd.Series(True, index=rows.index)
+    own = (rows.nationality.isin(viewer.nationalities)
+           | rows.second_nationality.isin(viewer.nationalities))
+    return (own & rows.consent_consular.fillna(False).astype(bool)
+            & ~rows.protection_confidential.fillna(True).astype(bool))
+
+
+def services_of(viewer: Viewer) -> list[str]:
+    """The referral services a viewer's figures count: a liaison only the consular-type
+    ones (docs/design.md §2.3), in the vocabulary's order as the pages list them."""
+    return list(vocab.CONSULAR_SERVICES if viewer.role == "consular"
+                else vocab.REFERRAL_SERVICES)
+
+
+def show(viewer: Viewer, ids) -> int | str:
+    """What `viewer` must be shown for these rows (docs/design.md §2.4)."""
+    ids = list(ids)
+    return len(ids) if viewer.role == "consular" else expected(ids)
+
+
+def own_person_figures(raw, url: str, viewer: Viewer, at) -> dict[str, list[int]]:
+    """Registered: persons of the scope registered by `at`. Missing: those of them whose
+    status then was missing. A person whose current status is outside the vocabulary
+    is left out of every person count."""
+    rows = rows_then(raw, url, PERSONS_THEN, viewer.scenario_id, at)
+    rows = rows[rows.status_now.isin(list(vocab.PERSON_STATUSES)) & in_scope(rows, viewer)
+                & (rows.registered == 1)]
+    return {"registered": list(rows.id), "missing": list(rows.id[rows.status_then == "missing"])}
+
+
+def own_referral_figures(raw, url: str, viewer: Viewer, at) -> dict[str, list[int]]:
+    """Open: sent by `at` and its status then (its latest event by then, else open) not
+    closed, rejected or revoked. Overdue: open, still awaiting acceptance then, and past
+    its deadline. Valid referrals only (a known service and status, a person that
+    exists); a liaison counts only its nationals' consular-type services (§2.3)."""
+    rows = rows_then(raw, url, REFERRALS_THEN, viewer.scenario_id, at)
+    rows = rows[rows.service.isin(list(vocab.REFERRAL_SERVICES))
+                & rows.status_now.isin(list(vocab.REFERRAL_STATUSES)) & rows.person.notna()
+                & rows.service.isin(services_of(viewer)) & in_scope(rows, viewer)]
+    status = rows.status_then.fillna("open")
+    open_ = rows[(rows.sent == 1) & ~status.isin(list(vocab.REFERRAL_ENDED))]
+    overdue = open_[(open_.status_then.fillna("open") == "open") & (open_.past_due == 1)]
+    return {"open": list(open_.id), "overdue": list(overdue.id)}
+
+
+def backward_cases(raw, url: str, scenario_id: int) -> set[int]:
+    """Cases whose history steps back along the evacuation path (a branch is no step)."""
+    events = rows_then(raw, url, PATH_EVENTS, scenario_id, None)
+    events = events[events.stage.isin(list(vocab.EVACUATION_PATH))]
+    rank = events.stage.map({s: i for i, s in enumerate(vocab.EVACUATION_PATH)})
+    back = rank.groupby(events.case_id).diff() < 0
+    return set(events.case_id[back])
+
+
+def own_case_figures(raw, url: str, viewer: Viewer, at) -> dict[str, list[int]]:
+    """Evacuated: cases whose stage at `at` (their latest event by then) is departed or
+    beyond on the path; and the cases at each stage then. Valid cases only (a known
+    stage, a person that exists, no step back along the path)."""
+    rows = rows_then(raw, url, CASES_THEN, viewer.scenario_id, at)
+    rows = rows[rows.stage_now.isin(list(vocab.ALL_EVACUATION_STAGES)) & rows.person.notna()
+                & ~rows.id.isin(backward_cases(raw, url, viewer.scenario_id))
+                & in_scope(rows, viewer)]
+    figures = {"evacuated": list(rows.id[rows.stage_then.isin(list(GONE))])}
+    for stage in vocab.ALL_EVACUATION_STAGES:
+        figures[stage] = list(rows.id[rows.stage_then == stage])
+    return figures
+
+
+def overview_at(db_url, raw, viewer: Viewer, moment_kind: str, monkeypatch):
+    """The Overview at the moment asked for, and that moment (an earlier one is taken to
+    the quarter hour). The history tallies are found first, as the server does at
+    startup; "earlier-from-tables" hides them from the Overview alone."""
+    tallies.find_history(opened(db_url), viewer.scenario_id)
+    moment = latest(raw, db_url, viewer.scenario_id)
+    if moment_kind == "latest":
+        return overview(opened(db_url), viewer, moment), moment
+    with monkeypatch.context() as patch:
+        if moment_kind == "earlier-from-tables":
+            patch.setattr(tallies, "history", lambda *args: None)
+        front = overview(opened(db_url), viewer, moment - timedelta(days=4))
+    assert front.as_of < moment
+    return front, front.as_of
+
+
+@pytest.mark.parametrize("viewer", VIEWERS, ids=VIEWER_IDS)
+@pytest.mark.parametrize("moment_kind", MOMENTS)
+def test_referral_figures_are_one_definition_on_every_page(db_url, raw, viewer, moment_kind,
+                                                           monkeypatch):
+    """Open referrals and Overdue referrals: the Overview's tiles and the Referrals page's
+    totals (and the coordinator's queue total) are the same shown number, that of the
+    referrals open (and overdue) at the moment; and overdue by service, which both
+    pages chart, is the same on both."""
+    front, moment = overview_at(db_url, raw, viewer, moment_kind, monkeypatch)
+    page = referrals(opened(db_url), viewer, moment)
+    own = own_referral_figures(raw, db_url, viewer, moment)
+    assert own["open"]
+    assert (front.figure("open_referrals").value == page.open_total == page.queue_total
+            == show(viewer, own["open"]))
+    assert (front.figure("overdue_referrals").value == page.overdue_total
+            == show(viewer, own["overdue"]))
+    # and by service, as both pages chart it ("Overdue referrals by service")
+    overdue = pd.DataFrame({"id": own["overdue"]}).merge(
+        rows_then(raw, db_url, "SELECT id, service FROM referrals WHERE scenario_id = :s",
+                  viewer.scenario_id, None), on="id")
+    by_service = {s: str(show(viewer, overdue.id[overdue.service == s]))
+                  for s in services_of(viewer)}
+    assert (dict(zip(front.overdue_by_service.service, front.overdue_by_service.overdue,
+                     strict=True))
+            == {s: str(v) for s, v in zip(page.by_service.service, page.by_service.overdue,
+                                          strict=True)}
+            == by_service)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS, ids=VIEWER_IDS)
+@pytest.mark.parametrize("moment_kind", MOMENTS)
+def test_evacuated_is_one_definition_on_every_page(db_url, raw, viewer, moment_kind,
+                                                   monkeypatch):
+    """Evacuated: the Overview's tile, the Evacuation page's funnel (cases at or beyond
+    departed) and the last point of its Evacuated line are the same shown number; and
+    the evacuation funnel by stage, which both pages draw, is the same on both."""
+    front, moment = overview_at(db_url, raw, viewer, moment_kind, monkeypatch)
+    page = evacuation(opened(db_url), viewer, moment)
+    assert page.as_of == moment and page.note is None
+    own = own_case_figures(raw, db_url, viewer, moment)
+    assert any(own[s] for s in vocab.ALL_EVACUATION_STAGES)  # a funnel to compare
+    reached = dict(zip(page.reached.stage, page.reached.cases, strict=True))
+    assert (front.figure("departed").value == reached["departed"]
+            == page.progress.evacuated.iloc[-1] == show(viewer, own["evacuated"]))
+    overview_funnel = dict(zip(front.funnel.stage, front.funnel.cases, strict=True))
+    page_funnel = {s: str(v) for s, v in zip(page.stages.stage, page.stages.cases,
+                                             strict=True)}
+    assert (overview_funnel == page_funnel
+            == {s: str(show(viewer, own[s])) for s in vocab.ALL_EVACUATION_STAGES})
+
+
+@pytest.mark.parametrize("viewer", VIEWERS, ids=VIEWER_IDS)
+@pytest.mark.parametrize("moment_kind", MOMENTS)
+def test_registered_and_missing_are_one_definition_on_every_page(db_url, raw, viewer,
+                                                                 moment_kind, monkeypatch):
+    """Registered: the Overview's tile and the last point of the Evacuation page's
+    Registered line, and for a liaison the My nationals tile (every visible national
+    registered by the moment). Missing: the Overview's tile and, for a liaison, the
+    My nationals tile. Each the same number, that of the persons then."""
+    front, moment = overview_at(db_url, raw, viewer, moment_kind, monkeypatch)
+    own = own_person_figures(raw, db_url, viewer, moment)
+    assert own["registered"]
+    registered, missing = show(viewer, own["registered"]), show(viewer, own["missing"])
+    page = evacuation(opened(db_url), viewer, moment)
+    assert page.as_of == moment
+    assert front.figure("registered").value == page.progress.registered.iloc[-1] == registered
+    assert front.figure("missing").value == missing
+    if viewer.role == "consular":
+        mine = people.nationals(opened(db_url), viewer, people.Filters(), moment)
+        assert mine.total == registered and mine.missing == missing
