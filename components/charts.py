@@ -17,6 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard.contract.labels import BY_COLUMN, heading, word
+
 FONT_SIZE = 18
 NEUTRAL = "#4d4d4d"
 
@@ -63,8 +65,11 @@ def escape_markdown(value: object) -> str:
     return _WWW.sub(r"\1&#8288;", " ".join(str(value).split()).translate(_MARKDOWN))
 
 
-def _pretty(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+def _pretty(name: object, words: Mapping[str, str] | None = None) -> str:
+    """A code or column as a reader reads it: its label (`words`, a vocabulary's, or
+    the one it has in every vocabulary), else the name in words."""
+    said = word(name, dict(words) if words is not None else None)
+    return said if said != str(name) else heading(str(name))
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -125,12 +130,15 @@ def _values(series: pd.Series) -> list:
 def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
                  colours: Mapping[str, str], title: str = "", horizontal: bool = True,
                  height: int | None = None, labels: Mapping[str, str] | None = None,
-                 text_format: str = ",.0f") -> go.Figure:
+                 text_format: str = ",.0f",
+                 words: Mapping[str, str] | None = None) -> go.Figure:
     """One bar per row of `frame[category]`, stacked from the `series` columns,
     each series in its palette colour with its value written on it (where the
-    segment is wide enough to hold it)."""
+    segment is wide enough to hold it). Categories that are codes are shown by their
+    labels (`words`: their vocabulary's); series by `labels` or theirs."""
     labels = labels or {}
-    cats = _texts(frame[category])
+    words = words if words is not None else BY_COLUMN.get(category)
+    cats = _texts(word(c, dict(words) if words is not None else None) for c in frame[category])
     longest = max([sum(v or 0 for v in row) for row in
                    zip(*[_values(frame[n]) for n in series], strict=True)] or [0])
     traces = []
@@ -212,16 +220,18 @@ def number(value) -> str:
 
 
 def category_bars(frame: pd.DataFrame, category: str, value: str,
-                  colours: Mapping[str, str], title: str = "") -> go.Figure:
+                  colours: Mapping[str, str], title: str = "",
+                  words: Mapping[str, str] | None = None) -> go.Figure:
     """One horizontal bar per row, each in its category's palette colour, with its
     value written beside it; a suppressed value shows its "<5" and no bar."""
     cats = [str(c) for c in frame[category]]
+    words = words if words is not None else BY_COLUMN.get(category)
     values = _values(frame[value])
     labels = _texts("" if v is None and str(raw) in ("", "None", "nan") else
                     (str(raw) if v is None else f"{v:,.0f}")
                     for v, raw in zip(values, frame[value], strict=True))
     bar = go.Bar(
-        y=_texts(_pretty(c) for c in cats), x=[v or 0 for v in values], orientation="h",
+        y=_texts(_pretty(c, words) for c in cats), x=[v or 0 for v in values], orientation="h",
         marker_color=[colours.get(c, NEUTRAL) for c in cats], text=labels,
         textposition="outside", cliponaxis=False, textfont={"size": FONT_SIZE},
         hovertemplate="%{y}: %{text}<extra></extra>")
@@ -238,7 +248,8 @@ def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     `frame[category]`, each series in its colour with its value written beside it.
     For figures that do not add up, such as a median and a 90th percentile."""
     labels = labels or {}
-    cats = _texts(frame[category])
+    words = BY_COLUMN.get(category)
+    cats = _texts(word(c, words) for c in frame[category])
     traces = []
     for name in series:
         values = _values(frame[name])

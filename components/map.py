@@ -20,7 +20,7 @@ import streamlit as st
 from pydeck.bindings.json_tools import default_serialize
 
 from components.charts import escape_markdown
-from dashboard.contract import vocab
+from dashboard.contract import labels, vocab
 from dashboard.figures import geo, palette
 from dashboard.figures.geo import GRID_STEP, MapLayers, People
 from dashboard.rules import privacy
@@ -74,8 +74,8 @@ def _when(value) -> str:
     return f"{pd.Timestamp(value):%d %b %Y, %H:%M} UTC"
 
 
-def _label(code: str) -> str:
-    return code.replace("_", " ")
+def _label(code: str, words: dict[str, str] | None = None) -> str:
+    return labels.word(code, words)
 
 
 # --- the layers ------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def people_layers(people: People) -> list[pdk.Layer]:
     if people.mode == "points":
         rows = [{"position": [round(float(r.lon), 5), round(float(r.lat), 5)],
                  "color": rgba(palette.PERSON_STATUS.get(r.status, NO_REPORT), 230),
-                 "tip": f"{r.full_name}\n{r.ref} · {_label(r.status)}"}
+                 "tip": f"{r.full_name}\n{r.ref} · {_label(r.status, labels.PERSON_STATUS)}"}
                 for r in people.points.itertuples()]
         return [pdk.Layer("ScatterplotLayer", id="people-points", data=rows,
                           get_position="position", get_fill_color="color",
@@ -162,14 +162,14 @@ def people_layers(people: People) -> list[pdk.Layer]:
                         f"{_persons(people, int(r.persons))}"}
                 for r in people.areas.itertuples() for part in r.polygon]
         # Biggest first: where labels collide, the district with more people keeps its own.
-        labels = [{"position": [round(float(r.lon), 4), round(float(r.lat), 4)],
-                   "text": f"{r.name}\n{int(r.persons):,}"}
-                  for r in people.areas.sort_values("persons", ascending=False).itertuples()]
+        names = [{"position": [round(float(r.lon), 4), round(float(r.lat), 4)],
+                  "text": f"{r.name}\n{int(r.persons):,}"}
+                 for r in people.areas.sort_values("persons", ascending=False).itertuples()]
         return [
             pdk.Layer("PolygonLayer", id="people-districts", data=rows, get_polygon="polygon",
                       get_fill_color="color", stroked=True, get_line_color=[90, 90, 90, 255],
                       line_width_min_pixels=1, pickable=True),
-            text_layer("district-labels", labels, size=15),
+            text_layer("district-labels", names, size=15),
         ]
     rows = []
     for r in people.cells.itertuples():
@@ -191,7 +191,8 @@ def _facility_tip(r) -> str:
         load = f"fewer than 5 of {int(r.capacity):,} places taken"
     else:
         load = f"{int(r.occupants):,} of {int(r.capacity):,} places taken ({r.full_pct:.0f}% full)"
-    return (f"{r.name}\n{_label(r.kind)} · {r.status}\n{load}\n"
+    kind, status = _label(r.kind, labels.FACILITY_KIND), _label(r.status, labels.FACILITY_STATUS)
+    return (f"{r.name}\n{kind} · {status.lower()}\n{load}\n"
             f"last confirmed {_when(r.confirmed_at)}")
 
 
@@ -215,7 +216,8 @@ def hazard_layer(hazards: pd.DataFrame) -> pdk.Layer:
     rows = [{"polygon": r.polygon,
              "fill": rgba(HAZARD_SEVERITY.get(r.severity, NO_REPORT), 90),
              "line": rgba(HAZARD_SEVERITY.get(r.severity, NO_REPORT), 255),
-             "tip": f"Hazard: {_label(r.kind)}\nseverity {r.severity}\n"
+             "tip": f"Hazard: {_label(r.kind, labels.HAZARD_KIND)}\n"
+                    f"severity {_label(r.severity, labels.HAZARD_SEVERITY).lower()}\n"
                     f"since {_when(r.valid_from)}"
                     + ("" if r.valid_to is None or pd.isna(r.valid_to)
                        else f", until {_when(r.valid_to)}")}
@@ -227,7 +229,8 @@ def hazard_layer(hazards: pd.DataFrame) -> pdk.Layer:
 
 def post_layer(posts: pd.DataFrame) -> pdk.Layer:
     rows = [{"position": [round(float(r.lon), 5), round(float(r.lat), 5)],
-             "tip": f"{r.name}\n{_label(r.status)} · hotline {r.hotline or 'none'}"}
+             "tip": f"{r.name}\n{_label(r.status, labels.CONSULAR_POST_STATUS)} · "
+                    f"hotline {r.hotline or 'none'}"}
             for r in posts.itertuples()]
     return pdk.Layer("ScatterplotLayer", id="consular-posts", data=rows,
                      get_position="position", get_fill_color=[255, 255, 255, 255],
@@ -242,13 +245,13 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict],
     from the internet under the shipped outlines."""
     stack = basemap_layers(base, tiles)
     drawn = people_layers(people)
-    labels = [layer for layer in drawn if layer.type == "TextLayer"]
+    on_top = [layer for layer in drawn if layer.type == "TextLayer"]
     stack += [layer for layer in drawn if layer.type != "TextLayer"]
     stack.append(hazard_layer(layers.hazards))
     stack.append(facility_layer(layers.facilities))
     stack.append(post_layer(layers.posts))
     stack.append(country_labels(base))
-    stack += labels  # on top of everything, so hazards never hide a district's count
+    stack += on_top  # on top of everything, so hazards never hide a district's count
     # A "text" tooltip, never "html": Streamlit (1.67) writes it with innerText, so a
     # facility or a person named with HTML shows its name as written. The tips are
     # therefore not escaped (escaped, they would show "&lt;"); labels on the map are
@@ -284,16 +287,17 @@ def legend_html(mode: str, statuses: Sequence[str] = (), rounded: bool = False,
     rows = []
     if mode == "points":
         rows.append(("Your nationals, by status",
-                     [_swatch(palette.PERSON_STATUS[s], _label(s), "circle") for s in
+                     [_swatch(palette.PERSON_STATUS[s], _label(s, labels.PERSON_STATUS), "circle")
+                      for s in
                       (statuses or vocab.PERSON_STATUSES) if s in palette.PERSON_STATUS]))
     else:
         upper = [b - 1 for b in COUNT_BINS[1:]] + [None]
-        labels = [f"{a:,}–{b:,}" if b else f"{a:,}+"
+        ranges = [f"{a:,}–{b:,}" if b else f"{a:,}+"
                   for a, b in zip(COUNT_BINS, upper, strict=True)]
         what = "district" if mode == "areas" else "cell"
         rounding = ", rounded to a multiple of 5" if rounded else ""
         rows.append((f"Persons per {what}{rounding}",
-                     [_swatch(c, t) for c, t in zip(COUNT_COLOURS, labels, strict=True)]))
+                     [_swatch(c, t) for c, t in zip(COUNT_COLOURS, ranges, strict=True)]))
     pct = lambda x: f"{x * 100:.0f}%"  # noqa: E731
     rows.append(("Facility load", [
         _swatch(palette.LOAD_GREEN, f"under {pct(palette.AMBER_FROM)}", "circle"),

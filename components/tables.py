@@ -17,24 +17,60 @@ import pandas as pd
 import streamlit as st
 
 from components.session import Context, current_page, current_view, note_rows
+from dashboard.contract import labels
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import audit
 
 
-def person_table(frame: pd.DataFrame, **kwargs) -> None:
-    """Show rows about people (a liaison's nationals, a referral queue) and count
-    them for the audit log. Aggregate tables use st.dataframe directly."""
-    note_rows(len(frame))
-    config = {c: st.column_config.Column(label(c)) for c in frame.columns}
+def table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
+          **kwargs) -> None:
+    """Show a table as a reader reads it: headings in words, each code as its label
+    (`readable`), empty cells blank. For rows about people, person_table."""
+    config = {c: st.column_config.Column(labels.heading(str(c))) for c in frame.columns}
     config.update(kwargs.pop("column_config", None) or {})
-    text = frame.select_dtypes(include=["object", "str"]).columns
-    shown = frame.assign(**{c: frame[c].fillna("") for c in text})  # blank, not "None"
-    st.dataframe(shown, hide_index=True, width="stretch", column_config=config, **kwargs)
+    kwargs.setdefault("hide_index", True)
+    kwargs.setdefault("width", "stretch")
+    st.dataframe(readable(frame, codes), column_config=config, **kwargs)
 
 
-def label(column: str) -> str:
-    """A column name as a reader would write it: `evacuation_stage` → "Evacuation stage"."""
-    return column.replace("_", " ").capitalize()
+def person_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
+                 **kwargs) -> None:
+    """Show rows about people (a liaison's nationals, a referral queue) and count
+    them for the audit log."""
+    note_rows(len(frame))
+    table(frame, codes, **kwargs)
+
+
+def coded_columns(frame: pd.DataFrame,
+                  codes: dict[str, dict[str, str]] | None) -> dict[str, dict[str, str]]:
+    """The columns of `frame` that hold codes, with their vocabularies' labels: those
+    named in `codes`, and those whose name says it (labels.BY_COLUMN)."""
+    found = {c: labels.BY_COLUMN[c] for c in frame.columns if c in labels.BY_COLUMN}
+    found.update({c: words for c, words in (codes or {}).items() if c in frame.columns})
+    return found
+
+
+def readable(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """`frame` with each code replaced by its label and empty text cells blank (never
+    "None")."""
+    coded = coded_columns(frame, codes)
+    shown = frame.assign(**{c: frame[c].map(lambda v, w=words: "" if labels.missing(v)
+                                            else labels.word(v, w))
+                            for c, words in coded.items()})
+    text = [c for c in shown.select_dtypes(include=["object", "str"]).columns if c not in coded]
+    return shown.assign(**{c: shown[c].fillna("") for c in text})
+
+
+def with_labels(frame: pd.DataFrame,
+                codes: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """For a file: each coded column keeps its codes, with their labels beside it in
+    `<column>_label`."""
+    out = frame.copy()
+    for column, words in coded_columns(frame, codes).items():
+        at = list(out.columns).index(column) + 1
+        out.insert(at, f"{column}_label", frame[column].map(
+            lambda v, w=words: "" if labels.missing(v) else labels.word(v, w)))
+    return out
 
 
 # --- what a spreadsheet would run ----------------------------------------------------------
@@ -84,7 +120,8 @@ def exercise_marking(scenario: ScenarioInfo) -> str:
 
 def csv_export(context: Context, frame: pd.DataFrame, filename: str,
                label: str = "Download CSV", *, scenario: ScenarioInfo | None = None,
-               heading: str | None = None) -> None:
+               heading: str | None = None,
+               codes: dict[str, dict[str, str]] | None = None) -> None:
     """A download of exactly `frame`, written to the audit log when taken (page,
     filters with the search text, rows), with no cell a spreadsheet would run.
 
@@ -97,7 +134,7 @@ def csv_export(context: Context, frame: pd.DataFrame, filename: str,
     if scenario is not None and scenario.is_exercise:
         filename = f"EXERCISE-{filename}"
         first = exercise_marking(scenario)
-    body = csv_text(frame, first)
+    body = csv_text(with_labels(frame, codes), first)
     view = current_view()
     filters = dict(view.filters) if view else {}
     page = current_page()

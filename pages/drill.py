@@ -11,7 +11,8 @@ from components import charts
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
 from components.status import freshness_line, rounding_note
-from components.tables import csv_export
+from components.tables import csv_export, table
+from dashboard.contract import labels
 from dashboard.figures import palette, review, scenarios
 
 MOMENT, STEP, PLAYING, ADVANCE, END = ("drill-moment", "drill-step", "drill-playing",
@@ -19,6 +20,8 @@ MOMENT, STEP, PLAYING, ADVANCE, END = ("drill-moment", "drill-step", "drill-play
 PLAY_EVERY_S = 1.5
 ROUNDING = 'Counts are rounded to a multiple of 5, so parts may not add up; "<5" is 1 to 4.'
 
+
+INJECT_CODES = {"kind": labels.DRILL_INJECT_KIND, "status": labels.DRILL_INJECT_STATUS}
 
 def replay(start: datetime, end: datetime) -> datetime:
     """The replay controls: a moment in the window, a step forward, play and pause."""
@@ -62,10 +65,10 @@ def content(context: Context, as_of: datetime) -> None:
                 "its injects here). The review below covers the scenario's own history since "
                 "it began.")
     else:
-        labels = {r.run_id: f"{r.run_id}: from {r.first_at:%d %b %H:%M}, {r.injects} injects"
-                            + (f" ({r.skipped} skipped)" if r.skipped else "")
-                  for r in played.itertuples()}
-        run_id = st.selectbox("Drill run", list(labels), format_func=labels.get,
+        runs = {r.run_id: f"{r.run_id}: from {r.first_at:%d %b %H:%M}, {r.injects} injects"
+                          + (f" ({r.skipped} skipped)" if r.skipped else "")
+                for r in played.itertuples()}
+        run_id = st.selectbox("Drill run", list(runs), format_func=runs.get,
                               key="drill-run")
     start, end = review.window(context.database, context.scenario.id, run_id, as_of)
     until = replay(start, end)
@@ -110,7 +113,7 @@ def content(context: Context, as_of: datetime) -> None:
     if data.injects.empty:
         st.caption("No inject by this moment.")
     else:
-        st.dataframe(data.injects, hide_index=True, width="stretch", column_config={
+        table(data.injects, INJECT_CODES, column_config={
             "seq": st.column_config.NumberColumn("#"),
             "at": st.column_config.DatetimeColumn("At", format="D MMM, HH:mm"),
             "name": "Inject", "kind": "Kind", "status": "Status", "detail": "Detail",
@@ -121,12 +124,13 @@ def content(context: Context, as_of: datetime) -> None:
             "departed": st.column_config.TextColumn(
                 "Departures next hour", help="Evacuation cases that departed in the hour after"),
         })
-        csv_export(context, data.injects, "drill-injects.csv", "Download the inject timeline")
+        csv_export(context, data.injects, "drill-injects.csv", "Download the inject timeline",
+                   codes=INJECT_CODES)
 
     st.subheader("Time from registration to evacuation")
     left, right = st.columns([2, 3])
     with left:
-        st.dataframe(data.evacuation, hide_index=True, width="stretch", column_config={
+        table(data.evacuation, column_config={
             "nationality": "Code", "country": "Nationality", "cases": "Cases",
             "median_h": st.column_config.NumberColumn("Median hours", format="%.1f"),
             "p90_h": st.column_config.NumberColumn("90th percentile hours", format="%.1f"),
@@ -159,8 +163,7 @@ def content(context: Context, as_of: datetime) -> None:
 
     st.subheader("Referral time to acceptance against the deadline")
     # every service in view at once: 35 px a row, plus the header
-    st.dataframe(data.referrals, hide_index=True, width="stretch",
-                 height=35 * (len(data.referrals) + 1) + 3, column_config={
+    table(data.referrals, height=35 * (len(data.referrals) + 1) + 3, column_config={
         "service": "Service", "deadline_h": st.column_config.NumberColumn("Deadline (h)"),
         "sent": "Sent", "accepted_in_time": "Accepted in time",
         "accepted_late": "Accepted late", "not_accepted": "Not accepted",
@@ -185,7 +188,7 @@ def content(context: Context, as_of: datetime) -> None:
             {"hours_at_or_over_capacity": palette.LOAD_RED},
             title="Hours at or over capacity", text_format=",.0f"),
             key="drill-over-capacity")
-    st.dataframe(data.facilities, hide_index=True, width="stretch", height=460, column_config={
+    table(data.facilities, {"status": labels.FACILITY_STATUS}, height=460, column_config={
         "facility": "Facility", "kind": "Kind", "status": "Status", "capacity": "Capacity",
         "peak_occupants": st.column_config.TextColumn("Peak"),
         "hours_at_or_over_capacity": st.column_config.NumberColumn("Hours at/over capacity",
@@ -212,7 +215,8 @@ def content(context: Context, as_of: datetime) -> None:
         notes.append(f"{totals['confidential']} confidential facilities count in these "
                      "totals only and are not listed.")
     st.caption(" ".join(notes))
-    csv_export(context, data.facilities, "drill-facilities.csv", "Download facility review")
+    csv_export(context, data.facilities, "drill-facilities.csv", "Download facility review",
+               codes={"status": labels.FACILITY_STATUS})
 
     if st.session_state.get(PLAYING) and until < end:
         time.sleep(PLAY_EVERY_S)  # a click on Pause takes effect when this wait ends

@@ -7,6 +7,8 @@ from components import charts
 from components.page import live, page_start
 from components.session import Context, audited
 from components.status import rounding_note
+from components.tables import table
+from dashboard.contract import labels
 from dashboard.figures import evacuation, palette
 from dashboard.rules import access
 
@@ -20,7 +22,7 @@ def content(context: Context, as_of) -> None:
 
     stages = dict(zip(data.stages["stage"], data.stages["cases"], strict=True))
     shown = [("Cases", data.reached["cases"].iloc[0])] + [
-        (s.replace("_", " ").capitalize(), stages[s]) for s in evacuation.BRANCHES]
+        (labels.word(s, labels.EVACUATION_STAGE), stages[s]) for s in evacuation.BRANCHES]
     for column, (label, value) in zip(st.columns(len(shown)), shown, strict=True):
         column.metric(label, charts.number(value), border=True)
     rounding_note(context.viewer)
@@ -42,7 +44,7 @@ def content(context: Context, as_of) -> None:
             title="Median days spent in each stage", text_format=".1f"), key="evacuation-time")
         if not times["median_hours"].dropna().empty:
             slowest = times.loc[times["median_hours"].idxmax()]
-            stage = charts.escape_markdown(slowest["stage"].replace("_", " "))
+            stage = charts.escape_markdown(labels.word(slowest["stage"], labels.EVACUATION_STAGE))
             st.caption(f"Bottleneck: {stage} "
                        f"({slowest['median_hours'] / 24:.1f} days median). Counted over stays "
                        "that have ended, up to the latest data.")
@@ -53,12 +55,12 @@ def content(context: Context, as_of) -> None:
                                     palette.EVACUATION_STAGE,
                                     title="Cases by current stage, largest nationalities"),
                 key="evacuation-by-nationality")
-    st.dataframe(data.by_nationality, hide_index=True, width="stretch")
+    table(data.by_nationality)
 
     st.subheader("Movements")
     if data.earlier:
         st.caption("Movements and their manifests as at the latest data: they have no history.")
-    st.dataframe(data.movements, hide_index=True, width="stretch", height=420, column_config={
+    table(data.movements, {"status": labels.MOVEMENT_STATUS}, height=420, column_config={
         "departs_at": st.column_config.DatetimeColumn("Departs", format="D MMM, HH:mm"),
         "departed": st.column_config.TextColumn("Departed", help="Left, not yet arrived"),
         "arrived": st.column_config.TextColumn("Arrived", help="Arrived in the country of "

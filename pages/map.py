@@ -6,6 +6,7 @@ import streamlit as st
 from components.map import HEIGHT, as_of_caption, basemap, build_deck, legend_html
 from components.page import live, page_start
 from components.session import Context, audited, note_filters, note_rows
+from dashboard.contract import labels
 from dashboard.figures import geo
 from dashboard.rules import access
 
@@ -19,11 +20,12 @@ def content(context: Context, as_of) -> None:
         help="First or second nationality.")
     statuses = status_col.multiselect(
         "Status", list(options.statuses), default=list(geo.IN_COUNTRY), key="map_status",
-        placeholder="All", format_func=lambda s: s.replace("_", " "),
+        placeholder="All", format_func=lambda s: labels.word(s, labels.PERSON_STATUS),
         help="By default, people still in the country.")
     vulnerabilities = vuln_col.multiselect(
         "Vulnerability", list(options.vulnerabilities), key="map_vuln", placeholder="Any",
-        format_func=lambda s: s.replace("_", " "), help="People with at least one of these.")
+        format_func=lambda s: labels.word(s, labels.VULNERABILITY),
+        help="People with at least one of these.")
     tiles = tiles_col.toggle("Street map tiles", key="map_tiles",
                              help="Needs the internet. Off, the map uses only the shipped "
                                   "base map.")

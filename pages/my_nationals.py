@@ -5,7 +5,7 @@ import streamlit as st
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
 from components.tables import csv_export, person_table
-from dashboard.contract import vocab
+from dashboard.contract import labels, vocab
 from dashboard.figures import people
 
 
@@ -23,14 +23,17 @@ def content(context: Context, as_of) -> None:
         show=show,
         search=search,
         statuses=tuple(a.multiselect("Status", list(vocab.PERSON_STATUSES),
+                                     format_func=lambda s: labels.word(s, labels.PERSON_STATUS),
                                      key="nationals-status")),
         areas=tuple(b.multiselect("Area", choices["areas"], key="nationals-area")),
         facilities=tuple(c.multiselect("Facility", choices["facilities"],
                                        key="nationals-facility")),
         documents=tuple(d.multiselect("Documents", list(vocab.DOCUMENTS),
+                                      format_func=lambda s: labels.word(s, labels.DOCUMENT),
                                       key="nationals-documents")),
         stages=tuple(e.multiselect("Evacuation stage",
                                    [people.NO_CASE, *vocab.ALL_EVACUATION_STAGES],
+                                   format_func=lambda s: labels.word(s, labels.EVACUATION_STAGE),
                                    key="nationals-stage")),
     )
     note_filters(**filters.as_audit())
@@ -54,7 +57,7 @@ def content(context: Context, as_of) -> None:
     if data.matching > len(data.rows):
         st.warning(f"Showing the first {len(data.rows):,} of {data.matching:,} matching persons "
                    "(missing first, then by name). Narrow the filters to see the others.")
-    person_table(data.rows, height=560, column_config={
+    person_table(data.rows, {"status": labels.PERSON_STATUS}, height=560, column_config={
         "as_of": st.column_config.DatetimeColumn("As of", format="D MMM YYYY, HH:mm"),
         "needs_travel_document": st.column_config.CheckboxColumn("Needs travel document"),
         "movement_departs": st.column_config.DatetimeColumn("Movement departs",
@@ -62,11 +65,12 @@ def content(context: Context, as_of) -> None:
         "updated_at": st.column_config.DatetimeColumn("Updated", format="D MMM, HH:mm"),
     })
     if data.as_of is None:
-        csv_export(context, data.rows, "my-nationals.csv",
+        csv_export(context, data.rows, "my-nationals.csv", codes={"status": labels.PERSON_STATUS},
                    label=f"Download these {len(data.rows):,} rows (CSV)")
         st.caption("The download holds exactly the rows shown above.")
     else:
         csv_export(context, data.rows, f"my-nationals-as-of-{data.as_of:%Y-%m-%d-%H%M}.csv",
+                   codes={"status": labels.PERSON_STATUS},
                    label=f"Download these {len(data.rows):,} rows as of "
                          f"{data.as_of:%d %b %H:%M} (CSV)")
         st.caption("The download holds exactly the rows shown above, with the moment they "

@@ -8,6 +8,8 @@ from components.page import live, page_start
 from components.reference import reference_picker
 from components.session import Context, audited, note_filters
 from components.status import rounding_note
+from components.tables import table
+from dashboard.contract import labels
 from dashboard.figures import palette
 from dashboard.figures.overview import overview
 from dashboard.rules import access
@@ -28,7 +30,8 @@ def content(context: Context, as_of) -> None:
     left, middle, right = st.columns(3)
     with left:
         charts.show(charts.category_bars(data.by_status, "status", "persons",
-                                         palette.PERSON_STATUS, "People by status"),
+                                         palette.PERSON_STATUS, "People by status",
+                                         words=labels.PERSON_STATUS),
                     key="overview-status")
     with middle:
         charts.show(charts.category_bars(data.funnel, "stage", "cases",
@@ -45,9 +48,8 @@ def content(context: Context, as_of) -> None:
     if data.near_capacity.empty:
         st.write("None.")
     else:
-        st.dataframe(data.near_capacity, hide_index=True, width="stretch",
-                     column_config={"full_pct": st.column_config.NumberColumn(
-                         "% full", format="%d%%")})
+        table(data.near_capacity, column_config={"full_pct": st.column_config.NumberColumn(
+            "% full", format="%d%%")})
 
 
 def body(context: Context, as_of) -> None:

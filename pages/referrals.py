@@ -7,7 +7,8 @@ from components import charts
 from components.page import live, page_start
 from components.session import Context, audited
 from components.status import rounding_note
-from components.tables import person_table
+from components.tables import person_table, table
+from dashboard.contract import labels
 from dashboard.figures import palette, referrals
 from dashboard.rules import access
 
@@ -32,7 +33,8 @@ def content(context: Context, as_of) -> None:
     with left:
         charts.show(charts.stacked_bars(
             data.by_service, "service", list(referrals.ACTIVE), palette.REFERRAL_STATUS,
-            title="Open referrals by service and status"), key="referrals-by-service")
+            title="Open referrals by service and status", labels=labels.REFERRAL_STATUS),
+            key="referrals-by-service")
     with right:
         charts.show(charts.stacked_bars(
             data.by_service, "service", ["overdue"], palette.REFERRAL_STATUS,
@@ -40,8 +42,7 @@ def content(context: Context, as_of) -> None:
         st.caption("Overdue: not accepted by the service's deadline (Deadline column below).")
 
     st.subheader("By service")
-    st.dataframe(data.by_service.merge(data.by_age, on="service"), hide_index=True,
-                 width="stretch", column_config={
+    table(data.by_service.merge(data.by_age, on="service"), column_config={
                      "deadline_h": st.column_config.NumberColumn(
                          "Deadline (h)", help="Hours from sending to acceptance "
                                               "(vocab.REFERRAL_DEADLINE_HOURS)"),
@@ -76,7 +77,7 @@ def content(context: Context, as_of) -> None:
                  else "Every open referral")
         st.caption(f"{shown}: overdue first, then by priority and deadline. De-identified: "
                    "case number only.")
-        person_table(data.queue, height=480, column_config={
+        person_table(data.queue, {"status": labels.REFERRAL_STATUS}, height=480, column_config={
             "case_number": st.column_config.NumberColumn("Case", format="%d"),
             "deadline": st.column_config.DatetimeColumn("Deadline", format="D MMM, HH:mm"),
         })

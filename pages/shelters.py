@@ -5,6 +5,8 @@ import streamlit as st
 from components import charts
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
+from components.tables import table
+from dashboard.contract import labels
 from dashboard.figures import palette, shelters
 
 
@@ -39,17 +41,20 @@ def content(context: Context, as_of) -> None:
     kinds, areas, statuses = st.columns(3)
     chosen = {
         "kinds": kinds.multiselect("Kind", sorted(data.facilities["kind"].unique()),
+                                   format_func=lambda k: labels.word(k, labels.FACILITY_KIND),
                                    key="shelters-kind"),
         "areas": areas.multiselect("Area", sorted(data.facilities["area"].dropna().unique()),
                                    key="shelters-area"),
         "statuses": statuses.multiselect("Status", sorted(data.facilities["status"].unique()),
+                                         format_func=lambda s: labels.word(
+                                             s, labels.FACILITY_STATUS),
                                          key="shelters-status"),
     }
     note_filters(**{k: v for k, v in chosen.items() if v})
     listing = shelters.narrow(data.facilities, **chosen)
-    st.dataframe(
-        listing, hide_index=True, width="stretch", height=520,
-        column_config={
+    table(
+        listing, {"status": labels.FACILITY_STATUS, "time_to_full": labels.FACILITY_STATUS},
+        height=520, column_config={
             "full_pct": st.column_config.ProgressColumn("% full", format="%d%%", min_value=0,
                                                         max_value=100),
             "change_24h": st.column_config.TextColumn("Change 24 h",
@@ -83,10 +88,10 @@ def content(context: Context, as_of) -> None:
     totals_config = {"full_pct": st.column_config.NumberColumn("% full", format="%d%%")}
     with by_kind:
         st.subheader("Totals by kind")
-        st.dataframe(data.by_kind, hide_index=True, width="stretch", column_config=totals_config)
+        table(data.by_kind, column_config=totals_config)
     with by_area:
         st.subheader("Totals by area")
-        st.dataframe(data.by_area, hide_index=True, width="stretch", column_config=totals_config)
+        table(data.by_area, column_config=totals_config)
 
 
 def body(context: Context, as_of) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from dashboard.contract import labels
 from dashboard.figures import geo
 from dashboard.rules.access import Viewer
 from tests.apptest import open_page, texts
@@ -545,7 +546,7 @@ def test_a_liaison_sees_its_nationals_where_they_were(db_url, raw, nats):
     points = layer(spec, "people-points")
     assert len(points) == len(mine) > 0
     tips = {p["tip"].split("\n")[1]: tuple(p["position"]) for p in points}
-    assert tips == {f"{r.ref} · {r.status.replace('_', ' ')}": (round(float(r.lon), 5),
+    assert tips == {f"{r.ref} · {labels.PERSON_STATUS[r.status]}": (round(float(r.lon), 5),
                                                                 round(float(r.lat), 5))
                     for r in mine.itertuples()}
     now = on_map(persons(engine))

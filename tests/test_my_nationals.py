@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from dashboard.contract import labels
 from dashboard.figures import people
 from dashboard.rules.access import Viewer
 from tests.apptest import metric, open_page, texts
@@ -263,8 +264,8 @@ def test_moving_the_slider_shows_and_exports_the_nationals_as_they_were(db_url, 
     assert metric(at, "My nationals") == f"{len(then):,}"
     assert metric(at, "Missing") == f"{int((then.status == 'missing').sum()):,}"
     shown = at.dataframe[0].value
-    assert dict(zip(shown.ref, shown.status, strict=True)) == dict(
-        zip(then.ref, then.status, strict=True))
+    assert dict(zip(shown.ref, shown.status, strict=True)) == dict(  # the statuses' labels
+        zip(then.ref, then.status.map(labels.PERSON_STATUS), strict=True))
     assert (pd.to_datetime(shown.as_of) == pd.Timestamp(moment)).all()
     assert "Documents, evacuation case and movement have no history" in texts(at)
 

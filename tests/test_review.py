@@ -533,11 +533,18 @@ def test_exports_carry_the_exercise_marking_and_exactly_the_rows_shown(app_db, d
         first, rest = body.split("\n", 1)
         assert first.startswith("# EXERCISE") and "NOT LIVE DATA" in first
         exported = pd.read_csv(io.StringIO(rest), keep_default_na=False, dtype=str)
-        match = [t for t in shown if list(t.columns) == list(exported.columns)
-                 and len(t) == len(exported)]
+        # the file keeps the codes and gives each coded column its labels beside it
+        worded = [c for c in exported.columns if c.endswith("_label")]
+        codes = exported.drop(columns=worded)
+        match = [t for t in shown if list(t.columns) == list(codes.columns)
+                 and len(t) == len(codes)]
         assert match, name
         table = match[0].astype(str)
-        assert list(exported.iloc[:, 0]) == [str(v) for v in table.iloc[:, 0]], name
+        first = codes.columns[0]
+        said = exported[f"{first}_label"] if f"{first}_label" in worded else codes[first]
+        assert list(said) == [str(v) for v in table[first]], name
+        for column in worded:  # the screen shows the labels
+            assert list(exported[column]) == list(table[column.removesuffix("_label")]), name
 
 
 def test_drill_page_with_no_drill_played_reviews_the_history(dirty_sqlite_url, monkeypatch):
