@@ -27,8 +27,8 @@ from dashboard.store import cache, db
 from dashboard.store.facts import SharedFacts
 from tests.apptest import page_app, texts
 from tests.conftest import reader_url
-from tests.test_my_nationals import visible
 from tests.proxy import TcpProxy
+from tests.test_my_nationals import visible
 
 STALE = "Stale since"
 # The role that sees the most of each page, and the scenario the page is about.
@@ -209,7 +209,8 @@ def run_through_outage(url: str, page: str, role: str, nats: tuple[str, ...],
 
 
 def _first_difference(a: str, b: str) -> str:
-    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+              min(len(a), len(b)))
     return f"differs at {at}: {a[max(0, at - 200):at + 200]!r} / {b[max(0, at - 200):at + 200]!r}"
 
 
@@ -222,7 +223,11 @@ def sqlite_copy(sqlite_url, tmp_path, monkeypatch) -> tuple[str, Path]:
     return url, path
 
 
-@pytest.mark.parametrize("page,role,nats", PAGES, ids=lambda v: "-".join(v) if isinstance(v, tuple) else v)
+def _id(value) -> str:
+    return "-".join(value) if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("page,role,nats", PAGES, ids=_id)
 def test_a_page_keeps_its_figures_while_the_sqlite_file_is_gone(sqlite_copy, page, role, nats):
     url, path = sqlite_copy
     away = path.with_suffix(".away")
@@ -246,7 +251,7 @@ def proxied_pg(pg_databases, request, monkeypatch):
 
 
 @pytest.mark.parametrize("page,role,nats", [PAGES[0], PAGES[1], PAGES[3], PAGES[6]],
-                         ids=lambda v: "-".join(v) if isinstance(v, tuple) else v)
+                         ids=_id)
 def test_a_page_keeps_its_figures_while_postgresql_is_cut_off(proxied_pg, page, role, nats):
     url, proxy, _ = proxied_pg
     run_through_outage(url, page, role, nats, proxy.cut, proxy.restore)
@@ -312,7 +317,8 @@ def test_a_missing_table_or_column_is_named_when_the_database_is_opened(sqlite_c
 
 
 def _has(conn, table: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is not None
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    return found is not None
 
 
 def test_a_table_dropped_while_running_is_named_on_the_page(sqlite_copy):
