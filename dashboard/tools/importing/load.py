@@ -244,6 +244,7 @@ class Job:
         self._facilities: dict[int, tuple[int, int]] | None = None
         self._movements: dict[int, int] | None = None
         self._persons: dict[str, tuple[int, int]] | None = None
+        self._owners: dict[int, int] | None = None
 
     # --- what the database already holds ---
 
@@ -479,10 +480,34 @@ class Job:
     # --- what one row needs beyond its cells ---
 
     def complete(self, row: Row, geometry: dict | None) -> None:
+        self._owner(row)
         getattr(self, f"_complete_{self.kind.table}", lambda _r, _g: None)(row, geometry)
         values = row.values
         if "lat" in values or "lon" in values:
             self._place(row)
+
+    def _owner(self, row: Row) -> None:
+        """A row whose upstream identifier is another scenario's is never taken over."""
+        if not self.kind.scenario_bound or self._key() == self.kind.key and \
+                self.kind.name in ID_WHEN_GIVEN:
+            return
+        key = self._key()[0]
+        ident = row.values.get(key)
+        if self.kind.name == "persons":
+            owner = self.persons().get(ident, (None, None))[1]
+        elif self.kind.name == "occupancy":
+            return
+        else:
+            if self._owners is None:
+                self._owners = {r.id: r.scenario_id for r in self.conn.execute(
+                    text(f"SELECT id, scenario_id FROM {self.kind.table}"))}
+            owner = self._owners.get(ident)
+        if owner is not None and owner != self.sid:
+            header = self.layout.stored()[key].header
+            what = {"persons": "person with ref", "evacuation": "evacuation case",
+                    "referrals": "referral", "facilities": "facility",
+                    "movements": "movement", "hazards": "hazard"}[self.kind.name]
+            self.bad(row.line, header, ident, self.elsewhere(what, ident, owner))
 
     def _place(self, row: Row) -> None:
         lat, lon = row.values.get("lat"), row.values.get("lon")

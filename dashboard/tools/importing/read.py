@@ -76,9 +76,16 @@ def decode(data: bytes, name: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best = charset_normalizer.from_bytes(data).best()
+    found = charset_normalizer.from_bytes(data)
+    best = found.best()
     if best is None:
         raise FileProblem(f"{name}: not a text file in any encoding I know")
+    # Short files fit several code pages equally well; among equals, Windows-1252 (what
+    # Excel writes on a Western European or French Windows) is the likeliest.
+    for match in found:
+        if match.chaos <= best.chaos and match.coherence >= best.coherence and \
+                "cp1252" in match.could_be_from_charset:
+            return data.decode("cp1252")
     return str(best)
 
 
