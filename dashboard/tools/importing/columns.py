@@ -172,7 +172,7 @@ def layout(sheet: Sheet, kind: Kind, mapping: Mapping) -> Layout:
             tag_row -= 1
         header_at = tag_row - 1 if tag_row >= 1 else None
         headers = [str(c.header).strip() if c.header else c.display_tag
-                   for c in hashtag_columns]
+                   for c in hashtag_columns if c is not None]
     else:
         header_at = 0 if sheet.geometries is not None else _find_header(sheet, kind, mapping)
         headers = [str(c).strip() if c is not None else "" for c in sheet.rows[header_at]]
@@ -228,7 +228,7 @@ def _admin_levels(columns: list[Column], tagged: list[hxl.model.Column | None]) 
     levels: dict[str, list[tuple[int, Column]]] = {"code": [], "name": []}
     for c, t in zip(columns, tagged, strict=False):
         m = _ADMIN.match(t.tag) if t is not None and t.tag else None
-        if m and not c.legal:
+        if m and t is not None and not c.legal:
             for what in ("code", "name"):
                 if what in t.attributes:
                     levels[what].append((int(m[1]), c))

@@ -492,9 +492,10 @@ class Job:
                 self.kind.name in ID_WHEN_GIVEN:
             return
         key = self._key()[0]
-        ident = row.values.get(key)
+        ident: Any = row.values.get(key)
+        owner: int | None
         if self.kind.name == "persons":
-            owner = self.persons().get(ident, (None, None))[1]
+            owner = self.persons()[ident][1] if ident in self.persons() else None
         elif self.kind.name == "occupancy":
             return
         else:
@@ -517,7 +518,7 @@ class Job:
             self.bad(row.line, shown, lat if lat is not None else lon,
                      "latitude and longitude go together: give both or neither")
             return
-        if self.extent is None or self.kind.name == "areas":
+        if self.extent is None or self.kind.name == "areas" or lat is None or lon is None:
             return
         lo_lat, hi_lat, lo_lon, hi_lon = self.extent
         if not (lo_lat <= lat <= hi_lat and lo_lon <= lon <= hi_lon):
@@ -670,7 +671,8 @@ class Job:
     # History and the checks that need it, per table. Each may add problems, and
     # may add changes (the row's own change time) to the plan.
 
-    def _last_events(self, table: str, column: str, ids: Iterable[int]) -> dict[int, tuple]:
+    def _last_events(self, table: str, column: str,
+                     ids: Iterable[int]) -> dict[int, list[tuple]]:
         wanted = sorted({i for i in ids if i is not None})
         if not wanted:
             return {}
@@ -678,7 +680,7 @@ class Job:
         stmt = text(f"SELECT {column} AS owner, at, {stage_or_status} AS what FROM {table} "
                     f"WHERE {column} IN :ids ORDER BY {column}, at, id").bindparams(
             bindparam("ids", expanding=True), )
-        out: dict[int, tuple] = {}
+        out: dict[int, list[tuple]] = {}
         for start in range(0, len(wanted), 5000):
             for r in self.conn.execute(stmt, {"ids": wanted[start:start + 5000]}):
                 at = r.at if isinstance(r.at, datetime) else datetime.fromisoformat(str(r.at))

@@ -145,8 +145,8 @@ def centre(geometry: dict | None) -> tuple[float, float] | None:
     """(lat, lon) of the middle of a Polygon or MultiPolygon's bounding box, or of a Point."""
     if not geometry:
         return None
-    kind, coords = geometry.get("type"), geometry.get("coordinates")
-    if kind == "Point":
+    kind, coords = geometry.get("type"), geometry.get("coordinates") or []
+    if kind == "Point" and len(coords) >= 2:
         return float(coords[1]), float(coords[0])
     points: list = []
     if kind == "Polygon":
