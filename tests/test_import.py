@@ -315,6 +315,16 @@ def test_a_live_file_is_never_copied_into_an_exercise(base, exported, raw, capsy
     assert "persons.csv, line 3" in out
     assert f"belongs to scenario {LIVE} (live" in out and "never copied between scenarios" in out
     assert counts(engine) == before
+    # the reverse: an exercise's own file goes in with its id, and never into live
+    path = files.write_csv(tmp_path / "drill.csv", "persons", HEADER,
+                           [person(901), person(902)])
+    code, out, _ = sitroom(capsys, "import", "persons", path, "--db-url", base, "--scenario",
+                           exercise)
+    assert code == 0 and "EXERCISE" in out
+    before = counts(engine)
+    code, out, _ = sitroom(capsys, "import", "persons", path, "--db-url", base)
+    assert code == 1 and f"belongs to scenario {exercise} (exercise" in out
+    assert counts(engine) == before
 
 
 # --- files as responders have them ------------------------------------------------------------
@@ -347,11 +357,11 @@ def write(path: Path, rows_: list[list], header=HEADER, tags=TAGS, delimiter=","
     return path
 
 
-def refused(capsys, base, raw, path, *extra) -> str:
+def refused(capsys, base, raw, path, *extra, kind: str = "persons") -> str:
     """Import a bad file: it must exit 1, write nothing, and return the report."""
     engine = raw(base)
     before = counts(engine)
-    code, out, err = sitroom(capsys, "import", "persons", path, "--db-url", base, *extra)
+    code, out, err = sitroom(capsys, "import", kind, path, "--db-url", base, *extra)
     assert code == 1, out + err
     assert "Traceback" not in out + err
     assert out.strip().splitlines()[-1].endswith("nothing written")
@@ -397,6 +407,65 @@ def test_a_duplicate_ref(base, raw, capsys, tmp_path):
     out = refused(capsys, base, raw, path)
     assert ("dup.csv, line 5, column 'ref': value 'T-0021': duplicate of line 3 (the same ref)"
             in out)
+    assert refused(capsys, base, raw, path, "--dry-run") == out  # the same report
+
+
+def test_the_other_kinds_refuse_their_bad_rows(base, raw, capsys, tmp_path):
+    with raw(base).connect() as conn:
+        ref = conn.execute(text("SELECT MIN(ref) FROM persons WHERE scenario_id = 1")).scalar()
+
+    def csv_file(name: str, header: list[str], *body: list) -> Path:
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows([header, *body])
+        return path
+
+    fac = ["id", "name", "kind", "lat", "lon", "capacity", "status", "confidential"]
+    code, out, _ = sitroom(capsys, "import", "facilities", csv_file(
+        "fac.csv", fac, [9001, "House A", "safe_house", 33.9, 35.5, 10, "open", "no"]),
+        "--db-url", base)
+    assert code == 0 and "safe houses are written as confidential" in out
+    with raw(base).connect() as conn:
+        assert conn.execute(text("SELECT confidential FROM facilities WHERE id = 9001")
+                            ).scalar_one()
+    out = refused(capsys, base, raw, csv_file(
+        "occ.csv", ["facility_id", "at", "occupants"], [9001, "2026-11-01 10:00", 11],
+        [424242, "2026-11-01 10:00", 1]), kind="occupancy")
+    assert ("occ.csv, line 2, column 'occupants': value '11': occupants above the facility's "
+            "capacity of 10") in out
+    assert "occ.csv, line 3, column 'facility_id': value '424242': facility_id: no facility " \
+           "424242 in scenario 1" in out
+    evac = ["id", "person_ref", "stage", "destination", "requested_at", "updated_at"]
+    code, out, _ = sitroom(capsys, "import", "evacuation", csv_file(
+        "evac.csv", evac, [9101, ref, "manifested", "ETH", "2026-11-01", "2026-11-05"]),
+        "--db-url", base)
+    assert code == 0, out
+    out = refused(capsys, base, raw, csv_file(
+        "evac2.csv", evac, [9101, ref, "verified", "ETH", "2026-11-01", "2026-11-09"]),
+        kind="evacuation")
+    assert ("evac2.csv, line 2, column 'stage': value 'verified': goes back from manifested"
+            in out)
+    out = refused(capsys, base, raw, csv_file(
+        "evac3.csv", evac, [9102, "NOPE-1", "requested", "ETH", "2026-11-01", ""],
+        [9103, ref, "requested", "XX", "2026-11-01", ""]), kind="evacuation")
+    assert "evac3.csv, line 2, column 'person_ref': value 'NOPE-1': person_ref: no person " \
+           "with ref NOPE-1" in out
+    assert "evac3.csv, line 3, column 'destination': value 'XX'" in out
+    ref_cols = ["id", "person_ref", "service", "from_org", "to_org", "priority", "status",
+                "created_at"]
+    out = refused(capsys, base, raw, csv_file(
+        "ref.csv", ref_cols, [9201, ref, "food", "IOM", "UNHCR", "high", "open", "2026-11-01"]),
+        kind="referrals")
+    assert "ref.csv, line 2, column 'service': value 'food': service: not a known service" in out
+    out = refused(capsys, base, raw, csv_file(
+        "haz.csv", ["kind", "severity", "geometry", "valid_from"],
+        ["flood", "high", '{"type": "Point", "coordinates": [35.5, 33.9]}', "2026-11-01"]),
+        kind="hazards")
+    assert "haz.csv, line 2, column 'geometry'" in out and "not a GeoJSON Polygon" in out
+    out = refused(capsys, base, raw, csv_file(
+        "posts.csv", ["country", "name", "lat", "lon", "status"],
+        ["ETH", "Embassy", 33.9, 35.5, "shut"]), kind="consular-posts")
+    assert "posts.csv, line 2, column 'status': value 'shut'" in out
 
 
 def test_an_unknown_pcode(base, raw, capsys, tmp_path):

@@ -630,11 +630,21 @@ class Job:
         table = self.table
         stmt = select(table)
         if self.kind.name == "occupancy":
-            ids = sorted({r.values["facility_id"] for r in self.rows})
-            stmt = stmt.where(table.c.facility_id.in_(ids))
-        elif key != ("id",) and "scenario_id" in table.c:  # hazards without ids
-            stmt = stmt.where(table.c.scenario_id == self.sid)
-        return {tuple(r[k] for k in key): dict(r) for r in self.conn.execute(stmt).mappings()}
+            column, wanted = table.c.facility_id, {r.values["facility_id"] for r in self.rows}
+        elif len(key) == 1:
+            column, wanted = table.c[key[0]], {r.values[key[0]] for r in self.rows}
+        else:  # posts and hazards without ids: small tables, read whole
+            if "scenario_id" in table.c:
+                stmt = stmt.where(table.c.scenario_id == self.sid)
+            return {tuple(r[k] for k in key): dict(r)
+                    for r in self.conn.execute(stmt).mappings()}
+        out: dict[tuple, dict] = {}
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), 5000):
+            chunk = stmt.where(column.in_(ordered[start:start + 5000]))
+            for r in self.conn.execute(chunk).mappings():
+                out[tuple(r[k] for k in key)] = dict(r)
+        return out
 
     def _plan(self) -> None:
         stored = self._stored_rows()
