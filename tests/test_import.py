@@ -19,9 +19,11 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.contract.models import Base
+from dashboard.figures import quality
 from dashboard.tools import cli
 from dashboard.tools.generate import generate
 from tests import importfiles as files
+from tests.conftest import opened
 
 ROOT = Path(__file__).resolve().parent.parent
 KOBO = ROOT / "data" / "import" / "kobo-registration-fr.csv"
@@ -217,6 +219,9 @@ def test_round_trip_of_a_generated_scenario(form, source, exported, raw, capsys,
         assert expected, table
         assert rows(imported, sql) == expected, table
     assert stale_events(imported, LIVE) == dict.fromkeys(LATEST, 0)
+    # the dashboard's own data-quality checks find what they find in the original: nothing
+    breaks = quality.counts(opened(url), LIVE)
+    assert breaks == quality.counts(opened(source), LIVE) == dict.fromkeys(breaks, 0)
     # importing the same files again changes nothing
     before = counts(imported)
     for kind in files.ORDER:

@@ -39,6 +39,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from dashboard.contract import schema
     from dashboard.store import db
     from dashboard.tools.importing.scenario import fill_countries
@@ -48,6 +50,8 @@ def _migrate(args: argparse.Namespace) -> int:
     try:
         schema.upgrade(engine)
         added = fill_countries(engine)
+    except DBAPIError as exc:
+        return _fail(f"cannot migrate {db.describe(url)}: {db.first_line(exc)}")
     finally:
         engine.dispose()
     if added:

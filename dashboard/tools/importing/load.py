@@ -471,6 +471,9 @@ class Job:
                 raise v.Bad(f"tag {tag!r} longer than 32 characters")
             else:
                 tags.add(tag)
+                if tag not in vocab.VULNERABILITY_TAGS:
+                    self._note_once(f"vulnerability tag {tag!r} is not one of the contract's "
+                                    "known tags: kept as given (map it in the mapping file)")
         return tags
 
     def _note_once(self, note: str) -> None:

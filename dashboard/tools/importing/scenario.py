@@ -7,6 +7,7 @@ import csv
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, bindparam, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dashboard import config
 from dashboard.contract import schema
@@ -74,6 +75,9 @@ def add(url: str, name: str, kind: str, country: str, starts_at: str | None = No
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT setval(pg_get_serial_sequence('scenarios', 'id'), "
                                   "COALESCE((SELECT MAX(id) FROM scenarios), 0) + 1, false)"))
+    except (OperationalError, DBAPIError) as exc:
+        raise Refusal(f"cannot write to the database {db.describe(url)}: "
+                      f"{db.first_line(exc)}") from None
     finally:
         engine.dispose()
     return new_id
