@@ -83,18 +83,23 @@ def counts(engine) -> dict[str, int]:
 
 
 def stale_events(engine, scenario: int) -> dict[str, int]:
-    """Per history table: rows whose latest event differs from them, or that have none."""
+    """Per history table: rows whose latest event differs from them, or that have none;
+    both now and as of the scenario's data time (the latest change of its persons), so
+    that a view as of that moment tells what the current rows tell."""
     same = "{same}"
     out = {}
     with engine.connect() as conn:
         null_safe = "IS" if conn.dialect.name == "sqlite" else "IS NOT DISTINCT FROM"
+        as_of = conn.execute(text("SELECT MAX(updated_at) FROM persons WHERE scenario_id = :s"),
+                             {"s": scenario}).scalar_one()
         for events, (table, owner, match) in LATEST.items():
             cond = match.replace(same + "(", "(").replace(", ", f" {null_safe} ")
-            out[events] = conn.execute(text(
-                f"SELECT COUNT(*) FROM {table} p WHERE p.scenario_id = :s AND NOT EXISTS ("
-                f"SELECT 1 FROM {events} e WHERE e.id = (SELECT e2.id FROM {events} e2 "
-                f"WHERE e2.{owner} = p.id ORDER BY e2.at DESC, e2.id DESC LIMIT 1) AND {cond})"),
-                {"s": scenario}).scalar_one()
+            for moment in ("", " AND e2.at <= :as_of"):
+                out[events] = out.get(events, 0) + conn.execute(text(
+                    f"SELECT COUNT(*) FROM {table} p WHERE p.scenario_id = :s AND NOT EXISTS ("
+                    f"SELECT 1 FROM {events} e WHERE e.id = (SELECT e2.id FROM {events} e2 "
+                    f"WHERE e2.{owner} = p.id{moment} ORDER BY e2.at DESC, e2.id DESC LIMIT 1) "
+                    f"AND {cond})"), {"s": scenario, "as_of": as_of}).scalar_one()
     return out
 
 
@@ -280,7 +285,7 @@ def test_a_later_list_updates_rows_and_writes_their_history(source, exported, ra
     col = {name: i for i, name in enumerate(header)}
     later = [list(r) for r in body]
     target = next(r for r in later if r[col["status"]] == "open")
-    target[col["status"]], target[col["closed_at"]] = "closed", "2026-11-29 12:00:00"
+    target[col["status"]], target[col["closed_at"]] = "closed", "2026-11-29 09:00:00"
     path = files.write_csv(tmp_path / "referrals-later.csv", "referrals", header, later)
     code, out, _ = sitroom(capsys, "import", "referrals", path, "--db-url", url)
     assert code == 0 and " 1 updated" in out
@@ -288,7 +293,7 @@ def test_a_later_list_updates_rows_and_writes_their_history(source, exported, ra
         last = conn.execute(text("SELECT status, at FROM referral_events WHERE referral_id = :r "
                                  "ORDER BY at DESC, id DESC LIMIT 1"),
                             {"r": target[col["id"]]}).one()
-    assert (last.status, _value(last.at)) == ("closed", "2026-11-29 12:00:00")
+    assert (last.status, _value(last.at)) == ("closed", "2026-11-29 09:00:00")
     assert counts(engine)["referral_events"] == after["referral_events"] + 1
     assert stale_events(engine, LIVE) == dict.fromkeys(LATEST, 0)
     # a change dated before the person's last recorded one is refused, nothing written

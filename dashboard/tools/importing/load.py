@@ -245,6 +245,7 @@ class Job:
         self._movements: dict[int, int] | None = None
         self._persons: dict[str, tuple[int, int]] | None = None
         self._owners: dict[int, int] | None = None
+        self._as_of: datetime | None = None
 
     # --- what the database already holds ---
 
@@ -430,6 +431,21 @@ class Job:
         if kind == GEOMETRY:
             return _geometry(raw)
         raise AssertionError(kind)
+
+    def undated(self, after: datetime | None) -> datetime:
+        """The time of a change the file does not date (a referral's new status, a case's
+        new stage without updated_at): the scenario's data-as-of, the latest change of
+        its persons, so that a view as of that moment tells what the current rows tell;
+        the import's own time when the scenario has no persons yet. Always after the
+        row's previous event."""
+        if self._as_of is None:
+            value = self.conn.execute(text("SELECT MAX(updated_at) FROM persons "
+                                           "WHERE scenario_id = :s"), {"s": self.sid}).scalar()
+            if isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            self._as_of = value or self.now
+        base = self._as_of
+        return base if after is None or base > after else after + ONE_SECOND
 
     def _where(self) -> str:
         return self.scenario.label() if self.scenario else "the database"
@@ -764,7 +780,7 @@ class Job:
             last = max((e[0] for e in events.get(before["id"], [])), default=None)
             at = changes.get("closed_at") if changes["status"] in vocab.REFERRAL_ENDED else None
             if at is None or (last is not None and at <= last):
-                at = self.now if last is None or self.now > last else last + ONE_SECOND
+                at = self.undated(last)
             changes["_event"] = {"at": at}
             if changes["status"] in vocab.REFERRAL_ENDED and before.get("closed_at") is None:
                 changes.setdefault("closed_at", at)
@@ -793,7 +809,7 @@ class Job:
                          f"({_shown(last)})")
                 continue
             if at is None:
-                at = self.now if last is None or self.now > last else last + ONE_SECOND
+                at = self.undated(last)
             changes["updated_at"] = at
             changes["_event"] = {"at": at}
 
@@ -859,16 +875,20 @@ class Job:
         if name == "referrals":
             out = [{"referral_id": new["id"], "at": new["created_at"], "status": "open"}]
             if new["status"] != "open":
-                at = new.get("closed_at") if new["status"] in vocab.REFERRAL_ENDED else None
-                at = max(filter(None, [at, self.now if at is None else None,
-                                       new["created_at"] + ONE_SECOND]))
+                ended = new["status"] in vocab.REFERRAL_ENDED
+                at = new.get("closed_at") if ended else None
+                if at is None or at <= new["created_at"]:
+                    at = self.undated(new["created_at"])
+                if ended and new.get("closed_at") is None:
+                    new["closed_at"] = at
                 out.append({"referral_id": new["id"], "at": at, "status": new["status"]})
             return out
         if name == "evacuation":
             out = [{"case_id": new["id"], "at": new["requested_at"], "stage": "requested"}]
             if new["stage"] != "requested":
-                at = new.get("updated_at") or max(self.now, new["requested_at"] + ONE_SECOND)
-                at = max(at, new["requested_at"] + ONE_SECOND)
+                at = new.get("updated_at")
+                if at is None or at <= new["requested_at"]:
+                    at = self.undated(new["requested_at"])
                 new["updated_at"] = at
                 out.append({"case_id": new["id"], "at": at, "stage": new["stage"]})
             else:
