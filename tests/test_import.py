@@ -502,9 +502,19 @@ def test_an_ambiguous_date_is_refused_unless_the_mapping_says_which(base, raw, c
     assert "ambiguous date" in out
     mapping = tmp_path / "dates.yaml"
     mapping.write_text("dates: day-first\n")
+    before = counts(raw(base))
     code, out, _ = sitroom(capsys, "import", "persons", path, "--db-url", base, "--mapping",
                            mapping, "--dry-run")
-    assert code == 0 and "(dry run: nothing written)" in out
+    assert code == 0
+    assert out.strip().splitlines()[-1] == ("persons: 1 rows: 1 added, 0 updated, 0 unchanged, "
+                                            "0 dropped columns (dry run: nothing written)")
+    assert counts(raw(base)) == before
+    code, out, _ = sitroom(capsys, "import", "persons", path, "--db-url", base, "--mapping",
+                           mapping)
+    with raw(base).connect() as conn:
+        got = conn.execute(text("SELECT registered_at FROM persons WHERE ref = 'T-0051'")
+                           ).scalar_one()
+    assert _value(got) == "2026-04-03 00:00:00"
 
 
 def test_times_in_a_named_zone_are_stored_in_utc(base, raw, capsys, tmp_path):
