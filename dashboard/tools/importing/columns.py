@@ -157,20 +157,17 @@ def layout(sheet: Sheet, kind: Kind, mapping: Mapping) -> Layout:
     """The file's columns matched to the contract, and its data rows with their lines."""
     hashtag_columns: list[hxl.model.Column | None] = []
     data_at: list[int] = []
-    header_at: int | None = None
     hashtags = sheet.geometries is None  # GeoJSON properties are plain names
     if hashtags:
         try:
+            # libhxl looks for the hashtag row in the first 25 rows (below any title) and
+            # takes the row above it as the headers; its rows say where they came from.
             source = hxl.data(sheet.rows)
             hashtag_columns = list(source.columns)
             data_at = [r.source_row_number for r in source]
         except hxl.input.HXLTagsNotFoundException:
             hashtags = False
     if hashtags:
-        tag_row = (data_at[0] if data_at else len(sheet.rows)) - 1
-        while tag_row > 0 and _blank_row(sheet.rows[tag_row]):
-            tag_row -= 1
-        header_at = tag_row - 1 if tag_row >= 1 else None
         headers = [str(c.header).strip() if c.header else c.display_tag
                    for c in hashtag_columns if c is not None]
     else:
