@@ -113,9 +113,13 @@ class Layout:
     rows: list[tuple[int, list[Any], dict | None]]  # (line, cells, GeoJSON geometry)
     hashtags: bool
     admin_level: int | None = None  # areas: the level the hashtags (#adm2+code) say
+    _stored: dict[str, Column] | None = field(default=None, repr=False)
 
     def stored(self) -> dict[str, Column]:
-        return {c.field.name: c for c in self.columns if c.field is not None}
+        """The columns that are written, by contract column (asked for every row)."""
+        if self._stored is None:
+            self._stored = {c.field.name: c for c in self.columns if c.field is not None}
+        return self._stored
 
     def dropped(self) -> list[Column]:
         return [c for c in self.columns if c.field is None]
