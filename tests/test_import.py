@@ -649,12 +649,15 @@ def test_every_bad_start_gets_a_message_and_no_traceback(base, capsys, tmp_path)
     good = write(tmp_path / "ok.csv", [person(91)])
     garbage = tmp_path / "broken.xlsx"
     garbage.write_bytes(b"this is not a workbook")
+    (tmp_path / "not-migrated.sqlite").touch()
     empty = f"sqlite:///{tmp_path / 'not-migrated.sqlite'}"
     cases = {
         "no such file": ("persons", tmp_path / "missing.csv", "--db-url", base),
         "not a readable spreadsheet": ("persons", garbage, "--db-url", base),
         "unknown KIND 'people'": ("people", good, "--db-url", base),
         "is not ready for an import": ("persons", good, "--db-url", empty),
+        "no database file at": ("persons", good, "--db-url",
+                                f"sqlite:///{tmp_path / 'typo.sqlite'}"),
         "there is no scenario 99": ("persons", good, "--db-url", base, "--scenario", 99),
         "unknown time zone": ("persons", good, "--db-url", base, "--timezone", "Mars/Olympus"),
         "no such mapping file": ("persons", good, "--db-url", base, "--mapping",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, Engine, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dashboard.contract import schema, vocab
@@ -156,7 +156,7 @@ def run(url: str, kind_name: str, path: Path, scenario_id: int | None = None,
     layout = cols.layout(loaded, kind, mapping)
     report = Report(kind.name, loaded.name, dry_run=dry_run)
     report.dropped = [(c.header, c.why_dropped or "") for c in layout.dropped()]
-    engine = db.writable_engine(url)
+    engine = open_existing(url)
     try:
         with engine.begin() as conn:
             _check_schema(conn, url)
@@ -174,6 +174,16 @@ def run(url: str, kind_name: str, path: Path, scenario_id: int | None = None,
     finally:
         engine.dispose()
     return report
+
+
+def open_existing(url: str) -> Engine:
+    """A writable engine on a database that exists: SQLite would quietly create a new,
+    empty file for a mistyped path."""
+    path = db.sqlite_path(url)
+    if path is not None and not path.exists():
+        raise Refusal(f"no database file at {path}; create it with `sitroom migrate --db-url "
+                      f"{url}` first")
+    return db.writable_engine(url)
 
 
 def _zone(name: str | None) -> tzinfo:

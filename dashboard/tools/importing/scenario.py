@@ -13,7 +13,7 @@ from dashboard import config
 from dashboard.contract import schema
 from dashboard.store import db
 from dashboard.tools.importing import values as v
-from dashboard.tools.importing.load import Refusal
+from dashboard.tools.importing.load import Refusal, open_existing
 
 COUNTRIES_PATH = config.DATA_DIR / "countries.csv"
 
@@ -46,7 +46,7 @@ def add(url: str, name: str, kind: str, country: str, starts_at: str | None = No
                  datetime.now(UTC).replace(tzinfo=None, microsecond=0))
     except v.Bad as exc:
         raise Refusal(f"--starts-at {starts_at!r}: {exc}") from None
-    engine = db.writable_engine(url)
+    engine = open_existing(url)
     try:
         with engine.begin() as conn:
             try:
