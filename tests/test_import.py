@@ -530,11 +530,12 @@ def test_times_in_a_named_zone_are_stored_in_utc(base, raw, capsys, tmp_path):
 
 def test_an_immigration_status_column_is_dropped_and_never_stored(base, raw, capsys,
                                                                  tmp_path):
-    header = [*HEADER, "Immigration status", "Legal", "phone"]
-    tags = [*TAGS, "", "#status+legal", "#contact+phone"]
-    body = [person(71) + ["overstayer", "work visa expired", "+961 1"],
-            person(72) + ["asylum seeker", "", "+961 2"],
-            person(73, consent_consular="") + ["", "recognised refugee", "+961 3"]]
+    header = [*HEADER, "Immigration status", "Legal", "phone", "vulnerabilities"]
+    tags = [*TAGS, "", "#status+legal", "#contact+phone", "#affected+vulnerability"]
+    body = [person(71) + ["overstayer", "work visa expired", "+961 1", "undocumented;medical"],
+            person(72) + ["asylum seeker", "", "+961 2", ""],
+            person(73, consent_consular="") + ["", "recognised refugee", "+961 3", ""],
+            person(74) + ["", "", "+961 4", "refugee; elderly"]]
     path = write(tmp_path / "status.csv", body, header, tags)
     code, out, err = sitroom(capsys, "import", "persons", path, "--db-url", base)
     assert code == 0, out + err
@@ -545,14 +546,20 @@ def test_an_immigration_status_column_is_dropped_and_never_stored(base, raw, cap
     with raw(base).connect() as conn:
         stored = conn.execute(text(
             "SELECT ref, consent_consular, protection_confidential FROM persons "
-            "WHERE ref IN ('T-0071', 'T-0072', 'T-0073') ORDER BY ref")).all()
+            "WHERE ref IN ('T-0071', 'T-0072', 'T-0073', 'T-0074') ORDER BY ref")).all()
+        tags_stored = conn.execute(text(
+            "SELECT p.ref, v.tag FROM person_vulnerabilities v JOIN persons p "
+            "ON p.id = v.person_id WHERE p.ref LIKE 'T-007%' ORDER BY p.ref, v.tag")).all()
         everything = json.dumps([list(map(str, r)) for r in conn.execute(
             text("SELECT * FROM persons WHERE ref LIKE 'T-007%'"))])
     # protected people are protection_confidential; no consent given is no consent
     assert [(r.ref, bool(r.consent_consular), bool(r.protection_confidential))
             for r in stored] == [("T-0071", True, False), ("T-0072", True, True),
-                                 ("T-0073", False, True)]
-    for word in ("overstayer", "visa", "asylum", "refugee"):
+                                 ("T-0073", False, True), ("T-0074", True, True)]
+    # a tag that says a status is never stored either; one that says protection protects
+    assert [tuple(r) for r in tags_stored] == [("T-0071", "medical"), ("T-0074", "elderly")]
+    assert "vulnerability tag 'undocumented' not stored" in out
+    for word in ("overstayer", "visa", "asylum", "refugee", "undocumented"):
         assert word not in everything
 
 
