@@ -632,16 +632,16 @@ def test_areas_from_geojson(capsys, tmp_path, raw):
     square = [[[35.40, 33.80], [35.60, 33.80], [35.60, 34.00], [35.40, 34.00], [35.40, 33.80]]]
     doc = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"ADM2_PCODE": "LB0101", "ADM2_EN": "Beirut",
-                                           "ADM1_PCODE": "LB01"},
+                                           "ADM2_FR": "Beyrouth", "ADM1_PCODE": "LB01",
+                                           "ADM1_EN": "Beirut"},
          "geometry": {"type": "Polygon", "coordinates": square}}]}
     path = tmp_path / "districts.geojson"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    mapping = tmp_path / "cod.yaml"
-    mapping.write_text("columns:\n  ADM2_PCODE: pcode\n  ADM2_EN: name\n"
-                       "  ADM1_PCODE: parent_pcode\n", encoding="utf-8")
-    code, out, err = sitroom(capsys, "import", "areas", path, "--db-url", url, "--mapping",
-                             mapping)
+    # the common operational datasets' own property names need no mapping
+    code, out, err = sitroom(capsys, "import", "areas", path, "--db-url", url)
     assert code == 0, out + err
+    assert out.strip().splitlines()[-1] == (
+        "areas: 1 rows: 1 added, 0 updated, 0 unchanged, 2 dropped columns")
     with raw(url).connect() as conn:
         got = conn.execute(text("SELECT pcode, name, admin_level, parent_pcode, country, lat, "
                                 "lon FROM areas ORDER BY pcode")).all()

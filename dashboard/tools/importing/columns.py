@@ -203,7 +203,7 @@ def layout(sheet: Sheet, kind: Kind, mapping: Mapping) -> Layout:
             found = names.get(norm(header))
         columns.append(Column(position, shown, found,
                               why_dropped=None if found else "not a column of the contract"))
-    level = _admin_levels(columns, hashtag_columns) if kind.name == "areas" else None
+    level = _admin_levels(columns, hashtag_columns, mapping) if kind.name == "areas" else None
     seen: dict[str, Column] = {}
     for c in columns:
         if c.field is None:
@@ -223,16 +223,31 @@ def layout(sheet: Sheet, kind: Kind, mapping: Mapping) -> Layout:
     return Layout(columns, rows, hashtags, level)
 
 
-def _admin_levels(columns: list[Column], tagged: list[hxl.model.Column | None]) -> int | None:
-    """An areas list tags P-codes by level (#adm1+code, #adm2+code): the deepest level
-    is the area, the one above it its parent."""
+# The common operational datasets' own column names (HDX COD-AB shapefiles and GeoJSON:
+# ADM2_PCODE, ADM2_EN; their CSV tables: admin2Pcode, admin2Name_en).
+_COD_CODE = re.compile(r"^adm(?:in)?([1-5])_?p?code$", re.IGNORECASE)
+_COD_NAME = re.compile(r"^adm(?:in)?([1-5])_?(?:name(?:_[a-z]{2})?|ref|[a-z]{2})$", re.IGNORECASE)
+
+
+def _admin_levels(columns: list[Column], tagged: list[hxl.model.Column | None],
+                  mapping: Mapping) -> int | None:
+    """An areas list names P-codes by level (#adm1+code and #adm2+code, or the common
+    operational datasets' ADM1_PCODE and ADM2_PCODE): the deepest level is the area,
+    the one above it its parent. A column the mapping names is left as it maps."""
     levels: dict[str, list[tuple[int, Column]]] = {"code": [], "name": []}
     for c, t in zip(columns, tagged, strict=False):
+        if c.legal or norm(c.header) in mapping.columns:
+            continue
         m = _ADMIN.match(t.tag) if t is not None and t.tag else None
-        if m and t is not None and not c.legal:
+        if m and t is not None:
             for what in ("code", "name"):
                 if what in t.attributes:
                     levels[what].append((int(m[1]), c))
+        elif t is None or not t.tag:
+            if code := _COD_CODE.match(c.header):
+                levels["code"].append((int(code[1]), c))
+            elif name := _COD_NAME.match(c.header):
+                levels["name"].append((int(name[1]), c))
     codes = sorted(levels["code"], key=lambda x: x[0], reverse=True)
     names = sorted(levels["name"], key=lambda x: x[0], reverse=True)
     areas = KINDS["areas"]
@@ -243,9 +258,12 @@ def _admin_levels(columns: list[Column], tagged: list[hxl.model.Column | None]) 
         if len(codes) > 1:
             codes[1][1].field, codes[1][1].why_dropped = areas.field("parent_pcode"), None
     if names:
+        # one name per area: the first column of the deepest level (ADM2_EN before ADM2_FR)
         for c in (c for _, c in names):
-            c.field, c.why_dropped = None, "the name of an area above"
-        names[0][1].field, names[0][1].why_dropped = areas.field("name"), None
+            c.field, c.why_dropped = None, "another name, or the name of an area above"
+        deepest = [c for level, c in names if level == names[0][0]]
+        deepest.sort(key=lambda c: c.position)
+        deepest[0].field, deepest[0].why_dropped = areas.field("name"), None
     return codes[0][0] if codes else None
 
 

@@ -57,6 +57,8 @@ VOCABULARIES = {
     ("hazards", "kind"): vocab.HAZARD_KINDS,
     ("hazards", "severity"): vocab.HAZARD_SEVERITIES,
 }
+# Other names a column commonly goes by in upstream files.
+ALIASES = {("areas", "parent_pcode"): ("parent",), ("areas", "admin_level"): ("level",)}
 COUNTRY_COLUMNS = {"nationality", "second_nationality", "destination", "country"}
 PCODE_COLUMNS = {"area_pcode", "parent_pcode"}
 FACILITY_REFS = {"facility_id", "origin_facility_id"}
@@ -101,7 +103,8 @@ def _fields(table: str, keep_id: bool, extra: tuple[Field, ...] = ()) -> tuple[F
             kind = INT
         else:
             kind = TEXT
-        out.append(Field(name, kind, hxl, required, limit, VOCABULARIES.get((table, name))))
+        out.append(Field(name, kind, hxl, required, limit, VOCABULARIES.get((table, name)),
+                         ALIASES.get((table, name), ())))
     return (*out, *extra)
 
 
