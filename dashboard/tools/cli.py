@@ -1,5 +1,6 @@
-"""The `sitroom` command line: generate a scenario, migrate a database, print the SQL of
-the dashboard's read-only PostgreSQL role, manage users, run the dashboard, play a drill."""
+"""The `sitroom` command line: generate a scenario, migrate a database, add a scenario and
+import upstream files into it, print the SQL of the dashboard's read-only PostgreSQL role,
+manage users, run the dashboard, play a drill."""
 
 from __future__ import annotations
 
@@ -38,13 +39,55 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from dashboard.contract import schema
     from dashboard.store import db
+    from dashboard.tools.importing.scenario import fill_countries
 
     url = config.db_url(args.db_url)
-    schema.upgrade(db.writable_engine(url))
+    engine = db.writable_engine(url)
+    try:
+        schema.upgrade(engine)
+        added = fill_countries(engine)
+    except DBAPIError as exc:
+        return _fail(f"cannot migrate {db.describe(url)}: {db.first_line(exc)}")
+    finally:
+        engine.dispose()
+    if added:
+        print(f"added {added} countries from the ISO 3166 list")
     print(f"{db.describe(url)} is at data contract version {schema.expected_version()}")
     return 0
+
+
+def _scenario_add(args: argparse.Namespace) -> int:
+    from dashboard.tools.importing import scenario
+    from dashboard.tools.importing.load import Refusal
+
+    try:
+        new_id = scenario.add(args.db_url, args.name, args.kind, args.country,
+                              args.starts_at, args.synthetic)
+    except Refusal as exc:
+        return _fail(str(exc))
+    print(f"added {args.kind} scenario {args.name!r}")
+    print(new_id)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from dashboard.tools.importing import load
+    from dashboard.tools.importing.columns import MappingProblem
+    from dashboard.tools.importing.read import FileProblem
+
+    try:
+        report = load.run(args.db_url, args.kind, Path(args.file), scenario_id=args.scenario,
+                          mapping_path=Path(args.mapping) if args.mapping else None,
+                          sheet=args.sheet, dry_run=args.dry_run, timezone=args.timezone)
+    except (load.Refusal, FileProblem, MappingProblem) as exc:
+        return _fail(str(exc))
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
 
 
 # --- the dashboard's PostgreSQL role (docs/deploy.md) ----------------------------------------
@@ -379,6 +422,39 @@ def parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="create or upgrade the data contract in a database")
     mig.add_argument("--db-url", help="database URL (default: SITROOM_DB_URL or the demo)")
     mig.set_defaults(func=_migrate)
+
+    scn = sub.add_parser("scenario", help="scenarios of a database")
+    scn_sub = scn.add_subparsers(dest="scenario_command", required=True)
+    sadd = scn_sub.add_parser("add", help="create a scenario in a migrated database; prints "
+                              "its id alone on the last line")
+    sadd.add_argument("--db-url", required=True, help="database URL (writable)")
+    sadd.add_argument("--name", required=True, help="human-readable name")
+    sadd.add_argument("--kind", required=True, choices=["live", "exercise"])
+    sadd.add_argument("--country", required=True, metavar="ISO3",
+                      help="ISO 3166-1 alpha-3 code of the host country in crisis")
+    sadd.add_argument("--starts-at", metavar="TIME",
+                      help="when the crisis or drill began, UTC (default: now)")
+    sadd.add_argument("--synthetic", action="store_true",
+                      help="the rows will describe nobody real")
+    sadd.set_defaults(func=_scenario_add)
+
+    from dashboard.tools.importing.kinds import KINDS
+
+    imp = sub.add_parser("import", help="check an upstream file (CSV, XLSX; GeoJSON for areas) "
+                         "and write it into a scenario, all or nothing (docs/importing.md)")
+    imp.add_argument("kind", metavar="KIND", help=", ".join(KINDS))
+    imp.add_argument("file", metavar="FILE", help="CSV, XLSX or (areas) GeoJSON file")
+    imp.add_argument("--db-url", required=True, help="database URL (writable)")
+    imp.add_argument("--scenario", type=int, metavar="ID",
+                     help="scenario to import into (default: the live scenario)")
+    imp.add_argument("--mapping", metavar="FILE", help="YAML mapping of the file's columns "
+                     "and values onto the contract")
+    imp.add_argument("--sheet", metavar="NAME", help="sheet of a workbook (default: the first)")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="check and report, write nothing")
+    imp.add_argument("--timezone", metavar="ZONE", help="time zone of times written without "
+                     "one (default: UTC), e.g. Asia/Beirut")
+    imp.set_defaults(func=_import)
 
     dbp = sub.add_parser("db", help="the shared PostgreSQL database: SQL for its administrator")
     db_sub = dbp.add_subparsers(dest="db_command", required=True)
