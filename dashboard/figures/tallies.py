@@ -350,6 +350,13 @@ def open_referrals_at(h: History, viewer: Viewer, moment: datetime) -> privacy.C
     return counted(rows[(rows["created_t"] <= t) & (rows["closed_t"] > t)])
 
 
+def open_by_service_at(h: History, viewer: Viewer,
+                       moment: datetime) -> dict[str, privacy.Count]:
+    rows, t = _referrals_of(h, viewer), tick_of(moment)
+    return counted_by(rows[(rows["created_t"] <= t) & (rows["closed_t"] > t)], "service",
+                      access.referral_services(viewer))
+
+
 def overdue_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, privacy.Count]:
     """Overdue referrals by service: past the deadline, sent, not closed and not yet
     answered at the moment."""
