@@ -140,8 +140,7 @@ def _funnel_at(database: Database, viewer: Viewer, now: dict[str, Count],
 def _open_referrals(database: Database, viewer: Viewer, at: datetime) -> Count:
     # Open at a moment: sent by then, and not yet closed, rejected or revoked then.
     where, params = quality.scoped_referrals(database, viewer)
-    return _count(database, f"FROM referrals r WHERE {where} AND r.created_at <= :at "
-                            "AND (r.closed_at IS NULL OR r.closed_at > :at)",
+    return _count(database, f"FROM referrals r WHERE {where} AND {tallies.OPEN_AT}",
                   {**params, "at": at}, "r.id")
 
 
@@ -151,11 +150,7 @@ def _overdue_by_service(database: Database, viewer: Viewer, at: datetime) -> dic
     where, params = quality.scoped_referrals(database, viewer)
     return _counts_by(
         database, f"SELECT r.service, COUNT(*) AS n, SUM({privacy.record_key('r.id')}) AS k "
-                  f"FROM referrals r WHERE {where} "
-                  "AND r.due_at < :at AND r.created_at <= :at "
-                  "AND (r.closed_at IS NULL OR r.closed_at > :at) "
-                  "AND NOT EXISTS (SELECT 1 FROM referral_events x WHERE x.referral_id = r.id "
-                  "AND x.at <= :at AND x.status <> :v_open) GROUP BY r.service",
+                  f"FROM referrals r WHERE {where} AND {tallies.OVERDUE_AT} GROUP BY r.service",
         {**params, "at": at}, "service", access.referral_services(viewer))
 
 
@@ -163,8 +158,7 @@ def _open_by_service(database: Database, viewer: Viewer, at: datetime) -> dict[s
     where, params = quality.scoped_referrals(database, viewer)
     return _counts_by(
         database, f"SELECT r.service, COUNT(*) AS n, SUM({privacy.record_key('r.id')}) AS k "
-                  f"FROM referrals r WHERE {where} AND r.created_at <= :at "
-                  "AND (r.closed_at IS NULL OR r.closed_at > :at) GROUP BY r.service",
+                  f"FROM referrals r WHERE {where} AND {tallies.OPEN_AT} GROUP BY r.service",
         {**params, "at": at}, "service", access.referral_services(viewer))
 
 
