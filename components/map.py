@@ -158,7 +158,7 @@ def people_layers(people: People) -> list[pdk.Layer]:
     if people.mode == "areas":
         rows = [{"polygon": part, "persons": int(r.persons),
                  "color": rgba(count_colour(int(r.persons)), 190),
-                 "tip": f"{r.name} district (approximate shape)\n"
+                 "tip": f"{r.name} district, P-code {r.pcode} (approximate shape)\n"
                         f"{_persons(people, int(r.persons))}"}
                 for r in people.areas.itertuples() for part in r.polygon]
         # Biggest first: where labels collide, the district with more people keeps its own.
