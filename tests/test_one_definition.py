@@ -312,3 +312,33 @@ def test_registered_and_missing_are_one_definition_on_every_page(db_url, raw, vi
     if viewer.role == "consular":
         mine = people.nationals(opened(db_url), viewer, people.Filters(), moment)
         assert mine.total == registered and mine.missing == missing
+
+
+def test_evacuated_counts_a_case_that_skipped_the_departed_stage(sqlite_url, raw, tmp_path):
+    """A case may skip stages (docs/data-contract.md): one recorded at arrived with no
+    `departed` event has left all the same, on the Overview as in the funnel."""
+    import shutil
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    path = tmp_path / "skipped.sqlite"
+    shutil.copy(make_url(sqlite_url).database, path)
+    url = f"sqlite:///{path}"
+    viewer = Viewer("l", "consular", 1, ("ETH",))
+    with sqlite3.connect(path) as conn:
+        case = conn.execute(
+            "SELECT c.id FROM evacuation_cases c JOIN persons p ON p.id = c.person_id "
+            "WHERE c.scenario_id = 1 AND c.stage IN ('arrived_transit', 'arrived_origin') "
+            "AND p.nationality = 'ETH' AND p.consent_consular = 1 "
+            "AND p.protection_confidential = 0 ORDER BY c.id LIMIT 1").fetchone()[0]
+        conn.execute("DELETE FROM evacuation_events WHERE case_id = ? AND stage = 'departed'",
+                     (case,))
+    moment = latest(raw, url, 1)
+    own = own_case_figures(raw, url, viewer, moment)
+    assert case in own["evacuated"]
+    front = overview(opened(url), viewer, moment)
+    page = evacuation(opened(url), viewer, moment)
+    reached = dict(zip(page.reached.stage, page.reached.cases, strict=True))
+    assert (front.figure("departed").value == reached["departed"]
+            == page.progress.evacuated.iloc[-1] == len(own["evacuated"]))
