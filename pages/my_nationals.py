@@ -55,7 +55,8 @@ def content(context: Context, as_of) -> None:
                                min_value=1, max_value=pages, step=1,
                                key="nationals-page") - 1
     data = people.nationals(context.database, viewer, filters, as_of, page)
-    note_filters(page=page + 1)
+    if pages > 1:  # which of the matching persons were shown
+        note_filters(page=page + 1)
     if data.as_of is not None:
         note_filters(as_of=data.as_of.isoformat(timespec="minutes"))
         st.caption(f"As of {data.as_of:%d %b %Y, %H:%M} UTC: status, facility, area and last "

@@ -132,9 +132,9 @@ class SharedFacts:
                     self._refreshing.discard(key)
 
         thread = threading.Thread(target=work, name=f"refresh-{key}", daemon=True)
-        with self._lock:
+        with self._lock:  # started before settle() can see it (it joins what it sees)
+            thread.start()
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
 
     def settle(self, timeout_s: float = 30) -> None:
         """Wait for the refreshes under way to end (tests, and benchmarks)."""
