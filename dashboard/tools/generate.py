@@ -604,7 +604,8 @@ def draw_evacuation(tpl: Template, rng: np.random.Generator, people: People, fac
             idx = idx[np.argsort(ready[idx], kind="stable")] if past else rng.permutation(idx)
             i, first = 0, True
             while i < len(idx):
-                mode = "land" if d in tpl.land_destinations else ("sea" if rng.random() < 0.15 else "air")
+                mode = ("land" if d in tpl.land_destinations
+                        else "sea" if rng.random() < 0.15 else "air")
                 seats = int(rng.integers(*SEATS[mode]))
                 chunk = idx[i:i + max(1, int(seats * rng.uniform(0.7, 0.98)))]
                 i += len(chunk)
