@@ -117,10 +117,36 @@ def basemap_layers(base: dict[str, dict], tiles: bool, view: MapView) -> list[pd
     return layers
 
 
+def label_position(feature: dict, box: tuple[float, float, float, float],
+                   half_width: float = 0.0, steps: int = 24) -> list[float]:
+    """Where to name a country: its label point, or where that is outside `box` (the
+    first view, less `half_width` degrees at each side so the name fits), the point of
+    a grid over the box that lies in the country and nearest its label point, so that
+    a neighbour mostly off screen is named on the part of it that shows."""
+    props = feature["properties"]
+    south, west, north, east = box
+    west, east = west + half_width, east - half_width
+    lon, lat = props["label_lon"], props["label_lat"]
+    if south <= lat <= north and west <= lon <= east:
+        return [lon, lat]
+    polygons = geo.rings(feature["geometry"])
+    grid = [(west + (east - west) * i / steps, south + (north - south) * j / steps)
+            for i in range(steps + 1) for j in range(steps + 1)]
+    inside = [(x, y) for x, y in grid if any(geo.in_ring(p[0], x, y) for p in polygons)]
+    if not inside:
+        return [lon, lat]
+    x, y = min(inside, key=lambda q: (q[0] - lon) ** 2 + (q[1] - lat) ** 2)
+    return [round(x, 3), round(y, 3)]
+
+
 def country_labels(base: dict[str, dict], view: MapView) -> pdk.Layer:
     """The names of the scenario country's neighbours (its own districts are named)."""
-    rows = [{"text": f["properties"]["name"], "position": [f["properties"]["label_lon"],
-                                                          f["properties"]["label_lat"]]}
+    south, west, north, east = geo.view_box(view.latitude, view.longitude, view.zoom)
+    inset = (north - south) * 0.05  # clear of the top and bottom edges
+    box = (south + inset, west, north - inset, east)
+    char = LABEL_CHAR_DEG * 2 ** (LABEL_ZOOM - view.zoom)
+    rows = [{"text": f["properties"]["name"],
+             "position": label_position(f, box, len(f["properties"]["name"]) * char / 2)}
             for name in regions_in_view(base, view) for f in base[name]["features"]
             if f["properties"].get("label") and f["properties"].get("iso3") != view.country]
     return text_layer("countries", rows, size=18, colour=[120, 116, 108, 255], zoom=view.zoom)

@@ -179,8 +179,9 @@ def layer_extent(layer: dict) -> tuple[float, float, float, float] | None:
             max(b[3] for b in boxes))
 
 
-# The Map's initial view is worked out for a deck of about this size (the page is wide).
-VIEW_WIDTH_PX, VIEW_HEIGHT_PX = 1100, 760
+# The Map's initial view is worked out for a deck of about this size: the wide page on a
+# laptop screen of 1400 pixels, less the sidebar (a projector shows more around it).
+VIEW_WIDTH_PX, VIEW_HEIGHT_PX = 900, 760
 VIEW_MARGIN_DEG = 0.3  # around the areas' centres, so that their shapes fit too
 WORLD_VIEW = (-60.0, -180.0, 75.0, 180.0)
 
@@ -198,6 +199,21 @@ def fit(south: float, west: float, north: float, east: float,
     zoom = min(math.log2(width / (512 * span_x)), math.log2(height / (512 * span_y)))
     middle = math.degrees(math.atan(math.sinh((y(north) + y(south)) / 2)))
     return round(middle, 4), round((west + east) / 2, 4), round(max(0.5, min(zoom, 12.0)), 2)
+
+
+def view_box(latitude: float, longitude: float, zoom: float, width: int = VIEW_WIDTH_PX,
+             height: int = VIEW_HEIGHT_PX) -> tuple[float, float, float, float]:
+    """(south, west, north, east) that a view of `width` x `height` pixels shows (fit's
+    inverse)."""
+    world = 512 * 2 ** zoom
+    half_lon = width / world * 180.0
+    y = math.log(math.tan(math.pi / 4 + math.radians(latitude) / 2))
+    half_y = height / world * math.pi
+
+    def lat(v: float) -> float:
+        return math.degrees(math.atan(math.sinh(v)))
+
+    return lat(y - half_y), longitude - half_lon, lat(y + half_y), longitude + half_lon
 
 
 @dataclass(frozen=True)
@@ -286,6 +302,16 @@ def rings(geometry: dict) -> list[list]:
     if kind == "MultiPolygon" and coords:
         return list(coords)
     return []
+
+
+def in_ring(ring: list, x: float, y: float) -> bool:
+    """Whether the point (x, y) = (lon, lat) is inside a closed ring (even-odd rule)."""
+    found = False
+    for a, b in zip(ring, ring[1:], strict=False):
+        (x1, y1), (x2, y2) = a[:2], b[:2]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            found = not found
+    return found
 
 
 # --- filters ------------------------------------------------------------------------------
