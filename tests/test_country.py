@@ -164,8 +164,14 @@ def test_the_map_opens_on_the_scenarios_areas(scenario, raw, role):
     drawn = {f["properties"]["pcode"] for f in layer(spec, "districts")["data"]["features"]}
     assert drawn == want
     # neighbours are named, the country itself is not (its districts are)
-    named = {row["text"] for row in layer(spec, "countries")["data"]}
+    labels = layer(spec, "countries")["data"]
+    named = {row["text"] for row in labels}
     assert named and all(n not in holds[0]["properties"]["name"] for n in named)
+    # ... each on its own land, never on the scenario's country
+    outlines = {f["properties"]["name"]: _outer_rings(f["geometry"]) for f in region["features"]}
+    for row in labels:
+        lon, lat = row["position"]
+        assert any(_contains(ring, lon, lat) for ring in outlines[row["text"]]), row
 
 
 def _outer_rings(geometry: dict) -> list[list]:
