@@ -117,6 +117,9 @@ def test_the_rows_lie_in_the_templates_country(scenario, raw):
     for geometry in hazards.geometry:
         assert all(inside(lat, lon, box, MARGIN)
                    for lon, lat in json.loads(geometry)["coordinates"][0])
+    for table in ("evacuation_cases", "movements"):  # nobody is evacuated to the host country
+        assert load(engine, f"SELECT COUNT(*) AS n FROM {table} WHERE destination = :c",
+                    c=tpl["country"]).n.iloc[0] == 0, table
     land = load(engine, "SELECT DISTINCT destination FROM movements WHERE mode = 'land'")
     assert set(land.destination) <= set(tpl.get("land_destinations") or [])
 

@@ -570,6 +570,7 @@ def draw_evacuation(tpl: Template, rng: np.random.Generator, people: People, fac
     dest = tpl.nat[people.nat[pid]]
     second = people.second[pid]
     use_second = (second != None) & (rng.random(c) < 0.3)  # noqa: E711 (object array)
+    use_second &= second != tpl.raw["country"]  # nobody is evacuated to the host country
     dest[use_second] = second[use_second]
     reg = people.reg[pid]
     # earliest a person can be on a movement: half a day to a few days after registering
