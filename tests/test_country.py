@@ -87,6 +87,17 @@ def test_the_command_takes_a_template(tmp_path, capsys):
     assert list(countries.country) == ["DOM"]
     assert pcodes == {d["pcode"] for d in template_of("dominican-republic")["districts"]}
 
+    # a template that would break the contract is refused, saying what is wrong
+    bad = template_of("dominican-republic")
+    bad["hazard_places"][0]["kinds"] = ["storm_damage"]
+    bad["nationalities"]["QQQ"] = bad["nationalities"]["HTI"]
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad), encoding="utf-8")
+    assert cli.main(["generate", "--persons", "50", "--out", str(tmp_path / "bad.sqlite"),
+                     "--template", str(tmp_path / "bad.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "storm_damage" in err and "QQQ" in err
+    assert not (tmp_path / "bad.sqlite").exists()
+
     missing = tmp_path / "nowhere.yaml"
     assert cli.main(["generate", "--persons", "50", "--out", str(tmp_path / "no.sqlite"),
                      "--template", str(missing)]) == 2

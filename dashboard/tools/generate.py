@@ -164,6 +164,9 @@ def load_template(path: Path | str | None = None) -> Template:
     if missing:
         raise GenerateError(f"The template {path} lacks {', '.join(missing)} "
                             "(see data/scenarios/lebanon.yaml).")
+    problems = template_problems(raw)
+    if problems:
+        raise GenerateError(f"The template {path} cannot be used: " + "; ".join(problems) + ".")
     d = raw["districts"]
     nats = raw["nationalities"]
     codes = list(nats)
@@ -206,6 +209,37 @@ def load_template(path: Path | str | None = None) -> Template:
 TEMPLATE_KEYS = ("country", "live", "exercise", "governorates", "districts", "nationalities",
                  "second_nationalities", "organisations", "facility_kinds", "hazard_places",
                  "phone", "hotline", "capital")
+
+
+def template_problems(raw: dict) -> list[str]:
+    """What in a template would break the data contract or the drawing: codes outside
+    the vocabularies and the shipped countries, parents that do not exist, services no
+    organisation receives, kinds of facility without a capacity."""
+    problems = []
+    known = {r["iso3"] for r in read_countries()}
+    codes = [raw["country"], *raw["nationalities"], *raw["second_nationalities"],
+             *(raw.get("land_destinations") or [])]
+    unknown = sorted({str(c) for c in codes if c not in known})
+    if unknown:
+        problems.append(f"country codes not in data/countries.csv: {', '.join(unknown)}")
+    parents = {g["pcode"] for g in raw["governorates"]}
+    orphans = [d["pcode"] for d in raw["districts"] if d.get("parent") not in parents]
+    if orphans:
+        problems.append(f"districts whose parent is not a governorate: {', '.join(orphans)}")
+    if not any(d.get("safer") for d in raw["districts"]):
+        problems.append("no district is marked safer (relocations go there)")
+    named = {k for place in raw["hazard_places"] for k in place["kinds"]}
+    hazards = sorted(named - set(vocab.HAZARD_KINDS))
+    if hazards:
+        problems.append(f"hazard kinds outside vocab.HAZARD_KINDS: {', '.join(hazards)}")
+    kinds = sorted(set(vocab.FACILITY_KINDS) - set(raw["facility_kinds"]))
+    if kinds:
+        problems.append(f"facility kinds without a share, capacity and names: {', '.join(kinds)}")
+    received = {s for o in raw["organisations"] for s in o.get("services", [])}
+    services = sorted(set(vocab.REFERRAL_SERVICES) - received)
+    if services:
+        problems.append(f"services no organisation receives: {', '.join(services)}")
+    return problems
 
 
 def _digits(groups: list[int], value: int) -> str:
