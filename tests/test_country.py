@@ -214,7 +214,7 @@ def test_imported_boundaries_are_drawn_as_the_districts(scenario, tmp_path, caps
     area = load(engine, "SELECT pcode, name, parent_pcode, lat, lon FROM areas "
                         "WHERE pcode = :p", p=busiest).iloc[0]
     lat, lon = float(area.lat), float(area.lon)
-    square = [[round(lon + dx, 4), round(lat + dy, 4)] for dx, dy in
+    square = [[round(lon + dx, 3), round(lat + dy, 3)] for dx, dy in
               ((-0.1, -0.1), (0.1, -0.1), (0.1, 0.1), (-0.1, 0.1), (-0.1, -0.1))]
     doc = {"type": "FeatureCollection", "features": [{
         "type": "Feature", "properties": {"ADM2_PCODE": area.pcode, "ADM2_EN": area["name"],

@@ -184,6 +184,7 @@ def layer_extent(layer: dict) -> tuple[float, float, float, float] | None:
 VIEW_WIDTH_PX, VIEW_HEIGHT_PX = 900, 760
 VIEW_MARGIN_DEG = 0.3  # around the areas' centres, so that their shapes fit too
 WORLD_VIEW = (-60.0, -180.0, 75.0, 180.0)
+BOUNDARY_DIGITS = 3  # an imported boundary is drawn to about 100 m
 
 
 def fit(south: float, west: float, north: float, east: float,
@@ -214,6 +215,28 @@ def view_box(latitude: float, longitude: float, zoom: float, width: int = VIEW_W
         return math.degrees(math.atan(math.sinh(v)))
 
     return lat(y - half_y), longitude - half_lon, lat(y + half_y), longitude + half_lon
+
+
+def drawable(geometry: dict, digits: int = BOUNDARY_DIGITS) -> dict:
+    """A boundary light enough to send to the browser: points rounded to `digits`
+    decimals and repeated points dropped. An official boundary can carry a point every
+    few metres, megabytes for a country's districts; the Map needs a hundred metres."""
+    polygons = []
+    for polygon in rings(geometry):
+        kept = []
+        for ring in polygon:
+            points: list[list[float]] = []
+            for point in ring:
+                x, y = round(float(point[0]), digits), round(float(point[1]), digits)
+                if not points or points[-1] != [x, y]:
+                    points.append([x, y])
+            if len(points) >= 4:
+                kept.append(points)
+        if kept:
+            polygons.append(kept)
+    if len(polygons) == 1:
+        return {"type": "Polygon", "coordinates": polygons[0]}
+    return {"type": "MultiPolygon", "coordinates": polygons}
 
 
 @dataclass(frozen=True)
@@ -286,6 +309,10 @@ def map_view(database: Database, viewer: Viewer) -> MapView:
                     own = json.loads(r.geometry)
                 except ValueError:
                     own = None
+            try:  # another writer may have stored anything: a bad shape is no shape
+                own = drawable(own) if isinstance(own, dict) else None
+            except (TypeError, ValueError, IndexError, KeyError):
+                own = None
             if own is not None and rings(own):
                 shapes[str(r.pcode)] = own
             elif str(r.pcode) in shipped:
