@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from dashboard import config
 from dashboard.rules import access
@@ -281,3 +281,26 @@ def test_the_templates_drill_plays_on_it(scenario, tmp_path, monkeypatch, raw, c
     assert len(injects) == len(script)
     assert set(injects.status) == {"applied"}
     assert set(injects.kind) == {i["kind"] for i in script}
+
+
+def test_a_boundary_that_cannot_be_read_falls_back_to_the_shipped_shape(scenario, tmp_path,
+                                                                        raw):
+    name, url = scenario
+    copy = tmp_path / "junk.sqlite"
+    shutil.copy(url.removeprefix("sqlite:///"), copy)
+    copy_url = f"sqlite:///{copy}"
+    engine = raw(copy_url)
+    pcodes = sorted(load(engine, "SELECT pcode FROM areas WHERE admin_level = 2").pcode)[:3]
+    junk = ["not json", '{"type": "Polygon", "coordinates": "x"}',
+            '{"type": "Polygon", "coordinates": [[[1, 2], [1, 2], [1, 2], [1, 2]]]}']
+    with engine.begin() as conn:
+        for pcode, geometry in zip(pcodes, junk, strict=True):
+            conn.execute(text("UPDATE areas SET geometry = :g WHERE pcode = :p"),
+                         {"g": geometry, "p": pcode})
+    at = open_page(copy_url, "map", "committee")
+    assert not at.exception
+    shipped = {f["properties"]["pcode"]: f["geometry"] for f in json.loads(
+        (config.DATA_DIR / "basemap" / f"{name}-districts.geojson").read_text())["features"]}
+    drawn = {f["properties"]["pcode"]: f["geometry"]
+             for f in layer(deck(at), "districts")["data"]["features"]}
+    assert all(drawn[p] == shipped[p] for p in pcodes)
