@@ -208,7 +208,7 @@ def people_layers(people: People, zoom: float | None = None) -> list[pdk.Layer]:
     if people.mode == "areas":
         rows = [{"polygon": part, "persons": int(r.persons),
                  "color": rgba(count_colour(int(r.persons)), 190),
-                 "tip": f"{r.name} district"
+                 "tip": f"{r.name} district, P-code {r.pcode}"
                         f"{' (approximate shape)' if r.approximate else ''}\n"
                         f"{_persons(people, int(r.persons))}"}
                 for r in people.areas.itertuples() for part in r.polygon]

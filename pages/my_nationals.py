@@ -8,6 +8,8 @@ from components.tables import csv_export, person_table
 from dashboard.contract import labels, vocab
 from dashboard.figures import people
 
+OVERDUE_KEY = "nationals-overdue"
+
 
 def content(context: Context, as_of) -> None:
     viewer = context.viewer
@@ -17,11 +19,19 @@ def content(context: Context, as_of) -> None:
     choices = people.options(context.database, viewer, as_of)
     show = st.segmented_control("Show", list(people.SHOW), default="all",
                                 format_func=people.SHOW.get, key="nationals-show") or "all"
-    search = st.text_input("Search by name or registration reference", key="nationals-search")
+    search_col, overdue_col = st.columns([4, 1], vertical_alignment="bottom")
+    search = search_col.text_input("Search by name or registration reference",
+                                   key="nationals-search")
+    if OVERDUE_KEY not in st.session_state:  # a link from Referrals opens this filter
+        st.session_state[OVERDUE_KEY] = st.query_params.get("overdue") == "1"
+    overdue = overdue_col.toggle("Has an overdue referral", key=OVERDUE_KEY,
+                                 help="A consular, documentation, evacuation or family-tracing "
+                                      "referral still awaiting its receiver past its deadline")
     a, b, c, d, e = st.columns(5)
     filters = people.Filters(
         show=show,
         search=search,
+        overdue_referral=overdue,
         statuses=tuple(a.multiselect("Status", list(vocab.PERSON_STATUSES),
                                      format_func=lambda s: labels.word(s, labels.PERSON_STATUS),
                                      key="nationals-status")),
@@ -37,7 +47,15 @@ def content(context: Context, as_of) -> None:
                                    key="nationals-stage")),
     )
     note_filters(**filters.as_audit())
-    data = people.nationals(context.database, viewer, filters, as_of)
+    pages = max(1, -(-people.nationals(context.database, viewer, filters, as_of).matching
+                     // people.ROW_LIMIT))
+    page = 0
+    if pages > 1:
+        page = st.number_input(f"Page (of {pages:,}, {people.ROW_LIMIT:,} rows each)",
+                               min_value=1, max_value=pages, step=1,
+                               key="nationals-page") - 1
+    data = people.nationals(context.database, viewer, filters, as_of, page)
+    note_filters(page=page + 1)
     if data.as_of is not None:
         note_filters(as_of=data.as_of.isoformat(timespec="minutes"))
         st.caption(f"As of {data.as_of:%d %b %Y, %H:%M} UTC: status, facility, area and last "
@@ -55,11 +73,15 @@ def content(context: Context, as_of) -> None:
         st.info("Nobody matches these filters.")
         return
     if data.matching > len(data.rows):
-        st.warning(f"Showing the first {len(data.rows):,} of {data.matching:,} matching persons "
-                   "(missing first, then by name). Narrow the filters to see the others.")
+        first = data.page * people.ROW_LIMIT + 1
+        st.info(f"Rows {first:,}–{first + len(data.rows) - 1:,} of {data.matching:,} matching "
+                "persons (missing first, then by name): turn the page above, or narrow the "
+                "filters.")
     person_table(data.rows, {"status": labels.PERSON_STATUS}, height=560, column_config={
         "as_of": st.column_config.DatetimeColumn("As of", format="D MMM YYYY, HH:mm"),
         "needs_travel_document": st.column_config.CheckboxColumn("Needs travel document"),
+        "overdue_referral": st.column_config.CheckboxColumn("Overdue referral"),
+        "age": st.column_config.NumberColumn("Age", format="%d"),
         "movement_departs": st.column_config.DatetimeColumn("Movement departs",
                                                             format="D MMM, HH:mm"),
         "updated_at": st.column_config.DatetimeColumn("Updated", format="D MMM, HH:mm"),

@@ -28,6 +28,10 @@ def content(context: Context, as_of) -> None:
                                     strict=True):
         column.metric(label, charts.number(value), border=True)
     rounding_note(context.viewer)
+    if access.sees_person_level(context.viewer.role) and data.overdue_total:
+        # a liaison's desk: from the count to the people behind it
+        st.markdown(f"[The {data.overdue_total:,} overdue referrals of your nationals, person by "
+                    "person, on My nationals →](my-nationals?overdue=1)")
 
     left, right = st.columns(2)
     with left:

@@ -233,7 +233,8 @@ def test_imported_boundaries_are_drawn_as_the_districts(scenario, tmp_path, caps
     assert shapes[area.pcode] == {"type": "Polygon", "coordinates": [square]}
     tips = [row["tip"] for row in layer(spec, "people-districts")["data"]
             if row["polygon"] == [square]]
-    assert tips and all(t.startswith(f"{area['name']} district\n") for t in tips)
+    assert tips and all(t.startswith(f"{area['name']} district, P-code {area.pcode}\n")
+                        for t in tips)
     assert "approximate shape" in " ".join(_tips(spec))  # the others still are
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from dashboard.contract import labels
+from dashboard.contract import labels, vocab
 from dashboard.figures import people
 from dashboard.rules.access import Viewer
 from tests.apptest import metric, open_page, texts
@@ -272,7 +272,9 @@ def test_moving_the_slider_shows_and_exports_the_nationals_as_they_were(db_url, 
     name, body = downloads[-1]
     assert name == f"my-nationals-as-of-{moment:%Y-%m-%d-%H%M}.csv"
     exported = pd.read_csv(io.StringIO(body))
-    assert list(exported.columns) == list(shown.columns)
+    worded = [c for c in exported.columns if c.endswith("_label")]  # codes keep their labels
+    assert list(exported.drop(columns=worded).columns) == list(shown.columns)
+    assert worded == ["sex_label", "status_label", "evacuation_stage_label", "documents_label"]
     assert list(exported.ref) == list(shown.ref)
     assert (pd.to_datetime(exported.as_of) == pd.Timestamp(moment)).all()
     button = at.get("download_button")[0].proto
@@ -286,3 +288,103 @@ def test_an_earlier_moment_on_a_dirty_database(dirty_db_url, raw):
     at.select_slider(key="as-of").set_value(moment).run()
     assert not at.exception
     assert metric(at, "My nationals") == f"{len(visible_then(engine, ('ETH',), moment)):,}"
+
+
+# --- the liaison's desk: sex, age, vulnerabilities, open referrals, paging ------------------
+
+def desk_expected(engine, nats: tuple[str, ...]) -> pd.DataFrame:
+    """Each visible national's sex, age, vulnerability tags and open referrals (the
+    consular services, overdue ones marked), by the test's own SQL and pandas."""
+    from tests.readback import as_of_of
+    from tests.test_referrals import ACTIVE, valid_referrals
+
+    viewer = Viewer("l", "consular", 1, nats)
+    as_of = pd.Timestamp(as_of_of(engine, 1))
+    mine = visible(engine, nats)
+    tags = table(engine, "SELECT person_id, tag FROM person_vulnerabilities")
+    refs = valid_referrals(engine, viewer)
+    refs = refs[refs.status.isin(ACTIVE) & (refs.created_at_ts <= as_of)
+                & (refs.closed_at_ts.isna() | (refs.closed_at_ts > as_of))]
+    refs = refs.assign(overdue=(refs.status == "open") & (refs.due_at_ts < as_of))
+    return pd.DataFrame({
+        "ref": mine.ref,
+        "sex": mine.sex.map(labels.SEX),
+        "age": as_of.year - mine.birth_year,
+        "tags": [sorted(labels.VULNERABILITY[t] for t in tags.tag[tags.person_id == i])
+                 for i in mine.id],
+        "referrals": [sorted((labels.REFERRAL_SERVICE[s], bool(o)) for s, o in zip(
+            refs.service[refs.person_id == i], refs.overdue[refs.person_id == i], strict=True))
+            for i in mine.id],
+    }).set_index("ref")
+
+
+def said_referrals(cell: str) -> list[tuple[str, bool]]:
+    return sorted((part.removesuffix(" (overdue)"), part.endswith(" (overdue)"))
+                  for part in cell.split(", ") if part)
+
+
+def test_the_desk_shows_sex_age_vulnerabilities_and_open_referrals(db_url, raw):
+    engine = raw(db_url)
+    expected_rows = desk_expected(engine, ("ETH",))
+    data = people.nationals(opened(db_url), Viewer("l", "consular", 1, ("ETH",)),
+                            people.Filters())
+    rows = data.rows.set_index("ref")
+    assert set(rows.index) == set(expected_rows.index)
+    for ref, want in expected_rows.iterrows():
+        got = rows.loc[ref]
+        assert got["sex"] == next(k for k, v in labels.SEX.items() if v == want["sex"]), ref
+        assert (pd.isna(got["age"]) and pd.isna(want["age"])) or got["age"] == want["age"], ref
+        shown_tags = sorted(t for t in got["vulnerabilities"].split(", ") if t)
+        assert shown_tags == want["tags"], ref
+        assert said_referrals(got["open_referrals"]) == want["referrals"], ref
+        assert got["overdue_referral"] == any(o for _, o in want["referrals"]), ref
+        overdue_first = [p.endswith("(overdue)") for p in got["open_referrals"].split(", ") if p]
+        assert overdue_first == sorted(overdue_first, reverse=True), ref
+    sensitive = {labels.REFERRAL_SERVICE[s] for s in vocab.SENSITIVE_SERVICES}
+    assert not any(s in cell for cell in rows["open_referrals"] for s in sensitive)
+    assert any(expected_rows["referrals"].map(len)) and any(expected_rows["tags"].map(len))
+
+
+def test_the_overdue_filter_finds_exactly_those_with_an_overdue_referral(db_url, raw):
+    engine = raw(db_url)
+    want = desk_expected(engine, ("ETH", "KEN"))
+    overdue = {ref for ref, r in want.iterrows() if any(o for _, o in r["referrals"])}
+    assert overdue
+    data = people.nationals(opened(db_url), Viewer("l", "consular", 1, ("ETH", "KEN")),
+                            people.Filters(overdue_referral=True))
+    assert data.matching == len(overdue)
+    assert set(data.rows.ref) == overdue
+
+
+def test_pages_walk_through_every_matching_national_once(db_url, raw, monkeypatch):
+    monkeypatch.setattr(people, "ROW_LIMIT", 40)
+    mine = visible(raw(db_url), ("ETH",))
+    viewer = Viewer("l", "consular", 1, ("ETH",))
+    pages = -(-len(mine) // 40)
+    assert pages >= 3
+    seen = []
+    for page in range(pages):
+        data = people.nationals(opened(db_url), viewer, people.Filters(), None, page)
+        assert data.page == page and len(data.rows) == min(40, len(mine) - 40 * page)
+        seen += list(data.rows.ref)
+    assert sorted(seen) == sorted(mine.ref)  # every one, once
+    missing_first = [r in set(mine.ref[mine.status == "missing"]) for r in seen]
+    assert missing_first == sorted(missing_first, reverse=True)
+    beyond = people.nationals(opened(db_url), viewer, people.Filters(), None, pages + 3)
+    assert beyond.page == pages - 1  # past the end: the last page
+
+
+def test_the_page_offers_the_overdue_filter_and_pages(sqlite_url, raw, monkeypatch):
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    monkeypatch.setattr(people, "ROW_LIMIT", 100)
+    at = open_page(sqlite_url, "my_nationals", "consular", ["ETH"])
+    assert not at.exception
+    mine = visible(raw(sqlite_url), ("ETH",))
+    assert at.number_input(key="nationals-page").max == -(-len(mine) // 100)
+    at.number_input(key="nationals-page").set_value(2).run()
+    assert not at.exception
+    assert "Rows 101–200" in texts(at)
+    at.toggle(key="nationals-overdue").set_value(True).run()
+    assert not at.exception
+    table_shown = at.dataframe[0].value
+    assert table_shown["overdue_referral"].all() and len(table_shown) > 0

@@ -121,7 +121,8 @@ def test_every_count_is_the_rounding_of_its_own_rows(db_url, raw, viewer):
                               active.id[mine & (active.status == status)], active.id[mine],
                               (service, status))
         assert_shown(table.loc[service, "active"], active.id[mine], (service, "active"))
-        assert_shown(table.loc[service, "overdue"], active.id[mine & late], (service, "overdue"))
+        assert_part_shown(table.loc[service, "overdue"], active.id[mine & late],  # of active
+                          active.id[mine], (service, "overdue"))
     assert_shown(data.open_total, active.id, "open total")
     assert_shown(data.overdue_total, active.id[late], "overdue total")
 
@@ -174,10 +175,11 @@ def test_parts_against_their_totals_never_pin_a_small_count(db_url, raw, viewer)
         values = left_open(len(mine), derived([data.open_total], others),
                            truths(row["active"]))
         assert_not_pinned(values, (service, "active"))
-        others = [table.loc[s, "overdue"] for s in SERVICES if s != service]
+        others = [truths(table.loc[s, "overdue"], table.loc[s, "active"])
+                  for s in SERVICES if s != service]
         values = left_open(int(late[active.service == service].sum()),
                            derived([data.overdue_total], others),
-                           truths(row["overdue"]))
+                           truths(row["overdue"], row["active"]))
         assert_not_pinned(values, (service, "overdue"))
     ages = data.by_age.set_index("service")
     hours = (as_of - active.created_at_ts).dt.total_seconds() / 3600
@@ -265,7 +267,8 @@ def test_an_earlier_moment_is_rounded_the_same_way(db_url, raw, viewer):
                               active.id[mine & (active.then == status)], active.id[mine],
                               (service, status))
         assert_shown(table.loc[service, "active"], active.id[mine], (service, "active"))
-        assert_shown(table.loc[service, "overdue"], active.id[mine & late], (service, "overdue"))
+        assert_part_shown(table.loc[service, "overdue"], active.id[mine & late],  # of active
+                          active.id[mine], (service, "overdue"))
     assert_shown(data.open_total, active.id, "open total")
     assert_shown(data.overdue_total, active.id[late], "overdue total")
     flow = data.flow.reset_index(drop=True)
@@ -293,3 +296,28 @@ def test_the_same_referrals_are_shown_the_same_whichever_figure_counts_them(db_u
         if len(mine) and (mine.status == "open").all():  # unless withheld beside "<5"
             total = table.loc[service, "active"]
             assert table.loc[service, "open"] == expected_parts({"open": total}, total)["open"]
+
+
+@pytest.mark.parametrize("scenario", [1, 2], ids=["live", "exercise"])
+def test_overdue_under_a_small_open_total_is_withheld_on_both_pages(db_url, raw, scenario):
+    """A service whose open total shows "<5" shows no overdue part of it, on Referrals and
+    on the Overview alike: a part beside a total of at most four gives it away."""
+    from dashboard.figures.overview import overview
+
+    viewer = Viewer("c", "committee", scenario)
+    engine = raw(db_url)
+    as_of = as_of_of(engine, scenario)
+    refs = valid_referrals(engine, viewer)
+    small = {s for s in SERVICES if 0 < int(refs[refs.status.isin(ACTIVE)]
+                                           .service.eq(s).sum()) < 5}
+    table = referrals(opened(db_url), viewer, as_of).by_service.set_index("service")
+    front = overview(opened(db_url), viewer, as_of).overdue_by_service.set_index("service")
+    for service in SERVICES:
+        if service in small:
+            assert table.loc[service, "active"] == LESS_THAN_5, service
+            assert table.loc[service, "overdue"] == WITHHELD, service
+            assert front.loc[service, "overdue"] == WITHHELD, service
+        else:
+            assert table.loc[service, "overdue"] != WITHHELD, service
+    if scenario == 2:
+        assert small, "the exercise scenario has a service with 1 to 4 open referrals"

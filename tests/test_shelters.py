@@ -449,3 +449,29 @@ def test_page_draws_the_as_of_slider_and_shows_the_moment_picked(sqlite_url, raw
     assert not at.exception
     assert metric(at, "Reported occupants") == f"{expected:,}"
     assert "today's status is shown" in texts(at)
+
+
+def test_area_totals_and_district_tips_carry_p_codes(db_url, raw, monkeypatch):
+    """An area is named and coded as the responders' own lists code it (OCHA P-codes)."""
+    engine = raw(db_url)
+    areas = load(engine, "SELECT pcode, name FROM areas")
+    data = shelters(opened(db_url), Viewer("k", "coordinator", 1), as_of_of(engine, 1))
+    named = data.by_area[data.by_area["area"] != "(no area)"]
+    assert len(named) > 0
+    assert dict(zip(named["area"], named["pcode"], strict=True)) == {
+        a: dict(zip(areas.name, areas.pcode, strict=True))[a] for a in named["area"]}
+
+
+def test_the_maps_district_tips_carry_p_codes(sqlite_url, raw, monkeypatch):
+    from tests.test_map import layer, spec_of
+
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    at = open_page(sqlite_url, "map", "committee")
+    assert not at.exception
+    areas = load(raw(sqlite_url), "SELECT pcode, name FROM areas")
+    codes = dict(zip(areas.name, areas.pcode, strict=True))
+    tips = [row["tip"] for row in layer(spec_of(at)[1], "people-districts")]
+    assert tips
+    for tip in tips:
+        name = tip.split(" district")[0]
+        assert f"P-code {codes[name]}" in tip, tip

@@ -140,8 +140,7 @@ def _funnel_at(database: Database, viewer: Viewer, now: dict[str, Count],
 def _open_referrals(database: Database, viewer: Viewer, at: datetime) -> Count:
     # Open at a moment: sent by then, and not yet closed, rejected or revoked then.
     where, params = quality.scoped_referrals(database, viewer)
-    return _count(database, f"FROM referrals r WHERE {where} AND r.created_at <= :at "
-                            "AND (r.closed_at IS NULL OR r.closed_at > :at)",
+    return _count(database, f"FROM referrals r WHERE {where} AND {tallies.OPEN_AT}",
                   {**params, "at": at}, "r.id")
 
 
@@ -151,11 +150,15 @@ def _overdue_by_service(database: Database, viewer: Viewer, at: datetime) -> dic
     where, params = quality.scoped_referrals(database, viewer)
     return _counts_by(
         database, f"SELECT r.service, COUNT(*) AS n, SUM({privacy.record_key('r.id')}) AS k "
-                  f"FROM referrals r WHERE {where} "
-                  "AND r.due_at < :at AND r.created_at <= :at "
-                  "AND (r.closed_at IS NULL OR r.closed_at > :at) "
-                  "AND NOT EXISTS (SELECT 1 FROM referral_events x WHERE x.referral_id = r.id "
-                  "AND x.at <= :at AND x.status <> :v_open) GROUP BY r.service",
+                  f"FROM referrals r WHERE {where} AND {tallies.OVERDUE_AT} GROUP BY r.service",
+        {**params, "at": at}, "service", access.referral_services(viewer))
+
+
+def _open_by_service(database: Database, viewer: Viewer, at: datetime) -> dict[str, Count]:
+    where, params = quality.scoped_referrals(database, viewer)
+    return _counts_by(
+        database, f"SELECT r.service, COUNT(*) AS n, SUM({privacy.record_key('r.id')}) AS k "
+                  f"FROM referrals r WHERE {where} AND {tallies.OPEN_AT} GROUP BY r.service",
         {**params, "at": at}, "service", access.referral_services(viewer))
 
 
@@ -225,6 +228,17 @@ def _group(viewer: Viewer, counts: dict[str, Count], name: str, value: str) -> p
     return pd.DataFrame({name: list(shown), value: [str(v) for v in shown.values()]})
 
 
+def _overdue_shown(viewer: Viewer, counts: _Counts) -> pd.DataFrame:
+    """Overdue referrals by service, withheld where the service's open total is shown
+    "<5": they are part of it (privacy.withhold_under_small_totals), as on Referrals."""
+    overdue = _group(viewer, counts.overdue, "service", "overdue")
+    if _exact(viewer):
+        return overdue
+    open_ = _group(viewer, counts.open_by_service, "service", "open")
+    return privacy.withhold_under_small_totals(overdue.merge(open_, on="service"),
+                                               ["overdue"], "open").drop(columns="open")
+
+
 @dataclass(frozen=True)
 class _Counts:
     """The viewer's counts behind the headline figures, at one moment."""
@@ -232,6 +246,7 @@ class _Counts:
     registered: Count
     status: dict[str, Count]
     open_referrals: Count
+    open_by_service: dict[str, Count]
     overdue: dict[str, Count]
     departed: Count
     funnel: dict[str, Count]
@@ -246,6 +261,8 @@ def _counts_now(now: tallies.Now, viewer: Viewer) -> _Counts:
         registered=tallies.counted(persons, "registered", "registered_k"),
         status=tallies.counted_by(persons, "status", vocab.PERSON_STATUSES),
         open_referrals=tallies.counted(referrals, "open", "open_k"),
+        open_by_service=tallies.counted_by(referrals, "service",
+                                           access.referral_services(viewer), "open", "open_k"),
         overdue=tallies.counted_by(referrals, "service", access.referral_services(viewer),
                                    "overdue", "overdue_k"),
         departed=tallies.counted(cases, "departed", "departed_k"),
@@ -257,6 +274,7 @@ def _counts_in_history(h: tallies.History, viewer: Viewer, at: datetime) -> _Cou
         registered=tallies.registered_at(h, viewer, at),
         status=tallies.status_at(h, viewer, at),
         open_referrals=tallies.open_referrals_at(h, viewer, at),
+        open_by_service=tallies.open_by_service_at(h, viewer, at),
         overdue=tallies.overdue_at(h, viewer, at),
         departed=tallies.departed_at(h, viewer, at),
         funnel=tallies.stages_at(h, viewer, at))
@@ -270,6 +288,7 @@ def _counts_from_tables(database: Database, viewer: Viewer, now: _Counts, latest
         registered=_registered(database, viewer, at),
         status=_by_status_at(database, viewer, now.status, latest, at),
         open_referrals=_open_referrals(database, viewer, at),
+        open_by_service=_open_by_service(database, viewer, at),
         overdue=_overdue_by_service(database, viewer, at),
         departed=_departed_by(database, viewer, at),
         funnel=_funnel_at(database, viewer, now.funnel, latest, at))
@@ -356,6 +375,6 @@ def overview(database: Database, viewer: Viewer, as_of: datetime,
         figures=figures,
         by_status=_group(viewer, counts.status, "status", "persons"),
         funnel=_group(viewer, counts.funnel, "stage", "cases"),
-        overdue_by_service=_group(viewer, counts.overdue, "service", "overdue"),
+        overdue_by_service=_overdue_shown(viewer, counts),
         near_capacity=listed.reset_index(drop=True),
     )

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from dashboard.contract import vocab
+from dashboard.contract import labels, vocab
 from dashboard.figures import quality, scenarios, tallies
 from dashboard.rules import access
 from dashboard.rules.access import Viewer
@@ -38,8 +38,8 @@ def earlier(database: Database, scenario_id: int, as_of: datetime | None) -> dat
 
 
 # The columns of `persons` that have no history: the same at every moment.
-_FIXED = ("p.id, p.scenario_id, p.ref, p.full_name, p.phone, p.nationality, "
-          "p.second_nationality, p.documents, p.registered_at")
+_FIXED = ("p.id, p.scenario_id, p.ref, p.full_name, p.phone, p.sex, p.birth_year, "
+          "p.nationality, p.second_nationality, p.documents, p.registered_at")
 # The latest event by the moment (latest `at`, then highest id: docs/data-contract.md),
 # found by one seek per person on ix_person_events_person_at. SQLite reads the id
 # order from that index too (its entries end with the rowid); PostgreSQL needs a
@@ -103,17 +103,19 @@ class Filters:
     facilities: tuple[str, ...] = ()     # facility names
     documents: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()         # evacuation stages, or NO_CASE
+    overdue_referral: bool = False       # only those with an overdue referral
     search: str = ""                     # part of a name or a registration reference
 
     def as_audit(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in self.__dict__.items() if v not in ((), "")}
+                for k, v in self.__dict__.items() if v not in ((), "", False)}
 
 
 @dataclass(frozen=True)
 class Nationals:
-    rows: pd.DataFrame      # at most ROW_LIMIT rows, sorted
+    rows: pd.DataFrame      # at most ROW_LIMIT rows, sorted: the page asked for
     matching: int           # persons matching the filters
+    page: int               # which ROW_LIMIT rows of the matching ones (0: the first)
     total: int              # every visible national
     missing: int
     travel_document: int
@@ -141,9 +143,9 @@ JOINS = ("LEFT JOIN areas a ON a.pcode = p.area_pcode "
          "LEFT JOIN facilities f ON f.id = p.facility_id " + CASE_JOIN +
          " LEFT JOIN movements m ON m.id = c.movement_id")
 # What a row shows of the person, from `persons p` or persons_at alike.
-_PAGE_COLUMNS = ("p.id, p.scenario_id, p.ref, p.full_name, p.phone, p.nationality, "
-                 "p.second_nationality, p.documents, p.status, p.facility_id, p.area_pcode, "
-                 "p.updated_at")
+_PAGE_COLUMNS = ("p.id, p.scenario_id, p.ref, p.full_name, p.phone, p.sex, p.birth_year, "
+                 "p.nationality, p.second_nationality, p.documents, p.status, p.facility_id, "
+                 "p.area_pcode, p.updated_at")
 ORDER = "CASE WHEN p.status = :v_missing THEN 0 ELSE 1 END, p.full_name, p.ref"
 
 
@@ -156,7 +158,11 @@ def _needs_joins(filters: Filters) -> bool:
     return bool(filters.areas or filters.facilities or filters.stages)
 
 
-def _filter_sql(filters: Filters) -> tuple[str, dict]:
+def _filter_sql(filters: Filters, referrals: tuple[str, dict],
+                moment: datetime) -> tuple[str, dict]:
+    """The filters as a condition on `p` (joined as JOINS where _needs_joins), with
+    `referrals`, the viewer's referrals condition on `r` (for "has an overdue
+    referral" at `moment`)."""
     parts: list[str] = []
     params: dict[str, object] = {}
     if filters.show == "missing":
@@ -186,6 +192,11 @@ def _filter_sql(filters: Filters) -> tuple[str, dict]:
         if NO_CASE in filters.stages:
             either.append("c.id IS NULL")
         parts.append("(" + " OR ".join(either) + ")")
+    if filters.overdue_referral:
+        where, rparams = referrals
+        parts.append(f"p.id IN (SELECT r.person_id FROM referrals r WHERE {where} "
+                     f"AND {tallies.OVERDUE_AT})")
+        params.update(rparams, at=moment)
     if filters.search.strip():
         parts.append("(LOWER(p.full_name) LIKE :f_search OR LOWER(p.ref) LIKE :f_search)")
         params["f_search"] = f"%{filters.search.strip().lower()}%"
@@ -229,15 +240,19 @@ def _places_then(database: Database, viewer: Viewer, then: datetime) -> dict[str
 
 @cache.scoped()
 def nationals(database: Database, viewer: Viewer, filters: Filters,
-              as_of: datetime | None = None) -> Nationals:
-    """The liaison's visible nationals matching `filters`: the first ROW_LIMIT rows
-    (missing first, then by name) and the counts. At an earlier `as_of`, status,
-    facility, area and last change are those of that moment, and the rows start
-    with an `as_of` column, so that an export says which moment it holds; documents,
-    evacuation case and movement have no history here and are today's."""
+              as_of: datetime | None = None, page: int = 0) -> Nationals:
+    """The liaison's visible nationals matching `filters`: the `page`-th ROW_LIMIT rows
+    (missing first, then by name) and the counts, each row with the person's sex, age,
+    vulnerabilities and open referrals (overdue first). At an earlier `as_of`, status,
+    facility, area and last change are those of that moment, and the rows start with
+    an `as_of` column, so that an export says which moment it holds; documents,
+    vulnerabilities, evacuation case and movement have no history here and are today's;
+    referrals are those open at the moment."""
     then = earlier(database, viewer.scenario_id, as_of)
+    moment = then or scenarios.data_as_of(database, viewer.scenario_id) or datetime.now()
     source, scope, params = _persons(database, viewer, then)
-    where, fparams = _filter_sql(filters)
+    referrals = quality.scoped_referrals(database, viewer)
+    where, fparams = _filter_sql(filters, referrals, moment)
     filtered = f"FROM {source} {JOINS}" if _needs_joins(filters) else f"FROM {source}"
     params = {**params, **fparams}
     totals = summary(database, viewer, then)
@@ -246,20 +261,22 @@ def nationals(database: Database, viewer: Viewer, filters: Filters,
             f"SELECT COUNT(*) AS n {filtered} WHERE {scope} AND {where}", params)["n"].iloc[0])
     else:  # no filter: every visible national, already counted
         matching = totals["total"]
+    page = max(0, min(page, (matching - 1) // ROW_LIMIT)) if matching else 0
     params = {**params, "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT),
-              "limit": ROW_LIMIT, "conf_true": True}
+              "limit": ROW_LIMIT, "offset": page * ROW_LIMIT, "conf_true": True}
     # The page is cut first (the values of the moment shown); the details are joined
     # to its rows only.
     rows = database.read(
         f"WITH page AS (SELECT {_PAGE_COLUMNS} {filtered} WHERE {scope} AND {where} "
-        f"ORDER BY {ORDER} LIMIT :limit) "
-        "SELECT p.ref, p.full_name AS name, p.phone, p.nationality, p.second_nationality, "
-        "a.name AS area, "
+        f"ORDER BY {ORDER} LIMIT :limit OFFSET :offset) "
+        "SELECT p.id, p.ref, p.full_name AS name, p.sex, p.birth_year, p.phone, "
+        "p.nationality, p.second_nationality, a.name AS area, "
         "CASE WHEN f.confidential = :conf_true THEN 'confidential facility' ELSE f.name END "
         "AS facility, p.status, COALESCE(c.stage, '') AS evacuation_stage, "
         "c.movement_id AS movement, m.departs_at AS movement_departs, p.documents, "
         "CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END AS needs_travel_document, "
         f"p.updated_at FROM page p {JOINS} ORDER BY {ORDER}", params)
+    rows = _with_needs(database, rows, referrals, moment)
     rows["needs_travel_document"] = rows["needs_travel_document"].astype(int).astype(bool)
     rows["movement"] = rows["movement"].astype("Int64")
     for col in ("movement_departs", "updated_at"):
@@ -267,9 +284,42 @@ def nationals(database: Database, viewer: Viewer, filters: Filters,
     if then is not None:
         rows.insert(0, "as_of", pd.Timestamp(then))
 
-    return Nationals(rows=rows, matching=matching, total=totals["total"],
+    return Nationals(rows=rows, matching=matching, page=page, total=totals["total"],
                      missing=totals["missing"], travel_document=totals["travel_document"],
                      as_of=then)
+
+
+def _with_needs(database: Database, rows: pd.DataFrame, referrals: tuple[str, dict],
+                moment: datetime) -> pd.DataFrame:
+    """The page's rows with what a consular desk works from: age (in the moment's
+    year), vulnerabilities (their labels) and the referrals the liaison may see that
+    are open at the moment, overdue ones first ("Documentation (overdue)"), in place
+    of the person's id and birth year."""
+    ids = [int(i) for i in rows["id"]] or [-1]
+    tags = database.read("SELECT person_id, tag FROM person_vulnerabilities "
+                         "WHERE person_id IN :page_ids ORDER BY tag", {"page_ids": ids})
+    where, params = referrals
+    open_ = database.read(
+        f"SELECT r.person_id, r.service, r.due_at, CASE WHEN {tallies.OVERDUE_AT} THEN 1 "
+        f"ELSE 0 END AS overdue FROM referrals r WHERE {where} AND r.person_id IN :page_ids "
+        f"AND {tallies.OPEN_AT} ORDER BY overdue DESC, r.due_at, r.id",
+        {**params, "page_ids": ids, "at": moment})
+    said_tags = tags.groupby("person_id")["tag"].agg(
+        lambda t: ", ".join(labels.word(v, labels.VULNERABILITY) for v in t))
+    said_refs = open_.groupby("person_id", sort=False).apply(
+        lambda g: ", ".join(labels.word(s, labels.REFERRAL_SERVICE) + (" (overdue)" if o else "")
+                            for s, o in zip(g["service"], g["overdue"], strict=True)),
+        include_groups=False) if len(open_) else pd.Series(dtype=object)
+    overdue = open_.groupby("person_id")["overdue"].max() if len(open_) else pd.Series(dtype=int)
+    age = moment.year - pd.to_numeric(rows["birth_year"], errors="coerce")
+    out = rows.assign(age=age.where(age >= 0).astype("Int64"),
+                      vulnerabilities=rows["id"].map(lambda i: said_tags.get(i, "")),
+                      open_referrals=rows["id"].map(lambda i: said_refs.get(i, "")),
+                      overdue_referral=rows["id"].map(lambda i: bool(overdue.get(i, 0))))
+    first = ["ref", "name", "sex", "age", "phone", "nationality", "second_nationality",
+             "area", "facility", "status", "vulnerabilities", "open_referrals",
+             "overdue_referral"]
+    return out[first + [c for c in out.columns if c not in first + ["id", "birth_year"]]]
 
 
 @cache.scoped()

@@ -218,7 +218,8 @@ def referrals(database: Database, viewer: Viewer, as_of: datetime) -> Referrals:
     flow = _flow_shown(_flow(database, viewer, as_of, worked_back), show)
     open_total, overdue_total = cells(counts), cells(counts[counts["overdue"] == 1])
     if not exact:  # tables of numbers, "<5" and "—", as text
-        by_service = privacy.withhold_under_small_totals(by_service, list(ACTIVE), "active")
+        by_service = privacy.withhold_under_small_totals(by_service, [*ACTIVE, "overdue"],
+                                                         "active")
         by_age = privacy.withhold_under_small_totals(
             by_age.assign(active=by_service["active"]), list(AGES), "active").drop(
             columns="active")

@@ -54,7 +54,7 @@ class Shelters:
     as_of: datetime
     facilities: pd.DataFrame  # one row per listed (non-confidential) facility, fullest first
     by_kind: pd.DataFrame     # kind, facilities, capacity, occupants, free, full_pct
-    by_area: pd.DataFrame     # area, facilities, capacity, occupants, free, full_pct
+    by_area: pd.DataFrame     # area, pcode, facilities, capacity, occupants, free, full_pct
     chart: pd.DataFrame       # fullest facilities whose figures may be shown: facility, full_pct
     no_report: int            # facilities left out: no occupancy report at all
     invalid: int              # facilities left out: latest report breaks the contract
@@ -90,7 +90,8 @@ def _facility_rows(database: Database, scenario_id: int, earlier: datetime | Non
         # Materialised: as a LEFT JOIN subquery SQLite re-runs it per facility (5 s at 1M).
         f"WITH lo AS MATERIALIZED ({latest}) "
         "SELECT f.id, f.name AS facility, f.kind, f.status, f.capacity, f.confidential, "
-        f"{confirmed} AS confirmed_at, a.name AS area, lo.occupants, lo.at AS reported_at, "
+        f"{confirmed} AS confirmed_at, a.name AS area, f.area_pcode AS pcode, lo.occupants, "
+        "lo.at AS reported_at, "
         f"CASE WHEN lo.facility_id IS NOT NULL AND {quality.valid_occupancy()} "
         "THEN 1 ELSE 0 END AS valid "
         "FROM facilities f LEFT JOIN lo ON lo.facility_id = f.id "
@@ -240,14 +241,15 @@ def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
     # Confidential places count in area totals only, and only pooled (see
     # privacy.counted_in_totals); kinds are totalled over listed places, with the
     # pooled confidential ones as one row of their own.
-    valid = valid.assign(area=valid["area"].fillna("(no area)"))
+    valid = valid.assign(area=valid["area"].fillna("(no area)"), pcode=valid["pcode"].fillna(""))
     counted = valid[privacy.counted_in_totals(valid)]
     by_kind = counted.assign(kind=counted["kind"].where(~counted["confidential"],
                                                         CONFIDENTIAL_KIND))
     totals = {}
     for key, frame in (("kind", by_kind), ("area", counted)):
+        keys = [key, "pcode"] if key == "area" else [key]  # an area with its P-code
         group = (frame.assign(small=_small(frame["occupants"]))
-                 .groupby(key, as_index=False)
+                 .groupby(keys, as_index=False)
                  .agg(facilities=("id", "size"), capacity=("capacity", "sum"),
                       occupants=("occupants", "sum"), has_small=("small", "any"))
                  .sort_values("capacity", ascending=False))

@@ -116,11 +116,12 @@ def with_groups(frames: dict[str, pd.DataFrame]) -> Tallies:
 
 # --- now ------------------------------------------------------------------------------------
 
-# Conditions on a referral `r` or a case `c` at the latest moment `:at`.
-_OPEN_AT = "r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at)"
+# Conditions on a referral `r` or a case `c` at the moment `:at` (the one definition of
+# an open and an overdue referral, which the Overview and My nationals use too).
+OPEN_AT = "r.created_at <= :at AND (r.closed_at IS NULL OR r.closed_at > :at)"
 # Overdue: past its deadline and still awaiting acceptance (no later status).
-_OVERDUE_AT = (f"r.due_at < :at AND {_OPEN_AT} AND NOT EXISTS (SELECT 1 FROM referral_events x "
-               "WHERE x.referral_id = r.id AND x.at <= :at AND x.status <> :v_open)")
+OVERDUE_AT = (f"r.due_at < :at AND {OPEN_AT} AND NOT EXISTS (SELECT 1 FROM referral_events x "
+              "WHERE x.referral_id = r.id AND x.at <= :at AND x.status <> :v_open)")
 # Only a case now at departed or beyond can have left (backward histories are
 # excluded), so the history is read for those alone.
 _DEPARTED_BY = ("c.stage IN :gone AND EXISTS (SELECT 1 FROM evacuation_events e "
@@ -175,8 +176,8 @@ def _count_now(database: Database, scenario_id: int) -> Now:
     where, params = quality.scoped_referrals(database, aggregate)
     referrals = read(database, (
         f"SELECT {group_columns()}, r.service, "
-        f"{_sum_if(_OPEN_AT, 'open', 'r.id')}, "
-        f"{_sum_if(_OVERDUE_AT, 'overdue', 'r.id')} "
+        f"{_sum_if(OPEN_AT, 'open', 'r.id')}, "
+        f"{_sum_if(OVERDUE_AT, 'overdue', 'r.id')} "
         f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
         f"GROUP BY {group_by()}, r.service"), {**params, **at})
     where, params = quality.scoped_cases(database, aggregate)
@@ -348,6 +349,13 @@ def _referrals_of(h: History, viewer: Viewer) -> pd.DataFrame:
 def open_referrals_at(h: History, viewer: Viewer, moment: datetime) -> privacy.Count:
     rows, t = _referrals_of(h, viewer), tick_of(moment)
     return counted(rows[(rows["created_t"] <= t) & (rows["closed_t"] > t)])
+
+
+def open_by_service_at(h: History, viewer: Viewer,
+                       moment: datetime) -> dict[str, privacy.Count]:
+    rows, t = _referrals_of(h, viewer), tick_of(moment)
+    return counted_by(rows[(rows["created_t"] <= t) & (rows["closed_t"] > t)], "service",
+                      access.referral_services(viewer))
 
 
 def overdue_at(h: History, viewer: Viewer, moment: datetime) -> dict[str, privacy.Count]:
