@@ -305,3 +305,15 @@ def test_a_boundary_that_cannot_be_read_falls_back_to_the_shipped_shape(scenario
     drawn = {f["properties"]["pcode"]: f["geometry"]
              for f in layer(deck(at), "districts")["data"]["features"]}
     assert all(drawn[p] == shipped[p] for p in pcodes)
+
+
+@pytest.mark.parametrize("box", [(33.05, 35.1, 34.7, 36.6), (17.65, -72.0, 20.15, -68.35),
+                                 (-35.0, 10.0, -20.0, 35.0), (60.0, 5.0, 71.0, 31.0)])
+def test_the_first_view_shows_the_whole_box(box):
+    """geo.fit's view, seen through its inverse, holds the box and not much more."""
+    from dashboard.figures import geo
+
+    south, west, north, east = geo.view_box(*geo.fit(*box))
+    assert south <= box[0] and west <= box[1] and north >= box[2] and east >= box[3]
+    # one side fits tightly (within rounding of the zoom to 0.01)
+    assert (east - west) <= 1.02 * (box[3] - box[1]) or (north - south) <= 1.05 * (box[2] - box[0])

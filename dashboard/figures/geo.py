@@ -199,7 +199,8 @@ def fit(south: float, west: float, north: float, east: float,
     span_y = max(y(north) - y(south), math.radians(0.05)) / (2 * math.pi)
     zoom = min(math.log2(width / (512 * span_x)), math.log2(height / (512 * span_y)))
     middle = math.degrees(math.atan(math.sinh((y(north) + y(south)) / 2)))
-    return round(middle, 4), round((west + east) / 2, 4), round(max(0.5, min(zoom, 12.0)), 2)
+    zoom = math.floor(max(0.5, min(zoom, 12.0)) * 100) / 100  # down: the box fits whole
+    return round(middle, 4), round((west + east) / 2, 4), zoom
 
 
 def view_box(latitude: float, longitude: float, zoom: float, width: int = VIEW_WIDTH_PX,
