@@ -90,7 +90,8 @@ def cannot_show(exc: Exception, every_s: int | None) -> None:
     else:
         again = (f"The page tries again every {every_s} s by itself." if every_s
                  else "Turn auto-refresh back on, or change a filter, to try again.")
-        st.error(f"{exc} These figures cannot be shown until it is back. {again}",
+        said = str(exc).rstrip(".")
+        st.error(f"{said}. These figures cannot be shown until it is back. {again}",
                  icon=":material/cloud_off:")
 
 

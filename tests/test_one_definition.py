@@ -117,6 +117,7 @@ PERSONS_THEN = """
 """
 REFERRALS_THEN = """
     SELECT r.id, r.service, r.status AS status_now, p.id AS person,
+           CASE WHEN r.closed_at IS NULL THEN 0 ELSE 1 END AS has_end,
            p.nationality, p.second_nationality, p.consent_consular, p.protection_confidential,
            CASE WHEN r.created_at <= :at THEN 1 ELSE 0 END AS sent,
            CASE WHEN r.due_at < :at THEN 1 ELSE 0 END AS past_due,
@@ -189,10 +190,12 @@ def own_referral_figures(raw, url: str, viewer: Viewer, at) -> dict[str, list[in
     """Open: sent by `at` and its status then (its latest event by then, else open) not
     closed, rejected or revoked. Overdue: open, still awaiting acceptance then, and past
     its deadline. Valid referrals only (a known service and status, a person that
-    exists); a liaison counts only its nationals' consular-type services (§2.3)."""
+    exists, an end time exactly when the status says it ended); a liaison counts only
+    its nationals' consular-type services (§2.3)."""
     rows = rows_then(raw, url, REFERRALS_THEN, viewer.scenario_id, at)
     rows = rows[rows.service.isin(list(vocab.REFERRAL_SERVICES))
                 & rows.status_now.isin(list(vocab.REFERRAL_STATUSES)) & rows.person.notna()
+                & (rows.status_now.isin(list(vocab.REFERRAL_ENDED)) == (rows.has_end == 1))
                 & rows.service.isin(services_of(viewer)) & in_scope(rows, viewer)]
     status = rows.status_then.fillna("open")
     open_ = rows[(rows.sent == 1) & ~status.isin(list(vocab.REFERRAL_ENDED))]
@@ -312,3 +315,70 @@ def test_registered_and_missing_are_one_definition_on_every_page(db_url, raw, vi
     if viewer.role == "consular":
         mine = people.nationals(opened(db_url), viewer, people.Filters(), moment)
         assert mine.total == registered and mine.missing == missing
+
+
+def test_evacuated_counts_a_case_that_skipped_the_departed_stage(sqlite_url, raw, tmp_path):
+    """A case may skip stages (docs/data-contract.md): one recorded at arrived with no
+    `departed` event has left all the same, on the Overview as in the funnel."""
+    import shutil
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    path = tmp_path / "skipped.sqlite"
+    shutil.copy(make_url(sqlite_url).database, path)
+    url = f"sqlite:///{path}"
+    viewer = Viewer("l", "consular", 1, ("ETH",))
+    with sqlite3.connect(path) as conn:
+        case = conn.execute(
+            "SELECT c.id FROM evacuation_cases c JOIN persons p ON p.id = c.person_id "
+            "WHERE c.scenario_id = 1 AND c.stage IN ('arrived_transit', 'arrived_origin') "
+            "AND p.nationality = 'ETH' AND p.consent_consular = 1 "
+            "AND p.protection_confidential = 0 ORDER BY c.id LIMIT 1").fetchone()[0]
+        conn.execute("DELETE FROM evacuation_events WHERE case_id = ? AND stage = 'departed'",
+                     (case,))
+    moment = latest(raw, url, 1)
+    own = own_case_figures(raw, url, viewer, moment)
+    assert case in own["evacuated"]
+    front = overview(opened(url), viewer, moment)
+    page = evacuation(opened(url), viewer, moment)
+    reached = dict(zip(page.reached.stage, page.reached.cases, strict=True))
+    assert (front.figure("departed").value == reached["departed"]
+            == page.progress.evacuated.iloc[-1] == len(own["evacuated"]))
+
+
+def test_a_referral_ended_without_an_end_time_is_left_out_of_both_pages(sqlite_url, raw,
+                                                                        tmp_path):
+    """The Overview counts open referrals by their times, the Referrals page by their
+    statuses: a closed referral with no closed_at once made them differ (30 and 29).
+    It breaks the contract, so both leave it out and Data quality counts it."""
+    import shutil
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    from dashboard.figures import quality
+
+    path = tmp_path / "unended.sqlite"
+    shutil.copy(make_url(sqlite_url).database, path)
+    url = f"sqlite:///{path}"
+    with sqlite3.connect(path) as conn:
+        broken = conn.execute(  # one the liaison's figures would count
+            "SELECT r.id FROM referrals r JOIN persons p ON p.id = r.person_id "
+            "WHERE r.scenario_id = 1 AND r.status = 'closed' AND p.nationality = 'ETH' "
+            "AND p.consent_consular = 1 AND p.protection_confidential = 0 "
+            "AND r.service IN ('consular', 'documentation', 'evacuation', 'family_tracing') "
+            "ORDER BY r.id LIMIT 1").fetchone()[0]
+        conn.execute("UPDATE referrals SET closed_at = NULL WHERE id = ?", (broken,))
+    viewer = Viewer("l", "consular", 1, ("ETH",))
+    moment = latest(raw, url, 1)
+    own = own_referral_figures(raw, url, viewer, moment)
+    front = overview(opened(url), viewer, moment)
+    page = referrals(opened(url), viewer, moment)
+    assert front.figure("open_referrals").value == page.open_total == len(own["open"])
+    assert broken in quality.excluded_referral_ids(opened(url), 1)
+    with raw(url).connect() as conn:
+        invalid = conn.execute(text(
+            "SELECT COUNT(*) FROM referrals WHERE scenario_id = 1 AND (closed_at IS NULL) = "
+            "(status IN ('closed', 'rejected', 'revoked'))")).scalar()
+    assert invalid >= 1 and quality.counts(opened(url), 1)["referral_invalid"] >= invalid

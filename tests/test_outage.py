@@ -351,14 +351,23 @@ def test_a_postgresql_table_dropped_while_running_is_named_on_the_page(proxied_p
 # --- a newly protected person ---------------------------------------------------------------
 
 @pytest.mark.parametrize("change", ["protection_confidential = :t", "consent_consular = :f"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_newly_protected_person_leaves_a_liaisons_views_within_one_interval(
-        sqlite_copy, raw, change):
-    url, _ = sqlite_copy
-    at = page_with(url, "my_nationals", "consular", ("ETH",)).run()
-    person = at.dataframe[0].value.ref.iloc[0]
-    with raw(url).begin() as conn:
+        request, raw, backend, change):
+    if backend == "sqlite":
+        url, _ = request.getfixturevalue("sqlite_copy")
+        owner = url
+    else:
+        url, _, owner = request.getfixturevalue("proxied_pg")
+    nationals = page_with(url, "my_nationals", "consular", ("ETH",)).run()
+    person = nationals.dataframe[0].value.ref.iloc[0]
+    on_map = page_with(url, "map", "consular", ("ETH",)).run()
+    assert person in on_map.get("deck_gl_json_chart")[0].proto.json  # a point's tip
+    with raw(owner).begin() as conn:
         conn.execute(text(f"UPDATE persons SET {change} WHERE ref = :ref"),
                      {"ref": person, "t": True, "f": False})
     cache.expire_all()  # one refresh interval on; nothing else happens in between
-    at.run()
-    assert person not in set(at.dataframe[0].value.ref)
+    nationals.run()
+    on_map.run()
+    assert person not in set(nationals.dataframe[0].value.ref)
+    assert person not in on_map.get("deck_gl_json_chart")[0].proto.json

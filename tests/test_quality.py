@@ -45,7 +45,9 @@ def expected_breaks(engine, scenario: int = 1) -> tuple[dict[str, int], pd.DataF
     referrals = load(engine, f"SELECT * FROM referrals WHERE scenario_id = {scenario}")
     bad_referrals = (~referrals.service.isin(list(vocab.REFERRAL_SERVICES))
                      | ~referrals.status.isin(list(vocab.REFERRAL_STATUSES))
-                     | ~referrals.person_id.isin(persons.id))
+                     | ~referrals.person_id.isin(persons.id)
+                     | (referrals.status.isin(vocab.REFERRAL_ENDED)
+                        != referrals.closed_at.notna()))
 
     cases = load(engine, f"SELECT * FROM evacuation_cases WHERE scenario_id = {scenario}")
     bad_cases = (~cases.stage.isin(list(vocab.ALL_EVACUATION_STAGES))

@@ -35,7 +35,8 @@ def valid_referrals(engine, viewer: Viewer) -> pd.DataFrame:
     persons = load(engine, "SELECT id, nationality, second_nationality, consent_consular, "
                            "protection_confidential FROM persons")
     refs = refs[refs.service.isin(SERVICES) & refs.status.isin(list(vocab.REFERRAL_STATUSES))
-                & refs.person_id.isin(persons.id)]
+                & refs.person_id.isin(persons.id)
+                & (refs.status.isin(vocab.REFERRAL_ENDED) == refs.closed_at.notna())]
     if viewer.role == "consular":
         nats = set(viewer.nationalities)
         seen = persons[(persons.nationality.isin(nats) | persons.second_nationality.isin(nats))

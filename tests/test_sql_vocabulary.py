@@ -14,7 +14,8 @@ from dashboard.store import db
 # Which vocabulary each bound value belongs to.
 BELONGS = {
     "v_person_statuses": vocab.PERSON_STATUSES, "v_referral_services": vocab.REFERRAL_SERVICES,
-    "v_referral_statuses": vocab.REFERRAL_STATUSES, "v_stages": vocab.ALL_EVACUATION_STAGES,
+    "v_referral_statuses": vocab.REFERRAL_STATUSES, "v_referral_ended": vocab.REFERRAL_STATUSES,
+    "v_stages": vocab.ALL_EVACUATION_STAGES,
     "v_path": vocab.EVACUATION_STAGES, "v_open": vocab.REFERRAL_STATUSES,
     "v_accepted": vocab.REFERRAL_STATUSES, "v_missing": vocab.PERSON_STATUSES,
     "v_departed": vocab.EVACUATION_STAGES, "v_manifested": vocab.EVACUATION_STAGES,

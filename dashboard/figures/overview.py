@@ -163,16 +163,11 @@ def _open_by_service(database: Database, viewer: Viewer, at: datetime) -> dict[s
 
 
 def _departed_by(database: Database, viewer: Viewer, at: datetime) -> Count:
-    """Cases that had left the country by `at`, from the stage history. Only a case
-    now at `departed` or beyond can have left (backward histories are excluded),
-    so the history is read for those alone."""
+    """Cases that had left the country by `at` (reached departed or a later stage),
+    from the stage history, as the shared tallies count them."""
     where, params = quality.scoped_cases(database, viewer)
-    gone = list(vocab.EVACUATION_PATH[vocab.EVACUATION_PATH.index("departed"):])
-    return _count(database, f"FROM evacuation_cases c WHERE {where} "
-                            "AND c.stage IN :gone AND EXISTS ("
-                            "SELECT 1 FROM evacuation_events e WHERE e.case_id = c.id "
-                            "AND e.stage = :v_departed AND e.at <= :at)",
-                  {**params, "at": at, "gone": gone}, "c.id")
+    return _count(database, f"FROM evacuation_cases c WHERE {where} AND {tallies.DEPARTED_BY}",
+                  {**params, "at": at, "gone": tallies.GONE}, "c.id")
 
 
 @cache.scoped()

@@ -35,8 +35,12 @@ def valid_person_coordinates(p: str = "p") -> str:
 
 
 def valid_referral(r: str = "r") -> str:
+    """A known service and status, a person, and an end time exactly when the status
+    says it ended (closed, rejected, revoked): the Overview counts open referrals by
+    their times, the Referrals page by their statuses, and the two must agree."""
     return (f"{r}.service IN :v_referral_services AND {r}.status IN :v_referral_statuses "
-            f"AND EXISTS (SELECT 1 FROM persons {r}x WHERE {r}x.id = {r}.person_id)")
+            f"AND EXISTS (SELECT 1 FROM persons {r}x WHERE {r}x.id = {r}.person_id) "
+            f"AND (({r}.status IN :v_referral_ended) = ({r}.closed_at IS NOT NULL))")
 
 
 def valid_evacuation_case(c: str = "c") -> str:
@@ -136,7 +140,8 @@ CHECKS: tuple[Check, ...] = (
           f"SELECT COUNT(*) FROM facilities f JOIN ({latest_occupancy()}) lo "
           f"ON lo.facility_id = f.id WHERE f.scenario_id = :scenario "
           f"AND NOT ({valid_occupancy()})"),
-    Check("referral_invalid", "Referrals with an unknown service or status, or no person",
+    Check("referral_invalid", "Referrals with an unknown service or status, no person, or "
+          "an end time that does not match their status",
           "referral counts",
           f"SELECT COUNT(*) FROM referrals r WHERE r.scenario_id = :scenario "
           f"AND NOT ({valid_referral()})"),

@@ -124,8 +124,10 @@ OVERDUE_AT = (f"r.due_at < :at AND {OPEN_AT} AND NOT EXISTS (SELECT 1 FROM refer
               "WHERE x.referral_id = r.id AND x.at <= :at AND x.status <> :v_open)")
 # Only a case now at departed or beyond can have left (backward histories are
 # excluded), so the history is read for those alone.
-_DEPARTED_BY = ("c.stage IN :gone AND EXISTS (SELECT 1 FROM evacuation_events e "
-                "WHERE e.case_id = c.id AND e.stage = :v_departed AND e.at <= :at)")
+# A case may skip stages (docs/data-contract.md): one that reached any stage from
+# departed on has left, with or without a `departed` event.
+DEPARTED_BY = ("c.stage IN :gone AND EXISTS (SELECT 1 FROM evacuation_events e "
+                "WHERE e.case_id = c.id AND e.stage IN :gone AND e.at <= :at)")
 
 
 def _sum_if(condition: str, name: str, id_column: str) -> str:
@@ -183,7 +185,7 @@ def _count_now(database: Database, scenario_id: int) -> Now:
     where, params = quality.scoped_cases(database, aggregate)
     cases = read(database, (
         f"SELECT {group_columns()}, c.stage, COUNT(*) AS n, "
-        f"SUM({rk('c.id')}) AS k, {_sum_if(_DEPARTED_BY, 'departed', 'c.id')} "
+        f"SUM({rk('c.id')}) AS k, {_sum_if(DEPARTED_BY, 'departed', 'c.id')} "
         f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id WHERE {where} "
         f"GROUP BY {group_by()}, c.stage"), {**params, **at, "gone": GONE})
     frames = {"persons": persons, "places": places, "referrals": referrals, "cases": cases}
@@ -256,7 +258,7 @@ def _count_history(database: Database, scenario_id: int) -> History:
         "FROM (SELECT c.id, c.person_id, "
         f"MIN({tick('e.at')}) AS t FROM evacuation_cases c "
         "JOIN evacuation_events e ON e.case_id = c.id "
-        f"WHERE {where} AND c.stage IN :gone AND e.stage = :v_departed "
+        f"WHERE {where} AND c.stage IN :gone AND e.stage IN :gone "
         "GROUP BY c.id, c.person_id) d JOIN persons p ON p.id = d.person_id "
         f"GROUP BY {group_by()}, d.t"), {**params, "gone": GONE})
     where, params = quality.scoped_referrals(database, access.whole_scenario(scenario_id))

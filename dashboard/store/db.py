@@ -376,6 +376,7 @@ VOCABULARY_PARAMS: dict[str, str | list[str]] = {
     "v_person_statuses": list(vocab.PERSON_STATUSES),
     "v_referral_services": list(vocab.REFERRAL_SERVICES),
     "v_referral_statuses": list(vocab.REFERRAL_STATUSES),
+    "v_referral_ended": list(vocab.REFERRAL_ENDED),  # closed, rejected, revoked
     "v_stages": list(vocab.ALL_EVACUATION_STAGES),
     "v_path": list(vocab.EVACUATION_PATH),
     **{f"v_path_{i}": stage for i, stage in enumerate(vocab.EVACUATION_PATH)},

@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,27 +123,22 @@ class Server:
     tours: dict = field(default_factory=dict)
 
 
-@pytest.fixture(scope="session")
-def server(chromium, sqlite_url, tmp_path_factory) -> Iterator[Server]:
-    """The dashboard started the way an operator starts it: `sitroom run`."""
-    home = tmp_path_factory.mktemp("browser-home")
-    users_file = make_users_file(home)
-    for nat in leak_nationalities(sqlite_url):
-        code, err = add_user(users_file, f"liaison-{nat.lower()}", LEAK_PASSWORD, "consular",
-                             (nat,))
-        assert code == 0, err
-    code, err = add_user(users_file, "lockme", "lockme-pass-1", "committee")
-    assert code == 0, err
+@contextmanager
+def running_server(db_url: str, home: Path, users_file: Path,
+                   settings: dict[str, str] | None = None) -> Iterator[Server]:
+    """The dashboard started the way an operator starts it, `sitroom run`, on `db_url`
+    with its own files in `home`; stopped when the block ends."""
     port = _free_port()
     log = home / "server.log"
     # A fresh random key, as an operator makes one: the server refuses a key written
     # down anywhere public, the tests' own included. No test needs to know it.
     env = {**os.environ, "SITROOM_HOME": str(home), "SITROOM_AUDIT_DB": str(home / "audit.sqlite"),
-           "SITROOM_COOKIE_KEY": secrets.token_urlsafe(32), "SITROOM_CACHE_TTL_S": "300"}
+           "SITROOM_COOKIE_KEY": secrets.token_urlsafe(32), "SITROOM_CACHE_TTL_S": "300",
+           **(settings or {})}
     env.pop("SITROOM_USERS", None)
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.tools.cli", "run", "--db-url", sqlite_url,
+            [sys.executable, "-m", "dashboard.tools.cli", "run", "--db-url", db_url,
              "--users", str(users_file), "--port", str(port)],
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -158,12 +154,28 @@ def server(chromium, sqlite_url, tmp_path_factory) -> Iterator[Server]:
             proc.kill()
             pytest.fail(f"The dashboard did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.5)
-    yield Server(base, sqlite_url, users_file, home / "auth.sqlite", log)
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield Server(base, db_url, users_file, home / "auth.sqlite", log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(chromium, sqlite_url, tmp_path_factory) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("browser-home")
+    users_file = make_users_file(home)
+    for nat in leak_nationalities(sqlite_url):
+        code, err = add_user(users_file, f"liaison-{nat.lower()}", LEAK_PASSWORD, "consular",
+                             (nat,))
+        assert code == 0, err
+    code, err = add_user(users_file, "lockme", "lockme-pass-1", "committee")
+    assert code == 0, err
+    with running_server(sqlite_url, home, users_file) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
