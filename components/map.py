@@ -22,12 +22,11 @@ from pydeck.bindings.json_tools import default_serialize
 from components.charts import escape_markdown
 from dashboard.contract import labels, vocab
 from dashboard.figures import geo, palette
-from dashboard.figures.geo import GRID_STEP, MapLayers, People
+from dashboard.figures.geo import GRID_STEP, MapLayers, MapView, People
 from dashboard.rules import privacy
 
-# Lebanon fills a projector screen at this view.
-INITIAL_VIEW = {"latitude": 33.86, "longitude": 35.86, "zoom": 7.75}
-HEIGHT = 760
+# The view opens on the scenario's areas (geo.map_view), fitted to a deck this high.
+HEIGHT = geo.VIEW_HEIGHT_PX
 
 SEA, LAND, BORDER, DISTRICT = "#d4e3ee", "#f4f2ec", "#9c978c", "#8a8a8a"
 # Persons per district or cell: a purple-blue ramp, away from the red kept for danger.
@@ -80,48 +79,97 @@ def _label(code: str, words: dict[str, str] | None = None) -> str:
 
 # --- the layers ------------------------------------------------------------------------
 
-def basemap_layers(base: dict[str, dict], tiles: bool) -> list[pdk.Layer]:
-    """Sea, land and borders from the shipped files; with tiles, the outlines only."""
+def _overlaps(a: tuple[float, float, float, float] | None,
+              b: tuple[float, float, float, float]) -> bool:
+    """Whether two (south, west, north, east) boxes meet."""
+    return a is not None and a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def regions_in_view(base: dict[str, dict], view: MapView) -> list[str]:
+    """The shipped 1:10m region files that cover part of the scenario's areas: the others
+    are left out of the deck (they are far away, and every layer is sent to the browser)."""
+    south, west, north, east = view.extent
+    around = (south - 2, west - 2, north + 2, east + 2)
+    return [name for name in geo.REGION_FILES
+            if name in base and _overlaps(geo.layer_extent(base[name]), around)]
+
+
+def basemap_layers(base: dict[str, dict], tiles: bool, view: MapView) -> list[pdk.Layer]:
+    """Sea, land and borders from the shipped files (the world at 1:110m, and at 1:10m
+    the region of the scenario's areas), and the outlines of the scenario's districts;
+    with tiles, the outlines only."""
     layers = []
     if not tiles:
         layers.append(pdk.Layer(
             "PolygonLayer", id="sea",
             data=[{"polygon": [[-180, -85], [180, -85], [180, 85], [-180, 85]]}],
             get_polygon="polygon", get_fill_color=rgba(SEA), stroked=False, pickable=False))
-    for name, width in (("world-110m.geojson", 0.6), ("region-10m.geojson", 1.2)):
+    files = [(geo.WORLD_FILE, 0.6)] + [(name, 1.2) for name in regions_in_view(base, view)]
+    for name, width in files:
         layers.append(pdk.Layer(
             "GeoJsonLayer", id=name.split(".")[0], data=base[name],
             filled=not tiles, get_fill_color=rgba(LAND), stroked=True,
             get_line_color=rgba(BORDER), line_width_min_pixels=width, pickable=False))
     layers.append(pdk.Layer(
-        "GeoJsonLayer", id="districts", data=base["lebanon-districts.geojson"], filled=False,
+        "GeoJsonLayer", id="districts", data=view.districts(), filled=False,
         stroked=True, get_line_color=rgba(DISTRICT, 200), line_width_min_pixels=1,
         pickable=False))
     return layers
 
 
-def country_labels(base: dict[str, dict]) -> pdk.Layer:
-    rows = [{"text": f["properties"]["name"], "position": [f["properties"]["label_lon"],
-                                                          f["properties"]["label_lat"]]}
-            for f in base["region-10m.geojson"]["features"]
-            if f["properties"].get("name") in NEIGHBOURS]
-    return text_layer("countries", rows, size=18, colour=[120, 116, 108, 255])
+def label_position(feature: dict, box: tuple[float, float, float, float],
+                   half_width: float = 0.0, steps: int = 24) -> list[float]:
+    """Where to name a country: its label point, or where that is outside `box` (the
+    first view, less `half_width` degrees at each side so the name fits), the point of
+    a grid over the box that lies in the country and nearest its label point, so that
+    a neighbour mostly off screen is named on the part of it that shows."""
+    props = feature["properties"]
+    south, west, north, east = box
+    west, east = west + half_width, east - half_width
+    lon, lat = props["label_lon"], props["label_lat"]
+    if south <= lat <= north and west <= lon <= east:
+        return [lon, lat]
+    polygons = geo.rings(feature["geometry"])
+    grid = [(west + (east - west) * i / steps, south + (north - south) * j / steps)
+            for i in range(steps + 1) for j in range(steps + 1)]
+    inside = [(x, y) for x, y in grid if any(geo.in_ring(p[0], x, y) for p in polygons)]
+    if not inside:
+        return [lon, lat]
+    x, y = min(inside, key=lambda q: (q[0] - lon) ** 2 + (q[1] - lat) ** 2)
+    return [round(x, 3), round(y, 3)]
+
+
+def country_labels(base: dict[str, dict], view: MapView) -> pdk.Layer:
+    """The names of the scenario country's neighbours (its own districts are named)."""
+    south, west, north, east = geo.view_box(view.latitude, view.longitude, view.zoom)
+    inset = (north - south) * 0.05  # clear of the top and bottom edges
+    box = (south + inset, west, north - inset, east)
+    char = LABEL_CHAR_DEG * 2 ** (LABEL_ZOOM - view.zoom)
+    rows = [{"text": f["properties"]["name"],
+             "position": label_position(f, box, len(f["properties"]["name"]) * char / 2)}
+            for name in regions_in_view(base, view) for f in base[name]["features"]
+            if f["properties"].get("label") and f["properties"].get("iso3") != view.country]
+    return text_layer("countries", rows, size=18, colour=[120, 116, 108, 255], zoom=view.zoom)
 
 
 def text_layer(layer_id: str, rows: list[dict], size: int,
-               colour: Sequence[int] = (20, 20, 20, 255)) -> pdk.Layer:
+               colour: Sequence[int] = (20, 20, 20, 255),
+               zoom: float | None = None) -> pdk.Layer:
     """Labels with a white halo. Where two would overlap at the first view, only the one
     listed first is kept (the others stay in the tooltips). Done here rather than with
     deck.gl's CollisionFilterExtension, which drew labels faint in headless Chromium; the
     default monospace font is kept for the same reason (other families drew as dashes)."""
+    # degrees a label covers shrink by half at each zoom level
+    scale = 2 ** (LABEL_ZOOM - zoom) if zoom is not None else 1.0
+
     def half_width(row: dict) -> float:
-        return max(len(line) for line in row["text"].split("\n")) * LABEL_CHAR_DEG / 2
+        return max(len(line) for line in row["text"].split("\n")) * LABEL_CHAR_DEG * scale / 2
 
     kept: list[dict] = []
     for row in rows:
         lon, lat = row["position"]
         if all(abs(lon - k["position"][0]) > half_width(row) + half_width(k) or
-               abs(lat - k["position"][1]) > LABEL_LINES_DEG for k in kept):
+               abs(lat - k["position"][1]) > LABEL_LINES_DEG * scale for k in kept):
             kept.append(row)
     return pdk.Layer("TextLayer", id=layer_id, data=kept, get_position="position",
                      get_text="text", get_size=size, get_color=list(colour),
@@ -129,12 +177,9 @@ def text_layer(layer_id: str, rows: list[dict], size: int,
                      font_settings={"sdf": True}, pickable=False)
 
 
-# Degrees of longitude one character covers, and of latitude a two-line label, at the
-# initial zoom (about 150 pixels a degree).
-LABEL_CHAR_DEG, LABEL_LINES_DEG = 0.058, 0.17
-
-
-NEIGHBOURS = ("Syria", "Israel", "Cyprus", "Jordan", "Turkey")
+# Degrees of longitude one character covers, and of latitude a two-line label, at zoom
+# LABEL_ZOOM (about 150 pixels a degree).
+LABEL_CHAR_DEG, LABEL_LINES_DEG, LABEL_ZOOM = 0.058, 0.17, 7.75
 
 
 def _persons(people: People, n: int) -> str:
@@ -142,7 +187,12 @@ def _persons(people: People, n: int) -> str:
     return f"{n:,} persons" + (" (rounded to a multiple of 5)" if people.rounded else "")
 
 
-def people_layers(people: People) -> list[pdk.Layer]:
+def _degrees(value: float, positive: str, negative: str) -> str:
+    """A latitude or longitude with its hemisphere: 18.45 N, 69.90 W."""
+    return f"{abs(value):.2f} {positive if value >= 0 else negative}"
+
+
+def people_layers(people: People, zoom: float | None = None) -> list[pdk.Layer]:
     """Districts or cells shaded by count (the count shown, never a true one the role may
     not see), or a liaison's points coloured by status."""
     if people.mode == "points":
@@ -158,7 +208,8 @@ def people_layers(people: People) -> list[pdk.Layer]:
     if people.mode == "areas":
         rows = [{"polygon": part, "persons": int(r.persons),
                  "color": rgba(count_colour(int(r.persons)), 190),
-                 "tip": f"{r.name} district, P-code {r.pcode} (approximate shape)\n"
+                 "tip": f"{r.name} district, P-code {r.pcode}"
+                        f"{' (approximate shape)' if r.approximate else ''}\n"
                         f"{_persons(people, int(r.persons))}"}
                 for r in people.areas.itertuples() for part in r.polygon]
         # Biggest first: where labels collide, the district with more people keeps its own.
@@ -169,7 +220,7 @@ def people_layers(people: People) -> list[pdk.Layer]:
             pdk.Layer("PolygonLayer", id="people-districts", data=rows, get_polygon="polygon",
                       get_fill_color="color", stroked=True, get_line_color=[90, 90, 90, 255],
                       line_width_min_pixels=1, pickable=True),
-            text_layer("district-labels", names, size=15),
+            text_layer("district-labels", names, size=15, zoom=zoom),
         ]
     rows = []
     for r in people.cells.itertuples():
@@ -177,8 +228,10 @@ def people_layers(people: People) -> list[pdk.Layer]:
         rows.append({"polygon": r.polygon, "persons": int(r.persons),
                      "color": rgba(count_colour(int(r.persons)), 225),
                      "tip": f"{_persons(people, int(r.persons))}\n"
-                            f"cell {south:.2f}–{south + GRID_STEP:.2f} N, "
-                            f"{west:.2f}–{west + GRID_STEP:.2f} E"})
+                            f"cell {_degrees(south, 'N', 'S')} to "
+                            f"{_degrees(south + GRID_STEP, 'N', 'S')}, "
+                            f"{_degrees(west, 'E', 'W')} to "
+                            f"{_degrees(west + GRID_STEP, 'E', 'W')}"})
     return [pdk.Layer("PolygonLayer", id="people-cells", data=rows, get_polygon="polygon",
                       get_fill_color="color", stroked=True, get_line_color=[255, 255, 255, 160],
                       line_width_min_pixels=0.5, pickable=True)]
@@ -239,18 +292,19 @@ def post_layer(posts: pd.DataFrame) -> pdk.Layer:
                      pickable=True)
 
 
-def build_deck(people: People, layers: MapLayers, base: dict[str, dict],
+def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: MapView,
                tiles: bool = False) -> pdk.Deck:
-    """The whole map. Offline unless `tiles`: then a street-map style is fetched
-    from the internet under the shipped outlines."""
-    stack = basemap_layers(base, tiles)
-    drawn = people_layers(people)
+    """The whole map, opening on the scenario's areas (`view`, geo.map_view). Offline
+    unless `tiles`: then a street-map style is fetched from the internet under the
+    shipped outlines."""
+    stack = basemap_layers(base, tiles, view)
+    drawn = people_layers(people, view.zoom)
     on_top = [layer for layer in drawn if layer.type == "TextLayer"]
     stack += [layer for layer in drawn if layer.type != "TextLayer"]
     stack.append(hazard_layer(layers.hazards))
     stack.append(facility_layer(layers.facilities))
     stack.append(post_layer(layers.posts))
-    stack.append(country_labels(base))
+    stack.append(country_labels(base, view))
     stack += on_top  # on top of everything, so hazards never hide a district's count
     # A "text" tooltip, never "html": Streamlit (1.67) writes it with innerText, so a
     # facility or a person named with HTML shows its name as written. The tips are
@@ -258,13 +312,14 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict],
     # drawn by TextLayer, as text.
     tooltip = {"text": "{tip}", "style": {"fontSize": "16px", "whiteSpace": "pre-line",
                                           "maxWidth": "420px"}}
-    view = pdk.ViewState(**INITIAL_VIEW, pitch=0, bearing=0)
+    start = pdk.ViewState(latitude=view.latitude, longitude=view.longitude, zoom=view.zoom,
+                          pitch=0, bearing=0)
     if tiles:
-        return OfflineDeck(layers=stack, initial_view_state=view, tooltip=tooltip,
+        return OfflineDeck(layers=stack, initial_view_state=start, tooltip=tooltip,
                            map_provider="carto", map_style=pdk.map_styles.LIGHT)
     # No provider and pydeck's "no style chosen" sentinel: Streamlit then draws no base
     # map and fetches nothing. (With no mapStyle key at all it would fetch Carto's.)
-    return OfflineDeck(layers=stack, initial_view_state=view, tooltip=tooltip,
+    return OfflineDeck(layers=stack, initial_view_state=start, tooltip=tooltip,
                        map_provider=None)
 
 

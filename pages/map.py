@@ -35,6 +35,7 @@ def content(context: Context, as_of) -> None:
     filters = geo.MapFilters(tuple(nationalities), tuple(statuses), tuple(vulnerabilities))
     people = geo.people(context.database, context.viewer, filters, as_of=as_of)
     layers = geo.layers(context.database, context.viewer, as_of)
+    view = geo.map_view(context.database, context.viewer)
     if people.as_of is not None:
         note_filters(as_of=as_of.isoformat(timespec="minutes"))
     note_rows(len(people.points))  # points are rows about people: the audit log counts them
@@ -47,16 +48,17 @@ def content(context: Context, as_of) -> None:
 
     if access.sees_person_level(context.viewer.role):
         st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
-    st.pydeck_chart(build_deck(people, layers, base, tiles=tiles), height=HEIGHT)
+    st.pydeck_chart(build_deck(people, layers, base, view, tiles=tiles), height=HEIGHT)
     st.markdown(legend_html(people.mode, statuses, rounded=people.rounded,
                             few_hidden=access.sees_person_level(context.viewer.role)),
                 unsafe_allow_html=True)
 
     for note in people.notes:
         st.markdown(note)
+    shapes = ("District shapes are approximations built from district centres, not "
+              "official boundaries." if view.approximate else "")
     st.caption(f"{as_of_caption(as_of, earlier=people.as_of is not None)} Confidential "
-               "facilities are never drawn. District shapes are approximations built from "
-               "district centres, not official boundaries.")
+               f"facilities are never drawn. {shapes}".strip())
     if layers.unreadable_hazards:
         st.markdown(f"{layers.unreadable_hazards} active hazards have an unreadable shape and "
                     "are not drawn.")

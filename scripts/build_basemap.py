@@ -1,20 +1,21 @@
 """Build the offline base map in data/basemap/ (run once; not needed at run time).
 
 Inputs: Natural Earth country boundaries (public domain) as TopoJSON from the
-npm package `world-atlas`, and the scenario's district centroids from
-data/scenarios/lebanon.yaml. Needs shapely at build time only:
+npm package `world-atlas`, and each scenario template's district centroids
+(data/scenarios/*.yaml, SCENARIOS below). Needs shapely at build time only:
 
-    npm install --prefix /tmp/basemap world-atlas
+    npm install --prefix /tmp/basemap world-atlas@2.0.2
     pip install shapely
     python scripts/build_basemap.py /tmp/basemap/node_modules/world-atlas
 
 Outputs (GeoJSON FeatureCollections, WGS84):
-- world-110m.geojson: every country at 1:110m, with the region below cut out;
-- region-10m.geojson: countries at 1:10m clipped to the Eastern Mediterranean,
-  each with a label point (`label_lon`, `label_lat`);
-- lebanon-districts.geojson: APPROXIMATE district shapes, the Voronoi cells of
-  the scenario's district centroids clipped to Lebanon's 1:10m outline. They
-  are not official boundaries.
+- world-110m.geojson: every country at 1:110m, with the regions below cut out;
+- one file per region of REGIONS: countries at 1:10m clipped to the region,
+  each with a label point (`label_lon`, `label_lat`); the neighbours the Map
+  names carry `label: true` and their `iso3`;
+- one districts file per scenario template of SCENARIOS: APPROXIMATE district
+  shapes, the Voronoi cells of the template's district centroids clipped to the
+  country's 1:10m outline, by P-code. They are not official boundaries.
 """
 
 from __future__ import annotations
@@ -31,10 +32,25 @@ from shapely.ops import unary_union
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "basemap"
-SCENARIO = ROOT / "data" / "scenarios" / "lebanon.yaml"
+SCENARIOS_DIR = ROOT / "data" / "scenarios"
 
-# Eastern Mediterranean: Lebanon with its neighbours, Cyprus and the Sinai.
-REGION = (31.0, 30.0, 40.5, 37.5)  # lon_min, lat_min, lon_max, lat_max
+# Regions drawn at 1:10m: (lon_min, lat_min, lon_max, lat_max), and the neighbours
+# to name on the map, by Natural Earth name, with their ISO 3166-1 alpha-3 code.
+REGIONS = {
+    # Eastern Mediterranean: Lebanon with its neighbours, Cyprus and the Sinai.
+    "region-10m.geojson": ((31.0, 30.0, 40.5, 37.5),
+                           {"Syria": "SYR", "Israel": "ISR", "Cyprus": "CYP", "Jordan": "JOR",
+                            "Turkey": "TUR"}),
+    # The Greater Antilles: Cuba, Jamaica, Hispaniola, Puerto Rico and the southern Bahamas.
+    "caribbean-10m.geojson": ((-86.0, 16.0, -64.0, 24.0),
+                              {"Haiti": "HTI", "Dominican Rep.": "DOM", "Cuba": "CUB",
+                               "Jamaica": "JAM", "Puerto Rico": "PRI"}),
+}
+# Scenario template -> (its country's Natural Earth name, the districts file built from it).
+SCENARIOS = {
+    "lebanon.yaml": ("Lebanon", "lebanon-districts.geojson"),
+    "dominican-republic.yaml": ("Dominican Rep.", "dominican-republic-districts.geojson"),
+}
 
 
 def topo_to_shapes(topo: dict, name: str) -> list[tuple[dict, BaseGeometry]]:
@@ -100,51 +116,56 @@ def polygons_only(g: BaseGeometry) -> BaseGeometry | None:
 
 def main(atlas: Path) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    region = box(*REGION)
+    regions = unary_union([box(*extent) for extent, _ in REGIONS.values()])
 
     world = topo_to_shapes(json.loads((atlas / "countries-110m.json").read_text()), "countries")
     features = []
     for props, g in world:
-        g = polygons_only(g.difference(region).simplify(0.05))
+        g = polygons_only(g.difference(regions).simplify(0.05))
         if g is not None:
             features.append({"type": "Feature", "properties": {"name": props.get("name", "")},
                              "geometry": rounded(g, 2)})
     write("world-110m.geojson", features)
 
     detailed = topo_to_shapes(json.loads((atlas / "countries-10m.json").read_text()), "countries")
-    features = []
-    lebanon = None
-    for props, g in detailed:
-        if props.get("name") == "Lebanon":
-            lebanon = g
-        clipped = polygons_only(g.intersection(region).simplify(0.0015))
-        if clipped is None:
-            continue
-        label = clipped.representative_point()
-        features.append({"type": "Feature",
-                         "properties": {"name": props.get("name", ""),
-                                        "label_lon": round(label.x, 3),
-                                        "label_lat": round(label.y, 3)},
-                         "geometry": rounded(clipped, 4)})
-    write("region-10m.geojson", features)
-    if lebanon is None:
-        sys.exit("Lebanon not found in countries-10m.json")
+    outlines = {props.get("name"): g for props, g in detailed}
+    for name, (extent, labelled) in REGIONS.items():
+        region = box(*extent)
+        features = []
+        for props, g in detailed:
+            clipped = polygons_only(g.intersection(region).simplify(0.0015))
+            if clipped is None:
+                continue
+            label = clipped.representative_point()
+            country = props.get("name", "")
+            properties = {"name": country, "label_lon": round(label.x, 3),
+                          "label_lat": round(label.y, 3)}
+            if country in labelled:
+                properties |= {"label": True, "iso3": labelled[country]}
+            features.append({"type": "Feature", "properties": properties,
+                             "geometry": rounded(clipped, 4)})
+        write(name, features)
 
-    districts = yaml.safe_load(SCENARIO.read_text(encoding="utf-8"))["districts"]
-    centroids = MultiPoint([(d["lon"], d["lat"]) for d in districts])
-    cells = voronoi_polygons(centroids, extend_to=lebanon.envelope.buffer(1.0))
-    features = []
-    for d in districts:
-        point = Point(d["lon"], d["lat"])
-        cell = next(c for c in cells.geoms if c.contains(point))
-        g = polygons_only(cell.intersection(lebanon).simplify(0.002))
-        if g is None:
-            continue
-        features.append({"type": "Feature",
-                         "properties": {"pcode": d["pcode"], "name": d["name"],
-                                        "parent": d["parent"], "approximate": True},
-                         "geometry": rounded(g, 4)})
-    write("lebanon-districts.geojson", features)
+    for template, (country, out_name) in SCENARIOS.items():
+        outline = outlines.get(country)
+        if outline is None:
+            sys.exit(f"{country} not found in countries-10m.json")
+        districts = yaml.safe_load((SCENARIOS_DIR / template).read_text(encoding="utf-8"))[
+            "districts"]
+        centroids = MultiPoint([(d["lon"], d["lat"]) for d in districts])
+        cells = voronoi_polygons(centroids, extend_to=outline.envelope.buffer(1.0))
+        features = []
+        for d in districts:
+            point = Point(d["lon"], d["lat"])
+            cell = next(c for c in cells.geoms if c.contains(point))
+            g = polygons_only(cell.intersection(outline).simplify(0.002))
+            if g is None:
+                continue
+            features.append({"type": "Feature",
+                             "properties": {"pcode": d["pcode"], "name": d["name"],
+                                            "parent": d["parent"], "approximate": True},
+                             "geometry": rounded(g, 4)})
+        write(out_name, features)
 
 
 if __name__ == "__main__":

@@ -72,8 +72,8 @@ def test_migration_creates_exactly_the_models_tables_and_columns(migrated):
 
 def test_migration_records_the_expected_version(migrated):
     with migrated.connect() as conn:
-        assert schema.found_version(conn) == schema.expected_version() == "0001"
-        assert schema.check(conn) == "0001"
+        assert schema.found_version(conn) == schema.expected_version() == "0002"
+        assert schema.check(conn) == "0002"
 
 
 def test_no_drift_between_models_and_migration(migrated):

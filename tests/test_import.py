@@ -647,6 +647,14 @@ def test_areas_from_geojson(capsys, tmp_path, raw):
                                 "lon FROM areas ORDER BY pcode")).all()
     assert [tuple(r) for r in got] == [("LB01", "Beirut", 1, None, "LBN", 33.89, 35.5),
                                       ("LB0101", "Beirut", 2, "LB01", "LBN", 33.9, 35.5)]
+    # the feature's boundary is kept for the Map; a CSV row without one has none
+    with raw(url).connect() as conn:
+        shapes = dict(conn.execute(text("SELECT pcode, geometry FROM areas")).all())
+    assert shapes["LB01"] is None
+    assert json.loads(shapes["LB0101"]) == {"type": "Polygon", "coordinates": square}
+    # the same file again changes nothing
+    code, out, _ = sitroom(capsys, "import", "areas", path, "--db-url", url)
+    assert code == 0 and "0 added, 0 updated, 1 unchanged" in out
 
 
 # --- what cannot start says why, with no traceback --------------------------------------------

@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
+import yaml
 from sqlalchemy import text
 
+from dashboard import config
 from dashboard.contract import labels
 from dashboard.figures import geo
 from dashboard.rules.access import Viewer
@@ -368,7 +370,11 @@ def test_the_base_map_files_are_shipped_without_urls():
         assert "http" not in body
         data = json.loads(body)
         assert data["type"] == "FeatureCollection" and data["features"]
-    assert len(shapes) == 26
+    # every district of every shipped template has a shape, by its P-code
+    for template in sorted((config.DATA_DIR / "scenarios").glob("*.yaml")):
+        districts = yaml.safe_load(template.read_text(encoding="utf-8"))["districts"]
+        assert {d["pcode"] for d in districts} <= set(shapes), template.name
+    assert len(shapes) == 26 + 31
     assert (geo.BASEMAP_DIR / "README.md").read_text().count("approximation") >= 1
 
 

@@ -74,6 +74,10 @@ class Area(Base):
     country: Mapped[str] = col(String(3), doc="ISO3 of the country", hxl="#country+code")
     lat: Mapped[float] = col(Float, doc="latitude of the area's centre (WGS84)", hxl="#geo+lat")
     lon: Mapped[float] = col(Float, doc="longitude of the area's centre (WGS84)", hxl="#geo+lon")
+    geometry: Mapped[str | None] = col(Text, nullable=True,
+                                       doc="boundary as GeoJSON (Polygon or MultiPolygon, "
+                                           "WGS84), drawn on the Map; null: none known",
+                                       hxl="#geo+shape")
 
 
 class Person(Base):

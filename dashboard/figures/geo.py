@@ -34,6 +34,7 @@ person, sees no exact occupancy of a facility holding 1 to 4 people.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +53,13 @@ from dashboard.store import cache, db
 from dashboard.store.db import Database
 
 BASEMAP_DIR = config.DATA_DIR / "basemap"
-BASEMAP_FILES = ("world-110m.geojson", "region-10m.geojson", "lebanon-districts.geojson")
+WORLD_FILE = "world-110m.geojson"
+# Countries at 1:10m, each file for one region (its features carry label points; the
+# neighbours to name carry `label` and `iso3`), and approximate district shapes by P-code
+# for the shipped scenario templates (data/basemap/README.md).
+REGION_FILES = ("region-10m.geojson", "caribbean-10m.geojson")
+DISTRICT_FILES = ("lebanon-districts.geojson", "dominican-republic-districts.geojson")
+BASEMAP_FILES = (WORLD_FILE, *REGION_FILES, *DISTRICT_FILES)
 
 # Points cost ~40 bytes each in the compact spec: 5,000 is ~0.2 MB, well inside 2 MB.
 POINT_CAP = 5000
@@ -99,7 +106,7 @@ class People:
     """
 
     mode: str
-    areas: pd.DataFrame     # pcode, name, lat, lon, persons, polygon — drawn districts only
+    areas: pd.DataFrame     # pcode, name, lat, lon, persons, polygon, approximate — drawn only
     cells: pd.DataFrame     # gi, gj, persons, polygon — drawn cells only
     points: pd.DataFrame    # lon, lat, ref, full_name, status — a liaison's nationals only
     placed: Shown           # persons with valid coordinates matching the filters
@@ -140,10 +147,179 @@ def read_basemap(folder: Path = BASEMAP_DIR) -> dict[str, dict]:
 
 
 def district_shapes() -> dict[str, dict]:
-    """pcode -> GeoJSON geometry of the approximate district shapes (10 KB, read
-    whenever the people layer is counted, at most once per scope per interval)."""
+    """pcode -> GeoJSON geometry of the shipped approximate district shapes of every
+    shipped template (a few tens of KB, read whenever the map's view is worked out, at
+    most once per scope per interval)."""
     return {f["properties"]["pcode"]: f["geometry"]
-            for f in read_layer("lebanon-districts.geojson")["features"]}
+            for name in DISTRICT_FILES for f in read_layer(name)["features"]}
+
+
+def extent_of(geometry: dict) -> tuple[float, float, float, float] | None:
+    """(south, west, north, east) of a GeoJSON geometry's points, None without any."""
+    lons, lats = [], []
+
+    def walk(c) -> None:
+        if c and isinstance(c[0], (int, float)):
+            lons.append(float(c[0]))
+            lats.append(float(c[1]))
+        else:
+            for x in c or ():
+                walk(x)
+
+    walk(geometry.get("coordinates") if isinstance(geometry, dict) else None)
+    return (min(lats), min(lons), max(lats), max(lons)) if lats else None
+
+
+def layer_extent(layer: dict) -> tuple[float, float, float, float] | None:
+    """(south, west, north, east) of every feature of a base-map layer."""
+    boxes = [b for f in layer.get("features", []) if (b := extent_of(f.get("geometry")))]
+    if not boxes:
+        return None
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+            max(b[3] for b in boxes))
+
+
+# The Map's initial view is worked out for a deck of about this size: the wide page on a
+# laptop screen of 1400 pixels, less the sidebar (a projector shows more around it).
+VIEW_WIDTH_PX, VIEW_HEIGHT_PX = 900, 760
+VIEW_MARGIN_DEG = 0.3  # around the areas' centres, so that their shapes fit too
+WORLD_VIEW = (-60.0, -180.0, 75.0, 180.0)
+BOUNDARY_DIGITS = 3  # an imported boundary is drawn to about 100 m
+
+
+def fit(south: float, west: float, north: float, east: float,
+        width: int = VIEW_WIDTH_PX, height: int = VIEW_HEIGHT_PX) -> tuple[float, float, float]:
+    """(latitude, longitude, zoom) of a Web Mercator view that shows the box whole:
+    deck.gl's world is 512 pixels wide at zoom 0 and doubles at each level."""
+    def y(lat: float) -> float:
+        lat = max(-85.0, min(85.0, lat))
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    span_x = max(east - west, 0.05) / 360.0
+    span_y = max(y(north) - y(south), math.radians(0.05)) / (2 * math.pi)
+    zoom = min(math.log2(width / (512 * span_x)), math.log2(height / (512 * span_y)))
+    middle = math.degrees(math.atan(math.sinh((y(north) + y(south)) / 2)))
+    zoom = math.floor(max(0.5, min(zoom, 12.0)) * 100) / 100  # down: the box fits whole
+    return round(middle, 4), round((west + east) / 2, 4), zoom
+
+
+def view_box(latitude: float, longitude: float, zoom: float, width: int = VIEW_WIDTH_PX,
+             height: int = VIEW_HEIGHT_PX) -> tuple[float, float, float, float]:
+    """(south, west, north, east) that a view of `width` x `height` pixels shows (fit's
+    inverse)."""
+    world = 512 * 2 ** zoom
+    half_lon = width / world * 180.0
+    y = math.log(math.tan(math.pi / 4 + math.radians(latitude) / 2))
+    half_y = height / world * math.pi
+
+    def lat(v: float) -> float:
+        return math.degrees(math.atan(math.sinh(v)))
+
+    return lat(y - half_y), longitude - half_lon, lat(y + half_y), longitude + half_lon
+
+
+def drawable(geometry: dict, digits: int = BOUNDARY_DIGITS) -> dict:
+    """A boundary light enough to send to the browser: points rounded to `digits`
+    decimals and repeated points dropped. An official boundary can carry a point every
+    few metres, megabytes for a country's districts; the Map needs a hundred metres."""
+    polygons = []
+    for polygon in rings(geometry):
+        kept = []
+        for ring in polygon:
+            points: list[list[float]] = []
+            for point in ring:
+                x, y = round(float(point[0]), digits), round(float(point[1]), digits)
+                if not points or points[-1] != [x, y]:
+                    points.append([x, y])
+            if len(points) >= 4:
+                kept.append(points)
+        if kept:
+            polygons.append(kept)
+    if len(polygons) == 1:
+        return {"type": "Polygon", "coordinates": polygons[0]}
+    return {"type": "MultiPolygon", "coordinates": polygons}
+
+
+@dataclass(frozen=True)
+class MapView:
+    """Where the Map opens and what it outlines, from the scenario's own areas: its
+    country (scenarios.country), the extent of that country's areas, and their
+    district (admin level 2) shapes: the boundary the database holds
+    (areas.geometry, from `sitroom import areas`), else the shipped approximate shape
+    of the same P-code. Nothing here is about a person: the same for every role."""
+
+    country: str | None
+    extent: tuple[float, float, float, float]  # south, west, north, east of the areas' centres
+    latitude: float
+    longitude: float
+    zoom: float
+    shapes: dict[str, dict]  # pcode -> GeoJSON geometry of the districts drawn
+    approximate: frozenset[str]  # the P-codes whose shape is a shipped approximation
+
+    def districts(self) -> dict:
+        """The district outlines as a GeoJSON FeatureCollection."""
+        return {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"pcode": pcode}, "geometry": geometry}
+            for pcode, geometry in sorted(self.shapes.items())]}
+
+
+def _scenario_areas(database: Database, scenario_id: int) -> tuple[str | None, pd.DataFrame]:
+    """The scenario's country and its areas (every area where the scenario names no
+    country, or none of its country's areas are known)."""
+    found = database.read("SELECT country FROM scenarios WHERE id = :scenario",
+                          {"scenario": scenario_id})
+    country = found["country"].iloc[0] if len(found) else None
+    country = str(country) if country is not None and not pd.isna(country) else None
+    columns = "a.pcode, a.admin_level, a.lat, a.lon, a.geometry"
+    valid = "a.lat BETWEEN -90 AND 90 AND a.lon BETWEEN -180 AND 180"
+    areas = pd.DataFrame()
+    if country:
+        areas = database.read(f"SELECT {columns} FROM areas a WHERE a.country = :country "
+                              f"AND {valid}", {"country": country})
+    if areas.empty:
+        areas = database.read(f"SELECT {columns} FROM areas a WHERE {valid}")
+    return country, areas
+
+
+@cache.scoped(ttl=TTL)
+def map_view(database: Database, viewer: Viewer) -> MapView:
+    """The view and the district outlines of the viewer's scenario (MapView)."""
+    country, areas = _scenario_areas(database, viewer.scenario_id)
+    if areas.empty:  # no areas at all: the scenario's facilities, else the world
+        areas = database.read(
+            "SELECT f.lat, f.lon FROM facilities f WHERE f.scenario_id = :scenario "
+            "AND f.lat BETWEEN -90 AND 90 AND f.lon BETWEEN -180 AND 180",
+            {"scenario": viewer.scenario_id})
+    if areas.empty:
+        extent = WORLD_VIEW
+        box = WORLD_VIEW
+    else:
+        lat, lon = pd.to_numeric(areas["lat"]), pd.to_numeric(areas["lon"])
+        extent = (float(lat.min()), float(lon.min()), float(lat.max()), float(lon.max()))
+        box = (extent[0] - VIEW_MARGIN_DEG, extent[1] - VIEW_MARGIN_DEG,
+               extent[2] + VIEW_MARGIN_DEG, extent[3] + VIEW_MARGIN_DEG)
+    latitude, longitude, zoom = fit(*box)
+    shapes: dict[str, dict] = {}
+    approximate: set[str] = set()
+    if "geometry" in areas:
+        shipped = district_shapes()
+        for r in areas[pd.to_numeric(areas["admin_level"]) == 2].itertuples():
+            own = None
+            if isinstance(r.geometry, str) and r.geometry:
+                try:
+                    own = json.loads(r.geometry)
+                except ValueError:
+                    own = None
+            try:  # another writer may have stored anything: a bad shape is no shape
+                own = drawable(own) if isinstance(own, dict) else None
+            except (TypeError, ValueError, IndexError, KeyError):
+                own = None
+            if own is not None and rings(own):
+                shapes[str(r.pcode)] = own
+            elif str(r.pcode) in shipped:
+                shapes[str(r.pcode)] = shipped[str(r.pcode)]
+                approximate.add(str(r.pcode))
+    return MapView(country, extent, latitude, longitude, zoom, shapes, frozenset(approximate))
 
 
 def rings(geometry: dict) -> list[list]:
@@ -154,6 +330,16 @@ def rings(geometry: dict) -> list[list]:
     if kind == "MultiPolygon" and coords:
         return list(coords)
     return []
+
+
+def in_ring(ring: list, x: float, y: float) -> bool:
+    """Whether the point (x, y) = (lon, lat) is inside a closed ring (even-odd rule)."""
+    found = False
+    for a, b in zip(ring, ring[1:], strict=False):
+        (x1, y1), (x2, y2) = a[:2], b[:2]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            found = not found
+    return found
 
 
 # --- filters ------------------------------------------------------------------------------
@@ -377,7 +563,8 @@ def people(database: Database, viewer: Viewer, filters: MapFilters,
     at_confidential, conf_params = access.at_confidential_place(viewer.scenario_id)
     params = {**params, **conf_params, "step": GRID_STEP}
     empty_cells = pd.DataFrame(columns=["gi", "gj", "persons", "polygon"])
-    empty_areas = pd.DataFrame(columns=["pcode", "name", "lat", "lon", "persons", "polygon"])
+    empty_areas = pd.DataFrame(columns=["pcode", "name", "lat", "lon", "persons", "polygon",
+                                        "approximate"])
     empty_points = pd.DataFrame(columns=["lon", "lat", "ref", "full_name", "status"])
 
     found = placements(database, viewer.scenario_id) if then is None else None
@@ -449,7 +636,8 @@ def _by_area(database: Database, viewer: Viewer, districts: pd.DataFrame, then: 
     from the persons by district with their cell keys (`_districts`)."""
     frame, bad = _split_placed(districts)
     areas = database.read("SELECT pcode, name, lat, lon FROM areas WHERE admin_level = 2")
-    shapes = district_shapes()
+    view = map_view(database, viewer)
+    shapes = view.shapes
     known = {r.pcode: r for r in areas.itertuples() if r.pcode in shapes}
     counts: dict[str, Count] = {}
     unplaced = privacy.ZERO
@@ -466,6 +654,7 @@ def _by_area(database: Database, viewer: Viewer, districts: pd.DataFrame, then: 
         "pcode": list(drawn), "name": [known[k].name for k in drawn],
         "lat": [float(known[k].lat) for k in drawn], "lon": [float(known[k].lon) for k in drawn],
         "persons": list(drawn.values()), "polygon": [rings(shapes[k]) for k in drawn],
+        "approximate": [k in view.approximate for k in drawn],
     })
     drawn_count = _total(counts[k] for k in drawn)
     hidden_count = _total(hidden.values())

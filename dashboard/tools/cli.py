@@ -31,7 +31,8 @@ def _generate(args: argparse.Namespace) -> int:
         url = args.db_url
     try:
         report = generate(url, persons=args.persons, seed=args.seed, dirty=args.dirty,
-                          progress=lambda msg: print(msg, file=sys.stderr))
+                          progress=lambda msg: print(msg, file=sys.stderr),
+                          template=args.template)
     except GenerateError as exc:
         return _fail(str(exc))
     print(report.summary() if hasattr(report, "summary") else report)
@@ -417,6 +418,9 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--db-url", help="database URL to write into (must hold no scenario)")
     gen.add_argument("--dirty", action="store_true",
                      help="add a known set of rows that break the data contract")
+    gen.add_argument("--template", metavar="FILE",
+                     help="scenario template (default: data/scenarios/lebanon.yaml; "
+                          "data/scenarios/ holds the others)")
     gen.set_defaults(func=_generate)
 
     mig = sub.add_parser("migrate", help="create or upgrade the data contract in a database")

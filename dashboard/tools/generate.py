@@ -1,9 +1,12 @@
 """The deterministic synthetic crisis generator.
 
-`generate(url, persons, seed)` creates the data contract in an empty database
-and fills it with two SYNTHETIC scenarios drawn from the template
-data/scenarios/lebanon.yaml: a live crisis with exactly `persons` persons and a
-smaller exercise. Every row describes nobody real.
+`generate(url, persons, seed, template=FILE)` creates the data contract in an
+empty database and fills it with two SYNTHETIC scenarios drawn from a scenario
+template (data/scenarios/*.yaml; by default lebanon.yaml): a live crisis with
+exactly `persons` persons and a smaller exercise. Every row describes nobody
+real. Everything about the host country (its areas, capital, telephone
+numbers, the nationalities there, the kinds of hazard the crisis brings) comes
+from the template.
 
 Everything is drawn with numpy from `numpy.random.default_rng(seed)` (one
 spawned generator per scenario), vectorised over whole tables, so the same
@@ -89,7 +92,6 @@ DOCS_OTHER_P = [0.58, 0.12, 0.05, 0.15, 0.10]
 SERVICE_P = {"consular": .18, "documentation": .16, "evacuation": .10, "family_tracing": .05,
              "shelter": .10, "health": .12, "psychosocial": .08, "legal": .05, "asylum": .04,
              "anti_trafficking": .04, "gbv": .05, "child_protection": .03}
-PHONE_PREFIXES = np.array(["3", "70", "71", "76", "78", "79", "81"], dtype=object)
 
 
 class GenerateError(Exception):
@@ -143,10 +145,28 @@ class Template:
     name_given: np.ndarray  # [nat, sex] number of given names
     name_family: np.ndarray  # [nat] number of family names
     orgs: list[dict]
+    phone: dict  # country_code, prefixes (mobile), digits (groups after the prefix)
+    hotline: dict  # prefix, digits: a consular post's landline
+    capital: dict  # city, lat, lon: where the embassies are
+    land_destinations: tuple[str, ...]  # nationalities evacuated by land (a neighbour)
 
 
-def load_template(path: Path = TEMPLATE_PATH) -> Template:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+def load_template(path: Path | str | None = None) -> Template:
+    """Read a scenario template (docs/drill-scripts.md and data/scenarios/)."""
+    path = Path(path) if path is not None else TEMPLATE_PATH
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GenerateError(f"Cannot read the template {path}: {exc.strerror or exc}.") from exc
+    except yaml.YAMLError as exc:
+        raise GenerateError(f"The template {path} is not valid YAML: {exc}") from exc
+    missing = [k for k in TEMPLATE_KEYS if not isinstance(raw, dict) or k not in raw]
+    if missing:
+        raise GenerateError(f"The template {path} lacks {', '.join(missing)} "
+                            "(see data/scenarios/lebanon.yaml).")
+    problems = template_problems(raw)
+    if problems:
+        raise GenerateError(f"The template {path} cannot be used: " + "; ".join(problems) + ".")
     d = raw["districts"]
     nats = raw["nationalities"]
     codes = list(nats)
@@ -179,8 +199,56 @@ def load_template(path: Path = TEMPLATE_PATH) -> Template:
         nat_protection=col("protection"), nat_family=col("families"),
         nat_evacuation=col("evacuation"),
         names=np.array(names, dtype=object), name_offset=offset, name_given=given,
-        name_family=family, orgs=raw["organisations"],
+        name_family=family, orgs=raw["organisations"], phone=raw["phone"],
+        hotline=raw["hotline"], capital=raw["capital"],
+        land_destinations=tuple(raw.get("land_destinations") or ()),
     )
+
+
+# What every template must give (the rest is optional).
+TEMPLATE_KEYS = ("country", "live", "exercise", "governorates", "districts", "nationalities",
+                 "second_nationalities", "organisations", "facility_kinds", "hazard_places",
+                 "phone", "hotline", "capital")
+
+
+def template_problems(raw: dict) -> list[str]:
+    """What in a template would break the data contract or the drawing: codes outside
+    the vocabularies and the shipped countries, parents that do not exist, services no
+    organisation receives, kinds of facility without a capacity."""
+    problems = []
+    known = {r["iso3"] for r in read_countries()}
+    codes = [raw["country"], *raw["nationalities"], *raw["second_nationalities"],
+             *(raw.get("land_destinations") or [])]
+    unknown = sorted({str(c) for c in codes if c not in known})
+    if unknown:
+        problems.append(f"country codes not in data/countries.csv: {', '.join(unknown)}")
+    parents = {g["pcode"] for g in raw["governorates"]}
+    orphans = [d["pcode"] for d in raw["districts"] if d.get("parent") not in parents]
+    if orphans:
+        problems.append(f"districts whose parent is not a governorate: {', '.join(orphans)}")
+    if not any(d.get("safer") for d in raw["districts"]):
+        problems.append("no district is marked safer (relocations go there)")
+    named = {k for place in raw["hazard_places"] for k in place["kinds"]}
+    hazards = sorted(named - set(vocab.HAZARD_KINDS))
+    if hazards:
+        problems.append(f"hazard kinds outside vocab.HAZARD_KINDS: {', '.join(hazards)}")
+    kinds = sorted(set(vocab.FACILITY_KINDS) - set(raw["facility_kinds"]))
+    if kinds:
+        problems.append(f"facility kinds without a share, capacity and names: {', '.join(kinds)}")
+    received = {s for o in raw["organisations"] for s in o.get("services", [])}
+    services = sorted(set(vocab.REFERRAL_SERVICES) - received)
+    if services:
+        problems.append(f"services no organisation receives: {', '.join(services)}")
+    return problems
+
+
+def _digits(groups: list[int], value: int) -> str:
+    """`value` written as groups of digits, e.g. [3, 4] and 5551234 -> "555 1234"."""
+    out, rest = [], value
+    for width in reversed(groups):
+        out.append(f"{rest % 10 ** width:0{width}d}")
+        rest //= 10 ** width
+    return " ".join(reversed(out))
 
 
 # --- small vectorised helpers ------------------------------------------------
@@ -536,6 +604,7 @@ def draw_evacuation(tpl: Template, rng: np.random.Generator, people: People, fac
     dest = tpl.nat[people.nat[pid]]
     second = people.second[pid]
     use_second = (second != None) & (rng.random(c) < 0.3)  # noqa: E711 (object array)
+    use_second &= second != tpl.raw["country"]  # nobody is evacuated to the host country
     dest[use_second] = second[use_second]
     reg = people.reg[pid]
     # earliest a person can be on a movement: half a day to a few days after registering
@@ -570,7 +639,8 @@ def draw_evacuation(tpl: Template, rng: np.random.Generator, people: People, fac
             idx = idx[np.argsort(ready[idx], kind="stable")] if past else rng.permutation(idx)
             i, first = 0, True
             while i < len(idx):
-                mode = "land" if d == "SYR" else ("sea" if rng.random() < 0.15 else "air")
+                mode = ("land" if d in tpl.land_destinations
+                        else "sea" if rng.random() < 0.15 else "air")
                 seats = int(rng.integers(*SEATS[mode]))
                 chunk = idx[i:i + max(1, int(seats * rng.uniform(0.7, 0.98)))]
                 i += len(chunk)
@@ -583,7 +653,7 @@ def draw_evacuation(tpl: Template, rng: np.random.Generator, people: People, fac
                     leaves, status = AS_OF + int(rng.uniform(3 * HOUR, 6 * DAY)), "planned"
                 move[chunk] = add(mode, d, seats, leaves, status)
                 first = False
-    dests = sorted(set(dest.tolist())) or ["ETH"]
+    dests = sorted(set(dest.tolist())) or [str(tpl.nat[0])]
     for _ in range(max(1, round(0.03 * len(mv["mode"])))):
         add("air", dests[int(rng.integers(0, len(dests)))], int(rng.integers(150, 401)),
             int(rng.uniform(2 * DAY, AS_OF + 3 * DAY)), "cancelled")
@@ -760,9 +830,12 @@ def person_columns(tpl: Template, rng: np.random.Generator, people: People,
     family_id[in_family] = [f"{prefix}-F{u:07d}" for u in people.unit[in_family].tolist()]
     has_phone = (people.member < 2) & (rng.random(n) < 0.92)
     phone = np.full(n, None, dtype=object)
-    digits = rng.integers(0, 1_000_000, n)
-    pre = PHONE_PREFIXES[rng.integers(0, len(PHONE_PREFIXES), n)]
-    phone[has_phone] = [f"+961 {a} {b // 1000:03d} {b % 1000:03d}"
+    groups = list(tpl.phone["digits"])
+    digits = rng.integers(0, 10 ** sum(groups), n)
+    prefixes = np.array([str(x) for x in tpl.phone["prefixes"]], dtype=object)
+    pre = prefixes[rng.integers(0, len(prefixes), n)]
+    code = tpl.phone["country_code"]
+    phone[has_phone] = [f"{code} {a} {_digits(groups, b)}"
                         for a, b in zip(pre[has_phone].tolist(), digits[has_phone].tolist(),
                                         strict=True)]
     lat, lon, district = final_place(people, fac)
@@ -905,7 +978,8 @@ def polygon(rng: np.random.Generator, lat: float, lon: float, radius_km: float) 
 def hazard_columns(tpl: Template, rng: np.random.Generator, n: int, sid: int, ids: Ids,
                    clock: Clock) -> Columns:
     places = tpl.raw["hazard_places"]
-    kinds = list(vocab.HAZARD_KINDS)
+    # the kinds of this crisis: those the template places anywhere, in the vocabulary's order
+    kinds = [k for k in vocab.HAZARD_KINDS if any(k in p["kinds"] for p in places)]
     rows: list[tuple] = []
     for i in range(n):
         if i < len(kinds):  # every kind at least once
@@ -961,22 +1035,25 @@ def area_columns(tpl: Template) -> Columns:
 
 def consular_post_columns(tpl: Template, rng: np.random.Generator,
                           country_names: dict[str, str]) -> Columns:
-    """An embassy in Beirut or Baabda for every nationality, a second post for some."""
+    """An embassy in the capital for every nationality, a second post for some."""
     statuses = list(vocab.CONSULAR_POST_STATUSES)
+    capital = tpl.capital
     rows = []
     for code in tpl.nat.tolist():
         name = country_names.get(code, code)
-        rows.append((code, f"Embassy of {name}, Beirut", 33.87 + rng.normal(0, 0.012),
-                     35.52 + rng.normal(0, 0.015)))
+        rows.append((code, f"Embassy of {name}, {capital['city']}",
+                     capital["lat"] + rng.normal(0, 0.012),
+                     capital["lon"] + rng.normal(0, 0.015)))
         second = tpl.raw.get("second_posts", {}).get(code)
         if second:
             rows.append((code, f"Consulate of {name}, {second['city']}", second["lat"],
                          second["lon"]))
     n = len(rows)
     status = choice(rng, [0.5, 0.25, 0.1, 0.15], n)
-    hotline = [f"+961 1 {a:03d} {b:03d}" for a, b in
-               zip(rng.integers(200, 1000, n).tolist(), rng.integers(0, 1000, n).tolist(),
-                   strict=True)]
+    first, second = tpl.hotline["digits"]
+    hotline = [f"{tpl.hotline['prefix']} {a:0{first}d} {b:0{second}d}" for a, b in
+               zip(rng.integers(2 * 10 ** (first - 1), 10 ** first, n).tolist(),
+                   rng.integers(0, 10 ** second, n).tolist(), strict=True)]
     return {
         "id": np.arange(1, n + 1), "country": np.array([r[0] for r in rows], dtype=object),
         "name": np.array([r[1] for r in rows], dtype=object),
@@ -1075,8 +1152,10 @@ def exercise_size(persons: int) -> int:
 
 def generate(url: str, persons: int, seed: int, dirty: bool = False,
              start: datetime | None = None,
-             progress: Callable[[str], None] | None = None) -> GenerateReport:
-    """Create the schema in an empty database and load two synthetic scenarios."""
+             progress: Callable[[str], None] | None = None,
+             template: Path | str | None = None) -> GenerateReport:
+    """Create the schema in an empty database and load two synthetic scenarios drawn
+    from `template` (a scenario template file; None: data/scenarios/lebanon.yaml)."""
     began = time.perf_counter()
     say = progress or (lambda _msg: None)
     if persons < MIN_PERSONS:
@@ -1088,12 +1167,12 @@ def generate(url: str, persons: int, seed: int, dirty: bool = False,
         assert offset is not None  # a datetime with a tzinfo that gives no offset is naive
         start = (start - offset).replace(tzinfo=None)  # naive UTC, as stored
     start = start or DEFAULT_START
+    tpl = load_template(template)  # a bad template is refused before the database is touched
     engine = writable_engine(url)
     try:
         say("creating the schema")
         schema.upgrade(engine)
         existing = check_empty(engine, url)
-        tpl = load_template()
         r_live, r_exercise, r_dirty, r_posts = np.random.default_rng(seed).spawn(4)
         ids, clock = Ids(), Clock(start)
         year = (start + timedelta(days=CRISIS_DAYS)).year

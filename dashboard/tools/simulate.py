@@ -345,13 +345,27 @@ def departures(p: Play, f: dict) -> str:
 
 
 @cache
-def _name_lists() -> dict[str, dict[str, list[str]]]:
-    raw = yaml.safe_load((config.DATA_DIR / "scenarios" / "lebanon.yaml").read_text("utf-8"))
-    return raw.get("nationalities", {})
+def _templates() -> tuple[dict, ...]:
+    """The shipped scenario templates (data/scenarios/), Lebanon's first: where the
+    synthetic names and telephone numbers of registered people come from."""
+    paths = sorted((config.DATA_DIR / "scenarios").glob("*.yaml"),
+                   key=lambda path: (path.name != "lebanon.yaml", path.name))
+    return tuple(yaml.safe_load(path.read_text("utf-8")) for path in paths)
 
 
-def _synthetic_person(rng: random.Random, nationality: str, sex: str) -> tuple[str, str]:
-    names = _name_lists().get(nationality)
+def _template_for(country: str | None) -> dict:
+    """The template of the scenario's country, else the first (Lebanon's)."""
+    found = [t for t in _templates() if t.get("country") == country]
+    return found[0] if found else _templates()[0]
+
+
+def _synthetic_person(rng: random.Random, nationality: str, sex: str,
+                      template: dict) -> tuple[str, str]:
+    """A synthetic name from the template's lists for the nationality (or another
+    template's), and a telephone number in the template's form."""
+    names = template.get("nationalities", {}).get(nationality) or next(
+        (t["nationalities"][nationality] for t in _templates()
+         if nationality in t.get("nationalities", {})), None)
     if sex == "x":
         sex = rng.choice("fm")
     if names:
@@ -359,9 +373,10 @@ def _synthetic_person(rng: random.Random, nationality: str, sex: str) -> tuple[s
         full = f"{given} {rng.choice(names['family'])}"
     else:
         full = f"Drill Person {rng.randrange(1000, 9999)}"
-    phone = (f"+961 {rng.choice(['70', '71', '76', '78', '79', '81'])} "
-             f"{rng.randrange(1000):03d} {rng.randrange(1000):03d}")
-    return full, phone
+    phone = template["phone"]
+    prefix = rng.choice([str(x) for x in phone["prefixes"]])
+    digits = " ".join(f"{rng.randrange(10 ** w):0{w}d}" for w in phone["digits"])
+    return full, f"{phone['country_code']} {prefix} {digits}"
 
 
 def register(p: Play, f: dict, inject: Inject) -> str:
@@ -371,11 +386,13 @@ def register(p: Play, f: dict, inject: Inject) -> str:
     fac = resolve_facility(p, f["facility"]) if "facility" in f else None
     places = fac.free if fac else 0
     rng = random.Random(f"{inject.seq}-{inject.name}")  # the same people on every replay
+    country = p.w.rows("SELECT country FROM scenarios WHERE id = :s", {"s": p.scenario_id})
+    template = _template_for(country[0].country if country else None)
     tag = p.run.run_id[:8]
     ids, sheltered = [], 0
     for i in range(f["count"]):
         sex = f.get("sex") or "fm"[i % 2]
-        full_name, phone = _synthetic_person(rng, f["nationality"], sex)
+        full_name, phone = _synthetic_person(rng, f["nationality"], sex, template)
         inside = fac is not None and i < places
         where = fac if inside else None
         lat = where.lat if where else round(district.lat + rng.uniform(-0.02, 0.02), 5)

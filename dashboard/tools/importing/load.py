@@ -567,6 +567,15 @@ class Job:
                 return
             values["lat"], values["lon"] = middle
             row.given |= {"lat", "lon"}
+        if ("geometry" not in values and geometry is not None
+                and geometry.get("type") in ("Polygon", "MultiPolygon")):
+            # The feature's boundary is kept: the Map draws it as the area's shape.
+            try:
+                values["geometry"] = _geometry(json.dumps(geometry))
+            except v.Bad as exc:
+                self.bad(row.line, "geometry", None, str(exc))
+                return
+            row.given.add("geometry")
         if "admin_level" not in values:
             parent = values.get("parent_pcode")
             level = self.layout.admin_level
