@@ -106,9 +106,11 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    """A paragraph of plain text: escaped, so that no name is read as markup."""
-    return Paragraph(escape(str(text)), style)
+def _p(text: object, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of plain text: escaped, so that no name is read as markup; nothing
+    for a value that is not there."""
+    missing = text is None or (isinstance(text, float) and math.isnan(text))
+    return Paragraph(escape("" if missing else str(text)), style)
 
 
 # --- words and numbers --------------------------------------------------------------------
@@ -437,14 +439,14 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]], widths: Seque
 
 def _tiles(report: SituationReport, styles: dict[str, ParagraphStyle]) -> Table:
     """The headline figures as tiles, five to a row: label, value, change."""
-    cells = []
+    cells: list[object] = []
     for figure in report.overview.figures:
         change = change_text(figure.delta)
         cells.append([_p(figure.label, styles["tile_label"]),
                       _p(shown_text(figure.value), styles["tile_value"]),
                       _p(f"{change} since then" if change else "", styles["tile_delta"])])
     per_row = 5
-    rows = [cells[i:i + per_row] for i in range(0, len(cells), per_row)]
+    rows: list[list[object]] = [cells[i:i + per_row] for i in range(0, len(cells), per_row)]
     rows[-1] += [""] * (per_row - len(rows[-1]))
     out = Table(rows, colWidths=[BODY_W / per_row] * per_row)
     out.setStyle(TableStyle([
