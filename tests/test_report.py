@@ -214,3 +214,33 @@ def test_the_overview_offers_the_report_and_audits_its_download(sqlite_url, own_
     assert [(r["user"], r["role"], r["scenario_id"], r["page"]) for r in reports] == [
         ("test-committee", "committee", EXERCISE, "overview")]
     assert json.loads(reports[0]["filters"])["file"] == name
+
+
+def test_markup_in_a_name_prints_as_written(sqlite_url, tmp_path):
+    """A scenario or facility named with ReportLab's paragraph markup (or a bare "&",
+    which its parser refuses) prints as written, and makes no other text."""
+    copy = tmp_path / "markup.sqlite"
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as source, \
+            sqlite3.connect(copy) as target:
+        source.backup(target)
+        name = 'Cedar & <font size="40">Shield</font> <b>drill'
+        target.execute("UPDATE scenarios SET name = ? WHERE id = ?", (name, EXERCISE))
+    written = report_pdf.write_report(opened(f"sqlite:///{copy}"),
+                                      Viewer("x", "committee", EXERCISE))
+    pages = pages_text(written.pdf)
+    assert name in pages[0]
+    assert all(f"EXERCISE — {name} — NOT LIVE DATA" in page for page in pages)
+
+
+def test_a_report_of_broken_data_says_what_was_left_out(dirty_sqlite_url, raw):
+    """Rows that break the data contract are counted in the report's quality notes, as on
+    the Data quality page (exact: they count records, not people by any attribute)."""
+    bad = frame(raw(dirty_sqlite_url),
+                "SELECT COUNT(*) AS n FROM persons WHERE scenario_id = 1 AND (lat IS NULL "
+                "OR lon IS NULL OR lat NOT BETWEEN -90 AND 90 OR lon NOT BETWEEN -180 AND 180)"
+                ).at[0, "n"]
+    assert bad > 0
+    written = report_pdf.write_report(opened(dirty_sqlite_url), Viewer("c", "committee", 1))
+    lines = [line.strip() for page in pages_text(written.pdf) for line in page.splitlines()]
+    at = lines.index("Persons with missing or impossible coordinates")
+    assert lines[at + 1] == f"{bad:,}"
