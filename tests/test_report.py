@@ -244,3 +244,14 @@ def test_a_report_of_broken_data_says_what_was_left_out(dirty_sqlite_url, raw):
     lines = [line.strip() for page in pages_text(written.pdf) for line in page.splitlines()]
     at = lines.index("Persons with missing or impossible coordinates")
     assert lines[at + 1] == f"{bad:,}"
+
+
+def test_the_data_protection_leads_report_holds_only_the_pages_it_opens(sqlite_url):
+    """The admin opens the Overview and Data quality, not the Map, Shelters or Evacuation
+    pages: its report has their figures, no map, no movements, no time to full."""
+    written = report_pdf.write_report(opened(sqlite_url), Viewer("a", "admin", 1))
+    lines = {line.strip() for page in pages_text(written.pdf) for line in page.splitlines()}
+    assert {"Registered", "Overdue referrals by service", "Evacuation cases by stage",
+            "Data freshness and quality"} <= lines
+    assert not {"Map", "Movement", "Time to full", "Severity"} & lines
+    assert written.report.people is None and written.report.movements is None

@@ -8,8 +8,10 @@ the evacuation funnel and overdue referrals from the Overview
 Shelters page (`shelters.shelters`), movements from the Evacuation page
 (`evacuation.movements`), the map's people and layers from the Map page (`geo.people`
 with the map's default filters, `geo.layers`), the contract breaks from the Data
-quality page (`quality.quality_table`). So the report holds exactly the figures,
-rounding and "<5" the same viewer is shown on screen (docs/design.md §2.4), and the
+quality page (`quality.quality_table`), each only for a role that may open that page (the
+data protection lead's report is the Overview's figures and data quality). So the report
+holds exactly the figures, rounding and "<5" the same viewer is shown on screen
+(docs/design.md §2.4), and the
 people of a role that sees only counts are districts or grid cells, never a person
 (§2.6): a liaison's points are its own nationals, drawn without a name or reference.
 """
@@ -49,16 +51,16 @@ class SituationReport:
     reference_label: str          # what that moment is, in words
     generated_at: datetime        # naive UTC
     overview: Overview
-    near_capacity: pd.DataFrame   # facility, kind, area, capacity, occupants, full_pct,
-    #                               change_24h, time_to_full, confirmation
+    near_capacity: pd.DataFrame   # facility, kind, area, capacity, occupants, full_pct, and
+    #                               from the Shelters page change_24h, time_to_full, confirmation
     near_capacity_more: int       # near-capacity facilities left out of the list
-    shelter_headline: dict        # the Shelters page's headline
+    shelter_headline: dict | None  # the Shelters page's headline
     shelters_left_out: tuple[int, int]  # facilities with no report, with an invalid one
-    movements: pd.DataFrame       # as evacuation.movements, cut to MOST_MOVEMENTS
+    movements: pd.DataFrame | None  # as evacuation.movements, cut to MOST_MOVEMENTS
     movements_more: int
-    people: geo.People            # the map's people, with its default filters
-    layers: geo.MapLayers         # facilities (never a confidential one), hazards, posts
-    hazards: pd.DataFrame         # one row per active hazard: kind, severity, valid_from, valid_to
+    people: geo.People | None     # the map's people, with its default filters
+    layers: geo.MapLayers | None  # facilities (never a confidential one), hazards, posts
+    hazards: pd.DataFrame | None  # one row per active hazard: kind, severity, valid_from, valid_to
     hazards_more: int
     quality: pd.DataFrame | None  # contract breaks, for the roles that open Data quality
 
@@ -74,7 +76,7 @@ class SituationReport:
     @property
     def rows_about_people(self) -> int:
         """Rows about people in the report, for the audit log: a liaison's points."""
-        return len(self.people.points)
+        return 0 if self.people is None else len(self.people.points)
 
 
 def _scenario(database: Database, scenario_id: int) -> ScenarioInfo:
@@ -142,15 +144,19 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
     reference_at, words = reference_moment(viewer, as_of, scenario.starts_at, since)
 
     figures = overview(database, viewer, as_of, reference_at)
-    shelter = shelters.shelters(database, viewer, figures.as_of)
-    near = _near_capacity(shelter.facilities)
-    moves = evacuation.movements(database, viewer)
-    people = geo.people(database, viewer, geo.MapFilters(), as_of=figures.as_of)
-    layers = geo.layers(database, viewer, figures.as_of)
-    hazards = _hazards(layers)
-    table = None
-    if access.may_open(viewer.role, "data_quality"):
-        table = quality.quality_table(database, viewer)
+    may = lambda page: access.may_open(viewer.role, page)  # noqa: E731
+    near, headline, left_out = figures.near_capacity, None, (0, 0)
+    if may("shelters"):
+        shelter = shelters.shelters(database, viewer, figures.as_of)
+        near, headline = _near_capacity(shelter.facilities), shelter.headline
+        left_out = (shelter.no_report, shelter.invalid)
+    moves = evacuation.movements(database, viewer) if may("evacuation") else None
+    people = layers = hazards = None
+    if may("map"):
+        people = geo.people(database, viewer, geo.MapFilters(), as_of=figures.as_of)
+        layers = geo.layers(database, viewer, figures.as_of)
+        hazards = _hazards(layers)
+    table = quality.quality_table(database, viewer) if may("data_quality") else None
     return SituationReport(
         viewer=viewer, scenario=scenario, as_of=figures.as_of, data_as_of=latest,
         reference_at=figures.reference_at, reference_label=words,
@@ -158,9 +164,10 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
         overview=figures,
         near_capacity=near.head(MOST_FACILITIES),
         near_capacity_more=max(0, len(near) - MOST_FACILITIES),
-        shelter_headline=shelter.headline,
-        shelters_left_out=(shelter.no_report, shelter.invalid),
-        movements=moves.head(MOST_MOVEMENTS), movements_more=max(0, len(moves) - MOST_MOVEMENTS),
+        shelter_headline=headline, shelters_left_out=left_out,
+        movements=None if moves is None else moves.head(MOST_MOVEMENTS),
+        movements_more=0 if moves is None else max(0, len(moves) - MOST_MOVEMENTS),
         people=people, layers=layers,
-        hazards=hazards.head(MOST_HAZARDS), hazards_more=max(0, len(hazards) - MOST_HAZARDS),
+        hazards=None if hazards is None else hazards.head(MOST_HAZARDS),
+        hazards_more=0 if hazards is None else max(0, len(hazards) - MOST_HAZARDS),
         quality=table)

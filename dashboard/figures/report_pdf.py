@@ -299,7 +299,8 @@ def _label(drawing: Drawing, x: float, y: float, lines: Sequence[tuple[str, str,
                            textAnchor="middle", fillColor=INK))
 
 
-def situation_map(report: SituationReport, width: float, height: float) -> Drawing:
+def situation_map(people: geo.People, layers: geo.MapLayers, width: float,
+                  height: float) -> Drawing:
     """The map of the report: the shipped base map, people as the viewer may see them
     (districts or cells with their shown counts; a liaison's nationals as dots, no name),
     active hazards, and facilities coloured by load (never a confidential one: geo.layers
@@ -314,7 +315,6 @@ def situation_map(report: SituationReport, width: float, height: float) -> Drawi
             for part in geo.rings(feature.get("geometry") or {}):
                 _add(drawing, _polygon(projection, part[0], fillColor=colors.HexColor(LAND),
                                        strokeColor=colors.HexColor(BORDER), strokeWidth=0.6))
-    people = report.people
     if people.mode == "areas":
         for row in people.areas.itertuples():
             fill = colors.HexColor(palette.count_colour(int(row.persons)))
@@ -330,7 +330,7 @@ def situation_map(report: SituationReport, width: float, height: float) -> Drawi
         for part in geo.rings(geometry):
             _add(drawing, _polygon(projection, part[0], fillColor=None,
                                    strokeColor=colors.HexColor(DISTRICT), strokeWidth=0.5))
-    for row in report.layers.hazards.itertuples():
+    for row in layers.hazards.itertuples():
         colour = colors.HexColor(palette.HAZARD_SEVERITY.get(row.severity, palette.NO_REPORT))
         _add(drawing, _polygon(projection, row.polygon[0], fillColor=colour, fillOpacity=0.35,
                                strokeColor=colour, strokeWidth=1.2))
@@ -340,7 +340,7 @@ def situation_map(report: SituationReport, width: float, height: float) -> Drawi
                 x, y = projection.xy(float(row.lon), float(row.lat))
                 drawing.add(Circle(x, y, 1.3, strokeColor=None, fillColor=colors.HexColor(
                     palette.PERSON_STATUS.get(row.status, palette.NO_REPORT))))
-    for row in report.layers.facilities.itertuples():
+    for row in layers.facilities.itertuples():
         lon, lat = float(row.lon), float(row.lat)
         if projection.inside(lon, lat):
             x, y = projection.xy(lon, lat)
@@ -370,7 +370,7 @@ def situation_map(report: SituationReport, width: float, height: float) -> Drawi
     return drawing
 
 
-def map_legend(report: SituationReport, width: float) -> Drawing:
+def map_legend(people: geo.People, width: float) -> Drawing:
     """What the colours of the map mean: people, facilities and hazards, a row each."""
     drawing = Drawing(width, 66)
     x, row = 0.0, 0.0
@@ -390,10 +390,10 @@ def map_legend(report: SituationReport, width: float) -> Drawing:
         drawing.add(String(x + 11, row + 1.5, text, fontName=FONT, fontSize=7, fillColor=INK))
         x += 17 + pdfmetrics.stringWidth(text, FONT, 7)
 
-    mode = report.people.mode
+    mode = people.mode
     if mode in ("areas", "cells"):
         heading("Persons per " + ("district" if mode == "areas" else f"{geo.GRID_STEP}° cell")
-                + (" (rounded)" if report.rounded else ""), 44)
+                + (" (rounded)" if people.rounded else ""), 44)
         edges = [*palette.COUNT_BINS[1:], None]
         for low, high, colour in zip(palette.COUNT_BINS, edges, palette.COUNT_COLOURS,
                                      strict=True):
@@ -406,7 +406,7 @@ def map_legend(report: SituationReport, width: float) -> Drawing:
     for colour, text in ((palette.LOAD_GREEN, "below 75%"), (palette.LOAD_AMBER, "75–89%"),
                          (palette.LOAD_RED, "90% or more"),
                          (palette.NO_REPORT, "no valid report" + (" or fewer than 5 people"
-                                                                  if not report.rounded
+                                                                  if not people.rounded
                                                                   else ""))):
         key(colour, text, circle=True)
     heading("Active hazards, by severity", 0)
@@ -556,32 +556,42 @@ def typeset(report: SituationReport) -> bytes:
               _p("Overdue: open referrals past their service's deadline and not accepted.",
                  s["small"])]
 
-    # The map
-    story.append(KeepTogether([_p("Map", s["h2"]),
-                               situation_map(report, BODY_W, 150 * mm), Spacer(0, 3),
-                               map_legend(report, BODY_W), Spacer(0, 4)]))
-    for note in report.people.notes:
-        story.append(_p(note, s["small"]))
-    story.append(_p("Confidential facilities are never drawn. District shapes are approximations "
-                    "built from district centres, not official boundaries.", s["small"]))
+    # The map, for the roles that open the Map page
+    if report.people is not None and report.layers is not None:
+        story.append(KeepTogether([_p("Map", s["h2"]),
+                                   situation_map(report.people, report.layers, BODY_W, 150 * mm),
+                                   Spacer(0, 3), map_legend(report.people, BODY_W),
+                                   Spacer(0, 4)]))
+        for note in report.people.notes:
+            story.append(_p(note, s["small"]))
+        story.append(_p("Confidential facilities are never drawn. District shapes are "
+                        "approximations built from district centres, not official boundaries.",
+                        s["small"]))
 
-    # Shelters near capacity
+    # Shelters near capacity: the Shelters page's rows, else the Overview's
     near = report.near_capacity
+    title = "Facilities at 90% of capacity or more"
     if near.empty:
-        story += _section("Facilities at 90% of capacity or more", s, _p("None.", s["body"]))
-    else:
-        story += _section("Facilities at 90% of capacity or more", s, table(
+        story += _section(title, s, _p("None.", s["body"]))
+    elif report.shelter_headline is not None:
+        story += _section(title, s, table(
             ["Facility", "Kind", "Area", "Places", "Occupants", "% full", "24 h change",
              "Time to full", "Confirmed"],
-            [[r.facility, words(r.kind), r.area or "", shown_text(r.capacity),
+            [[r.facility, words(r.kind), r.area, shown_text(r.capacity),
               shown_text(r.occupants), shown_text(r.full_pct), shown_text(r.change_24h),
               r.time_to_full, r.confirmation] for r in near.itertuples()],
             [37 * mm, 22 * mm, 20 * mm, 13 * mm, 18 * mm, 12 * mm, 18 * mm, 22 * mm, 20 * mm],
             s, numeric=(3, 4, 5, 6)))
-        if report.near_capacity_more:
-            story.append(_p(f"{report.near_capacity_more:,} more facilities at 90% or more: see "
-                            "the Shelters page.", s["small"]))
-    story.append(_p("Time to full is at the net arrivals of the last 24 hours.", s["small"]))
+        story.append(_p("Time to full is at the net arrivals of the last 24 hours.", s["small"]))
+    else:
+        story += _section(title, s, table(
+            ["Facility", "Kind", "Area", "Places", "Occupants", "% full"],
+            [[r.facility, words(r.kind), r.area, shown_text(r.capacity),
+              shown_text(r.occupants), shown_text(r.full_pct)] for r in near.itertuples()],
+            [60 * mm, 30 * mm, 30 * mm, 20 * mm, 20 * mm, 20 * mm], s, numeric=(3, 4, 5)))
+    if report.near_capacity_more:
+        story.append(_p(f"{report.near_capacity_more:,} more facilities at 90% or more: see "
+                        "the Shelters page.", s["small"]))
 
     # Evacuation
     story += _section("Evacuation: funnel and movements", s, bars(
@@ -589,7 +599,9 @@ def typeset(report: SituationReport) -> bytes:
         palette.EVACUATION_STAGE, BODY_W * 0.7, "Evacuation cases by stage"))
     story.append(Spacer(0, 6))
     moves = report.movements
-    if moves.empty:
+    if moves is None:
+        pass  # a role that does not open the Evacuation page: the funnel alone
+    elif moves.empty:
         story.append(_p("No movements.", s["body"]))
     else:
         story.append(table(
@@ -605,25 +617,27 @@ def typeset(report: SituationReport) -> bytes:
         if report.movements_more:
             story.append(_p(f"{report.movements_more:,} more movements: see the Evacuation page.",
                             s["small"]))
-    if report.earlier:
+    if report.earlier and moves is not None:
         story.append(_p("Movements are as of the latest data: they keep no history.",
                         s["small"]))
 
-    # Hazards
-    if report.hazards.empty:
-        story += _section("Active hazards", s, _p("None.", s["body"]))
-    else:
-        story += _section("Active hazards", s, table(
-            ["Hazard", "Severity", "Since (UTC)", "Until (UTC)"],
-            [[words(r.kind), r.severity, _when(r.valid_from),
-              _when(r.valid_to) or "until further notice"] for r in report.hazards.itertuples()],
-            [55 * mm, 30 * mm, 40 * mm, 40 * mm], s))
-        if report.hazards_more:
-            story.append(_p(f"{report.hazards_more:,} more active hazards: see the Map page.",
-                            s["small"]))
-    if report.layers.unreadable_hazards:
-        story.append(_p(f"{report.layers.unreadable_hazards} active hazards have an unreadable "
-                        "shape and are not drawn.", s["small"]))
+    # Hazards: listed for the roles that open the Map page (the Overview counts them)
+    if report.hazards is not None and report.layers is not None:
+        if report.hazards.empty:
+            story += _section("Active hazards", s, _p("None.", s["body"]))
+        else:
+            story += _section("Active hazards", s, table(
+                ["Hazard", "Severity", "Since (UTC)", "Until (UTC)"],
+                [[words(r.kind), r.severity, _when(r.valid_from),
+                  _when(r.valid_to) or "until further notice"]
+                 for r in report.hazards.itertuples()],
+                [55 * mm, 30 * mm, 40 * mm, 40 * mm], s))
+            if report.hazards_more:
+                story.append(_p(f"{report.hazards_more:,} more active hazards: see the Map "
+                                "page.", s["small"]))
+        if report.layers.unreadable_hazards:
+            story.append(_p(f"{report.layers.unreadable_hazards} active hazards have an "
+                            "unreadable shape and are not drawn.", s["small"]))
 
     # Freshness and quality
     headline = report.shelter_headline
@@ -633,8 +647,9 @@ def typeset(report: SituationReport) -> bytes:
     if report.earlier:
         notes.append(f"The figures are for {report.as_of:%d %b %Y, %H:%M} UTC, worked back from "
                      "the history; facility status has no history and is today's.")
-    notes.append("Facilities that have not confirmed their figures for 48 hours or more: "
-                 f"{shown_text(headline.get('Confirmation overdue', 0))}.")
+    if headline is not None:
+        notes.append("Facilities that have not confirmed their figures for 48 hours or more: "
+                     f"{shown_text(headline.get('Confirmation overdue', 0))}.")
     if no_report or invalid:
         notes.append(f"Facilities left out of the place figures: {no_report:,} with no "
                      f"occupancy report, {invalid:,} whose latest report breaks the data "
