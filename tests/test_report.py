@@ -74,8 +74,8 @@ VIEWERS = [
 
 @pytest.mark.parametrize("viewer", VIEWERS, ids=lambda v: f"{v.role}-{v.scenario_id}"
                          + "".join(f"-{n}" for n in v.nationalities))
-def test_the_pdf_holds_the_headline_figures_of_the_database(sqlite_url, raw, viewer):
-    engine = raw(sqlite_url)
+def test_the_pdf_holds_the_headline_figures_of_the_database(db_url, raw, viewer):
+    engine = raw(db_url)
     persons = frame(engine, "SELECT * FROM persons WHERE scenario_id = :s", s=viewer.scenario_id)
     persons = persons[persons.status.isin(list(vocab.PERSON_STATUSES))]
     if viewer.role == "consular":
@@ -105,7 +105,7 @@ def test_the_pdf_holds_the_headline_figures_of_the_database(sqlite_url, raw, vie
     created = pd.to_datetime(referrals.created_at, format="mixed")
     due = pd.to_datetime(referrals.due_at, format="mixed")
 
-    written = report_pdf.write_report(opened(sqlite_url), viewer)
+    written = report_pdf.write_report(opened(db_url), viewer)
     pages = pages_text(written.pdf)
 
     before = shown(persons.id[registered_at <= reference])
@@ -255,3 +255,29 @@ def test_the_data_protection_leads_report_holds_only_the_pages_it_opens(sqlite_u
             "Data freshness and quality"} <= lines
     assert not {"Map", "Movement", "Time to full", "Severity"} & lines
     assert written.report.people is None and written.report.movements is None
+
+
+def test_changes_are_counted_since_the_previous_meeting(sqlite_url, raw):
+    """With a committee meeting recorded, the report counts its changes from it, as the
+    Overview does by default, and says so."""
+    from dashboard.figures import meetings
+    from dashboard.figures.scenarios import list_scenarios
+
+    engine = raw(sqlite_url)
+    persons = frame(engine, "SELECT id, registered_at, status FROM persons WHERE scenario_id = 1")
+    persons = persons[persons.status.isin(list(vocab.PERSON_STATUSES))]
+    as_of = pd.to_datetime(frame(engine, "SELECT MAX(updated_at) AS at FROM persons "
+                                         "WHERE scenario_id = 1").at[0, "at"]).to_pydatetime()
+    held = as_of.replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
+    viewer = Viewer("c", "committee", 1)
+    starts_at = next(s for s in list_scenarios(opened(sqlite_url)) if s.id == 1).starts_at
+    meetings.record(viewer, held, starts_at, now=as_of)
+
+    written = report_pdf.write_report(opened(sqlite_url), viewer)
+    pages = pages_text(written.pdf)
+    said = f"the previous meeting ({held:%a %d %b %Y, %H:%M} UTC)"
+    assert f"Headline figures and changes since {said}" in " ".join(pages[0].split())
+    registered_at = pd.to_datetime(persons.registered_at, format="mixed")
+    change = expected_change(expected(persons.id[registered_at <= as_of]),
+                             expected(persons.id[registered_at <= held]))
+    assert tile(pages, "Registered")[1] == f"{printed_change(change)} since then"
