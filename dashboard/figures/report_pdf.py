@@ -559,7 +559,7 @@ def typeset(report: SituationReport) -> bytes:
     # The map, for the roles that open the Map page
     if report.people is not None and report.layers is not None:
         story.append(KeepTogether([_p("Map", s["h2"]),
-                                   situation_map(report.people, report.layers, BODY_W, 150 * mm),
+                                   situation_map(report.people, report.layers, BODY_W, 190 * mm),
                                    Spacer(0, 3), map_legend(report.people, BODY_W),
                                    Spacer(0, 4)]))
         for note in report.people.notes:
