@@ -18,6 +18,7 @@ people of a role that sees only counts are districts or grid cells, never a pers
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -143,20 +144,31 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
                             f"({scenario.starts_at:%d %b %Y %H:%M} UTC).")
     reference_at, words = reference_moment(viewer, as_of, scenario.starts_at, since)
 
-    figures = overview(database, viewer, as_of, reference_at)
     may = lambda page: access.may_open(viewer.role, page)  # noqa: E731
-    near, headline, left_out = figures.near_capacity, None, (0, 0)
-    if may("shelters"):
-        shelter = shelters.shelters(database, viewer, figures.as_of)
-        near, headline = _near_capacity(shelter.facilities), shelter.headline
-        left_out = (shelter.no_report, shelter.invalid)
-    moves = evacuation.movements(database, viewer) if may("evacuation") else None
-    people = layers = hazards = None
-    if may("map"):
-        people = geo.people(database, viewer, geo.MapFilters(), as_of=figures.as_of)
-        layers = geo.layers(database, viewer, figures.as_of)
-        hazards = _hazards(layers)
-    table = quality.quality_table(database, viewer) if may("data_quality") else None
+    # Two at a time: SQLite and PostgreSQL answer while Python waits, and a report made
+    # where nothing is counted yet (`sitroom report`) spends its time in the database.
+    # Each figure function declares its own viewer's scope (cache.scoped), in any thread.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as helper:
+        table = helper.submit(quality.quality_table, database, viewer) \
+            if may("data_quality") else None
+        moves = helper.submit(evacuation.movements, database, viewer) \
+            if may("evacuation") else None
+        figures = overview(database, viewer, as_of, reference_at)
+        shelter = helper.submit(shelters.shelters, database, viewer, figures.as_of) \
+            if may("shelters") else None
+        people = layers = None
+        if may("map"):
+            layers = helper.submit(geo.layers, database, viewer, figures.as_of)
+            people = geo.people(database, viewer, geo.MapFilters(), as_of=figures.as_of)
+        near, headline, left_out = figures.near_capacity, None, (0, 0)
+        if shelter is not None:
+            found = shelter.result()
+            near, headline = _near_capacity(found.facilities), found.headline
+            left_out = (found.no_report, found.invalid)
+        moved = None if moves is None else moves.result()
+        drawn = None if layers is None else layers.result()
+        hazards = None if drawn is None else _hazards(drawn)
+        quality_table = None if table is None else table.result()
     return SituationReport(
         viewer=viewer, scenario=scenario, as_of=figures.as_of, data_as_of=latest,
         reference_at=figures.reference_at, reference_label=words,
@@ -165,9 +177,9 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
         near_capacity=near.head(MOST_FACILITIES),
         near_capacity_more=max(0, len(near) - MOST_FACILITIES),
         shelter_headline=headline, shelters_left_out=left_out,
-        movements=None if moves is None else moves.head(MOST_MOVEMENTS),
-        movements_more=0 if moves is None else max(0, len(moves) - MOST_MOVEMENTS),
-        people=people, layers=layers,
+        movements=None if moved is None else moved.head(MOST_MOVEMENTS),
+        movements_more=0 if moved is None else max(0, len(moved) - MOST_MOVEMENTS),
+        people=people, layers=drawn,
         hazards=None if hazards is None else hazards.head(MOST_HAZARDS),
         hazards_more=0 if hazards is None else max(0, len(hazards) - MOST_HAZARDS),
-        quality=table)
+        quality=quality_table)

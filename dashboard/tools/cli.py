@@ -401,7 +401,7 @@ def _report(args: argparse.Namespace) -> int:
         as_of, since = _moment(args.as_of, "--as-of"), _moment(args.since, "--since")
         viewer = Viewer(cli_user(), args.role, args.scenario,
                         tuple(n.strip().upper() for n in args.nationality))
-        database = Database.open(config.db_url(args.db_url))
+        database = Database.open(config.db_url(args.db_url)).one_shot()
         written = report_pdf.write_report(database, viewer, as_of, since, page="cli",
                                           filters={"out": str(out.resolve())})
     except (ValueError, AccessError, ReportRefused) as exc:
