@@ -149,6 +149,10 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
     # where nothing is counted yet (`sitroom report`) spends its time in the database.
     # Each figure function declares its own viewer's scope (cache.scoped), in any thread.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as helper:
+        # The rows every figure leaves out (shared facts, found once): while the Overview
+        # counts the persons, who need none of them (found already on a running server).
+        helper.submit(quality.excluded_case_ids, database, viewer.scenario_id)
+        helper.submit(quality.excluded_referral_ids, database, viewer.scenario_id)
         table = helper.submit(quality.quality_table, database, viewer) \
             if may("data_quality") else None
         moves = helper.submit(evacuation.movements, database, viewer) \
