@@ -118,6 +118,17 @@ def test_the_pdf_holds_the_headline_figures_of_the_database(db_url, raw, viewer)
         referrals.id[(created <= as_of) & (closed.isna() | (closed > as_of))]))
     assert tile(pages, "Overdue referrals")[0] == printed(shown(
         referrals.id[(referrals.status == "open") & (due < as_of)]))
+    cases = frame(engine, "SELECT DISTINCT c.id FROM evacuation_cases c JOIN evacuation_events e "
+                          "ON e.case_id = c.id WHERE c.scenario_id = :s AND e.stage = 'departed' "
+                          "AND e.at <= :at AND c.person_id IN (SELECT id FROM persons)",
+                  s=viewer.scenario_id, at=as_of)
+    if viewer.role == "consular":
+        cases = frame(engine, "SELECT DISTINCT c.id, c.person_id FROM evacuation_cases c "
+                              "JOIN evacuation_events e ON e.case_id = c.id WHERE "
+                              "c.scenario_id = :s AND e.stage = 'departed' AND e.at <= :at",
+                      s=viewer.scenario_id, at=as_of)
+        cases = cases[cases.person_id.isin(persons.id)]
+    assert tile(pages, "Evacuated")[0] == printed(shown(cases.id))
     assert f"Data as of\n{as_of:%a %d %b %Y, %H:%M} UTC" in pages[0]
 
 
