@@ -29,15 +29,11 @@ from dashboard.rules import privacy
 HEIGHT = geo.VIEW_HEIGHT_PX
 
 SEA, LAND, BORDER, DISTRICT = "#d4e3ee", "#f4f2ec", "#9c978c", "#8a8a8a"
-# Persons per district or cell: a purple-blue ramp, away from the red kept for danger.
-COUNT_BINS = (5, 20, 50, 100, 500, 1000)
-COUNT_COLOURS = ("#c6d7ec", "#9ebcda", "#8c96c6", "#8c6bb1", "#88419d", "#6e016b")
-# Hazard severity. Not in dashboard.figures.palette yet; move it there when a second
-# page draws hazards.
-HAZARD_SEVERITY = {"low": "#fee08b", "medium": "#fdae61", "high": "#e34a33",
-                   "extreme": "#99000d"}
-# A facility without a valid occupancy report, or (for a liaison) with fewer than 5 people.
-NO_REPORT = "#bdbdbd"
+# The count ramp, hazard severities and the no-report grey are the palette's: the
+# situation report draws the same map (dashboard.figures.report_pdf).
+COUNT_BINS, COUNT_COLOURS = palette.COUNT_BINS, palette.COUNT_COLOURS
+HAZARD_SEVERITY, NO_REPORT = palette.HAZARD_SEVERITY, palette.NO_REPORT
+count_colour = palette.count_colour
 POST = "#3f007d"
 
 
@@ -60,11 +56,6 @@ class OfflineDeck(pdk.Deck):
 def rgba(colour: str, alpha: int = 255) -> list[int]:
     colour = colour.lstrip("#")
     return [int(colour[i:i + 2], 16) for i in (0, 2, 4)] + [alpha]
-
-
-def count_colour(n: int) -> str:
-    index = sum(1 for edge in COUNT_BINS if n >= edge) - 1
-    return COUNT_COLOURS[max(index, 0)]
 
 
 def _when(value) -> str:
@@ -249,10 +240,7 @@ def _facility_tip(r) -> str:
             f"last confirmed {_when(r.confirmed_at)}")
 
 
-def facility_colour(occupants, capacity: int) -> str:
-    if not isinstance(occupants, int):  # no valid report, or suppressed
-        return NO_REPORT
-    return palette.load_colour(occupants, capacity)
+facility_colour = palette.facility_colour
 
 
 def facility_layer(facilities: pd.DataFrame) -> pdk.Layer:

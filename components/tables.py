@@ -1,10 +1,10 @@
 """Tables and exports that keep the audit log honest about what was shown.
 
-Every file a reader takes away leaves through `csv_export`: one audit line per
-download (who, role, scenario, page, filters with the search text, rows), EXERCISE
-in the name and first line of an exercise's file, and no cell a spreadsheet would
-run. The data grid's own download and copy are off (components/session.py), and
-charts offer no picture (components/charts.py).
+Every file a reader takes away leaves through `csv_export` or `report_export`: one
+audit line per download (who, role, scenario, page, filters with the search text,
+rows), EXERCISE in the name and first line of an exercise's file (on every page of a
+report), and no cell a spreadsheet would run. The data grid's own download and copy
+are off (components/session.py), and charts offer no picture (components/charts.py).
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
 from components.session import Context, current_page, current_view, note_rows
 from dashboard.contract import labels
+from dashboard.figures import report_pdf
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import audit
 
@@ -147,3 +149,28 @@ def csv_export(context: Context, frame: pd.DataFrame, filename: str,
 
     st.download_button(label, body, file_name=filename, mime="text/csv",
                        on_click=log_export, key=f"export-{page}-{filename}")
+
+
+def report_export(context: Context, as_of: datetime, reference_at: datetime,
+                  label: str = "Situation report (PDF)") -> None:
+    """A download of the situation report of what this reader sees at `as_of`, with the
+    changes since `reference_at` (dashboard.figures.report_pdf). The PDF is made when
+    the button is clicked, not on every run of the page (seconds at a million persons),
+    and is written to the audit log as it is made, with the page's filters and the
+    file's name: a report whose line cannot be written is not handed out."""
+    view = current_view()
+    filters = dict(view.filters) if view else {}
+    page = current_page()
+    name = report_pdf.file_name(context.scenario, as_of)
+    database, viewer = context.database, context.viewer
+
+    def made() -> bytes:  # run by Streamlit on the click, in a thread of its own
+        return report_pdf.write_report(database, viewer, as_of, reference_at, page=page,
+                                       filters=filters, name=name).pdf
+
+    st.download_button(label, made, file_name=name, mime="application/pdf",
+                       on_click="ignore", icon=":material/picture_as_pdf:",
+                       help="A PDF of these figures, the map, shelters near capacity, overdue "
+                            "referrals, the evacuation funnel and movements, hazards and data "
+                            "quality, exactly as your role sees them; recorded in the audit log.",
+                       key=f"report-{page}")

@@ -8,7 +8,7 @@ from components.page import live, page_start
 from components.reference import reference_picker
 from components.session import Context, audited, note_filters
 from components.status import rounding_note
-from components.tables import table
+from components.tables import report_export, table
 from dashboard.contract import labels
 from dashboard.figures import palette
 from dashboard.figures.overview import overview
@@ -23,7 +23,10 @@ def content(context: Context, as_of) -> None:
         st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
     # The moment compared with, said once: in each tile it was cut off on a projector.
     # It is the moment the figures are for (an earlier one is taken to the quarter hour).
-    st.markdown(f"**Changes since {data.reference_at:%a %d %b, %H:%M} UTC**")
+    said, report = st.columns([4, 1], vertical_alignment="center")
+    said.markdown(f"**Changes since {data.reference_at:%a %d %b, %H:%M} UTC**")
+    with report:
+        report_export(context, as_of, reference_at)
     kpi_row(data.figures)
     rounding_note(context.viewer)
 

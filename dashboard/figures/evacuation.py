@@ -225,6 +225,24 @@ def evacuation(database: Database, viewer: Viewer, as_of: datetime) -> Evacuatio
     if not exact:
         time_in_stage = privacy.as_shown(time_in_stage, ["cases"])
 
+    moves = movements(database, viewer)
+    progress = _progress(now, history, viewer, moment, show)
+    return Evacuation(as_of=moment, note=note,
+                      earlier=now.latest is not None and moment < now.latest,
+                      stages=stages, reached=reached, by_nationality=wide,
+                      time_in_stage=time_in_stage, movements=moves, progress=progress)
+
+
+@cache.scoped()
+def movements(database: Database, viewer: Viewer) -> pd.DataFrame:
+    """The movements as the Evacuation page lists them (and the situation report): the
+    latest, boarding first, each part of its manifest and the cases on it shown for the
+    viewer (privacy.shown), parts withheld under a total shown "<5"."""
+    exact = not access.suppresses_small_counts(viewer.role)
+
+    def show(count: Count) -> Shown:
+        return privacy.shown(count, exact)
+
     moves = _movements(database, viewer)
     parts = list(MANIFEST)
     keyed = [c for p in parts for c in (p, f"{p}_k")]
@@ -243,12 +261,7 @@ def evacuation(database: Database, viewer: Viewer, as_of: datetime) -> Evacuatio
     if not exact:
         moves = privacy.withhold_under_small_totals(moves, parts, "on_it")
         moves = privacy.as_shown(moves, [*parts, "on_it"])
-
-    progress = _progress(now, history, viewer, moment, show)
-    return Evacuation(as_of=moment, note=note,
-                      earlier=now.latest is not None and moment < now.latest,
-                      stages=stages, reached=reached, by_nationality=wide,
-                      time_in_stage=time_in_stage, movements=moves, progress=progress)
+    return moves
 
 
 def _progress(now: tallies.Now, history: tallies.History | None, viewer: Viewer,

@@ -51,3 +51,27 @@ def load_colour(occupants: int, capacity: int) -> str:
     if share >= RED_FROM:
         return LOAD_RED
     return LOAD_AMBER if share >= AMBER_FROM else LOAD_GREEN
+
+
+# Persons per district or cell: a purple-blue ramp, away from the red kept for danger.
+COUNT_BINS = (5, 20, 50, 100, 500, 1000)
+COUNT_COLOURS = ("#c6d7ec", "#9ebcda", "#8c96c6", "#8c6bb1", "#88419d", "#6e016b")
+
+# Hazard severity, on the Map page and in the situation report.
+HAZARD_SEVERITY = {"low": "#fee08b", "medium": "#fdae61", "high": "#e34a33",
+                   "extreme": "#99000d"}
+# A facility without a valid occupancy report, or (for a liaison) with fewer than 5 people.
+NO_REPORT = "#bdbdbd"
+
+
+def count_colour(n: int) -> str:
+    """The ramp's colour for a shown count of persons in a district or cell."""
+    index = sum(1 for edge in COUNT_BINS if n >= edge) - 1
+    return COUNT_COLOURS[max(index, 0)]
+
+
+def facility_colour(occupants: object, capacity: int) -> str:
+    """A facility's load colour; grey where its occupancy is unknown or shown "<5"."""
+    if not isinstance(occupants, int):  # no valid report, or suppressed
+        return NO_REPORT
+    return load_colour(occupants, capacity)

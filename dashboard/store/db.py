@@ -519,6 +519,14 @@ class Database:
         """Open `url` read-only, or raise DatabaseUnavailable / SchemaMismatch saying why."""
         return cls(url, readonly_engine(url))
 
+    def one_shot(self) -> Database:
+        """This Database in a process that makes one thing and ends (`sitroom report`):
+        no shared fact is found or refreshed in the background, so a figure that can do
+        without one (the history tallies, the placements) is counted its other way
+        instead of waiting behind, or competing with, a count nobody will read."""
+        self.current.background = self.facts.background = False
+        return self
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Database) and other.url == self.url
 

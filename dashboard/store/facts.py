@@ -47,6 +47,10 @@ class SharedFacts:
         self._computes: dict[Hashable, Callable[[], Any]] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
+        # False in a process that makes one thing and ends (the command line): nothing is
+        # found or refreshed in the background there, where it would only take a core
+        # from the work the process waits for.
+        self.background = True
 
     def get(self, key: Hashable, compute: Callable[[], Any], stale_ok: bool = True) -> Any:
         with self._lock:
@@ -74,7 +78,8 @@ class SharedFacts:
         if self.clock() - computed_at <= self.refresh_after_s and stale_ok:
             return value
         if stale_ok:
-            self._refresh_in_background(key, compute)
+            if self.background:
+                self._refresh_in_background(key, compute)
             return value
         with key_lock:  # old and not to be served old: this reader computes it again
             with self._lock:
@@ -105,7 +110,7 @@ class SharedFacts:
         with self._lock:
             hit = self._values.get(key)
             self._computes[key] = compute
-        if hit is None or self.clock() - hit[0] > self.refresh_after_s:
+        if self.background and (hit is None or self.clock() - hit[0] > self.refresh_after_s):
             self._refresh_in_background(key, compute)
         return None if hit is None else hit[1]
 

@@ -1,6 +1,6 @@
 """The `sitroom` command line: generate a scenario, migrate a database, add a scenario and
 import upstream files into it, print the SQL of the dashboard's read-only PostgreSQL role,
-manage users, run the dashboard, play a drill."""
+manage users, run the dashboard, play a drill, write a situation report."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import argparse
 import os
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dashboard import config
@@ -402,6 +403,62 @@ def _simulate_control(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str | None, flag: str) -> datetime | None:
+    """A moment given on the command line (ISO 8601), as naive UTC; an offset is honoured."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{flag} {text!r} is not a moment such as 2026-11-22T18:00 "
+                         "(UTC unless an offset is given)") from exc
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def cli_user() -> str:
+    """Who a report made on the command line is recorded as: the operating-system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return "cli"
+
+
+def _report(args: argparse.Namespace) -> int:
+    from dashboard.contract.schema import SchemaMismatch
+    from dashboard.figures import report_pdf
+    from dashboard.figures.report import ReportRefused
+    from dashboard.rules import audit
+    from dashboard.rules.access import AccessError, Viewer
+    from dashboard.store.db import Database, DatabaseUnavailable
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".pdf":
+        return _fail(f"--out {out} must be a .pdf file")
+    if not out.parent.exists():
+        return _fail(f"folder {out.parent} does not exist")
+    try:
+        as_of, since = _moment(args.as_of, "--as-of"), _moment(args.since, "--since")
+        viewer = Viewer(cli_user(), args.role, args.scenario,
+                        tuple(n.strip().upper() for n in args.nationality))
+        database = Database.open(config.db_url(args.db_url)).one_shot()
+        written = report_pdf.write_report(database, viewer, as_of, since, page="cli",
+                                          filters={"out": str(out.resolve())})
+    except (ValueError, AccessError, ReportRefused) as exc:
+        return _fail(str(exc))
+    except (DatabaseUnavailable, SchemaMismatch, audit.AuditUnavailable) as exc:
+        return _fail(str(exc))
+    out.write_bytes(written.pdf)
+    report = written.report
+    print(f"Wrote {out}: the {args.role} report of {report.scenario.label}, figures as of "
+          f"{report.as_of:%d %b %Y %H:%M} UTC, changes since {report.reference_label}; "
+          f"recorded in the audit log as {viewer.user}.")
+    return 0
+
+
 def _fail(message: str) -> int:
     print(f"sitroom: {message}", file=sys.stderr)
     return 2
@@ -500,6 +557,21 @@ def parser() -> argparse.ArgumentParser:
     ctl.add_argument("--scenario", type=int, required=True, help="the exercise scenario")
     ctl.add_argument("--control", help="control file, if the simulator was given one")
     ctl.set_defaults(func=_simulate_control)
+
+    rep = sub.add_parser("report", help="write the situation report of a role, scenario and "
+                         "moment as a PDF (recorded in the audit log)")
+    rep.add_argument("--db-url", help="database URL (default: SITROOM_DB_URL or the demo)")
+    rep.add_argument("--scenario", type=int, required=True, help="id of the scenario")
+    rep.add_argument("--role", required=True, help="the role the report is for: committee, "
+                     "consular, coordinator or admin; it gets exactly what that role sees")
+    rep.add_argument("--nationality", action="extend", nargs="+", default=[], metavar="ISO3",
+                     help="a consular liaison's nationalities (one or more)")
+    rep.add_argument("--as-of", help="the moment of the figures, ISO 8601, UTC unless an offset "
+                     "is given (default: the latest data)")
+    rep.add_argument("--since", help="the moment changes are counted from (default: the "
+                     "committee's previous meeting, else 24 hours before --as-of)")
+    rep.add_argument("--out", required=True, help="the PDF file to write")
+    rep.set_defaults(func=_report)
 
     usr = sub.add_parser("users", help="manage who may sign in")
     usr_sub = usr.add_subparsers(dest="users_command", required=True)
