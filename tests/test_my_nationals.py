@@ -388,3 +388,11 @@ def test_the_page_offers_the_overdue_filter_and_pages(sqlite_url, raw, monkeypat
     assert not at.exception
     table_shown = at.dataframe[0].value
     assert table_shown["overdue_referral"].all() and len(table_shown) > 0
+
+
+def test_each_row_carries_its_areas_p_code(db_url, raw):
+    mine = visible(raw(db_url), ("ETH",)).set_index("ref")
+    rows = people.nationals(opened(db_url), Viewer("l", "consular", 1, ("ETH",)),
+                            people.Filters()).rows.set_index("ref")
+    assert list(rows.columns).index("pcode") == list(rows.columns).index("area") + 1
+    assert rows["pcode"].fillna("").to_dict() == mine["area_pcode"].fillna("").to_dict()

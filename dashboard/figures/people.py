@@ -270,7 +270,7 @@ def nationals(database: Database, viewer: Viewer, filters: Filters,
         f"WITH page AS (SELECT {_PAGE_COLUMNS} {filtered} WHERE {scope} AND {where} "
         f"ORDER BY {ORDER} LIMIT :limit OFFSET :offset) "
         "SELECT p.id, p.ref, p.full_name AS name, p.sex, p.birth_year, p.phone, "
-        "p.nationality, p.second_nationality, a.name AS area, "
+        "p.nationality, p.second_nationality, a.name AS area, p.area_pcode AS pcode, "
         "CASE WHEN f.confidential = :conf_true THEN 'confidential facility' ELSE f.name END "
         "AS facility, p.status, COALESCE(c.stage, '') AS evacuation_stage, "
         "c.movement_id AS movement, m.departs_at AS movement_departs, p.documents, "
@@ -317,7 +317,7 @@ def _with_needs(database: Database, rows: pd.DataFrame, referrals: tuple[str, di
                       open_referrals=rows["id"].map(lambda i: said_refs.get(i, "")),
                       overdue_referral=rows["id"].map(lambda i: bool(overdue.get(i, 0))))
     first = ["ref", "name", "sex", "age", "phone", "nationality", "second_nationality",
-             "area", "facility", "status", "vulnerabilities", "open_referrals",
+             "area", "pcode", "facility", "status", "vulnerabilities", "open_referrals",
              "overdue_referral"]
     return out[first + [c for c in out.columns if c not in first + ["id", "birth_year"]]]
 
