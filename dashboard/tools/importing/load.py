@@ -20,7 +20,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -73,6 +73,7 @@ STATUS_TAG = re.compile(r"undocumented|overstay|irregular|\w+legal|legal.?status
 
 
 CHUNK_ROWS = 20_000  # rows read, checked, compared and written together
+SQLITE_CACHE_KB = 262_144
 # What the report calls a row whose identifier belongs to another scenario.
 OWNED = {"persons": "person with ref", "evacuation": "evacuation case",
          "referrals": "referral", "facilities": "facility", "movements": "movement",
@@ -178,6 +179,10 @@ def run(url: str, kind_name: str, path: Path, scenario_id: int | None = None,
             _check_schema(conn, url)
             scenario = _scenario(conn, scenario_id, kind, url)
             report.scenario = scenario.label() if scenario else None
+            if conn.dialect.name == "sqlite":
+                # A page cache of 256 MB (not 2 MB) keeps the indexes of a million new
+                # persons in memory while they grow, instead of spilling to the file.
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
             job = Job(conn, kind, scenario, mapping, zone, layout, report)
             job.run(write=not dry_run)
             if report.problems or dry_run:
@@ -706,13 +711,29 @@ class Job:
                 self._whole = {tuple(r[k] for k in key): dict(r)
                                for r in self.conn.execute(stmt).mappings()}
             return self._whole
-        out: dict[tuple, dict] = {}
-        ordered = sorted(wanted)
-        for start in range(0, len(ordered), 5000):
-            chunk = stmt.where(column.in_(ordered[start:start + 5000]))
-            for r in self.conn.execute(chunk).mappings():
-                out[tuple(r[k] for k in key)] = dict(r)
-        return out
+        sql = f"SELECT {', '.join(table.c.keys())} FROM {table.name} WHERE {{among}}"
+        return {tuple(r[k] for k in key): dict(r) for r in self._among(
+            sql, column.name, wanted, table.columns)}
+
+    def _among(self, sql: str, column: str, values: Iterable[Any],
+               typed: Iterable[Any] = ()) -> Iterator[Any]:
+        """The rows of `sql` whose {among} is `column` among `values` (as mappings): one
+        array parameter on PostgreSQL, where a statement of thousands of placeholders
+        costs more to build than to run; batches of 5000 placeholders on SQLite.
+        `typed`: the table columns it selects, so that times come back as times."""
+        wanted = sorted({x for x in values if x is not None})
+        if not wanted:
+            return
+        if self.conn.dialect.name == "postgresql":
+            clause = text(sql.format(among=f"{column} = ANY(:among)"))
+            batches = [wanted]
+        else:
+            clause = text(sql.format(among=f"{column} IN :among")).bindparams(
+                bindparam("among", expanding=True))
+            batches = [wanted[i:i + 5000] for i in range(0, len(wanted), 5000)]
+        stmt = clause.columns(*typed) if typed else clause
+        for batch in batches:
+            yield from self.conn.execute(stmt, {"among": batch}).mappings()
 
     def _plan(self, rows: list[Row]) -> list[Step]:
         """What to do with each good row of a chunk: (row, its stored row or None, the
@@ -753,19 +774,14 @@ class Job:
 
     def _last_events(self, table: str, column: str,
                      ids: Iterable[int]) -> dict[int, list[tuple]]:
-        wanted = sorted({i for i in ids if i is not None})
-        if not wanted:
-            return {}
         stage_or_status = "stage" if table == "evacuation_events" else "status"
-        stmt = text(f"SELECT {column} AS owner, at, {stage_or_status} AS what FROM {table} "
-                    f"WHERE {column} IN :ids ORDER BY {column}, at, id").bindparams(
-            bindparam("ids", expanding=True), )
         out: dict[int, list[tuple]] = {}
-        for start in range(0, len(wanted), 5000):
-            for r in self.conn.execute(stmt, {"ids": wanted[start:start + 5000]}):
-                at = r.at if isinstance(r.at, datetime) else datetime.fromisoformat(str(r.at))
-                out.setdefault(r.owner, [])
-                out[r.owner].append((at, r.what))
+        for r in self._among(f"SELECT {column} AS owner, at, {stage_or_status} AS what "
+                             f"FROM {table} WHERE {{among}} ORDER BY {column}, at, id",
+                             column, ids):
+            at = r["at"] if isinstance(r["at"], datetime) else datetime.fromisoformat(
+                str(r["at"]))
+            out.setdefault(r["owner"], []).append((at, r["what"]))
         return out
 
     def _history_persons(self, plan: list[Step]) -> None:
@@ -811,13 +827,9 @@ class Job:
 
     def _stored_tags(self, person_ids: list[int]) -> dict[int, set[str]]:
         out: dict[int, set[str]] = {}
-        if not person_ids:
-            return out
-        stmt = text("SELECT person_id, tag FROM person_vulnerabilities WHERE person_id IN :ids"
-                    ).bindparams(bindparam("ids", expanding=True))
-        for start in range(0, len(person_ids), 5000):
-            for r in self.conn.execute(stmt, {"ids": person_ids[start:start + 5000]}):
-                out.setdefault(r.person_id, set()).add(r.tag)
+        for r in self._among("SELECT person_id, tag FROM person_vulnerabilities WHERE {among}",
+                             "person_id", person_ids):
+            out.setdefault(r["person_id"], set()).add(r["tag"])
         return out
 
     def _history_facility_occupancy(self, plan: list[Step]) -> None:
@@ -916,9 +928,10 @@ class Job:
         self.next_id = next_id
         self._insert(self.kind.table, inserts)
         self._update(updates)
-        if untag:
+        for start in range(0, len(untag), 5000):
             self.conn.execute(text("DELETE FROM person_vulnerabilities WHERE person_id IN :ids")
-                              .bindparams(bindparam("ids", expanding=True)), {"ids": untag})
+                              .bindparams(bindparam("ids", expanding=True)),
+                              {"ids": untag[start:start + 5000]})
         self._insert("person_vulnerabilities", tags)
         history = {"persons": "person_events", "referrals": "referral_events",
                    "evacuation": "evacuation_events"}.get(name)
