@@ -379,6 +379,28 @@ def refused(capsys, base, raw, path, *extra, kind: str = "persons") -> str:
     return out
 
 
+def test_a_file_longer_than_a_chunk_is_all_or_nothing(base, raw, capsys, tmp_path, monkeypatch):
+    """Files are checked and written a chunk at a time in one transaction: a bad row or
+    a duplicate in a later chunk still leaves nothing written, and every bad row of
+    every chunk is reported."""
+    from dashboard.tools.importing import load
+
+    monkeypatch.setattr(load, "CHUNK_ROWS", 3)
+    body = [person(n) for n in range(101, 111)]
+    body[6] = person(107, nationality="XYZ")  # line 9, in the third chunk
+    body.append(person(102, full_name="Again"))  # line 13, a duplicate of line 4
+    path = write(tmp_path / "long.csv", body)
+    out = refused(capsys, base, raw, path)
+    assert "long.csv, line 9, column 'nationality': value 'XYZ'" in out
+    assert "long.csv, line 13, column 'ref': value 'T-0102': duplicate of line 4" in out
+    write(path, body[:6] + [person(107)] + body[7:10])
+    code, out, _ = sitroom(capsys, "import", "persons", path, "--db-url", base)
+    assert code == 0 and out.strip().splitlines()[-1].startswith("persons: 10 rows: 10 added")
+    code, out, _ = sitroom(capsys, "import", "persons", path, "--db-url", base)
+    assert out.strip().splitlines()[-1].startswith("persons: 10 rows: 0 added, 0 updated, "
+                                                   "10 unchanged")
+
+
 def test_bom_semicolons_title_row_excel_dates_and_a_bad_nationality(base, raw, capsys,
                                                                     tmp_path):
     body = [person(1, registered_at="46322.5"), person(2, nationality="SDN"),
