@@ -1,4 +1,4 @@
-"""Importing one file: check every row against the contract and the database, then write
+"""Importing one file: check every row against the contract and the database, and write
 the whole file in one transaction, current rows and their history together, or nothing.
 
 The order of work is the promise made to whoever runs it: a file with any bad row writes
