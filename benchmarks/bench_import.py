@@ -27,9 +27,9 @@ operator would: `sitroom migrate`, `sitroom scenario add`, `sitroom import areas
   peak MB    the process's peak resident memory (its own ru_maxrss, from wait4)
   summary    the last line the command printed
 
-Targets (issue 13, item 4), on the 2-core reference machine: each run of the 1,000,000
-row file in at most 120 s on PostgreSQL and 180 s on SQLite, with a peak under 1 GB
-(1024 MB). Prints a table; asserts nothing.
+Targets, at the reference scale on the 2-core reference machine (docs/design.md §6):
+each run of the 1,000,000-row file in at most 120 s on PostgreSQL and 180 s on SQLite,
+streaming, with a peak under 1 GB (1024 MB). Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
