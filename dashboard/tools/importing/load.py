@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from dashboard.contract import schema, vocab
 from dashboard.contract.models import Base
 from dashboard.store import db
+from dashboard.tools import bulk
 from dashboard.tools.importing import columns as cols
 from dashboard.tools.importing import values as v
 from dashboard.tools.importing.kinds import (
@@ -74,6 +75,10 @@ STATUS_TAG = re.compile(r"undocumented|overstay|irregular|\w+legal|legal.?status
 
 CHUNK_ROWS = 20_000  # rows read, checked, compared and written together
 SQLITE_CACHE_KB = 262_144
+# A list this long changes the shape of its tables: the planner's statistics are then
+# refreshed, as after the generator's load, so that the dashboard's queries over imported
+# rows are planned as over generated ones.
+ANALYZE_AFTER_ROWS = 50_000
 # What the report calls a row whose identifier belongs to another scenario.
 OWNED = {"persons": "person with ref", "evacuation": "evacuation case",
          "referrals": "referral", "facilities": "facility", "movements": "movement",
@@ -364,6 +369,8 @@ class Job:
                 self.write(plan)
         if write and not self.report.problems:
             self._reset_sequences()
+            if self.report.added + self.report.updated >= ANALYZE_AFTER_ROWS:
+                bulk.analyze(self.conn)
 
     def _filled(self, f: Field) -> bool:
         """A required column the importer can fill without the file."""
