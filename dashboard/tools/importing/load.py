@@ -326,11 +326,23 @@ class Job:
         return self._movements
 
     def persons(self) -> dict[str, tuple[int, int]]:
-        """Every person: ref -> (id, scenario)."""
-        if self._persons is None:
-            self._persons = {r.ref: (r.id, r.scenario_id) for r in self.conn.execute(
-                text("SELECT ref, id, scenario_id FROM persons"))}
-        return self._persons
+        """The persons the rows of this chunk name: ref -> (id, scenario)."""
+        return self._persons or {}
+
+    def _named_persons(self, chunk: list[Any]) -> dict[str, tuple[int, int]]:
+        """The persons a chunk of referrals or evacuation cases names by ref, read for
+        that chunk only: a scenario may hold a million persons."""
+        column = self.layout.stored().get("person_ref")
+        if column is None:
+            return {}
+        refs = set()
+        for _line, cells, _geometry in chunk:
+            raw = self.mapping.value("person_ref", cells[column.position]
+                                     if column.position < len(cells) else None)
+            if not v.blank(raw):
+                refs.add(v.text(raw, 100_000))
+        return {r["ref"]: (r["id"], r["scenario_id"]) for r in self._among(
+            "SELECT ref, id, scenario_id FROM persons WHERE {among}", "ref", refs)}
 
     def elsewhere(self, what: str, ident: Any, owner: int) -> str:
         other = self.conn.execute(text("SELECT kind, name FROM scenarios WHERE id = :i"),
@@ -362,6 +374,7 @@ class Job:
         records = self.layout.rows()
         while chunk := list(itertools.islice(records, CHUNK_ROWS)):
             self.report.rows += len(chunk)
+            self._persons = self._named_persons(chunk)
             rows = [row for row in (self.parse(*record) for record in chunk) if row is not None]
             self._duplicates(rows)
             plan = self._plan(rows)
