@@ -292,7 +292,6 @@ class Job:
         self._facilities: dict[int, tuple[int, int]] | None = None
         self._movements: dict[int, int] | None = None
         self._persons: dict[str, tuple[int, int]] | None = None
-        self._owners: dict[int, int] | None = None
         self._as_of: datetime | None = None
 
     # --- what the database already holds ---
@@ -572,30 +571,10 @@ class Job:
     # --- what one row needs beyond its cells ---
 
     def complete(self, row: Row, geometry: dict | None) -> None:
-        self._owner(row)
         getattr(self, f"_complete_{self.kind.table}", lambda _r, _g: None)(row, geometry)
         values = row.values
         if "lat" in values or "lon" in values:
             self._place(row)
-
-    def _owner(self, row: Row) -> None:
-        """A row whose upstream identifier is another scenario's is never taken over."""
-        if not self.kind.scenario_bound or self._key() == self.kind.key and \
-                self.kind.name in ID_WHEN_GIVEN:
-            return
-        # Persons (a million of them) are looked up by ref a chunk at a time in _plan.
-        if self.kind.name in ("persons", "occupancy"):
-            return
-        key = self._key()[0]
-        ident: Any = row.values.get(key)
-        if self._owners is None:
-            self._owners = {r.id: r.scenario_id for r in self.conn.execute(
-                text(f"SELECT id, scenario_id FROM {self.kind.table}"))}
-        owner = self._owners.get(ident)
-        if owner is not None and owner != self.sid:
-            header = self.layout.stored()[key].header
-            self.bad(row.line, header, ident, self.elsewhere(OWNED[self.kind.name], ident,
-                                                             owner))
 
     def _place(self, row: Row) -> None:
         lat, lon = row.values.get("lat"), row.values.get("lon")
@@ -764,6 +743,7 @@ class Job:
         for row in rows:
             ident = tuple(row.values.get(k) for k in key)
             before = stored.get(ident)
+            # A row whose upstream identifier is another scenario's is never taken over.
             if before is not None and "scenario_id" in before and before["scenario_id"] != self.sid:
                 shown = ", ".join(map(_shown, ident))
                 column = self.layout.stored().get(key[0]) if len(key) == 1 else None
