@@ -325,6 +325,15 @@ def test_a_live_file_is_never_copied_into_an_exercise(base, exported, raw, capsy
     assert "persons.csv, line 3" in out
     assert f"belongs to scenario {LIVE} (live" in out and "never copied between scenarios" in out
     assert counts(engine) == before
+    # the same for rows numbered by the upstream: a live facility's id
+    header, body = exported["facilities"]
+    path = files.write_csv(tmp_path / "facilities.csv", "facilities", header, body[:1])
+    code, out, _ = sitroom(capsys, "import", "facilities", path, "--db-url", base,
+                           "--scenario", exercise)
+    assert code == 1
+    assert (f"facilities.csv, line 3, column 'id': value '{body[0][0]}': facility {body[0][0]} "
+            f"belongs to scenario {LIVE} (live") in out
+    assert counts(engine) == before
     # the reverse: an exercise's own file goes in with its id, and never into live
     path = files.write_csv(tmp_path / "drill.csv", "persons", HEADER,
                            [person(901), person(902)])
