@@ -12,7 +12,8 @@ HXL-tagged CSV, a header row then a hashtag row, as tests/importfiles.py writes 
   facilities.csv           the live scenario's facilities (persons name theirs)
   persons-<rows>.csv       the first <rows> persons of the live scenario, with their
                            vulnerabilities in one column (#affected+vulnerability,
-                           tags separated by ';')
+                           tags separated by ';'); a birth year before 1900, which
+                           the importer refuses, left blank
 
 For each backend a fresh database (a new SQLite file; a new PostgreSQL database on
 127.0.0.1:5432, trust authentication as root, dropped afterwards) is made ready as an
@@ -58,7 +59,10 @@ AREAS = ("SELECT pcode, name, admin_level, parent_pcode, country, lat, lon FROM 
          "ORDER BY pcode")
 FACILITIES = ("SELECT id, name, kind, lat, lon, area_pcode, capacity, status, confidential, "
               "operator, confirmed_at FROM facilities WHERE scenario_id = ? ORDER BY id")
-PERSONS = ("SELECT id, ref, full_name, sex, birth_year, nationality, second_nationality, "
+# A birth year before 1900 is left blank: the importer refuses it, and the generator's
+# long tail of ages gives the reference scenario one person born in 1899.
+PERSONS = ("SELECT id, ref, full_name, sex, CASE WHEN birth_year >= 1900 THEN birth_year END "
+           "AS birth_year, nationality, second_nationality, "
            "family_id, phone, lat, lon, area_pcode, facility_id, status, consent_consular, "
            "protection_confidential, documents, registered_at, updated_at FROM persons "
            "WHERE scenario_id = ? AND id > ? ORDER BY id LIMIT ?")
