@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -254,7 +255,7 @@ def _scenario(conn: Connection, scenario_id: int | None, kind: Kind, url: str) -
 # --- one file's work -----------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     line: int
     values: dict[str, Any]               # contract columns as stored
@@ -274,6 +275,7 @@ class Job:
         self.table = Base.metadata.tables[kind.table]
         self.columns = set(self.table.c.keys())
         self.now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        self.countries = {r[0] for r in conn.execute(text("SELECT iso3 FROM countries"))}
         # What every row needs of each column, worked out once: (contract column,
         # position, header, required, reader, the mapping's values for it (a tags cell
         # is mapped tag by tag), whether it holds tags).
@@ -282,10 +284,10 @@ class Job:
                        c.field.kind == TAGS)
                       for name, c in layout.stored().items() if c.field is not None]
         self.legal = [c for c in layout.dropped() if c.legal]
+        self._complete = getattr(self, f"_complete_{kind.table}", None)  # what a row needs
         self.seen: dict[Any, int] = {}  # the key of each good row so far -> its line
         self.next_id: int | None = None  # the importer numbers new rows from here
         self._whole: dict[tuple, dict] | None = None
-        self.countries = {r[0] for r in conn.execute(text("SELECT iso3 FROM countries"))}
         self.areas = {r.pcode: r for r in conn.execute(
             text("SELECT pcode, country, admin_level, lat, lon FROM areas"))}
         self.extent = self._extent()
@@ -403,17 +405,17 @@ class Job:
         for name, position, header, required, convert, table, tags in self.cells:
             raw = cells[position] if position < width else None
             mapped = raw if table is None or raw is None else table.get(cols.norm(raw), raw)
-            if v.blank(mapped):
+            if not mapped.strip() if mapped.__class__ is str else v.blank(mapped):
                 if required:
                     self.bad(line, header, None, f"{name} is required")
                 continue
             try:
-                value = convert(mapped, row)
+                value = convert(mapped)
+                if tags:
+                    row.tags = self._tags(value, row)
+                    continue
             except v.Bad as exc:
                 self.bad(line, header, raw, f"{name}: {exc}")
-                continue
-            if tags:
-                row.tags = value
                 continue
             out[name] = value
             given.add(name)
@@ -437,34 +439,37 @@ class Job:
                 return False
         return False
 
-    def converter(self, f: Field) -> Callable[[Any, Row], Any]:
+    def converter(self, f: Field) -> Callable[[Any], Any]:
         """The reader of this field's cells, chosen once per column rather than once per
-        cell: a million rows of twenty columns are twenty million cells."""
-        kind, name, limit = f.kind, f.name, f.limit
+        cell (a million rows of twenty columns are twenty million cells), as a partial
+        where it can be: called from C, without a Python frame of its own."""
+        kind, name = f.kind, f.name
         if kind == TEXT:
-            return lambda raw, _row: v.text(raw, limit)
+            return partial(v.text, limit=f.limit)
         if kind == INT:
             low, high = {"birth_year": (1900, self.now.year), "admin_level": (1, 5),
                          "id": (1, None)}.get(name, (0, None))
-            return lambda raw, _row: v.integer(raw, low, high)
+            return partial(v.integer, low=low, high=high)
         if kind in (LAT, LON):
             bound = 90 if kind == LAT else 180
-            return lambda raw, _row: v.decimal(raw, -bound, bound)
+            return partial(v.decimal, low=-bound, high=bound)
         if kind == BOOL:
-            return lambda raw, _row: v.boolean(raw)
+            return v.boolean
         if kind == TIME:
-            zone, order, fmt = self.zone, self.mapping.dates, self.mapping.formats.get(name)
-            return lambda raw, _row: v.moment(raw, zone, order, fmt)
+            return partial(v.moment, zone=self.zone, order=self.mapping.dates,
+                           fmt=self.mapping.formats.get(name))
         if kind == ISO3:
-            return lambda raw, _row: v.iso3(raw, self.countries)
+            return partial(v.iso3, countries=self.countries)
         if kind == VOCAB:
             assert f.vocabulary is not None
             vocabulary, what = f.vocabulary, f"known {name}"
-            return lambda raw, _row: v.code("_".join(str(raw).strip().lower().split()),
-                                            vocabulary, what)
-        return lambda raw, row: self.convert(f, raw, row)
+            return lambda raw: v.code("_".join(str(raw).strip().lower().split()), vocabulary,
+                                      what)
+        if kind == TAGS:  # read by _tags, which needs the row
+            return lambda raw: raw
+        return partial(self.convert, f)
 
-    def convert(self, f: Field, raw: Any, row: Row) -> Any:
+    def convert(self, f: Field, raw: Any) -> Any:
         """A cell of a field that refers to other rows, or holds tags or a shape."""
         kind = f.kind
         if kind == PCODE:
@@ -498,8 +503,6 @@ class Job:
             if person[1] != self.sid:
                 raise v.Bad(self.elsewhere("person", ref, person[1]))
             return ref
-        if kind == TAGS:
-            return self._tags(raw, row)
         if kind == GEOMETRY:
             return _geometry(raw)
         raise AssertionError(kind)
@@ -571,7 +574,8 @@ class Job:
     # --- what one row needs beyond its cells ---
 
     def complete(self, row: Row, geometry: dict | None) -> None:
-        getattr(self, f"_complete_{self.kind.table}", lambda _r, _g: None)(row, geometry)
+        if self._complete is not None:
+            self._complete(row, geometry)
         values = row.values
         if "lat" in values or "lon" in values:
             self._place(row)
@@ -763,8 +767,8 @@ class Job:
         return plan
 
     def _changes(self, row: Row, before: dict | None) -> dict[str, Any]:
-        if before is None:
-            return dict(row.values)
+        if before is None:  # a new row is written whole, from its values
+            return {}
         columns = self.columns
         return {c: x for c, x in row.values.items()
                 if c in row.given and c in columns and not _same(before.get(c), x)}
@@ -796,7 +800,6 @@ class Job:
                 if values["updated_at"] < values["registered_at"]:
                     self.bad(row.line, header["updated_at"].header, values["updated_at"],
                              "updated_at is before registered_at")
-                changes.update(values)
                 continue
             if row.tags is not None and row.tags != tags.get(before["id"], set()):
                 changes["_tags"] = row.tags
