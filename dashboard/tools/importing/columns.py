@@ -136,7 +136,10 @@ class Layout:
 
 
 def _blank_row(cells: list[Any]) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+    try:
+        return not "".join(cells).strip()  # a CSV row: text only, joined in C
+    except TypeError:  # a workbook's row: numbers, dates, empty cells
+        return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
 
 
 def _names(kind: Kind) -> dict[str, Field]:

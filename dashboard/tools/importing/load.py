@@ -463,8 +463,9 @@ class Job:
         if kind == VOCAB:
             assert f.vocabulary is not None
             vocabulary, what = f.vocabulary, f"known {name}"
-            return lambda raw: v.code("_".join(str(raw).strip().lower().split()), vocabulary,
-                                      what)
+            # a value of the vocabulary as it is written there needs no tidying
+            return lambda raw: raw if raw.__class__ is str and raw in vocabulary else v.code(
+                "_".join(str(raw).strip().lower().split()), vocabulary, what)
         if kind == TAGS:  # read by _tags, which needs the row
             return lambda raw: raw
         return partial(self.convert, f)
