@@ -325,6 +325,15 @@ def test_a_live_file_is_never_copied_into_an_exercise(base, exported, raw, capsy
     assert "persons.csv, line 3" in out
     assert f"belongs to scenario {LIVE} (live" in out and "never copied between scenarios" in out
     assert counts(engine) == before
+    # the same for rows numbered by the upstream: a live facility's id
+    header, body = exported["facilities"]
+    path = files.write_csv(tmp_path / "facilities.csv", "facilities", header, body[:1])
+    code, out, _ = sitroom(capsys, "import", "facilities", path, "--db-url", base,
+                           "--scenario", exercise)
+    assert code == 1
+    assert (f"facilities.csv, line 3, column 'id': value '{body[0][0]}': facility {body[0][0]} "
+            f"belongs to scenario {LIVE} (live") in out
+    assert counts(engine) == before
     # the reverse: an exercise's own file goes in with its id, and never into live
     path = files.write_csv(tmp_path / "drill.csv", "persons", HEADER,
                            [person(901), person(902)])
@@ -377,6 +386,28 @@ def refused(capsys, base, raw, path, *extra, kind: str = "persons") -> str:
     assert out.strip().splitlines()[-1].endswith("nothing written")
     assert counts(engine) == before
     return out
+
+
+def test_a_file_longer_than_a_chunk_is_all_or_nothing(base, raw, capsys, tmp_path, monkeypatch):
+    """Files are checked and written a chunk at a time in one transaction: a bad row or
+    a duplicate in a later chunk still leaves nothing written, and every bad row of
+    every chunk is reported."""
+    from dashboard.tools.importing import load
+
+    monkeypatch.setattr(load, "CHUNK_ROWS", 3)
+    body = [person(n) for n in range(101, 111)]
+    body[6] = person(107, nationality="XYZ")  # line 9, in the third chunk
+    body.append(person(102, full_name="Again"))  # line 13, a duplicate of line 4
+    path = write(tmp_path / "long.csv", body)
+    out = refused(capsys, base, raw, path)
+    assert "long.csv, line 9, column 'nationality': value 'XYZ'" in out
+    assert "long.csv, line 13, column 'ref': value 'T-0102': duplicate of line 4" in out
+    write(path, body[:6] + [person(107)] + body[7:10])
+    code, out, _ = sitroom(capsys, "import", "persons", path, "--db-url", base)
+    assert code == 0 and out.strip().splitlines()[-1].startswith("persons: 10 rows: 10 added")
+    code, out, _ = sitroom(capsys, "import", "persons", path, "--db-url", base)
+    assert out.strip().splitlines()[-1].startswith("persons: 10 rows: 0 added, 0 updated, "
+                                                   "10 unchanged")
 
 
 def test_bom_semicolons_title_row_excel_dates_and_a_bad_nationality(base, raw, capsys,

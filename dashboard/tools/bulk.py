@@ -60,7 +60,7 @@ def load(engine: Engine, tables: Sequence[tuple[str, Columns]],
     say("rebuilding indexes")
     with engine.begin() as conn:
         create_indexes(conn, names)
-        _analyze(conn)
+        analyze(conn)
     return counts
 
 
@@ -77,8 +77,9 @@ def create_indexes(conn: Connection, table_names: Sequence[str]) -> None:
             conn.execute(CreateIndex(index, if_not_exists=True))
 
 
-def _analyze(conn: Connection) -> None:
-    # Planner statistics; on SQLite a sampled ANALYZE takes a fraction of a second.
+def analyze(conn: Connection) -> None:
+    """Refresh the planner's statistics after a load (the importer's too, after a long
+    list); on SQLite a sampled ANALYZE takes a fraction of a second."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
     conn.execute(text("ANALYZE"))

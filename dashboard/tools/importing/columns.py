@@ -5,7 +5,9 @@ stored (docs/design.md §2.1)."""
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import hxl.model
 import yaml
 
 from dashboard.tools.importing.kinds import KINDS, Field, Kind
-from dashboard.tools.importing.read import FileProblem, Sheet
+from dashboard.tools.importing.read import FileProblem, Record, Sheet
 
 DROP = "drop"
 LEGAL = "legal_status"  # a mapping target: this column says someone's legal status
@@ -110,10 +112,18 @@ class Column:
 @dataclass
 class Layout:
     columns: list[Column]
-    rows: list[tuple[int, list[Any], dict | None]]  # (line, cells, GeoJSON geometry)
+    sheet: Sheet
+    data_from: int         # the first row after the header (and hashtag) row
     hashtags: bool
     admin_level: int | None = None  # areas: the level the hashtags (#adm2+code) say
     _stored: dict[str, Column] | None = field(default=None, repr=False)
+
+    def rows(self) -> Iterator[Record]:
+        """The data rows, blank ones left out, read from the file afresh on each call."""
+        for line, cells, geometry in itertools.islice(self.sheet.records(), self.data_from,
+                                                      None):
+            if not _blank_row(cells):
+                yield line, cells, geometry
 
     def stored(self) -> dict[str, Column]:
         """The columns that are written, by contract column (asked for every row)."""
@@ -126,7 +136,10 @@ class Layout:
 
 
 def _blank_row(cells: list[Any]) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+    try:
+        return not "".join(cells).strip()  # a CSV row: text only, joined in C
+    except TypeError:  # a workbook's row: numbers, dates, empty cells
+        return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
 
 
 def _names(kind: Kind) -> dict[str, Field]:
@@ -160,25 +173,26 @@ _ADMIN = re.compile(r"#adm([1-5])$")
 def layout(sheet: Sheet, kind: Kind, mapping: Mapping) -> Layout:
     """The file's columns matched to the contract, and its data rows with their lines."""
     hashtag_columns: list[hxl.model.Column | None] = []
-    data_at: list[int] = []
-    hashtags = sheet.geometries is None  # GeoJSON properties are plain names
+    data_from = 0
+    hashtags = not sheet.geojson  # GeoJSON properties are plain names
     if hashtags:
         try:
             # libhxl looks for the hashtag row in the first 25 rows (below any title) and
-            # takes the row above it as the headers; its rows say where they came from.
-            source = hxl.data(sheet.rows)
+            # takes the row above it as the headers. It reads only the head: the rows it
+            # gives back after the hashtag row say where the data starts.
+            source = hxl.data(sheet.head)
             hashtag_columns = list(source.columns)
-            data_at = [r.source_row_number for r in source]
+            data_from = len(sheet.head) - sum(1 for _ in source)
         except hxl.input.HXLTagsNotFoundException:
             hashtags = False
     if hashtags:
         headers = [str(c.header).strip() if c.header else c.display_tag
                    for c in hashtag_columns if c is not None]
     else:
-        header_at = 0 if sheet.geometries is not None else _find_header(sheet, kind, mapping)
-        headers = [str(c).strip() if c is not None else "" for c in sheet.rows[header_at]]
+        header_at = 0 if sheet.geojson else _find_header(sheet, kind, mapping)
+        headers = [str(c).strip() if c is not None else "" for c in sheet.head[header_at]]
         hashtag_columns = [None] * len(headers)
-        data_at = [i for i in range(header_at + 1, len(sheet.rows))]
+        data_from = header_at + 1
     names = _names(kind)
     columns: list[Column] = []
     for position, (header, tagged) in enumerate(zip(headers, hashtag_columns, strict=False)):
@@ -213,14 +227,7 @@ def layout(sheet: Sheet, kind: Kind, mapping: Mapping) -> Layout:
                               f"{c.header!r} both give {c.field.name}; map one of them to "
                               "drop in the mapping file")
         seen[c.field.name] = c
-    rows = []
-    for i in data_at:
-        cells = list(sheet.rows[i])
-        if _blank_row(cells):
-            continue
-        geometry = sheet.geometries[i] if sheet.geometries is not None else None
-        rows.append((sheet.lines[i], cells, geometry))
-    return Layout(columns, rows, hashtags, level)
+    return Layout(columns, sheet, data_from, hashtags, level)
 
 
 # The common operational datasets' own column names (HDX COD-AB shapefiles and GeoJSON:
@@ -272,7 +279,7 @@ def _find_header(sheet: Sheet, kind: Kind, mapping: Mapping) -> int:
     contract or of the mapping (a title row above it names none)."""
     names = set(_names(kind)) | set(mapping.columns)
     best, best_hits = None, 0
-    for i, row in enumerate(sheet.rows[:10]):
+    for i, row in enumerate(sheet.head[:10]):
         hits = sum(1 for cell in row if cell is not None and norm(cell) in names)
         if hits > best_hits:
             best, best_hits = i, hits

@@ -1,9 +1,12 @@
-"""Importing one file: check every row against the contract and the database, then write
+"""Importing one file: check every row against the contract and the database, and write
 the whole file in one transaction, current rows and their history together, or nothing.
 
-The order of work is the promise made to whoever runs it: everything is checked before
-anything is written; a file with any bad row writes nothing; a dry run checks the same
-way and writes nothing either. The history is written as the generator and the drill
+The order of work is the promise made to whoever runs it: a file with any bad row writes
+nothing, and its report names every bad row; a dry run checks the same way and writes
+nothing either. A file is read, checked and written a chunk of rows at a time inside one
+transaction, so that a list of a million people fits in bounded memory: the first
+problem stops the writing, the checking goes on to the end of the file, and the
+transaction is rolled back. The history is written as the generator and the drill
 simulator write it (docs/data-contract.md, "Current state and its history"): a new
 person gets a `person_events` row with their status, a new referral an `open` event,
 a new evacuation case a `requested` event, and every later change of status, place or
@@ -13,14 +16,16 @@ after-action review read imported rows exactly as generated ones.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine, bindparam, select, text
@@ -29,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from dashboard.contract import schema, vocab
 from dashboard.contract.models import Base
 from dashboard.store import db
+from dashboard.tools import bulk
 from dashboard.tools.importing import columns as cols
 from dashboard.tools.importing import values as v
 from dashboard.tools.importing.kinds import (
@@ -53,6 +59,11 @@ from dashboard.tools.importing.kinds import (
 )
 from dashboard.tools.importing.read import centre, read
 
+if TYPE_CHECKING:
+    import sqlite3
+
+    import psycopg
+
 EXTENT_MARGIN = 0.5  # degrees (about 50 km) around the scenario's areas
 ONE_SECOND = timedelta(seconds=1)
 
@@ -61,6 +72,18 @@ ONE_SECOND = timedelta(seconds=1)
 # the person protection_confidential instead.
 STATUS_TAG = re.compile(r"undocumented|overstay|irregular|\w+legal|legal.?status|visa|permit"
                         r"|deport|sans.?papiers|residen|migratory", re.IGNORECASE)
+
+
+CHUNK_ROWS = 20_000  # rows read, checked, compared and written together
+SQLITE_CACHE_KB = 262_144
+# A list this long changes the shape of its tables: the planner's statistics are then
+# refreshed, as after the generator's load, so that the dashboard's queries over imported
+# rows are planned as over generated ones.
+ANALYZE_AFTER_ROWS = 50_000
+# What the report calls a row whose identifier belongs to another scenario.
+OWNED = {"persons": "person with ref", "evacuation": "evacuation case",
+         "referrals": "referral", "facilities": "facility", "movements": "movement",
+         "hazards": "hazard"}
 
 
 class Refusal(Exception):
@@ -162,12 +185,15 @@ def run(url: str, kind_name: str, path: Path, scenario_id: int | None = None,
             _check_schema(conn, url)
             scenario = _scenario(conn, scenario_id, kind, url)
             report.scenario = scenario.label() if scenario else None
+            if conn.dialect.name == "sqlite":
+                # A page cache of 256 MB (not 2 MB) keeps the indexes of a million new
+                # persons in memory while they grow, instead of spilling to the file.
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
             job = Job(conn, kind, scenario, mapping, zone, layout, report)
-            job.check()
+            job.run(write=not dry_run)
             if report.problems or dry_run:
                 conn.rollback()
                 return report
-            job.write()
     except (OperationalError, DBAPIError) as exc:
         raise Refusal(f"cannot write to the database {db.describe(url)}: "
                       f"{db.first_line(exc)}") from None
@@ -229,7 +255,7 @@ def _scenario(conn: Connection, scenario_id: int | None, kind: Kind, url: str) -
 # --- one file's work -----------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     line: int
     values: dict[str, Any]               # contract columns as stored
@@ -238,23 +264,36 @@ class Row:
     protected: bool = False              # persons: a legal-status column said protection
 
 
+Step = tuple[Row, dict | None, dict[str, Any]]  # a row, its stored row, what changes
+
+
 class Job:
     def __init__(self, conn: Connection, kind: Kind, scenario: Scenario | None,
                  mapping: cols.Mapping, zone: tzinfo, layout: cols.Layout, report: Report):
         self.conn, self.kind, self.scenario = conn, kind, scenario
         self.mapping, self.zone, self.layout, self.report = mapping, zone, layout, report
         self.table = Base.metadata.tables[kind.table]
-        self.rows: list[Row] = []
+        self.columns = set(self.table.c.keys())
         self.now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        self.plan: list[tuple[Row, dict | None, dict[str, Any]]] = []  # row, stored, changes
         self.countries = {r[0] for r in conn.execute(text("SELECT iso3 FROM countries"))}
+        # What every row needs of each column, worked out once: (contract column,
+        # position, header, required, reader, the mapping's values for it (a tags cell
+        # is mapped tag by tag), whether it holds tags).
+        self.cells = [(name, c.position, c.header, c.field.required, self.converter(c.field),
+                       None if c.field.kind == TAGS else mapping.values.get(name),
+                       c.field.kind == TAGS)
+                      for name, c in layout.stored().items() if c.field is not None]
+        self.legal = [c for c in layout.dropped() if c.legal]
+        self._complete = getattr(self, f"_complete_{kind.table}", None)  # what a row needs
+        self.seen: dict[Any, int] = {}  # the key of each good row so far -> its line
+        self.next_id: int | None = None  # the importer numbers new rows from here
+        self._whole: dict[tuple, dict] | None = None
         self.areas = {r.pcode: r for r in conn.execute(
             text("SELECT pcode, country, admin_level, lat, lon FROM areas"))}
         self.extent = self._extent()
         self._facilities: dict[int, tuple[int, int]] | None = None
         self._movements: dict[int, int] | None = None
         self._persons: dict[str, tuple[int, int]] | None = None
-        self._owners: dict[int, int] | None = None
         self._as_of: datetime | None = None
 
     # --- what the database already holds ---
@@ -288,11 +327,23 @@ class Job:
         return self._movements
 
     def persons(self) -> dict[str, tuple[int, int]]:
-        """Every person: ref -> (id, scenario)."""
-        if self._persons is None:
-            self._persons = {r.ref: (r.id, r.scenario_id) for r in self.conn.execute(
-                text("SELECT ref, id, scenario_id FROM persons"))}
-        return self._persons
+        """The persons the rows of this chunk name: ref -> (id, scenario)."""
+        return self._persons or {}
+
+    def _named_persons(self, chunk: list[Any]) -> dict[str, tuple[int, int]]:
+        """The persons a chunk of referrals or evacuation cases names by ref, read for
+        that chunk only: a scenario may hold a million persons."""
+        column = self.layout.stored().get("person_ref")
+        if column is None:
+            return {}
+        refs = set()
+        for _line, cells, _geometry in chunk:
+            raw = self.mapping.value("person_ref", cells[column.position]
+                                     if column.position < len(cells) else None)
+            if not v.blank(raw):
+                refs.add(v.text(raw, 100_000))
+        return {r["ref"]: (r["id"], r["scenario_id"]) for r in self._among(
+            "SELECT ref, id, scenario_id FROM persons WHERE {among}", "ref", refs)}
 
     def elsewhere(self, what: str, ident: Any, owner: int) -> str:
         other = self.conn.execute(text("SELECT kind, name FROM scenarios WHERE id = :i"),
@@ -304,7 +355,11 @@ class Job:
 
     # --- checking ---
 
-    def check(self) -> None:
+    def run(self, write: bool) -> None:
+        """Check every row and, while the file has no problem and `write` is set, write
+        it: CHUNK_ROWS rows at a time are parsed, compared with what is stored and
+        written into the caller's transaction. After the first problem nothing more is
+        written (the caller rolls back what was); the checking goes on to the end."""
         given = self.layout.stored()
         for f in self.kind.fields:
             if f.required and f.name not in given and not self._filled(f):
@@ -317,20 +372,25 @@ class Job:
         if self.kind.name == "persons" and "consent_consular" not in given:
             self.report.notes.append("no consent column: every person is written as not "
                                      "consenting to consular sharing")
-        for line, cells, geometry in self.layout.rows:
-            row = self.parse(line, cells, geometry)
-            if row is not None:
-                self.rows.append(row)
-        self.report.rows = len(self.layout.rows)
-        self._duplicates()
-        if not self.report.problems:
-            self._plan()
+        records = self.layout.rows()
+        while chunk := list(itertools.islice(records, CHUNK_ROWS)):
+            self.report.rows += len(chunk)
+            self._persons = self._named_persons(chunk)
+            rows = [row for row in (self.parse(*record) for record in chunk) if row is not None]
+            self._duplicates(rows)
+            plan = self._plan(rows)
+            if write and not self.report.problems:
+                self.write(plan)
+        if write and not self.report.problems:
+            self._reset_sequences()
+            if self.report.added + self.report.updated >= ANALYZE_AFTER_ROWS:
+                bulk.analyze(self.conn)
 
     def _filled(self, f: Field) -> bool:
         """A required column the importer can fill without the file."""
         if self.kind.name == "areas":
-            if f.name in ("lat", "lon"):
-                return self.layout.rows[0][2] is not None if self.layout.rows else True
+            if f.name in ("lat", "lon"):  # GeoJSON: from each feature's geometry
+                return self.layout.sheet.geojson
         return False
 
     def bad(self, line: int, column: str | None, value: Any, rule: str) -> None:
@@ -341,30 +401,28 @@ class Job:
         out: dict[str, Any] = {}
         given: set[str] = set()
         row = Row(line, out, given)
-        for name, column in self.layout.stored().items():
-            f = column.field
-            assert f is not None
-            raw = cells[column.position] if column.position < len(cells) else None
-            mapped = self.mapping.value(name, raw) if f.kind != TAGS else raw
-            if v.blank(mapped):
-                if f.required:
-                    self.bad(line, column.header, None, f"{name} is required")
+        width = len(cells)
+        for name, position, header, required, convert, table, tags in self.cells:
+            raw = cells[position] if position < width else None
+            mapped = raw if table is None or raw is None else table.get(cols.norm(raw), raw)
+            if not mapped.strip() if mapped.__class__ is str else v.blank(mapped):
+                if required:
+                    self.bad(line, header, None, f"{name} is required")
                 continue
             try:
-                value = self.convert(f, mapped, row)
+                value = convert(mapped)
+                if tags:
+                    row.tags = self._tags(value, row)
+                    continue
             except v.Bad as exc:
-                self.bad(line, column.header, raw, f"{name}: {exc}")
-                continue
-            if f.kind == TAGS:
-                row.tags = value
+                self.bad(line, header, raw, f"{name}: {exc}")
                 continue
             out[name] = value
             given.add(name)
-        for column in self.layout.dropped():
-            if column.legal:
-                raw = cells[column.position] if column.position < len(cells) else None
-                if not v.blank(raw) and self._says_protected(column.header, raw):
-                    row.protected = True
+        for column in self.legal:
+            raw = cells[column.position] if column.position < width else None
+            if not v.blank(raw) and self._says_protected(column.header, raw):
+                row.protected = True
         if len(self.report.problems) > before:
             return None
         self.complete(row, geometry)
@@ -381,30 +439,40 @@ class Job:
                 return False
         return False
 
-    def convert(self, f: Field, raw: Any, row: Row) -> Any:
-        kind = f.kind
+    def converter(self, f: Field) -> Callable[[Any], Any]:
+        """The reader of this field's cells, chosen once per column rather than once per
+        cell (a million rows of twenty columns are twenty million cells), as a partial
+        where it can be: called from C, without a Python frame of its own."""
+        kind, name = f.kind, f.name
         if kind == TEXT:
-            return v.text(raw, f.limit)
+            return partial(v.text, limit=f.limit)
         if kind == INT:
-            if f.name == "birth_year":
-                return v.integer(raw, 1900, self.now.year)
-            if f.name == "admin_level":
-                return v.integer(raw, 1, 5)
-            return v.integer(raw, 1 if f.name == "id" else 0)
-        if kind == LAT:
-            return v.decimal(raw, -90, 90)
-        if kind == LON:
-            return v.decimal(raw, -180, 180)
+            low, high = {"birth_year": (1900, self.now.year), "admin_level": (1, 5),
+                         "id": (1, None)}.get(name, (0, None))
+            return partial(v.integer, low=low, high=high)
+        if kind in (LAT, LON):
+            bound = 90 if kind == LAT else 180
+            return partial(v.decimal, low=-bound, high=bound)
         if kind == BOOL:
-            return v.boolean(raw)
+            return v.boolean
         if kind == TIME:
-            return v.moment(raw, self.zone, self.mapping.dates, self.mapping.formats.get(f.name))
+            return partial(v.moment, zone=self.zone, order=self.mapping.dates,
+                           fmt=self.mapping.formats.get(name))
         if kind == ISO3:
-            return v.iso3(raw, self.countries)
+            return partial(v.iso3, countries=self.countries)
         if kind == VOCAB:
             assert f.vocabulary is not None
-            word = "_".join(str(raw).strip().lower().split())
-            return v.code(word, f.vocabulary, f"known {f.name}")
+            vocabulary, what = f.vocabulary, f"known {name}"
+            # a value of the vocabulary as it is written there needs no tidying
+            return lambda raw: raw if raw.__class__ is str and raw in vocabulary else v.code(
+                "_".join(str(raw).strip().lower().split()), vocabulary, what)
+        if kind == TAGS:  # read by _tags, which needs the row
+            return lambda raw: raw
+        return partial(self.convert, f)
+
+    def convert(self, f: Field, raw: Any) -> Any:
+        """A cell of a field that refers to other rows, or holds tags or a shape."""
+        kind = f.kind
         if kind == PCODE:
             code = v.text(raw, f.limit)
             if code not in self.areas and not (self.kind.name == "areas" and code in
@@ -436,8 +504,6 @@ class Job:
             if person[1] != self.sid:
                 raise v.Bad(self.elsewhere("person", ref, person[1]))
             return ref
-        if kind == TAGS:
-            return self._tags(raw, row)
         if kind == GEOMETRY:
             return _geometry(raw)
         raise AssertionError(kind)
@@ -464,7 +530,7 @@ class Job:
         if not hasattr(self, "_pcodes_in_file"):
             column = self.layout.stored().get("pcode")
             self._pcodes_in_file = {
-                str(cells[column.position]).strip() for _, cells, _ in self.layout.rows
+                str(cells[column.position]).strip() for _, cells, _ in self.layout.rows()
                 if column is not None and column.position < len(cells)
                 and not v.blank(cells[column.position])}
         return self._pcodes_in_file
@@ -509,35 +575,11 @@ class Job:
     # --- what one row needs beyond its cells ---
 
     def complete(self, row: Row, geometry: dict | None) -> None:
-        self._owner(row)
-        getattr(self, f"_complete_{self.kind.table}", lambda _r, _g: None)(row, geometry)
+        if self._complete is not None:
+            self._complete(row, geometry)
         values = row.values
         if "lat" in values or "lon" in values:
             self._place(row)
-
-    def _owner(self, row: Row) -> None:
-        """A row whose upstream identifier is another scenario's is never taken over."""
-        if not self.kind.scenario_bound or self._key() == self.kind.key and \
-                self.kind.name in ID_WHEN_GIVEN:
-            return
-        key = self._key()[0]
-        ident: Any = row.values.get(key)
-        owner: int | None
-        if self.kind.name == "persons":
-            owner = self.persons()[ident][1] if ident in self.persons() else None
-        elif self.kind.name == "occupancy":
-            return
-        else:
-            if self._owners is None:
-                self._owners = {r.id: r.scenario_id for r in self.conn.execute(
-                    text(f"SELECT id, scenario_id FROM {self.kind.table}"))}
-            owner = self._owners.get(ident)
-        if owner is not None and owner != self.sid:
-            header = self.layout.stored()[key].header
-            what = {"persons": "person with ref", "evacuation": "evacuation case",
-                    "referrals": "referral", "facilities": "facility",
-                    "movements": "movement", "hazards": "hazard"}[self.kind.name]
-            self.bad(row.line, header, ident, self.elsewhere(what, ident, owner))
 
     def _place(self, row: Row) -> None:
         lat, lon = row.values.get("lat"), row.values.get("lon")
@@ -637,20 +679,23 @@ class Job:
                 hours=vocab.REFERRAL_DEADLINE_HOURS[values["service"]])
             row.given.add("due_at")
 
-    def _duplicates(self) -> None:
+    def _duplicates(self, rows: list[Row]) -> None:
+        """The same identifier twice in the file, in this chunk or an earlier one."""
         key = self._key()
-        seen: dict[tuple, int] = {}
+        seen = self.seen
         header = self.layout.stored()
-        for row in self.rows:
+        for row in rows:
             ident = tuple(row.values.get(k) for k in key)
             if any(x is None for x in ident):
                 continue
-            if ident in seen:
+            # a single key is kept bare: a million refs take a third less memory so
+            known = ident[0] if len(ident) == 1 else ident
+            if known in seen:
                 shown = header[key[0]].header if key[0] in header else key[0]
                 self.bad(row.line, shown, ", ".join(_shown(x) for x in ident),
-                         f"duplicate of line {seen[ident]} (the same {' and '.join(key)})")
+                         f"duplicate of line {seen[known]} (the same {' and '.join(key)})")
             else:
-                seen[ident] = row.line
+                seen[known] = row.line
 
     def _key(self) -> tuple[str, ...]:
         if self.kind.name in ID_WHEN_GIVEN and "id" in self.layout.stored():
@@ -663,99 +708,122 @@ class Job:
 
     # --- what changes ---
 
-    def _stored_rows(self) -> dict[tuple, dict]:
+    def _stored_rows(self, rows: list[Row]) -> dict[tuple, dict]:
+        """The stored rows with the identifiers of these rows (in any scenario)."""
         key = self._key()
         table = self.table
         stmt = select(table)
         if self.kind.name == "occupancy":
-            column, wanted = table.c.facility_id, {r.values["facility_id"] for r in self.rows}
+            column, wanted = table.c.facility_id, {r.values["facility_id"] for r in rows}
         elif len(key) == 1:
-            column, wanted = table.c[key[0]], {r.values[key[0]] for r in self.rows}
-        else:  # posts and hazards without ids: small tables, read whole
-            if "scenario_id" in table.c:
-                stmt = stmt.where(table.c.scenario_id == self.sid)
-            return {tuple(r[k] for k in key): dict(r)
-                    for r in self.conn.execute(stmt).mappings()}
-        out: dict[tuple, dict] = {}
-        ordered = sorted(wanted)
-        for start in range(0, len(ordered), 5000):
-            chunk = stmt.where(column.in_(ordered[start:start + 5000]))
-            for r in self.conn.execute(chunk).mappings():
-                out[tuple(r[k] for k in key)] = dict(r)
-        return out
+            column, wanted = table.c[key[0]], {r.values[key[0]] for r in rows}
+        else:  # posts and hazards without ids: small tables, read whole once
+            if self._whole is None:
+                if "scenario_id" in table.c:
+                    stmt = stmt.where(table.c.scenario_id == self.sid)
+                self._whole = {tuple(r[k] for k in key): dict(r)
+                               for r in self.conn.execute(stmt).mappings()}
+            return self._whole
+        sql = f"SELECT {', '.join(table.c.keys())} FROM {table.name} WHERE {{among}}"
+        return {tuple(r[k] for k in key): dict(r) for r in self._among(
+            sql, column.name, wanted, table.columns)}
 
-    def _plan(self) -> None:
-        stored = self._stored_rows()
-        name = self.kind.name
-        for row in self.rows:
-            ident = tuple(row.values.get(k) for k in self._key())
-            before = stored.get(ident)
-            if before is not None and "scenario_id" in before and before["scenario_id"] != self.sid:
-                what = {"persons": "person", "evacuation": "evacuation case",
-                        "referrals": "referral", "facilities": "facility"}.get(name, name)
-                shown = ", ".join(map(_shown, ident))
-                self.bad(row.line, None, shown, self.elsewhere(what, shown,
-                                                               before["scenario_id"]))
-                continue
-            self.plan.append((row, before, self._changes(row, before)))
-        if self.report.problems:
+    def _among(self, sql: str, column: str, values: Iterable[Any],
+               typed: Iterable[Any] = ()) -> Iterator[Any]:
+        """The rows of `sql` whose {among} is `column` among `values` (as mappings): one
+        array parameter on PostgreSQL, where a statement of thousands of placeholders
+        costs more to build than to run; batches of 5000 placeholders on SQLite.
+        `typed`: the table columns it selects, so that times come back as times."""
+        wanted = sorted({x for x in values if x is not None})
+        if not wanted:
             return
-        getattr(self, f"_history_{self.kind.table}", lambda: None)()
-        for _row, before, changes in self.plan:
+        if self.conn.dialect.name == "postgresql":
+            clause = text(sql.format(among=f"{column} = ANY(:among)"))
+            batches = [wanted]
+        else:
+            clause = text(sql.format(among=f"{column} IN :among")).bindparams(
+                bindparam("among", expanding=True))
+            batches = [wanted[i:i + 5000] for i in range(0, len(wanted), 5000)]
+        stmt = clause.columns(*typed) if typed else clause
+        for batch in batches:
+            yield from self.conn.execute(stmt, {"among": batch}).mappings()
+
+    def _plan(self, rows: list[Row]) -> list[Step]:
+        """What to do with each good row of a chunk: (row, its stored row or None, the
+        changes to write). Counts them in the report."""
+        stored = self._stored_rows(rows)
+        key = self._key()
+        plan: list[Step] = []
+        for row in rows:
+            ident = tuple(row.values.get(k) for k in key)
+            before = stored.get(ident)
+            # A row whose upstream identifier is another scenario's is never taken over.
+            if before is not None and "scenario_id" in before and before["scenario_id"] != self.sid:
+                shown = ", ".join(map(_shown, ident))
+                column = self.layout.stored().get(key[0]) if len(key) == 1 else None
+                self.bad(row.line, column.header if column else None, shown,
+                         self.elsewhere(OWNED.get(self.kind.name, self.kind.name), shown,
+                                        before["scenario_id"]))
+                continue
+            plan.append((row, before, self._changes(row, before)))
+        getattr(self, f"_history_{self.kind.table}", lambda _plan: None)(plan)
+        for _row, before, changes in plan:
             if before is None:
                 self.report.added += 1
             elif changes:
                 self.report.updated += 1
             else:
                 self.report.unchanged += 1
+        return plan
 
     def _changes(self, row: Row, before: dict | None) -> dict[str, Any]:
-        if before is None:
-            return dict(row.values)
-        changes = {c: x for c, x in row.values.items()
-                   if c in row.given and c in self.table.c and not _same(before.get(c), x)}
-        return changes
+        if before is None:  # a new row is written whole, from its values
+            return {}
+        columns = self.columns
+        return {c: x for c, x in row.values.items()
+                if c in row.given and c in columns and not _same(before.get(c), x)}
 
     # History and the checks that need it, per table. Each may add problems, and
     # may add changes (the row's own change time) to the plan.
 
     def _last_events(self, table: str, column: str,
                      ids: Iterable[int]) -> dict[int, list[tuple]]:
-        wanted = sorted({i for i in ids if i is not None})
-        if not wanted:
-            return {}
         stage_or_status = "stage" if table == "evacuation_events" else "status"
-        stmt = text(f"SELECT {column} AS owner, at, {stage_or_status} AS what FROM {table} "
-                    f"WHERE {column} IN :ids ORDER BY {column}, at, id").bindparams(
-            bindparam("ids", expanding=True), )
         out: dict[int, list[tuple]] = {}
-        for start in range(0, len(wanted), 5000):
-            for r in self.conn.execute(stmt, {"ids": wanted[start:start + 5000]}):
-                at = r.at if isinstance(r.at, datetime) else datetime.fromisoformat(str(r.at))
-                out.setdefault(r.owner, [])
-                out[r.owner].append((at, r.what))
+        for r in self._among(f"SELECT {column} AS owner, at, {stage_or_status} AS what "
+                             f"FROM {table} WHERE {{among}} ORDER BY {column}, at, id",
+                             column, ids):
+            at = r["at"] if isinstance(r["at"], datetime) else datetime.fromisoformat(
+                str(r["at"]))
+            out.setdefault(r["owner"], []).append((at, r["what"]))
         return out
 
-    def _history_persons(self) -> None:
-        events = self._last_events("person_events", "person_id",
-                                   (b["id"] for _, b, _ in self.plan if b is not None))
-        tags = self._stored_tags([b["id"] for _, b, _ in self.plan if b is not None])
+    def _history_persons(self, plan: list[Step]) -> None:
         header = self.layout.stored()
-        for row, before, changes in self.plan:
+        tags = self._stored_tags([b["id"] for row, b, _ in plan
+                                  if b is not None and row.tags is not None])
+        changed: list[Step] = []
+        for row, before, changes in plan:
             values = row.values
             if before is None:
                 values.setdefault("updated_at", values["registered_at"])
                 if values["updated_at"] < values["registered_at"]:
                     self.bad(row.line, header["updated_at"].header, values["updated_at"],
                              "updated_at is before registered_at")
-                changes.update(values)
                 continue
             if row.tags is not None and row.tags != tags.get(before["id"], set()):
                 changes["_tags"] = row.tags
-            moved = {"status", "facility_id", "lat", "lon"} & set(changes)
             if not changes or set(changes) == {"updated_at"}:
                 changes.clear()
                 continue
+            changed.append((row, before, changes))
+        # Only a changed person's history is read: an unchanged list costs no event reads.
+        events = self._last_events("person_events", "person_id",
+                                   (b["id"] for _, b, _ in changed if b is not None))
+        for row, before, changes in changed:
+            assert before is not None
+            values = row.values
+            moved = {"status", "facility_id", "lat", "lon"} & set(changes)
             at = values.get("updated_at") if "updated_at" in row.given else None
             last = max((e[0] for e in events.get(before["id"], [])), default=None)
             last = max(filter(None, [last, before.get("updated_at")]), default=None)
@@ -772,28 +840,24 @@ class Job:
 
     def _stored_tags(self, person_ids: list[int]) -> dict[int, set[str]]:
         out: dict[int, set[str]] = {}
-        if not person_ids:
-            return out
-        stmt = text("SELECT person_id, tag FROM person_vulnerabilities WHERE person_id IN :ids"
-                    ).bindparams(bindparam("ids", expanding=True))
-        for start in range(0, len(person_ids), 5000):
-            for r in self.conn.execute(stmt, {"ids": person_ids[start:start + 5000]}):
-                out.setdefault(r.person_id, set()).add(r.tag)
+        for r in self._among("SELECT person_id, tag FROM person_vulnerabilities WHERE {among}",
+                             "person_id", person_ids):
+            out.setdefault(r["person_id"], set()).add(r["tag"])
         return out
 
-    def _history_facility_occupancy(self) -> None:
+    def _history_facility_occupancy(self, plan: list[Step]) -> None:
         header = self.layout.stored()
-        for row, before, changes in self.plan:
+        for row, before, changes in plan:
             if before is not None and changes:
                 self.bad(row.line, header["occupants"].header, row.values["occupants"],
                          f"facility {row.values['facility_id']} already has a report at "
                          f"{_shown(row.values['at'])} saying {before['occupants']}: reports are "
                          "never rewritten; send the correction with a later time")
 
-    def _history_referrals(self) -> None:
+    def _history_referrals(self, plan: list[Step]) -> None:
         events = self._last_events("referral_events", "referral_id",
-                                   (b["id"] for _, b, _ in self.plan if b is not None))
-        for _row, before, changes in self.plan:
+                                   (b["id"] for _, b, _ in plan if b is not None))
+        for _row, before, changes in plan:
             if before is None or "status" not in changes:
                 continue
             last = max((e[0] for e in events.get(before["id"], [])), default=None)
@@ -804,12 +868,12 @@ class Job:
             if changes["status"] in vocab.REFERRAL_ENDED and before.get("closed_at") is None:
                 changes.setdefault("closed_at", at)
 
-    def _history_evacuation_cases(self) -> None:
+    def _history_evacuation_cases(self, plan: list[Step]) -> None:
         events = self._last_events("evacuation_events", "case_id",
-                                   (b["id"] for _, b, _ in self.plan if b is not None))
+                                   (b["id"] for _, b, _ in plan if b is not None))
         header = self.layout.stored()
         path = list(vocab.EVACUATION_PATH)
-        for row, before, changes in self.plan:
+        for row, before, changes in plan:
             if before is None or "stage" not in changes:
                 continue
             history = events.get(before["id"], [])
@@ -834,19 +898,23 @@ class Job:
 
     # --- writing ---
 
-    def write(self) -> None:
+    def write(self, plan: list[Step]) -> None:
+        """Write one chunk's plan: new rows, changed columns, tags, history."""
         name = self.kind.name
         inserts: list[dict] = []
         events: list[dict] = []
         tags: list[dict] = []
         untag: list[int] = []
-        next_id = self._next_id() if (name == "persons" or (
-            name in ID_WHEN_GIVEN and "id" not in self.layout.stored())) else None
-        for row, before, changes in self.plan:
+        updates: list[tuple[dict, dict]] = []
+        if self.next_id is None and (name == "persons" or (
+                name in ID_WHEN_GIVEN and "id" not in self.layout.stored())):
+            self.next_id = self._next_id()
+        next_id = self.next_id
+        for row, before, changes in plan:
             values = row.values
             if before is None:
-                new = {c: x for c, x in values.items() if c in self.table.c}
-                if "scenario_id" in self.table.c:
+                new = {c: x for c, x in values.items() if c in self.columns}
+                if "scenario_id" in self.columns:
                     new["scenario_id"] = self.sid
                 for c, default in self.kind.defaults.items():
                     new.setdefault(c, default)
@@ -862,18 +930,21 @@ class Job:
                 continue
             event = changes.pop("_event", None)
             new_tags = changes.pop("_tags", None)
-            update = {c: x for c, x in changes.items() if c in self.table.c}
+            update = {c: x for c, x in changes.items() if c in self.columns}
             if update:
-                self._update(before, update)
+                updates.append((before, update))
             if event is not None:
                 events.append(self._event(before["id"], {**before, **update}, event["at"]))
             if new_tags is not None:
                 untag.append(before["id"])
                 tags += [{"person_id": before["id"], "tag": t} for t in sorted(new_tags)]
+        self.next_id = next_id
         self._insert(self.kind.table, inserts)
-        if untag:
+        self._update(updates)
+        for start in range(0, len(untag), 5000):
             self.conn.execute(text("DELETE FROM person_vulnerabilities WHERE person_id IN :ids")
-                              .bindparams(bindparam("ids", expanding=True)), {"ids": untag})
+                              .bindparams(bindparam("ids", expanding=True)),
+                              {"ids": untag[start:start + 5000]})
         self._insert("person_vulnerabilities", tags)
         history = {"persons": "person_events", "referrals": "referral_events",
                    "evacuation": "evacuation_events"}.get(name)
@@ -881,7 +952,6 @@ class Job:
             self._insert(history, events)
         if name == "occupancy":
             self._confirm(inserts)
-        self._reset_sequences()
 
     def _next_id(self) -> int:
         top = self.conn.execute(text(f"SELECT MAX(id) FROM {self.kind.table}")).scalar()
@@ -926,27 +996,45 @@ class Job:
         return {"case_id": owner, "at": at, "stage": current["stage"]}
 
     def _insert(self, table_name: str, rows: list[dict]) -> None:
+        """Append rows through the driver itself, inside the transaction: COPY on
+        PostgreSQL (psycopg's copy, as dashboard.tools.bulk loads), executemany on SQLite.
+        SQLAlchemy's parameter handling would cost more than the rest of an import of a
+        million persons."""
         if not rows:
             return
         table = Base.metadata.tables[table_name]
         names = [c.name for c in table.columns if any(c.name in r for r in rows)]
-        full = [{c: r.get(c) for c in names} for r in rows]
-        times = [bindparam(c, type_=db.TIMESTAMP) for c in names
-                 if table.c[c].type.python_type is datetime]
-        stmt = text(f"INSERT INTO {table_name} ({', '.join(names)}) "
-                    f"VALUES ({', '.join(':' + c for c in names)})").bindparams(*times)
-        for start in range(0, len(full), 5000):
-            self.conn.execute(stmt, full[start:start + 5000])
-
-    def _update(self, before: dict, update: dict) -> None:
-        key = "pcode" if self.kind.name == "areas" else "id"
-        if self.kind.name == "occupancy":
+        driver = self.conn.connection.dbapi_connection
+        if self.conn.dialect.name == "postgresql":
+            with cast("psycopg.Connection[Any]", driver).cursor() as cur, cur.copy(
+                    f"COPY {table_name} ({', '.join(names)}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row([r.get(c) for c in names])
             return
-        times = [bindparam(c, type_=db.TIMESTAMP) for c in update
-                 if self.table.c[c].type.python_type is datetime]
-        sets = ", ".join(f"{c} = :{c}" for c in update)
-        self.conn.execute(text(f"UPDATE {self.kind.table} SET {sets} WHERE {key} = :key_")
-                          .bindparams(*times), {**update, "key_": before[key]})
+        # SQLite stores a time as the text SQLAlchemy reads back (store.db.TIMESTAMP).
+        times = {c for c in names if table.c[c].type.python_type is datetime}
+        cursor = cast("sqlite3.Connection", driver).cursor()
+        cursor.executemany(
+            f"INSERT INTO {table_name} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})",
+            ([_sqlite_time(r.get(c)) if c in times else r.get(c) for c in names]
+             for r in rows))
+        cursor.close()
+
+    def _update(self, updates: list[tuple[dict, dict]]) -> None:
+        """Set the changed columns of stored rows: one executemany per set of columns."""
+        if self.kind.name == "occupancy" or not updates:
+            return
+        key = "pcode" if self.kind.name == "areas" else "id"
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for before, update in updates:
+            groups.setdefault(tuple(sorted(update)), []).append({**update, "key_": before[key]})
+        for columns, params in groups.items():
+            times = [bindparam(c, type_=db.TIMESTAMP) for c in columns
+                     if self.table.c[c].type.python_type is datetime]
+            sets = ", ".join(f"{c} = :{c}" for c in columns)
+            self.conn.execute(text(f"UPDATE {self.kind.table} SET {sets} WHERE {key} = :key_")
+                              .bindparams(*times), params)
 
     def _confirm(self, reports: list[dict]) -> None:
         """An occupancy report confirms the facility's figures at its time."""
@@ -974,12 +1062,18 @@ class Job:
                 f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
 
 
+def _sqlite_time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(" ", "seconds")
+
+
 def _same(a: Any, b: Any) -> bool:
+    if a == b:  # nearly always, on a list imported again
+        return True
     if isinstance(a, float) and isinstance(b, float | int):
         return math.isclose(a, float(b), rel_tol=0, abs_tol=1e-9)
     if isinstance(a, datetime) and isinstance(b, datetime):
         return a.replace(microsecond=0) == b
-    return bool(a == b)
+    return False
 
 
 def _geometry(raw: Any) -> str:

@@ -1,11 +1,18 @@
 """Reading an upstream file into rows of cells, each with the line a person opening the
-file would see it on: CSV in any common encoding and delimiter, XLSX, GeoJSON."""
+file would see it on: CSV in any common encoding and delimiter, XLSX, GeoJSON.
+
+A CSV is streamed: its rows are read from the file each time they are asked for, never
+held all at once, so that a registration list of a million people is checked and
+written in bounded memory (docs/importing.md, "Scale"). Workbooks and GeoJSON are read
+whole (their libraries read them so; Excel stops at a million rows anyway)."""
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import itertools
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,12 @@ import charset_normalizer
 # types (dates stay dates); the Rust calamine library underneath.
 import python_calamine
 
+# The rows where column names and the HXL hashtag row are looked for: libhxl looks in the
+# first 25, the header finder in the first 10.
+HEAD_ROWS = 30
+
+Record = tuple[int, list[Any], dict | None]  # (line, cells, GeoJSON geometry)
+
 
 class FileProblem(Exception):
     """The file cannot be read at all: missing, not a spreadsheet, unknown sheet."""
@@ -27,10 +40,23 @@ class FileProblem(Exception):
 class Sheet:
     """The cells of one file (or one sheet of a workbook), row by row."""
 
-    name: str            # what the report calls the file
-    rows: list[list[Any]]
-    lines: list[int]     # the line (CSV) or row number (XLSX) of each row, from 1
-    geometries: list[dict | None] | None = None  # GeoJSON: the geometry of each row
+    name: str                    # what the report calls the file
+    head: list[list[Any]]        # the first HEAD_ROWS rows: headers, hashtags, a title
+    source: Callable[[], Iterator[Record]]  # every row from the first, read afresh per call
+    geojson: bool = False        # rows are GeoJSON features, each with its geometry
+
+    def records(self) -> Iterator[Record]:
+        """Every row with its line (CSV) or row number (XLSX) from 1, or its position
+        in the collection (GeoJSON), and its geometry (GeoJSON only)."""
+        return self.source()
+
+
+def _in_memory(rows: list[list[Any]], lines: list[int],
+               geometries: list[dict | None] | None = None) -> Callable[[], Iterator[Record]]:
+    def source() -> Iterator[Record]:
+        for i, row in enumerate(rows):
+            yield lines[i], row, geometries[i] if geometries is not None else None
+    return source
 
 
 def read(path: Path, sheet: str | None = None) -> Sheet:
@@ -61,21 +87,27 @@ def read_workbook(path: Path, sheet: str | None) -> Sheet:
         raise
     except Exception as exc:  # calamine raises its own errors for a file it cannot open
         raise FileProblem(f"{path.name}: not a readable spreadsheet ({exc})") from None
-    return Sheet(name=f"{path.name} [{chosen}]" if sheet else path.name, rows=rows,
-                 lines=list(range(1, len(rows) + 1)))
+    return Sheet(name=f"{path.name} [{chosen}]" if sheet else path.name, head=rows[:HEAD_ROWS],
+                 source=_in_memory(rows, list(range(1, len(rows) + 1))))
+
+
+BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 
 def decode(data: bytes, name: str) -> str:
-    """The text of a CSV file: UTF-8 (with or without a byte-order mark) if it is,
+    """The text of a whole file: UTF-8 (with or without a byte-order mark) if it is,
     else what charset-normalizer finds."""
-    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"),
-                          (b"\xfe\xff", "utf-16")):
+    for bom, encoding in BOMS:
         if data.startswith(bom):
             return data.decode(encoding)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
+        return data.decode(_guess(data, name))
+
+
+def _guess(data: bytes, name: str) -> str:
+    """The encoding charset-normalizer finds for text that is not UTF-8."""
     found = charset_normalizer.from_bytes(data)
     best = found.best()
     if best is None:
@@ -85,34 +117,60 @@ def decode(data: bytes, name: str) -> str:
     for match in found:
         if match.chaos <= best.chaos and match.coherence >= best.coherence and \
                 "cp1252" in match.could_be_from_charset:
-            return data.decode("cp1252")
-    return str(best)
+            return "cp1252"
+    return best.encoding
+
+
+def encoding_of(path: Path) -> str:
+    """The encoding of a CSV file, found without holding it: a byte-order mark; else
+    UTF-8 if every byte decodes as UTF-8 (checked a megabyte at a time); else what
+    charset-normalizer finds (a file that is not UTF-8 comes from a spreadsheet on a
+    laptop, and is small)."""
+    with path.open("rb") as f:
+        start = f.read(4)
+    for bom, encoding in BOMS:
+        if start.startswith(bom):
+            return encoding
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return _guess(path.read_bytes(), path.name)
 
 
 def read_csv(path: Path) -> Sheet:
-    data = path.read_bytes()
-    if data.startswith(b"PK\x03\x04"):
-        raise FileProblem(f"{path.name}: a zip or spreadsheet file; name it .xlsx to read it "
-                          "as a workbook")
-    content = decode(data, path.name)
-    sample = "\n".join(content.splitlines()[:30])
+    with path.open("rb") as f:
+        if f.read(4).startswith(b"PK\x03\x04"):
+            raise FileProblem(f"{path.name}: a zip or spreadsheet file; name it .xlsx to read "
+                              "it as a workbook")
+    encoding = encoding_of(path)
+    with path.open(encoding=encoding, newline="") as lines:
+        sample = "\n".join("".join(itertools.islice(lines, 30)).splitlines()[:30])
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
         # the sniffer gives up on a file of one column or very uneven lines: count instead
         counts = {d: sample.count(d) for d in ",;\t|"}
         delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-    rows, lines = [], []
-    start = 1
-    try:
-        for record in reader:
-            rows.append(record)
-            lines.append(start)
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise FileProblem(f"{path.name}, line {start}: not readable as CSV ({exc})") from None
-    return Sheet(name=path.name, rows=rows, lines=lines)
+
+    def source() -> Iterator[Record]:
+        with path.open(encoding=encoding, newline="") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            start = 1
+            try:
+                for record in reader:
+                    yield start, record, None
+                    start = reader.line_num + 1
+            except csv.Error as exc:
+                raise FileProblem(f"{path.name}, line {start}: not readable as CSV ({exc})"
+                                  ) from None
+
+    head = [cells for _, cells, _ in itertools.islice(source(), HEAD_ROWS)]
+    return Sheet(name=path.name, head=head, source=source)
 
 
 def read_geojson(path: Path) -> Sheet:
@@ -137,8 +195,8 @@ def read_geojson(path: Path) -> Sheet:
         rows.append([props.get(k) for k in keys])
         geometries.append(feature.get("geometry"))
     # "line" of a feature: its position in the collection, from 1 (the report says so)
-    return Sheet(name=path.name, rows=rows, lines=list(range(0, len(rows))),
-                 geometries=geometries)
+    return Sheet(name=path.name, head=rows[:HEAD_ROWS],
+                 source=_in_memory(rows, list(range(0, len(rows))), geometries), geojson=True)
 
 
 def centre(geometry: dict | None) -> tuple[float, float] | None:

@@ -13,6 +13,8 @@ class Bad(ValueError):
 
 
 def blank(value: Any) -> bool:
+    if value.__class__ is str:  # nearly every cell of a CSV: asked first
+        return not value.strip()
     return value is None or (isinstance(value, str) and not value.strip()) or (
         isinstance(value, float) and value != value)
 
@@ -26,10 +28,16 @@ def text(value: Any, limit: int) -> str:
     return out
 
 
+_WHOLE = re.compile(r"[+-]?\d+(\.0+)?")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+
+
 def integer(value: Any, low: int | None = None, high: int | None = None) -> int:
-    if isinstance(value, bool):
+    if value.__class__ is str and value.isdecimal():  # the common case, without a pattern
+        number = int(value)
+    elif isinstance(value, bool):
         raise Bad("not a whole number")
-    if isinstance(value, float):
+    elif isinstance(value, float):
         if not value.is_integer():
             raise Bad("not a whole number")
         number = int(value)
@@ -37,7 +45,7 @@ def integer(value: Any, low: int | None = None, high: int | None = None) -> int:
         number = value
     else:
         raw = str(value).strip().replace("\u202f", "").replace("\xa0", "")
-        if re.fullmatch(r"[+-]?\d+(\.0+)?", raw) is None:
+        if _WHOLE.fullmatch(raw) is None:
             raise Bad("not a whole number")
         number = int(float(raw)) if "." in raw else int(raw)
     if low is not None and number < low:
@@ -55,7 +63,7 @@ def decimal(value: Any, low: float, high: float) -> float:
     else:
         raw = str(value).strip()
         # a decimal comma, as French or German spreadsheets write it ("33,89")
-        if re.fullmatch(r"[+-]?\d+,\d+", raw):
+        if "," in raw and _DECIMAL_COMMA.fullmatch(raw):
             raw = raw.replace(",", ".")
         try:
             number = float(raw)
@@ -117,6 +125,8 @@ DAY_FIRST, MONTH_FIRST = "day-first", "month-first"
 def _stored(moment: datetime, zone: tzinfo) -> datetime:
     """UTC, without a zone, to the second: the contract's form."""
     if moment.tzinfo is None:
+        if zone is UTC:  # the usual file: nothing to convert
+            return moment.replace(microsecond=0) if moment.microsecond else moment
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
