@@ -48,14 +48,22 @@ class Clock:
         return self.now
 
 
-def test_a_value_is_served_on_while_the_database_does_not_answer_and_comes_back_after():
-    clock, answers = Clock(), iter([1, db.DatabaseUnavailable("down"), 2])
-
+def answering(answers):
+    """A computation that gives the next of `answers` each time, raising those that are
+    errors (the database's answers, one per try)."""
     def compute():
         answer = next(answers)
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    return compute
+
+
+def test_a_value_is_served_on_while_the_database_does_not_answer_and_comes_back_after():
+    clock, answers = Clock(), iter([1, db.DatabaseUnavailable("down"), 2])
+
+    compute = answering(answers)
 
     facts = SharedFacts(refresh_after_s=30, clock=clock, transient=(db.DatabaseUnavailable,))
     assert facts.get("k", compute) == 1
@@ -70,11 +78,7 @@ def test_a_value_is_served_on_while_the_database_does_not_answer_and_comes_back_
 def test_a_value_that_may_not_be_served_old_is_counted_again_by_its_reader():
     clock, answers = Clock(), iter([1, 2, db.DatabaseUnavailable("down")])
 
-    def compute():
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+    compute = answering(answers)
 
     facts = SharedFacts(refresh_after_s=30, clock=clock, transient=(db.DatabaseUnavailable,))
     assert facts.get("k", compute, stale_ok=False) == 1
@@ -87,11 +91,7 @@ def test_a_value_that_may_not_be_served_old_is_counted_again_by_its_reader():
 def test_another_failure_is_told_to_the_next_reader():
     clock, answers = Clock(), iter([1, ValueError("a bug"), ValueError("a bug")])
 
-    def compute():
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+    compute = answering(answers)
 
     facts = SharedFacts(refresh_after_s=30, clock=clock, transient=(db.DatabaseUnavailable,))
     facts.get("k", compute)
