@@ -24,7 +24,7 @@ NEUTRAL = "#4d4d4d"
 
 
 # Plotly's camera button would save a picture of a chart with no audit line and, for an
-# exercise, no EXERCISE marking (docs/design.md §2.7, §2.8): exports are csv_export's.
+# exercise, no EXERCISE marking (docs/design.md §2.7, §2.8): exports are components.tables.export's.
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
 
 

@@ -83,7 +83,8 @@ SAME_VIEW_AGAIN_S = 3600
 _clock = time.monotonic
 
 # The data grid's own toolbar downloads its rows as CSV, and copies cells, with no audit
-# line and no EXERCISE marking: off for every table (exports are csv_export's buttons).
+# line and no EXERCISE marking: off for every table (the exports are the buttons of
+# components.tables.export).
 # Streamlit tells the browser at the start of every run; .streamlit/config.toml can say
 # it before the first one.
 st.set_option("client.disableDataExport", True)

@@ -1,17 +1,16 @@
 """Tables and exports that keep the audit log honest about what was shown.
 
-Every file a reader takes away leaves through `csv_export` or `report_export`: one
-audit line per download (who, role, scenario, page, filters with the search text,
-rows), EXERCISE in the name and first line of an exercise's file (on every page of a
-report), and no cell a spreadsheet would run. The data grid's own download and copy
-are off (components/session.py), and charts offer no picture (components/charts.py).
+Every file a reader takes away leaves through `export` (CSV and XLSX, with the HXL
+hashtag row) or `report_export` (PDF): one audit line per download (who, role,
+scenario, page, filters with the search text, file, rows), EXERCISE in the name and
+first line of an exercise's file (on every page of a report), and no cell a
+spreadsheet would run (dashboard.figures.exports writes the files). The data grid's
+own download and copy are off (components/session.py), and charts offer no picture
+(components/charts.py).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from datetime import datetime
 
 import pandas as pd
@@ -19,7 +18,7 @@ import streamlit as st
 
 from components.session import Context, current_page, current_view, note_rows
 from dashboard.contract import labels
-from dashboard.figures import report_pdf
+from dashboard.figures import exports, report_pdf
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import audit
 
@@ -43,112 +42,57 @@ def person_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = 
     table(frame, codes, **kwargs)
 
 
-def coded_columns(frame: pd.DataFrame,
-                  codes: dict[str, dict[str, str]] | None) -> dict[str, dict[str, str]]:
-    """The columns of `frame` that hold codes, with their vocabularies' labels: those
-    named in `codes`, and those whose name says it (labels.BY_COLUMN)."""
-    found = {c: labels.BY_COLUMN[c] for c in frame.columns if c in labels.BY_COLUMN}
-    found.update({c: words for c, words in (codes or {}).items() if c in frame.columns})
-    return found
-
-
 def readable(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
     """`frame` with each code replaced by its label and empty text cells blank (never
     "None")."""
-    coded = coded_columns(frame, codes)
-    shown = frame.assign(**{c: frame[c].map(lambda v, w=words: "" if labels.missing(v)
-                                            else labels.word(v, w))
-                            for c, words in coded.items()})
+    coded = exports.coded_columns(frame, codes)
+    shown = frame.assign(**{c: exports.labelled(frame[c], words) for c, words in coded.items()})
     text = [c for c in shown.select_dtypes(include=["object", "str"]).columns if c not in coded]
     return shown.assign(**{c: shown[c].fillna("") for c in text})
 
 
-def with_labels(frame: pd.DataFrame,
-                codes: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
-    """For a file: each coded column keeps its codes, with their labels beside it in
-    `<column>_label`."""
-    out = frame.copy()
-    for column, words in coded_columns(frame, codes).items():
-        at = list(out.columns).index(column) + 1
-        out.insert(at, f"{column}_label", frame[column].map(
-            lambda v, w=words: "" if labels.missing(v) else labels.word(v, w)))
-    return out
-
-
-# --- what a spreadsheet would run ----------------------------------------------------------
-
-# A cell starting with one of these is read as a formula by Excel, LibreOffice and
-# Google Sheets (OWASP, CSV injection): `=HYPERLINK("http://…")` in a name would become
-# a link, or worse. Such a text cell gets a leading single quote, as OWASP advises.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Text that is only a number ("-12", "+5") cannot run, and stays a number.
-_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
-CRLF = "\r\n"
-
-
-def neutralised(value: object) -> object:
-    """`value`, with a leading ' if it is text a spreadsheet would run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_START) \
-            and not _NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def csv_text(frame: pd.DataFrame, first_line: str | None = None) -> str:
-    """`frame` as CSV with every text cell (and column name) `neutralised`; numbers,
-    times and empty cells as pandas writes them. `first_line`, if given, is one cell
-    on one line above the header (the EXERCISE marking).
-
-    Lines end in CRLF (RFC 4180), so that a cell holding a carriage return is quoted:
-    unquoted, a spreadsheet would start a new row there, and the rest of the cell
-    would be a cell of its own, formula and all."""
-    out = io.StringIO()
-    if first_line is not None:
-        csv.writer(out, lineterminator=CRLF).writerow(
-            [neutralised(" ".join(first_line.split()))])
-    safe = frame.copy()
-    for column in safe.columns:
-        series = safe[column]
-        if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
-            safe[column] = series.astype(object).map(neutralised)
-    safe.columns = [neutralised(str(c)) for c in frame.columns]
-    safe.to_csv(out, index=False, lineterminator=CRLF)
-    return out.getvalue()
-
-
-def exercise_marking(scenario: ScenarioInfo) -> str:
-    return f"# EXERCISE — {scenario.name} — NOT LIVE DATA"
-
-
-def csv_export(context: Context, frame: pd.DataFrame, filename: str,
-               label: str = "Download CSV", *, scenario: ScenarioInfo | None = None,
-               heading: str | None = None,
-               codes: dict[str, dict[str, str]] | None = None) -> None:
-    """A download of exactly `frame`, written to the audit log when taken (page,
-    filters with the search text, rows), with no cell a spreadsheet would run.
+def export(context: Context, frame: pd.DataFrame, name: str, label: str = "Download",
+           *, scenario: ScenarioInfo | None = None, heading: str | None = None,
+           codes: dict[str, dict[str, str]] | None = None,
+           hashtags: dict[str, str] | None = None) -> None:
+    """Two downloads of exactly `frame`, `name`.csv and `name`.xlsx
+    (dashboard.figures.exports), each written to the audit log when taken (page,
+    filters with the search text, file, rows).
 
     The rows are of `scenario` (by default the session's): for an exercise, EXERCISE
-    leads the file name and the first line. A file of several scenarios' rows (the
+    leads the file names and the first line. A file of several scenarios' rows (the
     audit log) passes `heading` instead: a first line saying honestly what it holds,
-    and no EXERCISE marking over rows that are not all an exercise's."""
+    and no EXERCISE marking over rows that are not all an exercise's. `hashtags`
+    gives a column's HXL hashtag where this table's column means something else
+    than dashboard.contract.hxl says."""
     scenario = context.scenario if heading is None and scenario is None else scenario
     first = heading
     if scenario is not None and scenario.is_exercise:
-        filename = f"EXERCISE-{filename}"
-        first = exercise_marking(scenario)
-    body = csv_text(with_labels(frame, codes), first)
+        name = f"EXERCISE-{name}"
+        first = exports.exercise_marking(scenario.name)
+    table_file = exports.sheet(frame, first, codes, hashtags)
     view = current_view()
     filters = dict(view.filters) if view else {}
     page = current_page()
     rows = len(frame)
 
-    def log_export() -> None:
+    def log(file_name: str) -> None:
         audit.record(context.viewer, audit.Entry(page=page, action="export",
-                                                 filters={**filters, "file": filename},
+                                                 filters={**filters, "file": file_name},
                                                  rows_shown=rows))
 
-    st.download_button(label, body, file_name=filename, mime="text/csv",
-                       on_click=log_export, key=f"export-{page}-{filename}")
+    def workbook() -> bytes:  # run by Streamlit on the click, in a thread of its own
+        log(f"{name}.xlsx")  # a file whose line cannot be written is not handed out
+        return exports.xlsx_bytes(table_file, title=label)
+
+    with st.container(horizontal=True, gap="small"):
+        st.download_button(f"{label} (CSV)", exports.csv_file(table_file),
+                           file_name=f"{name}.csv", mime="text/csv",
+                           on_click=lambda: log(f"{name}.csv"), key=f"export-{page}-{name}.csv",
+                           icon=":material/download:")
+        st.download_button(f"{label} (Excel)", workbook, file_name=f"{name}.xlsx",
+                           mime=exports.XLSX_MIME, on_click="ignore",
+                           key=f"export-{page}-{name}.xlsx", icon=":material/table_view:")
 
 
 def report_export(context: Context, as_of: datetime, reference_at: datetime,

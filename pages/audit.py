@@ -2,12 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import streamlit as st
 
 from components.page import page_start
 from components.session import note_filters
 from components.signin import load_accounts
-from components.tables import csv_export
+from components.tables import export
 from dashboard.figures.scenarios import list_scenarios
 from dashboard.rules import audit, users
 
@@ -53,13 +54,14 @@ def render() -> None:
     st.dataframe(log, hide_index=True, width="stretch", column_config={
         "at_utc": "time (UTC)", "scenario_id": "scenario", "rows_shown": "rows shown"})
     if one is not None:
-        csv_export(context, log, f"audit-log-scenario-{one.id}.csv", scenario=one)
+        export(context, log, f"audit-log-scenario-{one.id}", scenario=one)
     else:
-        csv_export(context, log, "audit-log.csv", heading=EVERY_SCENARIO_HEADING)
+        export(context, log, "audit-log", heading=EVERY_SCENARIO_HEADING)
 
     with st.expander("Users who may sign in"):
         try:
-            st.dataframe(users.listing(load_accounts(context.database)), hide_index=True,
-                         width="stretch")
+            accounts = pd.DataFrame(users.listing(load_accounts(context.database)))
+            st.dataframe(accounts, hide_index=True, width="stretch")
+            export(context, accounts, "accounts", heading="# Accounts of this installation")
         except users.UsersError as exc:
             st.warning(str(exc))

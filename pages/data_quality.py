@@ -4,6 +4,7 @@ import streamlit as st
 
 from components.page import live, page_start
 from components.session import Context, audited
+from components.tables import export, table
 from dashboard.figures.quality import quality_table
 
 
@@ -11,9 +12,10 @@ def content(context: Context, as_of) -> None:
     st.write("Rows written by other systems that break the data contract. They are left out "
              "of the figures named beside them, so those figures stay right; "
              "fix them at the source.")
-    table = quality_table(context.database, context.viewer)
-    st.dataframe(table, hide_index=True, width="stretch")
-    total = int(table["rows"].sum())
+    breaks = quality_table(context.database, context.viewer)
+    table(breaks)
+    export(context, breaks, "data-quality")
+    total = int(breaks["rows"].sum())
     if total:
         st.warning(f"{total:,} rows are left out of one or more figures.")
     else:

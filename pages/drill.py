@@ -11,7 +11,7 @@ from components import charts
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
 from components.status import freshness_line, rounding_note
-from components.tables import csv_export, table
+from components.tables import export, table
 from dashboard.contract import labels
 from dashboard.figures import palette, review, scenarios
 
@@ -124,8 +124,8 @@ def content(context: Context, as_of: datetime) -> None:
             "departed": st.column_config.TextColumn(
                 "Departures next hour", help="Evacuation cases that departed in the hour after"),
         })
-        csv_export(context, data.injects, "drill-injects.csv", "Download the inject timeline",
-                   codes=INJECT_CODES)
+        export(context, data.injects, "drill-injects", "Download the inject timeline",
+               codes=INJECT_CODES, hashtags={"name": "#event+name", "kind": "#event+type"})
 
     st.subheader("Time from registration to evacuation")
     left, right = st.columns([2, 3])
@@ -146,8 +146,8 @@ def content(context: Context, as_of: datetime) -> None:
         if rounded:
             notes.append(ROUNDING)
         st.caption(" ".join(notes))
-        csv_export(context, data.evacuation, "drill-time-to-evacuation.csv",
-                   "Download time to evacuation")
+        export(context, data.evacuation, "drill-time-to-evacuation",
+               "Download time to evacuation")
     with right:
         shown = data.evacuation[data.evacuation["median_h"].notna()].head(12)
         if shown.empty:
@@ -178,7 +178,7 @@ def content(context: Context, as_of: datetime) -> None:
     st.caption("Referrals sent in the window. Their first acceptance is compared with the "
                "service's deadline; \"open past deadline\" are still awaiting the receiver."
                + (" " + ROUNDING if rounded else ""))
-    csv_export(context, data.referrals, "drill-referrals.csv", "Download referral times")
+    export(context, data.referrals, "drill-referrals", "Download referral times")
 
     st.subheader("Facilities: hours at or over capacity, and stale reports")
     over = data.facilities[data.facilities["hours_at_or_over_capacity"] > 0].head(12)
@@ -215,8 +215,8 @@ def content(context: Context, as_of: datetime) -> None:
         notes.append(f"{totals['confidential']} confidential facilities count in these "
                      "totals only and are not listed.")
     st.caption(" ".join(notes))
-    csv_export(context, data.facilities, "drill-facilities.csv", "Download facility review",
-               codes={"status": labels.FACILITY_STATUS})
+    export(context, data.facilities, "drill-facilities", "Download facility review",
+           codes={"status": labels.FACILITY_STATUS})
 
     if st.session_state.get(PLAYING) and until < end:
         time.sleep(PLAY_EVERY_S)  # a click on Pause takes effect when this wait ends

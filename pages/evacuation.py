@@ -7,7 +7,7 @@ from components import charts
 from components.page import live, page_start
 from components.session import Context, audited
 from components.status import rounding_note
-from components.tables import table
+from components.tables import export, table
 from dashboard.contract import labels
 from dashboard.figures import evacuation, palette
 from dashboard.rules import access
@@ -56,6 +56,7 @@ def content(context: Context, as_of) -> None:
                                     title="Cases by current stage, largest nationalities"),
                 key="evacuation-by-nationality")
     table(data.by_nationality)
+    export(context, data.by_nationality, "evacuation-by-nationality")
 
     st.subheader("Movements")
     if data.earlier:
@@ -67,6 +68,8 @@ def content(context: Context, as_of) -> None:
                                                "origin (and followed up)"),
         "on_it": st.column_config.TextColumn("Cases on it"),
     })
+    export(context, data.movements, "movements", "Download the movements",
+           codes={"status": labels.MOVEMENT_STATUS})
 
     charts.show(charts.time_chart(
         data.progress, "day",

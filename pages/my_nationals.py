@@ -4,7 +4,7 @@ import streamlit as st
 
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
-from components.tables import csv_export, person_table
+from components.tables import export, person_table
 from dashboard.contract import labels, vocab
 from dashboard.figures import people
 
@@ -88,14 +88,13 @@ def content(context: Context, as_of) -> None:
         "updated_at": st.column_config.DatetimeColumn("Updated", format="D MMM, HH:mm"),
     })
     if data.as_of is None:
-        csv_export(context, data.rows, "my-nationals.csv", codes={"status": labels.PERSON_STATUS},
-                   label=f"Download these {len(data.rows):,} rows (CSV)")
+        export(context, data.rows, "my-nationals", f"Download these {len(data.rows):,} rows",
+               codes={"status": labels.PERSON_STATUS})
         st.caption("The download holds exactly the rows shown above.")
     else:
-        csv_export(context, data.rows, f"my-nationals-as-of-{data.as_of:%Y-%m-%d-%H%M}.csv",
-                   codes={"status": labels.PERSON_STATUS},
-                   label=f"Download these {len(data.rows):,} rows as of "
-                         f"{data.as_of:%d %b %H:%M} (CSV)")
+        export(context, data.rows, f"my-nationals-as-of-{data.as_of:%Y-%m-%d-%H%M}",
+               f"Download these {len(data.rows):,} rows as of {data.as_of:%d %b %H:%M}",
+               codes={"status": labels.PERSON_STATUS})
         st.caption("The download holds exactly the rows shown above, with the moment they "
                    "show in its name and first column.")
 

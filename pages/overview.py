@@ -8,7 +8,7 @@ from components.page import live, page_start
 from components.reference import reference_picker
 from components.session import Context, audited, note_filters
 from components.status import rounding_note
-from components.tables import report_export, table
+from components.tables import export, report_export, table
 from dashboard.contract import labels
 from dashboard.figures import palette
 from dashboard.figures.overview import overview
@@ -53,6 +53,7 @@ def content(context: Context, as_of) -> None:
     else:
         table(data.near_capacity, column_config={"full_pct": st.column_config.NumberColumn(
             "% full", format="%d%%")})
+        export(context, data.near_capacity, "facilities-near-capacity")
 
 
 def body(context: Context, as_of) -> None:

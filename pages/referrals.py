@@ -7,7 +7,7 @@ from components import charts
 from components.page import live, page_start
 from components.session import Context, audited
 from components.status import rounding_note
-from components.tables import person_table, table
+from components.tables import export, person_table, table
 from dashboard.contract import labels
 from dashboard.figures import palette, referrals
 from dashboard.rules import access
@@ -46,7 +46,8 @@ def content(context: Context, as_of) -> None:
         st.caption("Overdue: not accepted by the service's deadline (Deadline column below).")
 
     st.subheader("By service")
-    table(data.by_service.merge(data.by_age, on="service"), column_config={
+    by_service = data.by_service.merge(data.by_age, on="service")
+    table(by_service, column_config={
                      "deadline_h": st.column_config.NumberColumn(
                          "Deadline (h)", help="Hours from sending to acceptance "
                                               "(vocab.REFERRAL_DEADLINE_HOURS)"),
@@ -56,6 +57,7 @@ def content(context: Context, as_of) -> None:
                  })
     st.caption("Age: time since the referral was sent. Overdue: still awaiting acceptance "
                "after the service's deadline.")
+    export(context, by_service, "referrals-by-service")
 
     left, right = st.columns(2)
     with left:
@@ -85,6 +87,8 @@ def content(context: Context, as_of) -> None:
             "case_number": st.column_config.NumberColumn("Case", format="%d"),
             "deadline": st.column_config.DatetimeColumn("Deadline", format="D MMM, HH:mm"),
         })
+        export(context, data.queue, "referral-queue", "Download the queue",
+               codes={"status": labels.REFERRAL_STATUS})
 
 
 def body(context: Context, as_of) -> None:

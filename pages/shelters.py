@@ -5,7 +5,7 @@ import streamlit as st
 from components import charts
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
-from components.tables import table
+from components.tables import export, table
 from dashboard.contract import labels
 from dashboard.figures import palette, shelters
 
@@ -52,8 +52,9 @@ def content(context: Context, as_of) -> None:
     }
     note_filters(**{k: v for k, v in chosen.items() if v})
     listing = shelters.narrow(data.facilities, **chosen)
+    codes = {"status": labels.FACILITY_STATUS, "time_to_full": labels.FACILITY_STATUS}
     table(
-        listing, {"status": labels.FACILITY_STATUS, "time_to_full": labels.FACILITY_STATUS},
+        listing, codes,
         height=520, column_config={
             "full_pct": st.column_config.ProgressColumn("% full", format="%d%%", min_value=0,
                                                         max_value=100),
@@ -83,15 +84,18 @@ def content(context: Context, as_of) -> None:
         notes.append(f"{data.invalid + data.no_report} facilities have no valid occupancy report "
                      "and are left out of the totals (see Data quality).")
     st.caption(" ".join(notes))
+    export(context, listing, "shelters-facilities", "Download these facilities", codes=codes)
 
     by_kind, by_area = st.columns(2)
     totals_config = {"full_pct": st.column_config.NumberColumn("% full", format="%d%%")}
     with by_kind:
         st.subheader("Totals by kind")
         table(data.by_kind, column_config=totals_config)
+        export(context, data.by_kind, "shelters-by-kind")
     with by_area:
         st.subheader("Totals by area")
         table(data.by_area, column_config=totals_config)
+        export(context, data.by_area, "shelters-by-area")
 
 
 def body(context: Context, as_of) -> None:

@@ -5,8 +5,6 @@ under an EXERCISE marking. The audit file is written and read with the test's ow
 
 from __future__ import annotations
 
-import csv
-import io
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +15,7 @@ from dashboard.figures.scenarios import list_scenarios
 from dashboard.rules import audit
 from dashboard.rules.access import Viewer
 from tests.conftest import opened
+from tests.downloads import served_files
 from tests.test_audit import as_app, lines
 
 # --- retention -----------------------------------------------------------------------------
@@ -109,21 +108,15 @@ def test_an_audit_export_never_puts_live_lines_under_an_exercise_marking(
     at = as_app(sqlite_url, "audit", "admin", scenario=exercise.id)
     assert not at.exception
     assert set(at.dataframe[0].value["scenario_id"]) == {exercise.id}
-    name, body = downloads[-1]
-    first, *rows = list(csv.reader(io.StringIO(body)))
-    assert name.startswith("EXERCISE-") and first[0].startswith("# EXERCISE")
-    header, cells = rows[0], rows[1:]
-    assert {c[header.index("scenario_id")] for c in cells} == {str(exercise.id)}
-    assert "live-reader" not in body
+    file = served_files(downloads)[f"EXERCISE-audit-log-scenario-{exercise.id}.csv"]
+    assert file.marking.startswith("# EXERCISE")
+    assert set(file.column("#event+id")) == {str(exercise.id)}
+    assert "live-reader" not in str(file.rows)
 
     # every scenario at once: no EXERCISE marking, a first line that says what it holds
     at.selectbox(key="audit-scenario").select_index(0).run()
     assert not at.exception
     assert set(at.dataframe[0].value["scenario_id"]) >= {live.id, exercise.id}
-    name, body = downloads[-1]
-    first, *rows = list(csv.reader(io.StringIO(body)))
-    assert "EXERCISE" not in name and not first[0].startswith("# EXERCISE")
-    assert first[0].startswith("# Audit log") and "live and exercise" in first[0]
-    header = rows[0]
-    assert {c[header.index("scenario_id")] for c in rows[1:]} >= {str(live.id),
-                                                                  str(exercise.id)}
+    file = served_files(downloads)["audit-log.csv"]
+    assert file.marking.startswith("# Audit log") and "live and exercise" in file.marking
+    assert set(file.column("#event+id")) >= {str(live.id), str(exercise.id)}

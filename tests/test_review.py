@@ -8,7 +8,6 @@ sees counts exactly."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from dashboard.contract import vocab
+from dashboard.contract import labels, vocab
 from dashboard.figures import review
 from dashboard.rules import access
 from dashboard.rules.access import Viewer
@@ -27,6 +26,7 @@ from dashboard.tools.generate import generate
 from tests.apptest import metric, open_page, texts
 from tests.conftest import opened
 from tests.disclosure import LESS_THAN_5, expected
+from tests.downloads import served_files
 
 EXERCISE, LIVE = 2, 1
 RUN = "run-a"
@@ -524,27 +524,20 @@ def test_replay_recomputes_the_review_up_to_the_chosen_moment(app_db, raw):
 def test_exports_carry_the_exercise_marking_and_exactly_the_rows_shown(app_db, downloads):
     at = open_page(app_db, "drill", "coordinator", scenario=EXERCISE)
     assert not at.exception
-    files = dict(downloads)
-    assert set(files) == {"EXERCISE-drill-injects.csv", "EXERCISE-drill-time-to-evacuation.csv",
-                          "EXERCISE-drill-referrals.csv", "EXERCISE-drill-facilities.csv"}
-    shown = [t.value for t in at.dataframe]
-    for name in files:
-        body = files[name]
-        first, rest = body.split("\n", 1)
-        assert first.startswith("# EXERCISE") and "NOT LIVE DATA" in first
-        exported = pd.read_csv(io.StringIO(rest), keep_default_na=False, dtype=str)
-        # the file keeps the codes and gives each coded column its labels beside it
-        worded = [c for c in exported.columns if c.endswith("_label")]
-        codes = exported.drop(columns=worded)
-        match = [t for t in shown if list(t.columns) == list(codes.columns)
-                 and len(t) == len(codes)]
-        assert match, name
-        table = match[0].astype(str)
-        first = codes.columns[0]
-        said = exported[f"{first}_label"] if f"{first}_label" in worded else codes[first]
-        assert list(said) == [str(v) for v in table[first]], name
-        for column in worded:  # the screen shows the labels
-            assert list(exported[column]) == list(table[column.removesuffix("_label")]), name
+    files = served_files(downloads)
+    stems = ("drill-injects", "drill-time-to-evacuation", "drill-referrals", "drill-facilities")
+    assert set(files) == {f"EXERCISE-{s}.{kind}" for s in stems for kind in ("csv", "xlsx")}
+    shown = {s: t.value for s, t in zip(stems, at.dataframe, strict=True)}
+    for name, file in files.items():
+        assert file.marking.startswith("# EXERCISE") and "NOT LIVE DATA" in file.marking
+        table = shown[name.removeprefix("EXERCISE-").rsplit(".", 1)[0]]
+        assert len(file.rows) == len(table), name
+    # the inject timeline keeps each inject's code beside the label the screen shows
+    injects = files["EXERCISE-drill-injects.csv"]
+    kinds = [row[injects.headings.index("Kind (code)")] for row in injects.rows]
+    assert [row[injects.headings.index("Kind")] for row in injects.rows] == list(
+        shown["drill-injects"]["kind"])
+    assert set(kinds) <= set(labels.DRILL_INJECT_KIND)
 
 
 def test_drill_page_with_no_drill_played_reviews_the_history(dirty_sqlite_url, monkeypatch):
