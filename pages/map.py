@@ -3,11 +3,12 @@ load, hazards and consular posts, on a base map that needs no internet."""
 
 import streamlit as st
 
+from components.demography import show_profile
 from components.map import HEIGHT, as_of_caption, basemap, build_deck, legend_html
 from components.page import live, page_start
 from components.session import Context, audited, note_filters, note_rows
 from dashboard.contract import labels
-from dashboard.figures import geo
+from dashboard.figures import demography, geo
 from dashboard.rules import access
 
 
@@ -62,6 +63,11 @@ def content(context: Context, as_of) -> None:
     if layers.unreadable_hazards:
         st.markdown(f"{layers.unreadable_hazards} active hazards have an unreadable shape and "
                     "are not drawn.")
+
+    st.subheader("Who the people matching the filters are")
+    narrowing = demography.Narrowing(tuple(statuses), tuple(nationalities), tuple(vulnerabilities))
+    show_profile(context, demography.profile(context.database, context.viewer, as_of, narrowing),
+                 "map")
 
 
 def body(context: Context, as_of) -> None:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from components import charts
+from components.demography import show_profile
 from components.kpi import kpi_row
 from components.page import live, page_start
 from components.reference import reference_picker
@@ -10,7 +11,7 @@ from components.session import Context, audited, note_filters
 from components.status import rounding_note
 from components.tables import export, report_export, table
 from dashboard.contract import labels
-from dashboard.figures import palette
+from dashboard.figures import demography, palette
 from dashboard.figures.overview import overview
 from dashboard.rules import access
 
@@ -46,6 +47,10 @@ def content(context: Context, as_of) -> None:
             overdue, "service", "overdue", dict.fromkeys(overdue.service,
                                                          palette.REFERRAL_STATUS["overdue"]),
             "Overdue referrals by service"), key="overview-overdue")
+
+    st.subheader("Who the people are")
+    show_profile(context, demography.profile(context.database, context.viewer, as_of),
+                 "overview")
 
     st.subheader("Facilities at 90% of capacity or more")
     if data.near_capacity.empty:

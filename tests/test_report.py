@@ -25,6 +25,7 @@ from dashboard.figures import report_pdf
 from dashboard.rules import audit
 from dashboard.rules.access import Viewer
 from dashboard.tools import cli
+from tests import test_demography as demography_tests
 from tests.apptest import open_page
 from tests.conftest import opened
 from tests.disclosure import expected, expected_change
@@ -292,3 +293,19 @@ def test_changes_are_counted_since_the_previous_meeting(sqlite_url, raw):
     change = expected_change(expected(persons.id[registered_at <= as_of]),
                              expected(persons.id[registered_at <= held]))
     assert tile(pages, "Registered")[1] == f"{printed_change(change)} since then"
+
+
+@pytest.mark.parametrize("role,nats", [("committee", None), ("consular", ("ETH",))])
+def test_the_report_holds_people_by_age_sex_and_vulnerability(sqlite_url, raw, role, nats):
+    """The table the Overview shows, worked out with the tests' own SQL (rounded for
+    the committee, exact for a liaison's nationals)."""
+    mine = demography_tests.persons(raw(sqlite_url), nats)
+    want = demography_tests.expected_table(mine, exact=role == "consular")
+    written = report_pdf.write_report(opened(sqlite_url), Viewer("r", role, 1, nats or ()))
+    text = " ".join(" ".join(pages_text(written.pdf)).split())  # a cell a line: one line
+    assert "Who the people are" in text
+    for band, label in zip(demography_tests.BANDS, ["0–4", "5–11", "12–17", "18–59", "60+",
+                                                     "Age unknown"], strict=True):
+        cells = " ".join(printed(want[band][c]) for c in ("f", "m", "x", "total"))
+        assert f"{label} {cells}" in text, (band, cells)
+    assert "Unaccompanied or separated child" in text

@@ -27,6 +27,8 @@ HASHTAGS: dict[str, str] = {
     "evacuation_stage": "#status+evacuation", "stage": "#status+evacuation",
     "status": "#status", "updated_at": "#date+updated", "as_of": "#date+as_of",
     "country": "#country+name",
+    "band": "#affected+age+band", "f": "#affected+f", "m": "#affected+m", "x": "#affected+x",
+    "tag": "#affected+vulnerability", "persons": "#affected+num",
     # places
     "area": "#adm1+name", "pcode": "#adm1+code", "area_pcode": "#adm1+code",
     "facility": "#loc+name", "kind": "#loc+type", "facilities": "#loc+num",

@@ -83,6 +83,11 @@ DRILL_INJECT_KIND = {
 }
 DRILL_INJECT_STATUS = {"applied": "Applied", "skipped": "Skipped"}
 
+# Not vocabularies of the contract: how the dashboard groups what the contract holds.
+AGE_BAND = {"0-4": "0–4", "5-11": "5–11", "12-17": "12–17", "18-59": "18–59", "60+": "60+",
+            "unknown": "Age unknown"}
+VULNERABILITY_TAG = {**VULNERABILITY, "other": "Other tag"}  # a tag outside the vocabulary
+
 # Each vocabulary of the contract and its labels: tests/test_labels.py checks that every
 # code has one.
 VOCABULARIES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
@@ -138,7 +143,8 @@ COLUMNS = {
     "reports_above_capacity": "Reports above capacity", "last_report": "Last report",
     "hours_since_report": "Hours since report", "longest_gap_h": "Longest gap (h)",
     "pcode": "P-code", "area_pcode": "P-code", "sex": "Sex", "age_band": "Age",
-    "vulnerabilities": "Vulnerabilities",
+    "vulnerabilities": "Vulnerabilities", "band": "Age", "tag": "Vulnerability",
+    "f": "Female", "m": "Male", "x": "Other or not recorded",
 }
 
 
@@ -174,4 +180,5 @@ BY_COLUMN: dict[str, dict[str, str]] = {
     "service": REFERRAL_SERVICE, "priority": REFERRAL_PRIORITY,
     "evacuation_stage": EVACUATION_STAGE, "stage": EVACUATION_STAGE, "documents": DOCUMENT,
     "sex": SEX, "kind": FACILITY_KIND, "mode": MOVEMENT_MODE, "severity": HAZARD_SEVERITY,
+    "band": AGE_BAND, "tag": VULNERABILITY_TAG,
 }

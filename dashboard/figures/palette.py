@@ -16,6 +16,8 @@ PERSON_STATUS = {
     "deceased": "#222222",
 }
 
+SEX = {"f": "#CC79A7", "m": "#0072B2", "x": "#999999"}
+
 EVACUATION_STAGE = {
     "requested": "#c6dbef",
     "verified": "#9ecae1",

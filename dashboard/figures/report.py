@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from dashboard.figures import evacuation, geo, meetings, quality, scenarios, shelters
+from dashboard.figures import demography, evacuation, geo, meetings, quality, scenarios, shelters
 from dashboard.figures.overview import Overview, overview
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import access
@@ -64,6 +64,7 @@ class SituationReport:
     hazards: pd.DataFrame | None  # one row per active hazard: kind, severity, valid_from, valid_to
     hazards_more: int
     quality: pd.DataFrame | None  # contract breaks, for the roles that open Data quality
+    profile: demography.Profile | None = None  # people by age and sex, and by vulnerability
 
     @property
     def earlier(self) -> bool:
@@ -157,6 +158,7 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
             if may("data_quality") else None
         moves = helper.submit(evacuation.movements, database, viewer) \
             if may("evacuation") else None
+        profile = helper.submit(demography.profile, database, viewer, as_of)
         figures = overview(database, viewer, as_of, reference_at)
         shelter = helper.submit(shelters.shelters, database, viewer, figures.as_of) \
             if may("shelters") else None
@@ -186,4 +188,4 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
         people=people, layers=drawn,
         hazards=None if hazards is None else hazards.head(MOST_HAZARDS),
         hazards_more=0 if hazards is None else max(0, len(hazards) - MOST_HAZARDS),
-        quality=quality_table)
+        quality=quality_table, profile=profile.result())

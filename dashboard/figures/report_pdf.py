@@ -47,8 +47,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from dashboard.contract import vocab
-from dashboard.figures import geo, palette
+from dashboard.contract import labels, vocab
+from dashboard.figures import demography, geo, palette
 from dashboard.figures.report import SituationReport, situation_report
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import access, audit
@@ -151,7 +151,9 @@ def _when(value: object, year: bool = True) -> str:
 
 
 def words(code: object) -> str:
-    return str(code).replace("_", " ")
+    """A code as its label where it means one thing in every vocabulary, else in words."""
+    said = labels.word(code)
+    return said if said != str(code) else str(code).replace("_", " ")
 
 
 def viewer_words(viewer: Viewer) -> str:
@@ -503,6 +505,26 @@ def _page_marks(report: SituationReport) -> Callable:
     return draw
 
 
+def _profile(profile: demography.Profile, s: dict[str, ParagraphStyle], half: float) -> list:
+    """People by age band and sex (a table) beside people by vulnerability (bars)."""
+    ages = profile.by_age_sex
+    rows = [[labels.word(band, labels.AGE_BAND), *(shown_text(v) for v in values)]
+            for band, *values in ages[["band", *demography.SEXES, "total"]].itertuples(
+                index=False, name=None)]
+    width = half / 5
+    left = table(["Age", "Female", "Male", "Other", "Total"], rows, [width] * 5, s,
+                 numeric=(1, 2, 3, 4))
+    right = bars([(labels.word(t, labels.VULNERABILITY_TAG), v) for t, v in zip(
+        profile.by_vulnerability["tag"], profile.by_vulnerability["persons"], strict=True)],
+        {}, half, "People with each vulnerability")
+    both = Table([[left, right]], colWidths=[half + 6 * mm, half])
+    both.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                              ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return _section("Who the people are", s, both) + [_p(
+        "Age in the year of the figures, from the year of birth; a person with several "
+        "vulnerabilities counts under each.", s["small"])]
+
+
 def _section(title: str, styles: dict[str, ParagraphStyle], first: object) -> list:
     """A section's heading, kept on the page of what follows it."""
     return [CondPageBreak(30 * mm), KeepTogether([_p(title, styles["h2"]), first])]
@@ -564,6 +586,8 @@ def typeset(report: SituationReport) -> bytes:
     story += [Spacer(0, 6), charts,
               _p("Overdue: open referrals past their service's deadline and not accepted.",
                  s["small"])]
+    if report.profile is not None:
+        story += _profile(report.profile, s, half)
 
     # The map, for the roles that open the Map page
     if report.people is not None and report.layers is not None:

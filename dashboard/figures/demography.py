@@ -1,0 +1,134 @@
+"""Who the people are: by sex and age band, and by vulnerability (docs/design.md §4,
+Overview and Map).
+
+The persons counted are the viewer's, at a moment, as the Overview counts them
+(everyone registered by then) or as the Map draws them (its filters, and a district
+clicked on the map). Every count is a privacy.Count shown as the viewer may see it:
+exact for a liaison's own nationals, rounded with "<5" for everyone else; a row or
+column whose total shows "<5" has its parts withheld, as everywhere.
+
+Age is the age reached in the moment's year (`birth_year` is all the contract
+holds); a birth year in the future or missing is "unknown".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from dashboard.contract import vocab
+from dashboard.figures import people, scenarios, tallies
+from dashboard.rules import access, privacy
+from dashboard.rules.access import Viewer
+from dashboard.rules.privacy import Count
+from dashboard.store import cache
+from dashboard.store.db import Database
+
+# (band, first age, last age or None); the order they are shown in
+AGE_BANDS = (("0-4", 0, 4), ("5-11", 5, 11), ("12-17", 12, 17), ("18-59", 18, 59),
+             ("60+", 60, None))
+UNKNOWN_AGE = "unknown"
+BANDS = tuple(b for b, _, _ in AGE_BANDS) + (UNKNOWN_AGE,)
+SEXES = tuple(vocab.SEXES)
+OTHER_TAG = "other"  # a tag outside the vocabulary: counted, never shown as written
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """Which of the viewer's persons are counted: by default everyone registered by
+    the moment (the Overview); the Map's filters and a clicked district narrow it."""
+
+    statuses: tuple[str, ...] = ()
+    nationalities: tuple[str, ...] = ()
+    vulnerabilities: tuple[str, ...] = ()
+    area: str | None = None  # a district's P-code
+
+
+@dataclass(frozen=True)
+class Profile:
+    by_age_sex: pd.DataFrame       # band, f, m, x, total: shown values, BANDS order
+    by_vulnerability: pd.DataFrame  # tag, persons: shown values, vocabulary order, then other
+    total: privacy.Shown           # the persons counted
+    rounded: bool                  # counts are rounded (a count-only role)
+
+
+def age_band_sql(birth_year: str = "p.birth_year") -> str:
+    """The age band of a person in the year :year (a bound parameter)."""
+    cases = " ".join(
+        f"WHEN :year - {birth_year} <= {last} THEN '{band}'" if last is not None
+        else f"ELSE '{band}'" for band, _, last in AGE_BANDS)
+    return (f"CASE WHEN {birth_year} IS NULL OR {birth_year} > :year THEN '{UNKNOWN_AGE}' "
+            f"{cases} END")
+
+
+def _persons(database: Database, viewer: Viewer, then: datetime | None,
+             narrowing: Narrowing) -> tuple[str, str, dict]:
+    source, where, params = people.persons_at(database, viewer, then)
+    if narrowing.statuses:
+        where += " AND p.status IN :d_statuses"
+        params["d_statuses"] = list(narrowing.statuses)
+    if narrowing.nationalities:  # either nationality, as the consular rule reads it
+        where += " AND (p.nationality IN :d_nats OR p.second_nationality IN :d_nats)"
+        params["d_nats"] = list(narrowing.nationalities)
+    if narrowing.vulnerabilities:
+        where += (" AND EXISTS (SELECT 1 FROM person_vulnerabilities v "
+                  "WHERE v.person_id = p.id AND v.tag IN :d_tags)")
+        params["d_tags"] = list(narrowing.vulnerabilities)
+    if narrowing.area:
+        where += " AND p.area_pcode = :d_area"
+        params["d_area"] = narrowing.area
+    return source, where, params
+
+
+def _count(row) -> Count:
+    return Count(int(row.n), int(row.k))
+
+
+@cache.scoped()
+def profile(database: Database, viewer: Viewer, as_of: datetime | None = None,
+            narrowing: Narrowing = Narrowing()) -> Profile:
+    """The viewer's persons at `as_of` (None: the latest data) by sex and age band and
+    by vulnerability, each count as the viewer may be shown it."""
+    then = people.earlier(database, viewer.scenario_id, as_of)
+    moment = then or scenarios.data_as_of(database, viewer.scenario_id) or as_of
+    source, where, params = _persons(database, viewer, then, narrowing)
+    params = {**params, "year": (moment or datetime.now()).year}
+    ages = tallies.read(database, (
+        f"SELECT {age_band_sql()} AS band, p.sex AS sex, COUNT(*) AS n, "
+        f"SUM({tallies.rk('p.id')}) AS k FROM {source} WHERE {where} GROUP BY 1, 2"), params)
+    tags = tallies.read(database, (
+        f"SELECT t.tag, COUNT(*) AS n, SUM({tallies.rk('t.pid')}) AS k FROM ("
+        "SELECT DISTINCT p.id AS pid, CASE WHEN v.tag IN :known THEN v.tag "
+        f"ELSE '{OTHER_TAG}' END AS tag FROM {source} "
+        f"JOIN person_vulnerabilities v ON v.person_id = p.id WHERE {where}) t GROUP BY t.tag"),
+        {**params, "known": list(vocab.VULNERABILITY_TAGS)})
+    exact = not access.suppresses_small_counts(viewer.role)
+
+    def show(count: Count) -> privacy.Shown:
+        return privacy.shown(count, exact)
+
+    cells: dict[tuple[str, str], Count] = {}
+    for row in ages.itertuples(index=False):
+        sex = row.sex if row.sex in SEXES else "x"  # a code outside SEXES: not recorded
+        key = (str(row.band), sex)
+        cells[key] = cells.get(key, privacy.ZERO) + _count(row)
+    table = pd.DataFrame([
+        {"band": band, **{s: show(cells.get((band, s), privacy.ZERO)) for s in SEXES},
+         "total": show(sum((cells.get((band, s), privacy.ZERO) for s in SEXES), privacy.ZERO))}
+        for band in BANDS])
+    column_totals = {s: show(sum((cells.get((b, s), privacy.ZERO) for b in BANDS),
+                                 privacy.ZERO)) for s in SEXES}
+    if not exact:  # parts of a total shown "<5" would pin each of them
+        table = privacy.withhold_under_small_totals(table, list(SEXES), "total")
+        table = privacy.withhold_under_small_column_totals(table, column_totals)
+    total = show(sum(cells.values(), privacy.ZERO))
+
+    by_tag = {str(row.tag): _count(row) for row in tags.itertuples(index=False)}
+    order = [*vocab.VULNERABILITY_TAGS, OTHER_TAG]
+    vulnerability = pd.DataFrame({"tag": order,
+                                  "persons": [show(by_tag.get(t, privacy.ZERO)) for t in order]})
+    vulnerability = vulnerability[(vulnerability["persons"] != 0)
+                                  | vulnerability["tag"].isin(vocab.VULNERABILITY_TAGS)]
+    return Profile(table, vulnerability.reset_index(drop=True), total, not exact)

@@ -1,0 +1,134 @@
+"""People by sex and age band and by vulnerability (Overview, Map): the expected
+tables are worked out here with the tests' own SQL and the disclosure oracle
+(tests/disclosure.py), on SQLite and PostgreSQL, for a count-only role and a
+liaison, and on the pages."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from dashboard.figures import demography
+from dashboard.rules.access import Viewer
+from tests.apptest import open_page
+from tests.conftest import opened
+from tests.disclosure import LESS_THAN_5, expected, expected_columns, expected_parts
+
+STATUSES = ("located", "sheltered", "in_transit", "evacuated", "relocated", "missing",
+            "deceased")
+BANDS = ["0-4", "5-11", "12-17", "18-59", "60+", "unknown"]
+TAGS = ["uasc", "trafficking", "gbv", "disability", "elderly", "medical", "pregnant",
+        "single_parent"]
+
+
+def persons(engine, nats: tuple[str, ...] | None, where: str = "") -> pd.DataFrame:
+    """The scope's persons of the live scenario: everyone, or a liaison's consenting,
+    unprotected nationals (either nationality)."""
+    scope = ""
+    if nats is not None:
+        marks = ", ".join(f"'{n}'" for n in nats)
+        scope = (f"AND (nationality IN ({marks}) OR second_nationality IN ({marks})) "
+                 "AND consent_consular = :t AND protection_confidential = :f")
+    statuses = ", ".join(f"'{s}'" for s in STATUSES)
+    with engine.connect() as conn:
+        year = pd.Timestamp(conn.execute(text(
+            "SELECT MAX(updated_at) FROM persons WHERE scenario_id = 1")).scalar()).year
+        found = conn.execute(text(
+            f"SELECT id, sex, birth_year, area_pcode, status FROM persons WHERE scenario_id = 1 "
+            f"AND status IN ({statuses}) {scope} {where}"), {"t": True, "f": False})
+        frame = pd.DataFrame(found.fetchall(), columns=list(found.keys()))
+    frame.attrs["year"] = year
+    return frame
+
+
+def band(birth_year, year: int) -> str:
+    if birth_year is None or pd.isna(birth_year) or birth_year > year:
+        return "unknown"
+    age = year - int(birth_year)
+    return ("0-4" if age <= 4 else "5-11" if age <= 11 else "12-17" if age <= 17
+            else "18-59" if age <= 59 else "60+")
+
+
+def expected_table(frame: pd.DataFrame, exact: bool) -> dict[str, dict[str, object]]:
+    """band -> {f, m, x, total} as the viewer must be shown them."""
+    count = (lambda ids: len(ids)) if exact else expected  # noqa: E731
+    bands = frame.assign(band=[band(b, frame.attrs["year"]) for b in frame.birth_year])
+    rows = {}
+    for b in BANDS:
+        mine = bands[bands.band == b]
+        parts = {s: count(list(mine[mine.sex == s].id)) for s in ("f", "m", "x")}
+        total = count(list(mine.id))
+        rows[b] = {**(parts if exact else expected_parts(parts, total)), "total": total}
+    if not exact:
+        columns = {s: expected(list(bands[bands.sex == s].id)) for s in ("f", "m", "x")}
+        rows = expected_columns(rows, columns)
+    return rows
+
+
+def tagged(engine, ids: list[int]) -> dict[str, list[int]]:
+    with engine.connect() as conn:
+        found = pd.DataFrame(conn.execute(text(
+            "SELECT person_id, tag FROM person_vulnerabilities")).fetchall(),
+            columns=["person_id", "tag"])
+    found = found[found.person_id.isin(set(ids))]
+    return {t: sorted(found[found.tag == t].person_id) for t in TAGS}
+
+
+def shown_table(profile: demography.Profile) -> dict[str, dict[str, object]]:
+    return {row["band"]: {c: row[c] for c in ("f", "m", "x", "total")}
+            for row in profile.by_age_sex.to_dict("records")}
+
+
+@pytest.mark.parametrize("role,nats", [("committee", None), ("consular", ("ETH",))])
+def test_people_by_age_sex_and_vulnerability(db_url, raw, role, nats):
+    engine = raw(db_url)
+    mine = persons(engine, nats)
+    viewer = Viewer("v", role, 1, nats or ())
+    profile = demography.profile(opened(db_url), viewer)
+    exact = role == "consular"
+    assert shown_table(profile) == expected_table(mine, exact)
+    assert profile.total == (len(mine) if exact else expected(list(mine.id)))
+    by_tag = tagged(engine, list(mine.id))
+    shown = dict(zip(profile.by_vulnerability.tag, profile.by_vulnerability.persons,
+                     strict=True))
+    assert {t: shown[t] for t in TAGS} == {
+        t: (len(ids) if exact else expected(ids)) for t, ids in by_tag.items()}
+    if not exact:  # the test data holds suppressed cells: the rule is exercised
+        assert any(v in (LESS_THAN_5, "—") for row in shown_table(profile).values()
+                   for v in row.values())
+
+
+def test_a_map_district_and_filters_narrow_the_profile(sqlite_url, raw):
+    """Narrowed to one district and the Map's default statuses: the counts are those of
+    that district's persons alone, each rounded on its own (no difference of two shown
+    profiles gives back a hidden one: each is a multiple of 5, "<5" or withheld)."""
+    engine = raw(sqlite_url)
+    everyone = persons(engine, None)
+    area = everyone.area_pcode.value_counts().index[1]  # the second-largest district
+    in_country = ("located", "sheltered", "in_transit", "missing")
+    marks = ", ".join(f"'{s}'" for s in in_country)
+    mine = persons(engine, None, f"AND area_pcode = '{area}' AND status IN ({marks})")
+    narrowing = demography.Narrowing(statuses=in_country, area=area)
+    profile = demography.profile(opened(sqlite_url), Viewer("v", "committee", 1),
+                                 narrowing=narrowing)
+    assert shown_table(profile) == expected_table(mine, exact=False)
+    for row in shown_table(profile).values():
+        for value in row.values():
+            assert value in (0, LESS_THAN_5, "—") or value % 5 == 0
+
+
+def test_the_overview_and_map_show_the_profile(sqlite_url, raw, monkeypatch):
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    mine = persons(raw(sqlite_url), None)
+    want = expected_table(mine, exact=False)
+    for page in ("overview", "map"):
+        at = open_page(sqlite_url, page, "committee")
+        assert not at.exception
+        table = next(t.value for t in at.dataframe if "band" in t.value.columns)
+        assert list(table["band"]) == ["0–4", "5–11", "12–17", "18–59", "60+", "Age unknown"]
+        if page == "overview":  # everyone registered; the Map counts its filters' persons
+            assert [[str(v) for v in table[c]] for c in ("f", "m", "x", "total")] == [
+                [str(want[b][c]) for b in BANDS] for c in ("f", "m", "x", "total")]
+        tags = next(t.value for t in at.dataframe if "tag" in t.value.columns)
+        assert "Unaccompanied or separated child" in list(tags["tag"])
