@@ -324,8 +324,10 @@ def test_referral_time_to_acceptance_against_the_deadline(drill_url, raw, view, 
 def own_facilities(raw, url: str, start, until) -> pd.DataFrame:
     """Each report holds until the next (by time, then id) or `until`, clipped to the window."""
     start, until = pd.Timestamp(start), pd.Timestamp(until)
-    fac = times(frame(raw, url, "SELECT id, name, capacity, confidential, confirmed_at "
-                                "FROM facilities WHERE scenario_id = 2"), "confirmed_at")
+    fac = times(frame(raw, url, "SELECT f.id, f.name, f.capacity, f.confidential, f.confirmed_at, "
+                                "f.area_pcode, a.name AS area FROM facilities f LEFT JOIN areas a "
+                                "ON a.pcode = f.area_pcode WHERE f.scenario_id = 2"),
+                "confirmed_at")
     occ = times(frame(raw, url, "SELECT id, facility_id, at, occupants FROM facility_occupancy"),
                 "at")
     rows = []
@@ -350,7 +352,8 @@ def own_facilities(raw, url: str, start, until) -> pd.DataFrame:
         since = (until - max(seen)).total_seconds() / 3600 if seen else None
         fresh = ("overdue" if since is None else "fresh" if since < 24
                  else "due" if since < 48 else "overdue")
-        rows.append({"name": f.name, "confidential": bool(f.confidential), "over": over,
+        rows.append({"name": f.name, "area": f.area, "pcode": f.area_pcode,
+                     "confidential": bool(f.confidential), "over": over,
                      "gap": gap if peak is not None else (until - start).total_seconds() / 3600,
                      "above": above, "confirmation": fresh, "peak": peak})
     return pd.DataFrame(rows)
@@ -371,6 +374,7 @@ def test_facility_hours_over_capacity_and_stale_reports(drill_url, raw, moment):
         assert table.loc[name, "longest_gap_h"] == pytest.approx(row.gap, abs=0.06)
         assert table.loc[name, "reports_above_capacity"] == row.above
         assert table.loc[name, "confirmation"] == row.confirmation
+        assert (table.loc[name, "area"], table.loc[name, "pcode"]) == (row.area, row.pcode)
         # occupancy is reported by facilities: the coordinator's peak is exact, small or not
         peak = table.loc[name, "peak_occupants"]
         assert (pd.isna(peak) if pd.isna(row.peak) else peak == str(int(row.peak))), name

@@ -451,7 +451,7 @@ def _referrals(database: Database, viewer: Viewer, start: datetime,
     return frame
 
 
-FACILITY_COLUMNS = ["facility", "kind", "status", "capacity", "peak_occupants",
+FACILITY_COLUMNS = ["facility", "kind", "area", "pcode", "status", "capacity", "peak_occupants",
                     "hours_at_or_over_capacity", "reports_above_capacity", "last_report",
                     "hours_since_report", "confirmation", "longest_gap_h"]
 
@@ -471,8 +471,8 @@ def _facilities(database: Database, viewer: Viewer, start: datetime,
         "(SELECT id FROM facilities WHERE scenario_id = :scenario)), "
         f"held AS (SELECT facility_id, at, occupants, {database.later('at', ':start')} AS s, "
         "COALESCE(next_at, :until) AS e FROM rep) "
-        "SELECT f.id, f.name AS facility, f.kind, f.status, f.capacity, f.confidential, "
-        "f.confirmed_at, MAX(h.at) AS last_report, "
+        "SELECT f.id, f.name AS facility, f.kind, a.name AS area, f.area_pcode AS pcode, "
+        "f.status, f.capacity, f.confidential, f.confirmed_at, MAX(h.at) AS last_report, "
         f"SUM(CASE WHEN h.e > h.s AND h.occupants >= f.capacity THEN {held_s} ELSE 0 END) "
         "AS over_s, "
         f"MAX(CASE WHEN h.e > h.s THEN {held_s} END) AS gap_s, "
@@ -480,8 +480,10 @@ def _facilities(database: Database, viewer: Viewer, start: datetime,
         "SUM(CASE WHEN h.at >= :start AND h.occupants > f.capacity THEN 1 ELSE 0 END) "
         "AS above "
         "FROM facilities f LEFT JOIN held h ON h.facility_id = f.id "
+        "LEFT JOIN areas a ON a.pcode = f.area_pcode "
         "WHERE f.scenario_id = :scenario "
-        "GROUP BY f.id, f.name, f.kind, f.status, f.capacity, f.confidential, f.confirmed_at",
+        "GROUP BY f.id, f.name, f.kind, a.name, f.area_pcode, f.status, f.capacity, "
+        "f.confidential, f.confirmed_at",
         params)
     until_ts = pd.Timestamp(until)
     window_h = (until_ts - pd.Timestamp(start)).total_seconds() / 3600
@@ -516,7 +518,8 @@ def _facilities(database: Database, viewer: Viewer, start: datetime,
     listed = rows[~rows["confidential"]]  # confidential facilities are never listed
     peak = [None if pd.isna(v) else int(v) for v in listed["peak"]]
     frame = pd.DataFrame({
-        "facility": listed["facility"], "kind": listed["kind"], "status": listed["status"],
+        "facility": listed["facility"], "kind": listed["kind"], "area": listed["area"],
+        "pcode": listed["pcode"], "status": listed["status"],
         "capacity": listed["capacity"].astype(int),
         "peak_occupants": [None if v is None else
                            str(privacy.occupancy_for_liaison(v) if few_hidden else v)
