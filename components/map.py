@@ -197,7 +197,7 @@ def people_layers(people: People, zoom: float | None = None) -> list[pdk.Layer]:
                           stroked=True, get_line_color=[255, 255, 255, 255],
                           line_width_min_pixels=1, pickable=True)]
     if people.mode == "areas":
-        rows = [{"polygon": part, "persons": int(r.persons),
+        rows = [{"polygon": part, "persons": int(r.persons), "pcode": r.pcode, "name": r.name,
                  "color": rgba(count_colour(int(r.persons)), 190),
                  "tip": f"{r.name} district, P-code {r.pcode}"
                         f"{' (approximate shape)' if r.approximate else ''}\n"
@@ -217,6 +217,7 @@ def people_layers(people: People, zoom: float | None = None) -> list[pdk.Layer]:
     for r in people.cells.itertuples():
         south, west = r.polygon[0][1], r.polygon[0][0]
         rows.append({"polygon": r.polygon, "persons": int(r.persons),
+                     "gi": int(r.gi), "gj": int(r.gj),
                      "color": rgba(count_colour(int(r.persons)), 225),
                      "tip": f"{_persons(people, int(r.persons))}\n"
                             f"cell {_degrees(south, 'N', 'S')} to "

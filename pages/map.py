@@ -3,9 +3,11 @@ load, hazards and consular posts, on a base map that needs no internet."""
 
 import streamlit as st
 
+from components.charts import escape_markdown
 from components.demography import show_profile
 from components.map import HEIGHT, as_of_caption, basemap, build_deck, legend_html
 from components.page import live, page_start
+from components.place import picked_place
 from components.session import Context, audited, note_filters, note_rows
 from dashboard.contract import labels
 from dashboard.figures import demography, geo
@@ -49,7 +51,8 @@ def content(context: Context, as_of) -> None:
 
     if access.sees_person_level(context.viewer.role):
         st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
-    st.pydeck_chart(build_deck(people, layers, base, view, tiles=tiles), height=HEIGHT)
+    event = st.pydeck_chart(build_deck(people, layers, base, view, tiles=tiles), height=HEIGHT,
+                            on_select="rerun", selection_mode="single-object", key="map-deck")
     st.markdown(legend_html(people.mode, statuses, rounded=people.rounded,
                             few_hidden=access.sees_person_level(context.viewer.role)),
                 unsafe_allow_html=True)
@@ -64,8 +67,14 @@ def content(context: Context, as_of) -> None:
         st.markdown(f"{layers.unreadable_hazards} active hazards have an unreadable shape and "
                     "are not drawn.")
 
-    st.subheader("Who the people matching the filters are")
-    narrowing = demography.Narrowing(tuple(statuses), tuple(nationalities), tuple(vulnerabilities))
+    place = picked_place((event or {}).get("selection"))
+    if place is not None:
+        note_filters(**place.as_audit())
+    st.subheader("Who the people matching the filters are"
+                 + (f" in {escape_markdown(place.label)}" if place is not None else ""))
+    narrowing = demography.Narrowing(tuple(statuses), tuple(nationalities), tuple(vulnerabilities),
+                                     area=place.pcode if place else None,
+                                     cell=place.cell if place else None)
     show_profile(context, demography.profile(context.database, context.viewer, as_of, narrowing),
                  "map")
 

@@ -76,7 +76,11 @@ def tagged(engine, ids: list[int]) -> dict[str, list[int]]:
 
 
 def shown_table(profile: demography.Profile) -> dict[str, dict[str, object]]:
-    return {row["band"]: {c: row[c] for c in ("f", "m", "x", "total")}
+    """The shown table with its numbers as numbers (tables show them as text)."""
+    def value(v: str) -> object:
+        return int(v) if v.isdigit() else v
+
+    return {row["band"]: {c: value(row[c]) for c in ("f", "m", "x", "total")}
             for row in profile.by_age_sex.to_dict("records")}
 
 
@@ -90,8 +94,8 @@ def test_people_by_age_sex_and_vulnerability(db_url, raw, role, nats):
     assert shown_table(profile) == expected_table(mine, exact)
     assert profile.total == (len(mine) if exact else expected(list(mine.id)))
     by_tag = tagged(engine, list(mine.id))
-    shown = dict(zip(profile.by_vulnerability.tag, profile.by_vulnerability.persons,
-                     strict=True))
+    shown = {t: int(v) if v.isdigit() else v for t, v in zip(
+        profile.by_vulnerability.tag, profile.by_vulnerability.persons, strict=True)}
     assert {t: shown[t] for t in TAGS} == {
         t: (len(ids) if exact else expected(ids)) for t, ids in by_tag.items()}
     if not exact:  # the test data holds suppressed cells: the rule is exercised
@@ -106,7 +110,7 @@ def test_a_map_district_and_filters_narrow_the_profile(sqlite_url, raw):
     engine = raw(sqlite_url)
     everyone = persons(engine, None)
     area = everyone.area_pcode.value_counts().index[1]  # the second-largest district
-    in_country = ("located", "sheltered", "in_transit", "missing")
+    in_country = ("located", "sheltered", "in_transit", "relocated", "missing")
     marks = ", ".join(f"'{s}'" for s in in_country)
     mine = persons(engine, None, f"AND area_pcode = '{area}' AND status IN ({marks})")
     narrowing = demography.Narrowing(statuses=in_country, area=area)
@@ -132,3 +136,57 @@ def test_the_overview_and_map_show_the_profile(sqlite_url, raw, monkeypatch):
                 [str(want[b][c]) for b in BANDS] for c in ("f", "m", "x", "total")]
         tags = next(t.value for t in at.dataframe if "tag" in t.value.columns)
         assert "Unaccompanied or separated child" in list(tags["tag"])
+
+
+def pick(at, layer: str, row: dict):
+    """What the browser sends when the reader clicks one object of the map's `layer`."""
+    at.session_state["map-deck"] = {"selection": {"indices": {layer: [0]},
+                                                  "objects": {layer: [row]}}}
+    return at.run()
+
+
+def shown_profile_table(at) -> dict[str, dict[str, object]]:
+    table = next(t.value for t in at.dataframe if "band" in t.value.columns)
+    bands = dict(zip(["0–4", "5–11", "12–17", "18–59", "60+", "Age unknown"], BANDS, strict=True))
+    return {bands[row["band"]]: {c: int(row[c]) if str(row[c]).isdigit() else row[c]
+                                 for c in ("f", "m", "x", "total")}
+            for row in table.to_dict("records")}
+
+
+def test_clicking_a_district_or_cell_narrows_the_map_figures_until_cleared(
+        sqlite_url, raw, monkeypatch):
+    from dashboard.figures.geo import GRID_STEP
+
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    engine = raw(sqlite_url)
+    in_country = "AND status IN ('located', 'sheltered', 'in_transit', 'relocated', 'missing')"
+    everyone = persons(engine, None, in_country)
+    area = everyone.area_pcode.value_counts().index[1]
+    at = open_page(sqlite_url, "map", "committee")
+    assert not at.exception
+    assert shown_profile_table(at) == expected_table(everyone, exact=False)
+
+    pick(at, "people-districts", {"pcode": area, "name": "Matn", "persons": 10})
+    assert not at.exception
+    assert shown_profile_table(at) == expected_table(
+        persons(engine, None, f"{in_country} AND area_pcode = '{area}'"), exact=False)
+    assert any("Narrowed to Matn district" in m.value for m in at.markdown)
+    at.button(key="map-clear-place").click().run()
+    assert not at.exception
+    assert shown_profile_table(at) == expected_table(everyone, exact=False)
+    assert not any("Narrowed to" in m.value for m in at.markdown)
+
+    with engine.connect() as conn:  # the busiest grid cell, found here
+        gi, gj = conn.execute(text(
+            f"SELECT CAST((lat + 90.0) / {GRID_STEP} AS INTEGER) AS gi, "
+            f"CAST((lon + 180.0) / {GRID_STEP} AS INTEGER) AS gj FROM persons "
+            f"WHERE scenario_id = 1 AND lat IS NOT NULL {in_country} "
+            "GROUP BY 1, 2 ORDER BY COUNT(*) DESC LIMIT 1")).one()
+    pick(at, "people-cells", {"gi": gi, "gj": gj, "persons": 10})
+    assert not at.exception
+    south, west = gi * GRID_STEP - 90, gj * GRID_STEP - 180
+    in_cell = persons(engine, None, f"{in_country} AND lat >= {south} AND lat < "
+                                    f"{south + GRID_STEP} AND lon >= {west} AND lon < "
+                                    f"{west + GRID_STEP}")
+    assert len(in_cell) >= 5
+    assert shown_profile_table(at) == expected_table(in_cell, exact=False)

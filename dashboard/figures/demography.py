@@ -19,7 +19,7 @@ from datetime import datetime
 import pandas as pd
 
 from dashboard.contract import vocab
-from dashboard.figures import people, scenarios, tallies
+from dashboard.figures import geo, people, quality, scenarios, tallies
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.rules.privacy import Count
@@ -44,12 +44,13 @@ class Narrowing:
     nationalities: tuple[str, ...] = ()
     vulnerabilities: tuple[str, ...] = ()
     area: str | None = None  # a district's P-code
+    cell: tuple[int, int] | None = None  # a grid cell of the Map (geo.grid_columns)
 
 
 @dataclass(frozen=True)
 class Profile:
-    by_age_sex: pd.DataFrame       # band, f, m, x, total: shown values, BANDS order
-    by_vulnerability: pd.DataFrame  # tag, persons: shown values, vocabulary order, then other
+    by_age_sex: pd.DataFrame       # band, f, m, x, total: shown values as text, BANDS order
+    by_vulnerability: pd.DataFrame  # tag, persons: the same, vocabulary order, then other
     total: privacy.Shown           # the persons counted
     rounded: bool                  # counts are rounded (a count-only role)
 
@@ -79,6 +80,11 @@ def _persons(database: Database, viewer: Viewer, then: datetime | None,
     if narrowing.area:
         where += " AND p.area_pcode = :d_area"
         params["d_area"] = narrowing.area
+    if narrowing.cell is not None:  # the cell as the Map finds it, to the same rounding
+        where += (f" AND {quality.valid_person_coordinates()} "
+                  f"AND {database.floor_int('(p.lat + 90.0) / :d_step')} = :d_gi "
+                  f"AND {database.floor_int('(p.lon + 180.0) / :d_step')} = :d_gj")
+        params.update(d_step=geo.GRID_STEP, d_gi=narrowing.cell[0], d_gj=narrowing.cell[1])
     return source, where, params
 
 
@@ -131,4 +137,7 @@ def profile(database: Database, viewer: Viewer, as_of: datetime | None = None,
                                   "persons": [show(by_tag.get(t, privacy.ZERO)) for t in order]})
     vulnerability = vulnerability[(vulnerability["persons"] != 0)
                                   | vulnerability["tag"].isin(vocab.VULNERABILITY_TAGS)]
-    return Profile(table, vulnerability.reset_index(drop=True), total, not exact)
+    # numbers and "<5" or "—" as text in one column, as tables and files show them
+    return Profile(privacy.as_shown(table, [*SEXES, "total"]),
+                   privacy.as_shown(vulnerability.reset_index(drop=True), ["persons"]),
+                   total, not exact)
