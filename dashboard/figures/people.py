@@ -209,9 +209,9 @@ def options(database: Database, viewer: Viewer,
     """The areas and facilities where the liaison's nationals are, and at an earlier
     `as_of` also where they were then, for the filters. Today's stay offered, so that
     a filter chosen at the latest moment is kept while the reader steps back in time.
-    Today's are read from the shared now-tallies, earlier ones from the history."""
+    Today's are read from the shared tallies of places, earlier ones from the history."""
     _person_level(viewer)
-    mine = tallies.now(database, viewer.scenario_id).scope("places", viewer)
+    mine = tallies.places(database, viewer.scenario_id).scope("places", viewer)
     found = {"areas": sorted({str(a) for a in mine["area"].dropna()}),
              "facilities": sorted({str(f) for f in mine["facility"].dropna()})}
     then = earlier(database, viewer.scenario_id, as_of)

@@ -165,16 +165,6 @@ def _count_now(database: Database, scenario_id: int) -> Now:
                             f"AND {quality.valid_person_status()} GROUP BY {group_by()}, p.status",
                     {"scenario": scenario_id, **at,
                      "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
-    # Where a liaison's nationals are, for its filter choices (people.options): only
-    # persons a liaison may see, and no confidential facility's name.
-    places = read(database, f"SELECT {group_columns()}, a.name AS area, "
-                           "CASE WHEN f.confidential = :no THEN f.name END AS facility "
-                           "FROM persons p LEFT JOIN areas a ON a.pcode = p.area_pcode "
-                           "LEFT JOIN facilities f ON f.id = p.facility_id "
-                           "AND f.scenario_id = :scenario WHERE p.scenario_id = :scenario "
-                           f"AND {quality.valid_person_status()} AND p.consent_consular = :yes "
-                           "AND p.protection_confidential = :no "
-                           f"GROUP BY {group_by()}, a.name, facility", {"scenario": scenario_id})
     where, params = quality.scoped_referrals(database, aggregate)
     referrals = read(database, (
         f"SELECT {group_columns()}, r.service, "
@@ -188,13 +178,34 @@ def _count_now(database: Database, scenario_id: int) -> Now:
         f"SUM({rk('c.id')}) AS k, {_sum_if(DEPARTED_BY, 'departed', 'c.id')} "
         f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id WHERE {where} "
         f"GROUP BY {group_by()}, c.stage"), {**params, **at, "gone": GONE})
-    frames = {"persons": persons, "places": places, "referrals": referrals, "cases": cases}
+    frames = {"persons": persons, "referrals": referrals, "cases": cases}
     for frame in frames.values():
         for column in frame.columns.difference([*GROUP_COLUMNS, "status", "service", "stage",
                                                 "area", "facility"]):
             frame[column] = frame[column].fillna(0).astype(np.int64)
     tallies = with_groups(frames)
     return Now(tallies.groups, tallies.frames, latest=latest)
+
+
+def places(database: Database, scenario_id: int) -> Tallies:
+    """Where a liaison's nationals are now, by group, for its filter choices
+    (people.options): only persons a liaison may see, and no confidential facility's
+    name. Apart from `now`, which every page reads: only a liaison's page needs it."""
+    return database.current.get(("places", scenario_id),
+                                lambda: _count_places(database, scenario_id))
+
+
+@db.patient()
+def _count_places(database: Database, scenario_id: int) -> Tallies:
+    found = read(database, f"SELECT {group_columns()}, a.name AS area, "
+                          "CASE WHEN f.confidential = :no THEN f.name END AS facility "
+                          "FROM persons p LEFT JOIN areas a ON a.pcode = p.area_pcode "
+                          "LEFT JOIN facilities f ON f.id = p.facility_id "
+                          "AND f.scenario_id = :scenario WHERE p.scenario_id = :scenario "
+                          f"AND {quality.valid_person_status()} AND p.consent_consular = :yes "
+                          "AND p.protection_confidential = :no "
+                          f"GROUP BY {group_by()}, a.name, facility", {"scenario": scenario_id})
+    return with_groups({"places": found})
 
 
 # --- history --------------------------------------------------------------------------------

@@ -40,5 +40,6 @@ def find_shared_facts(database: Database, scenario_id: int) -> None:
     quality.contract_breaks(database, scenario_id)
     evacuation.aggregate_stage_durations(database, scenario_id)
     tallies.now(database, scenario_id)
+    tallies.places(database, scenario_id)
     geo.find_placements(database, scenario_id)
     tallies.find_history(database, scenario_id)
