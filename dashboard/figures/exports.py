@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.contract import hxl, labels
+from dashboard.rules import privacy
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -169,6 +170,21 @@ def _cell_value(value: object) -> object:
     return neutralised(value)
 
 
+_WHOLE = re.compile(r"-?(0|[1-9]\d*)")  # a whole number, written without leading zeros
+
+
+def _shown_counts(column: pd.Series) -> bool:
+    """Whether a column of text holds shown counts (whole numbers beside "<5" or "—"),
+    which a workbook should hold as numbers; not references or codes that look like
+    numbers, which keep their leading zeros."""
+    if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+        return False
+    values = [v for v in column if isinstance(v, str) and v != ""]
+    return bool(values) and all(_WHOLE.fullmatch(v) or v in (privacy.SUPPRESSED, privacy.WITHHELD)
+                                for v in values) \
+        and any(_WHOLE.fullmatch(v) for v in values)
+
+
 def xlsx_bytes(table: Sheet, title: str = "Table") -> bytes:
     """The sheet as an Excel workbook of one sheet: marking, bold headings, hashtags,
     rows, with the panes frozen under the hashtag row. openpyxl writes it (the same
@@ -199,8 +215,12 @@ def xlsx_bytes(table: Sheet, title: str = "Table") -> bytes:
     ws.append(table.hashtags)
     times = [i for i, c in enumerate(table.rows.columns)
              if pd.api.types.is_datetime64_any_dtype(table.rows[c])]
+    counts = [i for i, c in enumerate(table.rows.columns) if _shown_counts(table.rows[c])]
     for values in table.rows.itertuples(index=False, name=None):
         cells = [_cell_value(v) for v in values]
+        for i in counts:  # a number, so that a spreadsheet sums it; "<5" stays text
+            if isinstance(cells[i], str) and _WHOLE.fullmatch(cells[i]):
+                cells[i] = int(cells[i])
         for i in times:
             if cells[i] is not None:
                 stamped = WriteOnlyCell(ws, cells[i])
