@@ -219,8 +219,9 @@ def xlsx_bytes(table: Sheet, title: str = "Table") -> bytes:
     for values in table.rows.itertuples(index=False, name=None):
         cells = [_cell_value(v) for v in values]
         for i in counts:  # a number, so that a spreadsheet sums it; "<5" stays text
-            if isinstance(cells[i], str) and _WHOLE.fullmatch(cells[i]):
-                cells[i] = int(cells[i])
+            text = cells[i]
+            if isinstance(text, str) and _WHOLE.fullmatch(text):
+                cells[i] = int(text)
         for i in times:
             if cells[i] is not None:
                 stamped = WriteOnlyCell(ws, cells[i])
