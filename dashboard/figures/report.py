@@ -146,10 +146,12 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
     reference_at, words = reference_moment(viewer, as_of, scenario.starts_at, since)
 
     may = lambda page: access.may_open(viewer.role, page)  # noqa: E731
-    # Two at a time: SQLite and PostgreSQL answer while Python waits, and a report made
-    # where nothing is counted yet (`sitroom report`) spends its time in the database.
-    # Each figure function declares its own viewer's scope (cache.scoped), in any thread.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report") as helper:
+    # Two at a time on a server, beside its pages; three in a process of its own
+    # (`sitroom report`), where nothing is counted yet and the time goes to the database,
+    # which answers while Python waits. Each figure function declares its own viewer's
+    # scope (cache.scoped), in any thread.
+    workers = 2 if database.alone else 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report") as helper:
         # The rows every figure leaves out (shared facts, found once): while the Overview
         # counts the persons, who need none of them (found already on a running server).
         helper.submit(quality.excluded_case_ids, database, viewer.scenario_id)
@@ -165,7 +167,8 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
         people = layers = None
         if may("map"):
             layers = helper.submit(geo.layers, database, viewer, figures.as_of)
-            people = geo.people(database, viewer, geo.MapFilters(), as_of=figures.as_of)
+            people = helper.submit(geo.people, database, viewer, geo.MapFilters(),
+                                   as_of=figures.as_of)
         near, headline, left_out = figures.near_capacity, None, (0, 0)
         if shelter is not None:
             found = shelter.result()
@@ -185,7 +188,7 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
         shelter_headline=headline, shelters_left_out=left_out,
         movements=None if moved is None else moved.head(MOST_MOVEMENTS),
         movements_more=0 if moved is None else max(0, len(moved) - MOST_MOVEMENTS),
-        people=people, layers=drawn,
+        people=None if people is None else people.result(), layers=drawn,
         hazards=None if hazards is None else hazards.head(MOST_HAZARDS),
         hazards_more=0 if hazards is None else max(0, len(hazards) - MOST_HAZARDS),
         quality=quality_table, profile=profile.result())

@@ -527,6 +527,12 @@ class Database:
         self.current.background = self.facts.background = False
         return self
 
+    @property
+    def alone(self) -> bool:
+        """Whether this is a one-shot process's Database (`one_shot`): nothing else
+        runs beside what it is asked."""
+        return not self.current.background
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Database) and other.url == self.url
 
