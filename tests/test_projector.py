@@ -1,18 +1,24 @@
 """Projector mode (components/projector.py) with AppTest: the address and the sidebar
 toggle turn it on, it stays in the address, the way out turns it off; the Shelters
-table drops its low-value columns. The browser's side (no sidebar, large type, no
+table drops its low-value columns; the Map opens on what it shows, with the largest
+districts named above everything. The browser's side (no sidebar, large type, no
 horizontal scroll) is tests/browser/test_projector.py."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import projector
+from components.map import HEIGHT, shown_extent
 from components.session import KEY as CONTEXT
+from dashboard.figures import geo, scenarios
+from dashboard.rules.access import Viewer
 from tests.apptest import APP, open_page, page_app
+from tests.conftest import opened
 from tests.signin import make_users_file, sign_in_as, use_users
 
 
@@ -108,3 +114,35 @@ def test_the_shelters_table_fits_a_projector(sqlite_url):
     shown = facilities_columns(at)
     assert shown and "trend" not in shown and "last_confirmed" not in shown
     assert {"facility", "full_pct", "time_to_full", "confirmation"} <= set(shown)
+
+
+def deck(at: AppTest) -> dict:
+    return json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+
+
+@pytest.mark.parametrize("role", ["committee", "coordinator"])
+def test_the_map_opens_on_what_it_shows_and_names_the_largest_districts(sqlite_url, role):
+    at = open_page(sqlite_url, "map", role)
+    assert not at.exception
+    spec = deck(at)
+    view = spec["initialViewState"]
+    # everything drawn is in the first view, at a zoom no further out than the old
+    # view of the areas' centres and a margin
+    database = opened(sqlite_url)
+    viewer = Viewer("t", role, 1, ())
+    scenario_view = geo.map_view(database, viewer)
+    people = geo.people(database, viewer, geo.MapFilters((), tuple(geo.IN_COUNTRY), ()))
+    layers = geo.layers(database, viewer, scenarios.data_as_of(database, 1))
+    south, west, north, east = shown_extent(scenario_view, people, layers)
+    box = geo.view_box(view["latitude"], view["longitude"], view["zoom"],
+                       geo.VIEW_WIDTH_PX, HEIGHT)
+    assert box[0] <= south and box[1] <= west and north <= box[2] and east <= box[3]
+    assert view["zoom"] >= scenario_view.zoom
+    # the labels are the last layer, drawn over every dot
+    last = spec["layers"][-1]
+    assert last["@@type"] == "TextLayer"
+    assert last["parameters"] == {"depthCompare": "always"}
+    if role == "committee":
+        named = [row["text"].split("\n")[0] for row in last["data"]]
+        largest = people.areas.sort_values("persons", ascending=False)["name"].head(3)
+        assert set(largest) <= set(named), (list(largest), named)
