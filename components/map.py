@@ -149,11 +149,14 @@ def country_labels(base: dict[str, dict], view: MapView) -> pdk.Layer:
 
 def text_layer(layer_id: str, rows: list[dict], size: int,
                colour: Sequence[int] = (20, 20, 20, 255),
-               zoom: float | None = None, move: bool = True) -> pdk.Layer:
+               zoom: float | None = None, move: bool = True,
+               boxed: bool = False) -> pdk.Layer:
     """Labels with a white halo, drawn over everything whatever the layer order (no depth
     test: a facility dot never covers a district's name). Where a label would overlap one
     kept before it at the first view, it is moved just above, below, beside or across
-    from its place, then twice as far; only where all of those overlap too is it left
+    from its place, half a label away, then a whole one, but never onto another
+    district (`rings` in the rows: a name stays on, or just beside, the place it names);
+    only where all of those overlap too is it left
     out (it stays in the tooltips; without `move`, left out at once). Done here rather
     than with deck.gl's CollisionFilterExtension, which drew labels faint in headless
     Chromium. deck.gl's default font is kept: with any other fontFamily (sans-serif,
@@ -173,24 +176,39 @@ def text_layer(layer_id: str, rows: list[dict], size: int,
                    abs(lat - k["position"][1]) > half_height(row) + half_height(k)
                    for k in kept)
 
+    def own_place(row: dict, lon: float, lat: float) -> bool:
+        """Whether a moved label still names the place under it: inside its own
+        district (`rings`, its outer rings, where the rows say), or in no district at
+        all (the sea beside a coastal one); never on another."""
+        if row.get("rings") is None:
+            return True
+        if any(geo.in_ring(ring, lon, lat) for ring in row["rings"]):
+            return True
+        return not any(geo.in_ring(ring, lon, lat) for other in rows
+                       for ring in other.get("rings") or ())
+
     kept: list[dict] = []
     for row in rows:
         lon, lat = row["position"]
         up, side = 2 * half_height(row) * 1.1, 2 * half_width(row) * 0.6
-        places = [(0.0, 0.0)] + ([(k * dx, k * dy) for k in (1, 2)
+        places = [(0.0, 0.0)] + ([(k * dx, k * dy) for k in (0.5, 1)
                                   for dx, dy in ((0, up), (0, -up), (side, 0), (-side, 0),
                                                  (side, up), (-side, up), (side, -up),
                                                  (-side, -up))] if move else [])
         for dx, dy in places:
-            if clear(row, lon + dx, lat + dy):
-                kept.append({**row, "position": [round(lon + dx, 4), round(lat + dy, 4)]})
+            if clear(row, lon + dx, lat + dy) and (
+                    (dx, dy) == (0, 0) or own_place(row, lon + dx, lat + dy)):
+                kept.append({"text": row["text"],
+                             "position": [round(lon + dx, 4), round(lat + dy, 4)]})
                 break
     return pdk.Layer("TextLayer", id=layer_id, data=kept, get_position="position",
                      get_text="text", get_size=size, get_color=list(colour),
                      font_weight=700,
                      outline_width=4, outline_color=[255, 255, 255, 235],
                      font_settings={"sdf": True}, parameters={"depthCompare": "always"},
-                     pickable=False)
+                     # `boxed`: on a white box, readable over a cluster of dots
+                     background=boxed, get_background_color=[255, 255, 255, 215],
+                     background_padding=[4, 2, 4, 2], pickable=False)
 
 
 # Degrees of longitude one character covers, and of latitude a two-line label, at zoom
@@ -233,13 +251,14 @@ def people_layers(people: People, zoom: float | None = None,
                 for r in people.areas.itertuples() for part in r.polygon]
         # Biggest first: where labels collide, the district with more people keeps its own.
         names = [{"position": [round(float(r.lon), 4), round(float(r.lat), 4)],
-                  "text": f"{r.name}\n{int(r.persons):,}"}
+                  "text": f"{r.name}\n{int(r.persons):,}",
+                  "rings": [part[0] for part in r.polygon if part]}
                  for r in people.areas.sort_values("persons", ascending=False).itertuples()]
         return [
             pdk.Layer("PolygonLayer", id="people-districts", data=rows, get_polygon="polygon",
                       get_fill_color="color", stroked=True, get_line_color=[90, 90, 90, 255],
                       line_width_min_pixels=1, pickable=True),
-            text_layer("district-labels", names, size=label_size, zoom=zoom),
+            text_layer("district-labels", names, size=label_size, zoom=zoom, boxed=True),
         ]
     rows = []
     for r in people.cells.itertuples():
