@@ -8,7 +8,7 @@ import logging
 
 import streamlit as st
 
-from components import session, signin
+from components import projector, session, signin
 from components.page import AUTO_REFRESH_KEY, cannot_show, reconnect_later, refresh_seconds
 from components.session import Context, finish_view, set_context
 from dashboard import config
@@ -63,6 +63,7 @@ def signed_out() -> list:
 
 def main() -> None:
     url = config.db_url()
+    projector.current()  # read from the address on the session's first run, before sign-in
     database = open_database(url)
     account = signin.signed_in_account(url)
     if account is None:
@@ -88,10 +89,13 @@ def main() -> None:
                            "filters. Pause it to study a figure.")
     viewer = Viewer(user=account.username, role=account.role, scenario_id=scenario.id,
                     nationalities=account.nationalities)
+    shown_as = projector.sidebar_controls()
     signin.sidebar_identity(account)
     set_context(Context(db_url=url, viewer=viewer, scenario=scenario))
 
-    page = st.navigation([PAGES[name] for name in access.pages_for(viewer.role)])
+    pages = [PAGES[name] for name in access.pages_for(viewer.role)]
+    page = st.navigation(pages)
+    projector.apply(shown_as, pages, page, url)
     try:
         page.run()
         finish_view(viewer)

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from components import projector
 from dashboard.contract.labels import BY_COLUMN, heading, word
 
 FONT_SIZE = 18
@@ -29,8 +30,37 @@ PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
 
 
 def show(figure: go.Figure, key: str) -> None:
-    """Draw a figure built here: Plotly's own colours and sizes, no picture to take."""
+    """Draw a figure built here: Plotly's own colours and sizes, no picture to take;
+    in projector mode, larger and in black."""
+    if projector.is_on():
+        figure = larger(figure)
     st.plotly_chart(figure, key=key, theme=None, config=PLOTLY_CONFIG)
+
+
+PROJECTOR_SCALE = 4 / 3  # 18 px type becomes 24 px, and the chart grows to hold it
+
+
+def larger(figure: go.Figure, scale: float = PROJECTOR_SCALE) -> go.Figure:
+    """A copy of `figure` with every font size and its height times `scale`, its text
+    black: for projector mode (components/projector.py)."""
+    def up(size: float | None, default: float = FONT_SIZE) -> int:
+        return round((size or default) * scale)
+
+    fig = go.Figure(figure)
+    layout = fig.layout
+    fig.update_layout(
+        font={"size": up(layout.font.size), "color": "#000000"},
+        title_font={"size": up(layout.title.font.size, FONT_SIZE + 4), "color": "#000000"},
+        legend_font_size=up(layout.legend.font.size, FONT_SIZE - 2),
+        uniformtext_minsize=up(layout.uniformtext.minsize, FONT_SIZE - 4),
+        **({"height": round(layout.height * scale)} if layout.height else {}))
+    for axes in (fig.for_each_xaxis, fig.for_each_yaxis):
+        axes(lambda axis: axis.update(tickfont={"size": up(axis.tickfont.size),
+                                                "color": "#000000"},
+                                      title_font_size=up(axis.title.font.size)))
+    fig.for_each_trace(lambda trace: trace.update(textfont_size=up(trace.textfont.size))
+                       if "textfont" in trace else None)
+    return fig
 
 
 # --- database text on screen ---------------------------------------------------------------

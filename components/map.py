@@ -11,7 +11,8 @@ the reader turns tiles on.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import pandas as pd
@@ -19,6 +20,7 @@ import pydeck as pdk
 import streamlit as st
 from pydeck.bindings.json_tools import default_serialize
 
+from components import projector
 from components.charts import escape_markdown
 from dashboard.contract import labels, vocab
 from dashboard.figures import geo, palette
@@ -140,37 +142,80 @@ def country_labels(base: dict[str, dict], view: MapView) -> pdk.Layer:
              "position": label_position(f, box, len(f["properties"]["name"]) * char / 2)}
             for name in regions_in_view(base, view) for f in base[name]["features"]
             if f["properties"].get("label") and f["properties"].get("iso3") != view.country]
-    return text_layer("countries", rows, size=18, colour=[120, 116, 108, 255], zoom=view.zoom)
+    # Never moved: a neighbour's name stays on its own land.
+    return text_layer("countries", rows, size=18, colour=[110, 106, 98, 255], zoom=view.zoom,
+                      move=False)
 
 
 def text_layer(layer_id: str, rows: list[dict], size: int,
                colour: Sequence[int] = (20, 20, 20, 255),
-               zoom: float | None = None) -> pdk.Layer:
-    """Labels with a white halo. Where two would overlap at the first view, only the one
-    listed first is kept (the others stay in the tooltips). Done here rather than with
-    deck.gl's CollisionFilterExtension, which drew labels faint in headless Chromium; the
-    default monospace font is kept for the same reason (other families drew as dashes)."""
+               zoom: float | None = None, move: bool = True,
+               boxed: bool = False) -> pdk.Layer:
+    """Labels with a white halo, drawn over everything whatever the layer order (no depth
+    test: a facility dot never covers a district's name). Where a label would overlap one
+    kept before it at the first view, it is moved just above, below, beside or across
+    from its place, half a label away, then a whole one, but never onto another
+    district (`rings` in the rows: a name stays on, or just beside, the place it names);
+    only where all of those overlap too is it left
+    out (it stays in the tooltips; without `move`, left out at once). Done here rather
+    than with deck.gl's CollisionFilterExtension, which drew labels faint in headless
+    Chromium. deck.gl's default font is kept: with any other fontFamily (sans-serif,
+    Arial, even "Monaco, sans-serif") headless Chromium drew every label a few pixels
+    high."""
     # degrees a label covers shrink by half at each zoom level
-    scale = 2 ** (LABEL_ZOOM - zoom) if zoom is not None else 1.0
+    scale = (2 ** (LABEL_ZOOM - zoom) if zoom is not None else 1.0) * size / LABEL_SIZE
 
     def half_width(row: dict) -> float:
         return max(len(line) for line in row["text"].split("\n")) * LABEL_CHAR_DEG * scale / 2
 
+    def half_height(row: dict) -> float:
+        return (row["text"].count("\n") + 1) * LABEL_LINES_DEG * scale / 4
+
+    def clear(row: dict, lon: float, lat: float) -> bool:
+        return all(abs(lon - k["position"][0]) > half_width(row) + half_width(k) or
+                   abs(lat - k["position"][1]) > half_height(row) + half_height(k)
+                   for k in kept)
+
+    def own_place(row: dict, lon: float, lat: float) -> bool:
+        """Whether a moved label still names the place under it: inside its own
+        district (`rings`, its outer rings, where the rows say), or in no district at
+        all (the sea beside a coastal one); never on another."""
+        if row.get("rings") is None:
+            return True
+        if any(geo.in_ring(ring, lon, lat) for ring in row["rings"]):
+            return True
+        return not any(geo.in_ring(ring, lon, lat) for other in rows
+                       for ring in other.get("rings") or ())
+
     kept: list[dict] = []
     for row in rows:
         lon, lat = row["position"]
-        if all(abs(lon - k["position"][0]) > half_width(row) + half_width(k) or
-               abs(lat - k["position"][1]) > LABEL_LINES_DEG * scale for k in kept):
-            kept.append(row)
+        up, side = 2 * half_height(row) * 1.1, 2 * half_width(row) * 0.6
+        places = [(0.0, 0.0)] + ([(k * dx, k * dy) for k in (0.5, 1)
+                                  for dx, dy in ((0, up), (0, -up), (side, 0), (-side, 0),
+                                                 (side, up), (-side, up), (side, -up),
+                                                 (-side, -up))] if move else [])
+        for dx, dy in places:
+            if clear(row, lon + dx, lat + dy) and (
+                    (dx, dy) == (0, 0) or own_place(row, lon + dx, lat + dy)):
+                kept.append({"text": row["text"],
+                             "position": [round(lon + dx, 4), round(lat + dy, 4)]})
+                break
     return pdk.Layer("TextLayer", id=layer_id, data=kept, get_position="position",
                      get_text="text", get_size=size, get_color=list(colour),
-                     font_weight=700, outline_width=3, outline_color=[255, 255, 255, 220],
-                     font_settings={"sdf": True}, pickable=False)
+                     font_weight=700,
+                     outline_width=4, outline_color=[255, 255, 255, 235],
+                     font_settings={"sdf": True}, parameters={"depthCompare": "always"},
+                     # `boxed`: on a white box, readable over a cluster of dots
+                     background=boxed, get_background_color=[255, 255, 255, 215],
+                     background_padding=[4, 2, 4, 2], pickable=False)
 
 
 # Degrees of longitude one character covers, and of latitude a two-line label, at zoom
-# LABEL_ZOOM (about 150 pixels a degree).
-LABEL_CHAR_DEG, LABEL_LINES_DEG, LABEL_ZOOM = 0.058, 0.17, 7.75
+# LABEL_ZOOM (about 150 pixels a degree), for labels of LABEL_SIZE pixels.
+LABEL_CHAR_DEG, LABEL_LINES_DEG, LABEL_ZOOM, LABEL_SIZE = 0.058, 0.17, 7.75, 15
+# District labels: on a projector, larger.
+DISTRICT_LABEL_SIZE, PROJECTOR_LABEL_SIZE = 16, 22
 
 
 def _persons(people: People, n: int) -> str:
@@ -183,7 +228,8 @@ def _degrees(value: float, positive: str, negative: str) -> str:
     return f"{abs(value):.2f} {positive if value >= 0 else negative}"
 
 
-def people_layers(people: People, zoom: float | None = None) -> list[pdk.Layer]:
+def people_layers(people: People, zoom: float | None = None,
+                  label_size: int = DISTRICT_LABEL_SIZE) -> list[pdk.Layer]:
     """Districts or cells shaded by count (the count shown, never a true one the role may
     not see), or a liaison's points coloured by status."""
     if people.mode == "points":
@@ -205,13 +251,14 @@ def people_layers(people: People, zoom: float | None = None) -> list[pdk.Layer]:
                 for r in people.areas.itertuples() for part in r.polygon]
         # Biggest first: where labels collide, the district with more people keeps its own.
         names = [{"position": [round(float(r.lon), 4), round(float(r.lat), 4)],
-                  "text": f"{r.name}\n{int(r.persons):,}"}
+                  "text": f"{r.name}\n{int(r.persons):,}",
+                  "rings": [part[0] for part in r.polygon if part]}
                  for r in people.areas.sort_values("persons", ascending=False).itertuples()]
         return [
             pdk.Layer("PolygonLayer", id="people-districts", data=rows, get_polygon="polygon",
                       get_fill_color="color", stroked=True, get_line_color=[90, 90, 90, 255],
                       line_width_min_pixels=1, pickable=True),
-            text_layer("district-labels", names, size=15, zoom=zoom),
+            text_layer("district-labels", names, size=label_size, zoom=zoom, boxed=True),
         ]
     rows = []
     for r in people.cells.itertuples():
@@ -281,20 +328,81 @@ def post_layer(posts: pd.DataFrame) -> pdk.Layer:
                      pickable=True)
 
 
+# The deck's width the first view is fitted to in projector mode: a 1920-pixel screen
+# less the page's margins (the normal page assumes a laptop's, geo.VIEW_WIDTH_PX).
+PROJECTOR_WIDTH = 1600
+FIT_PADDING_PX = 40  # around what is shown, so that nothing touches the edge
+
+
+def _points(geometry: dict) -> Iterable[Sequence[float]]:
+    for polygon in geo.rings(geometry):
+        for ring in polygon:
+            yield from ring
+
+
+def shown_extent(view: MapView, people: People,
+                 layers: MapLayers) -> tuple[float, float, float, float]:
+    """(south, west, north, east) of what the map shows: the district outlines, the
+    drawn districts, cells or points, and the facilities; the scenario's extent
+    (geo.map_view) where none of them is known."""
+    lons: list[float] = []
+    lats: list[float] = []
+    for geometry in view.shapes.values():
+        for point in _points(geometry):
+            lons.append(float(point[0]))
+            lats.append(float(point[1]))
+    frames = [(people.points, "lon", "lat"), (layers.facilities, "lon", "lat")]
+    for frame, lon, lat in frames:
+        if len(frame) and lon in frame and lat in frame:
+            lons += [float(v) for v in pd.to_numeric(frame[lon], errors="coerce").dropna()]
+            lats += [float(v) for v in pd.to_numeric(frame[lat], errors="coerce").dropna()]
+    for polygon in list(people.cells.get("polygon", [])):
+        for point in polygon:
+            lons.append(float(point[0]))
+            lats.append(float(point[1]))
+    south, west, north, east = view.extent
+    # what lies far outside the scenario's areas (a bad row) does not stretch the view
+    keep = [(x, y) for x, y in zip(lons, lats, strict=True)
+            if south - 1 <= y <= north + 1 and west - 1 <= x <= east + 1]
+    if not keep:
+        return view.extent
+    return (min(y for _, y in keep), min(x for x, _ in keep),
+            max(y for _, y in keep), max(x for x, _ in keep))
+
+
+def fitted(view: MapView, people: People, layers: MapLayers, width: int = geo.VIEW_WIDTH_PX,
+           height: int = HEIGHT) -> MapView:
+    """`view` opening on what the map shows, as large as a deck of `width` x `height`
+    pixels holds it whole (with FIT_PADDING_PX around it)."""
+    if view.extent == geo.WORLD_VIEW:
+        return view
+    latitude, longitude, zoom = geo.fit(*shown_extent(view, people, layers),
+                                        width=width - 2 * FIT_PADDING_PX,
+                                        height=height - 2 * FIT_PADDING_PX)
+    return replace(view, latitude=latitude, longitude=longitude, zoom=zoom)
+
+
 def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: MapView,
-               tiles: bool = False) -> pdk.Deck:
-    """The whole map, opening on the scenario's areas (`view`, geo.map_view). Offline
-    unless `tiles`: then a street-map style is fetched from the internet under the
-    shipped outlines."""
+               tiles: bool = False, large: bool | None = None) -> pdk.Deck:
+    """The whole map, opening on what it shows (`fitted`: the districts, cells or points
+    and the facilities, within the scenario's areas, geo.map_view). Offline unless
+    `tiles`: then a street-map style is fetched from the internet under the shipped
+    outlines. `large` labels (projector mode, the default when it is on) are larger,
+    and the view is fitted to a wider deck."""
+    large = projector.is_on() if large is None else large
+    view = fitted(view, people, layers, width=PROJECTOR_WIDTH if large else geo.VIEW_WIDTH_PX)
     stack = basemap_layers(base, tiles, view)
-    drawn = people_layers(people, view.zoom)
+    drawn = people_layers(people, view.zoom,
+                          label_size=PROJECTOR_LABEL_SIZE if large else DISTRICT_LABEL_SIZE)
     on_top = [layer for layer in drawn if layer.type == "TextLayer"]
     stack += [layer for layer in drawn if layer.type != "TextLayer"]
     stack.append(hazard_layer(layers.hazards))
     stack.append(facility_layer(layers.facilities))
     stack.append(post_layer(layers.posts))
     stack.append(country_labels(base, view))
-    stack += on_top  # on top of everything, so hazards never hide a district's count
+    # Last, so on top of everything: no hazard or facility dot ever hides a district's
+    # name or count.
+    stack += on_top
     # A "text" tooltip, never "html": Streamlit (1.67) writes it with innerText, so a
     # facility or a person named with HTML shows its name as written. The tips are
     # therefore not escaped (escaped, they would show "&lt;"); labels on the map are

@@ -11,11 +11,13 @@ own download and copy are off (components/session.py), and charts offer no pictu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
+from components import projector
 from components.session import Context, current_page, current_view, note_rows
 from dashboard.contract import labels
 from dashboard.figures import exports, report_pdf
@@ -24,22 +26,27 @@ from dashboard.rules import audit
 
 
 def table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
-          **kwargs) -> None:
+          projector_hide: Sequence[str] = (), **kwargs) -> None:
     """Show a table as a reader reads it: headings in words, each code as its label
-    (`readable`), empty cells blank. For rows about people, person_table."""
+    (`readable`), empty cells blank. For rows about people, person_table. In projector
+    mode the columns in `projector_hide` are left out, so that a wide table fits the
+    screen (components/projector.py)."""
     config = {c: st.column_config.Column(labels.heading(str(c))) for c in frame.columns}
     config.update(kwargs.pop("column_config", None) or {})
     kwargs.setdefault("hide_index", True)
     kwargs.setdefault("width", "stretch")
+    if projector_hide and projector.is_on():
+        kwargs["column_order"] = [c for c in kwargs.get("column_order") or frame.columns
+                                  if c not in projector_hide and config.get(c, True) is not None]
     st.dataframe(readable(frame, codes), column_config=config, **kwargs)
 
 
 def person_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
-                 **kwargs) -> None:
+                 projector_hide: Sequence[str] = (), **kwargs) -> None:
     """Show rows about people (a liaison's nationals, a referral queue) and count
     them for the audit log."""
     note_rows(len(frame))
-    table(frame, codes, **kwargs)
+    table(frame, codes, projector_hide, **kwargs)
 
 
 def readable(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:

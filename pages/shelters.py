@@ -54,7 +54,7 @@ def content(context: Context, as_of) -> None:
     listing = shelters.narrow(data.facilities, **chosen)
     codes = {"status": labels.FACILITY_STATUS, "time_to_full": labels.FACILITY_STATUS}
     table(
-        listing, codes,
+        listing, codes, projector_hide=("trend", "last_confirmed"),
         height=520, column_config={
             "full_pct": st.column_config.ProgressColumn("% full", format="%d%%", min_value=0,
                                                         max_value=100),
