@@ -27,8 +27,18 @@ def settle(page, quiet_ms: int = 600, timeout_s: float = 90) -> None:
 
 
 def fill_sign_in(page, username: str, password: str) -> None:
-    page.get_by_role("textbox", name="User name").fill(username)
-    page.get_by_role("textbox", name="Password").fill(password)
+    """Type the name and password and press Sign in, as a person would: a rerun that
+    redraws the form while the page is still starting (the cookie component's) empties
+    the fields, and a person who sees them empty types again before pressing."""
+    name = page.get_by_role("textbox", name="User name")
+    secret = page.get_by_role("textbox", name="Password")
+    for _ in range(3):
+        name.fill(username)
+        secret.fill(password)
+        page.wait_for_timeout(300)
+        settle(page)
+        if name.input_value() == username and secret.input_value() == password:
+            break
     page.get_by_role("button", name="Sign in").click()
     settle(page)
 
