@@ -66,17 +66,10 @@ def age_band_sql(birth_year: str = "p.birth_year") -> str:
 
 def _persons(database: Database, viewer: Viewer, then: datetime | None,
              narrowing: Narrowing) -> tuple[str, str, dict]:
-    source, where, params = people.persons_at(database, viewer, then)
-    if narrowing.statuses:
-        where += " AND p.status IN :d_statuses"
-        params["d_statuses"] = list(narrowing.statuses)
-    if narrowing.nationalities:  # either nationality, as the consular rule reads it
-        where += " AND (p.nationality IN :d_nats OR p.second_nationality IN :d_nats)"
-        params["d_nats"] = list(narrowing.nationalities)
-    if narrowing.vulnerabilities:
-        where += (" AND EXISTS (SELECT 1 FROM person_vulnerabilities v "
-                  "WHERE v.person_id = p.id AND v.tag IN :d_tags)")
-        params["d_tags"] = list(narrowing.vulnerabilities)
+    # the Map's own filters, read as the Map reads them; no status chosen: every status
+    source, where, params = geo.persons_matching(
+        database, viewer, geo.MapFilters(narrowing.nationalities, narrowing.statuses,
+                                         narrowing.vulnerabilities), then)
     if narrowing.area:
         where += " AND p.area_pcode = :d_area"
         params["d_area"] = narrowing.area

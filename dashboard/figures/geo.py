@@ -357,7 +357,7 @@ def filter_options(database: Database, viewer: Viewer) -> FilterOptions:
     return FilterOptions(names, tuple(vocab.PERSON_STATUSES), tuple(sorted(tags)))
 
 
-def _where(database: Database, viewer: Viewer, filters: MapFilters,
+def persons_matching(database: Database, viewer: Viewer, filters: MapFilters,
            then: datetime | None) -> tuple[str, str, dict]:
     """The viewer's persons as they were at `then` (None: now), and the condition for
     those matching the filters, with a status in the vocabulary."""
@@ -559,7 +559,7 @@ def people(database: Database, viewer: Viewer, filters: MapFilters,
     """The people layer for `viewer` at `as_of` (None: the latest data), filtered,
     aggregated in the database, every count as the viewer may be shown it."""
     then = persons.earlier(database, viewer.scenario_id, as_of)
-    source, where, params = _where(database, viewer, filters, then)
+    source, where, params = persons_matching(database, viewer, filters, then)
     at_confidential, conf_params = access.at_confidential_place(viewer.scenario_id)
     params = {**params, **conf_params, "step": GRID_STEP}
     empty_cells = pd.DataFrame(columns=["gi", "gj", "persons", "polygon"])
