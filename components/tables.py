@@ -11,7 +11,7 @@ own download and copy are off (components/session.py), and charts offer no pictu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import pandas as pd
@@ -77,28 +77,29 @@ def export(context: Context, frame: pd.DataFrame, name: str, label: str = "Downl
     if scenario is not None and scenario.is_exercise:
         name = f"EXERCISE-{name}"
         first = exports.exercise_marking(scenario.name)
-    table_file = exports.sheet(frame, first, codes, hashtags)
     view = current_view()
     filters = dict(view.filters) if view else {}
     page = current_page()
     rows = len(frame)
 
-    def log(file_name: str) -> None:
+    # Both files are made when their button is clicked (by Streamlit, in a thread of its
+    # own), never on a run of the page: a file served ahead of the click could be fetched
+    # by its address without the click, and so without its audit line.
+    def made(file_name: str, write: Callable[[exports.Sheet], bytes | str]) -> bytes | str:
+        # a file whose line cannot be written is not handed out
         audit.record(context.viewer, audit.Entry(page=page, action="export",
                                                  filters={**filters, "file": file_name},
                                                  rows_shown=rows))
-
-    def workbook() -> bytes:  # run by Streamlit on the click, in a thread of its own
-        log(f"{name}.xlsx")  # a file whose line cannot be written is not handed out
-        return exports.xlsx_bytes(table_file, title=label)
+        return write(exports.sheet(frame, first, codes, hashtags))
 
     with st.container(horizontal=True, gap="small"):
-        st.download_button(f"{label} (CSV)", exports.csv_file(table_file),
-                           file_name=f"{name}.csv", mime="text/csv",
-                           on_click=lambda: log(f"{name}.csv"), key=f"export-{page}-{name}.csv",
-                           icon=":material/download:")
-        st.download_button(f"{label} (Excel)", workbook, file_name=f"{name}.xlsx",
-                           mime=exports.XLSX_MIME, on_click="ignore",
+        st.download_button(f"{label} (CSV)", lambda: made(f"{name}.csv", exports.csv_file),
+                           file_name=f"{name}.csv", mime="text/csv", on_click="ignore",
+                           key=f"export-{page}-{name}.csv", icon=":material/download:")
+        st.download_button(f"{label} (Excel)",
+                           lambda: made(f"{name}.xlsx",
+                                        lambda table: exports.xlsx_bytes(table, title=label)),
+                           file_name=f"{name}.xlsx", mime=exports.XLSX_MIME, on_click="ignore",
                            key=f"export-{page}-{name}.xlsx", icon=":material/table_view:")
 
 

@@ -12,25 +12,15 @@ import streamlit as st
 from openpyxl import load_workbook
 
 
-class Served(list):
-    """(file name, body) of each download button, and `clicks`: what a click on the
-    button named so runs (its on_click), as the browser's click would."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.clicks: dict[str, object] = {}
-
-
 @pytest.fixture
 def downloads(monkeypatch):
-    """What each download button would serve: (file name, body)."""
-    served = Served()
+    """What each download button would serve: (file name, body), the body a callable
+    where the button makes its file on the click (calling it is the click)."""
+    served: list = []
     original = st.download_button
 
     def spy(label, data, file_name=None, *args, **kwargs):
         served.append((file_name, data))
-        if callable(kwargs.get("on_click")):
-            served.clicks[file_name] = kwargs["on_click"]
         return original(label, data, file_name, *args, **kwargs)
 
     monkeypatch.setattr(st, "download_button", spy)
@@ -63,7 +53,9 @@ def _split(name: str, lines: list[list]) -> File:
     return File(name, marking, list(lines[0]), list(lines[1]), [list(r) for r in lines[2:]])
 
 
-def read_csv_file(name: str, body: str) -> File:
+def read_csv_file(name: str, data) -> File:
+    """The CSV a download serves (made now if the button makes it on the click)."""
+    body = data() if callable(data) else data
     return _split(name, list(csv.reader(io.StringIO(body, newline=""))))
 
 
@@ -78,7 +70,8 @@ def read_xlsx_file(name: str, data) -> File:
 
 
 def served_files(served) -> dict[str, File]:
-    """Every served CSV and XLSX file, read back, by file name."""
+    """Every served CSV and XLSX file, read back, by file name: each one made, as a
+    click on its button does."""
     out = {}
     for name, data in served:
         if name and name.endswith(".csv"):
