@@ -82,6 +82,16 @@ def _install_chromium() -> str:
     return path
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """With the suite spread over processes (pytest-xdist, `--dist loadgroup`), the
+    browser tests all run in one: they share one server, one browser and the tours
+    taken, which a second process would start and take again."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     path = shutil.which("chromium") or _install_chromium()
