@@ -280,7 +280,8 @@ def figures_path(directory: str, page: str, role: str, nats: tuple[str, ...],
 
 
 def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
-            scenario_id: int = LIVE, figures: str | None = None, cold_runs: int = 5) -> dict:
+            scenario_id: int = LIVE, figures: str | None = None, cold_runs: int = 5,
+            with_floor: bool = True) -> dict:
     """One session on the scenario `scenario_id`: cold render, then warm reruns, in
     this process. With `figures`, a directory, what the cold render shows is written
     there (dump_figures)."""
@@ -379,7 +380,7 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
     shared = floors.scenario_params(database, scenario_id,
                                     quality.excluded_case_ids(database, scenario_id),
                                     quality.excluded_referral_ids(database, scenario_id))
-    floor_ms, _ = floors.time_floor(database, page, viewer, shared)
+    floor_ms = 0.0 if not with_floor else floors.time_floor(database, page, viewer, shared)[0]
     return {
         "page": page, "role": role, "nats": ",".join(nats),
         "scenario": scenario_id, "exercise": scenario.is_exercise,
@@ -422,6 +423,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="warm reruns per page and role")
     parser.add_argument("--colds", type=int, default=5,
                         help="cold renders per page and role (cold ms is their median)")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="leave out the SQL floor (floor ms 0): quicker, for comparing "
+                             "the pages of two versions")
     parser.add_argument("--pages", nargs="*", help="only these pages")
     parser.add_argument("--roles", nargs="*", help="only these roles")
     parser.add_argument("--one", nargs=4, metavar=("PAGE", "ROLE", "NATS", "SCENARIO"),
@@ -443,7 +447,7 @@ def main() -> None:
         page, role, nats, scenario_id = args.one
         nat_tuple = tuple(n for n in nats.split(",") if n and n != "-")
         print(json.dumps(run_one(db_url, page, role, nat_tuple, args.runs, int(scenario_id),
-                                 args.figures, args.colds)))
+                                 args.figures, args.colds, not args.no_floor)))
         return
 
     from dashboard.rules import access
@@ -457,12 +461,12 @@ def main() -> None:
             if (args.pages and page not in args.pages) or (args.roles and role not in args.roles):
                 continue
             scenario_id = scenario_for(database, page)
-            out = subprocess.run(
-                [sys.executable, __file__, "--db-url", db_url, "--runs", str(args.runs),
-                 "--colds", str(args.colds),
-                 "--one", page, role, ",".join(nats) or "-", str(scenario_id)]
-                + (["--figures", args.figures] if args.figures else []),
-                capture_output=True, text=True, cwd=ROOT)
+            command = [sys.executable, __file__, "--db-url", db_url, "--runs", str(args.runs),
+                       "--colds", str(args.colds),
+                       "--one", page, role, ",".join(nats) or "-", str(scenario_id)]
+            command += ["--figures", args.figures] if args.figures else []
+            command += ["--no-floor"] if args.no_floor else []
+            out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
             last = out.stdout.strip().splitlines()[-1:] or [""]
             try:
                 rows.append(json.loads(last[0]))
