@@ -170,7 +170,10 @@ def test_a_session_ends_when_its_user_leaves_the_file_or_changes_scope(tmp_path)
 
 
 @pytest.mark.parametrize("cookie", [None, "", "x", "a.b.c", "A" * 100_000, 42,
-                                    "é" * 43, secrets.token_urlsafe(31)])
+                                    "é" * 43,
+                                    # named, so that every test process lists the same test
+                                    pytest.param(secrets.token_urlsafe(31),
+                                                 id="unknown-session-id")])
 def test_a_cookie_that_is_no_session_id_of_ours_names_no_session(cookie, tmp_path):
     store = AuthStore(tmp_path / "auth.sqlite", Clock())
     store.open_session(amira(), KEY)
