@@ -13,7 +13,7 @@ def test_readme_starts_with_the_two_commands():
     blocks = re.findall(r"```bash\n(.*?)\n```", README, flags=re.S)
     assert blocks[:2] == [
         "pip install -e . && sitroom run",
-        "pip install -e '.[test]' && python -m pytest",
+        "pip install -e '.[test]' && python -m pytest -n 2 --dist loadgroup",
     ]
     before_first = README.split("```bash", 1)[0].strip().splitlines()
     assert before_first == ["# Situation Room"]

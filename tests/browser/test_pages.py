@@ -121,6 +121,8 @@ def test_a_page_url_opened_without_signing_in_shows_only_the_sign_in_form(browse
     context = new_context(browser)
     page = context.new_page()
     page.goto(f"{server.base}/{key.replace('_', '-')}")
+    # on a busy machine the page can sit idle a moment before its first run draws it
+    page.get_by_role("textbox", name="Password").wait_for()
     settle(page)
     assert page.get_by_role("textbox", name="Password").count() == 1
     for testid in ("stMetric", "stDataFrame", "stDeckGlJsonChart", "stException", "stTable",
