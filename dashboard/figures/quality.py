@@ -16,7 +16,7 @@ from dashboard.contract import vocab
 from dashboard.rules import access
 from dashboard.rules.access import Viewer
 from dashboard.store import cache
-from dashboard.store.db import Database
+from dashboard.store.db import Database, in_scenario
 
 # Conditions that a row must meet to be counted in a figure, on the table alias given.
 # Vocabulary values are bound by name (store.db.VOCABULARY_PARAMS).
@@ -171,7 +171,8 @@ def person_breaks(database: Database, scenario_id: int) -> dict[str, int]:
     frame = database.read(
         "SELECT " + ", ".join(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {key}"
                               for key, condition in PERSON_BREAKS.items())
-        + " FROM persons p WHERE p.scenario_id = :scenario", {"scenario": scenario_id})
+        + f" FROM persons p WHERE {in_scenario('p.scenario_id', database.dialect)} = :scenario",
+        {"scenario": scenario_id})
     return {key: int(frame.iloc[0][key] or 0) for key in PERSON_BREAKS}
 
 
@@ -194,7 +195,8 @@ def invalid_case_ids(database: Database, scenario_id: int) -> list[int]:
     """Evacuation cases with an unknown stage or no person."""
     return database.facts.get(("invalid_cases", scenario_id), lambda: _ids(
         database,
-        "SELECT c.id FROM evacuation_cases c WHERE c.scenario_id = :scenario AND ("
+        f"SELECT c.id FROM evacuation_cases c "
+        f"WHERE {in_scenario('c.scenario_id', database.dialect)} = :scenario AND ("
         "c.stage NOT IN :v_stages "
         "OR NOT EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id))", scenario_id))
 
@@ -208,7 +210,8 @@ def excluded_case_ids(database: Database, scenario_id: int) -> list[int]:
 def excluded_referral_ids(database: Database, scenario_id: int) -> list[int]:
     """Referrals left out of every figure: unknown service or status, or no person."""
     return database.facts.get(("invalid_referrals", scenario_id), lambda: _ids(
-        database, f"SELECT r.id FROM referrals r WHERE r.scenario_id = :scenario "
+        database, f"SELECT r.id FROM referrals r "
+                f"WHERE {in_scenario('r.scenario_id', database.dialect)} = :scenario "
                 f"AND NOT ({valid_referral()})", scenario_id))
 
 
