@@ -4,8 +4,13 @@ lockout and its end; no page without sign-in."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +24,7 @@ from tests.browser.conftest import (
     fill_sign_in,
     main_text,
     new_context,
+    open_nav_page,
     page_problems,
     settle,
     sign_in,
@@ -130,3 +136,34 @@ def test_a_page_url_opened_without_signing_in_shows_only_the_sign_in_form(browse
         assert page.locator(f'[data-testid="{testid}"]').count() == 0, testid
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == 0
     context.close()
+
+
+def _exports(server) -> list[tuple[str, str, int]]:
+    """(user, file, rows) of each export line of the server's audit log."""
+    with sqlite3.connect(server.users_file.parent / "audit.sqlite") as conn:
+        rows = conn.execute("SELECT user, filters, rows_shown FROM audit_log "
+                            "WHERE action = 'export' ORDER BY id").fetchall()
+    return [(user, json.loads(filters)["file"], n) for user, filters, n in rows]
+
+
+def test_a_download_is_made_by_its_click_and_written_to_the_audit_log(browser, server):
+    """A liaison takes its nationals as CSV in the browser: the file arrives with its
+    headings, the HXL hashtag row and the rows shown, and exactly one export line names
+    the user, the file and its rows; opening the page alone wrote none."""
+    name, password = account_for("consular")
+    context = new_context(browser)
+    page = context.new_page()
+    sign_in(page, server.base, name, password)
+    open_nav_page(page, "my_nationals")
+    before = _exports(server)
+    with page.expect_download() as taken:
+        page.get_by_role("button", name=re.compile(r"\(CSV\)$")).first.click()
+    download = taken.value
+    body = Path(download.path()).read_text(encoding="utf-8")
+    settle(page)
+    context.close()
+    lines = list(csv.reader(io.StringIO(body)))
+    headings, hashtags, rows = lines[0], lines[1], lines[2:]
+    assert "name" in [h.lower() for h in headings] and rows
+    assert all(tag.startswith("#") for tag in hashtags if tag), hashtags
+    assert _exports(server)[len(before):] == [(name, download.suggested_filename, len(rows))]
