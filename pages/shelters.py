@@ -29,6 +29,10 @@ def content(context: Context, as_of) -> None:
             charts.show(charts.share_bars(data.chart, "facility", "full_pct", "colour",
                                           title="Fullest facilities (% of places taken)"),
                         key="shelters-fullest")
+            if data.chart_more:
+                last = data.chart["full_pct"].iloc[-1]
+                st.caption(f"{data.chart_more:,} more facilities are {last:.0f}% full too: "
+                           "every facility is in the Facilities table below.")
     with right:
         by_area = data.by_area.head(15)
         charts.show(charts.stacked_bars(

@@ -475,3 +475,25 @@ def test_the_maps_district_tips_carry_p_codes(sqlite_url, raw, monkeypatch):
     for tip in tips:
         name = tip.split(" district")[0]
         assert f"P-code {codes[name]}" in tip, tip
+
+
+@pytest.mark.parametrize("scenario", [1, 2])
+def test_the_fullest_chart_shows_fifteen_bars_in_order_and_says_how_many_more_alike(
+        db_url, raw, scenario):
+    """At most 15 bars (a projector shows no more readably): the fullest first, then the
+    most people; and how many facilities left off share the last bar's % full."""
+    engine = raw(db_url)
+    truth = facilities_now(engine, scenario)
+    truth = truth[truth.valid & ~truth.confidential]
+    truth = truth.assign(pct=(100 * truth.occupants / truth.capacity).round().astype(int))
+    ranked = truth.sort_values(["pct", "occupants"], ascending=False)
+    data = shelters(opened(db_url), Viewer("k", "coordinator", scenario),
+                    as_of_of(engine, scenario))
+    chart = data.chart.assign(people=data.chart.facility.map(
+        truth.drop_duplicates("name", keep=False).set_index("name").occupants))
+    assert len(chart) == min(15, len(truth))
+    assert list(chart.full_pct) == list(ranked.pct.head(15))
+    for _, same in chart.dropna(subset=["people"]).groupby("full_pct"):
+        assert list(same.people) == sorted(same.people, reverse=True)
+    last = ranked.pct.iloc[min(15, len(ranked)) - 1]
+    assert data.chart_more == int((ranked.pct.iloc[15:] == last).sum())

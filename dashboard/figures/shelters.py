@@ -35,6 +35,7 @@ from dashboard.store.db import Database
 FRESH_HOURS, DUE_HOURS = 24, 48
 TREND_DAYS = 7  # the trend is the occupancy at as-of, 1 day before, ... 7 days before
 RECENT_HOURS = 24  # arrival rate: the net change over the last 24 hours
+CHART_BARS = 15  # the fullest-facilities chart: as many bars as a projector shows readably
 NEAR_FULL = 0.9  # share of places taken from which a facility counts as near capacity
 CONFIDENTIAL_KIND = "confidential places"  # the one row of confidential places by kind
 # Facilities that hold people. Places, occupants, free places and "≥90% full" count
@@ -56,6 +57,7 @@ class Shelters:
     by_kind: pd.DataFrame     # kind, facilities, capacity, occupants, free, full_pct
     by_area: pd.DataFrame     # area, pcode, facilities, capacity, occupants, free, full_pct
     chart: pd.DataFrame       # fullest facilities whose figures may be shown: facility, full_pct
+    chart_more: int           # facilities left off the chart at the % full of its last bar
     no_report: int            # facilities left out: no occupancy report at all
     invalid: int              # facilities left out: latest report breaks the contract
     confidential: int         # facilities never listed (counted in area totals if pooled)
@@ -221,6 +223,25 @@ def _listing(listed: pd.DataFrame, as_of: datetime, hide: bool) -> pd.DataFrame:
         "last_confirmed": confirmed.to_numpy(), "confirmation": freshness(confirmed, as_of)})
 
 
+def _fullest(listing: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The chart's facilities (those whose % full may be shown), at most CHART_BARS: the
+    fullest first, then the most people (at 100% most facilities are alike), then the
+    soonest full; and how many more share the % full of the last bar."""
+    shown = listing[listing["full_pct"].notna()]
+    people = pd.to_numeric(shown["occupants"].str.replace(",", ""), errors="coerce")
+    ranked = shown.assign(people=people).sort_values(
+        ["full_pct", "people", "hours_to_full", "facility"],
+        ascending=[False, False, True, True], na_position="last")
+    top = ranked.head(CHART_BARS)
+    more = int((ranked["full_pct"].iloc[CHART_BARS:] == top["full_pct"].iloc[-1]).sum()
+               ) if len(top) else 0
+    chart = pd.DataFrame({
+        "facility": top["facility"], "full_pct": top["full_pct"].astype(float),
+        "colour": [palette.load_colour(p, 100) for p in top["full_pct"]],
+    }).reset_index(drop=True)
+    return chart, more
+
+
 @cache.scoped()
 def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
     """Every figure of the Shelters page for `viewer` at `as_of`. At the latest data
@@ -263,11 +284,7 @@ def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
     listing = listing.sort_values(["full_pct", "facility"], ascending=[False, True],
                                   na_position="last").reset_index(drop=True)
 
-    chart = listing[listing["full_pct"].notna()].head(15)
-    chart = pd.DataFrame({
-        "facility": chart["facility"], "full_pct": chart["full_pct"].astype(float),
-        "colour": [palette.load_colour(p, 100) for p in chart["full_pct"]],
-    }).reset_index(drop=True)
+    chart, chart_more = _fullest(listing)
     holding = in_use(counted)
     occupants, capacity = int(holding["occupants"].sum()), int(holding["capacity"].sum())
     withheld = hide and bool(_small(holding["occupants"]).any())
@@ -283,7 +300,8 @@ def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
         "Confirmation overdue": int((listing["confirmation"] == "overdue").sum()),
     }
     return Shelters(as_of=as_of, facilities=listing, by_kind=totals["kind"],
-                    by_area=totals["area"], chart=chart, no_report=no_report, invalid=invalid,
+                    by_area=totals["area"], chart=chart, chart_more=chart_more,
+                    no_report=no_report, invalid=invalid,
                     confidential=int(rows["confidential"].sum()),
                     confidential_uncounted=int((valid["confidential"]).sum()
                                                - counted["confidential"].sum()),
