@@ -32,7 +32,7 @@ def content(context: Context, as_of) -> None:
             if data.chart_more:
                 last = data.chart["full_pct"].iloc[-1]
                 st.caption(f"{data.chart_more:,} more facilities are {last:.0f}% full too: "
-                           "every facility is in the Facilities table below.")
+                           "every facility is in the [Facilities table](#facilities) below.")
     with right:
         by_area = data.by_area.head(15)
         charts.show(charts.stacked_bars(
@@ -41,7 +41,7 @@ def content(context: Context, as_of) -> None:
             title="Occupied and free places by area", labels={"free": "Free places"}),
             key="shelters-by-area")
 
-    st.subheader("Facilities")
+    st.subheader("Facilities", anchor="facilities")
     kinds, areas, statuses = st.columns(3)
     chosen = {
         "kinds": kinds.multiselect("Kind", sorted(data.facilities["kind"].unique()),
