@@ -142,8 +142,9 @@ CATEGORIES_DOWN = {"autorange": "reversed", "type": "category", "ticksuffix": " 
 
 
 def _number(v) -> float | None:
-    if isinstance(v, str):  # a table cell: digits, or "<5" for a suppressed count
-        return float(v) if v.strip().lstrip("-").isdigit() else None
+    if isinstance(v, str):  # a table cell: "1,519", or "<5" / "—" for a withheld count
+        digits = v.strip().replace(",", "")
+        return float(digits) if digits.lstrip("-").isdigit() else None
     return float(v) if isinstance(v, numbers.Real) and not pd.isna(v) else None
 
 

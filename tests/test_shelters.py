@@ -497,3 +497,16 @@ def test_the_fullest_chart_shows_fifteen_bars_in_order_and_says_how_many_more_al
         assert list(same.people) == sorted(same.people, reverse=True)
     last = ranked.pct.iloc[min(15, len(ranked)) - 1]
     assert data.chart_more == int((ranked.pct.iloc[15:] == last).sum())
+
+
+def test_a_chart_draws_a_count_shown_with_a_thousands_separator():
+    """A liaison's area totals are text ("1,519" beside "<5" and "—"): each is drawn as
+    the number it says, and a withheld one is not drawn at all."""
+    from components import charts
+
+    frame = pd.DataFrame({"area": ["Matn", "Akkar", "Hermel"],
+                          "occupants": ["1,519", privacy.WITHHELD, privacy.SUPPRESSED],
+                          "free": pd.array([870, None, None], dtype="Int64")})
+    figure = charts.stacked_bars(frame, "area", ["occupants", "free"], {})
+    drawn = {trace.name: list(trace.x) for trace in figure.data}
+    assert drawn == {"Occupants": [1519.0, None, None], "Free": [870.0, None, None]}
