@@ -380,7 +380,7 @@ def run_one(db_url: str, page: str, role: str, nats: tuple[str, ...], runs: int,
     shared = floors.scenario_params(database, scenario_id,
                                     quality.excluded_case_ids(database, scenario_id),
                                     quality.excluded_referral_ids(database, scenario_id))
-    floor_ms = 0.0 if not with_floor else floors.time_floor(database, page, viewer, shared)[0]
+    floor_ms = floors.time_floor(database, page, viewer, shared)[0] if with_floor else 0.0
     return {
         "page": page, "role": role, "nats": ",".join(nats),
         "scenario": scenario_id, "exercise": scenario.is_exercise,

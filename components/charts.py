@@ -19,6 +19,7 @@ import streamlit as st
 
 from components import projector
 from dashboard.contract.labels import BY_COLUMN, heading, word
+from dashboard.rules import privacy
 
 FONT_SIZE = 18
 NEUTRAL = "#4d4d4d"
@@ -141,13 +142,6 @@ def _figure(traces: Sequence, title: str, height: int, show_legend: bool = True,
 CATEGORIES_DOWN = {"autorange": "reversed", "type": "category", "ticksuffix": "  "}
 
 
-def _number(v) -> float | None:
-    if isinstance(v, str):  # a table cell: "1,519", or "<5" / "—" for a withheld count
-        digits = v.strip().replace(",", "")
-        return float(digits) if digits.lstrip("-").isdigit() else None
-    return float(v) if isinstance(v, numbers.Real) and not pd.isna(v) else None
-
-
 def _texts(values) -> list[str]:
     """Category labels, bar text or hover text for Plotly: the database's words as text."""
     return [escape_plotly(v) for v in values]
@@ -155,7 +149,7 @@ def _texts(values) -> list[str]:
 
 def _values(series: pd.Series) -> list:
     """Numbers for plotly; None, NaN or "<5" (a suppressed value) is left undrawn."""
-    return [_number(v) for v in series]
+    return [privacy.shown_number(v) for v in series]
 
 
 def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],

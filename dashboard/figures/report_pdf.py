@@ -51,7 +51,7 @@ from dashboard.contract import labels, vocab
 from dashboard.figures import demography, geo, palette
 from dashboard.figures.report import SituationReport, situation_report
 from dashboard.figures.scenarios import ScenarioInfo
-from dashboard.rules import access, audit
+from dashboard.rules import access, audit, privacy
 from dashboard.rules.access import Viewer
 from dashboard.store.db import Database
 
@@ -140,8 +140,7 @@ def change_text(delta: object) -> str:
 
 def _number(value: object) -> float | None:
     """A shown count as a bar's length; None for "<5", "—" or blank."""
-    text = shown_text(value).replace(",", "")
-    return float(text) if re.fullmatch(r"-?\d+", text) else None
+    return privacy.shown_number(shown_text(value))
 
 
 def _when(value: object, year: bool = True) -> str:

@@ -228,7 +228,7 @@ def _fullest(listing: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     fullest first, then the most people (at 100% most facilities are alike), then the
     soonest full; and how many more share the % full of the last bar."""
     shown = listing[listing["full_pct"].notna()]
-    people = pd.to_numeric(shown["occupants"].str.replace(",", ""), errors="coerce")
+    people = shown["occupants"].map(privacy.shown_number).astype(float)
     ranked = shown.assign(people=people).sort_values(
         ["full_pct", "people", "hours_to_full", "facility"],
         ascending=[False, False, True, True], na_position="last")

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import numbers
 import os
 import secrets
 from collections.abc import Mapping, Sequence
@@ -192,6 +193,15 @@ def counted_in_totals(facilities: pd.DataFrame) -> pd.Series:
 
 
 # --- tables and series ----------------------------------------------------------------
+
+
+def shown_number(value: object) -> float | None:
+    """A shown count read back as a number ("1,519" is 1519.0), for a bar's length or an
+    order; None for "<5", "—", blank or missing: what is withheld is never drawn."""
+    if isinstance(value, str):
+        digits = value.strip().replace(",", "")
+        return float(digits) if digits.lstrip("-").isdigit() else None
+    return float(value) if isinstance(value, numbers.Real) and not pd.isna(value) else None
 
 
 def as_shown(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
