@@ -159,9 +159,7 @@ def text_layer(layer_id: str, rows: list[dict], size: int,
     only where all of those overlap too is it left
     out (it stays in the tooltips; without `move`, left out at once). Done here rather
     than with deck.gl's CollisionFilterExtension, which drew labels faint in headless
-    Chromium. deck.gl's default font is kept: with any other fontFamily (sans-serif,
-    Arial, even "Monaco, sans-serif") headless Chromium drew every label a few pixels
-    high."""
+    Chromium. Labels use the page's own font (`LABEL_FONT`)."""
     # degrees a label covers shrink by half at each zoom level
     scale = (2 ** (LABEL_ZOOM - zoom) if zoom is not None else 1.0) * size / LABEL_SIZE
 
@@ -203,7 +201,7 @@ def text_layer(layer_id: str, rows: list[dict], size: int,
                 break
     return pdk.Layer("TextLayer", id=layer_id, data=kept, get_position="position",
                      get_text="text", get_size=size, get_color=list(colour),
-                     font_weight=700,
+                     font_weight=700, font_family=LABEL_FONT,
                      outline_width=4, outline_color=[255, 255, 255, 235],
                      font_settings={"sdf": True}, parameters={"depthCompare": "always"},
                      # `boxed`: on a white box, readable over a cluster of dots
@@ -214,6 +212,10 @@ def text_layer(layer_id: str, rows: list[dict], size: int,
 # Degrees of longitude one character covers, and of latitude a two-line label, at zoom
 # LABEL_ZOOM (about 150 pixels a degree), for labels of LABEL_SIZE pixels.
 LABEL_CHAR_DEG, LABEL_LINES_DEG, LABEL_ZOOM, LABEL_SIZE = 0.058, 0.17, 7.75, 15
+# The page's own typeface (Streamlit serves it, so it needs no internet), then any sans
+# serif. The backquotes make pydeck send it as text: a bare string is sent as a
+# JavaScript expression, which left deck.gl a font a few pixels high.
+LABEL_FONT = "`Source Sans, Source Sans Pro, DejaVu Sans, Arial, sans-serif`"
 # District labels: on a projector, larger.
 DISTRICT_LABEL_SIZE, PROJECTOR_LABEL_SIZE = 16, 22
 

@@ -142,6 +142,11 @@ def test_the_map_opens_on_what_it_shows_and_names_the_largest_districts(sqlite_u
     last = spec["layers"][-1]
     assert last["@@type"] == "TextLayer"
     assert last["parameters"] == {"depthCompare": "always"}
+    # a proportional sans serif, sent as text: a bare string reaches deck.gl as an
+    # expression ("@@=...") and the labels come out a few pixels high, in monospace
+    families = [name.strip() for name in last["fontFamily"].split(",")]
+    assert families[0] == "Source Sans" and families[-1] == "sans-serif", families
+    assert "monospace" not in last["fontFamily"]
     if role == "committee":
         named = [row["text"].split("\n")[0] for row in last["data"]]
         largest = people.areas.sort_values("persons", ascending=False)["name"].head(2)
