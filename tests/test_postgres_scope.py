@@ -4,12 +4,14 @@ for the server, the aggregate roles, or anyone on SQLite."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from dashboard.rules.access import Viewer
 from dashboard.store import cache, db
-from tests.conftest import opened
+from tests.conftest import opened, reader_url
 
 LIAISON = db.Scope("consular", ("ETH",))
 
@@ -111,3 +113,36 @@ def test_shared_facts_are_found_as_the_server_whoever_asks(sqlite_url):
         database.facts.get(("test-scope",), db.current_scope)
     assert found == db.SERVER
     assert database.facts.get(("test-scope",), db.current_scope) == db.SERVER
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_gathered_reads_keep_the_callers_scope_and_patience(db_url, raw):
+    """`sitroom report` counts two things at a time (Database.gather): each read in the
+    helper threads still declares the liaison's scope and the patient time limit."""
+    database = db.Database.open(reader_url(db_url)).one_shot()
+    try:
+        threads = set()
+
+        def count() -> int:
+            threads.add(threading.get_ident())
+            return int(database.read("SELECT COUNT(*) AS n FROM persons")["n"][0])
+
+        with Statements(database) as seen, db.reading_as(LIAISON):
+            got = db.patient()(lambda: database.gather(
+                {"one": count, "two": count, "three": count}))()
+        with raw(db_url).connect() as conn:
+            visible = conn.execute(text(
+                "SELECT COUNT(*) FROM persons WHERE (nationality = 'ETH' OR "
+                "second_nationality = 'ETH') AND consent_consular AND NOT "
+                "protection_confidential")).scalar()
+        assert got == {"one": visible, "two": visible, "three": visible}
+        assert threading.get_ident() not in threads  # read beside the caller, not by it
+        setups = [params for statement, params in seen.sent
+                  if statement.startswith("SELECT set_config('role'")]
+        assert len(setups) == 3
+        for params in setups:
+            told = {params[k]: params[k.replace("name", "value")] for k in params
+                    if k.startswith("name_")}
+            assert told[db.NATIONALITIES_SETTING] == "ETH" and "statement_timeout" in told
+    finally:
+        database.engine.dispose()

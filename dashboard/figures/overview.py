@@ -279,14 +279,14 @@ def _counts_from_tables(database: Database, viewer: Viewer, now: _Counts, latest
                         at: datetime) -> _Counts:
     """The same counts read from the tables: for a moment the history tallies do not
     cover yet (they are being found, or the moment is newer than them)."""
-    return _Counts(
-        registered=_registered(database, viewer, at),
-        status=_by_status_at(database, viewer, now.status, latest, at),
-        open_referrals=_open_referrals(database, viewer, at),
-        open_by_service=_open_by_service(database, viewer, at),
-        overdue=_overdue_by_service(database, viewer, at),
-        departed=_departed_by(database, viewer, at),
-        funnel=_funnel_at(database, viewer, now.funnel, latest, at))
+    return _Counts(**database.gather({
+        "registered": lambda: _registered(database, viewer, at),
+        "status": lambda: _by_status_at(database, viewer, now.status, latest, at),
+        "open_referrals": lambda: _open_referrals(database, viewer, at),
+        "open_by_service": lambda: _open_by_service(database, viewer, at),
+        "overdue": lambda: _overdue_by_service(database, viewer, at),
+        "departed": lambda: _departed_by(database, viewer, at),
+        "funnel": lambda: _funnel_at(database, viewer, now.funnel, latest, at)}))
 
 
 def _counts_at(database: Database, viewer: Viewer, now: tallies.Now, current: _Counts,

@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from dashboard.figures import demography, evacuation, geo, meetings, quality, scenarios, shelters
+from dashboard.figures import (demography, evacuation, geo, meetings, quality, scenarios,
+                               shelters, tallies)
 from dashboard.figures.overview import Overview, overview
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import access
@@ -146,36 +147,51 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
     reference_at, words = reference_moment(viewer, as_of, scenario.starts_at, since)
 
     may = lambda page: access.may_open(viewer.role, page)  # noqa: E731
+    # The moment the Overview's figures will be for (overview._counts_at): the pages'
+    # figures that need it start at once instead of after the Overview, the longest part.
+    moment = latest if as_of >= latest else tallies.snap(as_of)
     # Two at a time on a server, beside its pages; three in a process of its own
-    # (`sitroom report`), where nothing is counted yet and the time goes to the database,
-    # which answers while Python waits. Each figure function declares its own viewer's
-    # scope (cache.scoped), in any thread.
+    # (`sitroom report`), where nothing is counted yet and the three keep both cores busy
+    # (the database does the work, without the interpreter's lock). Each figure function
+    # declares its own viewer's scope (cache.scoped), in any thread.
     workers = 2 if database.alone else 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report") as helper:
         # The rows every figure leaves out (shared facts, found once): while the Overview
         # counts the persons, who need none of them (found already on a running server).
-        helper.submit(quality.excluded_case_ids, database, viewer.scenario_id)
+        # The longest first: the evacuation cases' history, which the Overview's count of
+        # cases waits for.
+        helper.submit(quality.backward_case_ids, database, viewer.scenario_id)
+        helper.submit(quality.invalid_case_ids, database, viewer.scenario_id)
         helper.submit(quality.excluded_referral_ids, database, viewer.scenario_id)
+
+        def gather(moment: datetime) -> dict:
+            """The pages' figures at `moment`, started now; each only for a role that
+            may open its page."""
+            return {
+                "shelters": helper.submit(shelters.shelters, database, viewer, moment)
+                if may("shelters") else None,
+                "people": helper.submit(geo.people, database, viewer, geo.MapFilters(),
+                                        as_of=moment) if may("map") else None,
+                "layers": helper.submit(geo.layers, database, viewer, moment)
+                if may("map") else None}
+
+        started = gather(moment)
+        profile = helper.submit(demography.profile, database, viewer, as_of)
         table = helper.submit(quality.quality_table, database, viewer) \
             if may("data_quality") else None
         moves = helper.submit(evacuation.movements, database, viewer) \
             if may("evacuation") else None
-        profile = helper.submit(demography.profile, database, viewer, as_of)
         figures = overview(database, viewer, as_of, reference_at)
-        shelter = helper.submit(shelters.shelters, database, viewer, figures.as_of) \
-            if may("shelters") else None
-        people = layers = None
-        if may("map"):
-            layers = helper.submit(geo.layers, database, viewer, figures.as_of)
-            people = helper.submit(geo.people, database, viewer, geo.MapFilters(),
-                                   as_of=figures.as_of)
+        if figures.as_of != moment:  # the data changed meanwhile: the Overview's moment
+            started = gather(figures.as_of)
         near, headline, left_out = figures.near_capacity, None, (0, 0)
-        if shelter is not None:
-            found = shelter.result()
+        if started["shelters"] is not None:
+            found = started["shelters"].result()
             near, headline = _near_capacity(found.facilities), found.headline
             left_out = (found.no_report, found.invalid)
         moved = None if moves is None else moves.result()
-        drawn = None if layers is None else layers.result()
+        drawn = None if started["layers"] is None else started["layers"].result()
+        people = None if started["people"] is None else started["people"].result()
         hazards = None if drawn is None else _hazards(drawn)
         quality_table = None if table is None else table.result()
     return SituationReport(
@@ -188,7 +204,7 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
         shelter_headline=headline, shelters_left_out=left_out,
         movements=None if moved is None else moved.head(MOST_MOVEMENTS),
         movements_more=0 if moved is None else max(0, len(moved) - MOST_MOVEMENTS),
-        people=None if people is None else people.result(), layers=drawn,
+        people=people, layers=drawn,
         hazards=None if hazards is None else hazards.head(MOST_HAZARDS),
         hazards_more=0 if hazards is None else max(0, len(hazards) - MOST_HAZARDS),
         quality=quality_table, profile=profile.result())

@@ -152,7 +152,7 @@ def _count_now(database: Database, scenario_id: int) -> Now:
     latest = scenarios.latest_change(database, scenario_id)
     at = {"at": latest or _EPOCH}
     aggregate = access.whole_scenario(scenario_id)
-    persons = read(database, f"SELECT {group_columns()}, p.status, COUNT(*) AS n, "
+    persons = lambda: read(database, f"SELECT {group_columns()}, p.status, COUNT(*) AS n, "  # noqa: E731
                             f"SUM({rk('p.id')}) AS k, "
                             "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) "
                             "AS registered, "
@@ -165,20 +165,25 @@ def _count_now(database: Database, scenario_id: int) -> Now:
                             f"AND {quality.valid_person_status()} GROUP BY {group_by()}, p.status",
                     {"scenario": scenario_id, **at,
                      "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
-    where, params = quality.scoped_referrals(database, aggregate)
-    referrals = read(database, (
-        f"SELECT {group_columns()}, r.service, "
-        f"{_sum_if(OPEN_AT, 'open', 'r.id')}, "
-        f"{_sum_if(OVERDUE_AT, 'overdue', 'r.id')} "
-        f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
-        f"GROUP BY {group_by()}, r.service"), {**params, **at})
-    where, params = quality.scoped_cases(database, aggregate)
-    cases = read(database, (
-        f"SELECT {group_columns()}, c.stage, COUNT(*) AS n, "
-        f"SUM({rk('c.id')}) AS k, {_sum_if(DEPARTED_BY, 'departed', 'c.id')} "
-        f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id WHERE {where} "
-        f"GROUP BY {group_by()}, c.stage"), {**params, **at, "gone": GONE})
-    frames = {"persons": persons, "referrals": referrals, "cases": cases}
+
+    def referrals() -> pd.DataFrame:
+        where, params = quality.scoped_referrals(database, aggregate)
+        return read(database, (
+            f"SELECT {group_columns()}, r.service, "
+            f"{_sum_if(OPEN_AT, 'open', 'r.id')}, "
+            f"{_sum_if(OVERDUE_AT, 'overdue', 'r.id')} "
+            f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
+            f"GROUP BY {group_by()}, r.service"), {**params, **at})
+
+    def cases() -> pd.DataFrame:
+        where, params = quality.scoped_cases(database, aggregate)
+        return read(database, (
+            f"SELECT {group_columns()}, c.stage, COUNT(*) AS n, "
+            f"SUM({rk('c.id')}) AS k, {_sum_if(DEPARTED_BY, 'departed', 'c.id')} "
+            f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id WHERE {where} "
+            f"GROUP BY {group_by()}, c.stage"), {**params, **at, "gone": GONE})
+
+    frames = database.gather({"persons": persons, "referrals": referrals, "cases": cases})
     for frame in frames.values():
         for column in frame.columns.difference([*GROUP_COLUMNS, "status", "service", "stage",
                                                 "area", "facility"]):

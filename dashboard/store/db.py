@@ -21,6 +21,7 @@ way (`reading_as`, which `cache.scoped` sets from its viewer argument).
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import sqlite3
@@ -28,6 +29,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -184,21 +186,21 @@ def readonly_engine(url: str | URL) -> Engine:
     return engine
 
 
-_patience = threading.local()
+_patience: ContextVar[int] = ContextVar("patience", default=1)
 PATIENCE = 10  # how many times the usual time limit a background query may take
 
 
 @contextmanager
 def patient() -> Iterator[None]:
-    """Queries run inside this block (or a function it decorates), in this thread, may
+    """Queries run inside this block (or a function it decorates), in this context, may
     take PATIENCE times the usual limit: for the shared facts the server finds in the
     background, which no reader waits for and which read whole tables (slower when the
     machine is busy)."""
-    _patience.factor = PATIENCE
+    token = _patience.set(PATIENCE)  # a context variable: it follows `gather`'s calls
     try:
         yield
     finally:
-        _patience.factor = 1
+        _patience.reset(token)
 
 
 def _sqlite_time_limit(conn: sqlite3.Connection, seconds: float) -> None:
@@ -210,11 +212,11 @@ def _sqlite_time_limit(conn: sqlite3.Connection, seconds: float) -> None:
         state["start"] = time.monotonic()
 
     def progress() -> int:
-        limit = seconds * getattr(_patience, "factor", 1)
+        limit = seconds * _patience.get()
         return 1 if time.monotonic() - state["start"] > limit else 0
 
     conn.set_trace_callback(on_trace)
-    conn.set_progress_handler(progress, 10_000)
+    conn.set_progress_handler(progress, 1_000_000)
 
 
 # --- whose rows a read may return -------------------------------------------------------------
@@ -301,7 +303,7 @@ def _transaction_setup(engine: Engine) -> tuple[str, dict[str, str]] | None:
         return None
     calls: list[str] = []
     settings: dict[str, str] = {}
-    factor = getattr(_patience, "factor", 1)
+    factor = _patience.get()
     if factor != 1:
         timeout_s = float(config.get("SITROOM_QUERY_TIMEOUT_S")) * factor
         settings["statement_timeout"] = str(int(timeout_s * 1000))
@@ -548,6 +550,19 @@ class Database:
         """Whether this is a one-shot process's Database (`one_shot`): nothing else
         runs beside what it is asked."""
         return not self.current.background
+
+    def gather(self, calls: dict[str, Callable[[], T]]) -> dict[str, T]:
+        """Each call's result, by name: two at a time in a one-shot process (`alone`),
+        whose second core would otherwise wait (the database does the work, without the
+        interpreter's lock); one after another on a server, whose other core serves
+        other sessions. Each call reads as this thread's scope (`reading_as`)."""
+        if not self.alone or len(calls) < 2:
+            return {name: call() for name, call in calls.items()}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gather") as pool:
+            # a context per call: one context cannot be entered by two threads at once
+            started = {name: pool.submit(contextvars.copy_context().run, call)
+                       for name, call in calls.items()}
+            return {name: future.result() for name, future in started.items()}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Database) and other.url == self.url
