@@ -24,8 +24,16 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from dashboard.figures import (demography, evacuation, geo, meetings, quality, scenarios,
-                               shelters, tallies)
+from dashboard.figures import (
+    demography,
+    evacuation,
+    geo,
+    meetings,
+    quality,
+    scenarios,
+    shelters,
+    tallies,
+)
 from dashboard.figures.overview import Overview, overview
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.rules import access

@@ -551,7 +551,7 @@ class Database:
         runs beside what it is asked."""
         return not self.current.background
 
-    def gather(self, calls: dict[str, Callable[[], T]]) -> dict[str, T]:
+    def gather(self, calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
         """Each call's result, by name: two at a time in a one-shot process (`alone`),
         whose second core would otherwise wait (the database does the work, without the
         interpreter's lock); one after another on a server, whose other core serves
