@@ -172,7 +172,7 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
         helper.submit(quality.invalid_case_ids, database, viewer.scenario_id)
         helper.submit(quality.excluded_referral_ids, database, viewer.scenario_id)
 
-        def gather(moment: datetime) -> dict:
+        def pages_at(moment: datetime) -> dict:
             """The pages' figures at `moment`, started now; each only for a role that
             may open its page."""
             return {
@@ -183,7 +183,7 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
                 "layers": helper.submit(geo.layers, database, viewer, moment)
                 if may("map") else None}
 
-        started = gather(moment)
+        started = pages_at(moment)
         profile = helper.submit(demography.profile, database, viewer, as_of)
         table = helper.submit(quality.quality_table, database, viewer) \
             if may("data_quality") else None
@@ -191,7 +191,7 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
             if may("evacuation") else None
         figures = overview(database, viewer, as_of, reference_at)
         if figures.as_of != moment:  # the data changed meanwhile: the Overview's moment
-            started = gather(figures.as_of)
+            started = pages_at(figures.as_of)
         near, headline, left_out = figures.near_capacity, None, (0, 0)
         if started["shelters"] is not None:
             found = started["shelters"].result()

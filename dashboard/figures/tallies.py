@@ -152,19 +152,20 @@ def _count_now(database: Database, scenario_id: int) -> Now:
     latest = scenarios.latest_change(database, scenario_id)
     at = {"at": latest or _EPOCH}
     aggregate = access.whole_scenario(scenario_id)
-    persons = lambda: read(database, f"SELECT {group_columns()}, p.status, COUNT(*) AS n, "  # noqa: E731
-                            f"SUM({rk('p.id')}) AS k, "
-                            "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) "
-                            "AS registered, "
-                            f"SUM(CASE WHEN p.registered_at <= :at THEN {rk('p.id')} ELSE 0 END) "
-                            "AS registered_k, "
-                            # for a liaison's summary (people.summary): documents have no history
-                            "SUM(CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END) "
-                            "AS travel_document "
-                            f"FROM persons p WHERE p.scenario_id = :scenario "
-                            f"AND {quality.valid_person_status()} GROUP BY {group_by()}, p.status",
-                    {"scenario": scenario_id, **at,
-                     "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
+
+    def persons() -> pd.DataFrame:
+        return read(database, (
+            f"SELECT {group_columns()}, p.status, COUNT(*) AS n, "
+            f"SUM({rk('p.id')}) AS k, "
+            "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) AS registered, "
+            f"SUM(CASE WHEN p.registered_at <= :at THEN {rk('p.id')} ELSE 0 END) "
+            "AS registered_k, "
+            # for a liaison's summary (people.summary): documents have no history
+            "SUM(CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END) AS travel_document "
+            f"FROM persons p WHERE p.scenario_id = :scenario "
+            f"AND {quality.valid_person_status()} GROUP BY {group_by()}, p.status"),
+            {"scenario": scenario_id, **at,
+             "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
 
     def referrals() -> pd.DataFrame:
         where, params = quality.scoped_referrals(database, aggregate)
