@@ -8,12 +8,14 @@ import logging
 
 import streamlit as st
 
+from components import language as reading
 from components import projector, session, signin
 from components.page import AUTO_REFRESH_KEY, cannot_show, reconnect_later, refresh_seconds
 from components.session import Context, finish_view, set_context
 from dashboard import config
 from dashboard.contract import schema
 from dashboard.figures import scenarios, warmup
+from dashboard.language import _
 from dashboard.rules import access, audit
 from dashboard.rules.access import Viewer
 from dashboard.store import db
@@ -25,22 +27,25 @@ log = logging.getLogger("sitroom")
 config.redact_logs()
 st.set_page_config(page_title="Situation Room", page_icon=":material/emergency:", layout="wide")
 
-# Each page is a function, `pages/<key>.py: render`, never a script: Streamlit runs a
-# pages/ folder's scripts by themselves (without this entrypoint's sign-in) until some
-# session has called st.navigation, and a module that only defines functions shows
-# nothing when run that way.
-PAGES = {
-    key: st.Page(importlib.import_module(f"pages.{key}").render, title=spec.title,
-                 icon=spec.icon, url_path=key.replace("_", "-"))
-    for key, spec in access.PAGES.items()
-}
+
+
+def pages() -> dict[str, st.Page]:
+    """Every page, titled in the reader's language (so built on every run).
+
+    Each page is a function, `pages/<key>.py: render`, never a script: Streamlit runs a
+    pages/ folder's scripts by themselves (without this entrypoint's sign-in) until some
+    session has called st.navigation, and a module that only defines functions shows
+    nothing when run that way."""
+    return {key: st.Page(importlib.import_module(f"pages.{key}").render, title=_(spec.title),
+                         icon=spec.icon, url_path=key.replace("_", "-"))
+            for key, spec in access.PAGES.items()}
 
 
 def open_database(url: str) -> Database:
     building = config.is_demo_url(url) and not config.demo_db_path().exists()
     try:
         if building:
-            with st.spinner("First start: building the synthetic demo database…"):
+            with st.spinner(_("First start: building the synthetic demo database…")):
                 return session.database(url)
         return session.database(url)
     except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
@@ -56,19 +61,22 @@ def signed_out() -> list:
     def nothing() -> None:
         pass
 
-    return [st.Page(nothing, title="Sign in", default=True)] + [
-        st.Page(nothing, title="Sign in", url_path=key.replace("_", "-"))
+    return [st.Page(nothing, title=_("Sign in"), default=True)] + [
+        st.Page(nothing, title=_("Sign in"), url_path=key.replace("_", "-"))
         for key in access.PAGES]
 
 
 def main() -> None:
     url = config.db_url()
+    reading.start()  # first: every word below is in the reader's language
+    reading.direction()
     projector.current()  # read from the address on the session's first run, before sign-in
     database = open_database(url)
     account = signin.signed_in_account(url)
     if account is None:
         st.navigation(signed_out(), position="hidden").run()
         return
+    reading.adopt_account_default(account.language)
     try:
         available = scenarios.list_scenarios(database)
     except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
@@ -76,26 +84,29 @@ def main() -> None:
         reconnect_later(refresh_seconds())
         st.stop()
     if not available:
-        st.warning("The database holds no scenario yet.")
+        st.warning(_("The database holds no scenario yet."))
         st.stop()
     warmup.warm_up(database, [s.id for s in available])
 
     st.sidebar.title("Situation Room")
     by_id = {s.id: s for s in available}
-    scenario = by_id[st.sidebar.selectbox("Scenario", list(by_id), key="scenario",
+    scenario = by_id[st.sidebar.selectbox(_("Scenario"), list(by_id), key="scenario",
                                           format_func=lambda i: by_id[i].label)]
-    st.sidebar.toggle("Auto-refresh", value=True, key=AUTO_REFRESH_KEY,
-                      help=f"Pages update themselves every {refresh_seconds()} s, keeping your "
-                           "filters. Pause it to study a figure.")
+    st.sidebar.toggle(_("Auto-refresh"), value=True, key=AUTO_REFRESH_KEY,
+                      help=_("Pages update themselves every {seconds} s, keeping your "
+                             "filters. Pause it to study a figure.").format(
+                                 seconds=refresh_seconds()))
+    reading.switch()
     viewer = Viewer(user=account.username, role=account.role, scenario_id=scenario.id,
                     nationalities=account.nationalities)
     shown_as = projector.sidebar_controls()
     signin.sidebar_identity(account)
     set_context(Context(db_url=url, viewer=viewer, scenario=scenario))
 
-    pages = [PAGES[name] for name in access.pages_for(viewer.role)]
-    page = st.navigation(pages)
-    projector.apply(shown_as, pages, page, url)
+    every = pages()
+    shown = [every[name] for name in access.pages_for(viewer.role)]
+    page = st.navigation(shown)
+    projector.apply(shown_as, shown, page, url)
     try:
         page.run()
         finish_view(viewer)
@@ -106,8 +117,9 @@ def main() -> None:
         st.error(str(exc), icon=":material/error:")
     except Exception:  # a reader gets a message, the operator the traceback
         log.exception("page %s failed for role %s", page.title, viewer.role)
-        st.error(f"The {page.title} page stopped on an unexpected problem; it has been logged "
-                 "for the operators. Other pages still work.", icon=":material/error:")
+        st.error(_("The {page} page stopped on an unexpected problem; it has been logged "
+                   "for the operators. Other pages still work.").format(page=page.title),
+                 icon=":material/error:")
 
 
 main()

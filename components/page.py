@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from components import language as reading
 from components.session import Context, begin_view, require_page
 from components.signin import require_session
 from components.status import exercise_banner, freshness_line, stale_banner
@@ -61,6 +62,7 @@ def live(context: Context, body: Callable[[Context, datetime], None],
     @st.fragment(run_every=every)
     def refreshing() -> None:
         require_session(context.db_url)  # first: nothing is sent before it
+        reading.start()  # a fragment's run is not the script's: its language again
         started = time.perf_counter()
         database = context.database
         try:  # does it answer, and is it the same file: said below, never raised

@@ -29,6 +29,7 @@ from streamlit import config as streamlit_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_authenticator.utilities import LoginError
 
+from components import language as reading
 from components.session import AUDIT_KEY
 from components.session import KEY as CONTEXT_KEY
 from dashboard import config
@@ -363,6 +364,7 @@ def _start_session(gate: Gate) -> Account | None:
 
 def _draw_form(gate: Gate, db_url: str) -> None:
     st.title("Situation Room")
+    reading.switch("main")
     notice = st.session_state.get(NOTICE)
     if notice:
         st.info(notice, icon=":material/logout:")

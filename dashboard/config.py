@@ -56,6 +56,9 @@ SETTINGS = {
                 "secret that fixes how counts are rounded for the roles that see only counts "
                 "(docs/design.md §2.4); every server of one installation needs the same one; "
                 "empty means a random key made once and kept in SITROOM_HOME"),
+        Setting("SITROOM_LANGUAGE", "en",
+                "the language a reader sees until they choose one (en, fr, es, pt or ar); "
+                "a user's own default (`sitroom users add --language`) comes before it"),
         Setting("SITROOM_TIMING_LOG", "",
                 "a file to which every page run appends its time (for "
                 "benchmarks/bench_sessions.py); empty means no log"),

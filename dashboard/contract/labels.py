@@ -3,94 +3,123 @@ every vocabulary (dashboard.contract.vocab holds the codes and their one-line
 meanings), and a heading for every column a page shows. One place, so that screens,
 charts and exports say the same thing, and so that it can be translated.
 
-Codes stay what the data holds: exports carry the code beside its label."""
+Codes stay what the data holds: exports carry the code beside its label. Labels are
+written in English and read in the reader's language (dashboard.language): a
+vocabulary's `Words` translates each label as it is looked up."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 
 from dashboard.contract import vocab
+from dashboard.language import N_, gettext
 
 EMPTY = "—"  # a value the data does not have: never "None"
 
-PERSON_STATUS = {
-    "located": "Located", "sheltered": "Sheltered", "in_transit": "In transit",
-    "evacuated": "Evacuated", "relocated": "Relocated", "missing": "Missing",
-    "deceased": "Deceased",
-}
-SEX = {"f": "Female", "m": "Male", "x": "Other or not recorded"}
-DOCUMENT = {
-    "passport": "Valid passport", "expired_passport": "Expired passport",
-    "held_by_employer": "Passport held by employer", "national_id": "National ID only",
-    "none": "No identity document",
-}
-VULNERABILITY = {
-    "uasc": "Unaccompanied or separated child", "trafficking": "Trafficking survivor",
-    "gbv": "GBV survivor", "disability": "Disability", "elderly": "Older person (60+)",
-    "medical": "Serious medical condition", "pregnant": "Pregnant or lactating",
-    "single_parent": "Single parent",
-}
-FACILITY_KIND = {
-    "shelter": "Collective shelter", "reception_centre": "Reception centre",
-    "transit_centre": "Transit centre", "assembly_point": "Assembly point",
-    "child_friendly_space": "Child-friendly space", "hospital": "Hospital or clinic",
-    "safe_house": "Safe house",
-}
-FACILITY_STATUS = {"open": "Open", "full": "Full", "closed": "Closed", "damaged": "Damaged"}
-REFERRAL_SERVICE = {
-    "consular": "Consular assistance", "documentation": "Documentation",
-    "evacuation": "Evacuation", "family_tracing": "Family tracing",
-    "shelter": "Shelter placement", "health": "Health care",
-    "psychosocial": "Psychosocial support", "legal": "Legal aid",
-    "asylum": "Asylum and protection", "anti_trafficking": "Anti-trafficking",
-    "gbv": "GBV response", "child_protection": "Child protection",
-}
-REFERRAL_STATUS = {
-    "open": "Awaiting receiver", "accepted": "Accepted", "in_service": "In service",
-    "closed": "Closed", "rejected": "Rejected", "revoked": "Withdrawn",
-    "overdue": "Overdue",  # not stored: an active referral past its deadline
-}
-REFERRAL_PRIORITY = {"urgent": "Urgent", "high": "High", "normal": "Normal"}
-EVACUATION_STAGE = {
-    "requested": "Requested", "verified": "Verified", "documented": "Documented",
-    "manifested": "Manifested", "departed": "Departed",
-    "arrived_transit": "In transit country", "arrived_origin": "Arrived home",
-    "followed_up": "Followed up", "declined": "Declined", "no_show": "No-show",
-    "medical_hold": "Medical hold",
-}
-MOVEMENT_MODE = {"air": "Air", "land": "Land", "sea": "Sea"}
-MOVEMENT_STATUS = {
-    "planned": "Planned", "boarding": "Boarding", "departed": "Departed",
-    "arrived": "Arrived", "cancelled": "Cancelled",
-}
-HAZARD_KIND = {
-    "shelling": "Shelling or air strikes", "armed_clashes": "Armed clashes",
-    "flood": "Flooding", "fire": "Fire", "earthquake_damage": "Earthquake damage",
-    "road_closure": "Road closed",
-}
-HAZARD_SEVERITY = {"low": "Low", "medium": "Medium", "high": "High", "extreme": "Extreme"}
-CONSULAR_POST_STATUS = {
-    "open": "Open", "limited": "Limited service", "closed": "Closed",
-    "hotline_only": "Hotline only",
-}
-SCENARIO_KIND = {"live": "Live", "exercise": "Exercise"}
-DRILL_INJECT_KIND = {
-    "arrivals": "Arrivals", "departures": "Departures", "register": "Registrations",
-    "open_referrals": "Referrals opened", "answer_referrals": "Referrals answered",
-    "advance_evacuation": "Evacuation advances", "movement_departs": "Movement departs",
-    "hazard": "Hazard", "hazard_spreads": "Hazard spreads",
-    "facility_closes": "Facility closes",
-}
-DRILL_INJECT_STATUS = {"applied": "Applied", "skipped": "Skipped"}
+
+class Words(Mapping[str, str]):
+    """Codes and their labels, each label in the reader's language when it is read
+    (`english` holds them as written)."""
+
+    def __init__(self, english: Mapping[str, str]) -> None:
+        self.english = dict(english)
+
+    def __getitem__(self, code: str) -> str:
+        return gettext(self.english[code])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.english)
+
+    def __len__(self) -> int:
+        return len(self.english)
+
+
+PERSON_STATUS = Words({
+    "located": N_("Located"), "sheltered": N_("Sheltered"), "in_transit": N_("In transit"),
+    "evacuated": N_("Evacuated"), "relocated": N_("Relocated"), "missing": N_("Missing"),
+    "deceased": N_("Deceased"),
+})
+SEX = Words({"f": N_("Female"), "m": N_("Male"), "x": N_("Other or not recorded")})
+DOCUMENT = Words({
+    "passport": N_("Valid passport"), "expired_passport": N_("Expired passport"),
+    "held_by_employer": N_("Passport held by employer"), "national_id": N_("National ID only"),
+    "none": N_("No identity document"),
+})
+VULNERABILITY = Words({
+    "uasc": N_("Unaccompanied or separated child"), "trafficking": N_("Trafficking survivor"),
+    "gbv": N_("GBV survivor"), "disability": N_("Disability"), "elderly": N_("Older person (60+)"),
+    "medical": N_("Serious medical condition"), "pregnant": N_("Pregnant or lactating"),
+    "single_parent": N_("Single parent"),
+})
+FACILITY_KIND = Words({
+    "shelter": N_("Collective shelter"), "reception_centre": N_("Reception centre"),
+    "transit_centre": N_("Transit centre"), "assembly_point": N_("Assembly point"),
+    "child_friendly_space": N_("Child-friendly space"), "hospital": N_("Hospital or clinic"),
+    "safe_house": N_("Safe house"),
+})
+FACILITY_STATUS = Words({
+    "open": N_("Open"), "full": N_("Full"), "closed": N_("Closed"), "damaged": N_("Damaged"),
+})
+REFERRAL_SERVICE = Words({
+    "consular": N_("Consular assistance"), "documentation": N_("Documentation"),
+    "evacuation": N_("Evacuation"), "family_tracing": N_("Family tracing"),
+    "shelter": N_("Shelter placement"), "health": N_("Health care"),
+    "psychosocial": N_("Psychosocial support"), "legal": N_("Legal aid"),
+    "asylum": N_("Asylum and protection"), "anti_trafficking": N_("Anti-trafficking"),
+    "gbv": N_("GBV response"), "child_protection": N_("Child protection"),
+})
+REFERRAL_STATUS = Words({
+    "open": N_("Awaiting receiver"), "accepted": N_("Accepted"), "in_service": N_("In service"),
+    "closed": N_("Closed"), "rejected": N_("Rejected"), "revoked": N_("Withdrawn"),
+    "overdue": N_("Overdue"),  # not stored: an active referral past its deadline
+})
+REFERRAL_PRIORITY = Words({"urgent": N_("Urgent"), "high": N_("High"), "normal": N_("Normal")})
+EVACUATION_STAGE = Words({
+    "requested": N_("Requested"), "verified": N_("Verified"), "documented": N_("Documented"),
+    "manifested": N_("Manifested"), "departed": N_("Departed"),
+    "arrived_transit": N_("In transit country"), "arrived_origin": N_("Arrived home"),
+    "followed_up": N_("Followed up"), "declined": N_("Declined"), "no_show": N_("No-show"),
+    "medical_hold": N_("Medical hold"),
+})
+MOVEMENT_MODE = Words({"air": N_("Air"), "land": N_("Land"), "sea": N_("Sea")})
+MOVEMENT_STATUS = Words({
+    "planned": N_("Planned"), "boarding": N_("Boarding"), "departed": N_("Departed"),
+    "arrived": N_("Arrived"), "cancelled": N_("Cancelled"),
+})
+HAZARD_KIND = Words({
+    "shelling": N_("Shelling or air strikes"), "armed_clashes": N_("Armed clashes"),
+    "flood": N_("Flooding"), "fire": N_("Fire"), "earthquake_damage": N_("Earthquake damage"),
+    "road_closure": N_("Road closed"),
+})
+HAZARD_SEVERITY = Words({
+    "low": N_("Low"), "medium": N_("Medium"), "high": N_("High"), "extreme": N_("Extreme"),
+})
+CONSULAR_POST_STATUS = Words({
+    "open": N_("Open"), "limited": N_("Limited service"), "closed": N_("Closed"),
+    "hotline_only": N_("Hotline only"),
+})
+SCENARIO_KIND = Words({"live": N_("Live"), "exercise": N_("Exercise")})
+DRILL_INJECT_KIND = Words({
+    "arrivals": N_("Arrivals"), "departures": N_("Departures"), "register": N_("Registrations"),
+    "open_referrals": N_("Referrals opened"), "answer_referrals": N_("Referrals answered"),
+    "advance_evacuation": N_("Evacuation advances"), "movement_departs": N_("Movement departs"),
+    "hazard": N_("Hazard"), "hazard_spreads": N_("Hazard spreads"),
+    "facility_closes": N_("Facility closes"),
+})
+DRILL_INJECT_STATUS = Words({"applied": N_("Applied"), "skipped": N_("Skipped")})
 
 # Not vocabularies of the contract: how the dashboard groups what the contract holds.
-AGE_BAND = {"0-4": "0–4", "5-11": "5–11", "12-17": "12–17", "18-59": "18–59", "60+": "60+",
-            "unknown": "Age unknown"}
-VULNERABILITY_TAG = {**VULNERABILITY, "other": "Other tag"}  # a tag outside the vocabulary
+AGE_BAND = Words({
+    "0-4": N_("0–4"), "5-11": N_("5–11"), "12-17": N_("12–17"), "18-59": N_("18–59"),
+    "60+": N_("60+"), "unknown": N_("Age unknown"),
+})
+# A tag outside the vocabulary is "other".
+VULNERABILITY_TAG = Words({**VULNERABILITY.english, "other": N_("Other tag")})
 
 # Each vocabulary of the contract and its labels: tests/test_labels.py checks that every
 # code has one.
-VOCABULARIES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+VOCABULARIES: dict[str, tuple[dict[str, str], Words]] = {
     "person status": (vocab.PERSON_STATUSES, PERSON_STATUS),
     "sex": (vocab.SEXES, SEX),
     "document": (vocab.DOCUMENTS, DOCUMENT),
@@ -117,7 +146,7 @@ def _unambiguous() -> dict[str, str]:
     facility admits people, an open referral awaits its receiver)."""
     seen: dict[str, set[str]] = {}
     for _, labels in VOCABULARIES.values():
-        for code, label in labels.items():
+        for code, label in labels.english.items():
             seen.setdefault(code, set()).add(label)
     return {code: next(iter(found)) for code, found in seen.items() if len(found) == 1}
 
@@ -125,27 +154,31 @@ def _unambiguous() -> dict[str, str]:
 UNAMBIGUOUS = _unambiguous()
 
 # Column headings where the column's name does not say it well enough.
-COLUMNS = {
-    "ref": "Reference", "case_number": "Case", "evacuation_stage": "Evacuation stage",
-    "second_nationality": "Second nationality", "needs_travel_document": "Needs travel document",
-    "movement_departs": "Movement departs", "updated_at": "Updated",
-    "full_pct": "% full", "change_24h": "Change in 24 h", "hours_to_full": "Hours to full",
-    "time_to_full": "Time to full", "last_confirmed": "Last confirmed",
-    "deadline_h": "Deadline (h)", "in_service": "In service", "overdue_by": "Overdue by",
-    "receiving_organisation": "Receiving organisation", "departs_at": "Departs",
-    "arrived_transit": "In transit country", "arrived_origin": "Arrived home",
-    "followed_up": "Followed up", "no_show": "No-show", "medical_hold": "Medical hold",
-    "on_it": "On it", "median_h": "Median (h)", "p90_h": "90th percentile (h)",
-    "accepted_in_time": "Accepted in time", "accepted_late": "Accepted late",
-    "not_accepted": "Not accepted", "median_h_to_accept": "Median hours to accept",
-    "within_deadline_pct": "% within deadline", "open_past_deadline": "Open past deadline",
-    "peak_occupants": "Peak occupants", "hours_at_or_over_capacity": "Hours at or over capacity",
-    "reports_above_capacity": "Reports above capacity", "last_report": "Last report",
-    "hours_since_report": "Hours since report", "longest_gap_h": "Longest gap (h)",
-    "pcode": "P-code", "area_pcode": "P-code", "sex": "Sex", "age_band": "Age",
-    "vulnerabilities": "Vulnerabilities", "band": "Age", "tag": "Vulnerability",
-    "f": "Female", "m": "Male", "x": "Other or not recorded",
-}
+COLUMNS = Words({
+    "ref": N_("Reference"), "case_number": N_("Case"), "evacuation_stage": N_("Evacuation stage"),
+    "second_nationality": N_("Second nationality"),
+    "needs_travel_document": N_("Needs travel document"),
+    "movement_departs": N_("Movement departs"), "updated_at": N_("Updated"),
+    "full_pct": N_("% full"), "change_24h": N_("Change in 24 h"),
+    "hours_to_full": N_("Hours to full"),
+    "time_to_full": N_("Time to full"), "last_confirmed": N_("Last confirmed"),
+    "deadline_h": N_("Deadline (h)"), "in_service": N_("In service"),
+    "overdue_by": N_("Overdue by"),
+    "receiving_organisation": N_("Receiving organisation"), "departs_at": N_("Departs"),
+    "arrived_transit": N_("In transit country"), "arrived_origin": N_("Arrived home"),
+    "followed_up": N_("Followed up"), "no_show": N_("No-show"), "medical_hold": N_("Medical hold"),
+    "on_it": N_("On it"), "median_h": N_("Median (h)"), "p90_h": N_("90th percentile (h)"),
+    "accepted_in_time": N_("Accepted in time"), "accepted_late": N_("Accepted late"),
+    "not_accepted": N_("Not accepted"), "median_h_to_accept": N_("Median hours to accept"),
+    "within_deadline_pct": N_("% within deadline"), "open_past_deadline": N_("Open past deadline"),
+    "peak_occupants": N_("Peak occupants"),
+    "hours_at_or_over_capacity": N_("Hours at or over capacity"),
+    "reports_above_capacity": N_("Reports above capacity"), "last_report": N_("Last report"),
+    "hours_since_report": N_("Hours since report"), "longest_gap_h": N_("Longest gap (h)"),
+    "pcode": N_("P-code"), "area_pcode": N_("P-code"), "sex": N_("Sex"), "age_band": N_("Age"),
+    "vulnerabilities": N_("Vulnerabilities"), "band": N_("Age"), "tag": N_("Vulnerability"),
+    "f": N_("Female"), "m": N_("Male"), "x": N_("Other or not recorded"),
+})
 
 
 def missing(value: object) -> bool:
@@ -153,7 +186,7 @@ def missing(value: object) -> bool:
         or type(value).__name__ in ("NAType", "NaTType")
 
 
-def word(code: object, labels: dict[str, str] | None = None) -> str:
+def word(code: object, labels: Mapping[str, str] | None = None) -> str:
     """The label of `code` in `labels` (a vocabulary's), or, without one, its label where
     the code means one thing in every vocabulary; a value outside the vocabularies is
     shown as the data has it (it breaks the contract, and the data-quality page counts
@@ -163,20 +196,20 @@ def word(code: object, labels: dict[str, str] | None = None) -> str:
     text = str(code)
     if labels is not None:
         return labels.get(text, text)
-    return UNAMBIGUOUS.get(text, text)
+    return gettext(UNAMBIGUOUS[text]) if text in UNAMBIGUOUS else text
 
 
 def heading(column: str) -> str:
     """A column name as a reader would write it: `evacuation_stage` → "Evacuation stage"."""
     if column in COLUMNS:
         return COLUMNS[column]
-    return column.replace("_", " ").capitalize() if column.islower() else column
+    return gettext(column.replace("_", " ").capitalize()) if column.islower() else column
 
 
 # The vocabulary of a column wherever a page shows it under this name. "status" is
 # not here: a person's, a facility's, a referral's and a movement's differ, and each
 # table names its own.
-BY_COLUMN: dict[str, dict[str, str]] = {
+BY_COLUMN: dict[str, Words] = {
     "service": REFERRAL_SERVICE, "priority": REFERRAL_PRIORITY,
     "evacuation_stage": EVACUATION_STAGE, "stage": EVACUATION_STAGE, "documents": DOCUMENT,
     "sex": SEX, "kind": FACILITY_KIND, "mode": MOVEMENT_MODE, "severity": HAZARD_SEVERITY,

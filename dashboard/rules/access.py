@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from dashboard.contract import vocab
+from dashboard.language import N_
 
 ROLES = {
     "committee": "Emergency committee member: the whole picture, as counts",
@@ -188,7 +189,8 @@ def referral_services(viewer: Viewer) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class PageSpec:
-    """A page of the dashboard: its file under pages/, its title, and who may open it."""
+    """A page of the dashboard: its file under pages/, its title (in English, translated
+    where shown), and who may open it."""
 
     title: str
     icon: str
@@ -199,19 +201,19 @@ class PageSpec:
 # checks it again itself (components.page.page_start). The file is pages/<key>.py.
 ALL = ("committee", "consular", "coordinator", "admin")
 PAGES: dict[str, PageSpec] = {
-    "overview": PageSpec("Overview", ":material/dashboard:", ALL),
-    "map": PageSpec("Map", ":material/map:", ("committee", "consular", "coordinator")),
-    "shelters": PageSpec("Shelters", ":material/night_shelter:",
+    "overview": PageSpec(N_("Overview"), ":material/dashboard:", ALL),
+    "map": PageSpec(N_("Map"), ":material/map:", ("committee", "consular", "coordinator")),
+    "shelters": PageSpec(N_("Shelters"), ":material/night_shelter:",
                          ("committee", "consular", "coordinator")),
-    "referrals": PageSpec("Referrals", ":material/assignment:",
+    "referrals": PageSpec(N_("Referrals"), ":material/assignment:",
                           ("committee", "consular", "coordinator")),
-    "evacuation": PageSpec("Evacuation", ":material/flight_takeoff:",
+    "evacuation": PageSpec(N_("Evacuation"), ":material/flight_takeoff:",
                            ("committee", "consular", "coordinator")),
-    "my_nationals": PageSpec("My nationals", ":material/badge:", ("consular",)),
-    "drill": PageSpec("Drill", ":material/sports_score:", ("coordinator",)),
-    "audit": PageSpec("Audit", ":material/policy:", ("admin",)),
-    "data_quality": PageSpec("Data quality", ":material/rule:", ("committee", "coordinator",
-                                                                 "admin")),
+    "my_nationals": PageSpec(N_("My nationals"), ":material/badge:", ("consular",)),
+    "drill": PageSpec(N_("Drill"), ":material/sports_score:", ("coordinator",)),
+    "audit": PageSpec(N_("Audit"), ":material/policy:", ("admin",)),
+    "data_quality": PageSpec(N_("Data quality"), ":material/rule:",
+                             ("committee", "coordinator", "admin")),
 }
 PAGE_ROLES: dict[str, tuple[str, ...]] = {key: spec.roles for key, spec in PAGES.items()}
 

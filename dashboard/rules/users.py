@@ -12,6 +12,7 @@ than signing someone in with a scope nobody meant to give.
         name: Amira Haddad
         role: consular
         nationalities: [ETH, ERI]
+        language: fr           # optional: the language she reads first (else the server's)
         password: $2b$12$...
 """
 
@@ -31,7 +32,7 @@ from typing import TypeGuard
 import bcrypt
 import yaml
 
-from dashboard import config
+from dashboard import config, language
 from dashboard.rules import access
 
 MAX_USERNAME = 64
@@ -63,6 +64,7 @@ class Account:
     role: str
     nationalities: tuple[str, ...]
     password_hash: str
+    language: str | None = None  # the user's own default; None: the server's (SITROOM_LANGUAGE)
 
 
 def is_username(name: object) -> TypeGuard[str]:
@@ -134,7 +136,16 @@ def _account(username: object, entry: object, where: str) -> Account:
         raise UsersError(f"{who}: the password must be a bcrypt hash; "
                          "add users with `sitroom users add`.")
     name = check_full_name(entry.get("name") or username, who)
-    return Account(username, name, role, nats, password)
+    return Account(username, name, role, nats, password, _language(entry.get("language"), who))
+
+
+def _language(code: object, who: str) -> str | None:
+    if code is None:
+        return None
+    if not isinstance(code, str) or code.strip().lower() not in language.LANGUAGES:
+        raise UsersError(f"{who}: language {shown(code)} is not one Situation Room speaks; "
+                         f"use one of {', '.join(language.LANGUAGES)}.")
+    return code.strip().lower()
 
 
 class _Twice(yaml.YAMLError):
@@ -239,7 +250,7 @@ def check_password_rules(password: str) -> None:
 
 
 def add(path: Path, username: str, role: str, nationalities: list[str], password: str,
-        name: str | None = None) -> Account:
+        name: str | None = None, language: str | None = None) -> Account:
     """Add one user to the file (created if missing), refusing duplicates and bad scopes."""
     username = username.strip().lower()
     if not is_username(username):
@@ -248,12 +259,13 @@ def add(path: Path, username: str, role: str, nationalities: list[str], password
     role, nats = check_scope(role, [n.strip().upper() for n in nationalities],
                              f"user {username!r}")
     full_name = check_full_name(name or username, f"user {username!r}")
+    chosen = _language(language, f"user {username!r}")
     check_password_rules(password)
     accounts = load(path) if path.exists() else {}
     if username in accounts:
         raise UsersError(f"User {username!r} already exists in {path}.")
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
-    account = Account(username, full_name, role, nats, hashed)
+    account = Account(username, full_name, role, nats, hashed, chosen)
     accounts[username] = account
     write(path, accounts)
     return account
@@ -263,7 +275,8 @@ def write(path: Path, accounts: dict[str, Account]) -> None:
     """Write the file atomically, readable by its owner only (it holds password hashes)."""
     body = {"users": {
         a.username: {"name": a.name, "role": a.role, "nationalities": list(a.nationalities),
-                     "password": a.password_hash}
+                     "password": a.password_hash,
+                     **({"language": a.language} if a.language else {})}
         for a in accounts.values()}}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".users-", dir=path.parent)

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from dashboard import config
+from dashboard import config, language
 from dashboard.store import db
 from dashboard.store.facts import SharedFacts
 
@@ -85,7 +85,9 @@ def scoped(ttl: int | None = None,
             scope = read_scope(args, kwargs)
 
             def compute() -> Any:  # the scope travels with it into a refresh thread
-                with db.reading_as(scope):
+                # In English whoever asks: shared by readers of every language, translated
+                # where a page draws it (dashboard.language).
+                with db.reading_as(scope), language.speaking(language.SOURCE):
                     return func(*args, **kwargs)
 
             # A consular liaison's rows (a scope by nationality) are never served old:

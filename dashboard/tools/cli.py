@@ -1,6 +1,7 @@
 """The `sitroom` command line: generate a scenario, migrate a database, add a scenario and
 import upstream files into it, print the SQL of the dashboard's read-only PostgreSQL role,
-manage users, run the dashboard, play a drill, write a situation report."""
+manage users, run the dashboard, play a drill, write a situation report, keep the
+translation catalogs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dashboard import config
+from dashboard import config, language
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -327,12 +328,15 @@ def _users_add(args: argparse.Namespace) -> int:
         # Checked before the password is read, so a typo costs nothing.
         users.check_scope(args.role, [n.strip().upper() for n in args.nationality],
                           f"user {args.name!r}")
+        if args.language is not None:
+            language.check(args.language, "--language")
         account = users.add(path, args.name, args.role, args.nationality, _read_password(),
-                            name=args.full_name)
+                            name=args.full_name, language=args.language)
     except (users.UsersError, ValueError) as exc:
         return _fail(str(exc))
     scope = f" for {', '.join(account.nationalities)}" if account.nationalities else ""
-    print(f"Added {account.username} ({account.role}{scope}) to {path}")
+    speaks = f", reading {language.LANGUAGES[account.language]}" if account.language else ""
+    print(f"Added {account.username} ({account.role}{scope}{speaks}) to {path}")
     return 0
 
 
@@ -441,6 +445,8 @@ def _report(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         return _fail(f"folder {out.parent} does not exist")
     try:
+        if args.language is not None:
+            language.use(args.language)
         as_of, since = _moment(args.as_of, "--as-of"), _moment(args.since, "--since")
         viewer = Viewer(cli_user(), args.role, args.scenario,
                         tuple(n.strip().upper() for n in args.nationality))
@@ -456,6 +462,21 @@ def _report(args: argparse.Namespace) -> int:
     print(f"Wrote {out}: the {args.role} report of {report.scenario.label}, figures as of "
           f"{report.as_of:%d %b %Y %H:%M} UTC, changes since {report.reference_label}; "
           f"recorded in the audit log as {viewer.user}.")
+    return 0
+
+
+def _catalogs(args: argparse.Namespace) -> int:
+    from dashboard.tools import catalogs
+
+    written: list[Path] = []
+    if args.step in ("extract", "all"):
+        written.append(catalogs.write_template())
+    if args.step in ("update", "all"):
+        written += catalogs.update()
+    if args.step in ("compile", "all"):
+        written += catalogs.compile_all()
+    for path in written:
+        print(f"Wrote {path}")
     return 0
 
 
@@ -571,6 +592,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--since", help="the moment changes are counted from (default: the "
                      "committee's previous meeting, else 24 hours before --as-of)")
     rep.add_argument("--out", required=True, help="the PDF file to write")
+    rep.add_argument("--language", help="the report's language: "
+                     f"{', '.join(language.LANGUAGES)} (default: SITROOM_LANGUAGE)")
     rep.set_defaults(func=_report)
 
     usr = sub.add_parser("users", help="manage who may sign in")
@@ -581,12 +604,19 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--nationality", action="append", default=[], metavar="ISO3",
                      help="a nationality a consular liaison serves (repeat for several)")
     add.add_argument("--full-name", help="name shown when signed in (default: the user name)")
+    add.add_argument("--language", help="the language the user reads first: "
+                     f"{', '.join(language.LANGUAGES)} (default: SITROOM_LANGUAGE)")
     add.add_argument("--users", help="users file (default: SITROOM_USERS or users.yaml in "
                      "SITROOM_HOME)")
     add.set_defaults(func=_users_add)
     lst = usr_sub.add_parser("list", help="list users (never their password hashes)")
     lst.add_argument("--users", help="users file")
     lst.set_defaults(func=_users_list)
+
+    cat = sub.add_parser("catalogs", help="the translation catalogs (docs/translating.md): "
+                         "extract the code's strings, update each language, compile")
+    cat.add_argument("step", choices=["extract", "update", "compile", "all"])
+    cat.set_defaults(func=_catalogs)
     return top
 
 

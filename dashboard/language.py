@@ -1,0 +1,157 @@
+"""The reader's language: the words (gettext catalogs in dashboard/locale, managed with
+Babel: `sitroom catalogs`), and numbers, dates and times in the reader's convention
+(Babel's CLDR data). docs/translating.md says how to add a language and review one.
+
+The language is the reader's, not the process's: each Streamlit session sets it at the
+start of every run of its script (components/session.py), the command line from its
+flag, and it lives in a context variable, so that two readers in two languages share
+one server and one cache. Cached figures (store.cache) are computed in English, the
+catalogs' source language, whoever asks first: what a page shows is translated when it
+is drawn, so a figure is never counted twice for two languages.
+
+Strings a reader sees are written in English in the code, marked `_("…")` where they
+are drawn, or `N_("…")` where they are defined ahead (a vocabulary's labels, a page's
+title) and translated where they are shown. A sentence with values keeps them as
+named fields, `_("{n} people").format(n=…)`, so a translator can move them.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext as _gettext
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, datetime
+from pathlib import Path
+
+from babel import Locale, dates, numbers
+from babel.support import NullTranslations, Translations
+
+from dashboard import config
+
+DOMAIN = "sitroom"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+SOURCE = "en"  # the language the code is written in
+# Each language in its own words, as the switch offers it.
+LANGUAGES = {"en": "English", "fr": "Français", "es": "Español", "pt": "Português",
+             "ar": "العربية"}
+RIGHT_TO_LEFT = frozenset({"ar"})
+# Not offered to readers: every translated string wrapped in markers, so that a test
+# finds any text a reader would see untranslated (tests/browser/test_languages.py).
+PSEUDO = "qps"
+PSEUDO_OPEN, PSEUDO_CLOSE = "⟦", "⟧"
+
+_current: ContextVar[str | None] = ContextVar("sitroom_language", default=None)
+
+
+class LanguageUnknown(ValueError):
+    """A language the product does not speak; the message lists those it does."""
+
+
+def known(code: str) -> bool:
+    return code in LANGUAGES or code == PSEUDO
+
+
+def check(code: str, where: str) -> str:
+    """`code` if it is a language the product speaks, else a message saying so."""
+    code = (code or "").strip().lower()
+    if not known(code):
+        raise LanguageUnknown(f"{where}: {code!r} is not a language Situation Room speaks; "
+                              f"use one of {', '.join(LANGUAGES)}.")
+    return code
+
+
+def server_default() -> str:
+    """SITROOM_LANGUAGE, or English; a wrong value is a message when the server starts."""
+    return check(config.get("SITROOM_LANGUAGE"), "SITROOM_LANGUAGE")
+
+
+def current() -> str:
+    chosen = _current.get()
+    return chosen if chosen is not None else server_default()
+
+
+def use(code: str) -> None:
+    """The language of everything drawn from here on in this context (a script run)."""
+    _current.set(check(code, "language"))
+
+
+@contextmanager
+def speaking(code: str) -> Iterator[None]:
+    """The language of the block, then the one before it."""
+    token = _current.set(check(code, "language"))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def right_to_left(code: str | None = None) -> bool:
+    return (code or current()) in RIGHT_TO_LEFT
+
+
+class _Pseudo(NullTranslations):
+    def gettext(self, message: str) -> str:
+        return f"{PSEUDO_OPEN}{message}{PSEUDO_CLOSE}"
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:  # type: ignore[override]
+        return self.gettext(singular if n == 1 else plural)
+
+
+@functools.cache
+def _translations(code: str) -> _gettext.NullTranslations:
+    if code == PSEUDO:
+        return _Pseudo()
+    if code == SOURCE:
+        return NullTranslations()
+    found = Translations.load(str(LOCALE_DIR), [code], domain=DOMAIN)
+    if not isinstance(found, Translations):  # no compiled catalog: a broken install
+        raise LanguageUnknown(f"The {LANGUAGES[code]} catalog is missing from {LOCALE_DIR}; "
+                              "run `sitroom catalogs compile`.")
+    return found
+
+
+def gettext(message: str) -> str:
+    """`message` in the reader's language."""
+    return _translations(current()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of a sentence that fits `n`, in the reader's language."""
+    return _translations(current()).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's own name for it)
+    """Marks a string for the catalogs where it is defined; translated where shown."""
+    return message
+
+
+_ = gettext
+
+
+def _locale() -> Locale:
+    code = current()
+    return Locale.parse(SOURCE if code == PSEUDO else code)
+
+
+def number(value: float, digits: int = 0) -> str:
+    """A number with the reader's thousands separator and decimal mark, in Latin digits
+    (readable on a projector whatever the language)."""
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return numbers.format_decimal(value, format=pattern, locale=_locale())
+
+
+def moment(at: datetime) -> str:
+    """A date and 24-hour time, saying it is UTC: "22 nov. 2026, 23:59 UTC"."""
+    return dates.format_datetime(at, "d MMM y, HH:mm", locale=_locale()) + " UTC"
+
+
+def short_moment(at: datetime) -> str:
+    """A date and time within the scenario, without the year: "22 nov., 23:59"."""
+    return dates.format_datetime(at, "d MMM, HH:mm", locale=_locale())
+
+
+def day(on: date | datetime) -> str:
+    """A date with its weekday: "dim. 22 nov. 2026"."""
+    return dates.format_date(on, "EEE d MMM y", locale=_locale())
