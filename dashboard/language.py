@@ -92,7 +92,20 @@ def right_to_left(code: str | None = None) -> bool:
 
 
 class _Pseudo(NullTranslations):
+    """Wraps the strings the catalogs hold (the template's), and only those: a string
+    made up at run time and never marked stays bare, as it would in any language."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from babel.messages.pofile import read_po
+
+        with open(LOCALE_DIR / f"{DOMAIN}.pot", "rb") as template:
+            ids = [m.id for m in read_po(template) if m.id]
+        self.known = {i for found in ids for i in ((found,) if isinstance(found, str) else found)}
+
     def gettext(self, message: str) -> str:
+        if message not in self.known:
+            return message
         return f"{PSEUDO_OPEN}{message}{PSEUDO_CLOSE}"
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:  # type: ignore[override]
