@@ -16,6 +16,7 @@ from dashboard.language import _
 
 KEY = "sitroom_language"
 PARAM = "lang"
+RTL_SEEN = "sitroom_language_rtl_seen"  # this session has turned a page right to left
 
 
 def start(account_default: str | None = None) -> str:
@@ -70,9 +71,15 @@ def direction() -> None:
     alignment and the sidebar on the right. Data values (names, codes, numbers) keep
     their own direction inside (Unicode's bidirectional algorithm, with `unicode-bidi:
     plaintext` on table cells)."""
-    if not language.right_to_left():
-        return
     code = language.current()
+    if not language.right_to_left():
+        if st.session_state.get(RTL_SEEN):  # back from Arabic: the document turns back
+            st.html(f"""<script>
+document.documentElement.setAttribute("dir", "ltr");
+document.documentElement.setAttribute("lang", "{code}");
+</script>""", unsafe_allow_javascript=True)
+        return
+    st.session_state[RTL_SEEN] = True
     st.html(f"""<style>
 .stApp, [data-testid="stSidebar"], [data-testid="stMain"] {{ direction: rtl; text-align: right; }}
 [data-testid="stAppViewContainer"] {{ flex-direction: row-reverse; }}

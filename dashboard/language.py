@@ -145,7 +145,7 @@ _ = gettext
 
 def _locale() -> Locale:
     code = current()
-    return Locale.parse(SOURCE if code == PSEUDO else code)
+    return Locale.parse("en_GB" if code in (SOURCE, PSEUDO) else code)
 
 
 def number(value: float, digits: int = 0) -> str:
@@ -155,16 +155,32 @@ def number(value: float, digits: int = 0) -> str:
     return numbers.format_decimal(value, format=pattern, locale=_locale())
 
 
+# English keeps the product's own forms; other languages take CLDR's for the same fields.
+_ENGLISH = {"yMMMd": "d MMM y", "MMMd": "d MMM", "yMMMEd": "EEE d MMM y"}
+
+
+def _date(on: date | datetime, skeleton: str) -> str:
+    where = _locale()
+    if where.language == "en":
+        return dates.format_date(on, _ENGLISH[skeleton], locale=where)
+    return dates.format_skeleton(skeleton, on, locale=where)
+
+
+def _with_time(on: str, at: datetime) -> str:
+    joiner = dates.get_datetime_format("medium", locale=_locale())
+    return str(joiner).replace("{1}", on).replace("{0}", f"{at:%H:%M}")
+
+
 def moment(at: datetime) -> str:
     """A date and 24-hour time, saying it is UTC: "22 nov. 2026, 23:59 UTC"."""
-    return dates.format_datetime(at, "d MMM y, HH:mm", locale=_locale()) + " UTC"
+    return _with_time(_date(at, "yMMMd"), at) + " UTC"
 
 
 def short_moment(at: datetime) -> str:
     """A date and time within the scenario, without the year: "22 nov., 23:59"."""
-    return dates.format_datetime(at, "d MMM, HH:mm", locale=_locale())
+    return _with_time(_date(at, "MMMd"), at)
 
 
 def day(on: date | datetime) -> str:
     """A date with its weekday: "dim. 22 nov. 2026"."""
-    return dates.format_date(on, "EEE d MMM y", locale=_locale())
+    return _date(on, "yMMMEd")

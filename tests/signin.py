@@ -24,11 +24,14 @@ COOKIE_KEY = secrets.token_urlsafe(32)
 
 
 def add_user(users_file: Path, name: str, password: str, role: str,
-             nationalities: tuple[str, ...] = ()) -> tuple[int, str]:
+             nationalities: tuple[str, ...] = (), language: str | None = None
+             ) -> tuple[int, str]:
     """Run `sitroom users add` with the password on standard input; (exit code, stderr)."""
     argv = ["users", "add", name, "--role", role, "--users", str(users_file)]
     for nat in nationalities:
         argv += ["--nationality", nat]
+    if language is not None:
+        argv += ["--language", language]
     old_in, old_err = sys.stdin, sys.stderr
     sys.stdin, sys.stderr = io.StringIO(password + "\n"), io.StringIO()
     try:

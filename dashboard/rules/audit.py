@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from dashboard import config
+from dashboard.language import N_, gettext
 from dashboard.rules.access import Viewer
 from dashboard.rules.ownfiles import OwnFile
 
@@ -46,7 +47,18 @@ CREATE INDEX IF NOT EXISTS ix_audit_who ON audit_log (user, role, page, action);
 
 
 class AuditUnavailable(Exception):
-    """The audit log cannot be written: pages stop rather than show unrecorded data."""
+    """The audit log cannot be written: pages stop rather than show unrecorded data.
+
+    The message is for the reader: `str()` is the English (for logs), `shown()` the
+    reader's language, called where it is drawn."""
+
+    def __init__(self, message: str, **fields: object):
+        self.message, self.fields = message, fields
+        super().__init__(message.format(**fields) if fields else message)
+
+    def shown(self) -> str:
+        said = gettext(self.message)
+        return said.format(**self.fields) if self.fields else said
 
 
 PURGE_EVERY_S = 3600
@@ -74,9 +86,11 @@ def _log(path: Path | None) -> OwnFile:
 
 
 def _unavailable(target: Path, exc: Exception) -> AuditUnavailable:
+    # Translators: {path} is a file, {reason} the system's own words (not translated).
     return AuditUnavailable(
-        f"The audit log at {target} cannot be written ({exc}). Views are not allowed "
-        "without a record of who looked: tell the data protection lead.")
+        N_("The audit log at {path} cannot be written ({reason}). Views are not allowed "
+           "without a record of who looked: tell the data protection lead."),
+        path=str(target), reason=str(exc))
 
 
 def _stamp(moment: datetime) -> str:
@@ -88,8 +102,8 @@ def retention_days() -> int:
     value = config.get("SITROOM_AUDIT_DAYS").strip()
     if not value.isdigit():
         raise AuditUnavailable(
-            f"SITROOM_AUDIT_DAYS must be a whole number of days (0 keeps every line), not "
-            f"{value!r}: the audit log is not written until it is.")
+            N_("SITROOM_AUDIT_DAYS must be a whole number of days (0 keeps every line), not "
+               "{value}: the audit log is not written until it is."), value=repr(value))
     return int(value)
 
 

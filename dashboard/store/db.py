@@ -48,11 +48,24 @@ from sqlalchemy.sql import Executable
 
 from dashboard import config
 from dashboard.contract import schema, vocab
+from dashboard.language import N_, gettext
 from dashboard.store.facts import SharedFacts
 
 
 class DatabaseUnavailable(Exception):
-    """The database cannot be opened or reached. The message is for the reader."""
+    """The database cannot be opened or reached. The message is for the reader: it is
+    raised in English (often inside cached code, which runs in English) as a marked
+    message and its fields, and `shown()` says it in the reader's language where it is
+    drawn; `str()` is the English, for logs."""
+
+    def __init__(self, message: str, **fields: object):
+        self.message, self.fields = message, fields
+        super().__init__(message.format(**fields) if fields else message)
+
+    def shown(self) -> str:
+        """The message in the reader's language (call it where the message is drawn)."""
+        said = gettext(self.message)
+        return said.format(**self.fields) if self.fields else said
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
@@ -110,12 +123,13 @@ def readonly_engine(url: str | URL) -> Engine:
     if backend == "sqlite":
         path = sqlite_path(u)
         if path is None:
-            raise DatabaseUnavailable("An in-memory SQLite database cannot be shared; give a file.")
+            raise DatabaseUnavailable(
+                N_("An in-memory SQLite database cannot be shared; give a file."))
         if not path.exists():
             raise DatabaseUnavailable(
-                f"No database file at {path}. Build one with "
-                f"`sitroom generate --persons 20000 --seed 1 --out {path}` or set SITROOM_DB_URL."
-            )
+                N_("No database file at {path}. Build one with "
+                   "`sitroom generate --persons 20000 --seed 1 --out {path}` or set "
+                   "SITROOM_DB_URL."), path=str(path))
         # Not resolved: a symbolic link that a replication job points elsewhere is
         # followed afresh by each new connection.
         uri = f"file:{quote(str(path.absolute()))}?mode=ro"
@@ -170,8 +184,8 @@ def readonly_engine(url: str | URL) -> Engine:
             dbapi_conn.commit()
     else:
         raise DatabaseUnavailable(
-            f"Unsupported database {describe(u)}: use SQLite or PostgreSQL."
-        )
+            N_("Unsupported database {database}: use SQLite or PostgreSQL."),
+            database=describe(u))
     try:
         with engine.connect() as conn:
             schema.check(conn)
@@ -180,9 +194,10 @@ def readonly_engine(url: str | URL) -> Engine:
         raise
     except (OperationalError, DBAPIError, sqlite3.Error) as exc:
         engine.dispose()
-        raise DatabaseUnavailable(
-            f"Cannot reach the database {describe(u)}: {first_line(exc)}"
-        ) from exc
+        # Translators: {database} is its address (without password), {reason} the
+        # database's own words (not translated).
+        raise DatabaseUnavailable(N_("Cannot reach the database {database}: {reason}"),
+                                  database=describe(u), reason=first_line(exc)) from exc
     return engine
 
 
@@ -354,7 +369,9 @@ def read_frame(engine: Engine, stmt: Executable | str, params: dict | None = Non
                 parts = []
             raise schema.SchemaIncomplete(schema.expected_version(),
                                           parts or [missing]) from exc
-        raise DatabaseUnavailable(f"The database did not answer: {first_line(exc)}") from exc
+        # Translators: {reason} is the database's own words (not translated).
+        raise DatabaseUnavailable(N_("The database did not answer: {reason}"),
+                                  reason=first_line(exc)) from exc
 
 
 _SQLITE_MISSING = re.compile(r"no such (table|column): (\S+)")
@@ -461,6 +478,7 @@ class Health:
         self.answered_at: datetime | None = None  # the last answer, UTC
         self.down_since: datetime | None = None   # the first failure since it, UTC
         self.reason = ""
+        self._failure: tuple[str, dict] = ("", {})  # the last failure's message and fields
         self._answered_mono = float("-inf")
         self._failed_mono = float("-inf")
 
@@ -472,13 +490,14 @@ class Health:
         with self._lock:
             if self.down_since is None or self.clock() - self._failed_mono >= RETRY_AFTER_S:
                 return
-            reason = self.reason
-        raise DatabaseUnavailable(reason)
+            message, fields = self._failure
+        raise DatabaseUnavailable(message, **fields)
 
     def failed(self, exc: DatabaseUnavailable) -> None:
         with self._lock:
             self._failed_mono = self.clock()
             self.reason = str(exc)
+            self._failure = (exc.message, dict(exc.fields))
             if self.down_since is None:
                 self.down_since = self.wall()
 
