@@ -44,7 +44,8 @@ def translated() -> list[str]:
 
 def extract() -> Catalog:
     """Every marked string of the code, with where it is used."""
-    catalog = Catalog(project="Situation Room", domain=DOMAIN, charset="utf-8", fuzzy=False)
+    catalog = Catalog(project="Situation Room", version="1", copyright_holder="Situation Room",
+                      domain=DOMAIN, charset="utf-8", fuzzy=False)
     for name, line, message, comments, context in extract_from_dir(
             str(ROOT), method_map=METHOD_MAP, keywords=KEYWORDS,
             comment_tags=(COMMENT_TAG,), strip_comment_tags=True):
@@ -81,8 +82,10 @@ def update() -> list[Path]:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             catalog = Catalog(locale=code, domain=DOMAIN, project="Situation Room",
+                              version="1", copyright_holder="Situation Room",
                               charset="utf-8")
         catalog.update(template, no_fuzzy_matching=True)
+        catalog.fuzzy = False  # the header: a fuzzy one is left out of the compiled catalog
         out = io.BytesIO()
         write_po(out, catalog, width=100, sort_output=True, include_lineno=False,
                  ignore_obsolete=True)
