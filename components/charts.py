@@ -16,9 +16,12 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from babel import dates
 
 from components import projector
+from dashboard import language
 from dashboard.contract.labels import BY_COLUMN, heading, word
+from dashboard.language import _
 from dashboard.rules import privacy
 
 FONT_SIZE = 18
@@ -116,13 +119,15 @@ def _merge(base: dict, over: dict) -> dict:
 def _figure(traces: Sequence, title: str, height: int, show_legend: bool = True,
             **layout) -> go.Figure:
     """The figure with the projector defaults, `layout` on top of them. Built in one
-    go: each update_* call on a built figure re-validates it, ~8 ms a chart."""
+    go: each update_* call on a built figure re-validates it, ~8 ms a chart. Titles,
+    axis titles and series labels come from the caller in the reader's language."""
     # explicit sizes: Streamlit's chart theme would otherwise shrink the tick labels
     axis = {"gridcolor": "#e5e5e5", "automargin": True, "tickfont": {"size": FONT_SIZE},
             "title": {"font": {"size": FONT_SIZE}}}
     defaults = {
-        "title": {"text": f"<b>{escape_plotly(title)}</b>" if title else "",
-                  "font": {"size": FONT_SIZE + 4},
+        # bold by its font, not <b>: the title is the caller's words alone (translated)
+        "title": {"text": escape_plotly(title) if title else "",
+                  "font": {"size": FONT_SIZE + 4, "weight": "bold"},
                   "x": 0, "xanchor": "left"},
         "font": {"size": FONT_SIZE},
         "height": height,
@@ -222,7 +227,7 @@ def time_chart(frame: pd.DataFrame, x: str, bars: Mapping[str, tuple[str, str]] 
     traces = []
     # short day labels ("26 Oct") stay readable when a month of days shares one axis
     days = pd.to_datetime(frame[x], errors="coerce", format="%Y-%m-%d")
-    xs = ([f"{d.day} {d:%b}" for d in days] if len(days) and days.notna().all()
+    xs = ([short_day(d) for d in days] if len(days) and days.notna().all()
           else _texts(frame[x]))
     for col, (label, colour) in (bars or {}).items():
         traces.append(go.Bar(x=xs, y=_values(frame[col]), name=escape_plotly(label),
@@ -238,10 +243,35 @@ def time_chart(frame: pd.DataFrame, x: str, bars: Mapping[str, tuple[str, str]] 
 
 
 def number(value) -> str:
-    """A figure for a tile: thousands separated, or as given ("<5")."""
+    """A figure for a tile: thousands separated in the reader's convention, or as given
+    ("<5")."""
     if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
+        return language.number(int(value))
     return str(value)
+
+
+# English keeps the product's own forms of a moment; other languages take CLDR's for the
+# same fields (as dashboard.language does).
+def _english() -> bool:
+    return language.current() in (language.SOURCE, language.PSEUDO)
+
+
+def short_day(day) -> str:
+    """A day and its month, in the reader's language: "26 Oct"."""
+    if _english():
+        return f"{day.day} {day:%b}"
+    return dates.format_skeleton("MMMd", day, locale=language.current())
+
+
+def weekday_moment(at) -> str:
+    """A moment with its weekday and without the year, in the reader's language: "Sun 22
+    Nov, 23:59" (UTC, which the sentence says)."""
+    if _english():
+        return f"{at:%a %d %b, %H:%M}"
+    code = language.current()
+    joiner = str(dates.get_datetime_format("medium", locale=code))
+    return joiner.replace("{1}", dates.format_skeleton("MMMEd", at, locale=code)).replace(
+        "{0}", f"{at:%H:%M}")
 
 
 def category_bars(frame: pd.DataFrame, category: str, value: str,
@@ -313,7 +343,8 @@ def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
                    for at, colour in zip(marks["at"], marks["colour"], strict=True)]
         traces.append(go.Scatter(
             x=marks["at"], y=[1.0] * len(marks), yaxis="y2", mode="markers+text",
-            name="Injects", text=_texts(marks["label"]), textposition="top center",
+            name=escape_plotly(_("Injects")), text=_texts(marks["label"]),
+            textposition="top center",
             textfont={"size": FONT_SIZE - 2}, hovertext=_texts(marks["hover"]),
             hoverinfo="text", marker={"symbol": "triangle-down", "size": 16,
                                       "color": list(marks["colour"])}))

@@ -6,15 +6,24 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from dashboard import language
 from dashboard.figures.overview import Figure
+from dashboard.language import N_, _
 from dashboard.rules import privacy
 
-WITHHELD_HELP = ("A change marked — is withheld: one of the two figures is below 5, and "
-                 "the change would count those few people.")
+WITHHELD_HELP = N_("A change marked — is withheld: one of the two figures is below 5, and "
+                   "the change would count those few people.")
+
+
+def _change(delta: int) -> str:
+    """A change with its sign, in the reader's convention: +1,234, -5, +0."""
+    return ("+" if delta >= 0 else "-") + language.number(abs(delta))
 
 
 def kpi_row(figures: Sequence[Figure], per_row: int = 5, delta_label: str = "") -> None:
-    """Figures as st.metric tiles, `per_row` to a row, each with its change.
+    """Figures as st.metric tiles, `per_row` to a row, each with its change. A figure's
+    label and help are in English (marked where they are defined) and said here in the
+    reader's language; `delta_label`, already in it.
 
     A figure of 1 to 4 people is "<5"; a change that cannot be shown because one
     of its two figures is "<5" is "—" (withheld), without an arrow, and its help
@@ -23,14 +32,17 @@ def kpi_row(figures: Sequence[Figure], per_row: int = 5, delta_label: str = "") 
     for start in range(0, len(figures), per_row):
         columns = st.columns(per_row)
         for column, figure in zip(columns, figures[start:start + per_row], strict=False):
-            delta, arrow, help_text = figure.delta, "auto", figure.help
+            delta, arrow, help_text = figure.delta, "auto", _(figure.help)
             if delta == privacy.WITHHELD:
                 arrow = "off"
-                help_text = f"{figure.help}. {WITHHELD_HELP}"
+                # Translators: a figure's own help, then why its change is withheld.
+                help_text = _("{help}. {withheld}").format(help=help_text,
+                                                            withheld=_(WITHHELD_HELP))
             if isinstance(delta, int):
-                delta = f"{delta:+,} {delta_label}".strip()
+                delta = f"{_change(delta)} {delta_label}".strip()
             elif delta is not None:
                 delta = f"{delta} {delta_label}".strip()
-            value = f"{figure.value:,}" if isinstance(figure.value, int) else figure.value
-            column.metric(figure.label, value, delta, delta_color="off", help=help_text,
+            value = (language.number(figure.value) if isinstance(figure.value, int)
+                     else figure.value)
+            column.metric(_(figure.label), value, delta, delta_color="off", help=help_text,
                           border=True, delta_arrow=arrow)

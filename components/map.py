@@ -22,9 +22,11 @@ from pydeck.bindings.json_tools import default_serialize
 
 from components import projector
 from components.charts import escape_markdown
+from dashboard import language
 from dashboard.contract import labels, vocab
 from dashboard.figures import geo, palette
 from dashboard.figures.geo import GRID_STEP, MapLayers, MapView, People
+from dashboard.language import _, ngettext
 from dashboard.rules import privacy
 
 # The view opens on the scenario's areas (geo.map_view), fitted to a deck this high.
@@ -60,10 +62,12 @@ def rgba(colour: str, alpha: int = 255) -> list[int]:
     return [int(colour[i:i + 2], 16) for i in (0, 2, 4)] + [alpha]
 
 
-def _when(value) -> str:
+def _when(value) -> str | None:
+    """A moment of the data in the reader's convention ("22 Nov 2026, 23:59 UTC"), None
+    without one."""
     if value is None or pd.isna(value):
-        return "never"
-    return f"{pd.Timestamp(value):%d %b %Y, %H:%M} UTC"
+        return None
+    return language.moment(pd.Timestamp(value).to_pydatetime())
 
 
 def _label(code: str, words: dict[str, str] | None = None) -> str:
@@ -222,12 +226,31 @@ DISTRICT_LABEL_SIZE, PROJECTOR_LABEL_SIZE = 16, 22
 
 def _persons(people: People, n: int) -> str:
     """A drawn district's or cell's count for its tooltip, saying when it is rounded."""
-    return f"{n:,} persons" + (" (rounded to a multiple of 5)" if people.rounded else "")
+    if people.rounded:
+        return ngettext("{count} person (rounded to a multiple of 5)",
+                        "{count} persons (rounded to a multiple of 5)",
+                        n).format(count=language.number(n))
+    return ngettext("{count} person", "{count} persons", n).format(count=language.number(n))
 
 
-def _degrees(value: float, positive: str, negative: str) -> str:
-    """A latitude or longitude with its hemisphere: 18.45 N, 69.90 W."""
-    return f"{abs(value):.2f} {positive if value >= 0 else negative}"
+def _latitude(value: float) -> str:
+    """A latitude with its hemisphere: 18.45 N, 33.90 S."""
+    degrees = language.number(abs(value), 2)
+    if value >= 0:
+        # Translators: a latitude north of the equator, in degrees.
+        return _("{degrees} N").format(degrees=degrees)
+    # Translators: a latitude south of the equator, in degrees.
+    return _("{degrees} S").format(degrees=degrees)
+
+
+def _longitude(value: float) -> str:
+    """A longitude with its hemisphere: 35.50 E, 69.90 W."""
+    degrees = language.number(abs(value), 2)
+    if value >= 0:
+        # Translators: a longitude east of Greenwich, in degrees.
+        return _("{degrees} E").format(degrees=degrees)
+    # Translators: a longitude west of Greenwich, in degrees.
+    return _("{degrees} W").format(degrees=degrees)
 
 
 def people_layers(people: People, zoom: float | None = None,
@@ -247,13 +270,13 @@ def people_layers(people: People, zoom: float | None = None,
     if people.mode == "areas":
         rows = [{"polygon": part, "persons": int(r.persons), "pcode": r.pcode, "name": r.name,
                  "color": rgba(count_colour(int(r.persons)), 190),
-                 "tip": f"{r.name} district, P-code {r.pcode}"
-                        f"{' (approximate shape)' if r.approximate else ''}\n"
+                 "tip": f"{_district(r.name, r.pcode, r.approximate)}\n"
                         f"{_persons(people, int(r.persons))}"}
                 for r in people.areas.itertuples() for part in r.polygon]
         # Biggest first: where labels collide, the district with more people keeps its own.
+        # A district's name as the data has it, and its count.
         names = [{"position": [round(float(r.lon), 4), round(float(r.lat), 4)],
-                  "text": f"{r.name}\n{int(r.persons):,}",
+                  "text": f"{r.name}\n{language.number(int(r.persons))}",
                   "rings": [part[0] for part in r.polygon if part]}
                  for r in people.areas.sort_values("persons", ascending=False).itertuples()]
         return [
@@ -269,25 +292,52 @@ def people_layers(people: People, zoom: float | None = None,
                      "gi": int(r.gi), "gj": int(r.gj),
                      "color": rgba(count_colour(int(r.persons)), 225),
                      "tip": f"{_persons(people, int(r.persons))}\n"
-                            f"cell {_degrees(south, 'N', 'S')} to "
-                            f"{_degrees(south + GRID_STEP, 'N', 'S')}, "
-                            f"{_degrees(west, 'E', 'W')} to "
-                            f"{_degrees(west + GRID_STEP, 'E', 'W')}"})
+                            + _("cell {south} to {north}, {west} to {east}").format(
+                                south=_latitude(south), north=_latitude(south + GRID_STEP),
+                                west=_longitude(west), east=_longitude(west + GRID_STEP))})
     return [pdk.Layer("PolygonLayer", id="people-cells", data=rows, get_polygon="polygon",
                       get_fill_color="color", stroked=True, get_line_color=[255, 255, 255, 160],
                       line_width_min_pixels=0.5, pickable=True)]
 
 
+def _percent(value: float) -> str:
+    """A percentage, whole, as the reader's language writes it: "90%"."""
+    # Translators: a percentage; {percent} is a whole number.
+    return _("{percent}%").format(percent=language.number(value))
+
+
+def _district(name: str, pcode: str, approximate: bool) -> str:
+    """A district's tooltip line: its name and P-code (the data's), and whether its shape
+    is an approximation."""
+    if approximate:
+        return _("{name} district, P-code {pcode} (approximate shape)").format(name=name,
+                                                                               pcode=pcode)
+    return _("{name} district, P-code {pcode}").format(name=name, pcode=pcode)
+
+
 def _facility_tip(r) -> str:
+    capacity = int(r.capacity)
+    places = language.number(capacity)
     if r.occupants is None or (isinstance(r.occupants, float) and pd.isna(r.occupants)):
-        load = f"{int(r.capacity):,} places · no valid occupancy report"
+        load = ngettext("{capacity} place · no valid occupancy report",
+                        "{capacity} places · no valid occupancy report",
+                        capacity).format(capacity=places)
     elif r.occupants == privacy.SUPPRESSED:
-        load = f"fewer than 5 of {int(r.capacity):,} places taken"
+        load = ngettext("fewer than 5 of {capacity} place taken",
+                        "fewer than 5 of {capacity} places taken",
+                        capacity).format(capacity=places)
     else:
-        load = f"{int(r.occupants):,} of {int(r.capacity):,} places taken ({r.full_pct:.0f}% full)"
+        # Translators: {share} is a percentage ("90%").
+        load = ngettext("{occupants} of {capacity} place taken ({share} full)",
+                        "{occupants} of {capacity} places taken ({share} full)",
+                        capacity).format(occupants=language.number(int(r.occupants)),
+                                         capacity=places, share=_percent(r.full_pct))
     kind, status = _label(r.kind, labels.FACILITY_KIND), _label(r.status, labels.FACILITY_STATUS)
-    return (f"{r.name}\n{kind} · {status.lower()}\n{load}\n"
-            f"last confirmed {_when(r.confirmed_at)}")
+    confirmed = _when(r.confirmed_at)
+    last = (_("last confirmed never") if confirmed is None
+            else _("last confirmed {moment}").format(moment=confirmed))
+    # A facility's name (the data's), its kind and status (labels), its load, when confirmed.
+    return f"{r.name}\n{kind} · {status.lower()}\n{load}\n{last}"
 
 
 facility_colour = palette.facility_colour
@@ -303,16 +353,23 @@ def facility_layer(facilities: pd.DataFrame) -> pdk.Layer:
                      line_width_min_pixels=1.5, pickable=True)
 
 
+def _hazard_tip(r) -> str:
+    kind = _("Hazard: {kind}").format(kind=_label(r.kind, labels.HAZARD_KIND))
+    severity = _("severity {severity}").format(
+        severity=_label(r.severity, labels.HAZARD_SEVERITY).lower())
+    start, end = _when(r.valid_from), _when(r.valid_to)
+    if end is None:
+        since = _("since {start}").format(start=start or _("never"))
+    else:
+        since = _("since {start}, until {end}").format(start=start or _("never"), end=end)
+    return f"{kind}\n{severity}\n{since}"
+
+
 def hazard_layer(hazards: pd.DataFrame) -> pdk.Layer:
     rows = [{"polygon": r.polygon,
              "fill": rgba(HAZARD_SEVERITY.get(r.severity, NO_REPORT), 90),
              "line": rgba(HAZARD_SEVERITY.get(r.severity, NO_REPORT), 255),
-             "tip": f"Hazard: {_label(r.kind, labels.HAZARD_KIND)}\n"
-                    f"severity {_label(r.severity, labels.HAZARD_SEVERITY).lower()}\n"
-                    f"since {_when(r.valid_from)}"
-                    + ("" if r.valid_to is None or pd.isna(r.valid_to)
-                       else f", until {_when(r.valid_to)}")}
-            for r in hazards.itertuples()]
+             "tip": _hazard_tip(r)} for r in hazards.itertuples()]
     return pdk.Layer("PolygonLayer", id="hazards", data=rows, get_polygon="polygon",
                      get_fill_color="fill", get_line_color="line", line_width_min_pixels=2,
                      stroked=True, pickable=True)
@@ -321,7 +378,8 @@ def hazard_layer(hazards: pd.DataFrame) -> pdk.Layer:
 def post_layer(posts: pd.DataFrame) -> pdk.Layer:
     rows = [{"position": [round(float(r.lon), 5), round(float(r.lat), 5)],
              "tip": f"{r.name}\n{_label(r.status, labels.CONSULAR_POST_STATUS)} · "
-                    f"hotline {r.hotline or 'none'}"}
+                    + (_("hotline {number}").format(number=r.hotline) if r.hotline
+                       else _("hotline none"))}
             for r in posts.itertuples()]
     return pdk.Layer("ScatterplotLayer", id="consular-posts", data=rows,
                      get_position="position", get_fill_color=[255, 255, 255, 255],
@@ -440,41 +498,55 @@ def legend_html(mode: str, statuses: Sequence[str] = (), rounded: bool = False,
     facility with 1 to 4 people shows no occupancy (a liaison's map)."""
     rows = []
     if mode == "points":
-        rows.append(("Your nationals, by status",
+        rows.append((_("Your nationals, by status"),
                      [_swatch(palette.PERSON_STATUS[s], _label(s, labels.PERSON_STATUS), "circle")
                       for s in
                       (statuses or vocab.PERSON_STATUSES) if s in palette.PERSON_STATUS]))
     else:
         upper = [b - 1 for b in COUNT_BINS[1:]] + [None]
-        ranges = [f"{a:,}–{b:,}" if b else f"{a:,}+"
+        number = language.number
+        ranges = [f"{number(a)}–{number(b)}" if b else f"{number(a)}+"
                   for a, b in zip(COUNT_BINS, upper, strict=True)]
-        what = "district" if mode == "areas" else "cell"
-        rounding = ", rounded to a multiple of 5" if rounded else ""
-        rows.append((f"Persons per {what}{rounding}",
-                     [_swatch(c, t) for c, t in zip(COUNT_COLOURS, ranges, strict=True)]))
-    pct = lambda x: f"{x * 100:.0f}%"  # noqa: E731
-    rows.append(("Facility load", [
-        _swatch(palette.LOAD_GREEN, f"under {pct(palette.AMBER_FROM)}", "circle"),
+        if mode == "areas":
+            title = (_("Persons per district, rounded to a multiple of 5") if rounded
+                     else _("Persons per district"))
+        else:
+            title = (_("Persons per cell, rounded to a multiple of 5") if rounded
+                     else _("Persons per cell"))
+        rows.append((title, [_swatch(c, t) for c, t in zip(COUNT_COLOURS, ranges, strict=True)]))
+
+    def pct(share: float) -> str:
+        return _percent(share * 100)
+
+    rows.append((_("Facility load"), [
+        _swatch(palette.LOAD_GREEN, _("under {share}").format(share=pct(palette.AMBER_FROM)),
+                "circle"),
         _swatch(palette.LOAD_AMBER, f"{pct(palette.AMBER_FROM)}–{pct(palette.RED_FROM)}",
                 "circle"),
-        _swatch(palette.LOAD_RED, f"{pct(palette.RED_FROM)} and over", "circle"),
-        _swatch(NO_REPORT, "no valid report" + (" or fewer than 5" if few_hidden else ""),
+        _swatch(palette.LOAD_RED, _("{share} and over").format(share=pct(palette.RED_FROM)),
                 "circle"),
+        _swatch(NO_REPORT, _("no valid report or fewer than 5") if few_hidden
+                else _("no valid report"), "circle"),
     ]))
-    rows.append(("Hazard severity", [_swatch(c, s) for s, c in HAZARD_SEVERITY.items()]))
-    rows.append(("Consular post", [_swatch("#ffffff", "embassy or consulate", "circle",
-                                           ring=POST)]))
+    rows.append((_("Hazard severity"), [
+        _swatch(c, _label(s, labels.HAZARD_SEVERITY).lower()) for s, c in HAZARD_SEVERITY.items()]))
+    rows.append((_("Consular post"), [_swatch("#ffffff", _("embassy or consulate"), "circle",
+                                              ring=POST)]))
+    # Translators: a legend's title, then its entries: the colon as your language writes it.
+    titled = _("{title}:")
     return "".join(
         f"<div style='font-size:1.05rem;margin-bottom:0.2rem'>"
-        f"<b>{escape_markdown(title)}:</b> "
+        f"<b>{titled.format(title=escape_markdown(title))}</b> "
         f"{''.join(items)}</div>" for title, items in rows)
 
 
 def as_of_caption(as_of: datetime, earlier: bool = False) -> str:
-    """What the moment shown means for each layer."""
+    """What the moment shown means for each layer, in the reader's language."""
     if not earlier:
-        return f"Hazards active at {as_of:%d %b %Y, %H:%M} UTC."
-    return (f"As of {as_of:%d %b %Y, %H:%M} UTC: people where their history puts them then, "
-            "facility load from the latest valid report by then, last confirmed by then (or "
-            "else the latest report then), hazards active then. Facility status has no "
-            "history: it is today's.")
+        # Translators: {moment} is a date and time, with "UTC".
+        return _("Hazards active at {moment}.").format(moment=language.moment(as_of))
+    # Translators: {moment} is a date and time, with "UTC".
+    return _("As of {moment}: people where their history puts them then, facility load from "
+             "the latest valid report by then, last confirmed by then (or else the latest "
+             "report then), hazards active then. Facility status has no history: it is "
+             "today's.").format(moment=language.moment(as_of))

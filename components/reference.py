@@ -5,24 +5,38 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 import streamlit as st
+from babel import dates
 
+from dashboard import language
 from dashboard.figures import meetings
 from dashboard.figures.meetings import Meeting, MeetingRefused, MeetingStoreUnavailable
+from dashboard.language import N_, _
 from dashboard.rules import access
 from dashboard.rules.access import Viewer
 
+# The choices, in English: the picker's values (kept in the session whatever the
+# reader's language), translated where shown.
 CHOICES = {
-    "24 hours": timedelta(hours=24),
-    "3 days": timedelta(days=3),
-    "7 days": timedelta(days=7),
+    N_("24 hours"): timedelta(hours=24),
+    N_("3 days"): timedelta(days=3),
+    N_("7 days"): timedelta(days=7),
 }
-START, CHOSEN = "Scenario start", "Chosen moment"
-MEETING = "Previous meeting"
+START, CHOSEN = N_("Scenario start"), N_("Chosen moment")
+MEETING = N_("Previous meeting")
 FALLBACK = "24 hours"
 
 
+def _moment(at: datetime, pattern: str) -> str:
+    """A moment as the meetings have always been said ("07 Nov 04:00"), with the month
+    in the reader's language."""
+    code = language.current()
+    return dates.format_datetime(at, pattern,
+                                 locale=language.SOURCE if code == language.PSEUDO else code)
+
+
 def meeting_label(meeting: Meeting) -> str:
-    return f"{MEETING} ({meeting.at:%d %b %H:%M})"
+    # Translators: {moment} is a day, month and time, such as "07 Nov 04:00"
+    return _("Previous meeting ({moment})").format(moment=_moment(meeting.at, "dd MMM HH:mm"))
 
 
 def reference_picker(as_of: datetime, starts_at: datetime, key: str = "reference",
@@ -61,8 +75,8 @@ def reference_picker(as_of: datetime, starts_at: datetime, key: str = "reference
     st.session_state[seen_key] = seen
     with choice:
         picked = st.segmented_control(
-            "Change since", options, key=span_key,
-            format_func=lambda o: meeting_label(meeting) if o == MEETING and meeting else o,
+            _("Change since"), options, key=span_key,
+            format_func=lambda o: meeting_label(meeting) if o == MEETING and meeting else _(o),
         ) or default
 
     if picked == MEETING and meeting:
@@ -75,9 +89,9 @@ def reference_picker(as_of: datetime, starts_at: datetime, key: str = "reference
         # Below the row, so that the meeting control keeps its place beside the choices.
         with st.container(horizontal=True):
             default_at = as_of - timedelta(hours=24)
-            day = st.date_input("Day", value=default_at.date(), min_value=starts_at.date(),
+            day = st.date_input(_("Day"), value=default_at.date(), min_value=starts_at.date(),
                                 max_value=as_of.date(), key=f"{key}-day", width=150)
-            at = st.time_input("Time (UTC)", value=time(default_at.hour, 0),
+            at = st.time_input(_("Time (UTC)"), value=time(default_at.hour, 0),
                                key=f"{key}-time", width=120)
             reference = datetime.combine(day, at)
     return min(max(reference, starts_at), as_of)
@@ -85,25 +99,28 @@ def reference_picker(as_of: datetime, starts_at: datetime, key: str = "reference
 
 def _record_control(viewer: Viewer, as_of: datetime, starts_at: datetime, key: str) -> None:
     """A popover, out of the projector's way, to record when the committee last met."""
-    with st.popover("Meeting", icon=":material/event:",
-                    help="Record when the committee last met: the Overview then compares "
-                         "with it by default, for everyone in this scenario."):
+    with st.popover(_("Meeting"), icon=":material/event:",
+                    help=_("Record when the committee last met: the Overview then compares "
+                           "with it by default, for everyone in this scenario.")):
         proposed = meetings.default_moment(meetings.utc_now())
         with st.form(f"{key}-meeting-form", border=False):
-            st.caption("When was the previous committee meeting? Times are UTC.")
-            day = st.date_input("Meeting day (UTC)", value=proposed.date(),
+            st.caption(_("When was the previous committee meeting? Times are UTC."))
+            day = st.date_input(_("Meeting day (UTC)"), value=proposed.date(),
                                 key=f"{key}-meeting-day")
-            at = st.time_input("Meeting time (UTC)", value=proposed.time(),
+            at = st.time_input(_("Meeting time (UTC)"), value=proposed.time(),
                                step=timedelta(minutes=15), key=f"{key}-meeting-time")
-            saved = st.form_submit_button("Record meeting")
+            saved = st.form_submit_button(_("Record meeting"))
         if saved:
             try:
                 meeting = meetings.record(viewer, datetime.combine(day, at), starts_at)
             except (MeetingRefused, MeetingStoreUnavailable) as exc:
                 st.error(str(exc))
             else:
-                note = f"Meeting of {meeting.at:%d %b %Y %H:%M} UTC recorded."
+                held = _moment(meeting.at, "dd MMM y HH:mm")
                 if meeting.at >= as_of:
-                    note += " It is not before the moment shown, so it is not offered here."
+                    note = _("Meeting of {moment} UTC recorded. It is not before the moment "
+                             "shown, so it is not offered here.").format(moment=held)
+                else:
+                    note = _("Meeting of {moment} UTC recorded.").format(moment=held)
                 st.success(note)
                 st.toast(note, icon=":material/event_available:")

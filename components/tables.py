@@ -19,9 +19,11 @@ import streamlit as st
 
 from components import projector
 from components.session import Context, current_page, current_view, note_rows
+from dashboard import language
 from dashboard.contract import labels
 from dashboard.figures import exports, report_pdf
 from dashboard.figures.scenarios import ScenarioInfo
+from dashboard.language import _
 from dashboard.rules import audit
 
 
@@ -58,13 +60,15 @@ def readable(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None
     return shown.assign(**{c: shown[c].fillna("") for c in text})
 
 
-def export(context: Context, frame: pd.DataFrame, name: str, label: str = "Download",
+def export(context: Context, frame: pd.DataFrame, name: str, label: str | None = None,
            *, scenario: ScenarioInfo | None = None, heading: str | None = None,
            codes: dict[str, dict[str, str]] | None = None,
            hashtags: dict[str, str] | None = None) -> None:
     """Two downloads of exactly `frame`, `name`.csv and `name`.xlsx
     (dashboard.figures.exports), each written to the audit log when taken (page,
-    filters with the search text, file, rows).
+    filters with the search text, file, rows). `label` (already in the reader's
+    language; "Download" without one) names the buttons; the files' headings are in
+    the reader's language too, their codes and hashtags as they are.
 
     The rows are of `scenario` (by default the session's): for an exercise, EXERCISE
     leads the file names and the first line. A file of several scenarios' rows (the
@@ -72,10 +76,12 @@ def export(context: Context, frame: pd.DataFrame, name: str, label: str = "Downl
     and no EXERCISE marking over rows that are not all an exercise's. `hashtags`
     gives a column's HXL hashtag where this table's column means something else
     than dashboard.contract.hxl says."""
+    label = label or _("Download")
+    reading = language.current()  # the files are made in another thread: in this language
     scenario = context.scenario if heading is None and scenario is None else scenario
     first = heading
     if scenario is not None and scenario.is_exercise:
-        name = f"EXERCISE-{name}"
+        name = f"EXERCISE-{name}"  # in every language: partners' tools look for it
         first = exports.exercise_marking(scenario.name)
     view = current_view()
     filters = dict(view.filters) if view else {}
@@ -90,13 +96,17 @@ def export(context: Context, frame: pd.DataFrame, name: str, label: str = "Downl
         audit.record(context.viewer, audit.Entry(page=page, action="export",
                                                  filters={**filters, "file": file_name},
                                                  rows_shown=rows))
-        return write(exports.sheet(frame, first, codes, hashtags))
+        with language.speaking(reading):
+            return write(exports.sheet(frame, first, codes, hashtags))
 
     with st.container(horizontal=True, gap="small"):
-        st.download_button(f"{label} (CSV)", lambda: made(f"{name}.csv", exports.csv_file),
+        # Translators: {label} is what a download holds, such as "Download the queue"
+        st.download_button(_("{label} (CSV)").format(label=label),
+                           lambda: made(f"{name}.csv", exports.csv_file),
                            file_name=f"{name}.csv", mime="text/csv", on_click="ignore",
                            key=f"export-{page}-{name}.csv", icon=":material/download:")
-        st.download_button(f"{label} (Excel)",
+        # Translators: {label} is what a download holds, such as "Download the queue"
+        st.download_button(_("{label} (Excel)").format(label=label),
                            lambda: made(f"{name}.xlsx",
                                         lambda table: exports.xlsx_bytes(table, title=label)),
                            file_name=f"{name}.xlsx", mime=exports.XLSX_MIME, on_click="ignore",
@@ -104,7 +114,7 @@ def export(context: Context, frame: pd.DataFrame, name: str, label: str = "Downl
 
 
 def report_export(context: Context, as_of: datetime, reference_at: datetime,
-                  label: str = "Situation report (PDF)") -> None:
+                  label: str | None = None) -> None:
     """A download of the situation report of what this reader sees at `as_of`, with the
     changes since `reference_at` (dashboard.figures.report_pdf). The PDF is made when
     the button is clicked, not on every run of the page (seconds at a million persons),
@@ -115,14 +125,18 @@ def report_export(context: Context, as_of: datetime, reference_at: datetime,
     page = current_page()
     name = report_pdf.file_name(context.scenario, as_of)
     database, viewer = context.database, context.viewer
+    reading = language.current()  # the report is made in another thread: in this language
 
     def made() -> bytes:  # run by Streamlit on the click, in a thread of its own
-        return report_pdf.write_report(database, viewer, as_of, reference_at, page=page,
-                                       filters=filters, name=name).pdf
+        with language.speaking(reading):
+            return report_pdf.write_report(database, viewer, as_of, reference_at, page=page,
+                                           filters=filters, name=name).pdf
 
-    st.download_button(label, made, file_name=name, mime="application/pdf",
-                       on_click="ignore", icon=":material/picture_as_pdf:",
-                       help="A PDF of these figures, the map, shelters near capacity, overdue "
-                            "referrals, the evacuation funnel and movements, hazards and data "
-                            "quality, exactly as your role sees them; recorded in the audit log.",
+    st.download_button(label or _("Situation report (PDF)"), made, file_name=name,
+                       mime="application/pdf", on_click="ignore",
+                       icon=":material/picture_as_pdf:",
+                       help=_("A PDF of these figures, the map, shelters near capacity, overdue "
+                              "referrals, the evacuation funnel and movements, hazards and data "
+                              "quality, exactly as your role sees them; recorded in the audit "
+                              "log."),
                        key=f"report-{page}")

@@ -145,7 +145,7 @@ _ = gettext
 
 def _locale() -> Locale:
     code = current()
-    return Locale.parse("en_GB" if code in (SOURCE, PSEUDO) else code)
+    return Locale.parse(SOURCE if code == PSEUDO else code)
 
 
 def number(value: float, digits: int = 0) -> str:
@@ -155,8 +155,9 @@ def number(value: float, digits: int = 0) -> str:
     return numbers.format_decimal(value, format=pattern, locale=_locale())
 
 
-# English keeps the product's own forms; other languages take CLDR's for the same fields.
-_ENGLISH = {"yMMMd": "d MMM y", "MMMd": "d MMM", "yMMMEd": "EEE d MMM y"}
+# English keeps the product's own forms ("07 Nov 2026, 04:00 UTC"); other languages take
+# CLDR's for the same fields.
+_ENGLISH = {"yMMMd": "dd MMM y", "MMMd": "dd MMM", "yMMMEd": "EEE dd MMM y"}
 
 
 def _date(on: date | datetime, skeleton: str) -> str:
@@ -167,7 +168,9 @@ def _date(on: date | datetime, skeleton: str) -> str:
 
 
 def _with_time(on: str, at: datetime) -> str:
-    joiner = dates.get_datetime_format("medium", locale=_locale())
+    where = _locale()
+    joiner = "{1}, {0}" if where.language == "en" else dates.get_datetime_format(
+        "medium", locale=where)
     return str(joiner).replace("{1}", on).replace("{0}", f"{at:%H:%M}")
 
 

@@ -9,8 +9,10 @@ from components.map import HEIGHT, as_of_caption, basemap, build_deck, legend_ht
 from components.page import live, page_start
 from components.place import picked_place
 from components.session import Context, audited, note_filters, note_rows
+from dashboard import language
 from dashboard.contract import labels
 from dashboard.figures import demography, geo
+from dashboard.language import N_, _, ngettext
 from dashboard.rules import access
 
 
@@ -18,20 +20,25 @@ def content(context: Context, as_of) -> None:
     options = geo.filter_options(context.database, context.viewer)
     nats_col, status_col, vuln_col, tiles_col = st.columns([3, 3, 3, 2])
     nationalities = nats_col.multiselect(
-        "Nationality", list(options.nationalities), key="map_nats", placeholder="All",
+        _("Nationality"), list(options.nationalities), key="map_nats",
+        # Translators: a filter with nothing chosen: every nationality.
+        placeholder=_("All"),
+        # a country's name (the data's) and its ISO3 code
         format_func=lambda iso3: f"{options.nationalities[iso3]} ({iso3})",
-        help="First or second nationality.")
+        help=_("First or second nationality."))
     statuses = status_col.multiselect(
-        "Status", list(options.statuses), default=list(geo.IN_COUNTRY), key="map_status",
-        placeholder="All", format_func=lambda s: labels.word(s, labels.PERSON_STATUS),
-        help="By default, people still in the country.")
+        _("Status"), list(options.statuses), default=list(geo.IN_COUNTRY), key="map_status",
+        # Translators: a filter with nothing chosen: every status.
+        placeholder=_("All"), format_func=lambda s: labels.word(s, labels.PERSON_STATUS),
+        help=_("By default, people still in the country."))
     vulnerabilities = vuln_col.multiselect(
-        "Vulnerability", list(options.vulnerabilities), key="map_vuln", placeholder="Any",
-        format_func=lambda s: labels.word(s, labels.VULNERABILITY),
-        help="People with at least one of these.")
-    tiles = tiles_col.toggle("Street map tiles", key="map_tiles",
-                             help="Needs the internet. Off, the map uses only the shipped "
-                                  "base map.")
+        _("Vulnerability"), list(options.vulnerabilities), key="map_vuln",
+        # Translators: a filter with nothing chosen: any vulnerability, or none.
+        placeholder=_("Any"), format_func=lambda s: labels.word(s, labels.VULNERABILITY),
+        help=_("People with at least one of these."))
+    tiles = tiles_col.toggle(_("Street map tiles"), key="map_tiles",
+                             help=_("Needs the internet. Off, the map uses only the shipped "
+                                    "base map."))
     note_filters(nationality=nationalities, status=statuses, vulnerability=vulnerabilities,
                  tiles=tiles)
 
@@ -46,32 +53,43 @@ def content(context: Context, as_of) -> None:
     base = basemap()
     missing = [name for name, data in base.items() if data.get("missing")]
     if missing:
-        st.warning(f"Base-map file(s) missing from data/basemap/: {', '.join(missing)}. "
-                   "People, facilities and hazards are still drawn.")
+        # Translators: {files} lists file names.
+        st.warning(_("Base-map file(s) missing from data/basemap/: {files}. People, facilities "
+                     "and hazards are still drawn.").format(files=", ".join(missing)))
 
     if access.sees_person_level(context.viewer.role):
-        st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
+        # Translators: {nationalities} lists ISO3 codes of countries (ETH, PHL).
+        st.caption(_("Your consenting nationals only: {nationalities}").format(
+            nationalities=", ".join(context.viewer.nationalities)))
     event = st.pydeck_chart(build_deck(people, layers, base, view, tiles=tiles), height=HEIGHT,
                             on_select="rerun", selection_mode="single-object", key="map-deck")
     st.markdown(legend_html(people.mode, statuses, rounded=people.rounded,
                             few_hidden=access.sees_person_level(context.viewer.role)),
                 unsafe_allow_html=True)
 
-    for note in people.notes:
-        st.markdown(note)
-    shapes = ("District shapes are approximations built from district centres, not "
-              "official boundaries." if view.approximate else "")
-    st.caption(f"{as_of_caption(as_of, earlier=people.as_of is not None)} Confidential "
-               f"facilities are never drawn. {shapes}".strip())
+    for note in people.notes:  # made in English (cached): said in the reader's language
+        st.markdown(note.said())
+    said = [as_of_caption(as_of, earlier=people.as_of is not None),
+            _("Confidential facilities are never drawn.")]
+    if view.approximate:
+        said.append(_("District shapes are approximations built from district centres, not "
+                      "official boundaries."))
+    st.caption(" ".join(said))
     if layers.unreadable_hazards:
-        st.markdown(f"{layers.unreadable_hazards} active hazards have an unreadable shape and "
-                    "are not drawn.")
+        unreadable = layers.unreadable_hazards
+        st.markdown(ngettext("{count} active hazard has an unreadable shape and is not drawn.",
+                             "{count} active hazards have an unreadable shape and are not "
+                             "drawn.", unreadable).format(count=language.number(unreadable)))
 
     place = picked_place((event or {}).get("selection"))
     if place is not None:
         note_filters(**place.as_audit())
-    st.subheader("Who the people matching the filters are"
-                 + (f" in {escape_markdown(place.label)}" if place is not None else ""))
+    if place is None:
+        st.subheader(_("Who the people matching the filters are"))
+    else:
+        # Translators: {place} is a district ("Matn district (P-code LB1101)") or a grid cell.
+        st.subheader(_("Who the people matching the filters are in {place}").format(
+            place=escape_markdown(place.label)))
     narrowing = demography.Narrowing(tuple(statuses), tuple(nationalities), tuple(vulnerabilities),
                                      area=place.pcode if place else None,
                                      cell=place.cell if place else None)
@@ -87,4 +105,4 @@ def body(context: Context, as_of) -> None:
 
 
 def render() -> None:
-    live(page_start("map", "Map"), body, as_of_control=True)
+    live(page_start("map", N_("Map")), body, as_of_control=True)

@@ -1,49 +1,73 @@
 """My nationals: a consular liaison's own consenting nationals, person by person."""
 
+from datetime import datetime
+
 import streamlit as st
+from babel import dates
 
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
 from components.tables import export, person_table
+from dashboard import language
 from dashboard.contract import labels, vocab
 from dashboard.figures import people
+from dashboard.language import _
 
 OVERDUE_KEY = "nationals-overdue"
 
 
+def _moment(at: datetime) -> str:
+    """A moment as the download's label has always said it ("07 Nov 04:00"), with the
+    month in the reader's language."""
+    code = language.current()
+    return dates.format_datetime(at, "dd MMM HH:mm",
+                                 locale=language.SOURCE if code == language.PSEUDO else code)
+
+
+def _stage(code: str) -> str:
+    return _(people.NO_CASE) if code == people.NO_CASE else labels.word(code,
+                                                                         labels.EVACUATION_STAGE)
+
+
 def content(context: Context, as_of) -> None:
     viewer = context.viewer
-    st.caption(f"Your consenting nationals who are not under international protection: "
-               f"{', '.join(viewer.nationalities)}")
+    # Translators: {nationalities} is a list of country codes, such as "ETH, KEN"
+    st.caption(_("Your consenting nationals who are not under international protection: "
+                 "{nationalities}").format(nationalities=", ".join(viewer.nationalities)))
 
     choices = people.options(context.database, viewer, as_of)
-    show = st.segmented_control("Show", list(people.SHOW), default="all",
-                                format_func=people.SHOW.get, key="nationals-show") or "all"
+    show = st.segmented_control(_("Show"), list(people.SHOW), default="all",
+                                format_func=lambda k: _(people.SHOW[k]),
+                                key="nationals-show") or "all"
     search_col, overdue_col = st.columns([4, 1], vertical_alignment="bottom")
-    search = search_col.text_input("Search by name or registration reference",
+    search = search_col.text_input(_("Search by name or registration reference"),
                                    key="nationals-search")
     if OVERDUE_KEY not in st.session_state:  # a link from Referrals opens this filter
         st.session_state[OVERDUE_KEY] = st.query_params.get("overdue") == "1"
-    overdue = overdue_col.toggle("Has an overdue referral", key=OVERDUE_KEY,
-                                 help="A consular, documentation, evacuation or family-tracing "
-                                      "referral still awaiting its receiver past its deadline")
+    overdue = overdue_col.toggle(_("Has an overdue referral"), key=OVERDUE_KEY,
+                                 help=_("A consular, documentation, evacuation or family-tracing "
+                                        "referral still awaiting its receiver past its deadline"))
     a, b, c, d, e = st.columns(5)
+    anything, nothing = _("Choose options"), _("No options to select")  # Streamlit's own
     filters = people.Filters(
         show=show,
         search=search,
         overdue_referral=overdue,
-        statuses=tuple(a.multiselect("Status", list(vocab.PERSON_STATUSES),
+        statuses=tuple(a.multiselect(_("Status"), list(vocab.PERSON_STATUSES),
                                      format_func=lambda s: labels.word(s, labels.PERSON_STATUS),
-                                     key="nationals-status")),
-        areas=tuple(b.multiselect("Area", choices["areas"], key="nationals-area")),
-        facilities=tuple(c.multiselect("Facility", choices["facilities"],
+                                     placeholder=anything, key="nationals-status")),
+        areas=tuple(b.multiselect(_("Area"), choices["areas"],
+                                  placeholder=anything if choices["areas"] else nothing,
+                                  key="nationals-area")),
+        facilities=tuple(c.multiselect(_("Facility"), choices["facilities"],
+                                       placeholder=anything if choices["facilities"] else nothing,
                                        key="nationals-facility")),
-        documents=tuple(d.multiselect("Documents", list(vocab.DOCUMENTS),
+        documents=tuple(d.multiselect(_("Documents"), list(vocab.DOCUMENTS),
                                       format_func=lambda s: labels.word(s, labels.DOCUMENT),
-                                      key="nationals-documents")),
-        stages=tuple(e.multiselect("Evacuation stage",
+                                      placeholder=anything, key="nationals-documents")),
+        stages=tuple(e.multiselect(_("Evacuation stage"),
                                    [people.NO_CASE, *vocab.ALL_EVACUATION_STAGES],
-                                   format_func=lambda s: labels.word(s, labels.EVACUATION_STAGE),
+                                   format_func=_stage, placeholder=anything,
                                    key="nationals-stage")),
     )
     note_filters(**filters.as_audit())
@@ -51,7 +75,9 @@ def content(context: Context, as_of) -> None:
                      // people.ROW_LIMIT))
     page = 0
     if pages > 1:
-        page = st.number_input(f"Page (of {pages:,}, {people.ROW_LIMIT:,} rows each)",
+        page = st.number_input(_("Page (of {pages}, {rows} rows each)").format(
+                                   pages=language.number(pages),
+                                   rows=language.number(people.ROW_LIMIT)),
                                min_value=1, max_value=pages, step=1,
                                key="nationals-page") - 1
     data = people.nationals(context.database, viewer, filters, as_of, page)
@@ -59,44 +85,48 @@ def content(context: Context, as_of) -> None:
         note_filters(page=page + 1)
     if data.as_of is not None:
         note_filters(as_of=data.as_of.isoformat(timespec="minutes"))
-        st.caption(f"As of {data.as_of:%d %b %Y, %H:%M} UTC: status, facility, area and last "
-                   "change as the history has them then; only persons registered by then. "
-                   "Documents, evacuation case and movement have no history here: they are "
-                   "today's, and so is who needs a travel document.")
+        st.caption(_("As of {moment}: status, facility, area and last change as the history "
+                     "has them then; only persons registered by then. Documents, evacuation "
+                     "case and movement have no history here: they are today's, and so is who "
+                     "needs a travel document.").format(moment=language.moment(data.as_of)))
 
     for column, (label, value) in zip(st.columns(4), [
-            ("My nationals", data.total), ("Missing", data.missing),
-            ("Need an emergency travel document", data.travel_document),
-            ("Matching the filters", data.matching)], strict=True):
-        column.metric(label, f"{value:,}", border=True)
+            (_("My nationals"), data.total), (_("Missing"), data.missing),
+            (_("Need an emergency travel document"), data.travel_document),
+            (_("Matching the filters"), data.matching)], strict=True):
+        column.metric(label, language.number(value), border=True)
 
     if data.rows.empty:
-        st.info("Nobody matches these filters.")
+        st.info(_("Nobody matches these filters."))
         return
     if data.matching > len(data.rows):
         first = data.page * people.ROW_LIMIT + 1
-        st.info(f"Rows {first:,}–{first + len(data.rows) - 1:,} of {data.matching:,} matching "
-                "persons (missing first, then by name): turn the page above, or narrow the "
-                "filters.")
+        st.info(_("Rows {first}–{last} of {matching} matching persons (missing first, then by "
+                  "name): turn the page above, or narrow the filters.").format(
+            first=language.number(first), last=language.number(first + len(data.rows) - 1),
+            matching=language.number(data.matching)))
     person_table(data.rows, {"status": labels.PERSON_STATUS}, height=560, column_config={
-        "as_of": st.column_config.DatetimeColumn("As of", format="D MMM YYYY, HH:mm"),
-        "needs_travel_document": st.column_config.CheckboxColumn("Needs travel document"),
-        "overdue_referral": st.column_config.CheckboxColumn("Overdue referral"),
-        "age": st.column_config.NumberColumn("Age", format="%d"),
-        "movement_departs": st.column_config.DatetimeColumn("Movement departs",
+        "as_of": st.column_config.DatetimeColumn(_("As of"), format="D MMM YYYY, HH:mm"),
+        "needs_travel_document": st.column_config.CheckboxColumn(_("Needs travel document")),
+        "overdue_referral": st.column_config.CheckboxColumn(_("Overdue referral")),
+        "age": st.column_config.NumberColumn(_("Age"), format="%d"),
+        "movement_departs": st.column_config.DatetimeColumn(_("Movement departs"),
                                                             format="D MMM, HH:mm"),
-        "updated_at": st.column_config.DatetimeColumn("Updated", format="D MMM, HH:mm"),
+        "updated_at": st.column_config.DatetimeColumn(_("Updated"), format="D MMM, HH:mm"),
     })
+    rows = language.number(len(data.rows))
     if data.as_of is None:
-        export(context, data.rows, "my-nationals", f"Download these {len(data.rows):,} rows",
+        export(context, data.rows, "my-nationals",
+               _("Download these {rows} rows").format(rows=rows),
                codes={"status": labels.PERSON_STATUS})
-        st.caption("The download holds exactly the rows shown above.")
+        st.caption(_("The download holds exactly the rows shown above."))
     else:
         export(context, data.rows, f"my-nationals-as-of-{data.as_of:%Y-%m-%d-%H%M}",
-               f"Download these {len(data.rows):,} rows as of {data.as_of:%d %b %H:%M}",
+               _("Download these {rows} rows as of {moment}").format(
+                   rows=rows, moment=_moment(data.as_of)),
                codes={"status": labels.PERSON_STATUS})
-        st.caption("The download holds exactly the rows shown above, with the moment they "
-                   "show in its name and first column.")
+        st.caption(_("The download holds exactly the rows shown above, with the moment they "
+                     "show in its name and first column."))
 
 
 def body(context: Context, as_of) -> None:
@@ -107,4 +137,4 @@ def body(context: Context, as_of) -> None:
 
 
 def render() -> None:
-    live(page_start("my_nationals", "My nationals"), body, as_of_control=True)
+    live(page_start("my_nationals", _("My nationals")), body, as_of_control=True)

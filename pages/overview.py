@@ -13,6 +13,7 @@ from components.tables import export, report_export, table
 from dashboard.contract import labels
 from dashboard.figures import demography, palette
 from dashboard.figures.overview import overview
+from dashboard.language import N_, _
 from dashboard.rules import access
 
 
@@ -21,11 +22,15 @@ def content(context: Context, as_of) -> None:
     note_filters(reference_at=reference_at.isoformat(timespec="minutes"))
     data = overview(context.database, context.viewer, as_of, reference_at)
     if access.sees_person_level(context.viewer.role):
-        st.caption(f"Your consenting nationals only: {', '.join(context.viewer.nationalities)}")
+        # Translators: {nationalities} lists ISO3 codes of countries (ETH, PHL).
+        st.caption(_("Your consenting nationals only: {nationalities}").format(
+            nationalities=", ".join(context.viewer.nationalities)))
     # The moment compared with, said once: in each tile it was cut off on a projector.
     # It is the moment the figures are for (an earlier one is taken to the quarter hour).
     said, report = st.columns([4, 1], vertical_alignment="center")
-    said.markdown(f"**Changes since {data.reference_at:%a %d %b, %H:%M} UTC**")
+    # Translators: {moment} is a weekday, day, month and time: "Sun 22 Nov, 23:59".
+    said.markdown(_("**Changes since {moment} UTC**").format(
+        moment=charts.weekday_moment(data.reference_at)))
     with report:
         report_export(context, as_of, reference_at)
     kpi_row(data.figures)
@@ -34,30 +39,31 @@ def content(context: Context, as_of) -> None:
     left, middle, right = st.columns(3)
     with left:
         charts.show(charts.category_bars(data.by_status, "status", "persons",
-                                         palette.PERSON_STATUS, "People by status",
+                                         palette.PERSON_STATUS, _("People by status"),
                                          words=labels.PERSON_STATUS),
                     key="overview-status")
     with middle:
         charts.show(charts.category_bars(data.funnel, "stage", "cases",
-                                         palette.EVACUATION_STAGE, "Evacuation cases by stage"),
+                                         palette.EVACUATION_STAGE,
+                                         _("Evacuation cases by stage")),
                     key="overview-funnel")
     with right:
         overdue = data.overdue_by_service
         charts.show(charts.category_bars(
             overdue, "service", "overdue", dict.fromkeys(overdue.service,
                                                          palette.REFERRAL_STATUS["overdue"]),
-            "Overdue referrals by service"), key="overview-overdue")
+            _("Overdue referrals by service")), key="overview-overdue")
 
-    st.subheader("Who the people are")
+    st.subheader(_("Who the people are"))
     show_profile(context, demography.profile(context.database, context.viewer, as_of),
                  "overview")
 
-    st.subheader("Facilities at 90% of capacity or more")
+    st.subheader(_("Facilities at 90% of capacity or more"))
     if data.near_capacity.empty:
-        st.write("None.")
+        st.write(_("None."))
     else:
         table(data.near_capacity, column_config={"full_pct": st.column_config.NumberColumn(
-            "% full", format="%d%%")})
+            labels.heading("full_pct"), format="%d%%")})
         export(context, data.near_capacity, "facilities-near-capacity")
 
 
@@ -69,4 +75,4 @@ def body(context: Context, as_of) -> None:
 
 
 def render() -> None:
-    live(page_start("overview", "Overview"), body, as_of_control=True)
+    live(page_start("overview", N_("Overview")), body, as_of_control=True)

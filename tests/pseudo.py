@@ -28,6 +28,7 @@ def leftover(text: str) -> list[str]:
     while previous != text:  # a marked sentence may hold marked words
         previous, text = text, _MARKED.sub(" ", text)
     text = re.sub(r":material/[a-z_]+:", " ", text)  # icons
+    text = re.sub(r"<[^<>]*>", " ", text)  # markup (the map's legend)
     text = re.sub(r"https?://\S+|`[^`]*`", " ", text)  # addresses, code
     return [w for w in _WORD.findall(text) if not _DATA.match(w)]
 

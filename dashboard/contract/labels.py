@@ -178,6 +178,24 @@ COLUMNS = Words({
     "pcode": N_("P-code"), "area_pcode": N_("P-code"), "sex": N_("Sex"), "age_band": N_("Age"),
     "vulnerabilities": N_("Vulnerabilities"), "band": N_("Age"), "tag": N_("Vulnerability"),
     "f": N_("Female"), "m": N_("Male"), "x": N_("Other or not recorded"),
+    # Named in words by the column's name alone, here so that the catalogs hold them.
+    "accepted": N_("Accepted"), "active": N_("Active"), "age": N_("Age"), "area": N_("Area"),
+    "arrived": N_("Arrived"), "capacity": N_("Capacity"), "cases": N_("Cases"),
+    "check": N_("Check"), "confirmation": N_("Confirmation"), "country": N_("Country"),
+    "deadline": N_("Deadline"), "declined": N_("Declined"), "departed": N_("Departed"),
+    "destination": N_("Destination"), "documented": N_("Documented"),
+    "documents": N_("Documents"), "facilities": N_("Facilities"), "facility": N_("Facility"),
+    "free": N_("Free"), "kind": N_("Kind"), "left out of": N_("Left out of"),
+    "manifested": N_("Manifested"), "mode": N_("Mode"), "movement": N_("Movement"),
+    "name": N_("Name"), "nationality": N_("Nationality"), "occupants": N_("Occupants"),
+    "open": N_("Open"), "open_referrals": N_("Open referrals"), "overdue": N_("Overdue"),
+    "overdue_referral": N_("Overdue referral"), "persons": N_("Persons"), "phone": N_("Phone"),
+    "priority": N_("Priority"), "requested": N_("Requested"), "rows": N_("Rows"),
+    "seats": N_("Seats"), "sent": N_("Sent"), "service": N_("Service"), "status": N_("Status"),
+    "total": N_("Total"), "trend": N_("Trend"), "verified": N_("Verified"),
+    "under 1 day": N_("Under 1 day"), "1–3 days": N_("1–3 days"), "3–7 days": N_("3–7 days"),
+    "7 days or more": N_("7 days or more"), "as_of": N_("As of"), "on_time": N_("On time"),
+    "median_hours": N_("Median hours"), "median_days": N_("Median days"),
 })
 
 

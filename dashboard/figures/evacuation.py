@@ -24,6 +24,7 @@ import pandas as pd
 
 from dashboard.contract import vocab
 from dashboard.figures import quality, tallies
+from dashboard.language import N_
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.rules.privacy import Count, Shown
@@ -40,6 +41,9 @@ MANIFEST = {
     "arrived": ("arrived_origin", "followed_up"),
     "no_show": ("no_show",),
 }
+# Why an earlier moment is not shown (Evacuation.note), translated where shown.
+STILL_READING = N_("The server is still reading the history (about a minute after it starts): "
+                   "this is the latest data.")
 MOVEMENT_ORDER = {s: i for i, s in enumerate(("boarding", "planned", "departed", "arrived",
                                               "cancelled"))}
 
@@ -50,7 +54,8 @@ class Evacuation:
     tables then hold text: numbers and "<5")."""
 
     as_of: datetime               # the moment the funnel and progress are for
-    note: str | None              # why an earlier moment asked for is not shown
+    note: str | None              # why an earlier moment asked for is not shown (English:
+                                  # the page translates it)
     earlier: bool                 # the moment is before the latest data
     stages: pd.DataFrame         # stage, cases (every valid case of the scope)
     reached: pd.DataFrame        # stage, cases at or beyond it on the main path
@@ -175,8 +180,7 @@ def evacuation(database: Database, viewer: Viewer, as_of: datetime) -> Evacuatio
         if history is not None and history.covers(tallies.snap(as_of)):
             moment = tallies.snap(as_of)
         else:
-            note = ("The server is still reading the history (about a minute after it "
-                    "starts): this is the latest data.")
+            note = STILL_READING
     if moment == now.latest or now.latest is None:
         counts = _stage_counts(database, now.scope("cases", viewer), now.groups)
     else:

@@ -21,13 +21,18 @@ import numpy as np
 import pandas as pd
 
 from dashboard.contract import hxl, labels
+from dashboard.language import _
 from dashboard.rules import privacy
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def exercise_marking(scenario_name: str) -> str:
-    return f"# EXERCISE — {scenario_name} — NOT LIVE DATA"
+    """The first line of an exercise's file, in the reader's language (the file's name
+    says EXERCISE in every language)."""
+    # "# " stays outside: the file's tools read a line starting so as a comment.
+    # Translators: the first line of a file taken from an exercise; {scenario} is its name
+    return "# " + _("EXERCISE — {scenario} — NOT LIVE DATA").format(scenario=scenario_name)
 
 
 # --- codes and their labels ----------------------------------------------------------------
@@ -92,7 +97,9 @@ def sheet(frame: pd.DataFrame, first_line: str | None = None,
           codes: dict[str, dict[str, str]] | None = None,
           hashtags: dict[str, str] | None = None) -> Sheet:
     """`frame` as its files hold it. A column of codes is headed "<heading> (code)",
-    its labels beside it under the plain heading."""
+    its labels beside it under the plain heading; a column of times "<heading> (UTC)".
+    Headings are in the reader's language (the current one), hashtags and codes as
+    they are."""
     rows = with_labels(frame, codes)
     for column in rows.select_dtypes(include="object").columns:  # a series in a cell (a trend)
         rows[column] = rows[column].map(_series)
@@ -100,11 +107,13 @@ def sheet(frame: pd.DataFrame, first_line: str | None = None,
     headings = []
     for column in map(str, rows.columns):
         if column in coded:
-            headings.append(f"{labels.heading(column)} (code)")
+            # Translators: the heading of a file's column of codes, beside their labels
+            headings.append(_("{heading} (code)").format(heading=labels.heading(column)))
         elif column.endswith(hxl.LABEL_SUFFIX) and column.removesuffix(hxl.LABEL_SUFFIX) in coded:
             headings.append(labels.heading(column.removesuffix(hxl.LABEL_SUFFIX)))
         elif pd.api.types.is_datetime64_any_dtype(rows[column]):
-            headings.append(f"{labels.heading(column)} (UTC)")
+            # Translators: the heading of a file's column of times, all in UTC
+            headings.append(_("{heading} (UTC)").format(heading=labels.heading(column)))
         else:
             headings.append(labels.heading(column))
     return Sheet(first_line, headings, hxl.row(rows.columns, hashtags), rows)
@@ -185,7 +194,7 @@ def _shown_counts(column: pd.Series) -> bool:
         and any(_WHOLE.fullmatch(v) for v in values)
 
 
-def xlsx_bytes(table: Sheet, title: str = "Table") -> bytes:
+def xlsx_bytes(table: Sheet, title: str | None = None) -> bytes:
     """The sheet as an Excel workbook of one sheet: marking, bold headings, hashtags,
     rows, with the panes frozen under the hashtag row. openpyxl writes it (the same
     library the XLSX import tests use), in write-only mode so that a long table does
@@ -196,7 +205,7 @@ def xlsx_bytes(table: Sheet, title: str = "Table") -> bytes:
     from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=True)
-    ws = book.create_sheet(re.sub(r"[\[\]:*?/\\]", " ", title)[:31] or "Table")
+    ws = book.create_sheet(re.sub(r"[\[\]:*?/\\]", " ", title or "")[:31] or _("Table"))
     top = 1 if table.first_line is None else 2
     ws.freeze_panes = f"A{top + 2}"
     for i, heading in enumerate(table.headings, start=1):

@@ -42,10 +42,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dashboard import config
+from dashboard import config, language
 from dashboard.contract import vocab
 from dashboard.figures import people as persons
 from dashboard.figures import quality, reference, tallies
+from dashboard.language import N_
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.rules.privacy import Count, Shown
@@ -70,6 +71,60 @@ GRID_STEP = 0.05  # degrees, about 5.5 km north-south
 IN_COUNTRY = ("located", "sheltered", "in_transit", "relocated", "missing")
 
 TTL = int(config.get("SITROOM_CACHE_TTL_S"))
+
+
+class Note(str):
+    """A note under the map. As a str it is the note in English (what the tests, the logs
+    and the code read); `said()` says it in the reader's language where it is drawn.
+
+    Notes are made in cached code, which runs in English (dashboard.store.cache), so a
+    note keeps its msgid, its plural and the count that chooses between them, and its
+    fields as values (numbers as numbers, said in the reader's convention). Made with
+    `Note.gettext` or `Note.ngettext`, named as gettext's own so that the catalogs find
+    their strings (dashboard.tools.catalogs); they translate nothing: `said` does."""
+
+    message: str
+    plural: str | None
+    n: int | None
+    fields: dict[str, object]
+
+    def __new__(cls, message: str, plural: str | None = None, n: int | None = None,
+                fields: dict[str, object] | None = None) -> Note:
+        fields = dict(fields or {})
+        english = message if plural is None or n == 1 else plural
+        note = super().__new__(cls, english.format(**{k: _english(v) for k, v in fields.items()}))
+        note.message, note.plural, note.n, note.fields = message, plural, n, fields
+        return note
+
+    @classmethod
+    def gettext(cls, message: str, **fields: object) -> Note:
+        return cls(message, fields=fields)
+
+    @classmethod
+    def ngettext(cls, singular: str, plural: str, n: int, **fields: object) -> Note:
+        return cls(singular, plural, n, fields)
+
+    def __reduce__(self):  # copied out of the cache (and pickled) with what it says
+        return (Note, (self.message, self.plural, self.n, self.fields))
+
+    def said(self) -> str:
+        """The note in the reader's language."""
+        text = (language.gettext(self.message) if self.plural is None
+                else language.ngettext(self.message, self.plural, int(self.n or 0)))
+        return text.format(**{k: _said(v) for k, v in self.fields.items()})
+
+
+def _english(value: object) -> str:
+    """A field of a note as the English note has it: 1,234 and 0.05."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _said(value: object) -> str:
+    """A field of a note in the reader's convention (a float with as many decimals)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    digits = len(str(value).partition(".")[2]) if isinstance(value, float) else 0
+    return language.number(value, digits)
 
 
 @dataclass(frozen=True)
@@ -115,7 +170,7 @@ class People:
     unplaced: Shown         # persons whose district has no shape on the map
     in_confidential: Shown  # persons at a confidential facility, kept off cells and points
     bad_coordinates: Shown  # persons matching the filters without valid coordinates
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[Note, ...] = field(default=())  # in English as str; Note.said()
     as_of: datetime | None = None  # the earlier moment shown; None for the latest data
     rounded: bool = False   # counts are rounded (a role that sees only counts)
 
@@ -417,13 +472,36 @@ def _shown(viewer: Viewer, counts: dict) -> tuple[dict, dict]:
     return drawn, hidden
 
 
-def _say(viewer: Viewer, count: Count) -> str:
-    """A count of persons in a note, as the viewer may be told it."""
-    value = privacy.shown(count, _exact(viewer))
-    return "Fewer than 5" if value == privacy.SUPPRESSED else f"{value:,}"
+def _shown_count(viewer: Viewer, count: Count) -> Shown:
+    """A count of persons in a note, as the viewer may be told it: a number, or "<5"."""
+    return privacy.shown(count, _exact(viewer))
 
 
-ROUNDING_NOTE = "Counts are rounded to a multiple of 5; parts may not add up to the total."
+def _drawn_in_cells(count: Shown, cells: int) -> Note:
+    """Never "<5": a drawn cell holds 5 or more; were it so, it is shown as it is."""
+    return Note.ngettext("{count} persons drawn in {cells} cell of {step}°.",
+                         "{count} persons drawn in {cells} cells of {step}°.",
+                         cells, count=count, cells=cells, step=GRID_STEP)
+
+
+def _drawn_in_districts(count: Shown, districts: int) -> Note:
+    """Never "<5": a drawn district holds 5 or more; were it so, it is shown as it is."""
+    return Note.ngettext("{count} persons drawn in {districts} district.",
+                         "{count} persons drawn in {districts} districts.",
+                         districts, count=count, districts=districts)
+
+
+def _without_coordinates(count: Shown) -> Note:
+    if count == privacy.SUPPRESSED:
+        return Note.gettext("Fewer than 5 persons without valid coordinates are not drawn "
+                            "(see Data quality).")
+    return Note.ngettext("{count} person without valid coordinates is not drawn "
+                         "(see Data quality).",
+                         "{count} persons without valid coordinates are not drawn "
+                         "(see Data quality).", int(count), count=count)
+
+
+ROUNDING_NOTE = N_("Counts are rounded to a multiple of 5; parts may not add up to the total.")
 
 
 # Persons without valid coordinates are counted in the same pass as the cells or
@@ -605,25 +683,38 @@ def people(database: Database, viewer: Viewer, filters: MapFilters,
 
     notes = []
     if mode == "points":
-        notes.append(f"{len(points):,} of your nationals drawn as points.")
+        notes.append(Note.ngettext("{count} of your nationals drawn as points.",
+                                   "{count} of your nationals drawn as points.",
+                                   len(points), count=len(points)))
     elif access.sees_person_level(viewer.role):
-        notes.append(f"{(placed - in_conf).n:,} of your nationals match: more than "
-                     f"{point_cap:,}, so they are counted in {GRID_STEP}° cells. Narrow the "
-                     "filters (status, vulnerability, nationality) to see them as points.")
+        notes.append(Note.gettext(
+            "{count} of your nationals match: more than {cap}, so they are counted in "
+            "{step}° cells. Narrow the filters (status, vulnerability, nationality) to see "
+            "them as points.", count=(placed - in_conf).n, cap=point_cap, step=GRID_STEP))
     else:
-        notes.append(f"{_say(viewer, drawn_count)} persons drawn in {len(drawn):,} cells "
-                     f"of {GRID_STEP}°.")
+        notes.append(_drawn_in_cells(_shown_count(viewer, drawn_count), len(drawn)))
     if not exact:
-        notes.append(ROUNDING_NOTE)
+        notes.append(Note.gettext(ROUNDING_NOTE))
     if hidden:
-        notes.append(f"{_say(viewer, hidden_count)} persons in cells of fewer than 5 people "
-                     "are not drawn.")
+        count = _shown_count(viewer, hidden_count)
+        notes.append(
+            Note.gettext("Fewer than 5 persons in cells of fewer than 5 people are not drawn.")
+            if count == privacy.SUPPRESSED else
+            Note.ngettext("{count} person in a cell of fewer than 5 people is not drawn.",
+                          "{count} persons in cells of fewer than 5 people are not drawn.",
+                          int(count), count=count))
     if in_conf.n:
-        notes.append(f"{_say(viewer, in_conf)} persons at confidential facilities are not "
-                     "placed on the map; they count in district totals only.")
+        count = _shown_count(viewer, in_conf)
+        notes.append(
+            Note.gettext("Fewer than 5 persons at confidential facilities are not placed on "
+                         "the map; they count in district totals only.")
+            if count == privacy.SUPPRESSED else
+            Note.ngettext("{count} person at a confidential facility is not placed on the "
+                          "map; they count in district totals only.",
+                          "{count} persons at confidential facilities are not placed on the "
+                          "map; they count in district totals only.", int(count), count=count))
     if bad.n:
-        notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
-                     "(see Data quality).")
+        notes.append(_without_coordinates(_shown_count(viewer, bad)))
     return People(mode, empty_areas, cell_frame, points, privacy.shown(placed, exact),
                   privacy.shown(drawn_count, exact), privacy.shown(hidden_count, exact), 0,
                   privacy.shown(in_conf, exact), privacy.shown(bad, exact), tuple(notes),
@@ -658,22 +749,33 @@ def _by_area(database: Database, viewer: Viewer, districts: pd.DataFrame, then: 
     })
     drawn_count = _total(counts[k] for k in drawn)
     hidden_count = _total(hidden.values())
-    notes = [f"{_say(viewer, drawn_count)} persons drawn in {len(drawn)} districts."]
+    notes = [_drawn_in_districts(_shown_count(viewer, drawn_count), len(drawn))]
     if not exact:
-        notes.append(ROUNDING_NOTE)
+        notes.append(Note.gettext(ROUNDING_NOTE))
     if hidden:
-        notes.append(f"{_say(viewer, hidden_count)} persons in districts of fewer than 5 "
-                     "people are not drawn.")
+        count = _shown_count(viewer, hidden_count)
+        notes.append(
+            Note.gettext("Fewer than 5 persons in districts of fewer than 5 people are not "
+                         "drawn.")
+            if count == privacy.SUPPRESSED else
+            Note.ngettext("{count} person in a district of fewer than 5 people is not drawn.",
+                          "{count} persons in districts of fewer than 5 people are not drawn.",
+                          int(count), count=count))
     if unplaced.n:
-        notes.append(f"{_say(viewer, unplaced)} persons have no known district and are "
-                     "not drawn.")
+        count = _shown_count(viewer, unplaced)
+        notes.append(
+            Note.gettext("Fewer than 5 persons have no known district and are not drawn.")
+            if count == privacy.SUPPRESSED else
+            Note.ngettext("{count} person has no known district and is not drawn.",
+                          "{count} persons have no known district and are not drawn.",
+                          int(count), count=count))
     if bad.n:
-        notes.append(f"{_say(viewer, bad)} persons without valid coordinates are not drawn "
-                     "(see Data quality).")
+        notes.append(_without_coordinates(_shown_count(viewer, bad)))
     if then is not None:
-        notes.append("The history records places, not districts: a person who was then in "
-                     "another facility than now is counted in that facility's district, "
-                     "anyone else in their current district.")
+        notes.append(Note.gettext(
+            "The history records places, not districts: a person who was then in another "
+            "facility than now is counted in that facility's district, anyone else in their "
+            "current district."))
     return People("areas", area_frame, empty_cells, empty_points,
                   privacy.shown(_counted(frame), exact), privacy.shown(drawn_count, exact),
                   privacy.shown(hidden_count, exact), privacy.shown(unplaced, exact), 0,

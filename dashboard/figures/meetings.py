@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from babel import dates
+
+from dashboard import language
+from dashboard.language import _
 from dashboard.rules import access, audit
 from dashboard.rules.access import Viewer
 from dashboard.rules.ownfiles import OwnFile
@@ -83,10 +87,12 @@ def default_moment(now: datetime) -> datetime:
 
 
 def _unavailable(path: Path, exc: Exception) -> MeetingStoreUnavailable:
+    # Shown to the reader (components/reference.py), in whose thread it is raised.
     return MeetingStoreUnavailable(
-        f"The meetings store at {path} cannot be used ({exc}), so the previous committee "
-        "meeting cannot be offered or recorded. The other reference moments still work; "
-        "tell the operators.")
+        # Translators: {path} is a file's path; {reason} the system's own error message.
+        _("The meetings store at {path} cannot be used ({reason}), so the previous committee "
+          "meeting cannot be offered or recorded. The other reference moments still work; "
+          "tell the operators.").format(path=path, reason=exc))
 
 
 @contextmanager
@@ -106,18 +112,34 @@ def _meeting(row: tuple) -> Meeting:
                    datetime.strptime(recorded_at, _FORMAT))
 
 
+def _said(moment: datetime) -> str:
+    """A moment as a refusal says it, in the reader's language: "20 Nov 2026 09:30" (UTC,
+    which the sentence says). English keeps the product's own form; other languages take
+    CLDR's for the same fields (as dashboard.language does)."""
+    code = language.current()
+    if code in (language.SOURCE, language.PSEUDO):
+        return f"{moment:%d %b %Y %H:%M}"
+    joiner = str(dates.get_datetime_format("medium", locale=code))
+    return joiner.replace("{1}", dates.format_skeleton("yMMMd", moment, locale=code)).replace(
+        "{0}", f"{moment:%H:%M}")
+
+
 def refusal(viewer: Viewer, at: datetime, starts_at: datetime, now: datetime) -> str | None:
-    """Why `viewer` may not record a meeting held at `at`, or None if they may."""
+    """Why `viewer` may not record a meeting held at `at`, or None if they may: in the
+    reader's language (shown to the reader who asked)."""
     if not access.may_record_meeting(viewer.role):
-        return (f"The {viewer.role} role cannot record committee meetings: the committee "
-                "and the coordinators do.")
+        # Translators: {role} is the role's code name (committee, coordinator, consular,
+        # admin).
+        return _("The {role} role cannot record committee meetings: the committee "
+                 "and the coordinators do.").format(role=viewer.role)
     at, starts_at, now = utc_naive(at), utc_naive(starts_at), utc_naive(now)
     if at > now:
-        return (f"{at:%d %b %Y %H:%M} UTC is in the future (it is now {now:%d %b %Y %H:%M} "
-                "UTC): record a meeting once it has been held.")
+        return _("{moment} UTC is in the future (it is now {now} UTC): record a meeting once "
+                 "it has been held.").format(moment=_said(at), now=_said(now))
     if at < starts_at:
-        return (f"{at:%d %b %Y %H:%M} UTC is before the scenario started "
-                f"({starts_at:%d %b %Y %H:%M} UTC): there is nothing to compare with then.")
+        return _("{moment} UTC is before the scenario started ({start} UTC): there is "
+                 "nothing to compare with then.").format(moment=_said(at),
+                                                         start=_said(starts_at))
     return None
 
 
@@ -144,7 +166,9 @@ def record(viewer: Viewer, at: datetime, starts_at: datetime, now: datetime | No
         # No unrecorded change: take the meeting back, the reader sees why.
         with _store(target) as conn:
             conn.execute("DELETE FROM meetings WHERE id = ?", (row_id,))
-        raise MeetingStoreUnavailable(f"The meeting was not recorded. {exc}") from exc
+        # Translators: {reason} says why the audit log could not be written.
+        raise MeetingStoreUnavailable(
+            _("The meeting was not recorded. {reason}").format(reason=exc)) from exc
     return meeting
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from dashboard.contract import vocab
 from dashboard.figures import quality, shelters, tallies
+from dashboard.language import N_
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.rules.privacy import Count, Shown
@@ -26,7 +27,8 @@ NEAR_CAPACITY = 0.9  # share of places taken from which a facility counts as nea
 
 @dataclass(frozen=True)
 class Figure:
-    """A headline figure, already suppressed for the viewer where it must be."""
+    """A headline figure, already suppressed for the viewer where it must be. `label` and
+    `help` are in English, marked N_: translated where drawn (components/kpi.py)."""
 
     key: str
     label: str
@@ -333,36 +335,39 @@ def overview(database: Database, viewer: Viewer, as_of: datetime,
     # occupancy is reported by facilities, not counted from persons: exact for all
     listed = listed[["facility", "kind", "area", "capacity", "occupants", "full_pct"]]
 
+    # Labels and help in English, marked here and said where the tiles are drawn
+    # (components/kpi.py): this runs cached, in English.
     figures = (
-        Figure("registered", "Registered", *pair(counts.registered, ref.registered),
-               "Persons registered by the moment shown"),
-        Figure("sheltered", "Registered sheltered", *pair(counts.status["sheltered"],
-                                                          ref.status["sheltered"]),
-               "Persons whose registration says they stay in a facility. Facilities report "
-               "their own occupants (the next figure): the two differ where a registration "
-               "or a report is behind, or people stay unregistered"),
-        Figure("occupants", "Reported occupants", _occupants(facilities),
+        Figure("registered", N_("Registered"), *pair(counts.registered, ref.registered),
+               N_("Persons registered by the moment shown")),
+        Figure("sheltered", N_("Registered sheltered"), *pair(counts.status["sheltered"],
+                                                              ref.status["sheltered"]),
+               N_("Persons whose registration says they stay in a facility. Facilities report "
+                  "their own occupants (the next figure): the two differ where a registration "
+                  "or a report is behind, or people stay unregistered")),
+        Figure("occupants", N_("Reported occupants"), _occupants(facilities),
                _occupants(facilities) - _occupants(facilities_ref),
-               "Occupants that open and full facilities report in their latest valid report, "
-               "as on the Shelters page"),
-        Figure("missing", "Missing", *pair(counts.status["missing"], ref.status["missing"]),
-               "Persons whose whereabouts are unknown"),
-        Figure("departed", "Evacuated", *pair(counts.departed, ref.departed),
-               "Evacuation cases that have departed the country"),
-        Figure("open_referrals", "Open referrals", *pair(counts.open_referrals,
-                                                         ref.open_referrals),
-               "Referrals sent and not yet closed, rejected or revoked"),
-        Figure("overdue_referrals", "Overdue referrals", *pair(total(counts.overdue),
-                                                               total(ref.overdue)),
-               "Open referrals not accepted by their service's deadline"),
-        Figure("near_capacity", "Facilities ≥90% full", len(near), len(near) - len(near_ref),
-               "Open facilities whose latest report is at 90% of capacity or more"),
-        Figure("free_places", "Free places", free_places,
+               N_("Occupants that open and full facilities report in their latest valid "
+                  "report, as on the Shelters page")),
+        Figure("missing", N_("Missing"), *pair(counts.status["missing"], ref.status["missing"]),
+               N_("Persons whose whereabouts are unknown")),
+        Figure("departed", N_("Evacuated"), *pair(counts.departed, ref.departed),
+               N_("Evacuation cases that have departed the country")),
+        Figure("open_referrals", N_("Open referrals"), *pair(counts.open_referrals,
+                                                             ref.open_referrals),
+               N_("Referrals sent and not yet closed, rejected or revoked")),
+        Figure("overdue_referrals", N_("Overdue referrals"), *pair(total(counts.overdue),
+                                                                   total(ref.overdue)),
+               N_("Open referrals not accepted by their service's deadline")),
+        Figure("near_capacity", N_("Facilities ≥90% full"), len(near),
+               len(near) - len(near_ref),
+               N_("Open facilities whose latest report is at 90% of capacity or more")),
+        Figure("free_places", N_("Free places"), free_places,
                free_places - _free_places(facilities_ref),
-               "Capacity minus reported occupants, over open and full facilities with a valid "
-               "report, as on the Shelters page"),
-        Figure("hazards", "Active hazards", hazards, hazards - hazards_ref,
-               "Hazards valid at the moment shown"),
+               N_("Capacity minus reported occupants, over open and full facilities with a "
+                  "valid report, as on the Shelters page")),
+        Figure("hazards", N_("Active hazards"), hazards, hazards - hazards_ref,
+               N_("Hazards valid at the moment shown")),
     )
     return Overview(
         as_of=as_of,

@@ -13,6 +13,7 @@ outside the vocabulary are left out, as the data-quality view counts them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,7 @@ import pandas as pd
 
 from dashboard.contract import labels, vocab
 from dashboard.figures import quality, scenarios, tallies
+from dashboard.language import N_, _
 from dashboard.rules import access
 from dashboard.rules.access import Viewer
 from dashboard.store import cache
@@ -81,12 +83,13 @@ def persons_at(database: Database, viewer: Viewer, then: datetime | None) -> tup
 # --- a liaison's nationals ----------------------------------------------------------------
 
 ROW_LIMIT = 1000
-NO_CASE = "no evacuation case"
-SHOW = {
-    "all": "All my nationals",
-    "missing": "Missing",
-    "travel_document": "Need an emergency travel document",
+NO_CASE = N_("no evacuation case")  # a filter's choice beside the stages (shown translated)
+SHOW = {  # what the page's choice shows, translated where shown
+    "all": N_("All my nationals"),
+    "missing": N_("Missing"),
+    "travel_document": N_("Need an emergency travel document"),
 }
+CONFIDENTIAL_FACILITY = N_("confidential facility")  # never a confidential facility's name
 
 
 class NotPersonLevel(PermissionError):
@@ -238,16 +241,47 @@ def _places_then(database: Database, viewer: Viewer, then: datetime) -> dict[str
             "facilities": sorted({str(f) for f in facility_names.dropna()})}
 
 
-@cache.scoped()
 def nationals(database: Database, viewer: Viewer, filters: Filters,
               as_of: datetime | None = None, page: int = 0) -> Nationals:
     """The liaison's visible nationals matching `filters`: the `page`-th ROW_LIMIT rows
     (missing first, then by name) and the counts, each row with the person's sex, age,
-    vulnerabilities and open referrals (overdue first). At an earlier `as_of`, status,
-    facility, area and last change are those of that moment, and the rows start with
-    an `as_of` column, so that an export says which moment it holds; documents,
-    vulnerabilities, evacuation case and movement have no history here and are today's;
-    referrals are those open at the moment."""
+    vulnerabilities and open referrals (overdue first), in the reader's words
+    (`said`). At an earlier `as_of`, status, facility, area and last change are those
+    of that moment, and the rows start with an `as_of` column, so that an export says
+    which moment it holds; documents, vulnerabilities, evacuation case and movement
+    have no history here and are today's; referrals are those open at the moment."""
+    data = _nationals(database, viewer, filters, as_of, page)
+    return dataclasses.replace(data, rows=said(data.rows))
+
+
+def said(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `_nationals` as a reader reads them, in the reader's language (never
+    cached: a cached result is in English): the vulnerabilities' labels ("Disability,
+    Single parent"), the open referrals' services, overdue ones marked
+    ("Documentation (overdue)"), and a confidential facility said so."""
+    def tags(codes: tuple[str, ...]) -> str:
+        return ", ".join(labels.word(v, labels.VULNERABILITY) for v in codes)
+
+    def referrals(found: tuple[tuple[str, bool], ...]) -> str:
+        return ", ".join(
+            # Translators: an open referral of a person whose deadline has passed
+            _("{service} (overdue)").format(service=service) if overdue else service
+            for service, overdue in ((labels.word(s, labels.REFERRAL_SERVICE), o)
+                                     for s, o in found))
+
+    secret = rows["confidential_facility"].astype(bool)
+    out = rows.assign(vulnerabilities=rows["vulnerabilities"].map(tags),
+                      open_referrals=rows["open_referrals"].map(referrals),
+                      facility=rows["facility"].where(~secret, _(CONFIDENTIAL_FACILITY)))
+    return out.drop(columns="confidential_facility")
+
+
+@cache.scoped()
+def _nationals(database: Database, viewer: Viewer, filters: Filters,
+               as_of: datetime | None = None, page: int = 0) -> Nationals:
+    """`nationals` with codes where it has words: each row's vulnerability tags (a
+    tuple), its open referrals ((service, overdue) pairs, overdue first) and whether
+    its facility is confidential (its name then left out), for `said` to put in words."""
     then = earlier(database, viewer.scenario_id, as_of)
     moment = then or scenarios.data_as_of(database, viewer.scenario_id) or datetime.now()
     source, scope, params = _persons(database, viewer, then)
@@ -271,8 +305,9 @@ def nationals(database: Database, viewer: Viewer, filters: Filters,
         f"ORDER BY {ORDER} LIMIT :limit OFFSET :offset) "
         "SELECT p.id, p.ref, p.full_name AS name, p.sex, p.birth_year, p.phone, "
         "p.nationality, p.second_nationality, a.name AS area, p.area_pcode AS pcode, "
-        "CASE WHEN f.confidential = :conf_true THEN 'confidential facility' ELSE f.name END "
-        "AS facility, p.status, COALESCE(c.stage, '') AS evacuation_stage, "
+        "CASE WHEN f.confidential = :conf_true THEN NULL ELSE f.name END AS facility, "
+        "CASE WHEN f.confidential = :conf_true THEN 1 ELSE 0 END AS confidential_facility, "
+        "p.status, COALESCE(c.stage, '') AS evacuation_stage, "
         "c.movement_id AS movement, m.departs_at AS movement_departs, p.documents, "
         "CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END AS needs_travel_document, "
         f"p.updated_at FROM page p {JOINS} ORDER BY {ORDER}", params)
@@ -292,9 +327,9 @@ def nationals(database: Database, viewer: Viewer, filters: Filters,
 def _with_needs(database: Database, rows: pd.DataFrame, referrals: tuple[str, dict],
                 moment: datetime) -> pd.DataFrame:
     """The page's rows with what a consular desk works from: age (in the moment's
-    year), vulnerabilities (their labels) and the referrals the liaison may see that
-    are open at the moment, overdue ones first ("Documentation (overdue)"), in place
-    of the person's id and birth year."""
+    year), vulnerabilities (their codes) and the referrals the liaison may see that
+    are open at the moment ((service, overdue) pairs, overdue first), in place of the
+    person's id and birth year. Codes, not words: this is cached, `said` words them."""
     ids = [int(i) for i in rows["id"]] or [-1]
     tags = database.read("SELECT person_id, tag FROM person_vulnerabilities "
                          "WHERE person_id IN :page_ids ORDER BY tag", {"page_ids": ids})
@@ -304,17 +339,15 @@ def _with_needs(database: Database, rows: pd.DataFrame, referrals: tuple[str, di
         f"ELSE 0 END AS overdue FROM referrals r WHERE {where} AND r.person_id IN :page_ids "
         f"AND {tallies.OPEN_AT} ORDER BY overdue DESC, r.due_at, r.id",
         {**params, "page_ids": ids, "at": moment})
-    said_tags = tags.groupby("person_id")["tag"].agg(
-        lambda t: ", ".join(labels.word(v, labels.VULNERABILITY) for v in t))
+    said_tags = tags.groupby("person_id")["tag"].agg(tuple)
     said_refs = open_.groupby("person_id", sort=False).apply(
-        lambda g: ", ".join(labels.word(s, labels.REFERRAL_SERVICE) + (" (overdue)" if o else "")
-                            for s, o in zip(g["service"], g["overdue"], strict=True)),
+        lambda g: tuple((s, bool(o)) for s, o in zip(g["service"], g["overdue"], strict=True)),
         include_groups=False) if len(open_) else pd.Series(dtype=object)
     overdue = open_.groupby("person_id")["overdue"].max() if len(open_) else pd.Series(dtype=int)
     age = moment.year - pd.to_numeric(rows["birth_year"], errors="coerce")
     out = rows.assign(age=age.where(age >= 0).astype("Int64"),
-                      vulnerabilities=rows["id"].map(lambda i: said_tags.get(i, "")),
-                      open_referrals=rows["id"].map(lambda i: said_refs.get(i, "")),
+                      vulnerabilities=rows["id"].map(lambda i: said_tags.get(i, ())),
+                      open_referrals=rows["id"].map(lambda i: said_refs.get(i, ())),
                       overdue_referral=rows["id"].map(lambda i: bool(overdue.get(i, 0))))
     first = ["ref", "name", "sex", "age", "phone", "nationality", "second_nationality",
              "area", "pcode", "facility", "status", "vulnerabilities", "open_referrals",

@@ -15,6 +15,7 @@ name, ref, phone or person id.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,8 +23,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from dashboard import language
 from dashboard.contract import vocab
 from dashboard.figures import quality, scenarios, tallies
+from dashboard.language import _
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.rules.privacy import Count, Shown
@@ -148,7 +151,32 @@ def _queue(database: Database, viewer: Viewer, as_of: datetime,
 
 
 def _age_words(hours: float) -> str:
+    """A time in English, as the queue holds it ("20 h", "3.5 days"): `said_duration`
+    says it in the reader's language where it is shown."""
     return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+_HOURS, _DAYS = re.compile(r"(\d+) h"), re.compile(r"(\d+\.\d) days")
+
+
+def said_duration(text: object) -> object:
+    """A time of the queue (`_age_words`) in the reader's language; anything else
+    (an empty cell) as it is. Never called in cached code."""
+    if not isinstance(text, str):
+        return text
+    if found := _HOURS.fullmatch(text):
+        # Translators: a number of hours, "h" its abbreviation
+        return _("{hours} h").format(hours=language.number(int(found[1])))
+    if found := _DAYS.fullmatch(text):
+        # Translators: a number of days with one decimal, two or more
+        return _("{days} days").format(days=language.number(float(found[1]), 1))
+    return text
+
+
+def said_queue(queue: pd.DataFrame) -> pd.DataFrame:
+    """The queue with its ages and delays in the reader's language."""
+    return queue.assign(age=queue["age"].map(said_duration),
+                        overdue_by=queue["overdue_by"].map(said_duration))
 
 
 def _order(value: Shown) -> float:

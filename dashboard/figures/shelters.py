@@ -24,7 +24,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from dashboard import language
+from dashboard.contract import labels
 from dashboard.figures import palette, quality, scenarios
+from dashboard.language import N_, _
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.store import cache
@@ -37,7 +40,27 @@ TREND_DAYS = 7  # the trend is the occupancy at as-of, 1 day before, ... 7 days 
 RECENT_HOURS = 24  # arrival rate: the net change over the last 24 hours
 CHART_BARS = 15  # the fullest-facilities chart: as many bars as a projector shows readably
 NEAR_FULL = 0.9  # share of places taken from which a facility counts as near capacity
-CONFIDENTIAL_KIND = "confidential places"  # the one row of confidential places by kind
+CONFIDENTIAL_KIND = N_("confidential places")  # the one row of confidential places by kind
+NO_AREA = N_("(no area)")  # the area of a facility outside every known area
+# A facility kind in the totals by kind, the row of pooled confidential places among them.
+KINDS = labels.Words({**labels.FACILITY_KIND.english, CONFIDENTIAL_KIND: CONFIDENTIAL_KIND})
+# How fresh a facility's figures are (`freshness`): codes, shown in words.
+CONFIRMATION = labels.Words({
+    # Translators: a facility's figures, confirmed within the last day
+    "fresh": N_("fresh"),
+    # Translators: a facility's figures, last confirmed one to two days ago
+    "due": N_("due"),
+    # Translators: a facility's figures, last confirmed more than two days ago
+    "overdue": N_("overdue"),
+})
+# Why a facility has no time to full (`_listing`): the listing holds these English words.
+FULL_NOW, NO_RECENT_REPORT, NOT_FILLING = N_("full now"), N_("no recent report"), N_("not filling")
+NO_REPORT, REPORT_INVALID = N_("no report"), N_("report invalid")
+_TIME_WORDS = (FULL_NOW, NO_RECENT_REPORT, NOT_FILLING, NO_REPORT, REPORT_INVALID)
+# The headline's figures, in order: labels (English, translated where shown) to values.
+FACILITIES, PLACES, OCCUPANTS = N_("Facilities"), N_("Places"), N_("Reported occupants")
+FREE_PLACES, NEAR_FULL_LABEL = N_("Free places"), N_("≥90% full")
+CONFIRMATION_OVERDUE = N_("Confirmation overdue")
 # Facilities that hold people. Places, occupants, free places and "≥90% full" count
 # these alone, with a valid latest report, pooled confidential places included: one
 # definition for the Overview and the Shelters page (`in_use`).
@@ -184,11 +207,11 @@ def _listing(listed: pd.DataFrame, as_of: datetime, hide: bool) -> pd.DataFrame:
     # facility with a recent report that is filling; else why not.
     words = np.select(
         [~np.isin(status, ("open", "full")), free <= 0, ~recent, change <= 0],
-        [status, "full now", "no recent report", "not filling"], "")
+        [status, FULL_NOW, NO_RECENT_REPORT, NOT_FILLING], "")
     filling = words == ""
     words[filling] = [f"in {h:.0f} h" if h < 48 else f"in {h / 24:.1f} days"
                       for h in to_full[filling]]
-    hours_shown = np.where(filling, to_full, np.where(words == "full now", 0.0, np.nan))
+    hours_shown = np.where(filling, to_full, np.where(words == FULL_NOW, 0.0, np.nan))
 
     trend_shown = trend.astype(object)
     gone = np.isnan(trend)
@@ -212,7 +235,7 @@ def _listing(listed: pd.DataFrame, as_of: datetime, hide: bool) -> pd.DataFrame:
     hours_shown[~valid] = np.nan
     trend_rows = [None if not ok else row for ok, row in zip(valid, trend_shown.tolist(),
                                                              strict=True)]
-    words[~valid] = np.where(np.isnan(occupants[~valid]), "no report", "report invalid")
+    words[~valid] = np.where(np.isnan(occupants[~valid]), NO_REPORT, REPORT_INVALID)
 
     return pd.DataFrame({
         "facility": listed["facility"].to_numpy(), "kind": listed["kind"].to_numpy(),
@@ -262,7 +285,7 @@ def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
     # Confidential places count in area totals only, and only pooled (see
     # privacy.counted_in_totals); kinds are totalled over listed places, with the
     # pooled confidential ones as one row of their own.
-    valid = valid.assign(area=valid["area"].fillna("(no area)"), pcode=valid["pcode"].fillna(""))
+    valid = valid.assign(area=valid["area"].fillna(NO_AREA), pcode=valid["pcode"].fillna(""))
     counted = valid[privacy.counted_in_totals(valid)]
     by_kind = counted.assign(kind=counted["kind"].where(~counted["confidential"],
                                                         CONFIDENTIAL_KIND))
@@ -289,15 +312,15 @@ def shelters(database: Database, viewer: Viewer, as_of: datetime) -> Shelters:
     occupants, capacity = int(holding["occupants"].sum()), int(holding["capacity"].sum())
     withheld = hide and bool(_small(holding["occupants"]).any())
     small = hide and privacy.is_small(occupants)
-    headline = {
-        "Facilities": len(rows),
-        "Places": capacity,
-        "Reported occupants": (privacy.WITHHELD if withheld else privacy.SUPPRESSED if small
-                      else occupants),
-        "Free places": (privacy.WITHHELD if withheld else privacy.SUPPRESSED if small
-                        else capacity - occupants),
-        "≥90% full": int((holding["occupants"] >= NEAR_FULL * holding["capacity"]).sum()),
-        "Confirmation overdue": int((listing["confirmation"] == "overdue").sum()),
+    headline = {  # labels in English: the page translates them
+        FACILITIES: len(rows),
+        PLACES: capacity,
+        OCCUPANTS: (privacy.WITHHELD if withheld else privacy.SUPPRESSED if small
+                    else occupants),
+        FREE_PLACES: (privacy.WITHHELD if withheld else privacy.SUPPRESSED if small
+                      else capacity - occupants),
+        NEAR_FULL_LABEL: int((holding["occupants"] >= NEAR_FULL * holding["capacity"]).sum()),
+        CONFIRMATION_OVERDUE: int((listing["confirmation"] == "overdue").sum()),
     }
     return Shelters(as_of=as_of, facilities=listing, by_kind=totals["kind"],
                     by_area=totals["area"], chart=chart, chart_more=chart_more,
@@ -318,3 +341,30 @@ def narrow(frame: pd.DataFrame, kinds: list[str], areas: list[str],
         if chosen:
             keep &= frame[col].isin(chosen)
     return frame[keep]
+
+
+# --- words, in the reader's language (never in the cached figures above) -------------------
+
+def time_to_full_words(listing: pd.DataFrame) -> dict[str, str]:
+    """Each time to full of `listing` as the reader reads it: a facility status's label,
+    the reason there is none, or when it is full ("in 20 h", "in 3.5 days") from its
+    hours. Keyed by the listing's English words, as a column's labels are by its codes."""
+    said: dict[str, str] = {}
+    for text, hours in zip(listing["time_to_full"], listing["hours_to_full"], strict=True):
+        if labels.missing(text) or text in said:
+            continue
+        if text in labels.FACILITY_STATUS:
+            said[text] = labels.FACILITY_STATUS[text]
+        elif text in _TIME_WORDS:
+            said[text] = _(text)
+        elif str(text).startswith("in ") and not labels.missing(hours):
+            said[text] = (_("in {hours} h").format(hours=language.number(hours))
+                          if hours < 48 else
+                          # Translators: when a facility is full, a number of days with one decimal
+                          _("in {days} days").format(days=language.number(hours / 24, 1)))
+    return said
+
+
+def shown_areas(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the area of facilities outside every known area in the reader's words."""
+    return frame.assign(area=frame["area"].replace({NO_AREA: _(NO_AREA)}))
