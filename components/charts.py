@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from babel import dates
 
 from components import projector
 from dashboard import language
@@ -227,7 +226,7 @@ def time_chart(frame: pd.DataFrame, x: str, bars: Mapping[str, tuple[str, str]] 
     traces = []
     # short day labels ("26 Oct") stay readable when a month of days shares one axis
     days = pd.to_datetime(frame[x], errors="coerce", format="%Y-%m-%d")
-    xs = ([short_day(d) for d in days] if len(days) and days.notna().all()
+    xs = ([language.short_day(d) for d in days] if len(days) and days.notna().all()
           else _texts(frame[x]))
     for col, (label, colour) in (bars or {}).items():
         traces.append(go.Bar(x=xs, y=_values(frame[col]), name=escape_plotly(label),
@@ -248,30 +247,6 @@ def number(value) -> str:
     if isinstance(value, numbers.Integral):
         return language.number(int(value))
     return str(value)
-
-
-# English keeps the product's own forms of a moment; other languages take CLDR's for the
-# same fields (as dashboard.language does).
-def _english() -> bool:
-    return language.current() in (language.SOURCE, language.PSEUDO)
-
-
-def short_day(day) -> str:
-    """A day and its month, in the reader's language: "26 Oct"."""
-    if _english():
-        return f"{day.day} {day:%b}"
-    return dates.format_skeleton("MMMd", day, locale=language.current())
-
-
-def weekday_moment(at) -> str:
-    """A moment with its weekday and without the year, in the reader's language: "Sun 22
-    Nov, 23:59" (UTC, which the sentence says)."""
-    if _english():
-        return f"{at:%a %d %b, %H:%M}"
-    code = language.current()
-    joiner = str(dates.get_datetime_format("medium", locale=code))
-    return joiner.replace("{1}", dates.format_skeleton("MMMEd", at, locale=code)).replace(
-        "{0}", f"{at:%H:%M}")
 
 
 def category_bars(frame: pd.DataFrame, category: str, value: str,

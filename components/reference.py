@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 import streamlit as st
-from babel import dates
 
 from dashboard import language
 from dashboard.figures import meetings
@@ -26,17 +25,9 @@ MEETING = N_("Previous meeting")
 FALLBACK = "24 hours"
 
 
-def _moment(at: datetime, pattern: str) -> str:
-    """A moment as the meetings have always been said ("07 Nov 04:00"), with the month
-    in the reader's language."""
-    code = language.current()
-    return dates.format_datetime(at, pattern,
-                                 locale=language.SOURCE if code == language.PSEUDO else code)
-
-
 def meeting_label(meeting: Meeting) -> str:
     # Translators: {moment} is a day, month and time, such as "07 Nov 04:00"
-    return _("Previous meeting ({moment})").format(moment=_moment(meeting.at, "dd MMM HH:mm"))
+    return _("Previous meeting ({moment})").format(moment=language.brief(meeting.at))
 
 
 def reference_picker(as_of: datetime, starts_at: datetime, key: str = "reference",
@@ -116,7 +107,7 @@ def _record_control(viewer: Viewer, as_of: datetime, starts_at: datetime, key: s
             except (MeetingRefused, MeetingStoreUnavailable) as exc:
                 st.error(str(exc))
             else:
-                held = _moment(meeting.at, "dd MMM y HH:mm")
+                held = language.stamp(meeting.at)
                 if meeting.at >= as_of:
                     note = _("Meeting of {moment} UTC recorded. It is not before the moment "
                              "shown, so it is not offered here.").format(moment=held)

@@ -155,35 +155,53 @@ def number(value: float, digits: int = 0) -> str:
     return numbers.format_decimal(value, format=pattern, locale=_locale())
 
 
-# English keeps the product's own forms ("07 Nov 2026, 04:00 UTC"); other languages take
-# CLDR's for the same fields.
-_ENGLISH = {"yMMMd": "dd MMM y", "MMMd": "dd MMM", "yMMMEd": "EEE dd MMM y"}
-
-
-def _date(on: date | datetime, skeleton: str) -> str:
+def _form(at: date | datetime, english: str, skeleton: str) -> str:
+    """`at` in one of the product's forms: English keeps its own pattern (CLDR's syntax);
+    other languages take CLDR's form for the same fields (`skeleton`), with the time in
+    24 hours joined the language's way."""
     where = _locale()
+    with_time = isinstance(at, datetime) and "H" in english
     if where.language == "en":
-        return dates.format_date(on, _ENGLISH[skeleton], locale=where)
-    return dates.format_skeleton(skeleton, on, locale=where)
-
-
-def _with_time(on: str, at: datetime) -> str:
-    where = _locale()
-    joiner = "{1}, {0}" if where.language == "en" else dates.get_datetime_format(
-        "medium", locale=where)
-    return str(joiner).replace("{1}", on).replace("{0}", f"{at:%H:%M}")
+        if with_time:
+            return dates.format_datetime(at, english, locale=where)
+        return dates.format_date(at, english, locale=where)
+    on = dates.format_skeleton(skeleton, at, locale=where)
+    if not with_time:
+        return on
+    joiner = str(dates.get_datetime_format("medium", locale=where))
+    return joiner.replace("{1}", on).replace("{0}", f"{at:%H:%M}")
 
 
 def moment(at: datetime) -> str:
-    """A date and 24-hour time, saying it is UTC: "22 nov. 2026, 23:59 UTC"."""
-    return _with_time(_date(at, "yMMMd"), at) + " UTC"
+    """A date and time, saying it is UTC: "07 Nov 2026, 04:00 UTC"."""
+    return _form(at, "dd MMM y, HH:mm", "yMMMd") + " UTC"
+
+
+def stamp(at: datetime) -> str:
+    """A date and time in a sentence that says UTC itself: "07 Nov 2026 04:00"."""
+    return _form(at, "dd MMM y HH:mm", "yMMMd")
 
 
 def short_moment(at: datetime) -> str:
-    """A date and time within the scenario, without the year: "22 nov., 23:59"."""
-    return _with_time(_date(at, "MMMd"), at)
+    """A date and time within the scenario, without the year: "07 Nov, 04:00"."""
+    return _form(at, "dd MMM, HH:mm", "MMMd")
+
+
+def brief(at: datetime) -> str:
+    """The same in a label, without the comma: "07 Nov 04:00"."""
+    return _form(at, "dd MMM HH:mm", "MMMd")
+
+
+def weekday_moment(at: datetime) -> str:
+    """A date and time with its weekday, without the year: "Sun 22 Nov, 23:59"."""
+    return _form(at, "EEE dd MMM, HH:mm", "MMMEd")
 
 
 def day(on: date | datetime) -> str:
-    """A date with its weekday: "dim. 22 nov. 2026"."""
-    return _date(on, "yMMMEd")
+    """A date with its weekday: "Sun 07 Nov 2026"."""
+    return _form(on, "EEE dd MMM y", "yMMMEd")
+
+
+def short_day(on: date | datetime) -> str:
+    """A day and its month, for a chart's axis: "7 Nov"."""
+    return _form(on, "d MMM", "MMMd")

@@ -1,9 +1,7 @@
 """My nationals: a consular liaison's own consenting nationals, person by person."""
 
-from datetime import datetime
 
 import streamlit as st
-from babel import dates
 
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
@@ -14,14 +12,6 @@ from dashboard.figures import people
 from dashboard.language import _
 
 OVERDUE_KEY = "nationals-overdue"
-
-
-def _moment(at: datetime) -> str:
-    """A moment as the download's label has always said it ("07 Nov 04:00"), with the
-    month in the reader's language."""
-    code = language.current()
-    return dates.format_datetime(at, "dd MMM HH:mm",
-                                 locale=language.SOURCE if code == language.PSEUDO else code)
 
 
 def _stage(code: str) -> str:
@@ -123,7 +113,7 @@ def content(context: Context, as_of) -> None:
     else:
         export(context, data.rows, f"my-nationals-as-of-{data.as_of:%Y-%m-%d-%H%M}",
                _("Download these {rows} rows as of {moment}").format(
-                   rows=rows, moment=_moment(data.as_of)),
+                   rows=rows, moment=language.brief(data.as_of)),
                codes={"status": labels.PERSON_STATUS})
         st.caption(_("The download holds exactly the rows shown above, with the moment they "
                      "show in its name and first column."))

@@ -10,6 +10,7 @@ from components.reference import reference_picker
 from components.session import Context, audited, note_filters
 from components.status import rounding_note
 from components.tables import export, report_export, table
+from dashboard import language
 from dashboard.contract import labels
 from dashboard.figures import demography, palette
 from dashboard.figures.overview import overview
@@ -30,7 +31,7 @@ def content(context: Context, as_of) -> None:
     said, report = st.columns([4, 1], vertical_alignment="center")
     # Translators: {moment} is a weekday, day, month and time: "Sun 22 Nov, 23:59".
     said.markdown(_("**Changes since {moment} UTC**").format(
-        moment=charts.weekday_moment(data.reference_at)))
+        moment=language.weekday_moment(data.reference_at)))
     with report:
         report_export(context, as_of, reference_at)
     kpi_row(data.figures)

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from babel import dates
-
 from dashboard import language
 from dashboard.language import _
 from dashboard.rules import access, audit
@@ -112,18 +110,6 @@ def _meeting(row: tuple) -> Meeting:
                    datetime.strptime(recorded_at, _FORMAT))
 
 
-def _said(moment: datetime) -> str:
-    """A moment as a refusal says it, in the reader's language: "20 Nov 2026 09:30" (UTC,
-    which the sentence says). English keeps the product's own form; other languages take
-    CLDR's for the same fields (as dashboard.language does)."""
-    code = language.current()
-    if code in (language.SOURCE, language.PSEUDO):
-        return f"{moment:%d %b %Y %H:%M}"
-    joiner = str(dates.get_datetime_format("medium", locale=code))
-    return joiner.replace("{1}", dates.format_skeleton("yMMMd", moment, locale=code)).replace(
-        "{0}", f"{moment:%H:%M}")
-
-
 def refusal(viewer: Viewer, at: datetime, starts_at: datetime, now: datetime) -> str | None:
     """Why `viewer` may not record a meeting held at `at`, or None if they may: in the
     reader's language (shown to the reader who asked)."""
@@ -135,11 +121,11 @@ def refusal(viewer: Viewer, at: datetime, starts_at: datetime, now: datetime) ->
     at, starts_at, now = utc_naive(at), utc_naive(starts_at), utc_naive(now)
     if at > now:
         return _("{moment} UTC is in the future (it is now {now} UTC): record a meeting once "
-                 "it has been held.").format(moment=_said(at), now=_said(now))
+                 "it has been held.").format(moment=language.stamp(at), now=language.stamp(now))
     if at < starts_at:
         return _("{moment} UTC is before the scenario started ({start} UTC): there is "
-                 "nothing to compare with then.").format(moment=_said(at),
-                                                         start=_said(starts_at))
+                 "nothing to compare with then.").format(moment=language.stamp(at),
+                                                         start=language.stamp(starts_at))
     return None
 
 
