@@ -12,6 +12,7 @@ from components import language as reading
 from components import projector, session, signin
 from components.page import AUTO_REFRESH_KEY, cannot_show, reconnect_later, refresh_seconds
 from components.session import Context, finish_view, set_context
+from components.status import said
 from dashboard import config
 from dashboard.contract import schema
 from dashboard.figures import scenarios, warmup
@@ -26,7 +27,6 @@ log = logging.getLogger("sitroom")
 # database URL blanked (the first is that the code shows URLs through db.describe).
 config.redact_logs()
 st.set_page_config(page_title="Situation Room", page_icon=":material/emergency:", layout="wide")
-
 
 
 def pages() -> dict[str, st.Page]:
@@ -47,10 +47,13 @@ def open_database(url: str) -> Database:
         if building:
             with st.spinner(_("First start: building the synthetic demo database…")):
                 return session.database(url)
+        if not session.opened_before(url):
+            with st.spinner(_("Opening the database…")):
+                return session.database(url)
         return session.database(url)
     except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
         st.title("Situation Room")
-        st.error(str(exc), icon=":material/error:")
+        st.error(said(exc), icon=":material/error:")
         reconnect_later(refresh_seconds())
         st.stop()
 
@@ -90,8 +93,9 @@ def main() -> None:
 
     st.sidebar.title("Situation Room")
     by_id = {s.id: s for s in available}
+    labels = {i: s.label for i, s in by_id.items()}  # in the reader's language, now
     scenario = by_id[st.sidebar.selectbox(_("Scenario"), list(by_id), key="scenario",
-                                          format_func=lambda i: by_id[i].label)]
+                                          format_func=labels.__getitem__)]
     st.sidebar.toggle(_("Auto-refresh"), value=True, key=AUTO_REFRESH_KEY,
                       help=_("Pages update themselves every {seconds} s, keeping your "
                              "filters. Pause it to study a figure.").format(
@@ -114,7 +118,7 @@ def main() -> None:
         cannot_show(exc, refresh_seconds())
         reconnect_later(refresh_seconds())
     except audit.AuditUnavailable as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(said(exc), icon=":material/error:")
     except Exception:  # a reader gets a message, the operator the traceback
         log.exception("page %s failed for role %s", page.title, viewer.role)
         st.error(_("The {page} page stopped on an unexpected problem; it has been logged "

@@ -3,6 +3,7 @@ body that refreshes itself with its "data as of" line, checking the session firs
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -14,10 +15,11 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from components import language as reading
 from components.session import Context, begin_view, require_page
 from components.signin import require_session
-from components.status import exercise_banner, freshness_line, stale_banner
-from dashboard import config
+from components.status import exercise_banner, freshness_line, said, stale_banner
+from dashboard import config, language
 from dashboard.contract import schema
 from dashboard.figures import scenarios
+from dashboard.language import _
 from dashboard.store import cache, db
 
 AUTO_REFRESH_KEY = "auto_refresh"
@@ -25,11 +27,14 @@ AUTO_REFRESH_KEY = "auto_refresh"
 
 def page_start(page: str, title: str) -> Context:
     """Check the viewer may open `page`, then draw its head. Every page starts here,
-    so the EXERCISE marking is on every page (docs/design.md §2.7)."""
+    so the EXERCISE marking is on every page (docs/design.md §2.7). `title` is in
+    English, marked where it is written (`N_`, or the page's title in access.PAGES),
+    and drawn in the reader's language."""
+    reading.start()  # app.py has set it already; a page run by itself (tests) sets it here
     context = require_page(page)
     begin_view(page)
     exercise_banner(context.scenario)
-    st.title(title)
+    st.title(_(title))
     return context
 
 
@@ -88,13 +93,16 @@ def cannot_show(exc: Exception, every_s: int | None) -> None:
     """What a reader sees where figures the database did not give would have been:
     what is wrong, and that the page tries again by itself (a traceback never)."""
     if isinstance(exc, schema.SchemaMismatch):
-        st.error(str(exc), icon=":material/error:")
+        st.error(said(exc), icon=":material/error:")
     else:
-        again = (f"The page tries again every {every_s} s by itself." if every_s
-                 else "Turn auto-refresh back on, or change a filter, to try again.")
-        said = str(exc).rstrip(".")
-        st.error(f"{said}. These figures cannot be shown until it is back. {again}",
-                 icon=":material/cloud_off:")
+        again = (_("The page tries again every {seconds} s by itself.").format(seconds=every_s)
+                 if every_s else _("Turn auto-refresh back on, or change a filter, to try "
+                                   "again."))
+        # Translators: {problem} says why the database cannot be read ("The database did
+        # not answer: …"); "it" is the database.
+        cannot = _("{problem}. These figures cannot be shown until it is back.").format(
+            problem=said(exc).rstrip("."))
+        st.error(f"{cannot} {again}", icon=":material/cloud_off:")
 
 
 def reconnect_later(every_s: int) -> None:
@@ -144,10 +152,36 @@ def _as_of(context: Context, latest: datetime) -> datetime:
             st.session_state[PLAY_KEY] = False
     st.session_state[AS_OF_KEY] = chosen
     slider, play = st.columns([6, 1])
-    slider.select_slider("As of (UTC)", options=steps, key=AS_OF_KEY,
-                         format_func=lambda t: "latest" if t == latest else f"{t:%d %b %H:%M}")
-    play.toggle("Play", key=PLAY_KEY, help=f"Step through the scenario, {PLAY_STEP} at a time")
+    shown = _step_labels(language.current(), tuple(steps))
+    slider.select_slider(_("As of (UTC)"), options=steps, key=AS_OF_KEY,
+                         format_func=dict(zip(steps, shown, strict=True)).__getitem__)
+    hours = int(PLAY_STEP.total_seconds() // 3600)
+    play.toggle(_("Play"), key=PLAY_KEY,
+                help=language.ngettext("Step through the scenario, {hours} hour at a time",
+                                       "Step through the scenario, {hours} hours at a time",
+                                       hours).format(hours=language.number(hours)))
     if chosen < latest:
-        st.info(f"Showing the situation as it was on {chosen:%d %b %Y, %H:%M} UTC, "
-                "worked back from the history — not the latest data.", icon=":material/history:")
+        # Translators: {moment} is a date and time, "22 Nov 2026, 23:59 UTC".
+        st.info(_("Showing the situation as it was on {moment}, worked back from the history "
+                  "— not the latest data.").format(moment=_padded_moment(chosen)),
+                icon=":material/history:")
     return chosen
+
+
+@functools.lru_cache(maxsize=64)
+def _step_labels(code: str, steps: tuple[datetime, ...]) -> tuple[str, ...]:
+    """The "As of" slider's steps as it shows them, in the language `code` (the
+    current one): formatted once per language and scenario time, not on every refresh
+    (a month of hours is 700 dates). Looked up, not formatted, by the slider's
+    format_func, which must say the same whenever it is called."""
+    # Translators: the last step of the "As of" slider: the latest data.
+    return tuple(_("latest") if at == steps[-1] else language.short_moment(at) for at in steps)
+
+
+def _padded_moment(at: datetime) -> str:
+    """The moment shown, as language.moment says it, but in English with a two-digit
+    day, "05 Nov 2026, 00:00 UTC", as this message has always said it
+    (tests/test_pages.py and tests/test_map.py read it so)."""
+    if language.current() in (language.SOURCE, language.PSEUDO):
+        return f"{at:%d %b %Y, %H:%M} UTC"
+    return language.moment(at)

@@ -26,6 +26,7 @@ from streamlit.navigation.page import StreamlitPage
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components.signin import require_session
+from dashboard.language import _
 
 KEY = "sitroom_projector"  # the session's Projector
 TOGGLE, ROTATE_INPUT, EXIT = "projector-toggle", "projector-rotate", "projector-exit"
@@ -113,15 +114,16 @@ def sidebar_controls() -> Projector:
     st.session_state[TOGGLE] = setting.on  # the session's setting, from the address too
     st.session_state[ROTATE_INPUT] = setting.rotate_s
     with st.sidebar:
-        st.toggle("Projector mode", key=TOGGLE, on_change=_toggled,
-                  help="Large type and high contrast for a projector or a wall screen, with "
-                       "no sidebar. Open a page with ?projector=1 in its address for the same; "
-                       "add &rotate=30 to show the pages in turn.")
-        st.number_input("Rotate pages every (s)", min_value=0, max_value=MAX_ROTATE_S, step=10,
-                        key=ROTATE_INPUT, on_change=_rotation_changed,
+        st.toggle(_("Projector mode"), key=TOGGLE, on_change=_toggled,
+                  help=_("Large type and high contrast for a projector or a wall screen, with "
+                         "no sidebar. Open a page with ?projector=1 in its address for the "
+                         "same; add &rotate=30 to show the pages in turn."))
+        st.number_input(_("Rotate pages every (s)"), min_value=0, max_value=MAX_ROTATE_S,
+                        step=10, key=ROTATE_INPUT, on_change=_rotation_changed,
                         disabled=not setting.on,
-                        help=f"In projector mode, show your pages in turn; 0 stays on this "
-                             f"page. At least {MIN_ROTATE_S} s.")
+                        # Translators: {seconds} is the shortest interval, in seconds.
+                        help=_("In projector mode, show your pages in turn; 0 stays on this "
+                               "page. At least {seconds} s.").format(seconds=MIN_ROTATE_S))
     return setting
 
 
@@ -133,8 +135,8 @@ def apply(setting: Projector, pages: Sequence[StreamlitPage], shown: StreamlitPa
     if not setting.on:
         return
     st.markdown(f"<style>{STYLESHEET.read_text(encoding='utf-8')}</style>", unsafe_allow_html=True)
-    st.button("Exit projector mode", key=EXIT, on_click=_exit, icon=":material/close:",
-              help="Back to the normal view, with the sidebar")
+    st.button(_("Exit projector mode"), key=EXIT, on_click=_exit, icon=":material/close:",
+              help=_("Back to the normal view, with the sidebar"))
     if setting.rotate_s and len(pages) > 1:
         with st.sidebar:  # hidden: the timer needs a place, not a space on the page
             _rotation(setting, next_page(pages, shown), db_url)

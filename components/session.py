@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import RerunException, StopException, get_script_run_ctx
 
 from dashboard.figures.scenarios import ScenarioInfo
+from dashboard.language import _
 from dashboard.rules import access, audit
 from dashboard.rules.access import Viewer
 from dashboard.store.db import Database
@@ -23,13 +24,24 @@ from dashboard.tools.generate import ensure_demo_database
 KEY = "sitroom_context"
 
 
-@st.cache_resource(show_spinner="Opening the database…")
+@st.cache_resource(show_spinner=False)
 def database(url: str) -> Database:
     """The read-only Database for `url`, one per process, the embedded demo built on
     first start. Failures raise and are not cached, so the next rerun tries again
-    once the database is back."""
+    once the database is back. (app.py opens it first, under a spinner in the reader's
+    language: a spinner given here would be fixed, in English, when the module loads.)"""
     ensure_demo_database(url)
-    return Database.open(url)
+    opened = Database.open(url)
+    _opened.add(url)
+    return opened
+
+
+_opened: set[str] = set()  # the URLs `database` has opened in this process
+
+
+def opened_before(url: str) -> bool:
+    """Whether `database(url)` has opened it already in this process (no wait to show)."""
+    return url in _opened
 
 
 @dataclass(frozen=True)
@@ -55,10 +67,11 @@ def require_page(page: str) -> Context:
     """
     context = st.session_state.get(KEY)
     if not isinstance(context, Context):
-        st.warning("Choose who you are first: open the dashboard's start page.")
+        st.warning(_("Choose who you are first: open the dashboard's start page."))
         st.stop()
     if not access.may_open(context.viewer.role, page):
-        st.error(f"The {context.viewer.role} role cannot open this page.")
+        # Translators: {role} is the role's code (committee, consular, coordinator, admin).
+        st.error(_("The {role} role cannot open this page.").format(role=context.viewer.role))
         st.stop()
     return context
 
@@ -139,7 +152,7 @@ def audited(context: Context) -> Iterator[audit.Entry]:
         try:
             entry = begin_view(current_page())
         except audit.AuditUnavailable as exc:  # nothing shown without a record
-            st.error(str(exc), icon=":material/error:")
+            st.error(exc.shown(), icon=":material/error:")
             st.stop()
     try:
         yield entry
@@ -153,7 +166,7 @@ def _finish_in_body(viewer: Viewer) -> None:
     try:
         finish_view(viewer)
     except audit.AuditUnavailable as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(exc.shown(), icon=":material/error:")
         st.stop()
 
 

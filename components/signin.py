@@ -33,6 +33,7 @@ from components import language as reading
 from components.session import AUDIT_KEY
 from components.session import KEY as CONTEXT_KEY
 from dashboard import config
+from dashboard.language import N_, _
 from dashboard.rules import auth, users
 from dashboard.rules.users import Account, UsersError
 
@@ -78,10 +79,13 @@ def _secrets_file_problem() -> str | None:
         try:
             tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            return (f"The secrets file {path} is not valid TOML ({exc}). Sign-in stays closed "
-                    "until it is fixed.")
+            # Translators: {path} is a file, {reason} the parser's own words.
+            return _("The secrets file {path} is not valid TOML ({reason}). Sign-in stays "
+                     "closed until it is fixed.").format(path=path, reason=exc)
         except OSError as exc:
-            return f"The secrets file {path} cannot be read ({exc}). Sign-in stays closed."
+            # Translators: {path} is a file, {reason} the system's own words.
+            return _("The secrets file {path} cannot be read ({reason}). Sign-in stays "
+                     "closed.").format(path=path, reason=exc)
     return None
 
 
@@ -97,14 +101,20 @@ def _secrets_section() -> dict:
             raise auth.AuthSetupError(problem) from None
         if "No secrets found" in str(exc):
             return {}
-        raise auth.AuthSetupError(f"Streamlit's secrets cannot be read: {exc}") from None
-    where = " or ".join(str(p) for p in _secrets_files() if p.is_file()) or "Streamlit's secrets"
+        # Translators: {reason} is Streamlit's own words.
+        raise auth.AuthSetupError(_("Streamlit's secrets cannot be read: {reason}").format(
+            reason=exc)) from None
+    where = (" or ".join(str(p) for p in _secrets_files() if p.is_file())
+             or _("Streamlit's secrets"))
     if not isinstance(section, Mapping):
-        raise auth.AuthSetupError(f"{where}: [sitroom] must be a table, with cookie_key in it. "
-                                  "Sign-in stays closed until it is fixed.")
+        # Translators: {where} is the secrets file (or "Streamlit's secrets").
+        raise auth.AuthSetupError(_("{where}: [sitroom] must be a table, with cookie_key in "
+                                    "it. Sign-in stays closed until it is fixed.").format(
+                                        where=where))
     if "cookie_key" in section and not isinstance(section["cookie_key"], str):
-        raise auth.AuthSetupError(f"{where}: [sitroom] cookie_key must be a string. "
-                                  "Sign-in stays closed until it is fixed.")
+        # Translators: {where} is the secrets file (or "Streamlit's secrets").
+        raise auth.AuthSetupError(_("{where}: [sitroom] cookie_key must be a string. Sign-in "
+                                    "stays closed until it is fixed.").format(where=where))
     return dict(section)
 
 
@@ -146,7 +156,7 @@ def _guard(gate: Gate) -> None:
             account = auth.normalise(username)
             if not users.is_username(account):
                 # No user can have this name: refused before it is stored anywhere.
-                raise LoginError(auth.WRONG_CREDENTIALS)
+                raise LoginError(_(auth.WRONG_CREDENTIALS))
             wait = gate.store.locked_for(account)
             if wait:
                 raise LoginError(auth.locked_message(wait))
@@ -162,7 +172,7 @@ def _guard(gate: Gate) -> None:
                 return True
             gate.store.record_failure(account)
             wait = gate.store.locked_for(account)
-            raise LoginError(auth.locked_message(wait) if wait else auth.WRONG_CREDENTIALS)
+            raise LoginError(auth.locked_message(wait) if wait else _(auth.WRONG_CREDENTIALS))
         if token:
             session = gate.cookie_session
             if session is None or token.get("username") != session.account:
@@ -187,6 +197,13 @@ def _guard(gate: Gate) -> None:
     cookies.get_cookie = read_cookie
     cookies.set_cookie = request_cookie
     cookies.delete_cookie = forget_cookie
+    # Its cookie manager hides its empty frames with a stylesheet written as Markdown,
+    # which reads as words on the page (tests/pseudo.py): the same stylesheet as HTML.
+    cookies.cookie_model.cookie_manager._remove_extra_spacing = _hide_cookie_frames
+
+
+def _hide_cookie_frames() -> None:
+    st.html('<style>.element-container:has(iframe[height="0"]) { display: none; }</style>')
 
 
 # --- the cookie: a random id the server checks ---------------------------------------------
@@ -255,7 +272,8 @@ def _forget_cookie(gate: Gate) -> None:
 # --- the one check of a signed-in session -------------------------------------------------
 
 def _end_session(store: auth.AuthStore, notice: str, gate: Gate | None = None) -> None:
-    """End this tab's session on the server and forget who was signed in."""
+    """End this tab's session on the server and forget who was signed in. `notice` is
+    in English (marked where it is written) and shown in the reader's language."""
     info = st.session_state.pop(SESSION, None)
     if isinstance(info, dict) and info.get("digest"):
         store.revoke(str(info["digest"]))
@@ -313,8 +331,8 @@ def require_session(db_url: str) -> None:
     ctx = get_script_run_ctx()
     if ctx is not None and ctx.fragment_ids_this_run:
         st.rerun(scope="app")
-    st.warning(f"{st.session_state.get(NOTICE) or 'You are signed out.'} Reload the page to "
-               "sign in.", icon=":material/logout:")
+    notice = _(st.session_state.get(NOTICE) or N_("You are signed out."))
+    st.warning(f"{notice} {_('Reload the page to sign in.')}", icon=":material/logout:")
     st.stop()
 
 
@@ -328,7 +346,7 @@ def signed_in_account(db_url: str) -> Account | None:
     """The signed-in account, or None after drawing the sign-in form."""
     gate = open_gate(db_url)
     if st.session_state.pop(SIGN_OUT, False):
-        _end_session(gate.store, "You have signed out.", gate)
+        _end_session(gate.store, N_("You have signed out."), gate)
     if st.session_state.get(SESSION):
         account = session_check(db_url, gate.accounts, gate.store)
         if account is not None:
@@ -355,7 +373,7 @@ def _start_session(gate: Gate) -> Account | None:
         session = gate.cookie_session  # signed in with a cookie the server honours
     if account is None or session is None:
         # The library thinks someone is signed in, but not through us: start over.
-        _end_session(gate.store, "Sign in again.", gate)
+        _end_session(gate.store, N_("Sign in again."), gate)
         st.rerun()
     st.session_state[SESSION] = {"username": username, "digest": session.digest}
     st.session_state.pop(NOTICE, None)
@@ -367,11 +385,12 @@ def _draw_form(gate: Gate, db_url: str) -> None:
     reading.switch("main")
     notice = st.session_state.get(NOTICE)
     if notice:
-        st.info(notice, icon=":material/logout:")
+        st.info(_(notice), icon=":material/logout:")
     try:
+        # The library's form, its words in the reader's language.
         gate.authenticator.login(location="main", key="sign-in", fields={
-            "Form name": "Sign in", "Username": "User name", "Password": "Password",
-            "Login": "Sign in"})
+            "Form name": _("Sign in"), "Username": _("User name"), "Password": _("Password"),
+            "Login": _("Sign in")})
     except LoginError as exc:
         st.error(str(exc), icon=":material/lock:")
     if config.is_demo_url(db_url) and not st.session_state.get("authentication_status"):
@@ -380,10 +399,11 @@ def _draw_form(gate: Gate, db_url: str) -> None:
 
 def demo_accounts_table() -> None:
     """Only on the demo database, whose people are synthetic: one account per role."""
-    st.info("**Demo database**: the people in it are synthetic. Sign in with one of these "
-            "demo accounts to see what each role may see.", icon=":material/info:")
-    st.table([{"user name": name, "password": password, "role": role,
-               "nationalities": ", ".join(nats) or "—"}
+    st.info(_("**Demo database**: the people in it are synthetic. Sign in with one of these "
+              "demo accounts to see what each role may see."), icon=":material/info:")
+    # Translators: headings of the demo accounts' table (lower case, as the values are).
+    headings = (_("user name"), _("password"), _("role"), _("nationalities"))
+    st.table([dict(zip(headings, (name, password, role, ", ".join(nats) or "—"), strict=True))
               for name, (role, nats, password) in users.DEMO_ACCOUNTS.items()])
 
 
@@ -392,11 +412,16 @@ def sidebar_identity(account: Account) -> None:
     is shown as plain text: Markdown in it (an image that calls a server outside, a
     link) is never rendered."""
     with st.sidebar:
-        st.caption("Signed in as")
+        st.caption(_("Signed in as"))
         st.text(account.name)
         # The user name, role and nationalities are checked in the users file: safe here.
-        st.markdown(f"`{account.username}`  \nRole: **{account.role}**"
-                    + (f"  \nNationalities: {', '.join(account.nationalities)}"
-                       if account.nationalities else ""))
-        st.button("Sign out", on_click=request_sign_out, icon=":material/logout:",
+        lines = [f"`{account.username}`",
+                 # Translators: {role} is the role's code (committee, consular, ...).
+                 _("Role: **{role}**").format(role=account.role)]
+        if account.nationalities:
+            # Translators: {nationalities} are ISO 3166 codes, "ETH, ERI".
+            lines.append(_("Nationalities: {nationalities}").format(
+                nationalities=", ".join(account.nationalities)))
+        st.markdown("  \n".join(lines))
+        st.button(_("Sign out"), on_click=request_sign_out, icon=":material/logout:",
                   key="sign-out")

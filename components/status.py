@@ -7,10 +7,36 @@ from datetime import datetime
 import streamlit as st
 
 from components.charts import escape_markdown
+from dashboard import language
 from dashboard.figures.scenarios import ScenarioInfo
+from dashboard.language import N_, _
 from dashboard.rules import access
 from dashboard.rules.access import Viewer
 from dashboard.store.db import Health
+
+
+def said(exc: BaseException) -> str:
+    """An exception's message as a reader reads it: in the reader's language when the
+    exception carries its message marked for translation (`shown()`: the database's,
+    the schema's and the audit log's, which may be raised in cached code, in English),
+    else as it is."""
+    shown = getattr(exc, "shown", None)
+    return shown() if callable(shown) else str(exc)
+
+
+BANNER_KEY = "exercise-banner"  # the banner's container: class st-key-exercise-banner
+# White on red, whatever else is styled (projector mode's black text included): the
+# banner's words are plain Markdown, so that they are read (and translated) as text.
+BANNER_STYLE = f"""<style>
+.st-key-{BANNER_KEY} {{
+  background: #b00020; padding: 0.6rem 1rem; border-radius: 0.4rem;
+}}
+[data-testid="stMain"] .st-key-{BANNER_KEY} [data-testid="stMarkdownContainer"],
+[data-testid="stMain"] .st-key-{BANNER_KEY} p {{
+  color: #fff !important; font-size: 1.4rem !important; font-weight: 700;
+  letter-spacing: 0.08em; text-align: center; margin: 0;
+}}
+</style>"""
 
 
 def exercise_banner(scenario: ScenarioInfo) -> bool:
@@ -18,13 +44,13 @@ def exercise_banner(scenario: ScenarioInfo) -> bool:
     Returns whether it was shown."""
     if not scenario.is_exercise:
         return False
-    st.markdown(
-        f"<div role='alert' data-testid='exercise-banner' style='background:#b00020;color:#fff;"
-        f"padding:0.6rem 1rem;border-radius:0.4rem;font-size:1.4rem;font-weight:700;"
-        f"letter-spacing:0.08em;text-align:center'>EXERCISE — "
-        f"{escape_markdown(scenario.name)} — NOT LIVE DATA</div>",
-        unsafe_allow_html=True,
-    )
+    # Translators: the banner over every page of an exercise; {scenario} is its name.
+    # Keep it short and loud, in capitals where the language has them.
+    marking = _("EXERCISE — {scenario} — NOT LIVE DATA").format(
+        scenario=escape_markdown(scenario.name))
+    with st.container(key=BANNER_KEY):
+        st.html(BANNER_STYLE)
+        st.markdown(marking)
     return True
 
 
@@ -35,11 +61,17 @@ def stale_banner(health: Health, every_s: int | None) -> bool:
     if not health.down:
         return False
     since = health.answered_at or health.down_since
-    again = (f"reconnecting every {every_s} s" if every_s
-             else "auto-refresh is paused: turn it on to reconnect")
-    st.warning(f"**Stale since {since:%H:%M} UTC, {again}.** The database is not answering; "
-               "these are the last figures it gave and may be out of date.",
-               icon=":material/cloud_off:")
+    if every_s:
+        # Translators: {time} is a time of day (hh:mm); {seconds} a number of seconds.
+        text = _("**Stale since {time} UTC, reconnecting every {seconds} s.** The database is "
+                 "not answering; these are the last figures it gave and may be out of "
+                 "date.").format(time=f"{since:%H:%M}", seconds=every_s)
+    else:
+        # Translators: {time} is a time of day (hh:mm).
+        text = _("**Stale since {time} UTC, auto-refresh is paused: turn it on to "
+                 "reconnect.** The database is not answering; these are the last figures it "
+                 "gave and may be out of date.").format(time=f"{since:%H:%M}")
+    st.warning(text, icon=":material/cloud_off:")
     return True
 
 
@@ -48,22 +80,32 @@ def freshness_line(as_of: datetime | None, synthetic: bool, updated: datetime | 
     """The "data as of" line under every page title, with when the page last
     updated itself. Returns the text shown."""
     if as_of is None:
-        text = "No person records in this scenario yet."
+        parts = [_("No person records in this scenario yet.")]
     else:
-        text = f"Data as of {as_of:%d %b %Y, %H:%M} UTC"
+        # Translators: {moment} is a date and time, "22 Nov 2026, 23:59 UTC".
+        parts = [_("Data as of {moment}").format(moment=language.moment(as_of))]
     if updated is not None:
-        text += f" · updated {updated:%H:%M:%S} UTC"
-        text += f", refreshes every {every_s} s" if every_s else " (auto-refresh paused)"
+        if every_s:
+            # Translators: after "Data as of …", with " · " between: when the page last
+            # updated itself ({time}: hh:mm:ss) and how often it does.
+            parts.append(_("updated {time} UTC, refreshes every {seconds} s").format(
+                time=f"{updated:%H:%M:%S}", seconds=every_s))
+        else:
+            # Translators: after "Data as of …", with " · " between ({time}: hh:mm:ss).
+            parts.append(_("updated {time} UTC (auto-refresh paused)").format(
+                time=f"{updated:%H:%M:%S}"))
     if synthetic:
-        text += " · synthetic demonstration data: it describes no real person"
+        # Translators: after "Data as of …", with " · " between.
+        parts.append(_("synthetic demonstration data: it describes no real person"))
+    text = " · ".join(parts)
     st.caption(text)
     return text
 
 
-ROUNDING_NOTE = ("Counts of people, referrals and cases are rounded to a multiple of 5 so that "
-                 "no one can be singled out, and the same people always give the same figure; "
-                 "parts may not add up to their totals. \"<5\" means 1 to 4; — marks a "
-                 "change withheld beside one.")
+ROUNDING_NOTE = N_(
+    "Counts of people, referrals and cases are rounded to a multiple of 5 so that no one can "
+    "be singled out, and the same people always give the same figure; parts may not add up "
+    "to their totals. \"<5\" means 1 to 4; — marks a change withheld beside one.")
 
 
 def rounding_note(viewer: Viewer) -> bool:
@@ -71,5 +113,5 @@ def rounding_note(viewer: Viewer) -> bool:
     §2.4). Returns whether it was said."""
     if not access.suppresses_small_counts(viewer.role):
         return False
-    st.caption(ROUNDING_NOTE)
+    st.caption(_(ROUNDING_NOTE))
     return True

@@ -9,59 +9,94 @@ from components.page import page_start
 from components.session import note_filters
 from components.signin import load_accounts
 from components.tables import export
+from dashboard import language
 from dashboard.figures.scenarios import list_scenarios
+from dashboard.language import N_, _
 from dashboard.rules import audit, users
 
 EVERY_SCENARIO = "every"
-EVERY_SCENARIO_HEADING = (
-    "# Audit log of every scenario: live and exercise lines together (the scenario_id "
+ANY = "All"  # the filters' choice of any value (shown in the reader's language)
+# The first line of the file of every scenario's lines, after "# ".
+EVERY_SCENARIO_HEADING = N_(
+    "Audit log of every scenario: live and exercise lines together (the scenario_id "
     "column says which scenario each line is about); each line is a real reader's view or "
     "export")
+MAX_LINES = 5000
+
+
+def choices_of(values: list[str]) -> tuple[list[str], dict[str, str]]:
+    """A filter's choices, "All" first, and how each is offered (the log's values as
+    they are): a look-up, so that it says the same whenever Streamlit asks."""
+    offered = [ANY, *values]
+    return offered, {v: _("All") if v == ANY else v for v in offered}
+
+
+def log_headings() -> dict[str, str]:
+    """The audit log's columns as the page heads them, in the reader's language."""
+    # Translators: headings of the audit log's columns, lower case as written.
+    return {"at_utc": _("time (UTC)"), "user": _("user"), "role": _("role"),
+            "nationalities": _("nationalities"), "scenario_id": _("scenario"),
+            "page": _("page"), "action": _("action"), "filters": _("filters"),
+            "rows_shown": _("rows shown")}
 
 
 def render() -> None:
-    context = page_start("audit", "Audit log")
-    st.write("Every page view and export, newest first, with who looked, their role, the "
-             "filters they chose and how many rows about people they were shown. Times are UTC.")
+    context = page_start("audit", N_("Audit log"))
+    st.write(_("Every page view and export, newest first, with who looked, their role, the "
+               "filters they chose and how many rows about people they were shown. Times are "
+               "UTC."))
 
     audit.purge_due()  # lines past SITROOM_AUDIT_DAYS are never shown
     options = audit.choices()
     by_id = {s.id: s for s in list_scenarios(context.database)}
-    any_ = "All"
+    any_ = ANY
     cols = st.columns(6)
-    user = cols[0].selectbox("User", [any_, *options["user"]], key="audit-user")
-    role = cols[1].selectbox("Role", [any_, *options["role"]], key="audit-role")
-    page = cols[2].selectbox("Page", [any_, *options["page"]], key="audit-page")
-    action = cols[3].selectbox("Action", [any_, *options["action"]], key="audit-action")
+    chosen = {}
+    for column, (name, label) in zip(cols, (("user", _("User")), ("role", _("Role")),
+                                            ("page", _("Page")), ("action", _("Action"))),
+                                     strict=False):
+        offered, shown = choices_of(options[name])
+        chosen[name] = column.selectbox(label, offered, key=f"audit-{name}",
+                                        format_func=shown.__getitem__)
     # The session's scenario by default, as on every page: an exercise's lines apart from
     # the live ones, so that its export is marked EXERCISE over its own lines only.
     scenario_choices = [EVERY_SCENARIO, *by_id]
+    scenario_names = {EVERY_SCENARIO: _("All scenarios"),
+                      **{s: info.label for s, info in by_id.items()}}
     scenario = cols[4].selectbox(
-        "Scenario", scenario_choices, key="audit-scenario",
+        _("Scenario"), scenario_choices, key="audit-scenario",
         index=scenario_choices.index(context.scenario.id) if context.scenario.id in by_id else 0,
-        format_func=lambda s: "All scenarios" if s == EVERY_SCENARIO else by_id[s].label)
+        format_func=scenario_names.__getitem__)
     today = datetime.now(UTC).date()
-    days = cols[5].date_input("Dates (UTC)", (today - timedelta(days=7), today), key="audit-dates")
+    days = cols[5].date_input(_("Dates (UTC)"), (today - timedelta(days=7), today),
+                              key="audit-dates")
     since, until = (days[0], days[-1]) if isinstance(days, tuple) and days else (None, None)
-    chosen = {"user": user, "role": role, "page": page, "action": action}
     note_filters(**{k: v for k, v in chosen.items() if v != any_}, scenario=scenario,
                  since=since, until=until)
 
     one = by_id.get(scenario) if scenario != EVERY_SCENARIO else None
     log = audit.search(**{k: (None if v == any_ else v) for k, v in chosen.items()},
-                       since=since, until=until, scenario_id=one.id if one else None)
-    st.caption(f"{len(log):,} lines" + (" (the newest 5,000)" if len(log) >= 5000 else ""))
-    st.dataframe(log, hide_index=True, width="stretch", column_config={
-        "at_utc": "time (UTC)", "scenario_id": "scenario", "rows_shown": "rows shown"})
+                       since=since, until=until, scenario_id=one.id if one else None,
+                       limit=MAX_LINES)
+    count = language.ngettext("{count} line", "{count} lines", len(log)).format(
+        count=language.number(len(log)))
+    if len(log) >= MAX_LINES:
+        count += " " + _("(the newest {count})").format(count=language.number(MAX_LINES))
+    st.caption(count)
+    st.dataframe(log, hide_index=True, width="stretch", column_config=log_headings())
     if one is not None:
         export(context, log, f"audit-log-scenario-{one.id}", scenario=one)
     else:
-        export(context, log, "audit-log", heading=EVERY_SCENARIO_HEADING)
+        export(context, log, "audit-log", heading="# " + _(EVERY_SCENARIO_HEADING))
 
-    with st.expander("Users who may sign in"):
+    with st.expander(_("Users who may sign in")):
         try:
             accounts = pd.DataFrame(users.listing(load_accounts(context.database)))
-            st.dataframe(accounts, hide_index=True, width="stretch")
-            export(context, accounts, "accounts", heading="# Accounts of this installation")
+            # Translators: headings of the accounts' table, lower case as written.
+            st.dataframe(accounts, hide_index=True, width="stretch", column_config={
+                "user": _("user"), "name": _("name"), "role": _("role"),
+                "nationalities": _("nationalities")})
+            export(context, accounts, "accounts",
+                   heading="# " + _("Accounts of this installation"))
         except users.UsersError as exc:
             st.warning(str(exc))

@@ -5,21 +5,25 @@ import streamlit as st
 from components.page import live, page_start
 from components.session import Context, audited
 from components.tables import export, table
-from dashboard.figures.quality import quality_table
+from dashboard import language
+from dashboard.figures.quality import quality_table, translated
+from dashboard.language import N_, _
 
 
 def content(context: Context, as_of) -> None:
-    st.write("Rows written by other systems that break the data contract. They are left out "
-             "of the figures named beside them, so those figures stay right; "
-             "fix them at the source.")
-    breaks = quality_table(context.database, context.viewer)
+    st.write(_("Rows written by other systems that break the data contract. They are left out "
+               "of the figures named beside them, so those figures stay right; "
+               "fix them at the source."))
+    breaks = translated(quality_table(context.database, context.viewer))
     table(breaks)
     export(context, breaks, "data-quality")
     total = int(breaks["rows"].sum())
     if total:
-        st.warning(f"{total:,} rows are left out of one or more figures.")
+        st.warning(language.ngettext("{count} row is left out of one or more figures.",
+                                     "{count} rows are left out of one or more figures.",
+                                     total).format(count=language.number(total)))
     else:
-        st.success("Every row meets the data contract.")
+        st.success(_("Every row meets the data contract."))
 
 
 def body(context: Context, as_of) -> None:
@@ -30,4 +34,4 @@ def body(context: Context, as_of) -> None:
 
 
 def render() -> None:
-    live(page_start("data_quality", "Data quality"), body)
+    live(page_start("data_quality", N_("Data quality")), body)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dashboard.contract import vocab
+from dashboard.language import N_, gettext
 from dashboard.rules import access
 from dashboard.rules.access import Viewer
 from dashboard.store import cache
@@ -112,8 +113,8 @@ def latest_occupancy(at_param: str | None = None, dialect: str = "postgresql") -
 @dataclass(frozen=True)
 class Check:
     key: str
-    label: str
-    excluded_from: str
+    label: str          # in English, marked: translated where it is shown
+    excluded_from: str  # the same
     count_sql: str
 
 
@@ -136,32 +137,32 @@ def _person_check(key: str, label: str, excluded_from: str) -> Check:
 
 
 CHECKS: tuple[Check, ...] = (
-    _person_check("person_bad_coordinates", "Persons with missing or impossible coordinates",
-                  "maps"),
-    _person_check("person_unknown_nationality", "Persons with an unknown nationality code",
-                  "breakdowns by nationality"),
-    _person_check("person_unknown_status", "Persons with a status outside the vocabulary",
-                  "every person count"),
+    _person_check("person_bad_coordinates", N_("Persons with missing or impossible coordinates"),
+                  N_("maps")),
+    _person_check("person_unknown_nationality", N_("Persons with an unknown nationality code"),
+                  N_("breakdowns by nationality")),
+    _person_check("person_unknown_status", N_("Persons with a status outside the vocabulary"),
+                  N_("every person count")),
     _person_check("person_dangling_facility",
-                  "Persons placed in a facility that does not exist",
-                  "facility occupancy by person"),
-    Check("occupancy_above_capacity", "Facilities whose latest report is above capacity",
-          "occupancy totals and shelter load",
+                  N_("Persons placed in a facility that does not exist"),
+                  N_("facility occupancy by person")),
+    Check("occupancy_above_capacity", N_("Facilities whose latest report is above capacity"),
+          N_("occupancy totals and shelter load"),
           f"SELECT COUNT(*) FROM facilities f JOIN ({latest_occupancy()}) lo "
           f"ON lo.facility_id = f.id WHERE f.scenario_id = :scenario "
           f"AND NOT ({valid_occupancy()})"),
-    Check("referral_invalid", "Referrals with an unknown service or status, no person, or "
-          "an end time that does not match their status",
-          "referral counts",
+    Check("referral_invalid", N_("Referrals with an unknown service or status, no person, or "
+                                 "an end time that does not match their status"),
+          N_("referral counts"),
           f"SELECT COUNT(*) FROM referrals r WHERE r.scenario_id = :scenario "
           f"AND NOT ({valid_referral()})"),
-    Check("evacuation_invalid", "Evacuation cases with an unknown stage or no person",
-          "the evacuation funnel",
+    Check("evacuation_invalid", N_("Evacuation cases with an unknown stage or no person"),
+          N_("the evacuation funnel"),
           "SELECT COUNT(*) FROM evacuation_cases c WHERE c.scenario_id = :scenario "
           "AND (c.stage NOT IN :v_stages "
           "OR NOT EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id))"),
-    Check("evacuation_backwards", "Evacuation cases whose stages go backwards",
-          "the evacuation funnel and stage times",
+    Check("evacuation_backwards", N_("Evacuation cases whose stages go backwards"),
+          N_("the evacuation funnel and stage times"),
           f"SELECT COUNT(*) FROM ({BACKWARD_CASES}) b"),
 )
 
@@ -279,10 +280,19 @@ def contract_breaks(database: Database, scenario_id: int) -> dict[str, int]:
 @cache.scoped()
 def quality_table(database: Database, viewer: Viewer) -> pd.DataFrame:
     """The data-quality view. Exact counts even for aggregate roles: they count
-    records that break the contract, not people by any attribute of theirs."""
+    records that break the contract, not people by any attribute of theirs. The check
+    and what it leaves out are in English, as every cached result (`translated` says
+    them in the reader's language where they are shown)."""
     found = contract_breaks(database, viewer.scenario_id)
     return pd.DataFrame({
         "check": [c.label for c in CHECKS],
         "rows": [found[c.key] for c in CHECKS],
         "left out of": [c.excluded_from for c in CHECKS],
     })
+
+
+def translated(table: pd.DataFrame) -> pd.DataFrame:
+    """quality_table's words (the check, and what it leaves out) in the reader's
+    language: call it where the table is shown, never in cached code."""
+    return table.assign(**{column: table[column].map(gettext)
+                           for column in ("check", "left out of")})

@@ -51,6 +51,7 @@ import pandas as pd
 from dashboard.contract import vocab
 from dashboard.figures import palette, quality, scenarios
 from dashboard.figures.shelters import DUE_HOURS, FRESH_HOURS, freshness
+from dashboard.language import N_
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.rules.privacy import Count, Shown
@@ -66,11 +67,12 @@ MAX_DURATION_ROWS = 100_000
 PERCENTILES = {"median_h": 0.5, "p90_h": 0.9}
 RESPONSE_HOURS = 1  # the response "around" an inject: the hour after it
 
-# The response series, each in its palette colour (dashboard.figures.palette).
+# The response series, each in its palette colour (dashboard.figures.palette); the
+# labels in English, translated where the chart is drawn (pages/drill.py).
 SERIES = {
-    "registered": ("Registered", palette.PERSON_STATUS["located"]),
-    "accepted": ("Referrals accepted", palette.REFERRAL_STATUS["accepted"]),
-    "departed": ("Evacuation departures", palette.PERSON_STATUS["evacuated"]),
+    "registered": (N_("Registered"), palette.PERSON_STATUS["located"]),
+    "accepted": (N_("Referrals accepted"), palette.REFERRAL_STATUS["accepted"]),
+    "departed": (N_("Evacuation departures"), palette.PERSON_STATUS["evacuated"]),
 }
 
 
@@ -567,9 +569,10 @@ STALE_AFTER_H, OVERDUE_AFTER_H = FRESH_HOURS, DUE_HOURS  # shown on the page, fr
 
 def step_choices(start: datetime, end: datetime) -> dict[str, timedelta]:
     """Replay steps offered for a window, the first the default: an hour for a drill
-    of a few days, longer steps for a long history."""
-    steps = {"1 hour": timedelta(hours=1), "6 hours": timedelta(hours=6),
-             "1 day": timedelta(days=1)}
+    of a few days, longer steps for a long history. Named in English, translated where
+    they are offered."""
+    steps = {N_("1 hour"): timedelta(hours=1), N_("6 hours"): timedelta(hours=6),
+             N_("1 day"): timedelta(days=1)}
     if end - start > timedelta(days=3):
         return {"6 hours": steps["6 hours"], "1 day": steps["1 day"], "1 hour": steps["1 hour"]}
     return steps

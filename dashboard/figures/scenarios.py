@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from dashboard.language import _
 from dashboard.store import cache
 from dashboard.store.db import Database
 
@@ -25,7 +26,12 @@ class ScenarioInfo:
 
     @property
     def label(self) -> str:
-        return f"{'EXERCISE — ' if self.is_exercise else ''}{self.name}"
+        """The scenario as the sidebar offers it, in the reader's language (read where it
+        is drawn, never in cached code)."""
+        if not self.is_exercise:
+            return self.name
+        # Translators: an exercise scenario in the scenario menu; {name} is its name.
+        return _("EXERCISE — {name}").format(name=self.name)
 
 
 @cache.scoped()

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from dashboard.contract import vocab
 from dashboard.language import N_
 
+# Each role and what it sees, in English: translated where shown (the report's cover).
 ROLES = {
-    "committee": "Emergency committee member: the whole picture, as counts",
-    "consular": "Consular liaison: own consenting, non-protected nationals, person by person",
-    "coordinator": "Host-state coordinator: all nationalities, de-identified operational detail",
-    "admin": "Data protection lead: users, audit log, aggregates",
+    "committee": N_("Emergency committee member: the whole picture, as counts"),
+    "consular": N_("Consular liaison: own consenting, non-protected nationals, person by "
+                   "person"),
+    "coordinator": N_("Host-state coordinator: all nationalities, de-identified operational "
+                      "detail"),
+    "admin": N_("Data protection lead: users, audit log, aggregates"),
 }
 
 _ISO3 = re.compile(r"^[A-Z]{3}$")

@@ -86,8 +86,8 @@ def _log(path: Path | None) -> OwnFile:
 
 
 def _unavailable(target: Path, exc: Exception) -> AuditUnavailable:
-    # Translators: {path} is a file, {reason} the system's own words (not translated).
     return AuditUnavailable(
+        # Translators: {path} is a file, {reason} the system's own words (not translated).
         N_("The audit log at {path} cannot be written ({reason}). Views are not allowed "
            "without a record of who looked: tell the data protection lead."),
         path=str(target), reason=str(exc))

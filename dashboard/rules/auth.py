@@ -36,7 +36,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard import config
+from dashboard import config, language
+from dashboard.language import N_, _
 from dashboard.rules.ownfiles import OwnFile
 from dashboard.rules.users import Account
 
@@ -57,11 +58,12 @@ PUBLISHED_KEYS = frozenset({
     "secrets-key-long-enough",
 })
 
-WRONG_CREDENTIALS = "The user name or password is not right."
-SIGNED_OUT = "This session was signed out, here or in another tab: sign in again."
-EXPIRED = "Your session reached 12 hours: sign in again."
-REMOVED = "Your account is no longer in the users file."
-CHANGED = "Your role or nationalities changed in the users file: sign in again."
+# What a reader is told, in English: translated where it is shown (components/signin.py).
+WRONG_CREDENTIALS = N_("The user name or password is not right.")
+SIGNED_OUT = N_("This session was signed out, here or in another tab: sign in again.")
+EXPIRED = N_("Your session reached 12 hours: sign in again.")
+REMOVED = N_("Your account is no longer in the users file.")
+CHANGED = N_("Your role or nationalities changed in the users file: sign in again.")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS failed_signins (account TEXT NOT NULL, at REAL NOT NULL);
@@ -102,10 +104,12 @@ def normalise(username: str | None) -> str:
 
 
 def locked_message(seconds: float) -> str:
+    """What a reader whose account is locked is told, in the reader's language."""
     minutes = max(1, math.ceil(seconds / 60))
-    unit = "minute" if minutes == 1 else "minutes"
-    return (f"This account is locked for {minutes} more {unit} after repeated failed "
-            "sign-ins.")
+    return language.ngettext(
+        "This account is locked for {minutes} more minute after repeated failed sign-ins.",
+        "This account is locked for {minutes} more minutes after repeated failed sign-ins.",
+        minutes).format(minutes=language.number(minutes))
 
 
 class AuthStore:
@@ -121,10 +125,11 @@ class AuthStore:
             with OwnFile(self.path, _SCHEMA).transaction() as conn:
                 yield conn
         except (sqlite3.Error, OSError) as exc:
-            raise AuthStoreUnavailable(
-                f"The sign-in store at {self.path} cannot be written ({exc}). Without it "
+            # Translators: {path} is a file, {reason} the system's own words.
+            raise AuthStoreUnavailable(_(
+                "The sign-in store at {path} cannot be written ({reason}). Without it "
                 "failed sign-ins and signed-out sessions cannot be tracked, so sign-in is "
-                "closed: tell the operators.") from exc
+                "closed: tell the operators.").format(path=self.path, reason=exc)) from exc
 
     def check(self) -> None:
         """Fail now, with a message, rather than halfway through a sign-in."""
@@ -252,16 +257,16 @@ def key_problem(key: str) -> str | None:
     in alphabetical order and no 5 characters written 3 times over. Keys made by
     `secrets` pass; words, passphrases and patterns do not."""
     if not key:
-        return "No cookie key is set"
+        return _("No cookie key is set")
     if key.strip().lower() in PUBLISHED_KEYS:
-        return ("The cookie key is published (in the library's documentation, or in this "
-                "project's tests or documents), so it is no secret")
+        return _("The cookie key is published (in the library's documentation, or in this "
+                 "project's tests or documents), so it is no secret")
     if len(key) < MIN_KEY_CHARS:
-        return (f"The cookie key is shorter than {MIN_KEY_CHARS} characters (32 random "
-                "bytes)")
+        return _("The cookie key is shorter than {count} characters (32 random "
+                 "bytes)").format(count=MIN_KEY_CHARS)
     if not _looks_random(key):
-        return ("The cookie key does not look random (words, a pattern or too few kinds "
-                "of character)")
+        return _("The cookie key does not look random (words, a pattern or too few kinds "
+                 "of character)")
     return None
 
 
@@ -285,19 +290,20 @@ def cookie_key(db_url: str, secrets_section: Mapping | None) -> str:
     section = secrets_section or {}
     key = section.get("cookie_key") or os.environ.get("SITROOM_COOKIE_KEY", "")
     if not isinstance(key, str):
-        raise AuthSetupError("`[sitroom] cookie_key` in .streamlit/secrets.toml: the "
-                             "cookie_key must be a string. Sign-in stays closed until then.")
+        raise AuthSetupError(_("`[sitroom] cookie_key` in .streamlit/secrets.toml: the "
+                               "cookie_key must be a string. Sign-in stays closed until then."))
     key = key.strip()
     problem = key_problem(key)
     if problem is None:
         return key
     if config.is_demo_url(db_url):
         return demo_cookie_key()
-    raise AuthSetupError(
-        f"{problem}. Set a random `cookie_key` of at least {MIN_KEY_CHARS} characters under "
+    # Translators: {problem} is one of the sentences above about the cookie key.
+    raise AuthSetupError(_(
+        "{problem}. Set a random `cookie_key` of at least {count} characters under "
         "`[sitroom]` in .streamlit/secrets.toml, or the SITROOM_COOKIE_KEY environment "
         "variable (e.g. `python -c \"import secrets; print(secrets.token_urlsafe(32))\"`). "
-        "Sign-in stays closed until then.")
+        "Sign-in stays closed until then.").format(problem=problem, count=MIN_KEY_CHARS))
 
 
 def demo_cookie_key() -> str:
