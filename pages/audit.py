@@ -91,7 +91,7 @@ def render() -> None:
 
     with st.expander(_("Users who may sign in")):
         try:
-            accounts = pd.DataFrame(users.listing(load_accounts(context.database)))
+            accounts = pd.DataFrame(users.listing(load_accounts(context.db_url)))
             # Translators: headings of the accounts' table, lower case as written.
             st.dataframe(accounts, hide_index=True, width="stretch", column_config={
                 "user": _("user"), "name": _("name"), "role": _("role"),

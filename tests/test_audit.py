@@ -198,3 +198,26 @@ def test_changing_a_filter_in_the_fragment_is_a_new_view(sqlite_url, own_audit_l
     written = lines(own_audit_log)
     assert len(written) == 2 and written[1]["page"] == "map"
     assert json.loads(written[1]["filters"])["status"] == ["missing"]
+
+
+def test_the_admin_sees_the_demo_accounts_on_the_demo_database(sqlite_url, tmp_path,
+                                                               monkeypatch):
+    """On the embedded demo database the accounts anyone may sign in with are the demo
+    accounts too: the admin's list says so (it once asked with the database object
+    instead of its address, and listed the users file alone)."""
+    from pathlib import Path
+
+    from tests.apptest import open_page
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "demo.sqlite").symlink_to(Path(sqlite_url.removeprefix("sqlite:///")))
+    monkeypatch.setenv("SITROOM_HOME", str(home))
+    demo_url = f"sqlite:///{home / 'demo.sqlite'}"
+    at = open_page(demo_url, "audit", "admin")
+    assert not at.exception
+    listed = set()
+    for frame in at.dataframe:
+        if "user" in frame.value.columns:
+            listed |= set(frame.value["user"])
+    assert {"demo-committee", "demo-consular", "demo-coordinator", "demo-admin"} <= listed
