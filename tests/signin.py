@@ -10,6 +10,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from dashboard import language
 from dashboard.tools import cli
 
 # role -> (user name, password, nationalities)
@@ -55,9 +56,13 @@ def use_users(monkeypatch, users_file: Path, cookie_key: str = COOKIE_KEY) -> No
 
 
 def sign_in(at: AppTest, username: str, password: str) -> AppTest:
-    next(t for t in at.text_input if t.label == "User name").input(username)
-    next(t for t in at.text_input if t.label == "Password").input(password)
-    next(b for b in at.button if b.label == "Sign in").click()
+    """Fill the form as it reads in the server's language (SITROOM_LANGUAGE)."""
+    def said(english: str) -> str:
+        return language.gettext(english)
+
+    next(t for t in at.text_input if t.label == said("User name")).input(username)
+    next(t for t in at.text_input if t.label == said("Password")).input(password)
+    next(b for b in at.button if b.label == said("Sign in")).click()
     return at.run()
 
 

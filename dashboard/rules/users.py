@@ -33,12 +33,11 @@ import bcrypt
 import yaml
 
 from dashboard import config, language
+from dashboard.language import _
 from dashboard.rules import access
 
 MAX_USERNAME = 64
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")  # always with fullmatch
-USERNAME_RULE = (f"a user name is 2 to {MAX_USERNAME} lower-case letters, digits, '.', '_' "
-                 "or '-'")
 BCRYPT_HASH = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")  # always with fullmatch
 MIN_PASSWORD = 10
 MAX_FULL_NAME = 100
@@ -85,12 +84,13 @@ def shown(value: object, limit: int = 40) -> str:
 def check_full_name(name: object, who: str) -> str:
     """The full name shown beside a user's name: plain text, one line, not too long."""
     if not isinstance(name, str):
-        raise UsersError(f"{who}: the full name must be text.")
+        raise UsersError(_("{who}: the full name must be text.").format(who=who))
     if len(name) > MAX_FULL_NAME:
-        raise UsersError(f"{who}: the full name may be at most {MAX_FULL_NAME} characters.")
+        raise UsersError(_("{who}: the full name may be at most {limit} characters.").format(
+            who=who, limit=MAX_FULL_NAME))
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
-        raise UsersError(f"{who}: the full name may not hold line breaks or other control "
-                         "characters.")
+        raise UsersError(_("{who}: the full name may not hold line breaks or other control "
+                           "characters.").format(who=who))
     return name
 
 
@@ -105,36 +105,43 @@ def check_scope(role: str, nationalities: list[str] | tuple[str, ...], who: str)
     if len(who) > 200:  # a message names the user; it never repeats a huge input
         who = who[:160] + "…"
     if role not in access.ROLES:
-        raise UsersError(f"{who}: unknown role {role!r}; roles are {', '.join(access.ROLES)}.")
+        raise UsersError(_("{who}: unknown role {role}; roles are {roles}.").format(
+            who=who, role=repr(role), roles=", ".join(access.ROLES)))
     nats = tuple(nationalities)
     for nat in nats:
         if not isinstance(nat, str) or not re.fullmatch(r"[A-Z]{3}", nat):
-            raise UsersError(f"{who}: nationality {nat!r} is not an ISO 3166-1 alpha-3 code "
-                             "(three capital letters, e.g. ETH).")
+            raise UsersError(_("{who}: nationality {code} is not an ISO 3166-1 alpha-3 code "
+                               "(three capital letters, e.g. ETH).").format(who=who,
+                                                                          code=repr(nat)))
         if nat not in known_countries():
-            raise UsersError(f"{who}: nationality {nat!r} is not a known country code.")
+            raise UsersError(_("{who}: nationality {code} is not a known country code.").format(
+                who=who, code=repr(nat)))
     if role == "consular" and not nats:
-        raise UsersError(f"{who}: a consular liaison needs at least one nationality.")
+        raise UsersError(_("{who}: a consular liaison needs at least one nationality.").format(
+            who=who))
     if role != "consular" and nats:
-        raise UsersError(f"{who}: role {role!r} is not scoped by nationality; "
-                         "only consular users have nationalities.")
+        raise UsersError(_("{who}: role {role} is not scoped by nationality; only consular "
+                           "users have nationalities.").format(who=who, role=repr(role)))
     return role, tuple(sorted(set(nats)))
 
 
 def _account(username: object, entry: object, where: str) -> Account:
-    who = f"{where}, user {shown(username)}"
+    # Translators: {where} is the users file, {user} a user name as written in it
+    who = _("{where}, user {user}").format(where=where, user=shown(username))
     if not is_username(username):
-        raise UsersError(f"{who}: {USERNAME_RULE}.")
+        raise UsersError(_("{who}: a user name is 2 to {limit} lower-case letters, digits, "
+                           "'.', '_' or '-'.").format(who=who, limit=MAX_USERNAME))
     if not isinstance(entry, dict):
-        raise UsersError(f"{who}: expected name, role, nationalities and password.")
+        raise UsersError(_("{who}: expected name, role, nationalities and password.").format(
+            who=who))
     nats = entry.get("nationalities") or []
     if not isinstance(nats, list):
-        raise UsersError(f"{who}: nationalities must be a list, e.g. [ETH].")
+        raise UsersError(_("{who}: nationalities must be a list, e.g. [ETH].").format(who=who))
     role, nats = check_scope(str(entry.get("role", "")), nats, who)
     password = entry.get("password")
     if not isinstance(password, str) or not BCRYPT_HASH.fullmatch(password):
-        raise UsersError(f"{who}: the password must be a bcrypt hash; "
-                         "add users with `sitroom users add`.")
+        raise UsersError(_("{who}: the password must be a bcrypt hash; add users with "
+                           "`sitroom users add`.").format(who=who))
     name = check_full_name(entry.get("name") or username, who)
     return Account(username, name, role, nats, password, _language(entry.get("language"), who))
 
@@ -143,8 +150,9 @@ def _language(code: object, who: str) -> str | None:
     if code is None:
         return None
     if not isinstance(code, str) or code.strip().lower() not in language.LANGUAGES:
-        raise UsersError(f"{who}: language {shown(code)} is not one Situation Room speaks; "
-                         f"use one of {', '.join(language.LANGUAGES)}.")
+        raise UsersError(_("{who}: language {code} is not one Situation Room speaks; use one "
+                           "of {languages}.").format(who=who, code=shown(code),
+                                                     languages=", ".join(language.LANGUAGES)))
     return code.strip().lower()
 
 
@@ -165,7 +173,7 @@ class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ign
 def _no_key_twice(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
     loader.flatten_mapping(node)
     lines: dict = {}
-    for key_node, _ in node.value:
+    for key_node, _value in node.value:
         key = loader.construct_object(key_node, deep=True)
         try:
             first = lines.get(key)
@@ -187,12 +195,14 @@ def load(path: Path) -> dict[str, Account]:
     at once), so the accounts of the file's last contents are kept and given again
     while its bytes are the same: a change to the file is seen by the next read."""
     if not path.exists():
-        raise UsersError(f"The users file {path} does not exist. Create it with "
-                         "`sitroom users add NAME --role ROLE --users FILE`.")
+        raise UsersError(_("The users file {path} does not exist. Create it with "
+                           "`sitroom users add NAME --role ROLE --users FILE`.").format(
+                               path=path))
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise UsersError(f"The users file {path} cannot be read ({exc}).") from None
+        raise UsersError(_("The users file {path} cannot be read ({problem}).").format(
+            path=path, problem=exc)) from None
     digest = hashlib.sha256(raw).hexdigest()
     kept = _LOADED.get(str(path))
     if kept is not None and kept[0] == digest:
@@ -209,18 +219,25 @@ def _parse(path: Path, raw: bytes) -> dict[str, Account]:
     try:
         data = yaml.load(raw.decode("utf-8"), Loader=_StrictLoader)
     except _Twice as twice:
-        raise UsersError(f"The users file {path} names {shown(twice.key)} twice, at line "
-                         f"{twice.first} and at line {twice.second}: keep one.") from None
+        raise UsersError(_("The users file {path} names {key} twice, at line {first} and at "
+                           "line {second}: keep one.").format(
+                               path=path, key=shown(twice.key), first=twice.first,
+                               second=twice.second)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UsersError(f"The users file {path} is not valid YAML{line}.") from None
+        if mark is None:
+            raise UsersError(_("The users file {path} is not valid YAML.").format(
+                path=path)) from None
+        raise UsersError(_("The users file {path} is not valid YAML at line {line}.").format(
+            path=path, line=mark.line + 1)) from None
     except UnicodeDecodeError as exc:
-        raise UsersError(f"The users file {path} cannot be read ({exc}).") from None
+        raise UsersError(_("The users file {path} cannot be read ({problem}).").format(
+            path=path, problem=exc)) from None
     if data is None:
         data = {"users": {}}
     if not isinstance(data, dict) or not isinstance(data.get("users") or {}, dict):
-        raise UsersError(f"The users file {path} must hold a `users:` mapping of user names.")
+        raise UsersError(_("The users file {path} must hold a `users:` mapping of user "
+                           "names.").format(path=path))
     accounts = {}
     for username, entry in (data.get("users") or {}).items():
         account = _account(username, entry, f"{path}")
