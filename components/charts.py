@@ -37,7 +37,21 @@ def show(figure: go.Figure, key: str) -> None:
     in projector mode, larger and in black."""
     if projector.is_on():
         figure = larger(figure)
+    if language.right_to_left():
+        figure = mirrored(figure)
     st.plotly_chart(figure, key=key, theme=None, config=PLOTLY_CONFIG)
+
+
+def mirrored(figure: go.Figure) -> go.Figure:
+    """A copy of `figure` for a page read right to left: its title and legend start on
+    the right, and bars that run sideways grow from the right with their categories
+    on the right. Numbers and time axes keep their own direction."""
+    fig = go.Figure(figure)
+    fig.update_layout(title={"x": 1, "xanchor": "right"},
+                      legend={"x": 1, "xanchor": "right"})
+    if any(getattr(t, "orientation", None) == "h" for t in fig.data):
+        fig.update_layout(xaxis={"autorange": "reversed"}, yaxis={"side": "right"})
+    return fig
 
 
 PROJECTOR_SCALE = 4 / 3  # 18 px type becomes 24 px, and the chart grows to hold it

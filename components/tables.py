@@ -40,6 +40,8 @@ def table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
     if projector_hide and projector.is_on():
         kwargs["column_order"] = [c for c in kwargs.get("column_order") or frame.columns
                                   if c not in projector_hide and config.get(c, True) is not None]
+    if language.right_to_left():  # read from the right: the first column on the right
+        kwargs["column_order"] = list(reversed(kwargs.get("column_order") or frame.columns))
     st.dataframe(readable(frame, codes), column_config=config, **kwargs)
 
 

@@ -171,3 +171,35 @@ def test_numbers_and_dates_follow_the_readers_convention(code, number, decimal, 
         shown = language.moment(datetime(2026, 11, 22, 23, 59))
     assert shown.endswith("UTC") and "23:59" in shown  # 24-hour, and says it is UTC
     assert shown.replace("\u200f", "") == moment
+
+
+def test_a_right_to_left_table_starts_on_the_right(app_db):
+    """In Arabic a table's first column is its rightmost: the order is reversed, the
+    columns themselves the same."""
+    def orders(code: str) -> list[list[str]]:
+        at = open_page(app_db, "shelters", "coordinator")
+        at.session_state[reading.KEY] = code
+        at.run()
+        assert not at.exception
+        return [list(f.proto.column_order) or [str(c) for c in f.value.columns]
+                for f in at.dataframe]
+
+    english, arabic = orders("en"), orders("ar")
+    assert english and len(english) == len(arabic)
+    assert [list(reversed(o)) for o in english] == arabic
+
+
+def test_a_right_to_left_chart_starts_on_the_right(app_db):
+    import json
+
+    at = open_page(app_db, "shelters", "coordinator")
+    at.session_state[reading.KEY] = "ar"
+    at.run()
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert specs
+    for spec in specs:
+        layout = spec["layout"]
+        assert layout["title"]["xanchor"] == "right"
+        if any(t.get("orientation") == "h" for t in spec["data"]):
+            assert layout["yaxis"]["side"] == "right"
+            assert layout["xaxis"]["autorange"] == "reversed"
