@@ -44,13 +44,11 @@ def show(figure: go.Figure, key: str) -> None:
 
 def mirrored(figure: go.Figure) -> go.Figure:
     """A copy of `figure` for a page read right to left: its title and legend start on
-    the right, and bars that run sideways grow from the right with their categories
-    on the right. Numbers and time axes keep their own direction."""
+    the right. The plot itself keeps its axes (Plotly clips category labels moved to the
+    right), so that its numbers read as everywhere else."""
     fig = go.Figure(figure)
     fig.update_layout(title={"x": 1, "xanchor": "right"},
                       legend={"x": 1, "xanchor": "right"})
-    if any(getattr(t, "orientation", None) == "h" for t in fig.data):
-        fig.update_layout(xaxis={"autorange": "reversed"}, yaxis={"side": "right"})
     return fig
 
 

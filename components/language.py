@@ -68,9 +68,10 @@ def switch(where: str = "sidebar") -> None:
 
 def direction() -> None:
     """A page in a language read right to left: the document's direction, the text's
-    alignment and the sidebar on the right. Data values (names, codes, numbers) keep
-    their own direction inside (Unicode's bidirectional algorithm, with `unicode-bidi:
-    plaintext` on table cells)."""
+    alignment and the sidebar on the right (the app's row of sidebar and page is a flex
+    row, which a right-to-left direction starts from the right). Data values (names,
+    codes, numbers) keep their own direction inside (Unicode's bidirectional algorithm,
+    with `unicode-bidi: plaintext` on table cells)."""
     code = language.current()
     if not language.right_to_left():
         if st.session_state.get(RTL_SEEN):  # back from Arabic: the document turns back
@@ -82,7 +83,6 @@ document.documentElement.setAttribute("lang", "{code}");
     st.session_state[RTL_SEEN] = True
     st.html(f"""<style>
 .stApp, [data-testid="stSidebar"], [data-testid="stMain"] {{ direction: rtl; text-align: right; }}
-[data-testid="stAppViewContainer"] {{ flex-direction: row-reverse; }}
 [data-testid="stMarkdownContainer"], [data-testid="stCaptionContainer"] {{ text-align: right; }}
 [data-testid="stMetricValue"], [data-testid="stMetricDelta"] {{ direction: ltr; }}
 td, th {{ unicode-bidi: plaintext; }}
