@@ -25,7 +25,7 @@ def start(account_default: str | None = None) -> str:
     if chosen is None:
         asked = st.query_params.get(PARAM)
         if asked and language.known(asked):
-            chosen = asked
+            chosen = st.session_state[KEY] = asked  # kept when a page change drops it
         elif account_default:
             chosen = account_default
     if chosen is not None and not language.known(chosen):

@@ -4,18 +4,24 @@ the Arabic catalog by the test itself."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from babel.messages.pofile import read_po
 
+from dashboard import language
 from dashboard.rules import access
 from dashboard.tools import catalogs
 from tests.browser.conftest import (
     SCREENSHOTS,
     account_for,
     new_context,
+    open_nav_page,
     settle,
     sign_in,
     visible_texts,
 )
+from tests.pseudo import _WORD, leftover
 
 NAV = '[data-testid="stSidebarNavLink"]'
 
@@ -65,3 +71,55 @@ def test_arabic_reads_right_to_left_with_arabic_page_names(browser, server):
         page.screenshot(path=str(SCREENSHOTS / "arabic-second-page.png"))
     finally:
         context.close()
+
+
+def _data_words(db_url: str) -> set[str]:
+    """Every word of the data a page may show as it is: place, facility, post, country,
+    organisation and scenario names."""
+    from sqlalchemy import create_engine, text
+
+    queries = ["SELECT name FROM areas", "SELECT name FROM facilities",
+               "SELECT name FROM consular_posts", "SELECT name FROM countries",
+               "SELECT name FROM scenarios", "SELECT to_org FROM referrals",
+               "SELECT from_org FROM referrals", "SELECT destination FROM movements",
+               "SELECT operator FROM facilities"]
+    words: set[str] = set()
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        for query in queries:
+            for (value,) in conn.execute(text(query)):
+                words |= set(_WORD.findall(str(value or "")))
+    engine.dispose()
+    return words
+
+
+@pytest.mark.parametrize("role", ["committee", "consular", "coordinator", "admin"])
+def test_every_page_in_the_pseudo_language_shows_no_word_outside_the_markers(
+        browser, server, role):
+    """What a reader sees, in a browser, with every catalog string wrapped in ⟦ ⟧: no
+    word of the product is left outside the markers but the data's own values."""
+    allowed = _data_words(server.db_url)
+    context = new_context(browser)
+    page = context.new_page()
+    try:
+        sign_in(page, server.base, *account_for(role))
+        page.goto(f"{server.base}/?lang={language.PSEUDO}")
+        settle(page)
+        found = {}
+        for key in access.pages_for(role):
+            open_nav_page(page, key)
+            page.wait_for_timeout(500)
+            settle(page)
+            seen = page.locator('[data-testid="stMain"]').inner_text() + "\n" + \
+                page.locator('[data-testid="stSidebar"]').inner_text()
+            left = sorted({w for w in leftover(_without_icons(seen)) if w not in allowed})
+            if left:
+                found[key] = left
+        assert found == {}
+    finally:
+        context.close()
+
+
+def _without_icons(text: str) -> str:
+    """Material icons are drawn from their names' ligatures, which innerText reads."""
+    return re.sub(r"(?m)^\s*[a-z]+(?:_[a-z]+)*\s*$", " ", text)
