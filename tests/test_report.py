@@ -2,7 +2,8 @@
 download): its text holds the headline figures this test works out with its own SQL
 and the design's rounding (tests/disclosure.py), no person of a count-only role's
 scenario by reference or name, EXERCISE on every page of an exercise's report, and
-every report leaves an audit line.
+every report leaves an audit line. In the reader's language: every word translatable
+(the pseudo-language), French numbers and dates, Arabic right to left with joined letters.
 
 The PDF's text is read with pypdf (pure Python, in the test extras), so the tests need
 no poppler on the machine.
@@ -12,14 +13,19 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sqlite3
 from datetime import datetime, timedelta
+from unicodedata import normalize
 
 import pandas as pd
 import pypdf
 import pytest
+from babel.dates import format_date
+from babel.support import NullTranslations
 from sqlalchemy import text
 
+from dashboard import language
 from dashboard.contract import vocab
 from dashboard.figures import report_pdf
 from dashboard.rules import audit
@@ -29,6 +35,7 @@ from tests import test_demography as demography_tests
 from tests.apptest import open_page
 from tests.conftest import opened
 from tests.disclosure import expected, expected_change
+from tests.pseudo import leftover
 
 EXERCISE = 2
 CONSULAR_SERVICES = ("consular", "documentation", "evacuation", "family_tracing")
@@ -73,10 +80,10 @@ VIEWERS = [
 ]
 
 
-@pytest.mark.parametrize("viewer", VIEWERS, ids=lambda v: f"{v.role}-{v.scenario_id}"
-                         + "".join(f"-{n}" for n in v.nationalities))
-def test_the_pdf_holds_the_headline_figures_of_the_database(db_url, raw, viewer):
-    engine = raw(db_url)
+def headline_of_database(engine, viewer: Viewer) -> tuple[datetime, dict[str, int | str], str]:
+    """The latest moment, the headline figures a viewer is shown (label: value), worked
+    out with this test's own SQL and the design's rounding, and the printed change of
+    Registered since 24 hours earlier."""
     persons = frame(engine, "SELECT * FROM persons WHERE scenario_id = :s", s=viewer.scenario_id)
     persons = persons[persons.status.isin(list(vocab.PERSON_STATUSES))]
     if viewer.role == "consular":
@@ -105,20 +112,15 @@ def test_the_pdf_holds_the_headline_figures_of_the_database(db_url, raw, viewer)
     closed = pd.to_datetime(referrals.closed_at, format="mixed")
     created = pd.to_datetime(referrals.created_at, format="mixed")
     due = pd.to_datetime(referrals.due_at, format="mixed")
-
-    written = report_pdf.write_report(opened(db_url), viewer)
-    pages = pages_text(written.pdf)
-
     before = shown(persons.id[registered_at <= reference])
-    assert tile(pages, "Registered") == (
-        printed(registered), f"{printed_change(expected_change(registered, before))} since then")
-    assert tile(pages, "Missing")[0] == printed(shown(persons.id[persons.status == "missing"]))
-    assert tile(pages, "Registered sheltered")[0] == printed(
-        shown(persons.id[persons.status == "sheltered"]))
-    assert tile(pages, "Open referrals")[0] == printed(shown(
-        referrals.id[(created <= as_of) & (closed.isna() | (closed > as_of))]))
-    assert tile(pages, "Overdue referrals")[0] == printed(shown(
-        referrals.id[(referrals.status == "open") & (due < as_of)]))
+    figures = {
+        "Registered": registered,
+        "Missing": shown(persons.id[persons.status == "missing"]),
+        "Registered sheltered": shown(persons.id[persons.status == "sheltered"]),
+        "Open referrals": shown(
+            referrals.id[(created <= as_of) & (closed.isna() | (closed > as_of))]),
+        "Overdue referrals": shown(referrals.id[(referrals.status == "open") & (due < as_of)]),
+    }
     cases = frame(engine, "SELECT DISTINCT c.id FROM evacuation_cases c JOIN evacuation_events e "
                           "ON e.case_id = c.id WHERE c.scenario_id = :s AND e.stage = 'departed' "
                           "AND e.at <= :at AND c.person_id IN (SELECT id FROM persons)",
@@ -129,7 +131,22 @@ def test_the_pdf_holds_the_headline_figures_of_the_database(db_url, raw, viewer)
                               "c.scenario_id = :s AND e.stage = 'departed' AND e.at <= :at",
                       s=viewer.scenario_id, at=as_of)
         cases = cases[cases.person_id.isin(persons.id)]
-    assert tile(pages, "Evacuated")[0] == printed(shown(cases.id))
+    figures["Evacuated"] = shown(cases.id)
+    return as_of, figures, printed_change(expected_change(registered, before))
+
+
+@pytest.mark.parametrize("viewer", VIEWERS, ids=lambda v: f"{v.role}-{v.scenario_id}"
+                         + "".join(f"-{n}" for n in v.nationalities))
+def test_the_pdf_holds_the_headline_figures_of_the_database(db_url, raw, viewer):
+    as_of, figures, change = headline_of_database(raw(db_url), viewer)
+
+    written = report_pdf.write_report(opened(db_url), viewer)
+    pages = pages_text(written.pdf)
+
+    assert tile(pages, "Registered") == (printed(figures["Registered"]), f"{change} since then")
+    for label in ("Missing", "Registered sheltered", "Open referrals", "Overdue referrals",
+                  "Evacuated"):
+        assert tile(pages, label)[0] == printed(figures[label]), label
     assert f"Data as of\n{as_of:%a %d %b %Y, %H:%M} UTC" in pages[0]
 
 
@@ -309,3 +326,139 @@ def test_the_report_holds_people_by_age_sex_and_vulnerability(sqlite_url, raw, r
         cells = " ".join(printed(want[band][c]) for c in ("f", "m", "x", "total"))
         assert f"{label} {cells}" in text, (band, cells)
     assert "Unaccompanied or separated child" in text
+
+
+# --- the reader's language --------------------------------------------------------------------
+
+def marked(text: str) -> str:
+    """`text` as the pseudo-language shows a catalog string."""
+    return f"{language.PSEUDO_OPEN}{text}{language.PSEUDO_CLOSE}"
+
+
+def data_values(report) -> list[str]:
+    """What a report prints as the data has it, outside any sentence: the names of the
+    scenario, of facilities and their areas, of districts and neighbouring countries on
+    the map, of movements' destinations (longest first, so that none is cut by another)."""
+    values = {report.scenario.name, *report_pdf.NEIGHBOURS}
+    near = report.near_capacity
+    values |= set(near["facility"].dropna().astype(str)) | set(near["area"].dropna().astype(str))
+    if report.movements is not None:
+        values |= set(report.movements["destination"].dropna().astype(str))
+    if report.people is not None and report.people.mode == "areas":
+        values |= set(report.people.areas["name"].astype(str))
+    return sorted(values, key=len, reverse=True)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS, ids=lambda v: f"{v.role}-{v.scenario_id}"
+                         + "".join(f"-{n}" for n in v.nationalities))
+def test_every_word_of_the_report_is_translated(sqlite_url, raw, viewer):
+    """In the pseudo-language every catalog string is wrapped in ⟦ ⟧: a word of the
+    product left outside them is one no translation can reach (tests/pseudo.py). The
+    headline figures are still the database's, and an exercise is marked on every page.
+    A page is read as one line: a wrapped sentence's markers are lines apart."""
+    with language.speaking(language.PSEUDO):
+        written = report_pdf.write_report(opened(sqlite_url), viewer)
+    pages = pages_text(written.pdf)
+    data = data_values(written.report)
+    for number, page in enumerate(pages, 1):
+        text = " ".join(page.split())
+        for value in data:
+            text = text.replace(value, " ")
+        assert not leftover(text), (number, leftover(text))
+
+    as_of, figures, change = headline_of_database(raw(sqlite_url), viewer)
+    first = " ".join(pages[0].split())
+    assert (f"{marked('Registered')} {printed(figures['Registered'])} "
+            f"{marked(f'{change} since then')}") in first
+    for label in ("Missing", "Registered sheltered", "Open referrals", "Overdue referrals",
+                  "Evacuated"):
+        assert f"{marked(label)} {printed(figures[label])} " in first, label
+    if written.report.scenario.is_exercise:
+        band = marked(f"EXERCISE — {written.report.scenario.name} — NOT LIVE DATA")
+        assert all(band in page and marked("EXERCISE") in page for page in pages)
+    else:
+        assert not any("EXERCISE" in page for page in pages)
+
+
+def test_a_french_report_writes_numbers_and_dates_as_the_french_do(sqlite_url, raw):
+    """Numbers with French thousands separators (a narrow space, which Vera lacks: set in
+    DejaVu Sans, so that no letter prints as a missing glyph) and dates in French."""
+    viewer = Viewer("c", "committee", 1)
+    with language.speaking("fr"):
+        written = report_pdf.write_report(opened(sqlite_url), viewer)
+    pages = pages_text(written.pdf)
+    as_of, figures, _ = headline_of_database(raw(sqlite_url), viewer)
+    assert figures["Registered"] >= 1000
+    grouped = re.escape(f"{figures['Registered']:,}").replace(",", "[\u202f\u00a0 ]")
+    assert re.search(rf"(?<![\d,]){grouped}(?![\d,])", pages[0])  # (pypdf reads it a space)
+    assert f"{figures['Registered']:,}" not in pages[0]
+    assert format_date(as_of, "EEE d MMM y", locale="fr") in pages[0]  # "dim. 22 nov. 2026"
+    assert not any("\x00" in page for page in pages)
+
+
+class _SomeArabic(NullTranslations):
+    """A few of the report's strings in Arabic: the catalogs are not translated yet."""
+
+    WORDS = {"Situation report": "تقرير الوضع", "People by status": "الأشخاص حسب الحالة",
+             "EXERCISE": "تمرين"}
+
+    def gettext(self, message: str) -> str:
+        return self.WORDS.get(message, message)
+
+
+def fonts_of(pdf: bytes) -> set[str]:
+    return {str(font.get_object()["/BaseFont"]) for page in pypdf.PdfReader(io.BytesIO(pdf)).pages
+            for font in page["/Resources"]["/Font"].values()}
+
+
+def test_an_arabic_report_reads_right_to_left_with_joined_letters(sqlite_url, monkeypatch):
+    """In Arabic the report is set in DejaVu Sans (Vera has no Arabic letters), its
+    letters joined (Arabic presentation forms, as HarfBuzz shapes them) and its lines laid
+    out from the right: the title is set from the right margin, its first word rightmost.
+    The English report does not carry the Arabic font."""
+    real = language._translations
+    monkeypatch.setattr(language, "_translations",
+                        lambda code: _SomeArabic() if code == "ar" else real(code))
+    viewer = Viewer("x", "committee", EXERCISE)
+    with language.speaking("ar"):
+        written = report_pdf.write_report(opened(sqlite_url), viewer)
+    fonts = fonts_of(written.pdf)
+    assert any(font.endswith("+DejaVuSans") for font in fonts)
+    assert not any("BitstreamVera" in font for font in fonts)
+
+    reader = pypdf.PdfReader(io.BytesIO(written.pdf))
+    drawn: list[tuple[str, float]] = []
+    pages = [page.extract_text(visitor_text=lambda text, cm, tm, *_: drawn.append(
+        (text, cm[4] + tm[4]))) for page in reader.pages]
+    joined = set(range(0xFB50, 0xFE00)) | set(range(0xFE70, 0xFF00))  # presentation forms
+    title = next((text, x) for text, x in drawn if "تقرير" in normalize("NFKC", text))
+    assert joined & {ord(c) for c in title[0]}
+    # Drawn as seen, its first word at the right: pypdf reads a right-to-left run back
+    # into the order it was written (a line drawn in that order would read back reversed).
+    assert normalize("NFKC", title[0]).split() == ["تقرير", "الوضع"]
+    assert title[1] > report_pdf.PAGE_W / 2  # set from the right margin
+    # dates in Arabic (the weekdays and months are CLDR's), and EXERCISE on every page
+    assert joined & {ord(c) for c in pages[0]}
+    assert all("تمرين" in normalize("NFKC", page) for page in pages)
+
+    english = report_pdf.write_report(opened(sqlite_url), viewer)
+    assert not any("DejaVu" in font for font in fonts_of(english.pdf))
+
+
+def test_a_name_in_arabic_prints_joined_in_an_english_report(sqlite_url, tmp_path):
+    """A name with letters Vera lacks is set in DejaVu Sans, which has them, its Arabic
+    letters joined; the rest of the English report stays in Vera."""
+    copy = tmp_path / "arabic-name.sqlite"
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as source, \
+            sqlite3.connect(copy) as target:
+        source.backup(target)
+        target.execute("UPDATE scenarios SET name = ? WHERE id = ?", ("تمرين الأرز", EXERCISE))
+    written = report_pdf.write_report(opened(f"sqlite:///{copy}"),
+                                      Viewer("x", "committee", EXERCISE))
+    fonts = fonts_of(written.pdf)
+    assert any(font.endswith("+DejaVuSans") for font in fonts)
+    assert any(font.endswith("+BitstreamVeraSans-Roman") for font in fonts)
+    pages = pages_text(written.pdf)
+    assert "Situation report" in pages[0]
+    assert all("تمرين الأرز" in normalize("NFKC", page) for page in pages)  # the band
+    assert {ord(c) for c in pages[0]} & set(range(0xFE70, 0xFF00))

@@ -52,17 +52,39 @@ class ReportRefused(ValueError):
 
 
 @dataclass(frozen=True)
+class Reference:
+    """The moment changes are counted from, and what it is: `kind` "meeting" (the
+    committee's previous meeting, at `named`), "chosen" (the moment asked for, `named`)
+    or "span" (DEFAULT_SPAN before the figures' moment)."""
+
+    at: datetime
+    kind: str
+    named: datetime | None
+
+    @property
+    def words(self) -> str:
+        """In English, for the command line (report_pdf says it in the reader's language)."""
+        if self.kind == "meeting":
+            return f"the previous meeting ({self.named:%a %d %b %Y, %H:%M} UTC)"
+        if self.kind == "chosen":
+            return f"{self.named:%a %d %b %Y, %H:%M} UTC"
+        return "24 hours earlier"
+
+
+@dataclass(frozen=True)
 class SituationReport:
     viewer: Viewer
     scenario: ScenarioInfo
     as_of: datetime               # the moment the figures are for
     data_as_of: datetime          # the latest data of the scenario
     reference_at: datetime        # the moment changes are counted from
-    reference_label: str          # what that moment is, in words
+    reference_label: str          # what that moment is, in English words (the command line's)
+    reference: Reference          # what that moment is, for words in the reader's language
     generated_at: datetime        # naive UTC
     overview: Overview
     near_capacity: pd.DataFrame   # facility, kind, area, capacity, occupants, full_pct, and
-    #                               from the Shelters page change_24h, time_to_full, confirmation
+    #                               from the Shelters page change_24h, hours_to_full (which
+    #                               says time_to_full in words), time_to_full, confirmation
     near_capacity_more: int       # near-capacity facilities left out of the list
     shelter_headline: dict | None  # the Shelters page's headline
     shelters_left_out: tuple[int, int]  # facilities with no report, with an invalid one
@@ -98,21 +120,21 @@ def _scenario(database: Database, scenario_id: int) -> ScenarioInfo:
 
 
 def reference_moment(viewer: Viewer, as_of: datetime, starts_at: datetime,
-                     since: datetime | None = None) -> tuple[datetime, str]:
-    """The moment changes are counted from, and its words: `since` if given, else the
-    committee's previous meeting before `as_of` (the Overview's default), else 24 hours
-    earlier; never before the scenario started nor after `as_of`."""
+                     since: datetime | None = None) -> Reference:
+    """The moment changes are counted from: `since` if given, else the committee's
+    previous meeting before `as_of` (the Overview's default), else 24 hours earlier;
+    never before the scenario started nor after `as_of`."""
     try:
         meeting = meetings.previous(viewer.scenario_id, as_of)
     except meetings.MeetingStoreUnavailable:
         meeting = None  # the other reference moments still work
     if meeting is not None and since in (None, meeting.at):
-        at, words = meeting.at, f"the previous meeting ({meeting.at:%a %d %b %Y, %H:%M} UTC)"
+        at, kind, named = meeting.at, "meeting", meeting.at
     elif since is not None:
-        at, words = since, f"{since:%a %d %b %Y, %H:%M} UTC"
+        at, kind, named = since, "chosen", since
     else:
-        at, words = as_of - DEFAULT_SPAN, "24 hours earlier"
-    return min(max(at, starts_at), as_of), words
+        at, kind, named = as_of - DEFAULT_SPAN, "span", None
+    return Reference(min(max(at, starts_at), as_of), kind, named)
 
 
 def _near_capacity(listing: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +145,7 @@ def _near_capacity(listing: pd.DataFrame) -> pd.DataFrame:
     near = listing[listing["status"].isin(shelters.IN_USE) & free.notna()
                    & ((capacity - free) >= shelters.NEAR_FULL * capacity)]
     return near[["facility", "kind", "area", "capacity", "occupants", "full_pct", "change_24h",
-                 "time_to_full", "confirmation"]].reset_index(drop=True)
+                 "hours_to_full", "time_to_full", "confirmation"]].reset_index(drop=True)
 
 
 SEVERITY_ORDER = {"extreme": 0, "high": 1, "medium": 2, "low": 3}
@@ -152,7 +174,7 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
     if as_of < scenario.starts_at:
         raise ReportRefused(f"{as_of:%d %b %Y %H:%M} UTC is before the scenario started "
                             f"({scenario.starts_at:%d %b %Y %H:%M} UTC).")
-    reference_at, words = reference_moment(viewer, as_of, scenario.starts_at, since)
+    reference = reference_moment(viewer, as_of, scenario.starts_at, since)
 
     may = lambda page: access.may_open(viewer.role, page)  # noqa: E731
     # The moment the Overview's figures will be for (overview._counts_at): the pages'
@@ -189,7 +211,7 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
             if may("data_quality") else None
         moves = helper.submit(evacuation.movements, database, viewer) \
             if may("evacuation") else None
-        figures = overview(database, viewer, as_of, reference_at)
+        figures = overview(database, viewer, as_of, reference.at)
         if figures.as_of != moment:  # the data changed meanwhile: the Overview's moment
             started = pages_at(figures.as_of)
         near, headline, left_out = figures.near_capacity, None, (0, 0)
@@ -204,7 +226,8 @@ def situation_report(database: Database, viewer: Viewer, as_of: datetime | None 
         quality_table = None if table is None else table.result()
     return SituationReport(
         viewer=viewer, scenario=scenario, as_of=figures.as_of, data_as_of=latest,
-        reference_at=figures.reference_at, reference_label=words,
+        reference_at=figures.reference_at, reference_label=reference.words,
+        reference=reference,
         generated_at=(now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0),
         overview=figures,
         near_capacity=near.head(MOST_FACILITIES),
