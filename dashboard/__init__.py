@@ -2,7 +2,8 @@
 (the command line, the benchmarks and the tests use it as it is), and its layers
 import only downwards (docs/architecture.md):
 
-- `config`: the settings, declared once;
+- `config`: the settings, declared once; `language`: the reader's language (words,
+  numbers, dates), beside it;
 - `contract`: the data contract the shared database holds;
 - `store`: the one way to read that database, and the one cache of results;
 - `rules`: who may see what, suppression, sign-in and the audit log;
