@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,16 +38,17 @@ def exercise_marking(scenario_name: str) -> str:
 
 # --- codes and their labels ----------------------------------------------------------------
 
-def coded_columns(frame: pd.DataFrame,
-                  codes: dict[str, dict[str, str]] | None) -> dict[str, dict[str, str]]:
+def coded_columns(frame: pd.DataFrame, codes: Mapping[str, Mapping[str, str]] | None
+                  ) -> dict[str, Mapping[str, str]]:
     """The columns of `frame` that hold codes, with their vocabularies' labels: those
     named in `codes`, and those whose name says it (labels.BY_COLUMN)."""
-    found = {c: labels.BY_COLUMN[c] for c in frame.columns if c in labels.BY_COLUMN}
+    found: dict[str, Mapping[str, str]] = {
+        c: labels.BY_COLUMN[c] for c in frame.columns if c in labels.BY_COLUMN}
     found.update({c: words for c, words in (codes or {}).items() if c in frame.columns})
     return found
 
 
-def labelled(values: pd.Series, words: dict[str, str]) -> pd.Series:
+def labelled(values: pd.Series, words: Mapping[str, str]) -> pd.Series:
     return values.map(lambda v: "" if labels.missing(v) else labels.word(v, words))
 
 
