@@ -37,19 +37,7 @@ def show(figure: go.Figure, key: str) -> None:
     in projector mode, larger and in black."""
     if projector.is_on():
         figure = larger(figure)
-    if language.right_to_left():
-        figure = mirrored(figure)
     st.plotly_chart(figure, key=key, theme=None, config=PLOTLY_CONFIG)
-
-
-def mirrored(figure: go.Figure) -> go.Figure:
-    """A copy of `figure` for a page read right to left: its title and legend start on
-    the right. The plot itself keeps its axes (Plotly clips category labels moved to the
-    right), so that its numbers read as everywhere else."""
-    fig = go.Figure(figure)
-    fig.update_layout(title={"x": 1, "xanchor": "right"},
-                      legend={"x": 1, "xanchor": "right"})
-    return fig
 
 
 PROJECTOR_SCALE = 4 / 3  # 18 px type becomes 24 px, and the chart grows to hold it
@@ -151,6 +139,12 @@ def _figure(traces: Sequence, title: str, height: int, show_legend: bool = True,
         "uniformtext": {"minsize": FONT_SIZE - 4, "mode": "hide"},
         "xaxis": axis, "yaxis": axis,
     }
+    if language.right_to_left():
+        # Read from the right: title and legend start there. The plot keeps its axes
+        # (Plotly clips category labels moved to the right), so its numbers read as
+        # everywhere else. Set here, in the one build: a copy updated later costs ~8 ms.
+        defaults["title"].update(x=1, xanchor="right")
+        defaults["legend"].update(x=1, xanchor="right")
     return go.Figure(data=list(traces), layout=_merge(defaults, layout))
 
 
