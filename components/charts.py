@@ -138,6 +138,7 @@ def _figure(traces: Sequence, title: str, height: int, show_legend: bool = True,
         "plot_bgcolor": "white",
         "uniformtext": {"minsize": FONT_SIZE - 4, "mode": "hide"},
         "xaxis": axis, "yaxis": axis,
+        "separators": language.separators(),  # numbers on bars and axes as on the page
     }
     if language.right_to_left():
         # Read from the right: title and legend start there. The plot keeps its axes
@@ -264,7 +265,7 @@ def category_bars(frame: pd.DataFrame, category: str, value: str,
     words = words if words is not None else BY_COLUMN.get(category)
     values = _values(frame[value])
     labels = _texts("" if v is None and str(raw) in ("", "None", "nan") else
-                    (str(raw) if v is None else f"{v:,.0f}")
+                    (str(raw) if v is None else language.number(v))
                     for v, raw in zip(values, frame[value], strict=True))
     bar = go.Bar(
         y=_texts(_pretty(c, words) for c in cats), x=[v or 0 for v in values], orientation="h",

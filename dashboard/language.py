@@ -155,6 +155,13 @@ def number(value: float, digits: int = 0) -> str:
     return numbers.format_decimal(value, format=pattern, locale=_locale())
 
 
+def separators() -> str:
+    """The decimal mark and the thousands separator, in that order (Plotly's
+    `separators`, so that a chart's numbers read as the page's)."""
+    where = _locale()
+    return numbers.get_decimal_symbol(where) + numbers.get_group_symbol(where)
+
+
 def _form(at: date | datetime, english: str, skeleton: str) -> str:
     """`at` in one of the product's forms: English keeps its own pattern (CLDR's syntax);
     other languages take CLDR's form for the same fields (`skeleton`), with the time in
