@@ -89,7 +89,20 @@ td, th {{ unicode-bidi: plaintext; }}
 </style>
 <span id="sitroom-direction" data-lang="{code}" data-dir="rtl" hidden></span>""")
     # The document itself, for the browser's own layout and for screen readers.
+    # A table wider than the page opens at its right end, where its first columns are
+    # (components/tables.py reverses them): once per table, so the reader's own
+    # scrolling is left alone.
     st.html(f"""<script>
 document.documentElement.setAttribute("dir", "rtl");
 document.documentElement.setAttribute("lang", "{code}");
+if (!window.sitroomRightToLeft) {{
+  window.sitroomRightToLeft = true;
+  const toRight = () => document.querySelectorAll(".dvn-scroller").forEach((grid) => {{
+    if (grid.dataset.sitroomRtl || grid.scrollWidth <= grid.clientWidth) return;
+    grid.dataset.sitroomRtl = "1";
+    grid.scrollLeft = grid.scrollWidth;
+  }});
+  new MutationObserver(toRight).observe(document.body, {{childList: true, subtree: true}});
+  toRight();
+}}
 </script>""", unsafe_allow_javascript=True)

@@ -69,6 +69,16 @@ def test_arabic_reads_right_to_left_with_arabic_page_names(browser, server):
         assert _direction(page) == ("rtl", "ar")
         assert _nav(page) == expected
         page.screenshot(path=str(SCREENSHOTS / "arabic-second-page.png"))
+
+        # A table wider than the page opens at its right end, on its first columns.
+        page.locator(NAV, has_text=arabic("Shelters")).first.click()
+        settle(page)
+        page.wait_for_timeout(1000)
+        grids = page.evaluate("""() => [...document.querySelectorAll('.dvn-scroller')]
+            .filter((g) => g.scrollWidth > g.clientWidth + 2)
+            .map((g) => [g.scrollLeft, g.scrollWidth - g.clientWidth])""")
+        assert grids, "the Shelters page has a table wider than the page at 1400 px"
+        assert all(left >= room - 2 for left, room in grids), grids
     finally:
         context.close()
 
