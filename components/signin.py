@@ -332,7 +332,8 @@ def require_session(db_url: str) -> None:
     if ctx is not None and ctx.fragment_ids_this_run:
         st.rerun(scope="app")
     notice = _(st.session_state.get(NOTICE) or N_("You are signed out."))
-    st.warning(f"{notice} {_('Reload the page to sign in.')}", icon=":material/logout:")
+    again = _("Reload the page to sign in.")  # a call of its own: Babel reads no f-string
+    st.warning(f"{notice} {again}", icon=":material/logout:")
     st.stop()
 
 

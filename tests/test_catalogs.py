@@ -115,3 +115,21 @@ def test_no_translation_speaks_of_enforcement_or_status(code):
     catalog = catalogs.po_path(code).read_text(encoding="utf-8").lower()
     found = [w for w in ENFORCEMENT_WORDS[code] if w in catalog]
     assert found == []
+
+
+def test_no_marked_string_hides_inside_an_f_string():
+    """Babel reads no code inside an f-string: `f"{_('…')}"` would never reach a catalog
+    and would stay English in every language."""
+    import io
+    import tokenize
+
+    hidden = []
+    for pattern in ("app.py", "dashboard/**/*.py", "components/**/*.py", "pages/**/*.py"):
+        for path in catalogs.ROOT.glob(pattern):
+            with open(path, "rb") as source:
+                for token in tokenize.tokenize(io.BytesIO(source.read()).readline):
+                    prefix = token.string[:2].lower()
+                    if token.type == tokenize.STRING and "f" in prefix and re.search(
+                            r"\b(_|N_|gettext|ngettext)\(", token.string):
+                        hidden.append(f"{path.relative_to(catalogs.ROOT)}:{token.start[0]}")
+    assert hidden == []
