@@ -256,6 +256,15 @@ def number(value) -> str:
     return str(value)
 
 
+def _day_and_time(between: str) -> str:
+    """A time axis's moments in Plotly's own formatting (d3), which knows only English
+    month names: "22 Nov" in English, the day before the month in figures in every
+    other language ("22/11"), as their conventions write a short date."""
+    if language.current() in (language.SOURCE, language.PSEUDO):
+        return f"%d %b{between}%H:%M"
+    return f"%d/%m{between}%H:%M"
+
+
 def category_bars(frame: pd.DataFrame, category: str, value: str,
                   colours: Mapping[str, str], title: str = "",
                   words: Mapping[str, str] | None = None) -> go.Figure:
@@ -342,5 +351,6 @@ def timeline(frame: pd.DataFrame, x: str, lines: Mapping[str, tuple[str, str]],
     if top < 5:  # whole counts: no 0.2 steps on an empty start
         yaxis |= {"range": [0, 5], "dtick": 1}
     return _figure(traces, title, 500, shapes=shapes, yaxis=yaxis,
-                   xaxis={"tickformat": "%d %b\n%H:%M", "nticks": 10, "range": x_range},
+                   xaxis={"tickformat": _day_and_time("\n"), "hoverformat": _day_and_time(" "),
+                          "nticks": 10, "range": x_range},
                    legend={"y": -0.2}, margin={"b": 40}, **layout)

@@ -163,7 +163,7 @@ def _as_of(context: Context, latest: datetime) -> datetime:
     if chosen < latest:
         # Translators: {moment} is a date and time, "22 Nov 2026, 23:59 UTC".
         st.info(_("Showing the situation as it was on {moment}, worked back from the history "
-                  "— not the latest data.").format(moment=_padded_moment(chosen)),
+                  "— not the latest data.").format(moment=language.moment(chosen)),
                 icon=":material/history:")
     return chosen
 
@@ -178,10 +178,3 @@ def _step_labels(code: str, steps: tuple[datetime, ...]) -> tuple[str, ...]:
     return tuple(_("latest") if at == steps[-1] else language.short_moment(at) for at in steps)
 
 
-def _padded_moment(at: datetime) -> str:
-    """The moment shown, as language.moment says it, but in English with a two-digit
-    day, "05 Nov 2026, 00:00 UTC", as this message has always said it
-    (tests/test_pages.py and tests/test_map.py read it so)."""
-    if language.current() in (language.SOURCE, language.PSEUDO):
-        return f"{at:%d %b %Y, %H:%M} UTC"
-    return language.moment(at)

@@ -27,6 +27,16 @@ from dashboard.language import _
 from dashboard.rules import audit
 
 
+def moment_format(year: bool = False) -> str:
+    """How a table (or a slider) writes a moment, in the browser's own formatting
+    (moment.js), which knows only English month names: "7 Nov, 04:00" in English, the
+    day before the month in figures in every other language ("07/11 04:00"), as their
+    conventions write a short date."""
+    if language.current() in (language.SOURCE, language.PSEUDO):
+        return "D MMM YYYY, HH:mm" if year else "D MMM, HH:mm"
+    return "DD/MM/YYYY HH:mm" if year else "DD/MM HH:mm"
+
+
 def table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
           projector_hide: Sequence[str] = (), **kwargs) -> None:
     """Show a table as a reader reads it: headings in words, each code as its label

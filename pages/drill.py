@@ -11,7 +11,7 @@ from components import charts
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
 from components.status import freshness_line, rounding_note
-from components.tables import export, table
+from components.tables import export, moment_format, table
 from dashboard import language
 from dashboard.contract import labels
 from dashboard.figures import palette, review, scenarios
@@ -57,7 +57,7 @@ def replay(start: datetime, end: datetime) -> datetime:
 
     slider, pick, forward, play = st.columns([6, 1.2, 1.2, 1], vertical_alignment="bottom")
     slider.slider(_("Replay up to"), min_value=first, max_value=last, step=timedelta(hours=1),
-                  format="D MMM YYYY, HH:mm", key=MOMENT)
+                  format=moment_format(year=True), key=MOMENT)
     step_names = {name: _(name) for name in steps}
     pick.selectbox(_("Step"), list(steps), key=STEP, format_func=step_names.__getitem__)
     forward.button(_("Step forward"), icon=":material/skip_next:", on_click=step_forward,
@@ -155,7 +155,7 @@ def content(context: Context, as_of: datetime) -> None:
         table(data.injects, INJECT_CODES, column_config={
             "seq": st.column_config.NumberColumn("#"),
             # Translators: a column heading: when the inject took effect.
-            "at": st.column_config.DatetimeColumn(_("At"), format="D MMM, HH:mm"),
+            "at": st.column_config.DatetimeColumn(_("At"), format=moment_format()),
             "name": _("Inject"), "kind": _("Kind"), "status": _("Status"),
             "detail": _("Detail"),
             "registered": st.column_config.TextColumn(
@@ -253,7 +253,7 @@ def content(context: Context, as_of: datetime) -> None:
         # Translators: a column heading: hours since the facility's last report.
         "hours_since_report": st.column_config.NumberColumn(_("Hours since"), format="%.1f"),
         "last_report": st.column_config.DatetimeColumn(_("Last report"),
-                                                       format="D MMM, HH:mm"),
+                                                       format=moment_format()),
         "confirmation": st.column_config.TextColumn(
             _("Confirmation"),
             # Translators: fresh, due and overdue are the column's values, shown as they

@@ -7,7 +7,7 @@ from components import charts
 from components.page import live, page_start
 from components.session import Context, audited
 from components.status import rounding_note
-from components.tables import export, table
+from components.tables import export, moment_format, table
 from dashboard import language
 from dashboard.contract import labels
 from dashboard.figures import evacuation, palette
@@ -69,7 +69,7 @@ def content(context: Context, as_of) -> None:
         st.caption(_("Movements and their manifests as at the latest data: they have no "
                      "history."))
     table(data.movements, {"status": labels.MOVEMENT_STATUS}, height=420, column_config={
-        "departs_at": st.column_config.DatetimeColumn(_("Departs"), format="D MMM, HH:mm"),
+        "departs_at": st.column_config.DatetimeColumn(_("Departs"), format=moment_format()),
         "departed": st.column_config.TextColumn(_("Departed"), help=_("Left, not yet arrived")),
         "arrived": st.column_config.TextColumn(
             _("Arrived"), help=_("Arrived in the country of origin (and followed up)")),

@@ -5,7 +5,7 @@ import streamlit as st
 
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
-from components.tables import export, person_table
+from components.tables import export, moment_format, person_table
 from dashboard import language
 from dashboard.contract import labels, vocab
 from dashboard.figures import people
@@ -96,13 +96,13 @@ def content(context: Context, as_of) -> None:
             first=language.number(first), last=language.number(first + len(data.rows) - 1),
             matching=language.number(data.matching)))
     person_table(data.rows, {"status": labels.PERSON_STATUS}, height=560, column_config={
-        "as_of": st.column_config.DatetimeColumn(_("As of"), format="D MMM YYYY, HH:mm"),
+        "as_of": st.column_config.DatetimeColumn(_("As of"), format=moment_format(year=True)),
         "needs_travel_document": st.column_config.CheckboxColumn(_("Needs travel document")),
         "overdue_referral": st.column_config.CheckboxColumn(_("Overdue referral")),
         "age": st.column_config.NumberColumn(_("Age"), format="%d"),
         "movement_departs": st.column_config.DatetimeColumn(_("Movement departs"),
-                                                            format="D MMM, HH:mm"),
-        "updated_at": st.column_config.DatetimeColumn(_("Updated"), format="D MMM, HH:mm"),
+                                                            format=moment_format()),
+        "updated_at": st.column_config.DatetimeColumn(_("Updated"), format=moment_format()),
     })
     rows = language.number(len(data.rows))
     if data.as_of is None:

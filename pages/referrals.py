@@ -9,7 +9,7 @@ from components import charts
 from components.page import live, page_start
 from components.session import Context, audited
 from components.status import rounding_note
-from components.tables import export, person_table, table
+from components.tables import export, moment_format, person_table, table
 from dashboard import language
 from dashboard.contract import labels
 from dashboard.figures import palette, referrals
@@ -105,7 +105,7 @@ def content(context: Context, as_of) -> None:
         queue = referrals.said_queue(data.queue)
         person_table(queue, {"status": labels.REFERRAL_STATUS}, height=480, column_config={
             "case_number": st.column_config.NumberColumn(_("Case"), format="%d"),
-            "deadline": st.column_config.DatetimeColumn(_("Deadline"), format="D MMM, HH:mm"),
+            "deadline": st.column_config.DatetimeColumn(_("Deadline"), format=moment_format()),
         })
         export(context, queue, "referral-queue", _("Download the queue"),
                codes={"status": labels.REFERRAL_STATUS})

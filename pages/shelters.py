@@ -5,7 +5,7 @@ import streamlit as st
 from components import charts
 from components.page import live, page_start
 from components.session import Context, audited, note_filters
-from components.tables import export, table
+from components.tables import export, moment_format, table
 from dashboard import language
 from dashboard.contract import labels
 from dashboard.figures import palette, shelters
@@ -81,7 +81,7 @@ def content(context: Context, as_of) -> None:
                 _("Full"),
                 help=_("When the facility is full at the net arrival rate of the last 24 h")),
             "last_confirmed": st.column_config.DatetimeColumn(_("Last confirmed"),
-                                                              format="D MMM, HH:mm"),
+                                                              format=moment_format()),
             "confirmation": st.column_config.TextColumn(
                 _("Confirmation"),
                 # Translators: fresh, due and overdue are the words of the Confirmation column

@@ -200,3 +200,26 @@ def test_a_right_to_left_chart_starts_on_the_right(app_db):
     for spec in specs:
         layout = spec["layout"]
         assert layout["title"]["xanchor"] == "right"
+
+
+def test_a_table_writes_its_moments_without_english_month_names(app_db):
+    """The browser formats a table's moments itself, in English only: a reader in
+    another language gets figures, day before month, as their conventions write them."""
+    import json
+
+    def formats(code: str) -> list[str]:
+        at = open_page(app_db, "my_nationals", "consular", ["ETH"])
+        at.session_state[reading.KEY] = code
+        at.run()
+        assert not at.exception
+        found = []
+        for frame in at.dataframe:
+            for setting in json.loads(frame.proto.columns or "{}").values():
+                kind = (setting or {}).get("type_config") or {}
+                if kind.get("type") == "datetime":
+                    found.append(kind.get("format"))
+        return found
+
+    english, french = formats("en"), formats("fr")
+    assert english and all("MMM" in f for f in english)
+    assert french and all("MMM" not in f and f.startswith("DD/MM") for f in french)
