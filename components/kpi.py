@@ -44,5 +44,6 @@ def kpi_row(figures: Sequence[Figure], per_row: int = 5, delta_label: str = "") 
                 delta = f"{delta} {delta_label}".strip()
             value = (language.number(figure.value) if isinstance(figure.value, int)
                      else figure.value)
-            column.metric(_(figure.label), value, delta, delta_color="off", help=help_text,
+            label = language.pgettext(language.TILE, figure.label)
+            column.metric(label, value, delta, delta_color="off", help=help_text,
                           border=True, delta_arrow=arrow)

@@ -111,6 +111,9 @@ class _Pseudo(NullTranslations):
     def ngettext(self, singular: str, plural: str, n: int) -> str:  # type: ignore[override]
         return self.gettext(singular if n == 1 else plural)
 
+    def pgettext(self, context: str, message: str) -> str:
+        return self.gettext(message)
+
 
 @functools.cache
 def _translations(code: str) -> _gettext.NullTranslations:
@@ -138,6 +141,21 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:  # noqa: N802 (gettext's own name for it)
     """Marks a string for the catalogs where it is defined; translated where shown."""
     return message
+
+
+def pgettext(context: str, message: str) -> str:
+    """`message` as it reads in `context` (a tile's label, say, where the same English
+    word is a person's status elsewhere), else as it reads anywhere."""
+    said = _translations(current()).pgettext(context, message)
+    return gettext(message) if said == message else said
+
+
+def NC_(context: str, message: str) -> str:  # noqa: N802
+    """Marks a string that reads differently in `context`; translated with pgettext."""
+    return message
+
+
+TILE = "tile"  # the context of a headline tile's label (a count of people): NC_("tile", …)
 
 
 _ = gettext

@@ -83,9 +83,9 @@ def test_the_shipped_compiled_catalog_is_the_catalog_as_it_is(code):
         return tuple(value) if isinstance(value, list | tuple) else value
 
     with open(catalogs.mo_path(code), "rb") as shipped:
-        compiled = {key(m.id): key(m.string) for m in read_mo(shipped) if m.id}
-    expected = {key(m.id): key(m.string) for m in catalogs.read(catalogs.po_path(code), code)
-                if m.id and not m.fuzzy}
+        compiled = {(m.context, key(m.id)): key(m.string) for m in read_mo(shipped) if m.id}
+    expected = {(m.context, key(m.id)): key(m.string)
+                for m in catalogs.read(catalogs.po_path(code), code) if m.id and not m.fuzzy}
     assert compiled == expected, f"{code}: run `sitroom catalogs compile`"
 
 

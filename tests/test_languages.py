@@ -223,3 +223,17 @@ def test_a_table_writes_its_moments_without_english_month_names(app_db):
     english, french = formats("en"), formats("fr")
     assert english and all("MMM" in f for f in english)
     assert french and all("MMM" not in f and f.startswith("DD/MM") for f in french)
+
+
+def test_a_tile_says_its_count_in_the_plural_where_a_status_is_singular(app_db):
+    """"Missing" is a person's status and the count of people missing: a tile reads the
+    catalog's entry for tiles ("Disparus"), a status the plain one ("Disparu")."""
+    with open(catalogs.po_path("fr"), "rb") as source:
+        french = read_po(source, locale="fr")
+    tile, status = french.get("Missing", context="tile").string, french.get("Missing").string
+    assert tile != status
+    at = open_page(app_db, "overview", "coordinator")
+    at.session_state[reading.KEY] = "fr"
+    at.run()
+    shown = [m.label for m in at.metric]
+    assert tile in shown and status not in shown

@@ -15,7 +15,7 @@ import pandas as pd
 
 from dashboard.contract import vocab
 from dashboard.figures import quality, shelters, tallies
-from dashboard.language import N_
+from dashboard.language import N_, NC_
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.rules.privacy import Count, Shown
@@ -349,9 +349,10 @@ def overview(database: Database, viewer: Viewer, as_of: datetime,
                _occupants(facilities) - _occupants(facilities_ref),
                N_("Occupants that open and full facilities report in their latest valid "
                   "report, as on the Shelters page")),
-        Figure("missing", N_("Missing"), *pair(counts.status["missing"], ref.status["missing"]),
+        Figure("missing", NC_("tile", "Missing"),
+               *pair(counts.status["missing"], ref.status["missing"]),
                N_("Persons whose whereabouts are unknown")),
-        Figure("departed", N_("Evacuated"), *pair(counts.departed, ref.departed),
+        Figure("departed", NC_("tile", "Evacuated"), *pair(counts.departed, ref.departed),
                N_("Evacuation cases that have departed the country")),
         Figure("open_referrals", N_("Open referrals"), *pair(counts.open_referrals,
                                                              ref.open_referrals),

@@ -813,7 +813,7 @@ def _tiles(report: SituationReport, setter: Setter) -> Table:
     cells: list[object] = []
     for figure in report.overview.figures:
         change = change_text(figure.delta)
-        cells.append([setter.p(_(figure.label), "tile_label"),
+        cells.append([setter.p(language.pgettext(language.TILE, figure.label), "tile_label"),
                       setter.p(shown_text(figure.value), "tile_value"),
                       # Translators: a headline figure's change; {change} as "+5" or "<5"
                       setter.p(_("{change} since then").format(change=change) if change else "",

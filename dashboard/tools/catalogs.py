@@ -24,7 +24,8 @@ ROOT = LOCALE_DIR.parent.parent  # the project: dashboard/, components/, pages/,
 # What a reader can see: the code, never the tests or the benchmarks.
 METHOD_MAP = [("app.py", "python"), ("dashboard/**.py", "python"),
               ("components/**.py", "python"), ("pages/**.py", "python")]
-KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2),
+            "pgettext": ((1, "c"), 2), "NC_": ((1, "c"), 2)}
 TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
 COMMENT_TAG = "Translators:"  # a comment starting so, above a string, reaches its translator
 
