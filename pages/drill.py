@@ -14,7 +14,7 @@ from components.status import freshness_line, rounding_note
 from components.tables import export, moment_format, table
 from dashboard import language
 from dashboard.contract import labels
-from dashboard.figures import palette, review, scenarios
+from dashboard.figures import palette, review, scenarios, shelters
 from dashboard.language import N_, _
 from dashboard.rules import privacy
 
@@ -22,9 +22,9 @@ MOMENT, STEP, PLAYING, ADVANCE, END = ("drill-moment", "drill-step", "drill-play
                                        "drill-advance", "drill-end")
 PLAY_EVERY_S = 1.5
 ROUNDING = N_('Counts are rounded to a multiple of 5, so parts may not add up; "<5" is 1 to 4.')
-
-
 INJECT_CODES = {"kind": labels.DRILL_INJECT_KIND, "status": labels.DRILL_INJECT_STATUS}
+# The drill's facilities: their status and how fresh their figures are, in words.
+FACILITY_CODES = {"status": labels.FACILITY_STATUS, "confirmation": shelters.CONFIRMATION}
 
 
 def plural_n(shown: privacy.Shown) -> int:
@@ -239,7 +239,7 @@ def content(context: Context, as_of: datetime) -> None:
             {"hours_at_or_over_capacity": palette.LOAD_RED},
             title=_("Hours at or over capacity"), text_format=",.0f"),
             key="drill-over-capacity")
-    table(data.facilities, {"status": labels.FACILITY_STATUS}, height=460, column_config={
+    table(data.facilities, FACILITY_CODES, height=460, column_config={
         "facility": _("Facility"), "kind": _("Kind"), "status": _("Status"),
         "capacity": _("Capacity"),
         # Translators: a column heading: the most occupants a facility held.
@@ -256,10 +256,12 @@ def content(context: Context, as_of: datetime) -> None:
                                                        format=moment_format()),
         "confirmation": st.column_config.TextColumn(
             _("Confirmation"),
-            # Translators: fresh, due and overdue are the column's values, shown as they
-            # are: keep them in English. {fresh_hours} and {due_hours} are hours.
-            help=_("At the replay moment. fresh: within {fresh_hours} h; due: within "
-                   "{due_hours} h; overdue: older").format(
+            # Translators: {fresh}, {due} and {overdue} are the column's values (the
+            # words of "fresh", "due", "overdue"); {fresh_hours} and {due_hours} are hours.
+            help=_("At the replay moment. {fresh}: within {fresh_hours} h; {due}: within "
+                   "{due_hours} h; {overdue}: older").format(
+                fresh=shelters.CONFIRMATION["fresh"], due=shelters.CONFIRMATION["due"],
+                overdue=shelters.CONFIRMATION["overdue"],
                 fresh_hours=review.STALE_AFTER_H, due_hours=review.OVERDUE_AFTER_H)),
         "longest_gap_h": st.column_config.NumberColumn(
             _("Longest gap (h)"), help=_("Longest time in the window without a new report")),
@@ -289,7 +291,7 @@ def content(context: Context, as_of: datetime) -> None:
             confidential).format(count=language.number(confidential)))
     st.caption(" ".join(notes))
     export(context, data.facilities, "drill-facilities", _("Download facility review"),
-           codes={"status": labels.FACILITY_STATUS})
+           codes=FACILITY_CODES)
 
     if st.session_state.get(PLAYING) and until < end:
         time.sleep(PLAY_EVERY_S)  # a click on Pause takes effect when this wait ends
