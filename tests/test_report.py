@@ -462,3 +462,25 @@ def test_a_name_in_arabic_prints_joined_in_an_english_report(sqlite_url, tmp_pat
     assert "Situation report" in pages[0]
     assert all("تمرين الأرز" in normalize("NFKC", page) for page in pages)  # the band
     assert {ord(c) for c in pages[0]} & set(range(0xFE70, 0xFF00))
+
+
+def test_the_command_writes_the_report_in_the_language_asked_for(sqlite_url, tmp_path,
+                                                                  own_audit_log, capsys):
+    from babel.messages.pofile import read_po
+
+    from dashboard import language
+    from dashboard.tools import catalogs
+
+    with open(catalogs.po_path("fr"), "rb") as source:
+        french = read_po(source, locale="fr").get("Situation report").string
+    out = tmp_path / "rapport.pdf"
+    code = cli.main(["report", "--db-url", sqlite_url, "--scenario", "1", "--role",
+                     "committee", "--language", "fr", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert french in pages_text(out.read_bytes())[0]
+    assert language.current() == language.server_default()  # the caller's is unchanged
+    refused = tmp_path / "refused.pdf"
+    assert cli.main(["report", "--db-url", sqlite_url, "--scenario", "1", "--role",
+                     "committee", "--language", "de", "--out", str(refused)]) == 2
+    assert "--language: 'de' is not a language" in capsys.readouterr().err
+    assert not refused.exists()

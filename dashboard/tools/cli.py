@@ -445,14 +445,15 @@ def _report(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         return _fail(f"folder {out.parent} does not exist")
     try:
-        if args.language is not None:
-            language.use(args.language)
-        as_of, since = _moment(args.as_of, "--as-of"), _moment(args.since, "--since")
-        viewer = Viewer(cli_user(), args.role, args.scenario,
-                        tuple(n.strip().upper() for n in args.nationality))
-        database = Database.open(config.db_url(args.db_url)).one_shot()
-        written = report_pdf.write_report(database, viewer, as_of, since, page="cli",
-                                          filters={"out": str(out.resolve())})
+        # The report's language for this command alone (its caller's stays as it was).
+        code = language.check(args.language, "--language") if args.language else None
+        with language.speaking(code or language.current()):
+            as_of, since = _moment(args.as_of, "--as-of"), _moment(args.since, "--since")
+            viewer = Viewer(cli_user(), args.role, args.scenario,
+                            tuple(n.strip().upper() for n in args.nationality))
+            database = Database.open(config.db_url(args.db_url)).one_shot()
+            written = report_pdf.write_report(database, viewer, as_of, since, page="cli",
+                                              filters={"out": str(out.resolve())})
     except (ValueError, AccessError, ReportRefused) as exc:
         return _fail(str(exc))
     except (DatabaseUnavailable, SchemaMismatch, audit.AuditUnavailable) as exc:
