@@ -153,6 +153,13 @@ def _figure(traces: Sequence, title: str, height: int, show_legend: bool = True,
 CATEGORIES_DOWN = {"autorange": "reversed", "type": "category", "ticksuffix": "  "}
 
 
+def _said(value: float, text_format: str) -> str:
+    """A bar's own number in the reader's convention, with the decimals `text_format`
+    (Python's, such as ",.0f" or ".1f") asks for."""
+    digits = re.search(r"\.(\d+)f", text_format)
+    return language.number(value, int(digits[1]) if digits else 0)
+
+
 def _texts(values) -> list[str]:
     """Category labels, bar text or hover text for Plotly: the database's words as text."""
     return [escape_plotly(v) for v in values]
@@ -180,7 +187,7 @@ def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     traces = []
     for name in series:
         values = _values(frame[name])
-        text = ["" if v is None or v < 0.05 * longest else f"{v:{text_format}}" for v in values]
+        text = ["" if v is None or v < 0.05 * longest else _said(v, text_format) for v in values]
         bar = go.Bar(name=escape_plotly(labels.get(name, _pretty(name))),
                      marker_color=colours.get(name, NEUTRAL),
                      text=text, textposition="inside", insidetextanchor="middle", textangle=0,
