@@ -161,6 +161,21 @@ TILE = "tile"  # the context of a headline tile's label (a count of people): NC_
 _ = gettext
 
 
+class ReaderError(Exception):
+    """An error whose message is for the reader. It is raised with its English message,
+    marked `N_`, and that message's fields, often inside cached code, which runs in
+    English: `str()` is the English (for logs), `shown()` the reader's language, called
+    where the message is drawn."""
+
+    def __init__(self, message: str, **fields: object):
+        self.message, self.fields = message, fields
+        super().__init__(message.format(**fields) if fields else message)
+
+    def shown(self) -> str:
+        said = gettext(self.message)
+        return said.format(**self.fields) if self.fields else said
+
+
 def _locale() -> Locale:
     code = current()
     return Locale.parse(SOURCE if code == PSEUDO else code)

@@ -2,44 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from dashboard.contract.models import Base
-from dashboard.language import N_, gettext
+from dashboard.language import N_, ReaderError
 
 
-class SchemaMismatch(Exception):
-    """The database holds a schema version this dashboard does not read.
-
-    The message is for the reader: `str()` is the English (for logs), `shown()` the
-    reader's language, called where it is drawn (it may be raised inside cached code,
-    which runs in English)."""
+class SchemaMismatch(ReaderError):
+    """The database holds a schema version this dashboard does not read (the message is
+    the reader's: language.ReaderError)."""
 
     def __init__(self, expected: str, found: str | None):
         self.expected, self.found = expected, found
-        super().__init__(self._said(lambda message: message))
-
-    def _said(self, translate: Callable[[str], str]) -> str:
-        if self.found:
-            return translate(N_(
+        if found:
+            super().__init__(N_(
                 "This database holds version {found}; this dashboard reads data contract "
                 "version {expected}. Upgrade it with `sitroom migrate --db-url URL` or point "
-                "the dashboard at a database of version {expected}.")).format(
-                found=self.found, expected=self.expected)
-        return translate(N_(
-            "This database holds no Situation Room schema version; this dashboard reads data "
-            "contract version {expected}. Upgrade it with `sitroom migrate --db-url URL` or "
-            "point the dashboard at a database of version {expected}.")).format(
-            expected=self.expected)
-
-    def shown(self) -> str:
-        """The message in the reader's language."""
-        return self._said(gettext)
+                "the dashboard at a database of version {expected}."),
+                found=found, expected=expected)
+        else:
+            super().__init__(N_(
+                "This database holds no Situation Room schema version; this dashboard reads "
+                "data contract version {expected}. Upgrade it with `sitroom migrate --db-url "
+                "URL` or point the dashboard at a database of version {expected}."),
+                expected=expected)
 
 
 class SchemaIncomplete(SchemaMismatch):
@@ -50,16 +39,14 @@ class SchemaIncomplete(SchemaMismatch):
     def __init__(self, version: str, missing: list[str]):
         self.expected = self.found = version
         self.missing = missing
-        Exception.__init__(self, self._said(lambda message: message))
-
-    def _said(self, translate: Callable[[str], str]) -> str:
-        # Translators: {missing} names tables and columns ("table `persons`; column
-        # `persons.status`"), as the database names them.
-        return translate(N_(
-            "This database says it holds data contract version {version} but lacks "
-            "{missing}. Restore the missing part from the system that writes the database, "
-            "or upgrade a fresh copy with `sitroom migrate --db-url URL`.")).format(
-            version=self.expected, missing="; ".join(self.missing))
+        ReaderError.__init__(
+            self,
+            # Translators: {missing} names tables and columns ("table `persons`; column
+            # `persons.status`"), as the database names them.
+            N_("This database says it holds data contract version {version} but lacks "
+               "{missing}. Restore the missing part from the system that writes the database, "
+               "or upgrade a fresh copy with `sitroom migrate --db-url URL`."),
+            version=version, missing="; ".join(missing))
 
 
 def alembic_config(url: str) -> Config:

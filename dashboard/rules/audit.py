@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from dashboard import config
-from dashboard.language import N_, gettext
+from dashboard.language import N_, ReaderError
 from dashboard.rules.access import Viewer
 from dashboard.rules.ownfiles import OwnFile
 
@@ -46,19 +46,9 @@ CREATE INDEX IF NOT EXISTS ix_audit_who ON audit_log (user, role, page, action);
 """
 
 
-class AuditUnavailable(Exception):
-    """The audit log cannot be written: pages stop rather than show unrecorded data.
-
-    The message is for the reader: `str()` is the English (for logs), `shown()` the
-    reader's language, called where it is drawn."""
-
-    def __init__(self, message: str, **fields: object):
-        self.message, self.fields = message, fields
-        super().__init__(message.format(**fields) if fields else message)
-
-    def shown(self) -> str:
-        said = gettext(self.message)
-        return said.format(**self.fields) if self.fields else said
+class AuditUnavailable(ReaderError):
+    """The audit log cannot be written: pages stop rather than show unrecorded data (the
+    message is the reader's: language.ReaderError)."""
 
 
 PURGE_EVERY_S = 3600

@@ -48,24 +48,13 @@ from sqlalchemy.sql import Executable
 
 from dashboard import config
 from dashboard.contract import schema, vocab
-from dashboard.language import N_, gettext
+from dashboard.language import N_, ReaderError
 from dashboard.store.facts import SharedFacts
 
 
-class DatabaseUnavailable(Exception):
-    """The database cannot be opened or reached. The message is for the reader: it is
-    raised in English (often inside cached code, which runs in English) as a marked
-    message and its fields, and `shown()` says it in the reader's language where it is
-    drawn; `str()` is the English, for logs."""
-
-    def __init__(self, message: str, **fields: object):
-        self.message, self.fields = message, fields
-        super().__init__(message.format(**fields) if fields else message)
-
-    def shown(self) -> str:
-        """The message in the reader's language (call it where the message is drawn)."""
-        said = gettext(self.message)
-        return said.format(**self.fields) if self.fields else said
+class DatabaseUnavailable(ReaderError):
+    """The database cannot be opened or reached (the message is the reader's:
+    language.ReaderError)."""
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
