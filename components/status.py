@@ -9,19 +9,17 @@ import streamlit as st
 from components.charts import escape_markdown
 from dashboard import language
 from dashboard.figures.scenarios import ScenarioInfo
-from dashboard.language import N_, _
+from dashboard.language import N_, ReaderError, _
 from dashboard.rules import access
 from dashboard.rules.access import Viewer
 from dashboard.store.db import Health
 
 
 def said(exc: BaseException) -> str:
-    """An exception's message as a reader reads it: in the reader's language when the
-    exception carries its message marked for translation (`shown()`: the database's,
-    the schema's and the audit log's, which may be raised in cached code, in English),
-    else as it is."""
-    shown = getattr(exc, "shown", None)
-    return shown() if callable(shown) else str(exc)
+    """An exception's message as a reader reads it: in the reader's language when it is
+    one of the product's messages for the reader (language.ReaderError: the database's,
+    the schema's and the audit log's), else as it is."""
+    return exc.shown() if isinstance(exc, ReaderError) else str(exc)
 
 
 BANNER_KEY = "exercise-banner"  # the banner's container: class st-key-exercise-banner
