@@ -267,7 +267,7 @@ def _day_and_time(between: str) -> str:
     """A time axis's moments in Plotly's own formatting (d3), which knows only English
     month names: "22 Nov" in English, the day before the month in figures in every
     other language ("22/11"), as their conventions write a short date."""
-    if language.current() in (language.SOURCE, language.PSEUDO):
+    if language.locale().language == "en":
         return f"%d %b{between}%H:%M"
     return f"%d/%m{between}%H:%M"
 

@@ -32,7 +32,7 @@ def moment_format(year: bool = False) -> str:
     (moment.js), which knows only English month names: "7 Nov, 04:00" in English, the
     day before the month in figures in every other language ("07/11 04:00"), as their
     conventions write a short date."""
-    if language.current() in (language.SOURCE, language.PSEUDO):
+    if language.locale().language == "en":
         return "D MMM YYYY, HH:mm" if year else "D MMM, HH:mm"
     return "DD/MM/YYYY HH:mm" if year else "DD/MM HH:mm"
 

@@ -176,7 +176,8 @@ class ReaderError(Exception):
         return said.format(**self.fields) if self.fields else said
 
 
-def _locale() -> Locale:
+def locale() -> Locale:
+    """The reader's CLDR locale (English's for the pseudo-language)."""
     code = current()
     return Locale.parse(SOURCE if code == PSEUDO else code)
 
@@ -185,13 +186,13 @@ def number(value: float, digits: int = 0) -> str:
     """A number with the reader's thousands separator and decimal mark, in Latin digits
     (readable on a projector whatever the language)."""
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return numbers.format_decimal(value, format=pattern, locale=_locale())
+    return numbers.format_decimal(value, format=pattern, locale=locale())
 
 
 def separators() -> str:
     """The decimal mark and the thousands separator, in that order (Plotly's
     `separators`, so that a chart's numbers read as the page's)."""
-    where = _locale()
+    where = locale()
     return numbers.get_decimal_symbol(where) + numbers.get_group_symbol(where)
 
 
@@ -199,7 +200,7 @@ def _form(at: date | datetime, english: str, skeleton: str) -> str:
     """`at` in one of the product's forms: English keeps its own pattern (CLDR's syntax);
     other languages take CLDR's form for the same fields (`skeleton`), with the time in
     24 hours joined the language's way."""
-    where = _locale()
+    where = locale()
     with_time = isinstance(at, datetime) and "H" in english
     if where.language == "en":
         if with_time:

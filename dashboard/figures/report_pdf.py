@@ -42,7 +42,6 @@ from unicodedata import bidirectional
 from xml.sax.saxutils import escape
 
 import pandas as pd
-from babel import Locale
 
 try:  # the Unicode bidirectional algorithm, in pure Python: the order a line's words are seen
     from bidi import algorithm as bidi_algorithm
@@ -627,9 +626,7 @@ NEIGHBOURS = {"Syria": "SY", "Israel": "IL"}
 
 def country_name(name: str) -> str:
     """A neighbour's name in the reader's language (CLDR's, through Babel)."""
-    code = language.current()
-    locale = Locale.parse(language.SOURCE if code == language.PSEUDO else code)
-    return locale.territories.get(NEIGHBOURS[name], name)
+    return language.locale().territories.get(NEIGHBOURS[name], name)
 
 
 def _label(drawing: Drawing, setter: Setter, x: float, y: float,
