@@ -18,7 +18,7 @@ from components.signin import require_session
 from components.status import exercise_banner, freshness_line, said, stale_banner
 from dashboard import config, language
 from dashboard.contract import schema
-from dashboard.figures import scenarios
+from dashboard.figures import scenarios, warmup
 from dashboard.language import _
 from dashboard.store import cache, db
 
@@ -45,6 +45,8 @@ def refresh_seconds() -> int:
 
 
 AS_OF_KEY, PLAY_KEY = "as-of", "as-of-play"
+COUNTING_EVERY_S = 2  # how often a page looks again while the first count is under way
+FIRST_COUNT_WAIT_S = 3.0  # how long a page waits for it before saying it is under way
 PLAY_STEP = timedelta(hours=6)  # scenario time per playback step
 PLAY_EVERY_S = 2
 
@@ -63,6 +65,10 @@ def live(context: Context, body: Callable[[Context, datetime], None],
     every = refresh_seconds() if st.session_state.get(AUTO_REFRESH_KEY, True) else None
     if as_of_control and st.session_state.get(PLAY_KEY):
         every = PLAY_EVERY_S
+    first_count = warmup.still_counting_after(context.database, context.scenario.id,
+                                              FIRST_COUNT_WAIT_S)
+    if first_count:  # look again soon, whatever the reader's setting: nothing to study yet
+        every = COUNTING_EVERY_S
 
     @st.fragment(run_every=every)
     def refreshing() -> None:
@@ -76,6 +82,13 @@ def live(context: Context, body: Callable[[Context, datetime], None],
         except (db.DatabaseUnavailable, schema.SchemaMismatch):
             pass
         stale_banner(database.health, every)
+        if first_count:
+            if not warmup.counting(database, context.scenario.id):
+                st.rerun()  # counted: the whole page, at its usual refresh interval
+            st.info(_("The server started a moment ago and is counting this scenario's "
+                      "figures for the first time: about half a minute at a million "
+                      "people. This page fills itself in as soon as they are ready."), icon=":material/hourglass_top:")
+            return
         try:
             latest = scenarios.data_as_of(database, context.scenario.id)
             freshness_line(latest, context.scenario.synthetic,

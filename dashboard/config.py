@@ -33,6 +33,10 @@ SETTINGS = {
                 "database (built on first start)"),
         Setting("SITROOM_HOME", str(PROJECT_ROOT / "var"),
                 "folder for the embedded demo database and the dashboard's own files"),
+        Setting("SITROOM_FACTS_DIR", "",
+                "folder where the shared counts are kept between starts, so that a restart "
+                "takes them back instead of counting again; empty means facts/ in "
+                "SITROOM_HOME; `off` keeps none"),
         Setting("SITROOM_DEMO_PERSONS", "20000",
                 "persons in the demo scenario built on first start"),
         Setting("SITROOM_QUERY_TIMEOUT_S", "20",

@@ -28,6 +28,9 @@ from tests import disclosure
 # Counts are rounded with the installation's secret: the tests fix it, so that their own
 # oracle (tests/disclosure.py) rounds the same rows the same way.
 os.environ["SITROOM_DISCLOSURE_KEY"] = disclosure.SECRET
+# Each test counts its shared facts itself: none is taken back from an earlier run's disk
+# (tests/test_watermark.py turns keeping on where it is what is tested).
+os.environ["SITROOM_FACTS_DIR"] = "off"
 
 # Fixtures shared by several test modules, kept in modules of their own.
 pytest_plugins = ["tests.downloads"]

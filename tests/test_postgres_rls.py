@@ -316,7 +316,10 @@ def test_every_read_of_a_liaisons_page_declares_its_scope(db_url, page):
         at = open_page(url, page, "consular", ["ETH"])
     assert not at.exception
     assert scopes.seen
-    assert [s for s, scope in scopes.seen if scope is None] == []
+    # The page's ping (`SELECT 1`, sent when the database has not answered for a second,
+    # so only on a slow run) reads no row, and needs no scope.
+    assert [s for s, scope in scopes.seen
+            if scope is None and " ".join(s.split()) != "SELECT 1"] == []
 
 
 # --- a liaison's figures, with and without the wall --------------------------------------------

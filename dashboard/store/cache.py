@@ -7,8 +7,8 @@ another's figures.
 
 A result is fresh for SITROOM_CACHE_TTL_S seconds, which is also how often pages
 refresh themselves. After that it is served stale while one background thread
-asks the database again (shared.SharedFacts), so a page refreshing itself never
-waits for the database unless its figures were never counted or the last try
+asks the database again (store.facts.SharedFacts) if its watermark moved, so a
+page refreshing itself never waits for the database unless its figures were never counted or the last try
 failed (then the reader waits, and is told if the database does not answer).
 Results not asked for in FORGET_AFTER intervals are dropped. While the database does
 not answer, the last results are served on (store.facts), and a page says they are
@@ -32,7 +32,7 @@ from typing import Any
 
 from dashboard import config, language
 from dashboard.store import db
-from dashboard.store.facts import SharedFacts
+from dashboard.store.facts import Mark, SharedFacts
 
 TTL_S = int(config.get("SITROOM_CACHE_TTL_S"))
 FORGET_AFTER = 20  # intervals
@@ -66,6 +66,12 @@ def read_scope(args: tuple, kwargs: dict) -> db.Scope:
     return scopes.pop() if scopes else db.SERVER
 
 
+def watermark_of(args: tuple) -> Mark | None:
+    """The watermark of the database a call reads (its first Database argument): its
+    result is counted again only when that moved (store.facts)."""
+    return next((a.watermark for a in args if isinstance(a, db.Database)), None)
+
+
 def scoped(ttl: int | None = None,
            clock: Callable[[], float] = time.monotonic) -> Callable[[Callable], Callable]:
     """Decorator: results per scope and arguments, stale-while-revalidate (above).
@@ -93,7 +99,11 @@ def scoped(ttl: int | None = None,
             # A consular liaison's rows (a scope by nationality) are never served old:
             # a person who withdraws consent or is newly protected is gone from the
             # liaison's views at the first run of a page after one refresh interval.
-            return copy.deepcopy(facts.get(key, compute, stale_ok=not scope.restricted))
+            # They are read again then, whatever the watermark: their rule does not rest
+            # on writers keeping theirs (store.watermark).
+            mark = None if scope.restricted else watermark_of(args)
+            return copy.deepcopy(facts.get(key, compute, stale_ok=not scope.restricted,
+                                           mark=mark))
 
         cached.clear = facts.clear  # type: ignore[attr-defined]
         cached.settle = facts.settle  # type: ignore[attr-defined]

@@ -49,7 +49,9 @@ from sqlalchemy.sql import Executable
 from dashboard import config
 from dashboard.contract import schema, vocab
 from dashboard.language import N_, ReaderError
-from dashboard.store.facts import SharedFacts
+from dashboard.store import kept
+from dashboard.store.facts import Mark, SharedFacts
+from dashboard.store.watermark import Watermarks
 
 
 class DatabaseUnavailable(ReaderError):
@@ -507,13 +509,20 @@ class ServerFacts(SharedFacts):
     """Shared facts found for the server's scope (every row), whichever reader's call
     first asks for them: they are counted once for every scope and cut to each
     reader's by the rules (figures.tallies), so row-level security must not count
-    them as the first reader's."""
+    them as the first reader's. Counted again only when the database's watermark
+    moved (store.facts), and kept between starts (store.kept)."""
 
-    def get(self, key: Hashable, compute: Callable[[], Any], stale_ok: bool = True) -> Any:
-        return super().get(key, as_server(compute), stale_ok)
+    def __init__(self, mark: Mark, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.mark = mark
 
-    def peek(self, key: Hashable, compute: Callable[[], Any]) -> Any | None:
-        return super().peek(key, as_server(compute))
+    def get(self, key: Hashable, compute: Callable[[], Any], stale_ok: bool = True,
+            mark: Mark | None = None) -> Any:
+        return super().get(key, as_server(compute), stale_ok, mark or self.mark)
+
+    def peek(self, key: Hashable, compute: Callable[[], Any],
+             mark: Mark | None = None) -> Any | None:
+        return super().peek(key, as_server(compute), mark or self.mark)
 
 
 class Database:
@@ -530,8 +539,11 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         ttl = float(config.get("SITROOM_CACHE_TTL_S"))
-        self.current = ServerFacts(refresh_after_s=ttl, transient=(DatabaseUnavailable,))
-        self.facts = ServerFacts(refresh_after_s=FACTS_REFRESH_S,
+        self.watermark = Watermarks(self._read_as_server)
+        saved = kept.for_database(describe(self.url))
+        self.current = ServerFacts(self.watermark, refresh_after_s=ttl, saved=saved,
+                                   transient=(DatabaseUnavailable,))
+        self.facts = ServerFacts(self.watermark, refresh_after_s=FACTS_REFRESH_S, saved=saved,
                                  transient=(DatabaseUnavailable,))
         self.health = Health()
         path = sqlite_path(self.url)
@@ -600,6 +612,11 @@ class Database:
         self.health.answered()
         return frame
 
+    def _read_as_server(self, statement: str) -> pd.DataFrame:
+        """A read for the server's scope (every row): one watermark serves every scope."""
+        with reading_as(SERVER):
+            return self.read(statement)
+
     def ping(self) -> None:
         """Ask the database whether it answers, at most once a second (every run of
         every page asks, so that a page says the moment its figures go stale)."""
@@ -618,6 +635,7 @@ class Database:
         if now is None or now == self._file:
             return False  # gone: the next read says the database does not answer
         self._file = now
+        self.watermark.forget()
         return True
 
     def recount(self, then: Callable[[], None]) -> None:

@@ -12,6 +12,14 @@ the background, so that the value comes back by itself within one refresh interv
 of the database answering again. A value that may not be served old (`stale_ok`
 false: what a consular liaison sees person by person) is computed again by the
 reader that finds it old, and served old only while the database does not answer.
+
+A fact read with a `mark` (the database's watermark, store.watermark) is counted again
+only when the database changed: a refresh that finds the watermark it was counted at
+keeps it, at the cost of reading the watermark, and counts it anyway once it is
+`recount_after_s` old (a change that broke the writers' rules is then seen too). With
+`saved` (store.kept), a fact is kept on disk with its watermark and taken back from
+there by the first reader after a restart, instead of counted, when the database is
+still at that watermark.
 """
 
 from __future__ import annotations
@@ -20,9 +28,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dashboard.store.kept import Kept
 
 log = logging.getLogger("sitroom")
+Mark = Callable[[], Hashable]  # reads the database's watermark (store.watermark)
 
 
 class SharedFacts:
@@ -31,20 +43,24 @@ class SharedFacts:
 
     def __init__(self, refresh_after_s: float = 300, forget_after_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 transient: tuple[type[BaseException], ...] = ()):
+                 transient: tuple[type[BaseException], ...] = (),
+                 recount_after_s: float = 900, saved: Kept | None = None):
         self.refresh_after_s = refresh_after_s
+        self.recount_after_s = recount_after_s
+        self.saved = saved
         self.transient = transient
         self.forget_after_s = forget_after_s
         self.clock = clock
         self._threads: list[threading.Thread] = []
-        self._values: dict[Hashable, tuple[float, Any]] = {}
+        self._values: dict[Hashable, tuple[float, Any]] = {}  # when known current, value
+        self._marks: dict[Hashable, tuple[Hashable, float]] = {}  # watermark, when counted
         self._read_at: dict[Hashable, float] = {}
         self._swept_at = clock()
         self._refreshing: set[Hashable] = set()
         self._failed: set[Hashable] = set()
         self._outdated: set[Hashable] = set()  # counted from data since replaced
         self._generation = 0  # how many times everything was outdated
-        self._computes: dict[Hashable, Callable[[], Any]] = {}
+        self._computes: dict[Hashable, tuple[Callable[[], Any], Mark | None]] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
         # False in a process that makes one thing and ends (the command line): nothing is
@@ -52,7 +68,8 @@ class SharedFacts:
         # from the work the process waits for.
         self.background = True
 
-    def get(self, key: Hashable, compute: Callable[[], Any], stale_ok: bool = True) -> Any:
+    def get(self, key: Hashable, compute: Callable[[], Any], stale_ok: bool = True,
+            mark: Mark | None = None) -> Any:
         with self._lock:
             self._forget_unread()
             self._read_at[key] = self.clock()
@@ -62,24 +79,22 @@ class SharedFacts:
                 self._values.pop(key, None)
             hit = self._values.get(key)
             key_lock = self._key_locks.setdefault(key, threading.Lock())
-            self._computes[key] = compute
+            self._computes[key] = (compute, mark)
             if key in self._outdated:
                 stale_ok = False
+            generation = self._generation
         if hit is None:
             with key_lock:  # two first readers compute it once
                 with self._lock:
                     hit = self._values.get(key)
                 if hit is None:
-                    value = compute()
-                    with self._lock:
-                        self._values[key] = (self.clock(), value)
-                    return value
+                    return self._count(key, compute, mark, generation)
         computed_at, value = hit
         if self.clock() - computed_at <= self.refresh_after_s and stale_ok:
             return value
         if stale_ok:
             if self.background:
-                self._refresh_in_background(key, compute)
+                self._refresh_in_background(key, compute, mark)
             return value
         with key_lock:  # old and not to be served old: this reader computes it again
             with self._lock:
@@ -89,43 +104,75 @@ class SharedFacts:
             if self.clock() - hit[0] <= self.refresh_after_s and not outdated:
                 return hit[1]  # another reader just did
             try:
-                value = compute()
+                return self._count(key, compute, mark, generation)
             except self.transient:
                 return hit[1]  # the database does not answer: the last value, said stale
-            self._store(key, value, generation)
-            return value
 
-    def _store(self, key: Hashable, value: Any, generation: int) -> None:
-        """Keep a value computed from `generation`: up to date only if no `outdate`
-        came while it was being computed (it may have read what was replaced)."""
+    def _count(self, key: Hashable, compute: Callable[[], Any], mark: Mark | None,
+               generation: int, force: bool = False) -> Any:
+        """The key's value now: the one it has if the database's watermark is the one it
+        was counted at (and it is neither outdated nor due for a recount), else the
+        one kept on disk at this watermark, else counted. The watermark is read first:
+        a change made while counting is then found by the next refresh."""
+        now = None if mark is None else mark()
+        if now is not None and not force:
+            with self._lock:
+                known = self._marks.get(key)
+                if (known is not None and known[0] == now and key in self._values
+                        and key not in self._outdated
+                        and self.clock() - known[1] <= self.recount_after_s):
+                    value = self._values[key][1]
+                    self._values[key] = (self.clock(), value)
+                    return value
+                first = key not in self._values
+            if first and self.saved is not None:
+                found = self.saved.load(key, now)
+                if found is not None:
+                    self._store(key, found.value, generation, now)
+                    return found.value
+        value = compute()
+        self._store(key, value, generation, now)
+        if now is not None and self.saved is not None:
+            self.saved.save(key, now, value)
+        return value
+
+    def _store(self, key: Hashable, value: Any, generation: int,
+               mark: Hashable | None = None) -> None:
+        """Keep a value computed from `generation` (at watermark `mark`): up to date only
+        if no `outdate` came while it was being computed (it may have read what was
+        replaced)."""
         with self._lock:
             self._values[key] = (self.clock(), value)
+            if mark is None:
+                self._marks.pop(key, None)
+            else:
+                self._marks[key] = (mark, self.clock())
             if generation == self._generation:
                 self._outdated.discard(key)
 
-    def peek(self, key: Hashable, compute: Callable[[], Any]) -> Any | None:
+    def peek(self, key: Hashable, compute: Callable[[], Any],
+             mark: Mark | None = None) -> Any | None:
         """The value if there is one (refreshed in the background when old), else
         None, with its first computation started in the background: for facts a
         reader can do without, by another way, while they are being found."""
         with self._lock:
             hit = self._values.get(key)
-            self._computes[key] = compute
+            self._computes[key] = (compute, mark)
         if self.background and (hit is None or self.clock() - hit[0] > self.refresh_after_s):
-            self._refresh_in_background(key, compute)
+            self._refresh_in_background(key, compute, mark)
         return None if hit is None else hit[1]
 
-    def _refresh_in_background(self, key: Hashable, compute: Callable[[], Any]) -> None:
+    def _refresh_in_background(self, key: Hashable, compute: Callable[[], Any],
+                               mark: Mark | None, force: bool = False) -> None:
         with self._lock:
             if key in self._refreshing:
                 return
             self._refreshing.add(key)
-
-        with self._lock:
             generation = self._generation
 
         def work() -> None:
             try:
-                self._store(key, compute(), generation)
+                self._count(key, compute, mark, generation, force)
             except self.transient as exc:  # keep serving the last value; try again later
                 log.warning("refreshing %r failed: %s", key, exc)
             except Exception:  # keep serving the last value; say why in the log
@@ -140,6 +187,11 @@ class SharedFacts:
         with self._lock:  # started before settle() can see it (it joins what it sees)
             thread.start()
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+
+    def has(self, key: Hashable) -> bool:
+        """Whether the key has a value (however old), without finding one."""
+        with self._lock:
+            return key in self._values
 
     def settle(self, timeout_s: float = 30) -> None:
         """Wait for the refreshes under way to end (tests, and benchmarks)."""
@@ -156,15 +208,18 @@ class SharedFacts:
         self._swept_at = now
         for key in [k for k, t in self._read_at.items() if now - t > self.forget_after_s]:
             self._values.pop(key, None)
+            self._marks.pop(key, None)
             self._read_at.pop(key, None)
             self._key_locks.pop(key, None)
             self._computes.pop(key, None)
 
     def expire(self) -> None:
         """Make every value old: served on while each is computed again in the
-        background, when next asked for (the data underneath was replaced)."""
+        background, when next asked for (the data underneath was replaced: counted
+        again whatever the watermark says)."""
         with self._lock:
             self._values = {k: (float("-inf"), v) for k, (_, v) in self._values.items()}
+            self._marks.clear()
 
     def outdate(self) -> None:
         """Every value was counted from data since replaced: the next reader of each
@@ -175,16 +230,17 @@ class SharedFacts:
             self._outdated = set(self._values)
 
     def refresh_all(self) -> None:
-        """Compute every value again in the background now, serving the old meanwhile
-        (`settle` waits for them)."""
+        """Count every value again in the background now, whatever the watermark says,
+        serving the old meanwhile (`settle` waits for them)."""
         with self._lock:
-            computes = [(k, c) for k, c in self._computes.items() if k in self._values]
-        for key, compute in computes:
-            self._refresh_in_background(key, compute)
+            computes = [(k, c, m) for k, (c, m) in self._computes.items() if k in self._values]
+        for key, compute, mark in computes:
+            self._refresh_in_background(key, compute, mark, force=True)
 
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+            self._marks.clear()
             self._read_at.clear()
             self._failed.clear()
             self._key_locks.clear()

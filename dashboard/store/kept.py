@@ -1,0 +1,97 @@
+"""Shared facts kept on disk between starts, so that a restarted server takes back what
+it counted instead of counting a million people again (about half a minute).
+
+One file per fact, under SITROOM_HOME/facts/<database>/, holding the fact, the
+database's watermark when it was counted (store.watermark) and the version of the
+code that counted it. A fact is taken back only at the same watermark and by the same
+code: anything else is counted again, and the file replaced. The files hold counts
+by group, never a person, and are written only by the server, readable by its own
+account alone (0600 in a 0700 folder), beside the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import tempfile
+from collections.abc import Hashable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("sitroom")
+PACKAGE = Path(__file__).resolve().parent.parent  # dashboard/
+
+
+@cache
+def code_version() -> str:
+    """A hash of the dashboard's code: a fact counted by other code is counted again."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(str(path.relative_to(PACKAGE)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Found:
+    value: Any
+
+
+class Kept:
+    """The facts of one database kept in `folder`."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def _path(self, key: Hashable) -> Path:
+        return self.folder / (hashlib.sha256(repr(key).encode()).hexdigest()[:32] + ".pickle")
+
+    def load(self, key: Hashable, mark: Hashable) -> Found | None:
+        """The fact kept for `key` if it was counted at `mark` by this code, else None
+        (missing, older, unreadable: the caller counts it)."""
+        path = self._path(key)
+        try:
+            with path.open("rb") as f:
+                version, kept_key, kept_mark, value = pickle.load(f)  # noqa: S301 (our own file)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # a file cut short by a crash: counted again, and rewritten
+            log.warning("the kept fact %s could not be read (%s); counting it again", path, exc)
+            return None
+        if (version, kept_key, kept_mark) != (code_version(), key, mark):
+            return None
+        return Found(value)
+
+    def save(self, key: Hashable, mark: Hashable, value: Any) -> None:
+        """Keep `value`, counted at `mark`; a failure is logged, never raised (the
+        fact is then counted again at the next start)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, partial = tempfile.mkstemp(dir=self.folder, suffix=".partial")  # 0600
+        except OSError as exc:
+            log.warning("the fact %r could not be kept in %s: %s", key, self.folder, exc)
+            return
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump((code_version(), key, mark, value), f,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, self._path(key))  # readers see the old file or the new
+        except Exception as exc:
+            Path(partial).unlink(missing_ok=True)
+            log.warning("the fact %r could not be kept in %s: %s", key, self.folder, exc)
+
+
+def for_database(address: str) -> Kept | None:
+    """Where one database's facts are kept (SITROOM_FACTS_DIR, by a hash of its address
+    without password), or None where none are kept."""
+    from dashboard import config
+
+    setting = config.get("SITROOM_FACTS_DIR")
+    if setting.strip().lower() == "off":
+        return None
+    root = Path(setting) if setting else config.home() / "facts"
+    return Kept(root / hashlib.sha256(address.encode()).hexdigest()[:16])

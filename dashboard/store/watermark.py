@@ -1,0 +1,89 @@
+"""Whether the shared database changed, found in a few milliseconds at a million persons:
+its watermark. A shared fact counted at one watermark is still right at the same one,
+so a refresh that finds the watermark unchanged keeps the fact instead of counting it
+again (store.facts), and a fact kept between starts is taken back when the watermark
+it was counted at is the database's (store.kept).
+
+What it reads follows the rules for writers (docs/data-contract.md, "Current state
+and its history"):
+
+- the big tables (persons and every history): the row count, which any insert or
+  delete moves, and the greatest id, which an insert moves; history rows are never
+  updated;
+- persons: the latest change time per scenario (`updated_at`, which writers set on
+  every change, consent and protection included), read from its index;
+- the small tables (scenarios, areas, facilities, movements, …): every row, hashed, so
+  that a capacity or a status edited in place is seen too.
+
+A change that breaks those rules (a person updated without its change time) is caught
+by the recount every fact gets anyway (SharedFacts.recount_after_s).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+
+import pandas as pd
+
+BIG = ("persons", "person_events", "person_vulnerabilities", "facility_occupancy", "referrals",
+       "referral_events", "evacuation_cases", "evacuation_events")
+SMALL = ("scenarios", "countries", "areas", "facilities", "movements", "consular_posts",
+         "hazards", "drill_injects")
+WITH_ID = {"persons", "person_events", "facility_occupancy", "referrals", "referral_events",
+           "evacuation_cases", "evacuation_events"}
+FRESH_S = 1.0  # one reading serves every fact refreshed within this time
+
+
+def statement_of_big() -> str:
+    parts = []
+    for table in BIG:
+        parts.append(f"(SELECT COUNT(*) FROM {table}) AS {table}_n")
+        if table in WITH_ID:
+            parts.append(f"(SELECT MAX(id) FROM {table}) AS {table}_id")
+    return "SELECT " + ", ".join(parts)
+
+
+# Per scenario, so that the index on (scenario_id, updated_at) answers each in a step.
+PERSONS_CHANGED = ("SELECT s.id, (SELECT MAX(p.updated_at) FROM persons p "
+                   "WHERE p.scenario_id = s.id) AS changed FROM scenarios s ORDER BY s.id")
+
+
+def digest(frame: pd.DataFrame) -> int:
+    """A hash of every value of a small table, whatever the order of its rows (the sum
+    of the rows' hashes)."""
+    return int(pd.util.hash_pandas_object(frame, index=False).sum())
+
+
+def read(run: Callable[[str], pd.DataFrame]) -> tuple:
+    """The watermark, read with `run` (a statement → its rows)."""
+    big = run(statement_of_big()).iloc[0]
+    changed = run(PERSONS_CHANGED)
+    small = tuple(digest(run(f"SELECT * FROM {table}")) for table in SMALL)
+    return (tuple(None if pd.isna(v) else int(v) for v in big),
+            tuple(map(str, changed.itertuples(index=False, name=None))), small)
+
+
+class Watermarks:
+    """The watermark of one database, read at most once every FRESH_S seconds however
+    many facts ask (a page's refresh asks for each of its figures at once)."""
+
+    def __init__(self, run: Callable[[str], pd.DataFrame],
+                 clock: Callable[[], float] = time.monotonic):
+        self.run, self.clock = run, clock
+        self._lock = threading.Lock()
+        self._last: tuple[float, Hashable] | None = None
+
+    def __call__(self) -> Hashable:
+        with self._lock:  # the others wait for the one reading under way, then share it
+            if self._last is not None and self.clock() - self._last[0] < FRESH_S:
+                return self._last[1]
+            mark = read(self.run)
+            self._last = (self.clock(), mark)
+            return mark
+
+    def forget(self) -> None:
+        """Read it afresh next time (the database's file was replaced)."""
+        with self._lock:
+            self._last = None

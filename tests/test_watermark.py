@@ -1,0 +1,291 @@
+"""A quiet server: a refresh that finds the database unchanged (its watermark, store/
+watermark.py) counts nothing again; one that finds it changed counts again; shared facts
+kept on disk are taken back after a restart at the same watermark (store/kept.py).
+
+Each test writes into its own small database, on SQLite and on PostgreSQL, through the
+writers' rules (docs/data-contract.md): the change, its history row and the change time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
+
+from dashboard.figures import tallies
+from dashboard.rules.access import Viewer
+from dashboard.store import cache, kept
+from dashboard.store.db import Database, DatabaseUnavailable
+from dashboard.store.facts import SharedFacts
+from dashboard.tools.generate import generate
+from tests.conftest import reader_url
+
+LIVE = 1
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_url(request, tmp_path) -> str:
+    """A small scenario of this test's own, which it may write into."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'own.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_databases").create(f"wm{abs(hash(tmp_path)) % 10**8}")
+    generate(url, persons=400, seed=3)
+    return url
+
+
+class Statements:
+    """The statements a Database's engine sends, but the page's ping."""
+
+    def __init__(self, database: Database):
+        self.engine = database.engine
+        self.seen: list[str] = []
+        self._lock = threading.Lock()
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, *args) -> None:
+        with self._lock:
+            self.seen.append(" ".join(statement.split()))
+
+    def counting(self) -> list[str]:
+        """The statements that count persons by group: those of a recount."""
+        return [s for s in self.seen if "GROUP BY" in s and "FROM persons p" in s]
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+class Later:
+    """A clock one can move on: every value it stamped becomes old at once."""
+
+    def __init__(self):
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def move(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def open_fresh(url: str) -> Database:
+    """A Database of its own, as a new server process opens it (no shared object)."""
+    return Database.open(reader_url(url))
+
+
+def statuses_by_own_sql(raw_engine) -> dict[str, int]:
+    with raw_engine.connect() as conn:
+        rows = conn.execute(text("SELECT status, COUNT(*) FROM persons WHERE scenario_id = :s "
+                                 "GROUP BY status"), {"s": LIVE}).all()
+    return {status: int(n) for status, n in rows}
+
+
+def statuses_of(now: tallies.Now) -> dict[str, int]:
+    sums = now.frames["persons"].groupby("status")["n"].sum()
+    return {status: int(n) for status, n in sums.items() if n}
+
+
+def later_than_every_change(url: str) -> str:
+    """SQL for a minute after the latest change time of any person: a writer's now."""
+    if url.startswith("sqlite"):
+        return "datetime((SELECT MAX(updated_at) FROM persons), '+1 minute')"
+    return "(SELECT MAX(updated_at) FROM persons) + INTERVAL '1 minute'"
+
+
+def move_someone(url: str, raw_engine, to: str = "missing") -> None:
+    """A writer's change by the rules: the person's row and change time, and its event."""
+    with raw_engine.begin() as conn:
+        person, event_id = conn.execute(text(
+            "SELECT (SELECT MIN(id) FROM persons WHERE scenario_id = :s AND status <> :to), "
+            "(SELECT MAX(id) FROM person_events)"), {"s": LIVE, "to": to}).one()
+        conn.execute(text("UPDATE persons SET status = :to, facility_id = NULL, "
+                          f"updated_at = {later_than_every_change(url)} WHERE id = :p"),
+                     {"to": to, "p": person})
+        conn.execute(text("INSERT INTO person_events (id, person_id, at, status) "
+                          "SELECT :e, :p, updated_at, :to FROM persons WHERE id = :p"),
+                     {"e": event_id + 1, "p": person, "to": to})
+
+
+def test_a_refresh_that_finds_nothing_changed_counts_nothing_again(own_url, raw):
+    database = open_fresh(own_url)
+    clock = Later()
+    database.current.clock = database.watermark.clock = clock
+    first = tallies.now(database, LIVE)
+    seen = Statements(database)
+    try:
+        for _ in range(3):  # three refresh intervals, nothing written
+            clock.move(database.current.refresh_after_s + 1)
+            assert statuses_of(tallies.now(database, LIVE)) == statuses_of(first)
+            database.current.settle()
+        assert seen.counting() == []
+        assert seen.seen, "the refreshes read the watermark"
+
+        move_someone(own_url, raw(own_url))
+        clock.move(database.current.refresh_after_s + 1)
+        tallies.now(database, LIVE)  # served the old one, counted again in the background
+        database.current.settle()
+        assert seen.counting(), "a change is counted"
+        assert statuses_of(tallies.now(database, LIVE)) == statuses_by_own_sql(raw(own_url))
+    finally:
+        seen.close()
+        database.dispose()
+
+
+def test_a_fact_is_counted_again_once_its_recount_time_has_come(own_url, raw):
+    """A change that breaks the writers' rules (no change time, no event) is not in the
+    watermark: the recount every fact gets anyway finds it."""
+    database = open_fresh(own_url)
+    clock = Later()
+    database.current.clock = database.watermark.clock = clock
+    tallies.now(database, LIVE)
+    with raw(own_url).begin() as conn:  # status changed in place, unseen by the watermark
+        conn.execute(text("UPDATE persons SET status = 'missing', facility_id = NULL "
+                          "WHERE id = (SELECT MIN(id) FROM persons WHERE scenario_id = :s "
+                          "AND status <> 'missing')"), {"s": LIVE})
+    clock.move(database.current.refresh_after_s + 1)
+    tallies.now(database, LIVE)
+    database.current.settle()
+    assert statuses_of(tallies.now(database, LIVE)) != statuses_by_own_sql(raw(own_url))
+
+    clock.move(database.current.recount_after_s + 1)
+    tallies.now(database, LIVE)
+    database.current.settle()
+    assert statuses_of(tallies.now(database, LIVE)) == statuses_by_own_sql(raw(own_url))
+    database.dispose()
+
+
+@pytest.mark.parametrize("change", [
+    "INSERT INTO referral_events (id, referral_id, at, status) SELECT MAX(id) + 1, "
+    "MIN(referral_id), MAX(at), 'open' FROM referral_events",
+    "DELETE FROM referrals WHERE id = (SELECT MAX(id) FROM referrals)",
+    "UPDATE persons SET consent_consular = NOT consent_consular, updated_at = {later} "
+    "WHERE id = (SELECT MIN(id) FROM persons)",
+    "UPDATE facilities SET capacity = capacity + 1 WHERE id = (SELECT MIN(id) FROM facilities)",
+    "UPDATE movements SET status = CASE WHEN status = 'cancelled' THEN 'planned' "
+    "ELSE 'cancelled' END WHERE id = (SELECT MIN(id) FROM movements)",
+], ids=["history row added", "row deleted", "person changed", "capacity edited",
+        "movement edited"])
+def test_the_watermark_moves_with_each_kind_of_change(own_url, raw, change):
+    database = open_fresh(own_url)
+    before = database.watermark()
+    database.watermark.forget()
+    assert database.watermark() == before, "nothing written, the same watermark"
+    with raw(own_url).begin() as conn:
+        conn.execute(text(change.replace("{later}", later_than_every_change(own_url))))
+    database.watermark.forget()
+    assert database.watermark() != before
+    database.dispose()
+
+
+def test_facts_kept_on_disk_are_taken_back_after_a_restart(own_url, raw, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setenv("SITROOM_FACTS_DIR", str(tmp_path / "facts"))
+    first = open_fresh(own_url)
+    counted = statuses_of(tallies.now(first, LIVE))
+    first.dispose()
+
+    restarted = open_fresh(own_url)
+    seen = Statements(restarted)
+    try:
+        assert statuses_of(tallies.now(restarted, LIVE)) == counted
+        assert seen.counting() == [], "taken back, not counted"
+    finally:
+        seen.close()
+        restarted.dispose()
+    files = list((tmp_path / "facts").rglob("*.pickle"))
+    assert files and all(f.stat().st_mode & 0o077 == 0 for f in files), "the server's alone"
+
+    move_someone(own_url, raw(own_url))  # written while the server was down
+    again = open_fresh(own_url)
+    seen = Statements(again)
+    try:
+        assert statuses_of(tallies.now(again, LIVE)) == statuses_by_own_sql(raw(own_url))
+        assert seen.counting(), "another watermark: counted"
+    finally:
+        seen.close()
+        again.dispose()
+
+
+def test_a_damaged_or_foreign_kept_fact_is_counted_again(own_url, raw, tmp_path, monkeypatch):
+    monkeypatch.setenv("SITROOM_FACTS_DIR", str(tmp_path / "facts"))
+    first = open_fresh(own_url)
+    tallies.now(first, LIVE)
+    first.dispose()
+    for path in (tmp_path / "facts").rglob("*.pickle"):
+        path.write_bytes(path.read_bytes()[:40])  # cut short, as by a crash
+    damaged = open_fresh(own_url)
+    seen = Statements(damaged)
+    assert statuses_of(tallies.now(damaged, LIVE)) == statuses_by_own_sql(raw(own_url))
+    assert seen.counting()
+    seen.close()
+    damaged.dispose()
+
+    monkeypatch.setattr(kept, "code_version", lambda: "another version of the code")
+    other = open_fresh(own_url)
+    seen = Statements(other)
+    assert statuses_of(tallies.now(other, LIVE)) == statuses_by_own_sql(raw(own_url))
+    assert seen.counting(), "counted by other code: counted again"
+    seen.close()
+    other.dispose()
+
+
+def test_a_liaisons_rows_are_read_again_whatever_the_watermark(own_url):
+    """§2.2 does not rest on the writers' rules: a consular scope's cached rows are read
+    again each refresh interval; an aggregate scope's only when the watermark moved."""
+    database = open_fresh(own_url)
+    clock = Later()
+    calls: list[str] = []
+
+    @cache.scoped(ttl=30, clock=clock)
+    def figure(database: Database, viewer: Viewer) -> int:
+        calls.append(viewer.role)
+        return len(calls)
+
+    committee = Viewer(user="c", role="committee", scenario_id=LIVE)
+    liaison = Viewer(user="l", role="consular", scenario_id=LIVE, nationalities=("SDN",))
+    for viewer in (committee, liaison):
+        figure(database, viewer)
+    for _ in range(2):
+        clock.move(31)
+        figure(database, committee)
+        figure(database, liaison)
+        figure.settle()
+    assert calls.count("committee") == 1
+    assert calls.count("consular") == 3
+    database.dispose()
+
+
+def test_a_watermark_that_cannot_be_read_keeps_the_last_value():
+    clock = Later()
+    answers = iter([1, DatabaseUnavailable("down"), 2])
+    counts: list[int] = []
+
+    def mark():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    facts = SharedFacts(refresh_after_s=10, clock=clock, transient=(DatabaseUnavailable,))
+    compute = lambda: counts.append(1) or len(counts)  # noqa: E731
+    assert facts.get("k", compute, mark=mark) == 1
+    clock.move(11)
+    assert facts.get("k", compute, mark=mark) == 1  # refreshing: the database is down
+    facts.settle()
+    clock.move(11)
+    assert facts.get("k", compute, mark=mark) == 1
+    facts.settle()
+    assert facts.get("k", compute, mark=mark) == 2, "the watermark moved: counted again"
+    assert len(counts) == 2
+
+
+def test_kept_files_hold_no_password(tmp_path, monkeypatch):
+    monkeypatch.setenv("SITROOM_FACTS_DIR", str(tmp_path))
+    store = kept.for_database("postgresql://reader:***@db.example/sitroom")
+    assert store is not None and Path(tmp_path) in store.folder.parents
+    assert "reader" not in str(store.folder)
+    monkeypatch.setenv("SITROOM_FACTS_DIR", "off")
+    assert kept.for_database("sqlite:///x.sqlite") is None
