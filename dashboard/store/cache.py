@@ -8,8 +8,8 @@ another's figures.
 A result is fresh for SITROOM_CACHE_TTL_S seconds, which is also how often pages
 refresh themselves. After that it is served stale while one background thread
 asks the database again (store.facts.SharedFacts) if its watermark moved, so a
-page refreshing itself never waits for the database unless its figures were never counted or the last try
-failed (then the reader waits, and is told if the database does not answer).
+page refreshing itself never waits for the database unless its figures were never
+counted or the last try failed (then the reader waits, and is told if the database does not answer).
 Results not asked for in FORGET_AFTER intervals are dropped. While the database does
 not answer, the last results are served on (store.facts), and a page says they are
 stale (components/page.py).
