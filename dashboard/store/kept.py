@@ -5,7 +5,8 @@ One file per fact, under SITROOM_HOME/facts/<database>/, holding the fact, the
 database's watermark when it was counted (store.watermark) and the version of the
 code that counted it. A fact is taken back only at the same watermark and by the same
 code: anything else is counted again, and the file replaced. The files hold counts
-by group, never a person, and are written only by the server, readable by its own
+by group and the ids of rows that break the data contract, never a name, a place or
+a status of a person; they are written only by the server, readable by its own
 account alone (0600 in a 0700 folder), beside the audit log.
 """
 
