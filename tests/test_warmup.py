@@ -28,7 +28,8 @@ def test_a_page_says_the_first_count_is_under_way_then_shows_its_figures(sqlite_
         assert COUNTING in texts(at)
         assert not at.metric, "no figure before it is counted"
 
-        tallies.now(database, 1)  # counted now
+        tallies.now(database, 1)  # counted now, and in the past
+        tallies.find_history(database, 1)
         at.run()
         assert not at.exception
         assert COUNTING not in texts(at)

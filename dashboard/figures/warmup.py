@@ -22,8 +22,8 @@ def warm_up(database: Database, scenario_ids: list[int]) -> None:
     """Start finding every scenario's shared facts in a background thread, once
     per database per process (app.py calls this on every run)."""
     def work() -> None:
-        # every scenario's headline tallies first: each page waits for those alone
-        for find in (tallies.now, find_shared_facts):
+        # every scenario's tallies first, now and in the past: the pages wait for those
+        for find in (tallies.now, tallies.find_history, find_shared_facts):
             for scenario_id in scenario_ids:
                 try:
                     find(database, scenario_id)
@@ -50,25 +50,28 @@ def still_counting_after(database: Database, scenario_id: int, seconds: float) -
 
 
 def counting(database: Database, scenario_id: int) -> bool:
-    """Whether the headline tallies of a scenario are still being found for the first
-    time since the server started (the page then says so, and fills itself in). False
-    once they are, or when the warm-up is over however it ended: a page then counts
-    what it needs itself, and says what went wrong."""
+    """Whether the tallies of a scenario, now and in the past, are still being found for
+    the first time since the server started (the page then says so, and fills itself
+    in: without them, a page would count its own figures from the history tables, for
+    half a minute at a million people). False once they are, or when the warm-up is
+    over however it ended: a page then counts what it needs itself, and says what went
+    wrong."""
     with _lock:
         thread = _started.get(database.url)
     return (thread is not None and thread.is_alive()
-            and not database.current.has(("now", scenario_id)))
+            and not (database.current.has(("now", scenario_id))
+                     and database.facts.has(("history", scenario_id))))
 
 
 def find_shared_facts(database: Database, scenario_id: int) -> None:
     """Everything the server keeps for a scenario, found now (the benchmarks call
-    this too, to time it apart from the pages): the headline tallies first, which
-    every page needs."""
+    this too, to time it apart from the pages): the tallies first, which every page
+    needs."""
     tallies.now(database, scenario_id)
+    tallies.find_history(database, scenario_id)
     quality.excluded_case_ids(database, scenario_id)
     quality.excluded_referral_ids(database, scenario_id)
     quality.contract_breaks(database, scenario_id)
     evacuation.aggregate_stage_durations(database, scenario_id)
     tallies.places(database, scenario_id)
     geo.find_placements(database, scenario_id)
-    tallies.find_history(database, scenario_id)
