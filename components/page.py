@@ -86,7 +86,7 @@ def live(context: Context, body: Callable[[Context, datetime], None],
             if not warmup.counting(database, context.scenario.id):
                 st.rerun()  # counted: the whole page, at its usual refresh interval
             st.info(_("The server started a moment ago and is counting this scenario's "
-                      "figures for the first time: about half a minute at a million "
+                      "figures for the first time: about a minute at a million "
                       "people. This page fills itself in as soon as they are ready."),
                     icon=":material/hourglass_top:")
             return

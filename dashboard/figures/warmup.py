@@ -1,7 +1,7 @@
 """What the server finds once at start, in the background, so that no reader
 waits for it: the facts every viewer shares and that read whole tables. A restarted
 server takes them back from disk when the database has not changed (store.kept): a
-second or so. Counting them afresh takes about half a minute at a million people;
+second or so. Counting them afresh takes about a minute at a million people;
 meanwhile pages say so (`counting`) instead of leaving the reader before a blank page."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def counting(database: Database, scenario_id: int) -> bool:
     """Whether the tallies of a scenario, now and in the past, are still being found for
     the first time since the server started (the page then says so, and fills itself
     in: without them, a page would count its own figures from the history tables, for
-    half a minute at a million people). False once they are, or when the warm-up is
+    a minute at a million people). False once they are, or when the warm-up is
     over however it ended: a page then counts what it needs itself, and says what went
     wrong."""
     with _lock:

@@ -1,5 +1,5 @@
 """Shared facts kept on disk between starts, so that a restarted server takes back what
-it counted instead of counting a million people again (about half a minute).
+it counted instead of counting a million people again (about a minute).
 
 One file per fact, under SITROOM_HOME/facts/<database>/, holding the fact, the
 database's watermark when it was counted (store.watermark) and the version of the
