@@ -20,7 +20,7 @@ def test_a_page_says_the_first_count_is_under_way_then_shows_its_figures(sqlite_
     release = threading.Event()
     under_way = threading.Thread(target=release.wait, name="warm-up", daemon=True)
     under_way.start()
-    monkeypatch.setitem(warmup._started, database.url, under_way)  # counting, not done
+    monkeypatch.setitem(warmup._started, database.url, (database, under_way))  # counting, not done
     monkeypatch.setattr(page, "FIRST_COUNT_WAIT_S", 0.2)
     try:
         at = open_page(sqlite_url, "overview")
@@ -45,7 +45,7 @@ def test_a_page_counts_for_itself_once_the_warm_up_is_over(sqlite_url, monkeypat
     ended = threading.Thread(target=lambda: None)
     ended.start()
     ended.join()
-    monkeypatch.setitem(warmup._started, database.url, ended)
+    monkeypatch.setitem(warmup._started, database.url, (database, ended))
     at = open_page(sqlite_url, "overview")
     assert not at.exception
     assert COUNTING not in texts(at)

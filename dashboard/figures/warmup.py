@@ -15,7 +15,8 @@ from dashboard.store.db import Database
 
 log = logging.getLogger("sitroom")
 _lock = threading.Lock()
-_started: dict[str, threading.Thread] = {}
+# by URL: the Database being warmed up, and the thread doing it
+_started: dict[str, tuple[Database, threading.Thread]] = {}
 
 
 def warm_up(database: Database, scenario_ids: list[int]) -> None:
@@ -34,7 +35,7 @@ def warm_up(database: Database, scenario_ids: list[int]) -> None:
         if database.url in _started:
             return
         thread = threading.Thread(target=work, name="warm-up", daemon=True)
-        _started[database.url] = thread
+        _started[database.url] = (database, thread)
         thread.start()
 
 
@@ -57,8 +58,9 @@ def counting(database: Database, scenario_id: int) -> bool:
     over however it ended: a page then counts what it needs itself, and says what went
     wrong."""
     with _lock:
-        thread = _started.get(database.url)
-    return (thread is not None and thread.is_alive()
+        warming, thread = _started.get(database.url, (None, None))
+    # Another Database of the same URL (reopened) is filled by its readers, not by it.
+    return (warming is database and thread is not None and thread.is_alive()
             and not (database.current.has(("now", scenario_id))
                      and database.facts.has(("history", scenario_id))))
 
