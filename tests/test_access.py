@@ -60,6 +60,16 @@ def test_aggregate_roles_count_every_service_but_see_no_referral_row(role):
     assert not any(access.referral_visible(viewer, s, True) for s in vocab.REFERRAL_SERVICES)
 
 
+@pytest.mark.parametrize("role, expected", [("committee", True), ("admin", True),
+                                            ("coordinator", False), ("consular", False)])
+def test_only_roles_shown_counts_alone_may_have_figures_kept_on_disk(role, expected):
+    """The coordinator's referral queue rows are de-identified rows of persons all the
+    same, and a liaison's are persons: neither is written to the server's disk."""
+    assert access.counts_only(role) is expected
+    nationalities = ("ETH",) if role == "consular" else ()
+    assert Viewer("x", role, 1, nationalities).sees_counts_only() is expected
+
+
 def test_confidential_facilities_are_never_drawn():
     assert access.facility_drawn(False) is True
     assert access.facility_drawn(True) is False

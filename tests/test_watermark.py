@@ -8,6 +8,8 @@ writers' rules (docs/data-contract.md): the change, its history row and the chan
 
 from __future__ import annotations
 
+import os
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -15,9 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
-from dashboard.figures import tallies
+from dashboard.figures import people, referrals, scenarios, tallies
+from dashboard.figures.overview import overview
 from dashboard.rules.access import Viewer
-from dashboard.store import cache, kept
+from dashboard.store import cache, kept, watermark
 from dashboard.store.db import Database, DatabaseUnavailable
 from dashboard.store.facts import SharedFacts
 from dashboard.tools.generate import generate
@@ -289,3 +292,94 @@ def test_kept_files_hold_no_password(tmp_path, monkeypatch):
     assert "reader" not in str(store.folder)
     monkeypatch.setenv("SITROOM_FACTS_DIR", "off")
     assert kept.for_database("sqlite:///x.sqlite") is None
+
+
+def figure_statements(seen: Statements) -> list[str]:
+    """The statements that are neither the watermark's nor the ping."""
+    marks = {" ".join(watermark.statement_of_big().split()),
+             " ".join(watermark.PERSONS_CHANGED.split()), "SELECT 1",
+             *(f"SELECT * FROM {table}" for table in watermark.SMALL)}
+    return [s for s in seen.seen if s not in marks]
+
+
+def test_a_restarted_server_takes_back_a_committees_figures_without_counting(
+        own_url, raw, tmp_path, monkeypatch):
+    """The first pages after a restart: the committee's Overview comes from disk at the
+    same watermark, not from the database; after a change made while the server was
+    down, it is counted again."""
+    monkeypatch.setenv("SITROOM_FACTS_DIR", str(tmp_path / "facts"))
+    committee = Viewer(user="c", role="committee", scenario_id=LIVE)
+    first = open_fresh(own_url)
+    as_of = scenarios.data_as_of(first, LIVE)
+    counted = overview(first, committee, as_of)
+    first.dispose()
+    cache.clear_all()  # a new process remembers nothing
+
+    restarted = open_fresh(own_url)
+    seen = Statements(restarted)
+    try:
+        assert scenarios.data_as_of(restarted, LIVE) == as_of
+        again = overview(restarted, committee, as_of)
+        assert figure_statements(seen) == [], "taken back, not read from the database"
+    finally:
+        seen.close()
+        restarted.dispose()
+    assert [(f.key, f.value) for f in again.figures] == [(f.key, f.value)
+                                                         for f in counted.figures]
+    assert again.by_status.equals(counted.by_status)
+    cache.clear_all()
+
+    move_someone(own_url, raw(own_url))  # written while the server was down
+    changed = open_fresh(own_url)
+    seen = Statements(changed)
+    try:
+        overview(changed, committee, as_of)
+        assert figure_statements(seen), "another watermark: counted again"
+    finally:
+        seen.close()
+        changed.dispose()
+        cache.clear_all()
+
+
+def test_no_row_of_a_person_is_kept_on_disk(own_url, tmp_path, monkeypatch):
+    """The attack: read the server's kept files for the coordinator's referral queue
+    (de-identified rows) or a liaison's nationals. Neither scope's figures are there;
+    the committee's counts are."""
+    monkeypatch.setenv("SITROOM_FACTS_DIR", str(tmp_path / "facts"))
+    database = open_fresh(own_url)
+    as_of = scenarios.data_as_of(database, LIVE)
+    coordinator = Viewer(user="o", role="coordinator", scenario_id=LIVE)
+    liaison = Viewer(user="l", role="consular", scenario_id=LIVE, nationalities=("ETH",))
+    committee = Viewer(user="c", role="committee", scenario_id=LIVE)
+    try:
+        queue = referrals.referrals(database, coordinator, as_of).queue
+        assert queue is not None and len(queue) > 0
+        people.summary(database, liaison, as_of)
+        overview(database, committee, as_of)
+    finally:
+        database.dispose()
+        cache.clear_all()
+    keys = []
+    for path in (tmp_path / "facts").rglob("*.pickle"):
+        with path.open("rb") as f:
+            keys.append(repr(pickle.load(f)[1]))  # noqa: S301 (the test's own files)
+    assert any("'committee'" in k and "overview" in k for k in keys)
+    assert not [k for k in keys if "'coordinator'" in k or "'consular'" in k]
+
+
+def test_kept_files_nobody_uses_are_removed(tmp_path):
+    """A figure for a moment long past is not kept for ever: files unused for
+    UNUSED_S go at the next process's first save; one just read stays."""
+    store = kept.Kept(tmp_path / "facts")
+    store.save("old", 1, "a figure of last month")
+    store.save("read", 1, "a figure read today")
+    long_ago = time.time() - kept.UNUSED_S - 60
+    for path in (tmp_path / "facts").glob("*.pickle"):
+        os.utime(path, (long_ago, long_ago))
+    assert store.load("read", 1) == kept.Found("a figure read today")  # used: touched
+
+    next_process = kept.Kept(tmp_path / "facts")
+    next_process.save("new", 1, "a figure of now")
+    assert next_process.load("old", 1) is None
+    assert next_process.load("read", 1) == kept.Found("a figure read today")
+    assert next_process.load("new", 1) == kept.Found("a figure of now")

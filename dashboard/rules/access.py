@@ -56,6 +56,11 @@ class Viewer:
         """What a viewer may see depends on this alone: the key of cached results."""
         return (self.role, self.scenario_id, self.nationalities)
 
+    def sees_counts_only(self) -> bool:
+        """Whether every figure this viewer is shown is a count (store.cache keeps those
+        between starts)."""
+        return counts_only(self.role)
+
     def with_scenario(self, scenario_id: int) -> Viewer:
         return Viewer(self.user, self.role, scenario_id, self.nationalities)
 
@@ -98,6 +103,12 @@ def referral_visible(viewer: Viewer, service: str, person_is_visible: bool) -> b
 def sees_referral_queue(role: str) -> bool:
     """Only the coordinator sees referral rows, and those de-identified (design §3)."""
     return role == "coordinator"
+
+
+def counts_only(role: str) -> bool:
+    """Roles shown counts alone, no row of a person even de-identified: only their
+    figures may be kept on the server's disk between starts (store.kept)."""
+    return not sees_person_level(role) and not sees_referral_queue(role)
 
 
 def map_people_by_district(role: str) -> bool:

@@ -32,7 +32,7 @@ from typing import Any
 
 from dashboard import config, language
 from dashboard.store import db
-from dashboard.store.facts import Mark, SharedFacts
+from dashboard.store.facts import SharedFacts
 
 TTL_S = int(config.get("SITROOM_CACHE_TTL_S"))
 FORGET_AFTER = 20  # intervals
@@ -66,10 +66,15 @@ def read_scope(args: tuple, kwargs: dict) -> db.Scope:
     return scopes.pop() if scopes else db.SERVER
 
 
-def watermark_of(args: tuple) -> Mark | None:
-    """The watermark of the database a call reads (its first Database argument): its
-    result is counted again only when that moved (store.facts)."""
-    return next((a.watermark for a in args if isinstance(a, db.Database)), None)
+def database_of(args: tuple) -> db.Database | None:
+    """The database a call reads: its first Database argument."""
+    return next((a for a in args if isinstance(a, db.Database)), None)
+
+
+def kept_between_starts(args: tuple, kwargs: dict) -> bool:
+    """Whether a call's result may be kept on the server's disk: only if every viewer it
+    is for is shown counts alone (no viewer: the server's own counts and reference)."""
+    return all(v.sees_counts_only() for v in (*args, *kwargs.values()) if _is_viewer(v))
 
 
 def scoped(ttl: int | None = None,
@@ -82,7 +87,8 @@ def scoped(ttl: int | None = None,
     def wrap(func: Callable) -> Callable:
         seconds = ttl or TTL_S
         facts = SharedFacts(refresh_after_s=seconds, forget_after_s=seconds * FORGET_AFTER,
-                            clock=clock, transient=(db.DatabaseUnavailable,))
+                            clock=clock, transient=(db.DatabaseUnavailable,),
+                            name=f"{func.__module__}.{func.__qualname__}")
         _ALL.append(facts)
 
         @functools.wraps(func)
@@ -101,9 +107,16 @@ def scoped(ttl: int | None = None,
             # liaison's views at the first run of a page after one refresh interval.
             # They are read again then, whatever the watermark: their rule does not rest
             # on writers keeping theirs (store.watermark).
-            mark = None if scope.restricted else watermark_of(args)
-            return copy.deepcopy(facts.get(key, compute, stale_ok=not scope.restricted,
-                                           mark=mark))
+            # Other scopes' results are counted again only when the database's watermark
+            # moved, and those that are counts alone are kept between starts with the
+            # shared facts, so that a restarted server's first pages are not counted
+            # again; a row of a person, even de-identified, is never written to disk.
+            database = None if scope.restricted else database_of(args)
+            keep = database is not None and kept_between_starts(args, kwargs)
+            return copy.deepcopy(facts.get(
+                key, compute, stale_ok=not scope.restricted,
+                mark=database.watermark if database else None,
+                saved=database.kept if keep else None))
 
         cached.clear = facts.clear  # type: ignore[attr-defined]
         cached.settle = facts.settle  # type: ignore[attr-defined]

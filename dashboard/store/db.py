@@ -517,8 +517,8 @@ class ServerFacts(SharedFacts):
         self.mark = mark
 
     def get(self, key: Hashable, compute: Callable[[], Any], stale_ok: bool = True,
-            mark: Mark | None = None) -> Any:
-        return super().get(key, as_server(compute), stale_ok, mark or self.mark)
+            mark: Mark | None = None, saved: kept.Kept | None = None) -> Any:
+        return super().get(key, as_server(compute), stale_ok, mark or self.mark, saved)
 
     def peek(self, key: Hashable, compute: Callable[[], Any],
              mark: Mark | None = None) -> Any | None:
@@ -540,11 +540,12 @@ class Database:
         self.dialect = engine.dialect.name
         ttl = float(config.get("SITROOM_CACHE_TTL_S"))
         self.watermark = Watermarks(self._read_as_server)
-        saved = kept.for_database(describe(self.url))
-        self.current = ServerFacts(self.watermark, refresh_after_s=ttl, saved=saved,
+        # where what is counted from it is kept between starts (None: nowhere)
+        self.kept = kept.for_database(describe(self.url))
+        self.current = ServerFacts(self.watermark, refresh_after_s=ttl, saved=self.kept,
                                    transient=(DatabaseUnavailable,))
-        self.facts = ServerFacts(self.watermark, refresh_after_s=FACTS_REFRESH_S, saved=saved,
-                                 transient=(DatabaseUnavailable,))
+        self.facts = ServerFacts(self.watermark, refresh_after_s=FACTS_REFRESH_S,
+                                 saved=self.kept, transient=(DatabaseUnavailable,))
         self.health = Health()
         path = sqlite_path(self.url)
         self._path = path

@@ -17,9 +17,10 @@ A fact read with a `mark` (the database's watermark, store.watermark) is counted
 only when the database changed: a refresh that finds the watermark it was counted at
 keeps it, at the cost of reading the watermark, and counts it anyway once it is
 `recount_after_s` old (a change that broke the writers' rules is then seen too). With
-`saved` (store.kept), a fact is kept on disk with its watermark and taken back from
-there by the first reader after a restart, instead of counted, when the database is
-still at that watermark.
+`saved` (store.kept, for every key, or per call to `get`), a fact is kept on disk with
+its watermark and taken back from there by the first reader after a restart, instead of
+counted, when the database is still at that watermark. Facts of several owners kept in
+one folder are told apart by the owner's `name`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class SharedFacts:
     def __init__(self, refresh_after_s: float = 300, forget_after_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  transient: tuple[type[BaseException], ...] = (),
-                 recount_after_s: float = 900, saved: Kept | None = None):
+                 recount_after_s: float = 900, saved: Kept | None = None,
+                 name: str | None = None):
+        self.name = name
         self.refresh_after_s = refresh_after_s
         self.recount_after_s = recount_after_s
         self.saved = saved
@@ -60,7 +63,8 @@ class SharedFacts:
         self._failed: set[Hashable] = set()
         self._outdated: set[Hashable] = set()  # counted from data since replaced
         self._generation = 0  # how many times everything was outdated
-        self._computes: dict[Hashable, tuple[Callable[[], Any], Mark | None]] = {}
+        # how to count each key again: its computation, watermark and where it is kept
+        self._computes: dict[Hashable, tuple[Callable[[], Any], Mark | None, Kept | None]] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
         # False in a process that makes one thing and ends (the command line): nothing is
@@ -69,7 +73,8 @@ class SharedFacts:
         self.background = True
 
     def get(self, key: Hashable, compute: Callable[[], Any], stale_ok: bool = True,
-            mark: Mark | None = None) -> Any:
+            mark: Mark | None = None, saved: Kept | None = None) -> Any:
+        saved = saved or self.saved
         with self._lock:
             self._forget_unread()
             self._read_at[key] = self.clock()
@@ -79,7 +84,7 @@ class SharedFacts:
                 self._values.pop(key, None)
             hit = self._values.get(key)
             key_lock = self._key_locks.setdefault(key, threading.Lock())
-            self._computes[key] = (compute, mark)
+            self._computes[key] = (compute, mark, saved)
             if key in self._outdated:
                 stale_ok = False
             generation = self._generation
@@ -88,13 +93,13 @@ class SharedFacts:
                 with self._lock:
                     hit = self._values.get(key)
                 if hit is None:
-                    return self._count(key, compute, mark, generation)
+                    return self._count(key, compute, mark, generation, saved)
         computed_at, value = hit
         if self.clock() - computed_at <= self.refresh_after_s and stale_ok:
             return value
         if stale_ok:
             if self.background:
-                self._refresh_in_background(key, compute, mark)
+                self._refresh_in_background(key, compute, mark, saved)
             return value
         with key_lock:  # old and not to be served old: this reader computes it again
             with self._lock:
@@ -104,12 +109,12 @@ class SharedFacts:
             if self.clock() - hit[0] <= self.refresh_after_s and not outdated:
                 return hit[1]  # another reader just did
             try:
-                return self._count(key, compute, mark, generation)
+                return self._count(key, compute, mark, generation, saved)
             except self.transient:
                 return hit[1]  # the database does not answer: the last value, said stale
 
     def _count(self, key: Hashable, compute: Callable[[], Any], mark: Mark | None,
-               generation: int, force: bool = False) -> Any:
+               generation: int, saved: Kept | None, force: bool = False) -> Any:
         """The key's value now: the one it has if the database's watermark is the one it
         was counted at (and it is neither outdated nor due for a recount), else the
         one kept on disk at this watermark, else counted. The watermark is read first:
@@ -125,16 +130,21 @@ class SharedFacts:
                     self._values[key] = (self.clock(), value)
                     return value
                 first = key not in self._values
-            if first and self.saved is not None:
-                found = self.saved.load(key, now)
+            if first and saved is not None:
+                found = saved.load(self._kept_key(key), now)
                 if found is not None:
                     self._store(key, found.value, generation, now)
                     return found.value
         value = compute()
         self._store(key, value, generation, now)
-        if now is not None and self.saved is not None:
-            self.saved.save(key, now, value)
+        if now is not None and saved is not None:
+            saved.save(self._kept_key(key), now, value)
         return value
+
+    def _kept_key(self, key: Hashable) -> Hashable:
+        """The key on disk: the owner's name and the key as written (a key may hold
+        objects that cannot be kept, such as the Database, whose repr is its address)."""
+        return key if self.name is None else (self.name, repr(key))
 
     def _store(self, key: Hashable, value: Any, generation: int,
                mark: Hashable | None = None) -> None:
@@ -157,13 +167,14 @@ class SharedFacts:
         reader can do without, by another way, while they are being found."""
         with self._lock:
             hit = self._values.get(key)
-            self._computes[key] = (compute, mark)
+            self._computes[key] = (compute, mark, self.saved)
         if self.background and (hit is None or self.clock() - hit[0] > self.refresh_after_s):
-            self._refresh_in_background(key, compute, mark)
+            self._refresh_in_background(key, compute, mark, self.saved)
         return None if hit is None else hit[1]
 
     def _refresh_in_background(self, key: Hashable, compute: Callable[[], Any],
-                               mark: Mark | None, force: bool = False) -> None:
+                               mark: Mark | None, saved: Kept | None,
+                               force: bool = False) -> None:
         with self._lock:
             if key in self._refreshing:
                 return
@@ -172,7 +183,7 @@ class SharedFacts:
 
         def work() -> None:
             try:
-                self._count(key, compute, mark, generation, force)
+                self._count(key, compute, mark, generation, saved, force)
             except self.transient as exc:  # keep serving the last value; try again later
                 log.warning("refreshing %r failed: %s", key, exc)
             except Exception:  # keep serving the last value; say why in the log
@@ -233,9 +244,9 @@ class SharedFacts:
         """Count every value again in the background now, whatever the watermark says,
         serving the old meanwhile (`settle` waits for them)."""
         with self._lock:
-            computes = [(k, c, m) for k, (c, m) in self._computes.items() if k in self._values]
-        for key, compute, mark in computes:
-            self._refresh_in_background(key, compute, mark, force=True)
+            computes = [(k, *how) for k, how in self._computes.items() if k in self._values]
+        for key, compute, mark, saved in computes:
+            self._refresh_in_background(key, compute, mark, saved, force=True)
 
     def clear(self) -> None:
         with self._lock:

@@ -5,18 +5,22 @@ One file per fact, under SITROOM_HOME/facts/<database>/, holding the fact, the
 database's watermark when it was counted (store.watermark) and the version of the
 code that counted it. A fact is taken back only at the same watermark and by the same
 code: anything else is counted again, and the file replaced. The files hold counts
-by group and the ids of rows that break the data contract, never a name, a place or
-a status of a person; they are written only by the server, readable by its own
-account alone (0600 in a 0700 folder), beside the audit log.
+by group, the figures of the roles shown counts alone (store.cache) and the ids of
+rows that break the data contract, never a name, a place or a status of a person;
+they are written only by the server, readable by its own account alone (0600 in a
+0700 folder), beside the audit log. A file not read or written for UNUSED_S is
+removed (a figure for a moment long past).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import pickle
 import tempfile
+import time
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("sitroom")
+UNUSED_S = 2 * 24 * 3600
 PACKAGE = Path(__file__).resolve().parent.parent  # dashboard/
 
 
@@ -47,6 +52,7 @@ class Kept:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self._pruned = False
 
     def _path(self, key: Hashable) -> Path:
         return self.folder / (hashlib.sha256(repr(key).encode()).hexdigest()[:32] + ".pickle")
@@ -65,6 +71,8 @@ class Kept:
             return None
         if (version, kept_key, kept_mark) != (code_version(), key, mark):
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used: not pruned
         return Found(value)
 
     def save(self, key: Hashable, mark: Hashable, value: Any) -> None:
@@ -84,6 +92,16 @@ class Kept:
         except Exception as exc:
             Path(partial).unlink(missing_ok=True)
             log.warning("the fact %r could not be kept in %s: %s", key, self.folder, exc)
+        if not self._pruned:  # once a process: the files of figures nobody asks for
+            self._pruned = True
+            self.prune(time.time() - UNUSED_S)
+
+    def prune(self, before: float) -> None:
+        """Remove the files last used before `before` (seconds since the epoch)."""
+        for path in self.folder.glob("*.pickle"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < before:
+                    path.unlink()
 
 
 def for_database(address: str) -> Kept | None:
