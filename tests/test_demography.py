@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from dashboard.figures import demography
 from dashboard.rules.access import Viewer
@@ -101,6 +101,25 @@ def test_people_by_age_sex_and_vulnerability(db_url, raw, role, nats):
     if not exact:  # the test data holds suppressed cells: the rule is exercised
         assert any(v in (LESS_THAN_5, "—") for row in shown_table(profile).values()
                    for v in row.values())
+
+
+def test_every_role_counting_the_whole_scenario_shares_one_count(db_url, raw):
+    """The committee, the coordinator and the admin count the same persons: the two
+    reads of every person are made once for the three (a cold Overview for the second
+    role costs no scan of a million), and each is shown them as its role may be."""
+    database = opened(db_url)
+    reads: list[str] = []
+    listen = lambda *args: reads.append(args[2])  # noqa: E731 (statement)
+    event.listen(database.engine, "before_cursor_execute", listen)
+    try:
+        profiles = [demography.profile(database, Viewer("v", role, 1))
+                    for role in ("committee", "coordinator", "admin")]
+    finally:
+        event.remove(database.engine, "before_cursor_execute", listen)
+    assert len([r for r in reads if "GROUP BY 1, 2" in r]) == 1
+    assert len([r for r in reads if "JOIN person_vulnerabilities v" in r]) == 1
+    wanted = expected_table(persons(raw(db_url), None), exact=False)
+    assert [shown_table(p) for p in profiles] == [wanted] * 3
 
 
 def test_a_map_district_and_filters_narrow_the_profile(sqlite_url, raw):

@@ -86,13 +86,14 @@ def _count(row) -> Count:
 
 
 @cache.scoped()
-def profile(database: Database, viewer: Viewer, as_of: datetime | None = None,
-            narrowing: Narrowing = Narrowing()) -> Profile:
-    """The viewer's persons at `as_of` (None: the latest data) by sex and age band and
-    by vulnerability, each count as the viewer may be shown it."""
-    then = people.earlier(database, viewer.scenario_id, as_of)
-    moment = then or scenarios.data_as_of(database, viewer.scenario_id) or as_of
-    source, where, params = _persons(database, viewer, then, narrowing)
+def counted(database: Database, counter: Viewer, then: datetime | None,
+            narrowing: Narrowing = Narrowing()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The persons `counter` counts at `then` (None: the latest data), unshown: by age
+    band and sex (band, sex, n, k) and by vulnerability (tag, n, k). Two reads of every
+    person at a million: shared by every role that counts the whole scenario
+    (`profile`), and found at start (figures.warmup)."""
+    source, where, params = _persons(database, counter, then, narrowing)
+    moment = then or scenarios.data_as_of(database, counter.scenario_id)
     params = {**params, "year": (moment or datetime.now()).year}
     ages = tallies.read(database, (
         f"SELECT {age_band_sql()} AS band, p.sex AS sex, COUNT(*) AS n, "
@@ -103,6 +104,19 @@ def profile(database: Database, viewer: Viewer, as_of: datetime | None = None,
         f"ELSE '{OTHER_TAG}' END AS tag FROM {source} "
         f"JOIN person_vulnerabilities v ON v.person_id = p.id WHERE {where}) t GROUP BY t.tag"),
         {**params, "known": list(vocab.VULNERABILITY_TAGS)})
+    return ages, tags
+
+
+@cache.scoped()
+def profile(database: Database, viewer: Viewer, as_of: datetime | None = None,
+            narrowing: Narrowing = Narrowing()) -> Profile:
+    """The viewer's persons at `as_of` (None: the latest data) by sex and age band and
+    by vulnerability, each count as the viewer may be shown it."""
+    then = people.earlier(database, viewer.scenario_id, as_of)
+    # Every role but a liaison counts the whole scenario: the same counts, shown apart.
+    counter = (viewer if access.sees_person_level(viewer.role)
+               else access.whole_scenario(viewer.scenario_id))
+    ages, tags = counted(database, counter, then, narrowing)
     exact = not access.suppresses_small_counts(viewer.role)
 
     def show(count: Count) -> privacy.Shown:

@@ -10,7 +10,8 @@ import logging
 import threading
 import time
 
-from dashboard.figures import evacuation, geo, quality, tallies
+from dashboard.figures import demography, evacuation, geo, quality, tallies
+from dashboard.rules.access import whole_scenario
 from dashboard.store.db import Database
 
 log = logging.getLogger("sitroom")
@@ -77,3 +78,5 @@ def find_shared_facts(database: Database, scenario_id: int) -> None:
     evacuation.aggregate_stage_durations(database, scenario_id)
     tallies.places(database, scenario_id)
     geo.find_placements(database, scenario_id)
+    # who the people are, as every role but a liaison counts them (the Overview's)
+    demography.counted(database, whole_scenario(scenario_id), None)
