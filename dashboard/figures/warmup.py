@@ -78,5 +78,7 @@ def find_shared_facts(database: Database, scenario_id: int) -> None:
     evacuation.aggregate_stage_durations(database, scenario_id)
     tallies.places(database, scenario_id)
     geo.find_placements(database, scenario_id)
-    # who the people are, as every role but a liaison counts them (the Overview's)
-    demography.counted(database, whole_scenario(scenario_id), None)
+    # who the people are, as every role but a liaison counts them: the Overview's, and
+    # the Map's with its default filter
+    for narrowing in (demography.Narrowing(), demography.Narrowing(statuses=geo.IN_COUNTRY)):
+        demography.counted(database, whole_scenario(scenario_id), None, narrowing)
