@@ -101,8 +101,9 @@ def liaison_nationalities(db_url: str) -> dict[str, str]:
 
 
 def sitroom_command() -> list[str]:
-    script = Path(sys.executable).with_name("sitroom")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "dashboard.tools.cli"]
+    """`sitroom` as this tree's code (run from ROOT): the installed command may be
+    another checkout's."""
+    return [sys.executable, "-m", "dashboard.tools.cli"]
 
 
 def account_name(role: str, nat: str) -> str:
