@@ -287,13 +287,28 @@ def page_problems(tour: Tour) -> list[str]:
     return problems
 
 
+# A browser without WebGL: pydeck cannot draw, everything else is as in any browser.
+NO_WEBGL = """(() => {
+  const getContext = HTMLCanvasElement.prototype.getContext;
+  HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+    return /webgl/i.test(kind) ? null : getContext.call(this, kind, ...rest);
+  };
+})()"""
+
+
 def take_tour(browser, server: Server, username: str, password: str, role: str,
-              shots: str | None = None) -> Tour:
+              draw_maps: bool = True) -> Tour:
     """Sign in, open every page of the role from the navigation, screenshot each, and
-    keep every websocket frame and HTTP body the server sent (not the static bundle)."""
+    keep every websocket frame and HTTP body the server sent (not the static bundle).
+
+    Without `draw_maps`, the browser has no WebGL and takes no screenshot: for a tour
+    that looks only at what the server sends, which drawing does not change, while a
+    map drawn on the CPU (SwiftShader) costs about 8 s of CPU a visit."""
     if username in server.tours:
         return server.tours[username]
     context = new_context(browser)
+    if not draw_maps:
+        context.add_init_script(NO_WEBGL)
     page = context.new_page()
     chunks: list[bytes] = []
 
@@ -314,22 +329,14 @@ def take_tour(browser, server: Server, username: str, password: str, role: str,
     sign_in(page, server.base, username, password)
     nav_titles = page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
     headings, failures, canvases = {}, {}, {}
-    folder = SCREENSHOTS / (shots or role)
+    folder = SCREENSHOTS / role
     folder.mkdir(parents=True, exist_ok=True)
     pages = access.pages_for(role)
     for key in pages:
         open_nav_page(page, key)
-        shot = folder / f"{key}.png"
-        page.screenshot(path=str(shot), full_page=False)
-        canvases[key] = canvas_colours(page, shot)
-        # deck.gl draws a moment after the page settles, later on a busy machine:
-        # look again until the map shows or a generous deadline passes
-        deadline = time.time() + STEP_MS / 1000
-        while (shots is None and page.locator(DECK).count()
-               and max(canvases[key] or [0]) <= 50 and time.time() < deadline):
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(shot), full_page=False)
-            canvases[key] = canvas_colours(page, shot)
+        canvases[key] = []
+        if draw_maps:
+            screenshot(page, key, folder, canvases)
         headings[key] = visible_texts(page, '[data-testid="stMain"] h1')
         failures[key] = failure_messages(page)
     context.close()
@@ -337,3 +344,18 @@ def take_tour(browser, server: Server, username: str, password: str, role: str,
     tour = Tour(username, pages, headings, failures, titles, canvases, b"\n".join(chunks))
     server.tours[username] = tour
     return tour
+
+
+def screenshot(page, key: str, folder: Path, canvases: dict[str, list[int]]) -> None:
+    """Screenshot the page, and note the colours of each map canvas drawn."""
+    shot = folder / f"{key}.png"
+    page.screenshot(path=str(shot), full_page=False)
+    canvases[key] = canvas_colours(page, shot)
+    # deck.gl draws a moment after the page settles, later on a busy machine:
+    # look again until the map shows or a generous deadline passes
+    deadline = time.time() + STEP_MS / 1000
+    while (page.locator(DECK).count()
+           and max(canvases[key] or [0]) <= 50 and time.time() < deadline):
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(shot), full_page=False)
+        canvases[key] = canvas_colours(page, shot)
