@@ -91,6 +91,43 @@ def regions_in_view(base: dict[str, dict], view: MapView) -> list[str]:
             if name in base and _overlaps(geo.layer_extent(base[name]), around)]
 
 
+# The world is drawn this far around the scenario's areas, and the map zooms out no
+# further than that shows: every country drawn costs the browser (on a machine without
+# a graphics card, seconds a visit for the whole world) and nobody reads the crisis on
+# another continent.
+NEAR_DEG = 20.0
+
+
+def near(view: MapView) -> tuple[float, float, float, float] | None:
+    """The box around the scenario's areas that the map draws and shows at most; None
+    for a scenario without areas, which opens on the whole world."""
+    if view.extent == geo.WORLD_VIEW:
+        return None
+    south, west, north, east = view.extent
+    return (max(south - NEAR_DEG, -85.0), west - NEAR_DEG, min(north + NEAR_DEG, 85.0),
+            east + NEAR_DEG)
+
+
+def world_near(world: dict, view: MapView) -> dict:
+    """The world file's countries that reach into `near(view)`."""
+    box = near(view)
+    if box is None:
+        return world
+    return {**world, "features": [f for f in world.get("features", [])
+                                  if _overlaps(geo.extent_of(f.get("geometry")), box)]}
+
+
+def min_zoom(view: MapView, width: int) -> float:
+    """The furthest out the map zooms: where a deck `width` pixels wide shows no more
+    than `near(view)` across or down, and never past the opening view (0: the world)."""
+    box = near(view)
+    if box is None:
+        return 0.0
+    across = geo.fit(*box, width=width, height=10 ** 6)[2]
+    down = geo.fit(*box, width=10 ** 6, height=HEIGHT)[2]
+    return round(min(max(across, down), view.zoom), 2)
+
+
 def basemap_layers(base: dict[str, dict], tiles: bool, view: MapView) -> list[pdk.Layer]:
     """Sea, land and borders from the shipped files (the world at 1:110m, and at 1:10m
     the region of the scenario's areas), and the outlines of the scenario's districts;
@@ -103,8 +140,9 @@ def basemap_layers(base: dict[str, dict], tiles: bool, view: MapView) -> list[pd
             get_polygon="polygon", get_fill_color=rgba(SEA), stroked=False, pickable=False))
     files = [(geo.WORLD_FILE, 0.6)] + [(name, 1.2) for name in regions_in_view(base, view)]
     for name, width in files:
+        data = world_near(base[name], view) if name == geo.WORLD_FILE else base[name]
         layers.append(pdk.Layer(
-            "GeoJsonLayer", id=name.split(".")[0], data=base[name],
+            "GeoJsonLayer", id=name.split(".")[0], data=data,
             filled=not tiles, get_fill_color=rgba(LAND), stroked=True,
             get_line_color=rgba(BORDER), line_width_min_pixels=width, pickable=False))
     layers.append(pdk.Layer(
@@ -470,7 +508,8 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: M
     tooltip = {"text": "{tip}", "style": {"fontSize": "16px", "whiteSpace": "pre-line",
                                           "maxWidth": "420px"}}
     start = pdk.ViewState(latitude=view.latitude, longitude=view.longitude, zoom=view.zoom,
-                          pitch=0, bearing=0)
+                          pitch=0, bearing=0,
+                          min_zoom=min_zoom(view, PROJECTOR_WIDTH if large else geo.VIEW_WIDTH_PX))
     if tiles:
         return OfflineDeck(layers=stack, initial_view_state=start, tooltip=tooltip,
                            map_provider="carto", map_style=pdk.map_styles.LIGHT)

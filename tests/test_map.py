@@ -690,3 +690,43 @@ def test_an_earlier_moment_works_on_a_dirty_database(dirty_db_url, raw, role, na
         assert "without valid coordinates" not in page
     spec_json, spec = spec_of(at)
     assert "200.0," not in spec_json and len(spec["layers"]) > 5
+
+
+def _points(coordinates) -> list[tuple[float, float]]:
+    if isinstance(coordinates[0], int | float):
+        return [(coordinates[0], coordinates[1])]
+    return [p for part in coordinates for p in _points(part)]
+
+
+def test_the_world_is_drawn_around_the_crisis_and_the_map_zooms_out_no_further(sqlite_url,
+                                                                               raw):
+    """Every country drawn costs the browser (on a machine without a graphics card, the
+    whole world was about 3 s of CPU a visit): the world layer holds the countries that
+    reach within 20° of the scenario's areas, and the map cannot be zoomed out to show
+    more than that."""
+    at = open_page(sqlite_url, "map", "committee", None)
+    assert not at.exception
+    _, spec = spec_of(at)
+    with raw(sqlite_url).connect() as conn:
+        south, west, north, east = conn.execute(text(
+            "SELECT MIN(lat), MIN(lon), MAX(lat), MAX(lon) FROM areas "
+            "WHERE country = (SELECT country FROM scenarios WHERE id = 1)")).one()
+    box = (south - 20, west - 20, north + 20, east + 20)
+    shipped = json.loads((geo.BASEMAP_DIR / geo.WORLD_FILE).read_text(encoding="utf-8"))
+
+    def reaches(feature: dict) -> bool:
+        points = _points(feature["geometry"]["coordinates"])
+        lons, lats = [p[0] for p in points], [p[1] for p in points]
+        return (min(lats) <= box[2] and max(lats) >= box[0] and min(lons) <= box[3]
+                and max(lons) >= box[1])
+
+    wanted = {f["properties"]["name"] for f in shipped["features"] if reaches(f)}
+    drawn = {f["properties"]["name"] for f in layer(spec, "world-110m")["features"]}
+    assert drawn == wanted
+    assert "Syria" in drawn and "Brazil" not in drawn and len(drawn) < len(shipped["features"])
+    view = spec["initialViewState"]
+    assert 0 < view["minZoom"] <= view["zoom"]
+    # deck.gl's world is 512 px wide at zoom 0: at the furthest out, the deck shows no
+    # wider a span than the box
+    shown_deg = 360 * geo.VIEW_WIDTH_PX / (512 * 2 ** view["minZoom"])
+    assert shown_deg <= box[3] - box[1] + 0.5
