@@ -316,9 +316,9 @@ def test_a_restarted_server_takes_back_a_committees_figures_without_counting(
     cache.clear_all()  # a new process remembers nothing
 
     restarted = open_fresh(own_url)
+    assert scenarios.data_as_of(restarted, LIVE) == as_of  # read again: not a viewer's
     seen = Statements(restarted)
     try:
-        assert scenarios.data_as_of(restarted, LIVE) == as_of
         again = overview(restarted, committee, as_of)
         assert figure_statements(seen) == [], "taken back, not read from the database"
     finally:
@@ -365,6 +365,8 @@ def test_no_row_of_a_person_is_kept_on_disk(own_url, tmp_path, monkeypatch):
             keys.append(repr(pickle.load(f)[1]))  # noqa: S301 (the test's own files)
     assert any("'committee'" in k and "overview" in k for k in keys)
     assert not [k for k in keys if "'coordinator'" in k or "'consular'" in k]
+    # nor the facilities as the server reads them, confidential places included
+    assert not [k for k in keys if "overview._facilities" in k]
 
 
 def test_kept_files_nobody_uses_are_removed(tmp_path):

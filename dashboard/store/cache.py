@@ -72,9 +72,11 @@ def database_of(args: tuple) -> db.Database | None:
 
 
 def kept_between_starts(args: tuple, kwargs: dict) -> bool:
-    """Whether a call's result may be kept on the server's disk: only if every viewer it
-    is for is shown counts alone (no viewer: the server's own counts and reference)."""
-    return all(v.sees_counts_only() for v in (*args, *kwargs.values()) if _is_viewer(v))
+    """Whether a call's result may be kept on the server's disk: only if it is for a
+    viewer shown counts alone. Not a call without a viewer either: those hold places
+    as the server reads them, confidential ones included (they are quick to read)."""
+    viewers = [v for v in (*args, *kwargs.values()) if _is_viewer(v)]
+    return bool(viewers) and all(v.sees_counts_only() for v in viewers)
 
 
 def scoped(ttl: int | None = None,
