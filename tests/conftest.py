@@ -19,7 +19,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from components import session
-from dashboard.store import cache, db
+from dashboard.store import cache, db, watermark
 from dashboard.store.db import Database
 from dashboard.tools import cli
 from dashboard.tools.generate import generate
@@ -209,6 +209,15 @@ def own_audit_log(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "audit.sqlite"
     monkeypatch.setenv("SITROOM_AUDIT_DB", str(path))
     return path
+
+
+# Not figures: the page's ping (`SELECT 1`, at most once a second, to say whether the
+# database answers) and the reads of its watermark (at most once a second, to say
+# whether it changed: dashboard/store/watermark.py). Tests that count the statements a
+# figure sends leave these out (statements as sent, whitespace collapsed).
+NOT_FIGURES = {"SELECT 1", " ".join(watermark.statement_of_big().split()),
+               " ".join(watermark.PERSONS_CHANGED.split()),
+               *(f"SELECT * FROM {table}" for table in watermark.SMALL)}
 
 
 def opened(url: str) -> Database:

@@ -14,23 +14,15 @@ from components.session import KEY, Context
 from dashboard.figures import scenarios, tallies
 from dashboard.figures.overview import overview
 from dashboard.rules.access import Viewer
-from dashboard.store import cache, watermark
+from dashboard.store import cache
 from dashboard.store.db import DatabaseUnavailable
 from tests.apptest import page_app, texts
-from tests.conftest import opened
-
-# Not figures: the page's ping (`SELECT 1`, at most once a second, to say whether the
-# database answers) and the reads of its watermark (at most once a second, to say
-# whether it changed: dashboard/store/watermark.py); how many depends on how long the
-# sessions took.
-NOT_FIGURES = {"SELECT 1", " ".join(watermark.statement_of_big().split()),
-               " ".join(watermark.PERSONS_CHANGED.split()),
-               *(f"SELECT * FROM {table}" for table in watermark.SMALL)}
+from tests.conftest import NOT_FIGURES, opened
 
 
 class QueryCounter:
     """Counts the statements the dashboard's engine sends to the database for figures
-    (not NOT_FIGURES)."""
+    (not NOT_FIGURES: how many of those depends on how long the sessions took)."""
 
     def __init__(self, url: str):
         self.engine = opened(url).engine

@@ -20,11 +20,11 @@ from sqlalchemy import event, text
 from dashboard.figures import people, referrals, scenarios, tallies
 from dashboard.figures.overview import overview
 from dashboard.rules.access import Viewer
-from dashboard.store import cache, kept, watermark
+from dashboard.store import cache, kept
 from dashboard.store.db import Database, DatabaseUnavailable
 from dashboard.store.facts import SharedFacts
 from dashboard.tools.generate import generate
-from tests.conftest import reader_url
+from tests.conftest import NOT_FIGURES, reader_url
 
 LIVE = 1
 
@@ -296,10 +296,7 @@ def test_kept_files_hold_no_password(tmp_path, monkeypatch):
 
 def figure_statements(seen: Statements) -> list[str]:
     """The statements that are neither the watermark's nor the ping."""
-    marks = {" ".join(watermark.statement_of_big().split()),
-             " ".join(watermark.PERSONS_CHANGED.split()), "SELECT 1",
-             *(f"SELECT * FROM {table}" for table in watermark.SMALL)}
-    return [s for s in seen.seen if s not in marks]
+    return [s for s in seen.seen if s not in NOT_FIGURES]
 
 
 def test_a_restarted_server_takes_back_a_committees_figures_without_counting(
