@@ -488,7 +488,8 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: M
     outlines. `large` labels (projector mode, the default when it is on) are larger,
     and the view is fitted to a wider deck."""
     large = projector.is_on() if large is None else large
-    view = fitted(view, people, layers, width=PROJECTOR_WIDTH if large else geo.VIEW_WIDTH_PX)
+    width = PROJECTOR_WIDTH if large else geo.VIEW_WIDTH_PX
+    view = fitted(view, people, layers, width=width)
     stack = basemap_layers(base, tiles, view)
     drawn = people_layers(people, view.zoom,
                           label_size=PROJECTOR_LABEL_SIZE if large else DISTRICT_LABEL_SIZE)
@@ -509,7 +510,7 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: M
                                           "maxWidth": "420px"}}
     start = pdk.ViewState(latitude=view.latitude, longitude=view.longitude, zoom=view.zoom,
                           pitch=0, bearing=0,
-                          min_zoom=min_zoom(view, PROJECTOR_WIDTH if large else geo.VIEW_WIDTH_PX))
+                          min_zoom=min_zoom(view, width))
     if tiles:
         return OfflineDeck(layers=stack, initial_view_state=start, tooltip=tooltip,
                            map_provider="carto", map_style=pdk.map_styles.LIGHT)
