@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+from contextlib import nullcontext
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components import language as reading
 from components import projector, session, signin
@@ -69,6 +71,20 @@ def signed_out() -> list:
         for key in access.PAGES]
 
 
+def same_ids_on_every_run():
+    """Draw what comes before the page (the sign-in form, the sidebar) under the same
+    widget ids on every run.
+
+    While no session has called st.navigation yet, Streamlit runs the entrypoint as
+    a page of the pages/ folder (the first run after a start, and every AppTest run),
+    and ids made before st.navigation then differ from a later run's: the first
+    reader after a start pressed Sign in and was shown the empty form again."""
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return nullcontext()
+    return ctx.run_with_active_hash(ctx.pages_manager.main_script_hash)
+
+
 def main() -> None:
     url = config.db_url()
     reading.start()  # first: every word below is in the reader's language
@@ -126,4 +142,5 @@ def main() -> None:
                  icon=":material/error:")
 
 
-main()
+with same_ids_on_every_run():
+    main()

@@ -25,8 +25,8 @@ took from the click to the last change before that quiet. A MutationObserver in 
 page (childList, attributes, characterData, subtree of document.body) notes the
 moment of each change, in the page's own performance.now() clock, as a listener does
 the click. Three additions to "idle and quiet for 400 ms", all for the landing after
-sign-in: the page is shown when its heading is (the cookie component's second run
-comes after a pause, the empty page in between is not the Overview); a page showing
+sign-in: the page is shown when its heading is (the empty page between the form
+going and the Overview coming is not the Overview); a page showing
 the notice that the server is still counting its first figures (components/page.py,
 its hourglass icon) is not shown; and a run that starts within 3 s of the page going
 idle is part of the visit (after a server start at 1M, the Overview first draws its

@@ -85,8 +85,8 @@ def require_page(page: str) -> Context:
 # page_start or app.py, when its timer fires or a widget inside it changes, such as
 # My nationals' search: `audited` opens the fragment's own line then. A rerun that
 # shows the reader nothing new (the same page, filters and rows as the session's last
-# line) writes none: the refresh timer, and the rerun the sign-in cookie component
-# causes, would otherwise write the same view again and again. The same view is
+# line) writes none: the refresh timer, a reload, and a full rerun for a sidebar
+# change would otherwise write the same view again and again. The same view is
 # written again after an hour, so a page left open stays on record.
 
 AUDIT_KEY = "sitroom_audit_entry"

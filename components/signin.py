@@ -16,17 +16,20 @@ The library draws the form and checks the password. Around it:
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import bcrypt
 import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit import config as streamlit_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit_authenticator.models import cookie_model as library_cookies
 from streamlit_authenticator.utilities import LoginError
 
 from components import language as reading
@@ -46,6 +49,21 @@ BCRYPT_MAX_BYTES = 72
 _DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=12))
 
 
+
+class _NoCookieManager:
+    """What the library's cookie model holds in place of extra-streamlit-components'
+    CookieManager. That one draws a component on every run which answers the server
+    once loaded, and the answer reran the whole page: every page opened ran twice,
+    and a sign-in's landing page three times. The cookie is read from st.context
+    (`_read_cookie`) and written by a script (`_write_cookie`); the library's calls
+    to its cookie manager are replaced in `_guard`, so nothing else is asked of it."""
+
+    def __init__(self, key: str = "init") -> None:
+        self.key = key
+
+
+library_cookies.stx = SimpleNamespace(CookieManager=_NoCookieManager)
+
 @dataclass
 class Gate:
     authenticator: stauth.Authenticate
@@ -54,6 +72,7 @@ class Gate:
     key: str
     cookie_session: auth.Session | None = None  # the session the browser's cookie names
     cookie_requested: bool = False
+    cookie_forgotten: bool = False
 
 
 def load_accounts(db_url: str) -> dict[str, Account]:
@@ -197,13 +216,6 @@ def _guard(gate: Gate) -> None:
     cookies.get_cookie = read_cookie
     cookies.set_cookie = request_cookie
     cookies.delete_cookie = forget_cookie
-    # Its cookie manager hides its empty frames with a stylesheet written as Markdown,
-    # which reads as words on the page (tests/pseudo.py): the same stylesheet as HTML.
-    cookies.cookie_model.cookie_manager._remove_extra_spacing = _hide_cookie_frames
-
-
-def _hide_cookie_frames() -> None:
-    st.html('<style>.element-container:has(iframe[height="0"]) { display: none; }</style>')
 
 
 # --- the cookie: a random id the server checks ---------------------------------------------
@@ -242,31 +254,36 @@ def _served_over_https() -> bool:
     return forwarded.split(",")[0].strip().lower() == "https"
 
 
-def _set_cookie(gate: Gate, session_id: str) -> None:
+def _set_cookie(session_id: str) -> None:
     """Tell the browser to keep the session id for 12 hours, SameSite=Strict, and
     Secure when the page is served over HTTPS.
 
-    It is not HttpOnly, and cannot be: streamlit-authenticator 0.4.2 has the browser
-    set it from a script in the page (extra-streamlit-components' cookie manager,
-    through `document.cookie`), and a cookie written from a script can never be
-    HttpOnly. So page scripts can read it, and it holds nothing worth reading: a
-    random id that names no one, that the server checks on every run of every page,
-    revokes at sign-out (in every tab) and refuses after 12 hours. A copy taken from
-    the page stops working when the session ends."""
-    manager = gate.authenticator.cookie_controller.cookie_model.cookie_manager
-    manager.set(auth.COOKIE_NAME, session_id, key="set", path="/",
-                expires_at=datetime.now(UTC) + timedelta(seconds=auth.SESSION_MAX_S),
-                max_age=auth.SESSION_MAX_S, secure=True if _served_over_https() else None,
-                same_site="strict")
+    It is not HttpOnly, and cannot be: a Streamlit page has no say over the headers of
+    its responses, so the browser sets it from a script in the page, and a cookie
+    written from a script can never be HttpOnly. So page scripts can read it, and it
+    holds nothing worth reading: a random id that names no one, that the server checks
+    on every run of every page, revokes at sign-out (in every tab) and refuses after
+    12 hours. A copy taken from the page stops working when the session ends."""
+    expires = datetime.now(UTC) + timedelta(seconds=auth.SESSION_MAX_S)
+    _write_cookie(auth.cookie_header(session_id, expires, secure=_served_over_https()))
 
 
 def _forget_cookie(gate: Gate) -> None:
     """Tell the browser to drop the cookie (the server has ended its session already)."""
-    manager = gate.authenticator.cookie_controller.cookie_model.cookie_manager
-    try:
-        manager.delete(auth.COOKIE_NAME, key="delete")
-    except KeyError:  # the manager had not seen it; the browser has its order all the same
-        pass
+    if not gate.cookie_forgotten:  # once a run: a sign-out asks twice
+        gate.cookie_forgotten = True
+        _write_cookie(auth.cookie_header("", None, secure=_served_over_https()))
+
+
+def _write_cookie(header: str) -> None:
+    """Have the browser store `header` (a Set-Cookie value) from a script in the page.
+
+    Not with the library's cookie manager (extra-streamlit-components): it is a
+    component that answers the server when it loads and after each change, and every
+    answer reran the whole page, three runs of the landing page after a sign-in and a
+    second run of every page opened. A script sends nothing back."""
+    literal = json.dumps(header).replace("<", "\\u003c")  # never closes the script
+    st.html(f"<script>document.cookie = {literal};</script>", unsafe_allow_javascript=True)
 
 
 # --- the one check of a signed-in session -------------------------------------------------
@@ -369,7 +386,7 @@ def _start_session(gate: Gate) -> Account | None:
     session = None
     if account is not None and gate.cookie_requested:  # signed in with the form just now
         session_id, session = gate.store.open_session(account, gate.key)
-        _set_cookie(gate, session_id)
+        _set_cookie(session_id)
     elif gate.cookie_session is not None and gate.cookie_session.account == username:
         session = gate.cookie_session  # signed in with a cookie the server honours
     if account is None or session is None:

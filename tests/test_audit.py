@@ -89,13 +89,13 @@ def matching(mine: pd.DataFrame, search: str) -> int:
 
 def test_a_rerun_with_nothing_new_is_not_a_second_view(sqlite_url, own_audit_log,
                                                         monkeypatch):
-    """In a browser the sign-in cookie is set by a component that answers with a value
-    (streamlit-authenticator's cookie manager), and that answer reruns the whole app:
-    the same page, the same filters, the same rows. One sign-in wrote two view lines,
-    every fresh page load too. A rerun that shows the reader nothing new is not a view."""
+    """A full rerun of the same page with the same filters and rows (a sidebar widget
+    touched and put back, a component's answer: the sign-in cookie was once set by
+    one, and one sign-in wrote two view lines) is not a view: it shows the reader
+    nothing new."""
     monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
     at = as_app(sqlite_url, "overview", "committee")
-    at.run()  # the rerun the cookie component's answer causes
+    at.run()  # a rerun that changes nothing
     assert not at.exception
     assert [(r["user"], r["page"], r["action"]) for r in lines(own_audit_log)] == [
         ("test-committee", "overview", "view")]

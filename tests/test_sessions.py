@@ -14,11 +14,12 @@
 from __future__ import annotations
 
 import base64
+import http.cookies
 import json
 import re
 import secrets
 import time
-from datetime import datetime
+from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
 from unittest import mock
 
@@ -88,13 +89,19 @@ def sent(at: AppTest) -> bytes:
     return b"".join(node.proto.SerializeToString() for node in elements(at))
 
 
-def cookie_sent(at: AppTest) -> dict | None:
-    """What the page told the browser to store as the sign-in cookie, if anything."""
+def cookie_sent(at: AppTest, name: str = auth.COOKIE_NAME) -> dict | None:
+    """What the page told the browser to store as the sign-in cookie, if anything: the
+    Set-Cookie value a script in the page gives `document.cookie`, read with the
+    standard library's cookie parser (its value, and its attributes by lower-case
+    name)."""
     for node in elements(at):
-        if getattr(node, "type", None) == "component_instance":
-            args = json.loads(node.proto.json_args or "{}")
-            if args.get("method") == "set" and args.get("cookie") == auth.COOKIE_NAME:
-                return args
+        found = re.search(r"document\.cookie = (\"[^\"]*\");", getattr(node.proto, "body", ""))
+        if found:
+            jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+            jar.load(json.loads(found.group(1)))
+            if name in jar:
+                morsel = jar[name]
+                return {"value": morsel.value, **{k: morsel[k] for k in morsel if morsel[k]}}
     return None
 
 
@@ -257,22 +264,32 @@ def test_the_cookie_carries_nothing_but_a_random_session_id(app):
 def test_the_cookie_is_same_site_strict_and_lasts_twelve_hours(app):
     before = time.time()
     cookie = cookie_sent(sign_in_as(start(), "committee"))
-    options = cookie["options"]
-    assert options["sameSite"] == "strict" and options["path"] == "/"
-    assert options["maxAge"] == auth.SESSION_MAX_S
-    expires = datetime.fromisoformat(options["expires"])
+    assert cookie["samesite"] == "Strict" and cookie["path"] == "/"
+    assert int(cookie["max-age"]) == auth.SESSION_MAX_S
+    expires = parsedate_to_datetime(cookie["expires"])
     assert expires.utcoffset() is not None  # an instant, not the server's local time
+    # whole seconds in the header
     assert before + auth.SESSION_MAX_S - 5 <= expires.timestamp() <= time.time() + \
         auth.SESSION_MAX_S
-    assert "secure" not in options  # served over plain http here
+    assert "secure" not in cookie  # served over plain http here
 
 
 def test_the_cookie_is_secure_when_the_page_is_served_over_https(app):
     at = AppTest.from_file(APP, default_timeout=120)
     at.context["url"] = "https://sitroom.example.org/"
     cookie = cookie_sent(sign_in_as(at.run(), "committee"))
-    assert cookie["options"]["secure"] is True
-    assert cookie["options"]["sameSite"] == "strict"
+    assert cookie["secure"] is True
+    assert cookie["samesite"] == "Strict"
+
+
+def test_signing_out_tells_the_browser_to_drop_the_cookie(app):
+    tab = sign_in_as(start(), "committee")
+    out = full_run(tab, **{signin.SIGN_OUT: True})
+    dropped = cookie_sent(out)
+    assert dropped is not None and dropped["value"] == ""
+    assert int(dropped["max-age"]) == 0
+    assert parsedate_to_datetime(dropped["expires"]).timestamp() < time.time()
+    assert dropped["path"] == "/"  # the same cookie as the one set, or it stays
 
 
 def test_the_server_keeps_a_keyed_digest_of_the_id_never_the_id(app, own_audit_log):

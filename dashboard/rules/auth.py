@@ -4,9 +4,9 @@
   knows a user name can lock that user out for good. Here: at most 5 failures
   per account in 15 minutes, and the lock lifts by itself.
 - Its cookie is a JWT naming the user that stays valid after sign-out
-  (mkhorasani/Streamlit-Authenticator#91), and it is set by a script in the page
-  (extra-streamlit-components), so it cannot be HttpOnly: page scripts can read
-  it. Here the cookie carries nothing but a random session id, 32 bytes from
+  (mkhorasani/Streamlit-Authenticator#91). A Streamlit page cannot set a header, so
+  the cookie is set by a script in the page and cannot be HttpOnly: page scripts
+  can read it. Here the cookie carries nothing but a random session id, 32 bytes from
   `secrets`. The server keeps the session (whose, which role and nationalities,
   since when) under a keyed digest of that id, never the id, and checks it on
   every run of every page: sign-out revokes it, 12 hours expire it, and a user
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.cookies
 import math
 import os
 import re
@@ -34,6 +35,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 from dashboard import config, language
@@ -79,6 +82,26 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 DROP TABLE IF EXISTS revoked_tokens;  -- the JWT cookies' revocation list, no longer used
 """
+
+
+def cookie_header(session_id: str, expires: datetime | None, secure: bool) -> str:
+    """The sign-in cookie as a Set-Cookie value (the standard library's cookie
+    formatting): the session id until `expires` (SESSION_MAX_S ahead, also as
+    Max-Age for browsers that prefer it), for the whole site, SameSite=Strict, and
+    Secure over HTTPS. With no `expires`, the order to drop it at once."""
+    morsel: http.cookies.Morsel = http.cookies.Morsel()
+    morsel.set(COOKIE_NAME, session_id, session_id)
+    morsel["path"] = "/"
+    morsel["samesite"] = "Strict"
+    if expires is None:
+        morsel["max-age"] = 0
+        morsel["expires"] = format_datetime(datetime.fromtimestamp(0, UTC), usegmt=True)
+    else:
+        morsel["max-age"] = SESSION_MAX_S
+        morsel["expires"] = format_datetime(expires.astimezone(UTC), usegmt=True)
+    if secure:
+        morsel["secure"] = True
+    return morsel.OutputString()
 
 
 def now() -> float:

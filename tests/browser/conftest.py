@@ -222,7 +222,7 @@ def sign_in(page, base: str, username: str, password: str) -> None:
         page.screenshot(path=str(shot))
         raise AssertionError(f"{username} was not signed in ({shot}); the page shows:\n"
                              f"{main_text(page)[:2000]}") from exc
-    # the cookie is set by a component a rerun after sign-in: wait for it
+    # the cookie is set by a script the landing page carries: wait for it
     deadline = time.time() + 30
     while (not any(c["name"] == COOKIE_NAME for c in page.context.cookies())
            and time.time() < deadline):

@@ -10,7 +10,7 @@ from dashboard.rules import access
 
 def settle(page, quiet_ms: int = 600, timeout_s: float = 90) -> None:
     """Wait until Streamlit has finished running and stayed idle for `quiet_ms`
-    (components such as the cookie manager trigger a rerun or two)."""
+    (a component's answer, a fragment's first run may follow a moment later)."""
     deadline = time.time() + timeout_s
     idle_since = None
     while time.time() < deadline:
@@ -28,8 +28,8 @@ def settle(page, quiet_ms: int = 600, timeout_s: float = 90) -> None:
 
 def fill_sign_in(page, username: str, password: str) -> None:
     """Type the name and password and press Sign in, as a person would: a rerun that
-    redraws the form while the page is still starting (the cookie component's) empties
-    the fields, and a person who sees them empty types again before pressing."""
+    redraws the form while the page is still starting empties the fields, and a
+    person who sees them empty types again before pressing."""
     name = page.get_by_role("textbox", name="User name")
     secret = page.get_by_role("textbox", name="Password")
     for _ in range(3):

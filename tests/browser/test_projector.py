@@ -57,8 +57,8 @@ def test_projector_mode_fits_the_screen_and_rotates_until_the_session_ends(brows
 
     for path, heading in (("", "Overview"), ("shelters", "Shelters")):
         open_heading(page, f"{server.base}/{path}?projector=1", heading)
-        # the figures under the heading: a loaded page may pause between its runs (the
-        # cookie component's) for longer than settle's quiet on a busy machine
+        # the figures under the heading: on a busy machine the browser may draw them
+        # later than settle's quiet after the run
         page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=STEP_MS)
         settle(page)
         page.screenshot(path=str(folder / f"test-{heading.lower()}.png"))
