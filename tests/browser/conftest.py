@@ -213,6 +213,11 @@ def new_context(browser):
 def sign_in(page, base: str, username: str, password: str) -> None:
     page.goto(base)
     settle(page)
+    sign_in_here(page, username, password)
+
+
+def sign_in_here(page, username: str, password: str) -> None:
+    """Sign in with the form the page shows."""
     fill_sign_in(page, username, password)
     try:
         page.get_by_role("button", name="Sign out").wait_for(timeout=STEP_MS)
@@ -227,6 +232,12 @@ def sign_in(page, base: str, username: str, password: str) -> None:
     while (not any(c["name"] == COOKIE_NAME for c in page.context.cookies())
            and time.time() < deadline):
         page.wait_for_timeout(200)
+    settle(page)
+
+
+def sign_out_here(page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("textbox", name="Password").wait_for(timeout=STEP_MS)
     settle(page)
 
 
@@ -308,8 +319,24 @@ def take_tour(browser, server: Server, username: str, password: str, role: str,
     Without `draw_maps`, the browser has no WebGL and takes no screenshot: for a tour
     that looks only at what the server sends, which drawing does not change, while a
     map drawn on the CPU (SwiftShader) costs about 8 s of CPU a visit."""
-    if username in server.tours:
-        return server.tours[username]
+    return take_tours(browser, server, [(username, password)], role, draw_maps)[0]
+
+
+def take_tours(browser, server: Server, accounts: list[tuple[str, str]], role: str,
+               draw_maps: bool = True) -> list[Tour]:
+    """`take_tour` for each account of `role`, one after another in the same browser
+    tab, as people sharing a computer would: each signs out and the next signs in on
+    the form that follows. What the server sends from one sign-in to the next sign-in
+    is the first account's; anything of the first that still came after its sign-out
+    would be counted as the next one's, and found."""
+    todo = [(u, p) for u, p in accounts if u not in server.tours]
+    if todo:
+        _tour_in_one_tab(browser, server, todo, role, draw_maps)
+    return [server.tours[u] for u, _ in accounts]
+
+
+def _tour_in_one_tab(browser, server: Server, accounts: list[tuple[str, str]], role: str,
+                     draw_maps: bool) -> None:
     context = new_context(browser)
     if not draw_maps:
         context.add_init_script(NO_WEBGL)
@@ -330,24 +357,29 @@ def take_tour(browser, server: Server, username: str, password: str, role: str,
 
     page.on("websocket", on_ws)
     page.on("response", on_response)
-    sign_in(page, server.base, username, password)
-    nav_titles = page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
-    headings, failures, canvases = {}, {}, {}
+    page.goto(server.base)
+    settle(page)
     folder = SCREENSHOTS / role
     folder.mkdir(parents=True, exist_ok=True)
     pages = access.pages_for(role)
-    for key in pages:
-        open_nav_page(page, key)
-        canvases[key] = []
-        if draw_maps:
-            screenshot(page, key, folder, canvases)
-        headings[key] = visible_texts(page, '[data-testid="stMain"] h1')
-        failures[key] = failure_messages(page)
+    for n, (username, password) in enumerate(accounts):
+        if n:
+            sign_out_here(page)
+        chunks.clear()
+        sign_in_here(page, username, password)
+        nav_titles = page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
+        headings, failures, canvases = {}, {}, {}
+        for key in pages:
+            open_nav_page(page, key)
+            canvases[key] = []
+            if draw_maps:
+                screenshot(page, key, folder, canvases)
+            headings[key] = visible_texts(page, '[data-testid="stMain"] h1')
+            failures[key] = failure_messages(page)
+        titles = [t.strip().splitlines()[-1] for t in nav_titles]  # after the icon's name
+        server.tours[username] = Tour(username, pages, headings, failures, titles, canvases,
+                                      b"\n".join(chunks))
     context.close()
-    titles = [t.strip().splitlines()[-1] for t in nav_titles]  # after the icon's name
-    tour = Tour(username, pages, headings, failures, titles, canvases, b"\n".join(chunks))
-    server.tours[username] = tour
-    return tour
 
 
 def screenshot(page, key: str, folder: Path, canvases: dict[str, list[int]]) -> None:
