@@ -204,9 +204,14 @@ def browser(chromium):
 
 # --- driving the app ----------------------------------------------------------------------
 
-def new_context(browser):
+def new_context(browser, draw_maps: bool = True):
+    """A browser context of its own (cookies, storage); without `draw_maps`, one whose
+    pages have no WebGL (NO_WEBGL): for tests that read what the page says or what
+    the server sent, not how the map looks."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(STEP_MS)
+    if not draw_maps:
+        context.add_init_script(NO_WEBGL)
     return context
 
 
@@ -337,9 +342,7 @@ def take_tours(browser, server: Server, accounts: list[tuple[str, str]], role: s
 
 def _tour_in_one_tab(browser, server: Server, accounts: list[tuple[str, str]], role: str,
                      draw_maps: bool) -> None:
-    context = new_context(browser)
-    if not draw_maps:
-        context.add_init_script(NO_WEBGL)
+    context = new_context(browser, draw_maps)
     page = context.new_page()
     chunks: list[bytes] = []
 
