@@ -49,7 +49,6 @@ BCRYPT_MAX_BYTES = 72
 _DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds=12))
 
 
-
 class _NoCookieManager:
     """What the library's cookie model holds in place of extra-streamlit-components'
     CookieManager. That one draws a component on every run which answers the server
@@ -63,6 +62,7 @@ class _NoCookieManager:
 
 
 library_cookies.stx = SimpleNamespace(CookieManager=_NoCookieManager)
+
 
 @dataclass
 class Gate:
