@@ -268,7 +268,7 @@ def test_the_cookie_is_same_site_strict_and_lasts_twelve_hours(app):
     assert int(cookie["max-age"]) == auth.SESSION_MAX_S
     expires = parsedate_to_datetime(cookie["expires"])
     assert expires.utcoffset() is not None  # an instant, not the server's local time
-    # whole seconds in the header
+    # the header counts whole seconds: a few seconds' slack below
     assert before + auth.SESSION_MAX_S - 5 <= expires.timestamp() <= time.time() + \
         auth.SESSION_MAX_S
     assert "secure" not in cookie  # served over plain http here
