@@ -157,6 +157,16 @@ SETTLED_JS = """(quiet) => {
     ? {click: b.click, last: b.last, idle: b.idle ?? b.last, now, changes: b.changes} : null;
 }"""
 
+# What the page shows when a visit does not settle (Tab.say_stuck).
+STUCK_JS = """() => {
+  const b = window.__bench || {};
+  return {script: document.querySelector('.stApp')?.getAttribute('data-test-script-state'),
+          path: location.pathname, ranSinceClick: b.ran, shown: b.shown ? b.shown() : null,
+          msSinceLastChange: Math.round(performance.now() - (b.last ?? 0)),
+          headings: [...document.querySelectorAll('[data-testid="stMain"] h1')]
+            .map((h) => h.innerText)};
+}"""
+
 
 @dataclass
 class Visit:
@@ -202,6 +212,7 @@ class Tab:
                     SETTLED_JS, arg=QUIET_MS, polling=50,
                     timeout=max(1.0, deadline - time.time()) * 1000)
             except PlaywrightTimeout:
+                self.say_stuck()
                 return Visit(math.inf, kb=(self.received - since_bytes) / 1024)
             r = handle.json_value()
             settled_at = time.time() - (r["now"] - r["last"]) / 1000
@@ -212,6 +223,19 @@ class Tab:
         failed = self.page.locator('[data-testid="stException"]').count() > 0
         return Visit((r["last"] - r["click"]) / 1000, (last - r["idle"]) / 1000, kb,
                      settled_at, failed)
+
+    def say_stuck(self) -> None:
+        """What a page that did not settle shows, to find out why: the script's state,
+        what the watcher saw (a run since the click, the page shown, the last change),
+        the headings, and a screenshot."""
+        try:
+            state = self.page.evaluate(STUCK_JS)
+            shot = Path(tempfile.gettempdir()) / f"bench-not-settled-{time.time():.0f}.png"
+            self.page.screenshot(path=str(shot))
+        except Exception as exc:  # a page that hangs may not answer either
+            say(f"  not settled, and the page does not answer: {exc}")
+            return
+        say(f"  not settled: {state}; screenshot {shot}")
 
     def runs_again(self, changes: int) -> bool:
         """Whether the script starts another run within RERUN_S of going idle: that run
