@@ -72,7 +72,6 @@ class Gate:
     key: str
     cookie_session: auth.Session | None = None  # the session the browser's cookie names
     cookie_requested: bool = False
-    cookie_forgotten: bool = False
 
 
 def load_accounts(db_url: str) -> dict[str, Account]:
@@ -210,12 +209,9 @@ def _guard(gate: Gate) -> None:
         # cookie-setting component before the browser has run it (_start_session).
         gate.cookie_requested = True
 
-    def forget_cookie() -> None:
-        _forget_cookie(gate)
-
     cookies.get_cookie = read_cookie
     cookies.set_cookie = request_cookie
-    cookies.delete_cookie = forget_cookie
+    cookies.delete_cookie = _forget_cookie
 
 
 # --- the cookie: a random id the server checks ---------------------------------------------
@@ -268,11 +264,9 @@ def _set_cookie(session_id: str) -> None:
     _write_cookie(auth.cookie_header(session_id, expires, secure=_served_over_https()))
 
 
-def _forget_cookie(gate: Gate) -> None:
+def _forget_cookie() -> None:
     """Tell the browser to drop the cookie (the server has ended its session already)."""
-    if not gate.cookie_forgotten:  # once a run: a sign-out asks twice
-        gate.cookie_forgotten = True
-        _write_cookie(auth.cookie_header("", None, secure=_served_over_https()))
+    _write_cookie(auth.cookie_header("", None, secure=_served_over_https()))
 
 
 def _write_cookie(header: str) -> None:
@@ -369,7 +363,7 @@ def signed_in_account(db_url: str) -> Account | None:
         account = session_check(db_url, gate.accounts, gate.store)
         if account is not None:
             return account
-        _forget_cookie(gate)  # the server has ended the session: the browser may drop it
+        _forget_cookie()  # the server has ended the session: the browser may drop it
 
     form = st.empty()
     with form.container():
