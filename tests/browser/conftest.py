@@ -246,6 +246,13 @@ def sign_out_here(page) -> None:
     settle(page)
 
 
+def keep_frames(page, into: list[bytes]) -> None:
+    """Append to `into` every websocket frame the server sends the page from now on
+    (each one of Streamlit's ForwardMsg, as bytes)."""
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: into.append(
+        payload if isinstance(payload, bytes) else payload.encode())))
+
+
 def account_for(role: str) -> tuple[str, str]:
     name, password, _ = ACCOUNTS[role]
     return name, password
@@ -345,10 +352,7 @@ def _tour_in_one_tab(browser, server: Server, accounts: list[tuple[str, str]], r
     context = new_context(browser, draw_maps)
     page = context.new_page()
     chunks: list[bytes] = []
-
-    def on_ws(ws) -> None:
-        ws.on("framereceived", lambda payload: chunks.append(
-            payload if isinstance(payload, bytes) else payload.encode()))
+    keep_frames(page, chunks)
 
     def on_response(response) -> None:
         if "/static/" in response.url:
@@ -358,7 +362,6 @@ def _tour_in_one_tab(browser, server: Server, accounts: list[tuple[str, str]], r
         except Exception:  # redirects and aborted requests have no body
             pass
 
-    page.on("websocket", on_ws)
     page.on("response", on_response)
     page.goto(server.base)
     settle(page)

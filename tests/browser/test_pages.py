@@ -22,6 +22,7 @@ from tests.browser.conftest import (
     STEP_MS,
     account_for,
     fill_sign_in,
+    keep_frames,
     main_text,
     new_context,
     open_nav_page,
@@ -76,7 +77,7 @@ def test_the_first_sign_in_after_a_start_takes_one_press_and_one_run(browser, sq
         context = new_context(browser)
         page = context.new_page()
         frames: list[bytes] = []
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(frame)))
+        keep_frames(page, frames)
         page.goto(fresh.base)
         settle(page)
         assert full_runs(frames) == 1, "the sign-in form's load"
@@ -95,7 +96,7 @@ def test_the_first_sign_in_after_a_start_takes_one_press_and_one_run(browser, sq
 
         again = context.new_page()  # the same browser: the cookie signs it in
         frames.clear()
-        again.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(frame)))
+        keep_frames(again, frames)
         again.goto(fresh.base)
         again.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=STEP_MS)
         settle(again, quiet_ms=2000)
