@@ -235,29 +235,74 @@ def test_a_damaged_or_foreign_kept_fact_is_counted_again(own_url, raw, tmp_path,
     other.dispose()
 
 
-def test_a_liaisons_rows_are_read_again_whatever_the_watermark(own_url):
-    """§2.2 does not rest on the writers' rules: a consular scope's cached rows are read
-    again each refresh interval; an aggregate scope's only when the watermark moved."""
+VISIBLE = ("SELECT COUNT(*) AS n FROM persons WHERE scenario_id = :s AND consent_consular "
+           "AND NOT protection_confidential AND (nationality = :n OR second_nationality = :n)")
+
+
+def visible_by_own_sql(raw_engine, nationality: str) -> int:
+    """How many persons a liaison of `nationality` may see, by design §2.2."""
+    with raw_engine.connect() as conn:
+        return conn.execute(text(VISIBLE), {"s": LIVE, "n": nationality}).scalar_one()
+
+
+def most_common_nationality(raw_engine) -> str:
+    with raw_engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT nationality FROM persons WHERE scenario_id = :s AND consent_consular "
+            "AND NOT protection_confidential GROUP BY nationality "
+            "ORDER BY COUNT(*) DESC, nationality LIMIT 1"), {"s": LIVE}).scalar_one()
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE persons SET consent_consular = {false}",
+    "UPDATE persons SET protection_confidential = {true}",
+    "UPDATE persons SET nationality = 'ZZZ', second_nationality = NULL",
+], ids=["consent withdrawn", "newly protected", "nationality corrected"])
+def test_a_liaisons_rows_do_not_rest_on_the_writers_change_times(own_url, raw, change):
+    """§2.2 does not rest on the writers' rules: a consular scope's cached rows are
+    counted again at the first read one refresh interval after a person leaves its view,
+    even when the writer kept no change time and no history (the watermark does not
+    move). With nothing changed, an interval later they are not counted again: the
+    persons it may see are read, not recounted."""
     database = open_fresh(own_url)
     clock = Later()
+    database.scope_marks.clock = database.watermark.clock = clock
     calls: list[str] = []
+    nationality = most_common_nationality(raw(own_url))
 
     @cache.scoped(ttl=30, clock=clock)
     def figure(database: Database, viewer: Viewer) -> int:
         calls.append(viewer.role)
-        return len(calls)
+        return int(database.read(VISIBLE, {"s": LIVE, "n": nationality})["n"].iloc[0])
 
     committee = Viewer(user="c", role="committee", scenario_id=LIVE)
-    liaison = Viewer(user="l", role="consular", scenario_id=LIVE, nationalities=("SDN",))
-    for viewer in (committee, liaison):
-        figure(database, viewer)
-    for _ in range(2):
+    liaison = Viewer(user="l", role="consular", scenario_id=LIVE,
+                     nationalities=(nationality,))
+    seen = figure(database, liaison)
+    assert seen == visible_by_own_sql(raw(own_url), nationality)
+    figure(database, committee)
+    for _ in range(2):  # nothing changed
         clock.move(31)
         figure(database, committee)
-        figure(database, liaison)
+        assert figure(database, liaison) == seen
         figure.settle()
     assert calls.count("committee") == 1
-    assert calls.count("consular") == 3
+    assert calls.count("consular") == 1
+
+    true, false = ("1", "0") if own_url.startswith("sqlite") else ("TRUE", "FALSE")
+    with raw(own_url).begin() as conn:  # one visible person, changed in place
+        person = conn.execute(text(
+            "SELECT MIN(id) FROM persons WHERE scenario_id = :s AND consent_consular "
+            "AND NOT protection_confidential AND nationality = :n"),
+            {"s": LIVE, "n": nationality}).scalar_one()
+        conn.execute(text(change.format(true=true, false=false) + " WHERE id = :p"),
+                     {"p": person})
+    clock.move(29)
+    assert figure(database, liaison) == seen  # within the interval
+    clock.move(2)
+    now = figure(database, liaison)
+    assert calls.count("consular") == 2
+    assert now == visible_by_own_sql(raw(own_url), nationality) == seen - 1
     database.dispose()
 
 

@@ -64,6 +64,12 @@ class Viewer:
     def with_scenario(self, scenario_id: int) -> Viewer:
         return Viewer(self.user, self.role, scenario_id, self.nationalities)
 
+    def visible_rows_mark_sql(self, dialect: str) -> tuple[str, dict] | None:
+        """SQL whose one row moves whenever the set of persons this viewer may see
+        changes, with its parameters (store.cache); None for a viewer that sees no
+        person individually."""
+        return visible_persons_mark_sql(self, dialect) if sees_person_level(self.role) else None
+
 
 def whole_scenario(scenario_id: int) -> Viewer:
     """The scope of the server's own shared counts: everyone in the scenario, as an
@@ -161,6 +167,21 @@ def visible_persons_sql(viewer: Viewer, dialect: str = "sqlite") -> tuple[str, d
                "AND scenario_id = :scope_scenario")
     return (f"SELECT id FROM persons WHERE nationality IN :scope_nats AND {allowed} UNION "
             f"SELECT id FROM persons WHERE second_nationality IN :scope_nats AND {allowed}"), params
+
+
+# Ids are unique and below this prime, and the multiplier is prime to it, so no two ids
+# hash alike: one person leaving a liaison's view and another coming into it always
+# move the sum, and the count moves with everything else.
+_ID_HASH = "(id * 2654435761) % 4294967291"
+
+
+def visible_persons_mark_sql(viewer: Viewer, dialect: str = "sqlite") -> tuple[str, dict]:
+    """SQL for the count and a hash sum of the ids of the persons a consular liaison may
+    see: it moves with any change to who they are (consent withdrawn, protection
+    given, a nationality corrected, a person added or removed), read from the rows
+    themselves, whatever change time the writer kept."""
+    visible, params = visible_persons_sql(viewer, dialect)
+    return f"SELECT COUNT(*) AS n, SUM({_ID_HASH}) AS h FROM ({visible}) AS visible", params
 
 
 def person_scope(viewer: Viewer, alias: str = "p", dialect: str = "sqlite") -> tuple[str, dict]:

@@ -71,6 +71,24 @@ def database_of(args: tuple) -> db.Database | None:
     return next((a for a in args if isinstance(a, db.Database)), None)
 
 
+def mark_of(database: db.Database, args: tuple, kwargs: dict) -> Callable[[], Hashable]:
+    """What a call's result is counted again on: the database's watermark and, for a
+    viewer shown persons one by one, the persons it may see (rules.access), read from
+    their rows for its scope."""
+    viewer = next((v for v in (*args, *kwargs.values()) if _is_viewer(v)), None)
+    how = None if viewer is None else viewer.visible_rows_mark_sql(database.dialect)
+    if viewer is None or how is None:
+        return database.watermark
+    statement, params = how
+    scope, key = db.scope_of(viewer), viewer.scope_key()
+
+    def rows() -> Hashable:
+        with db.reading_as(scope):
+            return tuple(str(v) for v in database.read(statement, params).iloc[0])
+
+    return lambda: (database.watermark(), database.scope_marks.reading(key, rows))
+
+
 def kept_between_starts(args: tuple, kwargs: dict) -> bool:
     """Whether a call's result may be kept on the server's disk: only if it is for a
     viewer shown counts alone. Not a call without a viewer either: those hold places
@@ -107,17 +125,19 @@ def scoped(ttl: int | None = None,
             # A consular liaison's rows (a scope by nationality) are never served old:
             # a person who withdraws consent or is newly protected is gone from the
             # liaison's views at the first run of a page after one refresh interval.
-            # They are read again then, whatever the watermark: their rule does not rest
-            # on writers keeping theirs (store.watermark).
+            # That rule does not rest on writers keeping their change times
+            # (store.watermark): the reader finds whether the persons the liaison may
+            # see changed from those rows themselves, and counts again if they did or
+            # if the database's watermark moved.
             # Other scopes' results are counted again only when the database's watermark
             # moved, and those that are counts alone are kept between starts with the
             # shared facts, so that a restarted server's first pages are not counted
             # again; a row of a person, even de-identified, is never written to disk.
-            database = None if scope.restricted else database_of(args)
+            database = database_of(args)
             keep = database is not None and kept_between_starts(args, kwargs)
             return copy.deepcopy(facts.get(
                 key, compute, stale_ok=not scope.restricted,
-                mark=database.watermark if database else None,
+                mark=None if database is None else mark_of(database, args, kwargs),
                 saved=database.kept if keep else None))
 
         cached.clear = facts.clear  # type: ignore[attr-defined]

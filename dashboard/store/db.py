@@ -51,7 +51,7 @@ from dashboard.contract import schema, vocab
 from dashboard.language import N_, ReaderError
 from dashboard.store import kept
 from dashboard.store.facts import Mark, SharedFacts
-from dashboard.store.watermark import Watermarks
+from dashboard.store.watermark import Recent, Watermarks
 
 
 class DatabaseUnavailable(ReaderError):
@@ -540,6 +540,7 @@ class Database:
         self.dialect = engine.dialect.name
         ttl = float(config.get("SITROOM_CACHE_TTL_S"))
         self.watermark = Watermarks(self._read_as_server)
+        self.scope_marks = Recent()  # what a scope's own watermark reads (store.cache)
         # where what is counted from it is kept between starts (None: nowhere)
         self.kept = kept.for_database(describe(self.url))
         self.current = ServerFacts(self.watermark, refresh_after_s=ttl, saved=self.kept,
@@ -637,6 +638,7 @@ class Database:
             return False  # gone: the next read says the database does not answer
         self._file = now
         self.watermark.forget()
+        self.scope_marks.forget()
         return True
 
     def recount(self, then: Callable[[], None]) -> None:

@@ -10,8 +10,9 @@ When the database stops answering (an error of a `transient` kind), the last val
 is served on, however old, and every reader that finds it old starts another try in
 the background, so that the value comes back by itself within one refresh interval
 of the database answering again. A value that may not be served old (`stale_ok`
-false: what a consular liaison sees person by person) is computed again by the
-reader that finds it old, and served old only while the database does not answer.
+false: what a consular liaison sees person by person) is checked by the reader that
+finds it old (its mark, below) and counted again by it if it changed, and served old
+only while the database does not answer.
 
 A fact read with a `mark` (the database's watermark, store.watermark) is counted again
 only when the database changed: a refresh that finds the watermark it was counted at

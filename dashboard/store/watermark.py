@@ -65,25 +65,40 @@ def read(run: Callable[[str], pd.DataFrame]) -> tuple:
             tuple(map(str, changed.itertuples(index=False, name=None))), small)
 
 
-class Watermarks:
-    """The watermark of one database, read at most once every FRESH_S seconds however
-    many facts ask (a page's refresh asks for each of its figures at once)."""
+class Recent:
+    """Readings by key, each taken at most once every FRESH_S seconds however many ask
+    (a page's run asks once for each of its figures)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._key_locks: dict[Hashable, threading.Lock] = {}
+        self._last: dict[Hashable, tuple[float, Hashable]] = {}
+
+    def reading(self, key: Hashable, read: Callable[[], Hashable]) -> Hashable:
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # the others wait for the one reading under way, then share it
+            last = self._last.get(key)
+            if last is not None and self.clock() - last[0] < FRESH_S:
+                return last[1]
+            value = read()
+            self._last[key] = (self.clock(), value)
+            return value
+
+    def forget(self) -> None:
+        """Read afresh next time (the database's file was replaced)."""
+        with self._lock:
+            self._last.clear()
+
+
+class Watermarks(Recent):
+    """The watermark of one database, read with `run`."""
 
     def __init__(self, run: Callable[[str], pd.DataFrame],
                  clock: Callable[[], float] = time.monotonic):
-        self.run, self.clock = run, clock
-        self._lock = threading.Lock()
-        self._last: tuple[float, Hashable] | None = None
+        super().__init__(clock)
+        self.run = run
 
     def __call__(self) -> Hashable:
-        with self._lock:  # the others wait for the one reading under way, then share it
-            if self._last is not None and self.clock() - self._last[0] < FRESH_S:
-                return self._last[1]
-            mark = read(self.run)
-            self._last = (self.clock(), mark)
-            return mark
-
-    def forget(self) -> None:
-        """Read it afresh next time (the database's file was replaced)."""
-        with self._lock:
-            self._last = None
+        return self.reading("database", lambda: read(self.run))
