@@ -5,6 +5,7 @@ and on the cookie itself are in tests/test_sessions.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import sqlite3
@@ -241,6 +242,16 @@ def test_nothing_is_shown_before_sign_in(app):
     assert [t.label for t in at.text_input] == ["User name", "Password"]
     assert not at.metric and not at.dataframe
     assert "demo-committee" not in texts(at) and not at.table  # no demo accounts off the demo
+
+
+def test_the_chart_that_loads_plotly_behind_the_form_is_empty(app):
+    """The form draws one chart, so that the browser loads Plotly while the reader types
+    (components/signin.py): it carries no data."""
+    at = start()
+    drawn = at.get("plotly_chart")
+    assert len(drawn) == 1
+    figure = json.loads(drawn[0].proto.spec)
+    assert figure["data"] == []
 
 
 def test_signing_in_shows_the_role_and_its_pages(app, raw):

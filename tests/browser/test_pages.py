@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from components import signin
 from dashboard.rules import access
 from dashboard.rules.auth import COOKIE_NAME, MAX_FAILURES, SESSION_MAX_S, WINDOW_S
 from tests.browser.conftest import (
@@ -103,6 +104,21 @@ def test_the_first_sign_in_after_a_start_takes_one_press_and_one_run(browser, sq
         assert again.get_by_role("button", name="Sign out").count() == 1
         assert full_runs(frames) == 1, "a page opened with the cookie"
         context.close()
+
+
+def test_the_sign_in_form_loads_the_chart_library_out_of_sight(browser, server):
+    """While the reader types, Plotly's script loads and runs behind the form (an empty
+    chart), so that the landing after Sign in does not wait for it; the chart takes no
+    room and shows nothing."""
+    context = new_context(browser, draw_maps=False)
+    page = context.new_page()
+    page.goto(server.base)
+    page.get_by_role("button", name="Sign in").wait_for(timeout=STEP_MS)
+    page.locator(".js-plotly-plot").wait_for(state="attached", timeout=STEP_MS)  # it ran
+    chart = page.locator('[data-testid="stPlotlyChart"]')
+    assert chart.count() == 1 and not chart.is_visible()
+    assert page.locator(f".st-key-{signin.EARLY_CHART}").bounding_box() is None
+    context.close()
 
 
 def test_a_page_outside_the_role_cannot_be_reached_by_its_url(browser, server):
