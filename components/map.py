@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
@@ -167,7 +168,11 @@ def label_position(feature: dict, box: tuple[float, float, float, float],
     polygons = geo.rings(feature["geometry"])
     grid = [(west + (east - west) * i / steps, south + (north - south) * j / steps)
             for i in range(steps + 1) for j in range(steps + 1)]
-    inside = [(x, y) for x, y in grid if any(geo.in_ring(p[0], x, y) for p in polygons)]
+    xs, ys = np.array([point[0] for point in grid]), np.array([point[1] for point in grid])
+    hits = np.zeros(len(grid), dtype=bool)
+    for polygon in polygons:
+        hits |= geo.in_ring_where(polygon[0], xs, ys)
+    inside = [point for point, hit in zip(grid, hits, strict=True) if hit]
     if not inside:
         return [lon, lat]
     x, y = min(inside, key=lambda q: (q[0] - lon) ** 2 + (q[1] - lat) ** 2)

@@ -178,15 +178,24 @@ class ReaderError(Exception):
 
 def locale() -> Locale:
     """The reader's CLDR locale (English's for the pseudo-language)."""
-    code = current()
+    return _cldr(current())
+
+
+@functools.cache
+def _cldr(code: str) -> Locale:  # parsed once: a map's tooltips ask thousands of times
     return Locale.parse(SOURCE if code == PSEUDO else code)
 
 
 def number(value: float, digits: int = 0) -> str:
     """A number with the reader's thousands separator and decimal mark, in Latin digits
     (readable on a projector whatever the language)."""
-    pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return numbers.format_decimal(value, format=pattern, locale=locale())
+    return _number_pattern(digits).apply(value, locale())
+
+
+@functools.cache
+def _number_pattern(digits: int) -> numbers.NumberPattern:
+    """What babel.numbers.format_decimal parses from the pattern at every call."""
+    return numbers.parse_pattern("#,##0" + ("." + "0" * digits if digits else ""))
 
 
 def separators() -> str:

@@ -12,9 +12,12 @@ import math
 import re
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from dashboard import config
@@ -730,3 +733,27 @@ def test_the_world_is_drawn_around_the_crisis_and_the_map_zooms_out_no_further(s
     # wider a span than the box
     shown_deg = 360 * geo.VIEW_WIDTH_PX / (512 * 2 ** view["minZoom"])
     assert shown_deg <= box[3] - box[1] + 0.5
+
+
+def test_a_grid_of_points_is_found_inside_a_ring_as_each_point_alone_is():
+    """Where a neighbour's name goes, many candidate points are tested at once
+    (geo.in_ring_where): a square with a notch cut in its top, by hand."""
+    ring = [[0, 0], [4, 0], [4, 4], [3, 4], [2, 2], [1, 4], [0, 4], [0, 0]]
+    points = {(1, 1): True, (3, 3.5): True, (2, 3): False, (5, 1): False, (-1, 2): False,
+              (2, 1.9): True}
+    xs = np.array([x for x, _ in points], dtype=float)
+    ys = np.array([y for _, y in points], dtype=float)
+    assert list(geo.in_ring_where(ring, xs, ys)) == list(points.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(corners=st.lists(st.tuples(st.integers(-6, 6), st.integers(-6, 6)), min_size=3,
+                        max_size=12),
+       points=st.lists(st.tuples(st.floats(-7, 7), st.floats(-7, 7)), min_size=1, max_size=30))
+def test_many_points_at_once_agree_with_one_at_a_time(corners, points):
+    """Any ring, flat edges and repeated corners included (integer corners make them
+    common), against the point-by-point even-odd rule."""
+    ring = [list(c) for c in corners] + [list(corners[0])]
+    xs = np.array([x for x, _ in points])
+    ys = np.array([y for _, y in points])
+    assert list(geo.in_ring_where(ring, xs, ys)) == [geo.in_ring(ring, x, y) for x, y in points]

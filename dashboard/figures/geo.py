@@ -397,6 +397,18 @@ def in_ring(ring: list, x: float, y: float) -> bool:
     return found
 
 
+def in_ring_where(ring: list, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """`in_ring` for many points at once (arrays of lon and lat): which are inside, as
+    booleans. Every edge against every point in one step, for a grid of candidates."""
+    corners = np.asarray([c[:2] for c in ring], dtype=float)
+    x1, y1 = corners[:-1, :1], corners[:-1, 1:]
+    x2, y2 = corners[1:, :1], corners[1:, 1:]
+    crosses = (y1 > ys) != (y2 > ys)  # a flat edge never does, so its 0/0 is never read
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = xs < x1 + (ys - y1) * (x2 - x1) / (y2 - y1)
+    return np.count_nonzero(crosses & left, axis=0) % 2 == 1
+
+
 # --- filters ------------------------------------------------------------------------------
 
 @cache.scoped(ttl=TTL)
