@@ -169,7 +169,7 @@ def visible_persons_sql(viewer: Viewer, dialect: str = "sqlite") -> tuple[str, d
             f"SELECT id FROM persons WHERE second_nationality IN :scope_nats AND {allowed}"), params
 
 
-# Ids are unique and below this prime, and the multiplier is prime to it, so no two ids
+# The multiplier is prime to the modulus, a prime, so no two ids below it (four billion)
 # hash alike: one person leaving a liaison's view and another coming into it always
 # move the sum, and the count moves with everything else.
 _ID_HASH = "(id * 2654435761) % 4294967291"
