@@ -40,6 +40,19 @@ def show(figure: go.Figure, key: str) -> None:
     st.plotly_chart(figure, key=key, theme=None, config=PLOTLY_CONFIG)
 
 
+EARLY_KEY = "chart-library"  # the empty chart of load_early, never shown
+
+
+def load_early() -> None:
+    """Have the browser load and start Plotly's script behind a page without charts (the
+    sign-in form, while the reader types), not after Sign in on the first page with
+    one: on a small machine that is about a second the reader would wait. An empty
+    chart, kept out of sight."""
+    st.html(f"<style>.st-key-{EARLY_KEY} {{display: none;}}</style>")
+    with st.container(key=EARLY_KEY):
+        st.plotly_chart(go.Figure(), key=f"{EARLY_KEY}-figure", config={"staticPlot": True})
+
+
 PROJECTOR_SCALE = 4 / 3  # 18 px type becomes 24 px, and the chart grows to hold it
 
 

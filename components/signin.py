@@ -25,7 +25,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import bcrypt
-import plotly.graph_objects as go
 import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit import config as streamlit_config
@@ -408,19 +407,9 @@ def _draw_form(gate: Gate, db_url: str) -> None:
         st.error(str(exc), icon=":material/lock:")
     if config.is_demo_url(db_url) and not st.session_state.get("authentication_status"):
         demo_accounts_table()
-    _load_charts_early()
-
-
-EARLY_CHART = "chart-library"  # the empty chart of _load_charts_early, never shown
-
-
-def _load_charts_early() -> None:
-    """Have the browser load and start Plotly's script while the reader types, not after
-    Sign in on the first page with a chart: on a small machine that is about a second
-    the reader would wait. An empty chart, kept out of sight."""
-    st.html(f"<style>.st-key-{EARLY_CHART} {{display: none;}}</style>")
-    with st.container(key=EARLY_CHART):
-        st.plotly_chart(go.Figure(), key=f"{EARLY_CHART}-figure", config={"staticPlot": True})
+    # Imported here: charts imports projector, which imports this module.
+    from components import charts
+    charts.load_early()
 
 
 def demo_accounts_table() -> None:

@@ -246,7 +246,7 @@ def test_nothing_is_shown_before_sign_in(app):
 
 def test_the_chart_that_loads_plotly_behind_the_form_is_empty(app):
     """The form draws one chart, so that the browser loads Plotly while the reader types
-    (components/signin.py): it carries no data."""
+    (components.charts.load_early): it carries no data."""
     at = start()
     drawn = at.get("plotly_chart")
     assert len(drawn) == 1

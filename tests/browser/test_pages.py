@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from components import signin
+from components import charts
 from dashboard.rules import access
 from dashboard.rules.auth import COOKIE_NAME, MAX_FAILURES, SESSION_MAX_S, WINDOW_S
 from tests.browser.conftest import (
@@ -117,7 +117,7 @@ def test_the_sign_in_form_loads_the_chart_library_out_of_sight(browser, server):
     page.locator(".js-plotly-plot").wait_for(state="attached", timeout=STEP_MS)  # it ran
     chart = page.locator('[data-testid="stPlotlyChart"]')
     assert chart.count() == 1 and not chart.is_visible()
-    assert page.locator(f".st-key-{signin.EARLY_CHART}").bounding_box() is None
+    assert page.locator(f".st-key-{charts.EARLY_KEY}").bounding_box() is None
     context.close()
 
 
