@@ -25,6 +25,15 @@ from dashboard.store import cache, db
 AUTO_REFRESH_KEY = "auto_refresh"
 
 
+def opened_as_a_script() -> None:
+    """A page's file run by Streamlit as the app: its address was the first thing asked
+    of a freshly started server. Until a session has built the navigation, Streamlit
+    runs the file under pages/ for such an address, not app.py, and it would show a
+    blank page under a list of the folder's files. Hand over to app.py, which signs the
+    reader in and builds the navigation."""
+    st.switch_page("app.py")
+
+
 def page_start(page: str, title: str) -> Context:
     """Check the viewer may open `page`, then draw its head. Every page starts here,
     so the EXERCISE marking is on every page (docs/design.md §2.7). `title` is in

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from components.page import page_start
+from components.page import opened_as_a_script, page_start
 from components.session import note_filters
 from components.signin import load_accounts
 from components.tables import export
@@ -100,3 +100,7 @@ def render() -> None:
                    heading="# " + _("Accounts of this installation"))
         except users.UsersError as exc:
             st.warning(str(exc))
+
+
+if __name__ == "__main__":  # its address opened first after a start (components.page)
+    opened_as_a_script()

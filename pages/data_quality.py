@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from components.page import live, page_start
+from components.page import live, opened_as_a_script, page_start
 from components.session import Context, audited
 from components.tables import export, table
 from dashboard import language
@@ -35,3 +35,7 @@ def body(context: Context, as_of) -> None:
 
 def render() -> None:
     live(page_start("data_quality", N_("Data quality")), body)
+
+
+if __name__ == "__main__":  # its address opened first after a start (components.page)
+    opened_as_a_script()

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from components import charts
-from components.page import live, page_start
+from components.page import live, opened_as_a_script, page_start
 from components.session import Context, audited, note_filters
 from components.status import freshness_line, rounding_note
 from components.tables import export, moment_format, table
@@ -315,3 +315,7 @@ def render() -> None:
         st.info(_("The Drill page reviews exercise scenarios; pick one in the sidebar."))
         return
     live(context, body)
+
+
+if __name__ == "__main__":  # its address opened first after a start (components.page)
+    opened_as_a_script()

@@ -4,7 +4,7 @@ movements and their manifests, and progress over time."""
 import streamlit as st
 
 from components import charts
-from components.page import live, page_start
+from components.page import live, opened_as_a_script, page_start
 from components.session import Context, audited
 from components.status import rounding_note
 from components.tables import export, moment_format, table
@@ -94,3 +94,7 @@ def body(context: Context, as_of) -> None:
 
 def render() -> None:
     live(page_start("evacuation", _("Evacuation")), body, as_of_control=True)
+
+
+if __name__ == "__main__":  # its address opened first after a start (components.page)
+    opened_as_a_script()

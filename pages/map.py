@@ -6,7 +6,7 @@ import streamlit as st
 from components.charts import escape_markdown
 from components.demography import show_profile
 from components.map import HEIGHT, as_of_caption, basemap, build_deck, legend_html
-from components.page import live, page_start
+from components.page import live, opened_as_a_script, page_start
 from components.place import picked_place
 from components.session import Context, audited, note_filters, note_rows
 from dashboard import language
@@ -106,3 +106,7 @@ def body(context: Context, as_of) -> None:
 
 def render() -> None:
     live(page_start("map", N_("Map")), body, as_of_control=True)
+
+
+if __name__ == "__main__":  # its address opened first after a start (components.page)
+    opened_as_a_script()

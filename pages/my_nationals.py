@@ -3,7 +3,7 @@
 
 import streamlit as st
 
-from components.page import live, page_start
+from components.page import live, opened_as_a_script, page_start
 from components.session import Context, audited, note_filters
 from components.tables import export, moment_format, person_table
 from dashboard import language
@@ -128,3 +128,7 @@ def body(context: Context, as_of) -> None:
 
 def render() -> None:
     live(page_start("my_nationals", _("My nationals")), body, as_of_control=True)
+
+
+if __name__ == "__main__":  # its address opened first after a start (components.page)
+    opened_as_a_script()

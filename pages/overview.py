@@ -5,7 +5,7 @@ import streamlit as st
 from components import charts
 from components.demography import show_profile
 from components.kpi import kpi_row
-from components.page import live, page_start
+from components.page import live, opened_as_a_script, page_start
 from components.reference import reference_picker
 from components.session import Context, audited, note_filters
 from components.status import rounding_note
@@ -77,3 +77,7 @@ def body(context: Context, as_of) -> None:
 
 def render() -> None:
     live(page_start("overview", N_("Overview")), body, as_of_control=True)
+
+
+if __name__ == "__main__":  # its address opened first after a start (components.page)
+    opened_as_a_script()

@@ -6,7 +6,7 @@ from numbers import Integral
 import streamlit as st
 
 from components import charts
-from components.page import live, page_start
+from components.page import live, opened_as_a_script, page_start
 from components.session import Context, audited
 from components.status import rounding_note
 from components.tables import export, moment_format, person_table, table
@@ -120,3 +120,7 @@ def body(context: Context, as_of) -> None:
 
 def render() -> None:
     live(page_start("referrals", _("Referrals")), body, as_of_control=True)
+
+
+if __name__ == "__main__":  # its address opened first after a start (components.page)
+    opened_as_a_script()

@@ -106,6 +106,23 @@ def test_the_first_sign_in_after_a_start_takes_one_press_and_one_run(browser, sq
         context.close()
 
 
+def test_a_page_address_asked_first_after_a_start_shows_the_sign_in_form(browser, sqlite_url,
+                                                                        tmp_path):
+    """The very first request to a fresh server is a page's address (a bookmark): until
+    a session has built the navigation, Streamlit runs that page's file, not app.py.
+    The reader gets the sign-in form, not a blank page under a list of the files of
+    pages/."""
+    with running_server(sqlite_url, tmp_path, make_users_file(tmp_path)) as fresh:
+        context = new_context(browser, draw_maps=False)
+        page = context.new_page()
+        page.goto(f"{fresh.base}/shelters")
+        page.get_by_role("textbox", name="User name").wait_for(timeout=STEP_MS)
+        settle(page)
+        assert page.locator('[data-testid="stSidebarNavLink"]').count() == 0
+        assert page.get_by_role("button", name="Sign in").count() == 1
+        context.close()
+
+
 def test_the_sign_in_form_loads_the_chart_library_out_of_sight(browser, server):
     """While the reader types, Plotly's script loads and runs behind the form (an empty
     chart), so that the landing after Sign in does not wait for it; the chart takes no
