@@ -91,6 +91,7 @@ def main() -> None:
     reading.direction()
     projector.current()  # read from the address on the session's first run, before sign-in
     database = open_database(url)
+    warmup.start(database)  # signed in or not: the first reader signs in meanwhile
     account = signin.signed_in_account(url)
     if account is None:
         st.navigation(signed_out(), position="hidden").run()
@@ -105,7 +106,6 @@ def main() -> None:
     if not available:
         st.warning(_("The database holds no scenario yet."))
         st.stop()
-    warmup.warm_up(database, [s.id for s in available])
 
     st.sidebar.title("Situation Room")
     by_id = {s.id: s for s in available}

@@ -54,7 +54,7 @@ def refresh_seconds() -> int:
 
 
 AS_OF_KEY, PLAY_KEY = "as-of", "as-of-play"
-COUNTING_EVERY_S = 2  # how often a page looks again while the first count is under way
+COUNTING_EVERY_S = 1  # how often a page looks again while the first count is under way
 FIRST_COUNT_WAIT_S = 3.0  # how long a page waits for it before saying it is under way
 PLAY_STEP = timedelta(hours=6)  # scenario time per playback step
 PLAY_EVERY_S = 2
@@ -95,7 +95,7 @@ def live(context: Context, body: Callable[[Context, datetime], None],
             if not warmup.counting(database, context.scenario.id):
                 st.rerun()  # counted: the whole page, at its usual refresh interval
             st.info(_("The server started a moment ago and is counting this scenario's "
-                      "figures for the first time: about a minute at a million "
+                      "figures for the first time: about ten seconds at a million "
                       "people. This page fills itself in as soon as they are ready."),
                     icon=":material/hourglass_top:")
             return

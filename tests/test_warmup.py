@@ -8,6 +8,8 @@ import threading
 
 from components import page
 from dashboard.figures import tallies, warmup
+from dashboard.store import cache
+from dashboard.store.facts import SharedFacts
 from tests.apptest import open_page, texts
 from tests.conftest import opened
 
@@ -28,14 +30,63 @@ def test_a_page_says_the_first_count_is_under_way_then_shows_its_figures(sqlite_
         assert COUNTING in texts(at)
         assert not at.metric, "no figure before it is counted"
 
-        tallies.now(database, 1)  # counted now, and in the past
-        tallies.find_history(database, 1)
+        tallies.now(database, 1)  # the current tallies counted; the history not yet
         at.run()
         assert not at.exception
         assert COUNTING not in texts(at)
         assert at.metric
     finally:
         release.set()
+
+
+def test_the_overview_is_whole_before_the_history_is_counted(sqlite_url, monkeypatch):
+    """On a first start the history takes four times as long as the current tallies:
+    the Overview does not wait for it, and its comparison with 24 hours earlier, read
+    from the tables meanwhile, is the one it shows once the history is there."""
+    database = opened(sqlite_url)
+    release = threading.Event()
+    under_way = threading.Thread(target=release.wait, name="warm-up", daemon=True)
+    under_way.start()
+    monkeypatch.setitem(warmup._started, database.url, (database, under_way))
+    monkeypatch.setattr(page, "FIRST_COUNT_WAIT_S", 0.2)
+    try:
+        tallies.now(database, 1)
+        database.facts.background = False  # the history stays uncounted while we look
+        before = open_page(sqlite_url, "overview")
+        assert not before.exception and COUNTING not in texts(before)
+        assert not database.facts.has(("history", 1))
+        shown = [(m.label, m.value, m.delta) for m in before.metric]
+        assert any(delta not in (None, "", "0") for _, _, delta in shown), \
+            "the scenario moved in the last 24 hours"
+    finally:
+        release.set()
+    database.facts.background = True
+    tallies.find_history(database, 1)
+    cache.clear_all()  # the Overview read again, from the history this time
+    after = open_page(sqlite_url, "overview")
+    assert [(m.label, m.value, m.delta) for m in after.metric] == shown
+
+
+def test_a_fact_a_reader_is_finding_is_not_found_again_beside_it():
+    """A page that can do without a fact (the history, while the warm-up finds it) does
+    not start a second count of it beside the first."""
+    facts, started, release, calls = SharedFacts(), threading.Event(), threading.Event(), []
+
+    def compute() -> str:
+        calls.append(1)
+        started.set()
+        release.wait(10)
+        return "found"
+
+    finding = threading.Thread(target=facts.get, args=("k", compute))
+    finding.start()
+    assert started.wait(10)
+    assert facts.peek("k", compute) is None
+    release.set()
+    finding.join(10)
+    facts.settle()
+    assert calls == [1]
+    assert facts.peek("k", compute) == "found"
 
 
 def test_a_page_counts_for_itself_once_the_warm_up_is_over(sqlite_url, monkeypatch):

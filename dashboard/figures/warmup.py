@@ -1,31 +1,52 @@
 """What the server finds once at start, in the background, so that no reader
 waits for it: the facts every viewer shares and that read whole tables. A restarted
 server takes them back from disk when the database has not changed (store.kept): a
-second or so. Counting them afresh takes about a minute at a million people;
-meanwhile pages say so (`counting`) instead of leaving the reader before a blank page."""
+second or so. Counting them afresh takes about a minute at a million people, of
+which the current tallies, all a page needs to show the latest data, take some
+seconds: until those are ready, pages say so (`counting`) instead of leaving the
+reader before a blank page; an earlier moment asked before the history is found is
+read from the tables, or said to be still read."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
-from dashboard.figures import demography, evacuation, geo, quality, tallies
+from dashboard.contract.schema import SchemaMismatch
+from dashboard.figures import demography, evacuation, geo, quality, scenarios, tallies
 from dashboard.rules.access import whole_scenario
-from dashboard.store.db import Database
+from dashboard.store.db import Database, DatabaseUnavailable, every_core
 
 log = logging.getLogger("sitroom")
+BACKGROUND_NICE = 10  # of 19: a page run gets about ten times its share of a busy core
 _lock = threading.Lock()
 # by URL: the Database being warmed up, and the thread doing it
 _started: dict[str, tuple[Database, threading.Thread]] = {}
+
+
+def start(database: Database) -> None:
+    """`warm_up` every scenario of the database, as soon as the server starts
+    (components/server.py) and again at each page run (app.py; once per database).
+    A database that cannot be read is left to the page run, which says why."""
+    try:
+        ids = [s.id for s in scenarios.list_scenarios(database)]
+    except (DatabaseUnavailable, SchemaMismatch):
+        return
+    if ids:  # else a later run, once a scenario is imported
+        warm_up(database, ids)
 
 
 def warm_up(database: Database, scenario_ids: list[int]) -> None:
     """Start finding every scenario's shared facts in a background thread, once
     per database per process (app.py calls this on every run)."""
     def work() -> None:
-        # every scenario's tallies first, now and in the past: the pages wait for those
-        for find in (tallies.now, tallies.find_history, find_shared_facts):
+        # every scenario's current tallies first, the pages wait for those: on both
+        # cores, as nothing is served before them; then the rest, on one
+        for find in (first_count, tallies.find_history, find_shared_facts):
+            if find is not first_count:
+                background_priority()
             for scenario_id in scenario_ids:
                 try:
                     find(database, scenario_id)
@@ -40,6 +61,26 @@ def warm_up(database: Database, scenario_ids: list[int]) -> None:
         thread.start()
 
 
+def background_priority() -> None:
+    """Lower this thread's CPU priority (and that of the threads it starts): what no
+    reader waits for gives way to page runs, and to the reader's browser when it runs
+    on the same machine. Linux schedules threads one by one; elsewhere, nothing."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):
+        pass
+
+
+def first_count(database: Database, scenario_id: int) -> None:
+    """What the first page after a start, the Overview, reads: the current tallies (on
+    both cores) and who the people are now. Found first, while the reader signs in."""
+    with every_core():
+        database.gather({
+            "now": lambda: tallies.now(database, scenario_id),
+            "people": lambda: demography.counted(database, whole_scenario(scenario_id), None,
+                                                 demography.Narrowing())})
+
+
 def still_counting_after(database: Database, scenario_id: int, seconds: float) -> bool:
     """`counting`, after waiting up to `seconds` for the count to end: a small database
     is counted in a moment, and its reader is shown the figures, not a notice."""
@@ -52,18 +93,19 @@ def still_counting_after(database: Database, scenario_id: int, seconds: float) -
 
 
 def counting(database: Database, scenario_id: int) -> bool:
-    """Whether the tallies of a scenario, now and in the past, are still being found for
-    the first time since the server started (the page then says so, and fills itself
-    in: without them, a page would count its own figures from the history tables, for
-    a minute at a million people). False once they are, or when the warm-up is
+    """Whether the current tallies of a scenario are still being found for the first
+    time since the server started (the page then says so, and fills itself in: every
+    page's figures at the latest data are summed from them). Not the history, which
+    takes four times as long: a page's figures at an earlier moment are read from the
+    tables meanwhile (the Overview's comparison, in a second or two at a million
+    people) or said to be still read. False once they are, or when the warm-up is
     over however it ended: a page then counts what it needs itself, and says what went
     wrong."""
     with _lock:
         warming, thread = _started.get(database.url, (None, None))
     # Another Database of the same URL (reopened) is filled by its readers, not by it.
     return (warming is database and thread is not None and thread.is_alive()
-            and not (database.current.has(("now", scenario_id))
-                     and database.facts.has(("history", scenario_id))))
+            and not database.current.has(("now", scenario_id)))
 
 
 def find_shared_facts(database: Database, scenario_id: int) -> None:

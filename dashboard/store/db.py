@@ -209,6 +209,21 @@ def patient() -> Iterator[None]:
         _patience.reset(token)
 
 
+_every_core: ContextVar[bool] = ContextVar("every_core", default=False)
+
+
+@contextmanager
+def every_core() -> Iterator[None]:
+    """`Database.gather` inside this block runs two calls at a time even on a server:
+    for the first count after a start, which every page waits for and nobody is
+    served beside."""
+    token = _every_core.set(True)
+    try:
+        yield
+    finally:
+        _every_core.reset(token)
+
+
 def _sqlite_time_limit(conn: sqlite3.Connection, seconds: float) -> None:
     """Abort any statement running longer than `seconds` (as Datasette does), or
     longer than PATIENCE times that inside `patient()`."""
@@ -574,11 +589,12 @@ class Database:
         return not self.current.background
 
     def gather(self, calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-        """Each call's result, by name: two at a time in a one-shot process (`alone`),
-        whose second core would otherwise wait (the database does the work, without the
-        interpreter's lock); one after another on a server, whose other core serves
-        other sessions. Each call reads as this thread's scope (`reading_as`)."""
-        if not self.alone or len(calls) < 2:
+        """Each call's result, by name: two at a time in a one-shot process (`alone`)
+        or a server's first count (`every_core`), whose second core would otherwise wait
+        (the database does the work, without the interpreter's lock); one after another
+        on a server otherwise, whose other core serves other sessions. Each call reads
+        as this thread's scope (`reading_as`)."""
+        if not (self.alone or _every_core.get()) or len(calls) < 2:
             return {name: call() for name, call in calls.items()}
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gather") as pool:
             # a context per call: one context cannot be entered by two threads at once

@@ -169,6 +169,9 @@ class SharedFacts:
         with self._lock:
             hit = self._values.get(key)
             self._computes[key] = (compute, mark, self.saved)
+            key_lock = self._key_locks.get(key)
+        if hit is None and key_lock is not None and key_lock.locked():
+            return None  # a reader is finding it (`get`): not found twice at once
         if self.background and (hit is None or self.clock() - hit[0] > self.refresh_after_s):
             self._refresh_in_background(key, compute, mark, self.saved)
         return None if hit is None else hit[1]

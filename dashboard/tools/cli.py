@@ -365,8 +365,9 @@ def _run(args: argparse.Namespace) -> int:
     app = config.PROJECT_ROOT / "app.py"
     os.chdir(config.PROJECT_ROOT)  # .streamlit/config.toml is read from here
     # Streamlit becomes this process (the core itself never imports it), so signals
-    # and the exit status are the server's own.
-    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app),
+    # and the exit status are the server's own; components/server.py starts it, and
+    # the count of what the pages read beside it.
+    os.execv(sys.executable, [sys.executable, "-m", "components.server", str(app),
                               "--server.port", str(args.port)])
 
 

@@ -123,6 +123,20 @@ def test_a_page_address_asked_first_after_a_start_shows_the_sign_in_form(browser
         context.close()
 
 
+def test_a_started_server_counts_what_the_pages_read_before_anyone_visits(sqlite_url,
+                                                                          tmp_path):
+    """`sitroom run` begins counting the figures every page reads as it starts, not at
+    its first visit: on a first start at a million people, the first reader's browser
+    loads and they sign in while it counts. Seen from outside with no browser open:
+    the counts it keeps on disk for its next start (SITROOM_HOME/facts) appear."""
+    kept = {"SITROOM_FACTS_DIR": str(tmp_path / "facts")}  # the tests' own default: off
+    with running_server(sqlite_url, tmp_path, make_users_file(tmp_path), kept) as fresh:
+        deadline = time.time() + 60
+        while not list((tmp_path / "facts").rglob("*.pickle")) and time.time() < deadline:
+            time.sleep(0.5)
+        assert list((tmp_path / "facts").rglob("*.pickle")), fresh.log.read_text()[-2000:]
+
+
 def test_the_sign_in_form_loads_the_chart_library_out_of_sight(browser, server):
     """While the reader types, Plotly's script loads and runs behind the form (an empty
     chart), so that the landing after Sign in does not wait for it; the chart takes no

@@ -1,0 +1,50 @@
+"""The dashboard's server process (`sitroom run`): Streamlit's own, which begins
+counting what the pages read as soon as it answers, not at its first visit
+(dashboard/figures/warmup.py). On a first start at a million people the count is
+then under way while the first reader's browser loads the sign-in form."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+
+log = logging.getLogger("sitroom")
+READY_WAIT_S = 60  # for Streamlit's runtime to exist; the first page run counts otherwise
+
+
+def count_at_start() -> None:
+    """Open the database the pages read (one per process: components.session) and
+    start its warm-up, once Streamlit has set itself up. A database that cannot be
+    opened is left to the first page run, which says why to its reader."""
+    from streamlit.runtime import Runtime
+
+    deadline = time.monotonic() + READY_WAIT_S
+    while not Runtime.exists():
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+    from components import session
+    from dashboard import config
+    from dashboard.figures import warmup
+
+    try:
+        database = session.database(config.db_url())
+    except Exception as exc:  # noqa: BLE001 - said by the first page run, not here
+        log.warning("not counting at start: %s", exc)
+        return
+    warmup.start(database)
+
+
+def main() -> None:
+    """`streamlit run` with these arguments, beside the count."""
+    threading.Thread(target=count_at_start, name="count-at-start", daemon=True).start()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", *sys.argv[1:]]
+    cli.main(prog_name="streamlit")
+
+
+if __name__ == "__main__":
+    main()
