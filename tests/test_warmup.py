@@ -54,7 +54,8 @@ def test_the_overview_is_whole_before_the_history_is_counted(sqlite_url, monkeyp
     monkeypatch.setattr(page, "FIRST_COUNT_WAIT_S", 0.2)
     try:
         tallies.now(database, 1)
-        database.facts.background = False  # the history stays uncounted while we look
+        # the history stays uncounted while we look
+        monkeypatch.setattr(database.facts, "background", False)
         before = open_page(sqlite_url, "overview")
         assert not before.exception and COUNTING not in texts(before)
         assert not database.facts.has(("history", 1))
