@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import bcrypt
 import pytest
@@ -100,7 +101,9 @@ def test_run_hands_the_users_file_to_the_app(tmp_path, monkeypatch):
     monkeypatch.setenv("SITROOM_USERS", "before")  # restored after the test
     cli.main(["run", "--users", str(path), "--port", "8599"])
     assert seen["users"] == str(path.resolve())
-    assert seen["argv"][1:4] == ["-m", "streamlit", "run"]
+    # Streamlit's `run`, started by components/server.py beside the first count
+    assert seen["argv"][1:3] == ["-m", "components.server"]
+    assert Path(seen["argv"][3]).name == "app.py"
     assert seen["argv"][-2:] == ["--server.port", "8599"]
 
 
