@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 
 from dashboard.contract.schema import SchemaMismatch
 from dashboard.figures import demography, evacuation, geo, quality, scenarios, tallies
@@ -40,18 +41,23 @@ def start(database: Database) -> None:
 
 def warm_up(database: Database, scenario_ids: list[int]) -> None:
     """Start finding every scenario's shared facts in a background thread, once
-    per database per process (app.py calls this on every run)."""
+    per database per process (`start` calls this, at the server's start and on every
+    page run)."""
+    def each_scenario(find: Callable[[Database, int], object]) -> None:
+        for scenario_id in scenario_ids:
+            try:
+                find(database, scenario_id)
+            except Exception:  # a reader will meet the same problem and be told
+                log.exception("warming up scenario %s failed", scenario_id)
+
     def work() -> None:
         # every scenario's current tallies first, the pages wait for those: on both
-        # cores, as nothing is served before them; then the rest, on one
-        for find in (first_count, tallies.find_history, find_shared_facts):
-            if find is not first_count:
-                background_priority()
-            for scenario_id in scenario_ids:
-                try:
-                    find(database, scenario_id)
-                except Exception:  # a reader will meet the same problem and be told
-                    log.exception("warming up scenario %s failed", scenario_id)
+        # cores, as nothing is served before them; then the rest, on one, below the
+        # page runs
+        each_scenario(first_count)
+        background_priority()
+        each_scenario(tallies.find_history)
+        each_scenario(find_shared_facts)
 
     with _lock:
         if database.url in _started:
