@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -25,6 +26,9 @@ from dashboard.rules import privacy
 
 FONT_SIZE = 18
 NEUTRAL = "#4d4d4d"
+# Width of a digit or a Latin letter, as a share of the font size, a little over the
+# widest of the sans-serif fonts Plotly falls back to: for room beside a bar (`_room`).
+CHAR_WIDTH = 0.62
 
 
 # Plotly's camera button would save a picture of a chart with no audit line and, for an
@@ -69,6 +73,7 @@ def larger(figure: go.Figure, scale: float = PROJECTOR_SCALE) -> go.Figure:
         title_font={"size": up(layout.title.font.size, FONT_SIZE + 4), "color": "#000000"},
         legend_font_size=up(layout.legend.font.size, FONT_SIZE - 2),
         uniformtext_minsize=up(layout.uniformtext.minsize, FONT_SIZE - 4),
+        margin_r=up(layout.margin.r, 30),  # the room for bar text (_room) grows with it
         **({"height": round(layout.height * scale)} if layout.height else {}))
     for axes in (fig.for_each_xaxis, fig.for_each_yaxis):
         axes(lambda axis: axis.update(tickfont={"size": up(axis.tickfont.size),
@@ -178,6 +183,36 @@ def _texts(values) -> list[str]:
     return [escape_plotly(v) for v in values]
 
 
+WRAP_CHARS = 16  # a category label longer than this takes two lines or more
+
+
+def _categories(values) -> list[str]:
+    """Category labels for the axis of a horizontal bar chart: the words of a long
+    one on lines of about WRAP_CHARS, so that a chart in a third of the page keeps
+    room for its bars ("Asylum and protection" on one line left them 20 pixels)."""
+    # each line but the last ends in the space the axis's ticksuffix gives the last
+    return ["  <br>".join(escape_plotly(line) for line in
+                        textwrap.wrap(str(v), WRAP_CHARS, break_long_words=False) or [""])
+            for v in values]
+
+
+LINE_PX = 22  # a line of FONT_SIZE type
+
+
+def _row_px(labels: Sequence[str], single: int) -> int:
+    """Height of a row of a horizontal bar chart: `single`, or more for labels on
+    several lines (`_categories`), so that they do not run into each other."""
+    lines = max((label.count("<br>") + 1 for label in labels), default=1)
+    return max(single, LINE_PX * lines + 6)
+
+
+def _room(texts: Sequence[str]) -> int:
+    """Pixels right of the plot for the longest of `texts` written beside its bar:
+    Plotly lays out tick labels, never bar text, and cuts off what crosses the chart's
+    edge ("347,31" for 347,315 in a third of the page)."""
+    return max(30, round(CHAR_WIDTH * FONT_SIZE * max(map(len, texts), default=0)) + 16)
+
+
 def _values(series: pd.Series) -> list:
     """Numbers for plotly; None, NaN or "<5" (a suppressed value) is left undrawn."""
     return [privacy.shown_number(v) for v in series]
@@ -194,7 +229,8 @@ def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     labels (`words`: their vocabulary's); series by `labels` or theirs."""
     labels = labels or {}
     words = words if words is not None else BY_COLUMN.get(category)
-    cats = _texts(word(c, dict(words) if words is not None else None) for c in frame[category])
+    named = [word(c, dict(words) if words is not None else None) for c in frame[category]]
+    cats = _categories(named) if horizontal else _texts(named)
     longest = max([sum(v or 0 for v in row) for row in
                    zip(*[_values(frame[n]) for n in series], strict=True)] or [0])
     traces = []
@@ -215,24 +251,25 @@ def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     axes = {"yaxis": CATEGORIES_DOWN} if horizontal else {"xaxis": {"type": "category"}}
     rows, legend = len(cats), len(series) > 1
     room = 90 if legend else 0  # the legend sits under the axis and needs its own space
-    return _figure(traces, title, height or (max(260, 110 + 42 * rows) + room if horizontal
-                                             else 420 + room), show_legend=legend,
-                   barmode="stack", **axes)
+    tall = max(260, 110 + _row_px(cats, 42) * rows) if horizontal else 420
+    return _figure(traces, title, height or tall + room, show_legend=legend, barmode="stack",
+                   **axes)
 
 
 def share_bars(frame: pd.DataFrame, category: str, share: str, colour: str,
                title: str = "", text: str | None = None) -> go.Figure:
     """Horizontal bars of a percentage (0–100) per row, each in the colour named by
     the row's `colour` column, labelled with `text` (or the percentage)."""
-    cats = _texts(frame[category])
+    cats = _categories(frame[category])
     values = _values(frame[share])
     labels = (_texts(frame[text]) if text else
               ["" if v is None else f"{v:.0f}%" for v in values])
     bar = go.Bar(y=cats, x=values, orientation="h", marker_color=list(frame[colour]),
                  text=labels, textposition="outside", cliponaxis=False,
                  textfont={"size": FONT_SIZE}, hovertemplate="%{y}: %{x:.0f}%<extra></extra>")
-    return _figure([bar], title, max(260, 110 + 42 * len(cats)), show_legend=False,
-                   yaxis=CATEGORIES_DOWN, xaxis={"range": [0, 115], "ticksuffix": "%"})
+    return _figure([bar], title, max(260, 110 + _row_px(cats, 42) * len(cats)),
+                   show_legend=False, margin={"r": _room(labels)}, yaxis=CATEGORIES_DOWN,
+                   xaxis={"range": [0, 102], "ticksuffix": "%"})
 
 
 def funnel(labels: Sequence[str], values: Sequence[int | None], colours: Sequence[str],
@@ -240,7 +277,8 @@ def funnel(labels: Sequence[str], values: Sequence[int | None], colours: Sequenc
     """A funnel, one level per stage, in the stages' palette colours."""
     stages = go.Funnel(
         y=_texts(_pretty(x) for x in labels), x=[None if v is None else float(v) for v in values],
-        marker={"color": list(colours)}, textinfo="value+percent initial",
+        # the whole count, not Plotly's "256.675k", in the reader's separators
+        marker={"color": list(colours)}, texttemplate="%{value:,.0f}<br>%{percentInitial:.0%}",
         textfont={"size": FONT_SIZE}, connector={"line": {"color": "#cccccc"}})
     return _figure([stages], title, max(300, 80 + 52 * len(labels)), show_legend=False)
 
@@ -296,15 +334,17 @@ def category_bars(frame: pd.DataFrame, category: str, value: str,
     labels = _texts("" if v is None and str(raw) in ("", "None", "nan") else
                     (str(raw) if v is None else language.number(v))
                     for v, raw in zip(values, frame[value], strict=True))
+    names = _categories(_pretty(c, words) for c in cats)
     bar = go.Bar(
-        y=_texts(_pretty(c, words) for c in cats), x=[v or 0 for v in values], orientation="h",
+        y=names, x=[v or 0 for v in values], orientation="h",
         marker_color=[colours.get(c, NEUTRAL) for c in cats], text=labels,
         textposition="outside", cliponaxis=False, textfont={"size": FONT_SIZE},
         hovertemplate="%{y}: %{text}<extra></extra>")
     longest = max([v or 0 for v in values] or [0])
-    return _figure([bar], title, max(260, 90 + 40 * len(cats)), show_legend=False,
-                   yaxis=CATEGORIES_DOWN,
-                   xaxis={"range": [0, longest * 1.2 or 1], "showticklabels": False})
+    return _figure([bar], title, max(260, 90 + _row_px(names, 40) * len(cats)),
+                   show_legend=False,
+                   margin={"r": _room(labels)}, yaxis=CATEGORIES_DOWN,
+                   xaxis={"range": [0, longest * 1.02 or 1], "showticklabels": False})
 
 
 def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
@@ -315,18 +355,21 @@ def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     For figures that do not add up, such as a median and a 90th percentile."""
     labels = labels or {}
     words = BY_COLUMN.get(category)
-    cats = _texts(word(c, words) for c in frame[category])
-    traces = []
+    cats = _categories(word(c, words) for c in frame[category])
+    traces, texts = [], []
     for name in series:
         values = _values(frame[name])
+        text = ["" if v is None else f"{v:{text_format}}" for v in values]
+        texts += text
         traces.append(go.Bar(
             name=escape_plotly(labels.get(name, _pretty(name))), y=cats, x=values, orientation="h",
             marker_color=colours.get(name, NEUTRAL), textposition="outside", cliponaxis=False,
-            text=["" if v is None else f"{v:{text_format}}" for v in values],
+            text=text,
             textfont={"size": FONT_SIZE}, hovertemplate="%{y}: %{x:,}<extra>%{fullData.name}"
                                                         "</extra>"))
-    return _figure(traces, title, max(300, 110 + 30 * len(series) * len(cats)) + 90,
-                   barmode="group", yaxis=CATEGORIES_DOWN)
+    return _figure(traces, title, max(300, 110 + _row_px(cats, 30 * len(series)) * len(cats))
+                   + 90,
+                   barmode="group", margin={"r": _room(texts)}, yaxis=CATEGORIES_DOWN)
 
 
 def _vline(at: object, line: dict) -> dict:

@@ -47,3 +47,12 @@ def kpi_row(figures: Sequence[Figure], per_row: int = 5, delta_label: str = "") 
             label = language.pgettext(language.TILE, figure.label)
             column.metric(label, value, delta, delta_color="off", help=help_text,
                           border=True, delta_arrow=arrow)
+
+
+def tiles(shown: Sequence[tuple[str, object]], per_row: int = 4) -> None:
+    """Plain figure tiles (label, value already in the reader's words), `per_row` to a
+    row: six to a row cut a six-digit figure to "521,…" on a laptop."""
+    for start in range(0, len(shown), per_row):
+        columns = st.columns(per_row)
+        for column, (label, value) in zip(columns, shown[start:start + per_row], strict=False):
+            column.metric(label, value, border=True)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from components import charts
+from components.kpi import tiles
 from components.page import live, opened_as_a_script, page_start
 from components.session import Context, audited, note_filters
 from components.tables import export, moment_format, table
@@ -19,9 +20,8 @@ def content(context: Context, as_of) -> None:
                      "the latest confirmation or report by then. Facility status has no history "
                      "in the data: today's status is shown."))
 
-    for column, (label, value) in zip(st.columns(len(data.headline)), data.headline.items(),
-                                      strict=True):
-        column.metric(_(label), charts.number(value), border=True)
+    tiles([(_(label), charts.number(value)) for label, value in data.headline.items()],
+          per_row=3)
 
     left, right = st.columns([3, 2])
     with left:

@@ -301,9 +301,26 @@ def failure_messages(page) -> list[str]:
         t for t in visible_texts(page, other_alerts) if any(w in t for w in FAILURE_WORDS)]
 
 
+# The text written beside or on a chart's bars, or of its axes, that crosses the chart's
+# edge, where the browser cuts it off ("347,31" for 347,315): measured on screen, as drawn.
+CUT_OFF_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap((plot) => {
+  const edge = plot.querySelector('svg.main-svg')?.getBoundingClientRect();
+  const texts = plot.querySelectorAll('text.bartext, g.xtick text, g.ytick text');
+  return edge ? [...texts].filter((text) => {
+    const box = text.getBoundingClientRect();
+    return box.width > 0 && (box.right > edge.right + 1 || box.left < edge.left - 1);
+  }).map((text) => text.textContent) : [];
+})"""
+
+
+def cut_off_texts(page) -> list[str]:
+    """Chart texts on the page that the chart's edge cuts off."""
+    return [f"chart text cut off at the chart's edge: {t!r}" for t in page.evaluate(CUT_OFF_JS)]
+
+
 def page_problems(tour: Tour) -> list[str]:
     """What is wrong with the pages of a tour: a page without its own heading, or
-    showing a failure. Empty for a tour of working pages."""
+    showing a failure or a cut-off chart text. Empty for a tour of working pages."""
     problems = []
     for key in tour.pages:
         if PAGE_HEADINGS.get(key) not in tour.headings[key]:
@@ -381,7 +398,7 @@ def _tour_in_one_tab(browser, server: Server, accounts: list[tuple[str, str]], r
             if draw_maps:
                 screenshot(page, key, folder, canvases)
             headings[key] = visible_texts(page, '[data-testid="stMain"] h1')
-            failures[key] = failure_messages(page)
+            failures[key] = failure_messages(page) + cut_off_texts(page)
         titles = [t.strip().splitlines()[-1] for t in nav_titles]  # after the icon's name
         server.tours[username] = Tour(username, pages, headings, failures, titles, canvases,
                                       b"\n".join(chunks))

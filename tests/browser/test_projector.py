@@ -1,8 +1,8 @@
 """Projector mode in a real browser at 1920 x 1080: opened from the address, the
 Overview and Shelters show no sidebar, headline numbers of at least 64 px, nothing
-wider than the screen and no vocabulary code; rotation moves on to the next page,
-keeps the address and writes each page view to the audit log, and stops when the
-session ends."""
+wider than the screen, no chart text cut off and no vocabulary code; rotation moves on
+to the next page, keeps the address and writes each page view to the audit log, and
+stops when the session ends."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.browser.conftest import (
     SCREENSHOTS,
     STEP_MS,
     account_for,
+    cut_off_texts,
     main_text,
     settle,
     sign_in,
@@ -70,6 +71,7 @@ def test_projector_mode_fits_the_screen_and_rotates_until_the_session_ends(brows
         text = main_text(page)
         shown = [c for c in CODES if re.search(rf"\b{re.escape(c)}\b", text)]
         assert not shown, f"{heading} shows vocabulary codes: {shown}"
+        assert not cut_off_texts(page), (heading, cut_off_texts(page))
 
     # Rotation: from the last page of the committee's round to the first, by itself.
     audit_log = server.log.parent / "audit.sqlite"
