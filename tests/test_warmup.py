@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 
+from sqlalchemy import event
+
 from components import page
 from dashboard import config
 from dashboard.figures import tallies, warmup
@@ -69,6 +71,69 @@ def test_the_overview_is_whole_before_the_history_is_counted(sqlite_url, monkeyp
     cache.clear_all()  # the Overview read again, from the history this time
     after = open_page(sqlite_url, "overview")
     assert [(m.label, m.value, m.delta) for m in after.metric] == shown
+
+
+def test_the_history_the_warm_up_finds_next_is_not_counted_beside_its_first_count(
+        sqlite_url, monkeypatch):
+    """The Overview's comparison asks for the history while the warm-up still counts
+    the current tallies: the page reads the tables instead, and no second count of the
+    history starts beside them; once the warm-up is gone, a page's ask counts it."""
+    database = opened(sqlite_url)
+    release = threading.Event()
+
+    def promise_then_count() -> None:
+        tallies.history_comes_next(database, 1)
+        release.wait(60)
+
+    under_way = threading.Thread(target=promise_then_count, name="warm-up", daemon=True)
+    under_way.start()
+    monkeypatch.setitem(warmup._started, database.url, (database, under_way))
+    monkeypatch.setattr(page, "FIRST_COUNT_WAIT_S", 0.2)
+    counted: list[int] = []
+    count = tallies._count_history
+    monkeypatch.setattr(tallies, "_count_history",
+                        lambda *args: counted.append(1) or count(*args))
+    try:
+        tallies.now(database, 1)
+        at = open_page(sqlite_url, "overview")
+        assert not at.exception and at.metric
+        database.facts.settle()
+        assert counted == [] and not database.facts.has(("history", 1))
+    finally:
+        release.set()
+        under_way.join(10)
+    assert tallies.history(database, 1) is None
+    database.facts.settle()
+    assert counted == [1] and database.facts.has(("history", 1))
+
+
+def test_the_first_count_finds_what_the_first_overview_compares_with(sqlite_url,
+                                                                     monkeypatch):
+    """Beside the current tallies, the warm-up finds the counts of 24 hours before from
+    the tables, once for every role shown counts alone: their first Overview, before
+    the history is there, reads no history table, and shows what it shows later."""
+    database = opened(sqlite_url)
+    monkeypatch.setattr(database.facts, "background", False)  # the history stays uncounted
+    warmup.first_count(database, 1)
+    sent: list[str] = []
+    listen = lambda *args: sent.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
+    event.listen(database.engine, "before_cursor_execute", listen)
+    try:
+        shown = {}
+        for role in ("committee", "coordinator"):
+            at = open_page(sqlite_url, "overview", role)
+            assert not at.exception and COUNTING not in texts(at)
+            shown[role] = [(m.label, m.value, m.delta) for m in at.metric]
+    finally:
+        event.remove(database.engine, "before_cursor_execute", listen)
+    assert not [s for s in sent if "_events" in s], "worked back from the tables again"
+    assert not database.facts.has(("history", 1))
+    database.facts.background = True
+    tallies.find_history(database, 1)
+    cache.clear_all()
+    for role in ("committee", "coordinator"):
+        after = open_page(sqlite_url, "overview", role)
+        assert [(m.label, m.value, m.delta) for m in after.metric] == shown[role]
 
 
 def test_a_fact_a_reader_is_finding_is_not_found_again_beside_it():

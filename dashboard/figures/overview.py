@@ -23,6 +23,7 @@ from dashboard.store import cache
 from dashboard.store.db import Database
 
 NEAR_CAPACITY = 0.9  # share of places taken from which a facility counts as near capacity
+COMPARED_BY_DEFAULT = timedelta(hours=24)  # the Overview's change, unless the reader picks
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,31 @@ def _counts_from_tables(database: Database, viewer: Viewer, now: _Counts, latest
         "funnel": lambda: _funnel_at(database, viewer, now.funnel, latest, at)}))
 
 
+def worked_back(database: Database, viewer: Viewer, now: tallies.Now, current: _Counts,
+                latest: datetime, at: datetime) -> _Counts:
+    """The counts at `at` read from the tables (`_counts_from_tables`). The roles shown
+    counts alone all count the same rows: theirs are found once, as the server's, and
+    shared, the Overview's default comparison even before anyone asks (`first_compared`)."""
+    if access.sees_person_level(viewer.role):
+        return _counts_from_tables(database, viewer, current, latest, at)
+    whole = access.whole_scenario(viewer.scenario_id)
+    return database.current.get(
+        ("worked back", viewer.scenario_id, latest, at),
+        lambda: _counts_from_tables(database, whole, _counts_now(now, whole), latest, at))
+
+
+def first_compared(database: Database, scenario_id: int) -> None:
+    """What the first Overview after a start compares with, found by the warm-up beside
+    the current tallies: the counts 24 hours before the latest data, read from the
+    tables, as the history that would give them takes several times as long."""
+    now = tallies.now(database, scenario_id)
+    if now.latest is None:
+        return
+    whole = access.whole_scenario(scenario_id)
+    worked_back(database, whole, now, _counts_now(now, whole), now.latest,
+                tallies.snap(now.latest - COMPARED_BY_DEFAULT))
+
+
 def _counts_at(database: Database, viewer: Viewer, now: tallies.Now, current: _Counts,
                at: datetime) -> tuple[datetime, _Counts]:
     """The counts at `at`, and the moment they are for: the latest data for any moment
@@ -301,7 +327,7 @@ def _counts_at(database: Database, viewer: Viewer, now: tallies.Now, current: _C
     history = tallies.history(database, viewer.scenario_id)
     if history is not None and history.covers(at):
         return at, _counts_in_history(history, viewer, at)
-    return at, _counts_from_tables(database, viewer, current, now.latest, at)
+    return at, worked_back(database, viewer, now, current, now.latest, at)
 
 
 @cache.scoped()
@@ -315,7 +341,7 @@ def overview(database: Database, viewer: Viewer, as_of: datetime,
     current = _counts_now(now, viewer)
     as_of, counts = _counts_at(database, viewer, now, current, as_of)
     reference_at, ref = _counts_at(database, viewer, now, current,
-                                   min(reference_at or as_of - timedelta(hours=24), as_of))
+                                   min(reference_at or as_of - COMPARED_BY_DEFAULT, as_of))
     exact = _exact(viewer)
 
     def pair(now: Count, before: Count) -> tuple[Shown, Shown]:

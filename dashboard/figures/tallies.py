@@ -236,9 +236,21 @@ def history(database: Database, scenario_id: int) -> History | None:
 
 
 def find_history(database: Database, scenario_id: int) -> History:
-    """The history tallies, found now if they are not yet (the warm-up thread)."""
-    return database.facts.get(("history", scenario_id),
-                              lambda: _count_history(database, scenario_id))
+    """The history tallies, found now if they are not yet (the warm-up thread), which
+    keeps the promise of `history_comes_next`."""
+    try:
+        return database.facts.get(("history", scenario_id),
+                                  lambda: _count_history(database, scenario_id))
+    finally:
+        database.facts.kept(("history", scenario_id))
+
+
+def history_comes_next(database: Database, scenario_id: int) -> None:
+    """The warm-up says it finds the history right after the current tallies: a page
+    asking for it before does without (`history`), instead of counting it beside
+    them. At a million people on PostgreSQL the two together took the first page
+    twice as long."""
+    database.facts.promise(("history", scenario_id))
 
 
 @db.patient()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from dashboard.contract.schema import SchemaMismatch
-from dashboard.figures import demography, evacuation, geo, quality, scenarios, tallies
+from dashboard.figures import demography, evacuation, geo, overview, quality, scenarios, tallies
 from dashboard.rules.access import whole_scenario
 from dashboard.store.db import Database, DatabaseUnavailable, every_core
 
@@ -43,19 +43,22 @@ def warm_up(database: Database, scenario_ids: list[int]) -> None:
     """Start finding every scenario's shared facts in a background thread, once
     per database per process (`start` calls this, at the server's start and on every
     page run)."""
-    def each_scenario(find: Callable[[Database, int], object]) -> None:
-        for scenario_id in scenario_ids:
+    def each_scenario(find: Callable[[Database, int], object],
+                      ids: list[int] = scenario_ids) -> None:
+        for scenario_id in ids:
             try:
                 find(database, scenario_id)
             except Exception:  # a reader will meet the same problem and be told
                 log.exception("warming up scenario %s failed", scenario_id)
 
     def work() -> None:
-        # every scenario's current tallies first, the pages wait for those: on both
-        # cores, as nothing is served before them; then the rest, on one, below the
-        # page runs
-        each_scenario(first_count)
+        # the first scenario's current tallies first (the one a reader lands on, live
+        # scenarios first), which the first page waits for: on both cores, as nothing
+        # is served before them; then the rest, on one, below the page runs
+        each_scenario(tallies.history_comes_next)
+        each_scenario(first_count, scenario_ids[:1])
         background_priority()
+        each_scenario(first_count, scenario_ids[1:])
         each_scenario(tallies.find_history)
         each_scenario(find_shared_facts)
 
@@ -78,11 +81,12 @@ def background_priority() -> None:
 
 
 def first_count(database: Database, scenario_id: int) -> None:
-    """What the first page after a start, the Overview, reads: the current tallies (on
-    both cores) and who the people are now. Found first, while the reader signs in."""
+    """What the first page after a start, the Overview, reads: the current tallies and
+    what they are compared with (on both cores), and who the people are now. Found
+    first, while the reader signs in."""
     with every_core():
         database.gather({
-            "now": lambda: tallies.now(database, scenario_id),
+            "now": lambda: overview.first_compared(database, scenario_id),
             "people": lambda: demography.counted(database, whole_scenario(scenario_id), None,
                                                  demography.Narrowing())})
 

@@ -64,6 +64,8 @@ class SharedFacts:
         self._failed: set[Hashable] = set()
         self._outdated: set[Hashable] = set()  # counted from data since replaced
         self._generation = 0  # how many times everything was outdated
+        # keys a thread will find soon (`promise`), and that thread
+        self._promised: dict[Hashable, threading.Thread] = {}
         # how to count each key again: its computation, watermark and where it is kept
         self._computes: dict[Hashable, tuple[Callable[[], Any], Mark | None, Kept | None]] = {}
         self._lock = threading.Lock()
@@ -172,9 +174,28 @@ class SharedFacts:
             key_lock = self._key_locks.get(key)
         if hit is None and key_lock is not None and key_lock.locked():
             return None  # a reader is finding it (`get`): not found twice at once
+        if hit is None and self.promised(key):
+            return None  # the one who promised it finds it, after what comes first
         if self.background and (hit is None or self.clock() - hit[0] > self.refresh_after_s):
             self._refresh_in_background(key, compute, mark, self.saved)
         return None if hit is None else hit[1]
+
+    def promise(self, key: Hashable) -> None:
+        """Say that `key` will be found soon by this thread (the warm-up, once what
+        the pages wait for is counted): until `kept`, or the thread is gone, `peek`
+        starts no count of it, which would take the cores from what comes first."""
+        with self._lock:
+            self._promised[key] = threading.current_thread()
+
+    def kept(self, key: Hashable) -> None:
+        """The promise of `key` is over, kept or not: `peek` may count it again."""
+        with self._lock:
+            self._promised.pop(key, None)
+
+    def promised(self, key: Hashable) -> bool:
+        with self._lock:
+            thread = self._promised.get(key)
+        return thread is not None and thread.is_alive()
 
     def _refresh_in_background(self, key: Hashable, compute: Callable[[], Any],
                                mark: Mark | None, saved: Kept | None,
