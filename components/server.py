@@ -23,14 +23,16 @@ def count_at_start() -> None:
     its reader."""
     from streamlit.runtime import Runtime
 
+    # imported while Streamlit sets itself up (about 2 s on two cores), not after
+    from components import session
+    from dashboard import config
+    from dashboard.figures import warmup
+
     deadline = time.monotonic() + READY_WAIT_S
     while not Runtime.exists():
         if time.monotonic() > deadline:
             return
         time.sleep(0.05)
-    from components import session
-    from dashboard import config
-    from dashboard.figures import warmup
 
     try:
         warmup.start(session.database(config.db_url()))
