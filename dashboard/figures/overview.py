@@ -292,17 +292,18 @@ def _counts_from_tables(database: Database, viewer: Viewer, now: _Counts, latest
         "funnel": lambda: _funnel_at(database, viewer, now.funnel, latest, at)}))
 
 
-def worked_back(database: Database, viewer: Viewer, now: tallies.Now, current: _Counts,
-                latest: datetime, at: datetime) -> _Counts:
+def worked_back(database: Database, viewer: Viewer, current: _Counts, latest: datetime,
+                at: datetime) -> _Counts:
     """The counts at `at` read from the tables (`_counts_from_tables`). The roles shown
-    counts alone all count the same rows: theirs are found once, as the server's, and
-    shared, the Overview's default comparison even before anyone asks (`first_compared`)."""
+    counts alone all count the same rows (their `current` counts are the same too):
+    theirs are found once, as the server's, and shared, the Overview's default
+    comparison even before anyone asks (`first_compared`)."""
     if access.sees_person_level(viewer.role):
         return _counts_from_tables(database, viewer, current, latest, at)
     whole = access.whole_scenario(viewer.scenario_id)
     return database.current.get(
         ("worked back", viewer.scenario_id, latest, at),
-        lambda: _counts_from_tables(database, whole, _counts_now(now, whole), latest, at))
+        lambda: _counts_from_tables(database, whole, current, latest, at))
 
 
 def first_compared(database: Database, scenario_id: int) -> None:
@@ -313,7 +314,7 @@ def first_compared(database: Database, scenario_id: int) -> None:
     if now.latest is None:
         return
     whole = access.whole_scenario(scenario_id)
-    worked_back(database, whole, now, _counts_now(now, whole), now.latest,
+    worked_back(database, whole, _counts_now(now, whole), now.latest,
                 tallies.snap(now.latest - COMPARED_BY_DEFAULT))
 
 
@@ -327,7 +328,7 @@ def _counts_at(database: Database, viewer: Viewer, now: tallies.Now, current: _C
     history = tallies.history(database, viewer.scenario_id)
     if history is not None and history.covers(at):
         return at, _counts_in_history(history, viewer, at)
-    return at, worked_back(database, viewer, now, current, now.latest, at)
+    return at, worked_back(database, viewer, current, now.latest, at)
 
 
 @cache.scoped()

@@ -86,7 +86,7 @@ def first_count(database: Database, scenario_id: int) -> None:
     first, while the reader signs in."""
     with every_core():
         database.gather({
-            "now": lambda: overview.first_compared(database, scenario_id),
+            "now and compared": lambda: overview.first_compared(database, scenario_id),
             "people": lambda: demography.counted(database, whole_scenario(scenario_id), None,
                                                  demography.Narrowing())})
 
