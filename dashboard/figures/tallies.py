@@ -242,7 +242,7 @@ def find_history(database: Database, scenario_id: int) -> History:
         return database.facts.get(("history", scenario_id),
                                   lambda: _count_history(database, scenario_id))
     finally:
-        database.facts.kept(("history", scenario_id))
+        database.facts.promise_ended(("history", scenario_id))
 
 
 def history_comes_next(database: Database, scenario_id: int) -> None:

@@ -182,12 +182,12 @@ class SharedFacts:
 
     def promise(self, key: Hashable) -> None:
         """Say that `key` will be found soon by this thread (the warm-up, once what
-        the pages wait for is counted): until `kept`, or the thread is gone, `peek`
-        starts no count of it, which would take the cores from what comes first."""
+        the pages wait for is counted): until `promise_ended`, or the thread is gone,
+        `peek` starts no count of it, which would take the cores from what comes first."""
         with self._lock:
             self._promised[key] = threading.current_thread()
 
-    def kept(self, key: Hashable) -> None:
+    def promise_ended(self, key: Hashable) -> None:
         """The promise of `key` is over, kept or not: `peek` may count it again."""
         with self._lock:
             self._promised.pop(key, None)
