@@ -8,8 +8,6 @@ import subprocess
 import sys
 import threading
 
-from sqlalchemy import event
-
 from components import page
 from dashboard import config
 from dashboard.figures import tallies, warmup
@@ -17,6 +15,7 @@ from dashboard.store import cache
 from dashboard.store.facts import SharedFacts
 from tests.apptest import open_page, texts
 from tests.conftest import opened
+from tests.test_watermark import Statements
 
 COUNTING = "counting this scenario's figures for the first time"
 
@@ -115,18 +114,16 @@ def test_the_first_count_finds_what_the_first_overview_compares_with(sqlite_url,
     database = opened(sqlite_url)
     monkeypatch.setattr(database.facts, "background", False)  # the history stays uncounted
     warmup.first_count(database, 1)
-    sent: list[str] = []
-    listen = lambda *args: sent.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
-    event.listen(database.engine, "before_cursor_execute", listen)
+    shown = {}
+    seen = Statements(database)
     try:
-        shown = {}
         for role in ("committee", "coordinator"):
             at = open_page(sqlite_url, "overview", role)
             assert not at.exception and COUNTING not in texts(at)
             shown[role] = [(m.label, m.value, m.delta) for m in at.metric]
     finally:
-        event.remove(database.engine, "before_cursor_execute", listen)
-    assert not [s for s in sent if "_events" in s], "worked back from the tables again"
+        seen.close()
+    assert not [s for s in seen.seen if "_events" in s], "worked back from the tables again"
     assert not database.facts.has(("history", 1))
     database.facts.background = True
     tallies.find_history(database, 1)
