@@ -409,7 +409,9 @@ def _draw_form(gate: Gate, db_url: str) -> None:
         demo_accounts_table()
     # Imported here: charts imports projector, which imports this module.
     from components import charts
+    from components import map as deck
     charts.load_early()
+    deck.load_early()
 
 
 def demo_accounts_table() -> None:

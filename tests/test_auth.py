@@ -244,14 +244,19 @@ def test_nothing_is_shown_before_sign_in(app):
     assert "demo-committee" not in texts(at) and not at.table  # no demo accounts off the demo
 
 
-def test_the_chart_that_loads_plotly_behind_the_form_is_empty(app):
-    """The form draws one chart, so that the browser loads Plotly while the reader types
-    (components.charts.load_early): it carries no data."""
+def test_the_chart_and_map_that_load_their_libraries_behind_the_form_are_empty(app):
+    """The form draws one chart and one map, so that the browser loads Plotly and
+    deck.gl while the reader types (components.charts.load_early, components.map
+    load_early): they carry no data, and the map fetches no base map."""
     at = start()
     drawn = at.get("plotly_chart")
     assert len(drawn) == 1
     figure = json.loads(drawn[0].proto.spec)
     assert figure["data"] == []
+    maps = at.get("deck_gl_json_chart")
+    assert len(maps) == 1
+    spec = json.loads(maps[0].proto.json)
+    assert spec["layers"] == [] and spec.get("mapProvider") is None
 
 
 def test_signing_in_shows_the_role_and_its_pages(app, raw):

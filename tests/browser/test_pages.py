@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from components import charts
+from components import map as deck
 from dashboard.rules import access
 from dashboard.rules.auth import COOKIE_NAME, MAX_FAILURES, SESSION_MAX_S, WINDOW_S
 from tests.browser.conftest import (
@@ -137,18 +138,25 @@ def test_a_started_server_counts_what_the_pages_read_before_anyone_visits(sqlite
         assert list((tmp_path / "facts").rglob("*.pickle")), fresh.log.read_text()[-2000:]
 
 
-def test_the_sign_in_form_loads_the_chart_library_out_of_sight(browser, server):
-    """While the reader types, Plotly's script loads and runs behind the form (an empty
-    chart), so that the landing after Sign in does not wait for it; the chart takes no
-    room and shows nothing."""
-    context = new_context(browser, draw_maps=False)
+@pytest.mark.parametrize("draw_maps", [True, False], ids=["webgl", "no webgl"])
+def test_the_sign_in_form_loads_the_chart_libraries_out_of_sight(browser, server, draw_maps):
+    """While the reader types, Plotly's and deck.gl's scripts load and run behind the
+    form (an empty chart, an empty map), so that neither the landing after Sign in nor
+    the first visit of the Map waits for them; they take no room, show nothing, and
+    a browser without WebGL shows no failure for the map either."""
+    context = new_context(browser, draw_maps=draw_maps)
     page = context.new_page()
     page.goto(server.base)
     page.get_by_role("button", name="Sign in").wait_for(timeout=STEP_MS)
     page.locator(".js-plotly-plot").wait_for(state="attached", timeout=STEP_MS)  # it ran
-    chart = page.locator('[data-testid="stPlotlyChart"]')
-    assert chart.count() == 1 and not chart.is_visible()
-    assert page.locator(f".st-key-{charts.EARLY_KEY}").bounding_box() is None
+    page.locator('[data-testid="stDeckGlJsonChart"]').wait_for(state="attached",
+                                                               timeout=STEP_MS)
+    settle(page)
+    for drawn, key in (('[data-testid="stPlotlyChart"]', charts.EARLY_KEY),
+                       ('[data-testid="stDeckGlJsonChart"]', deck.EARLY_KEY)):
+        assert page.locator(drawn).count() == 1 and not page.locator(drawn).is_visible()
+        assert page.locator(f".st-key-{key}").bounding_box() is None
+    assert page.locator(FAILURE).count() == 0
     context.close()
 
 
