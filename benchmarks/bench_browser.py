@@ -23,7 +23,10 @@ changing, or the clicked page's heading drawn: a run of a few milliseconds may s
 and end within one of React's batches, and its state is never seen changing) and is idle
 (`.stApp`'s data-test-script-state "notRunning"), the page is shown, and the page's
 DOM has not changed for 400 ms, unless the script starts another run within 3 s; it
-took from the click to the last change before that quiet. A MutationObserver in the
+took from the click to the last change before that quiet. Changes inside a canvas
+(its fallback content, which the browser never draws: the accessible copy of the
+visible cells that a data grid rewrites 200 ms after drawing them) are not changes
+of the page a person sees. A MutationObserver in the
 page (childList, attributes, characterData, subtree of document.body) notes the
 moment of each change, in the page's own performance.now() clock, as a listener does
 the click. Three additions to "idle and quiet for 400 ms", all for the landing after
@@ -136,7 +139,16 @@ WATCH_JS = """(() => {
   addEventListener('click', () => {
     b.click = b.last = performance.now(); b.ran = false; b.idle = null;
   }, true);
-  const seen = (records) => {
+  // A canvas's children are its fallback content, never drawn: a data grid keeps there
+  // an accessible copy of the cells it shows, rewritten 200 ms after it draws them.
+  const unseen = (r) => {
+    const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+    const canvas = el?.closest('canvas');
+    return !!canvas && (canvas !== el || r.type === 'childList');
+  };
+  const seen = (all) => {
+    const records = all.filter(r => !unseen(r));
+    if (!records.length) return;
     b.last = performance.now();
     const changes = records.filter(r => r.attributeName === 'data-test-script-state').length;
     if (changes) {
