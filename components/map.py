@@ -530,8 +530,8 @@ EARLY_KEY = "map-library"  # the empty map of load_early, never shown
 
 def load_early() -> None:
     """Have the browser load and start deck.gl's script (3 MB) behind the sign-in form,
-    while the reader types, not on their first visit of the Map: on a small machine
-    that visit took a second longer than the next ones. An empty map, drawn nowhere,
+    while the reader types, not on their first visit of the Map: on a two-core machine
+    that visit was half a second slower for it. An empty map, drawn nowhere,
     with no layer: it holds no data and fetches nothing (`build_deck`)."""
     st.html(f"<style>.st-key-{EARLY_KEY} {{display: none;}}</style>")
     with st.container(key=EARLY_KEY):
