@@ -12,7 +12,8 @@ from __future__ import annotations
 import numbers
 import re
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -52,9 +53,17 @@ def load_early() -> None:
     sign-in form, while the reader types), not after Sign in on the first page with
     one: on a small machine that is about a second the reader would wait. An empty
     chart, kept out of sight."""
-    st.html(f"<style>.st-key-{EARLY_KEY} {{display: none;}}</style>")
-    with st.container(key=EARLY_KEY):
+    with out_of_sight(EARLY_KEY):
         st.plotly_chart(go.Figure(), key=f"{EARLY_KEY}-figure", config={"staticPlot": True})
+
+
+@contextmanager
+def out_of_sight(key: str) -> Iterator[None]:
+    """A container that takes no room and shows nothing: for what only makes the
+    browser load a library early (`load_early`, components.map's)."""
+    st.html(f"<style>.st-key-{key} {{display: none;}}</style>")
+    with st.container(key=key):
+        yield
 
 
 PROJECTOR_SCALE = 4 / 3  # 18 px type becomes 24 px, and the chart grows to hold it

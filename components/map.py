@@ -22,7 +22,7 @@ import streamlit as st
 from pydeck.bindings.json_tools import default_serialize
 
 from components import projector
-from components.charts import escape_markdown
+from components.charts import escape_markdown, out_of_sight
 from dashboard import language
 from dashboard.contract import labels, vocab
 from dashboard.figures import geo, palette
@@ -533,8 +533,7 @@ def load_early() -> None:
     while the reader types, not on their first visit of the Map: on a two-core machine
     that visit was half a second slower for it. An empty map, drawn nowhere,
     with no layer: it holds no data and fetches nothing (`build_deck`)."""
-    st.html(f"<style>.st-key-{EARLY_KEY} {{display: none;}}</style>")
-    with st.container(key=EARLY_KEY):
+    with out_of_sight(EARLY_KEY):
         st.pydeck_chart(OfflineDeck(layers=[], map_provider=None), height=1,
                         key=f"{EARLY_KEY}-deck")
 
