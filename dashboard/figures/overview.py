@@ -83,13 +83,19 @@ def _registered(database: Database, viewer: Viewer, at: datetime) -> Count:
                   {**params, "at": at}, "p.id")
 
 
-def _latest_events(table: str, key: str, changed: str) -> str:
-    """Ids of the latest event by :ref of each row in `changed` (latest time, then
-    highest id), from an append-only history table."""
-    return (f"SELECT MAX(e2.id) FROM {table} e2 JOIN ("
+def _latest_events(database: Database, table: str, key: str, column: str, changed: str) -> str:
+    """The row key and `column` of the latest event by :ref of each row in `changed`
+    (latest time, then highest id), from an append-only history table. PostgreSQL's
+    DISTINCT ON reads each row's events once, by index: at a million persons a third
+    of the time of the join back on the latest time, which SQLite answers fast."""
+    if database.is_postgresql:
+        return (f"SELECT DISTINCT ON ({key}) {key}, {column} FROM {table} "
+                f"WHERE {key} IN ({changed}) AND at <= :ref ORDER BY {key}, at DESC, id DESC")
+    return (f"SELECT e1.{key}, e1.{column} FROM {table} e1 WHERE e1.id IN ("
+            f"SELECT MAX(e2.id) FROM {table} e2 JOIN ("
             f"SELECT {key}, MAX(at) AS at FROM {table} WHERE {key} IN ({changed}) "
             f"AND at <= :ref GROUP BY {key}) last "
-            f"ON last.{key} = e2.{key} AND last.at = e2.at GROUP BY e2.{key}")
+            f"ON last.{key} = e2.{key} AND last.at = e2.at GROUP BY e2.{key})")
 
 
 # Rows whose history has an event after the moment asked for.
@@ -112,11 +118,11 @@ def _by_status_at(database: Database, viewer: Viewer, now: dict[str, Count], lat
         database, f"SELECT p.status, COUNT(*) AS n, SUM({key}) AS k FROM persons p "
                   f"WHERE {where} AND p.id IN ({_PERSONS_CHANGED}) GROUP BY p.status",
         params, "status", statuses)
+    then = _latest_events(database, "person_events", "person_id", "status", _PERSONS_CHANGED)
     changed_then = _counts_by(
-        database, f"SELECT e.status, COUNT(*) AS n, SUM({key}) AS k FROM person_events e "
-                  "JOIN persons p ON p.id = e.person_id WHERE e.id IN "
-                  f"({_latest_events('person_events', 'person_id', _PERSONS_CHANGED)})"
-                  f" AND {where} GROUP BY e.status", params, "status", statuses)
+        database, f"SELECT e.status, COUNT(*) AS n, SUM({key}) AS k FROM ({then}) e "
+                  f"JOIN persons p ON p.id = e.person_id WHERE {where} GROUP BY e.status",
+        params, "status", statuses)
     return {s: now[s] - changed_now[s] + changed_then[s] for s in statuses}
 
 
@@ -132,11 +138,11 @@ def _funnel_at(database: Database, viewer: Viewer, now: dict[str, Count],
         database, f"SELECT c.stage, COUNT(*) AS n, SUM({key}) AS k FROM evacuation_cases c "
                   f"WHERE {where} AND c.id IN ({_CASES_CHANGED}) GROUP BY c.stage",
         params, "stage", stages)
+    then = _latest_events(database, "evacuation_events", "case_id", "stage", _CASES_CHANGED)
     changed_then = _counts_by(
-        database, f"SELECT e.stage, COUNT(*) AS n, SUM({key}) AS k FROM evacuation_events e "
-                  "JOIN evacuation_cases c ON c.id = e.case_id WHERE e.id IN "
-                  f"({_latest_events('evacuation_events', 'case_id', _CASES_CHANGED)}) "
-                  f"AND {where} GROUP BY e.stage", params, "stage", stages)
+        database, f"SELECT e.stage, COUNT(*) AS n, SUM({key}) AS k FROM ({then}) e "
+                  f"JOIN evacuation_cases c ON c.id = e.case_id WHERE {where} GROUP BY e.stage",
+        params, "stage", stages)
     return {s: now[s] - changed_now[s] + changed_then[s] for s in stages}
 
 
