@@ -45,8 +45,11 @@ import threading
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -204,35 +207,81 @@ def usage(pids: set[int]) -> tuple[float, float]:
     """Resident MB and CPU seconds used so far by these processes."""
     rss_kb, ticks = 0, 0
     for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        rss_kb += next((int(line.split()[1]) for line in status.splitlines()
-                        if line.startswith("VmRSS:")), 0)
-        ticks += int(stat[11]) + int(stat[12])  # utime + stime
+        mb, cpu = _one(pid)
+        rss_kb, ticks = rss_kb + mb, ticks + cpu
     return rss_kb / 1024, ticks / os.sysconf("SC_CLK_TCK")
 
 
-class Sampler(threading.Thread):
-    """Every second: the server's resident memory and CPU time (it and its children),
-    and the CPU time of the browser (everything else this script started)."""
+def _one(pid: int) -> tuple[int, int]:
+    """Resident KB and CPU ticks of one process (0, 0 once it has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, 0
+    rss_kb = next((int(line.split()[1]) for line in status.splitlines()
+                   if line.startswith("VmRSS:")), 0)
+    return rss_kb, int(stat[11]) + int(stat[12])  # utime + stime
 
-    def __init__(self, pid: int):
+
+def database_backends(db_url: str) -> Callable[[], set[int]]:
+    """For a PostgreSQL database on this machine, the processes doing the dashboard's
+    queries: the backends of connections to that database and the parallel workers
+    (none of them children of the server). Their work is the server's too: a query
+    that runs in the database leaves the server's own process idle."""
+    name = make_url(db_url).database
+    if not db_url.startswith("postgresql") or not name:
+        return set
+
+    def find() -> set[int]:
+        found = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            except OSError:
+                continue
+            words = title.split()
+            if (title.startswith("postgres: ") and "autovacuum" not in title
+                    and (name in words or title.startswith("postgres: parallel worker"))):
+                found.add(int(entry.name))
+        return found
+
+    return find
+
+
+class Sampler(threading.Thread):
+    """Every second: the server's resident memory and CPU time (it and its children,
+    and the database's processes working for it: `database_backends`), and the CPU time
+    of the browser (everything else this script started). Database processes come and
+    go (a parallel worker lives for one query): the server's CPU time adds up what
+    each process used since the last sample."""
+
+    def __init__(self, pid: int, backends: Callable[[], set[int]] = set):
         super().__init__(name="rss-sampler", daemon=True)
         self.pid = pid
+        self.backends = backends
         self.samples: list[tuple[float, float, float, float]] = []  # time, MB, CPU s x2
         self.stopping = threading.Event()
+        self.ticks: dict[int, int] = {}
+        self.server_ticks = 0
 
     def run(self) -> None:
         me = os.getpid()
+        per_tick = os.sysconf("SC_CLK_TCK")
         while not self.stopping.is_set():
             children = children_of()
             server = process_tree(children, self.pid)
-            mb, cpu = usage(server)
+            rss_kb, ticks = 0, {}
+            for pid in server | self.backends():
+                kb, ticks[pid] = _one(pid)
+                rss_kb += kb if pid in server else 0
+            self.server_ticks += sum(max(0, t - self.ticks.get(pid, 0)) for pid, t in ticks.items())
+            self.ticks = ticks
             _, browser_cpu = usage(process_tree(children, me) - server - {me})
-            self.samples.append((time.time(), mb, cpu, browser_cpu))
+            self.samples.append((time.time(), rss_kb / 1024, self.server_ticks / per_tick,
+                                 browser_cpu))
             self.stopping.wait(1.0)
 
     def peak_mb(self, since: float = 0.0) -> float:
@@ -379,7 +428,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     proc, base = start_server(db_url, folder, users_file, args.every, timing_log)
-    sampler = Sampler(proc.pid)
+    sampler = Sampler(proc.pid, database_backends(db_url))
     sampler.start()
     say(f"server at {base}, working folder {folder}")
     try:
