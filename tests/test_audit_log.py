@@ -120,3 +120,41 @@ def test_an_audit_export_never_puts_live_lines_under_an_exercise_marking(
     file = served_files(downloads)["audit-log.csv"]
     assert file.marking.startswith("# Audit log") and "live and exercise" in file.marking
     assert set(file.column("#event+id")) >= {str(live.id), str(exercise.id)}
+
+
+# --- the file under the log ----------------------------------------------------------------
+
+def test_a_line_written_after_the_file_was_moved_away_or_removed_is_in_the_new_file(tmp_path):
+    """The log keeps its connection open between lines: a file moved away (rotated by an
+    operator) or removed is noticed, and the next line goes into a new file at the path,
+    readable by its owner alone."""
+    path = tmp_path / "audit.sqlite"
+    audit.record(Viewer("first", "committee", 1), audit.Entry(page="overview"), path)
+    path.rename(tmp_path / "audit-rotated.sqlite")
+    audit.record(Viewer("second", "committee", 1), audit.Entry(page="overview"), path)
+    assert [r["user"] for r in lines(path)] == ["second"]
+    assert [r["user"] for r in lines(tmp_path / "audit-rotated.sqlite")] == ["first"]
+    path.unlink()
+    audit.record(Viewer("third", "committee", 1), audit.Entry(page="shelters"), path)
+    assert [r["user"] for r in lines(path)] == ["third"]
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_each_line_is_on_disk_when_the_view_goes_on(tmp_path):
+    """Another process (the admin's export, a backup) reads every line as soon as it is
+    written, while the writer's connection stays open."""
+    path = tmp_path / "audit.sqlite"
+    for n in range(12):
+        audit.record(Viewer(f"user-{n}", "committee", 1), audit.Entry(page="overview"), path)
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as other:
+            assert other.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == n + 1
+
+
+def test_many_files_written_in_turn_each_get_every_line(tmp_path):
+    """More files than the connections kept open (a test run's): none loses a line."""
+    paths = [tmp_path / f"audit-{n}.sqlite" for n in range(20)]
+    for round_ in range(2):
+        for path in paths:
+            audit.record(Viewer(f"round-{round_}", "committee", 1), audit.Entry(page="overview"),
+                         path)
+    assert all([r["user"] for r in lines(path)] == ["round-0", "round-1"] for path in paths)
