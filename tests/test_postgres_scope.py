@@ -80,9 +80,31 @@ def test_a_liaisons_read_takes_one_round_trip_more(db_url, patient):
     told = {params[k]: params[k.replace("name", "value")] for k in params
             if k.startswith("name_")}
     assert told[db.ROLE_SETTING] == "consular" and told[db.NATIONALITIES_SETTING] == "ETH"
-    assert told["jit"] == "off"
     assert ("statement_timeout" in told) is patient
+    # a background count keeps to one core of the database's machine
+    assert (told.get("max_parallel_workers_per_gather") == "0") is patient
     assert seen.sent[1][0] == "SELECT COUNT(*) FROM persons"
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_only_the_first_count_may_use_the_database_machines_every_core(db_url):
+    """JIT compilation is off on every connection (it cost more than the queries); a
+    background read runs without parallel workers, but for the first count after a
+    start, which every page waits for."""
+    database = opened(db_url)
+
+    def setting(name: str) -> str:
+        return str(database.read(f"SELECT current_setting('{name}') AS v")["v"][0])
+
+    def parallel() -> str:
+        return setting("max_parallel_workers_per_gather")
+
+    usual = parallel()
+    assert usual != "0" and setting("jit") == "off"
+    assert db.patient()(parallel)() == "0"
+    with db.every_core():
+        assert db.patient()(parallel)() == usual
+    assert parallel() == usual  # set for one transaction only
 
 
 def test_a_cached_result_is_computed_for_its_viewers_scope_or_the_servers():

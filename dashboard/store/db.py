@@ -161,8 +161,8 @@ def readonly_engine(url: str | URL) -> Engine:
                 "connect_timeout": 5,
                 # The session's own scope is the server's: every row, should the session
                 # read as the login itself (no role for every row: _AS_ALL_ROWS). No JIT:
-                # the tallies' estimated costs set it off, and compiling took 0.6 s of a
-                # 1.2 s query at a million persons, for nothing gained.
+                # the tallies' estimated costs (and the row-level policies' subqueries) set
+                # it off, and compiling took 0.6 s of a 1.2 s query at a million persons.
                 "options": "-c default_transaction_read_only=on "
                            f"-c statement_timeout={int(timeout_s * 1000)} "
                            "-c jit=off "
@@ -317,12 +317,13 @@ def as_server(compute: Callable[[], T]) -> Callable[[], T]:
 
 def _transaction_setup(engine: Engine) -> tuple[str, dict[str, str]] | None:
     """What a read's transaction must set on PostgreSQL before its statement, as one
-    statement (one round trip) and its parameters: a longer time limit inside
-    `patient()`; for a scope narrower than the server's, the login itself as the
-    transaction's role (row-level security holds it, ALL_ROWS_SUFFIX), the scope, and
-    no JIT compilation (the policies' subqueries inflate the planner's costs past its
-    threshold, and compiling costs more than these queries take). None (no round trip)
-    on SQLite, and for the server's and the aggregate roles' scopes."""
+    statement (one round trip) and its parameters: inside `patient()`, a longer time
+    limit and, but for the first count (`every_core`), no parallel workers: a count
+    nobody waits for then keeps to one core of the database's machine and leaves the
+    other to page runs; for a scope narrower than the server's, the login itself as the
+    transaction's role (row-level security holds it, ALL_ROWS_SUFFIX) and the scope.
+    None (no round trip) on SQLite, and for the server's and the aggregate roles'
+    scopes read in a page run."""
     if engine.dialect.name != "postgresql":
         return None
     calls: list[str] = []
@@ -331,11 +332,12 @@ def _transaction_setup(engine: Engine) -> tuple[str, dict[str, str]] | None:
     if factor != 1:
         timeout_s = float(config.get("SITROOM_QUERY_TIMEOUT_S")) * factor
         settings["statement_timeout"] = str(int(timeout_s * 1000))
+        if not _every_core.get():
+            settings["max_parallel_workers_per_gather"] = "0"
     scope = _scope.get()
     if scope is not None and scope.restricted:
         calls.append("set_config('role', session_user::text, true)")
-        settings |= {"jit": "off", ROLE_SETTING: scope.role,
-                     NATIONALITIES_SETTING: ",".join(scope.nationalities)}
+        settings |= {ROLE_SETTING: scope.role, NATIONALITIES_SETTING: ",".join(scope.nationalities)}
     if not settings:
         return None
     params: dict[str, str] = {}
