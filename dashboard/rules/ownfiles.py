@@ -32,16 +32,16 @@ class OwnFile:
 
     _locks: dict[Path, threading.Lock] = {}
     _locks_lock = threading.Lock()
-    # by path: the open connection and the file it opened (device, inode), used under
-    # the path's lock only
+    # by path: the open connection and the file it opened (device, inode); a connection
+    # is used under its path's lock, the dict changed under _locks_lock
     _open: dict[Path, tuple[sqlite3.Connection, tuple[int, int]]] = {}
 
     def __init__(self, path: Path, schema: str):
         self.path = Path(path)
         self.schema = schema
 
-    def _lock(self) -> threading.Lock:
-        key = self.path.resolve()
+    @staticmethod
+    def _lock(key: Path) -> threading.Lock:
         with OwnFile._locks_lock:
             return OwnFile._locks.setdefault(key, threading.Lock())
 
@@ -60,8 +60,8 @@ class OwnFile:
         """One short transaction, committed when the block ends (rolled back if it
         raises). A file removed or replaced since the last one is opened afresh, and
         so is one whose last transaction failed."""
-        with self._lock():
-            key = self.path.resolve()
+        key = self.path.resolve()
+        with self._lock(key):
             conn = self._connection(key)
             try:
                 with conn:
