@@ -9,6 +9,7 @@ value of None is not drawn, which is how a suppressed count stays off a chart.
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 import textwrap
@@ -82,7 +83,9 @@ def larger(figure: go.Figure, scale: float = PROJECTOR_SCALE) -> go.Figure:
         title_font={"size": up(layout.title.font.size, FONT_SIZE + 4), "color": "#000000"},
         legend_font_size=up(layout.legend.font.size, FONT_SIZE - 2),
         uniformtext_minsize=up(layout.uniformtext.minsize, FONT_SIZE - 4),
-        margin_r=up(layout.margin.r, 30),  # the room for bar text (_room) grows with it
+        # the room for bar text (_room) and for labels (_fitted) grows with them
+        margin={side: up(getattr(layout.margin, side), default)
+                for side, default in (("r", 30), ("l", 10), ("b", 10))},
         **({"height": round(layout.height * scale)} if layout.height else {}))
     for axes in (fig.for_each_xaxis, fig.for_each_yaxis):
         axes(lambda axis: axis.update(tickfont={"size": up(axis.tickfont.size),
@@ -142,6 +145,11 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _top(title: str) -> int:
+    """The margin above a chart: room for its title."""
+    return 60 if title else 20
+
+
 def _figure(traces: Sequence, title: str, height: int, show_legend: bool = True,
             **layout) -> go.Figure:
     """The figure with the projector defaults, `layout` on top of them. Built in one
@@ -157,7 +165,7 @@ def _figure(traces: Sequence, title: str, height: int, show_legend: bool = True,
                   "x": 0, "xanchor": "left"},
         "font": {"size": FONT_SIZE},
         "height": height,
-        "margin": {"l": 10, "r": 30, "t": 60 if title else 20, "b": 10},
+        "margin": {"l": 10, "r": 30, "t": _top(title), "b": 10},
         "showlegend": show_legend,
         # the legend under the plot: above it, it runs into the title
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0,
@@ -222,6 +230,26 @@ def _room(texts: Sequence[str]) -> int:
     return max(30, round(CHAR_WIDTH * FONT_SIZE * max(map(len, texts), default=0)) + 16)
 
 
+LABEL_EM = 0.5  # a category label's characters, in font sizes: a little over Plotly's measure
+LEGEND_PX = 44  # a one-line legend of FONT_SIZE - 2 type, its padding included
+
+
+def _fitted(labels: Sequence[str], height: int, top: int, legend: bool,
+            x_ticks: bool = True) -> dict[str, int]:
+    """Left and bottom margins of a horizontal bar chart that hold its category
+    `labels` (lines of `_categories`), its x tick labels and its legend under the plot,
+    a little over what Plotly measures: where the margins it starts with are too small,
+    Plotly grows them and draws the whole chart a second time (~40 ms a chart in the
+    browser). A label wider than estimated still fits, at that cost."""
+    widest = max((len(line) + (0 if line.endswith("  ") else 2)  # the ticksuffix
+                  for label in labels for line in label.split("<br>")), default=0)
+    left = round(LABEL_EM * FONT_SIZE * widest) + 16
+    bottom = 36 if x_ticks else 10
+    if legend:  # its top at y = -0.12 of the plot's height, and the plot is what is left
+        bottom = math.ceil((0.12 * (height - top) + LEGEND_PX) / 1.12) + 2
+    return {"l": left, "b": bottom}
+
+
 def _values(series: pd.Series) -> list:
     """Numbers for plotly; None, NaN or "<5" (a suppressed value) is left undrawn."""
     return [privacy.shown_number(v) for v in series]
@@ -261,7 +289,9 @@ def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     rows, legend = len(cats), len(series) > 1
     room = 90 if legend else 0  # the legend sits under the axis and needs its own space
     tall = max(260, 110 + _row_px(cats, 42) * rows) if horizontal else 420
-    return _figure(traces, title, height or tall + room, show_legend=legend, barmode="stack",
+    height = height or tall + room
+    margin = _fitted(cats, height, _top(title), legend) if horizontal else {}
+    return _figure(traces, title, height, show_legend=legend, barmode="stack", margin=margin,
                    **axes)
 
 
@@ -276,8 +306,10 @@ def share_bars(frame: pd.DataFrame, category: str, share: str, colour: str,
     bar = go.Bar(y=cats, x=values, orientation="h", marker_color=list(frame[colour]),
                  text=labels, textposition="outside", cliponaxis=False,
                  textfont={"size": FONT_SIZE}, hovertemplate="%{y}: %{x:.0f}%<extra></extra>")
-    return _figure([bar], title, max(260, 110 + _row_px(cats, 42) * len(cats)),
-                   show_legend=False, margin={"r": _room(labels)}, yaxis=CATEGORIES_DOWN,
+    height = max(260, 110 + _row_px(cats, 42) * len(cats))
+    return _figure([bar], title, height, show_legend=False,
+                   margin={"r": _room(labels)} | _fitted(cats, height, _top(title), False),
+                   yaxis=CATEGORIES_DOWN,
                    xaxis={"range": [0, 102], "ticksuffix": "%"})
 
 
@@ -350,9 +382,11 @@ def category_bars(frame: pd.DataFrame, category: str, value: str,
         textposition="outside", cliponaxis=False, textfont={"size": FONT_SIZE},
         hovertemplate="%{y}: %{text}<extra></extra>")
     longest = max([v or 0 for v in values] or [0])
-    return _figure([bar], title, max(260, 90 + _row_px(names, 40) * len(cats)),
-                   show_legend=False,
-                   margin={"r": _room(labels)}, yaxis=CATEGORIES_DOWN,
+    height = max(260, 90 + _row_px(names, 40) * len(cats))
+    return _figure([bar], title, height, show_legend=False,
+                   margin={"r": _room(labels)} | _fitted(names, height, _top(title), False,
+                                                         x_ticks=False),
+                   yaxis=CATEGORIES_DOWN,
                    xaxis={"range": [0, longest * 1.02 or 1], "showticklabels": False})
 
 
@@ -376,9 +410,10 @@ def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
             text=text,
             textfont={"size": FONT_SIZE}, hovertemplate="%{y}: %{x:,}<extra>%{fullData.name}"
                                                         "</extra>"))
-    return _figure(traces, title, max(300, 110 + _row_px(cats, 30 * len(series)) * len(cats))
-                   + 90,
-                   barmode="group", margin={"r": _room(texts)}, yaxis=CATEGORIES_DOWN)
+    height = max(300, 110 + _row_px(cats, 30 * len(series)) * len(cats)) + 90
+    return _figure(traces, title, height, barmode="group",
+                   margin={"r": _room(texts)} | _fitted(cats, height, _top(title), True),
+                   yaxis=CATEGORIES_DOWN)
 
 
 def _vline(at: object, line: dict) -> dict:
