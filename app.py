@@ -28,7 +28,10 @@ log = logging.getLogger("sitroom")
 # The second wall: whatever reaches a log, from any library, has the password of a
 # database URL blanked (the first is that the code shows URLs through db.describe).
 config.redact_logs()
-st.set_page_config(page_title="Situation Room", page_icon=":material/emergency:", layout="wide")
+# The tab's icon from this server: a Material icon would be fetched from Google's fonts,
+# which an offline deployment cannot reach and which would learn who uses the dashboard.
+st.set_page_config(page_title="Situation Room", page_icon=str(config.PROJECT_ROOT / "components"
+                                                              / "tab-icon.png"), layout="wide")
 
 
 def pages() -> dict[str, st.Page]:

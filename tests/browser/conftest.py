@@ -269,6 +269,7 @@ class Tour:
     nav_titles: list[str]
     canvases: dict[str, list[int]]  # page -> distinct colours of each canvas drawn
     received: bytes
+    elsewhere: list[str]  # addresses the browser asked for on any other site
 
 
 def canvas_colours(page, shot: Path) -> list[int]:
@@ -380,6 +381,9 @@ def _tour_in_one_tab(browser, server: Server, accounts: list[tuple[str, str]], r
             pass
 
     page.on("response", on_response)
+    elsewhere: list[str] = []
+    page.on("request", lambda request: elsewhere.append(request.url)
+            if not request.url.startswith((server.base, "data:", "blob:")) else None)
     page.goto(server.base)
     settle(page)
     folder = SCREENSHOTS / role
@@ -401,7 +405,7 @@ def _tour_in_one_tab(browser, server: Server, accounts: list[tuple[str, str]], r
             failures[key] = failure_messages(page) + cut_off_texts(page)
         titles = [t.strip().splitlines()[-1] for t in nav_titles]  # after the icon's name
         server.tours[username] = Tour(username, pages, headings, failures, titles, canvases,
-                                      b"\n".join(chunks))
+                                      b"\n".join(chunks), list(elsewhere))
     context.close()
 
 

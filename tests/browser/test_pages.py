@@ -52,6 +52,9 @@ def test_each_role_opens_every_page_of_its_own_and_no_other(browser, server, rol
         assert drawn, "the Map page drew no canvas"
         # A blank or failed WebGL canvas is one flat colour; a drawn map has many.
         assert max(drawn) > 50, f"the map canvas looks blank ({drawn} colours)"
+    # Nothing may depend on the internet, and an address asked of another site tells it
+    # that someone is using the dashboard (the tab's icon was one, from Google's fonts).
+    assert not tour.elsewhere, f"the browser asked another site for {tour.elsewhere[:5]}"
 
 
 def full_runs(frames: list[bytes]) -> int:
