@@ -234,7 +234,7 @@ LABEL_EM = 0.5  # a category label's characters, in font sizes: a little over Pl
 LEGEND_PX = 44  # a one-line legend of FONT_SIZE - 2 type, its padding included
 
 
-def _fitted(labels: Sequence[str], height: int, top: int, legend: bool,
+def _fitted(labels: Sequence[str], height: int, title: str, legend: bool,
             x_ticks: bool = True) -> dict[str, int]:
     """Left and bottom margins of a horizontal bar chart that hold its category
     `labels` (lines of `_categories`), its x tick labels and its legend under the plot,
@@ -246,7 +246,7 @@ def _fitted(labels: Sequence[str], height: int, top: int, legend: bool,
     left = round(LABEL_EM * FONT_SIZE * widest) + 16
     bottom = 36 if x_ticks else 10
     if legend:  # its top at y = -0.12 of the plot's height, and the plot is what is left
-        bottom = math.ceil((0.12 * (height - top) + LEGEND_PX) / 1.12) + 2
+        bottom = math.ceil((0.12 * (height - _top(title)) + LEGEND_PX) / 1.12) + 2
     return {"l": left, "b": bottom}
 
 
@@ -290,7 +290,7 @@ def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     room = 90 if legend else 0  # the legend sits under the axis and needs its own space
     tall = max(260, 110 + _row_px(cats, 42) * rows) if horizontal else 420
     height = height or tall + room
-    margin = _fitted(cats, height, _top(title), legend) if horizontal else {}
+    margin = _fitted(cats, height, title, legend) if horizontal else {}
     return _figure(traces, title, height, show_legend=legend, barmode="stack", margin=margin,
                    **axes)
 
@@ -308,7 +308,7 @@ def share_bars(frame: pd.DataFrame, category: str, share: str, colour: str,
                  textfont={"size": FONT_SIZE}, hovertemplate="%{y}: %{x:.0f}%<extra></extra>")
     height = max(260, 110 + _row_px(cats, 42) * len(cats))
     return _figure([bar], title, height, show_legend=False,
-                   margin={"r": _room(labels)} | _fitted(cats, height, _top(title), False),
+                   margin={"r": _room(labels)} | _fitted(cats, height, title, False),
                    yaxis=CATEGORIES_DOWN,
                    xaxis={"range": [0, 102], "ticksuffix": "%"})
 
@@ -384,8 +384,8 @@ def category_bars(frame: pd.DataFrame, category: str, value: str,
     longest = max([v or 0 for v in values] or [0])
     height = max(260, 90 + _row_px(names, 40) * len(cats))
     return _figure([bar], title, height, show_legend=False,
-                   margin={"r": _room(labels)} | _fitted(names, height, _top(title), False,
-                                                         x_ticks=False),
+                   margin={"r": _room(labels)} | _fitted(names, height, title, False,
+                                                   x_ticks=False),
                    yaxis=CATEGORIES_DOWN,
                    xaxis={"range": [0, longest * 1.02 or 1], "showticklabels": False})
 
@@ -412,7 +412,7 @@ def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
                                                         "</extra>"))
     height = max(300, 110 + _row_px(cats, 30 * len(series)) * len(cats)) + 90
     return _figure(traces, title, height, barmode="group",
-                   margin={"r": _room(texts)} | _fitted(cats, height, _top(title), True),
+                   margin={"r": _room(texts)} | _fitted(cats, height, title, True),
                    yaxis=CATEGORIES_DOWN)
 
 

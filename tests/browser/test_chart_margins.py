@@ -14,6 +14,7 @@ from plotly.offline import get_plotlyjs
 
 from components import charts
 from dashboard import language
+from tests.browser.conftest import new_context
 
 # Names as the reference scenario and a real crisis write them: short, long, several
 # words wrapped on lines, figures, Arabic.
@@ -50,7 +51,7 @@ def plotly_page(browser, tmp_path_factory):
     page_file = tmp_path_factory.mktemp("plotly") / "chart.html"
     page_file.write_text("<html><body><div id='chart' style='width:700px'></div><script>"
                          + get_plotlyjs() + "</script></body></html>")
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context = new_context(browser)
     page = context.new_page()
     page.goto(page_file.as_uri())
     yield page
