@@ -7,7 +7,7 @@
 Starts the dashboard the way an operator does (`sitroom run`, accounts made with
 `sitroom users add`, SITROOM_CACHE_TTL_S = --every) and drives it in Debian's
 chromium, headless, through Playwright (WebGL through SwiftShader, pages rastered on
-the CPU: bench_sessions.CHROMIUM_ARGS). Each role has a browser context of its own,
+the CPU: tests/browser/driving.py). Each role has a browser context of its own,
 signs in once on the Overview, then clicks through every page it may open
 (dashboard.rules.access.pages_for) in the sidebar navigation: once cold, then
 --visits rounds, so that each visit to a page comes from another page.

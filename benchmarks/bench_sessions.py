@@ -55,20 +55,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_pages import build_database  # noqa: E402
+from tests.browser.driving import CHROMIUM_ARGS as DRAWING_ARGS  # noqa: E402
 from tests.browser.driving import open_nav_page, settle  # noqa: E402
 
-CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync",
-                 # Pages rastered on the CPU, as Chromium does on a machine without a GPU
-                 # it trusts; WebGL (the map) still through SwiftShader. Forced onto
-                 # SwiftShader, Chromium also rasters every page through it: 3.5 s of CPU
-                 # for an Overview instead of 0.7 s (tests/browser/conftest.py), taken
-                 # from the server that shares this machine, not from a reader's own.
-                 "--disable-gpu-rasterization",
-                 # twenty tabs in one headless browser: none may have its timers slowed
-                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows"]
+# twenty tabs in one headless browser: none may have its timers slowed
+CHROMIUM_ARGS = DRAWING_ARGS + ["--disable-background-timer-throttling",
+                                "--disable-renderer-backgrounding",
+                                "--disable-backgrounding-occluded-windows"]
 PASSWORD = "bench-sessions-pass"
 
 # (role, nationality: largest / middle / smallest among those a liaison may see, page)

@@ -28,16 +28,15 @@ from sqlalchemy import create_engine, text
 from dashboard.config import PROJECT_ROOT
 from dashboard.rules import access
 from dashboard.rules.auth import COOKIE_NAME
-from tests.browser.driving import fill_sign_in, main_text, open_nav_page, settle  # noqa: F401
+from tests.browser.driving import (  # noqa: F401
+    CHROMIUM_ARGS,
+    fill_sign_in,
+    main_text,
+    open_nav_page,
+    settle,
+)
 from tests.signin import ACCOUNTS, add_user, make_users_file
 
-CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync",
-                 # pages rastered by Skia on the CPU, not through SwiftShader's emulated GPU:
-                 # an Overview visit cost the GPU process 3.5 s of CPU, 0.7 s so; maps are
-                 # still drawn with WebGL on SwiftShader
-                 "--disable-gpu-rasterization"]
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
 LEAK_PASSWORD = "liaison-pass-1"
 DECK = '[data-testid="stDeckGlJsonChart"]'  # a pydeck map (tables draw on canvases too)

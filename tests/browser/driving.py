@@ -7,6 +7,15 @@ import time
 
 from dashboard.rules import access
 
+# How chromium draws, for the tests and the benchmarks alike: WebGL (the map) through
+# SwiftShader, pages rastered by Skia on the CPU, as chromium does on a machine without
+# a GPU it trusts. Forced onto SwiftShader, it would raster every page through it too:
+# an Overview visit cost the GPU process 3.5 s of CPU, 0.7 s so, taken from the server
+# that shares this machine.
+CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-gpu-rasterization"]
+
 
 def settle(page, quiet_ms: int = 600, timeout_s: float = 90) -> None:
     """Wait until Streamlit has finished running and stayed idle for `quiet_ms`
