@@ -103,7 +103,9 @@ def sheet(frame: pd.DataFrame, first_line: str | None = None,
     Headings are in the reader's language (the current one), hashtags and codes as
     they are."""
     rows = with_labels(frame, codes)
-    for column in rows.select_dtypes(include="object").columns:  # a series in a cell (a trend)
+    # A series in a cell (a trend) is held as an object; text is too before pandas 3,
+    # and _series leaves it as it is.
+    for column in [c for c in rows.columns if rows[c].dtype == object]:
         rows[column] = rows[column].map(_series)
     coded = set(coded_columns(frame, codes))
     headings = []

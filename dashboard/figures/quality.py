@@ -216,11 +216,6 @@ def excluded_referral_ids(database: Database, scenario_id: int) -> list[int]:
                 f"AND NOT ({valid_referral()})", scenario_id))
 
 
-
-
-
-
-
 def scoped_cases(database: Database, viewer: Viewer, alias: str = "c") -> tuple[str, dict]:
     """Condition on `evacuation_cases AS alias`: the viewer's scope, contract breaks left
     out. No join needed; a liaison's scope is a subquery on its visible persons."""
