@@ -336,3 +336,16 @@ def test_each_file_taken_is_audited_with_its_page_name_and_rows(formula_url, mon
     assert [(u, p, json.loads(f)["file"], n) for u, p, f, n in rows] == [
         ("test-consular", "my_nationals", "my-nationals.csv", shown),
         ("test-consular", "my_nationals", "my-nationals.xlsx", shown)]
+
+
+@pytest.mark.filterwarnings("error")  # pandas warns when a way of selecting will change
+def test_a_series_in_a_cell_leaves_as_a_person_writes_it_and_text_as_it_is():
+    """A facility's trend (a list in one cell) leaves as "471, 474": whole numbers
+    without ".0", a hidden point blank, a series with nothing shown blank; a column of
+    text beside it is untouched, whatever pandas holds text in (object before 3, str
+    from 3)."""
+    frame = pd.DataFrame({"facility": ["Tyre Shelter 4", "Aley Centre 1", "Saida 2"],
+                          "trend": [[471, 474, 474], [np.nan, 8.0, 9.5], [None, None]]})
+    written = exports.sheet(frame).rows
+    assert written["trend"].tolist() == ["471, 474, 474", ", 8, 9.5", ""]
+    assert written["facility"].tolist() == ["Tyre Shelter 4", "Aley Centre 1", "Saida 2"]
