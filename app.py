@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components import language as reading
+from components import map as deck
 from components import projector, session, signin
 from components.page import AUTO_REFRESH_KEY, cannot_show, reconnect_later, refresh_seconds
 from components.session import Context, finish_view, set_context
@@ -89,6 +90,14 @@ def same_ids_on_every_run():
 
 
 def main() -> None:
+    deck.open_slot()  # first: the map's one place on every run
+    try:
+        run()
+    finally:
+        deck.close_slot()
+
+
+def run() -> None:
     url = config.db_url()
     reading.start()  # first: every word below is in the reader's language
     reading.direction()

@@ -61,7 +61,7 @@ def load_early() -> None:
 @contextmanager
 def out_of_sight(key: str) -> Iterator[None]:
     """A container that takes no room and shows nothing: for what only makes the
-    browser load a library early (`load_early`, components.map's)."""
+    browser load a library early (`load_early`)."""
     st.html(f"<style>.st-key-{key} {{display: none;}}</style>")
     with st.container(key=key):
         yield

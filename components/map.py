@@ -11,18 +11,22 @@ the reader turns tiles on.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
 from pydeck.bindings.json_tools import default_serialize
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components import projector
-from components.charts import escape_markdown, out_of_sight
+from components.charts import escape_markdown
 from dashboard import language
 from dashboard.contract import labels, vocab
 from dashboard.figures import geo, palette
@@ -525,17 +529,77 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: M
                        map_provider=None)
 
 
-EARLY_KEY = "map-library"  # the empty map of load_early, never shown
+# --- one deck for the whole session --------------------------------------------------------
+# Streamlit makes a new deck, and the browser a new WebGL context, for every map it is
+# sent at a new place on the page; a new context compiles every shader again, which on
+# a machine without a GPU (software WebGL) held a Map visit up for 1 to 2 s. So the map
+# lives in one place on every run: the slot app.py opens first on the page. The Map page
+# draws its deck there; every other run an empty deck, out of sight, with no layer (no
+# data stays in the browser) and fetching nothing. The same element at the same place is
+# the same deck and context, from the sign-in form (where deck.gl's 3 MB script loads
+# while the reader types) to every later visit of the Map.
+SLOT_KEY, BELOW_KEY, DECK_KEY = "map-slot", "map-below", "map-deck"
+_run = threading.local()
 
 
-def load_early() -> None:
-    """Have the browser load and start deck.gl's script (3 MB) behind the sign-in form,
-    while the reader types, not on their first visit of the Map: on a two-core machine
-    that visit was half a second slower for it. An empty map, drawn nowhere,
-    with no layer: it holds no data and fetches nothing (`build_deck`)."""
-    with out_of_sight(EARLY_KEY):
-        st.pydeck_chart(OfflineDeck(layers=[], map_provider=None), height=1,
-                        key=f"{EARLY_KEY}-deck")
+def open_slot() -> None:
+    """Open the map's place for this run: first on the page, before anything a run may
+    or may not draw, so that its place is the same on every run."""
+    _run.slot = st.container(key=SLOT_KEY)
+    _run.drawn = False
+
+
+def close_slot() -> None:
+    """End the run's slot: the Map did not draw, so an empty deck out of sight."""
+    slot = getattr(_run, "slot", None)
+    _run.slot = None
+    if slot is None or _run.drawn:
+        return
+    with slot:
+        # A view of its own, not the Map's: Streamlit keeps a deck's view while only its
+        # opening view changes, but opens it afresh when its views change, so the next
+        # visit of the Map opens on its own view as before.
+        _draw(OfflineDeck(layers=[], map_provider=None,
+                          views=[pdk.View(type="MapView", controller=False)]))
+        # Out of sight and taking no room, but at its size: a deck shown again after
+        # none (display: none) opened some visits on its empty view, not the Map's.
+        st.html(f"<style>{_wrapper(SLOT_KEY)} {{position: absolute; left: -100000px; "
+                "width: 100%; visibility: hidden;}</style>")
+
+
+def show(deck: pdk.Deck) -> Any:
+    """Draw the Map's deck in the slot (or here, for a page run alone, as in tests), and
+    put it after what the page drew so far: what the page draws next goes in `below()`."""
+    slot = getattr(_run, "slot", None)
+    if slot is None:
+        return _draw(deck)
+    _run.drawn = True
+    with slot:
+        event = _draw(deck)
+        # The slot is first on the page: CSS order puts it after the page's head and
+        # filters (order 0) and before what comes below it (order 2). The order is the
+        # keyed container's wrapper's, the child of the page's column.
+        st.html(f"<style>{_wrapper(SLOT_KEY)} {{order: 1;}} {_wrapper(BELOW_KEY)} {{order: 2;}}"
+                "</style>")
+    return event
+
+
+def _wrapper(key: str) -> str:
+    return f'[data-testid="stLayoutWrapper"]:has(> .st-key-{key})'
+
+
+def below():
+    """The container for what the Map page draws under its deck."""
+    return st.container(key=BELOW_KEY)
+
+
+def _draw(deck: pdk.Deck) -> Any:
+    # Under the entrypoint's hash, as the other runs' empty deck: Streamlit makes an
+    # element's id from the page it is drawn by, and a new id is a new deck.
+    ctx = get_script_run_ctx()
+    with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash) if ctx else nullcontext():
+        return st.pydeck_chart(deck, height=HEIGHT, on_select="rerun",
+                               selection_mode="single-object", key=DECK_KEY)
 
 
 # --- the legend ----------------------------------------------------------------------------

@@ -61,7 +61,7 @@ PLAY_EVERY_S = 2
 
 
 def live(context: Context, body: Callable[[Context, datetime], None],
-         as_of_control: bool = False) -> None:
+         as_of_control: bool = False, whole_runs: bool = False) -> None:
     """Run the page body in a fragment that reruns by itself every refresh interval,
     without a full rerun and keeping the reader's filters; `body` gets the moment
     to show (with the context). The reader can pause it (sidebar toggle). With `as_of_control`, the
@@ -70,7 +70,11 @@ def live(context: Context, body: Callable[[Context, datetime], None],
     Streamlit runs the fragment by itself, without the page script or app.py, when it
     refreshes and when a widget inside it changes; so each run checks the session
     before it sends anything (signed out in another tab, gone from the users file,
-    past 12 hours: the sign-in form instead)."""
+    past 12 hours: the sign-in form instead).
+
+    With `whole_runs` the body is no fragment: each refresh and each widget runs the
+    whole page, for a body that draws outside its own place (the Map's deck, drawn in
+    components.map's slot, which a fragment may not write to)."""
     every = refresh_seconds() if st.session_state.get(AUTO_REFRESH_KEY, True) else None
     if as_of_control and st.session_state.get(PLAY_KEY):
         every = PLAY_EVERY_S
@@ -79,7 +83,6 @@ def live(context: Context, body: Callable[[Context, datetime], None],
     if first_count:  # look again soon, whatever the reader's setting: nothing to study yet
         every = COUNTING_EVERY_S
 
-    @st.fragment(run_every=every)
     def refreshing() -> None:
         require_session(context.db_url)  # first: nothing is sent before it
         reading.start()  # a fragment's run is not the script's: its language again
@@ -109,7 +112,12 @@ def live(context: Context, body: Callable[[Context, datetime], None],
             cannot_show(exc, every)
         _log_timing(context, body, started)
 
-    refreshing()
+    if whole_runs:
+        refreshing()
+        if every:
+            reconnect_later(every)
+    else:
+        st.fragment(refreshing, run_every=every)()
 
 
 def cannot_show(exc: Exception, every_s: int | None) -> None:

@@ -407,11 +407,10 @@ def _draw_form(gate: Gate, db_url: str) -> None:
         st.error(str(exc), icon=":material/lock:")
     if config.is_demo_url(db_url) and not st.session_state.get("authentication_status"):
         demo_accounts_table()
-    # Imported here: charts imports projector, which imports this module.
+    # Imported here: charts imports projector, which imports this module. (deck.gl's
+    # script loads behind the form too: the empty deck of components.map's slot.)
     from components import charts
-    from components import map as deck
     charts.load_early()
-    deck.load_early()
 
 
 def demo_accounts_table() -> None:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from components.charts import escape_markdown
 from components.demography import show_profile
-from components.map import HEIGHT, as_of_caption, basemap, build_deck, legend_html
+from components.map import as_of_caption, basemap, below, build_deck, legend_html, show
 from components.page import live, opened_as_a_script, page_start
 from components.place import picked_place
 from components.session import Context, audited, note_filters, note_rows
@@ -61,8 +61,14 @@ def content(context: Context, as_of) -> None:
         # Translators: {nationalities} lists ISO3 codes of countries (ETH, PHL).
         st.caption(_("Your consenting nationals only: {nationalities}").format(
             nationalities=", ".join(context.viewer.nationalities)))
-    event = st.pydeck_chart(build_deck(people, layers, base, view, tiles=tiles), height=HEIGHT,
-                            on_select="rerun", selection_mode="single-object", key="map-deck")
+    event = show(build_deck(people, layers, base, view, tiles=tiles))
+    with below():
+        under_the_map(context, as_of, people, layers, view, statuses, nationalities,
+                      vulnerabilities, event)
+
+
+def under_the_map(context: Context, as_of, people, layers, view, statuses, nationalities,
+                  vulnerabilities, event) -> None:
     st.markdown(legend_html(people.mode, statuses, rounded=people.rounded,
                             few_hidden=access.sees_person_level(context.viewer.role)),
                 unsafe_allow_html=True)
@@ -105,7 +111,7 @@ def body(context: Context, as_of) -> None:
 
 
 def render() -> None:
-    live(page_start("map", N_("Map")), body, as_of_control=True)
+    live(page_start("map", N_("Map")), body, as_of_control=True, whole_runs=True)
 
 
 if __name__ == "__main__":  # its address opened first after a start (components.page)

@@ -246,8 +246,8 @@ def test_nothing_is_shown_before_sign_in(app):
 
 def test_the_chart_and_map_that_load_their_libraries_behind_the_form_are_empty(app):
     """The form draws one chart and one map, so that the browser loads Plotly and
-    deck.gl while the reader types (components.charts.load_early, components.map
-    load_early): they carry no data, and the map fetches no base map."""
+    deck.gl while the reader types (components.charts.load_early, and the empty deck
+    of components.map's slot): they carry no data, and the map fetches no base map."""
     at = start()
     drawn = at.get("plotly_chart")
     assert len(drawn) == 1

@@ -19,6 +19,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
+from streamlit.testing.v1 import AppTest
 
 from dashboard import config
 from dashboard.contract import labels
@@ -188,6 +189,41 @@ def counted_from(request, monkeypatch) -> str:
     else:
         monkeypatch.setattr(geo, "placements", lambda *_: None)
     return request.param
+
+
+SLOT_RUN = """
+import streamlit as st
+from components import map as deck
+deck.open_slot()
+st.title("a page")
+if st.session_state.get("map"):
+    deck.show(deck.OfflineDeck(layers=[deck.pdk.Layer("ScatterplotLayer", id="points",
+                                                      data=[{"position": [35.5, 33.9]}])]))
+    with deck.below():
+        st.markdown("under the map")
+deck.close_slot()
+"""
+
+
+def test_the_map_and_every_other_run_draw_one_deck_in_one_place():
+    """The deck the Map draws and the empty one of every other run are one element (one
+    id, first on the page): in the browser, one deck and one WebGL context for the
+    session. The empty one holds no layer and fetches no base map."""
+    at = AppTest.from_string(SLOT_RUN, default_timeout=60)
+    at.session_state["map"] = True
+    at.run()
+    drawn = at.get("deck_gl_json_chart")
+    assert len(drawn) == 1 and json.loads(drawn[0].proto.json)["layers"][0]["id"] == "points"
+    first_id = drawn[0].proto.id
+    assert at.main.children[0].get("deck_gl_json_chart")  # first on the page
+    at.session_state["map"] = False
+    at.run()
+    empty = at.get("deck_gl_json_chart")
+    assert len(empty) == 1 and empty[0].proto.id == first_id
+    assert at.main.children[0].get("deck_gl_json_chart")
+    spec = json.loads(empty[0].proto.json)
+    assert spec["layers"] == [] and spec.get("mapProvider") is None
+    assert not at.exception
 
 
 @pytest.mark.parametrize("role", ["committee", "coordinator"])

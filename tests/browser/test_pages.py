@@ -23,6 +23,7 @@ from tests.browser.conftest import (
     PAGE_HEADINGS,
     STEP_MS,
     account_for,
+    canvas_colours,
     fill_sign_in,
     keep_frames,
     main_text,
@@ -32,6 +33,7 @@ from tests.browser.conftest import (
     running_server,
     settle,
     sign_in,
+    sign_in_here,
     take_tour,
 )
 from tests.signin import make_users_file
@@ -156,9 +158,58 @@ def test_the_sign_in_form_loads_the_chart_libraries_out_of_sight(browser, server
                                                                timeout=STEP_MS)
     settle(page)
     for drawn, key in (('[data-testid="stPlotlyChart"]', charts.EARLY_KEY),
-                       ('[data-testid="stDeckGlJsonChart"]', deck.EARLY_KEY)):
+                       ('[data-testid="stDeckGlJsonChart"]', deck.SLOT_KEY)):
         assert page.locator(drawn).count() == 1 and not page.locator(drawn).is_visible()
-        assert page.locator(f".st-key-{key}").bounding_box() is None
+        assert takes_no_room(page.locator(f".st-key-{key}"))
+    assert page.locator(FAILURE).count() == 0
+    context.close()
+
+
+def takes_no_room(element) -> bool:
+    """Not laid out (display: none), or laid out wholly left of the page (the map's
+    slot keeps its size out of sight, components/map.py)."""
+    box = element.bounding_box()
+    return box is None or box["x"] + box["width"] <= 0
+
+
+def test_the_map_is_one_deck_from_the_sign_in_form_to_every_visit(browser, server, tmp_path):
+    """A map sent at a new place on the page is a new deck, and a new WebGL context
+    compiles every shader again (seconds a visit without a graphics card). The Map's
+    deck is the slot's (components/map.py): the canvas made behind the sign-in form
+    is the one each visit draws on, out of sight and taking no room on other pages,
+    and each visit opens on the Map's own view, not on the empty deck's."""
+    canvas = f".st-key-{deck.SLOT_KEY} canvas"
+    context = new_context(browser)
+    page = context.new_page()
+    page.goto(server.base)
+    page.get_by_role("button", name="Sign in").wait_for(timeout=STEP_MS)
+    page.locator(canvas).wait_for(state="attached", timeout=STEP_MS)
+    page.evaluate("(s) => { document.querySelector(s).__made = 'behind the form'; }", canvas)
+    sign_in_here(page, *account_for("committee"))
+
+    def made() -> list:
+        return page.evaluate("(s) => [...document.querySelectorAll(s)].map(c => c.__made)",
+                             canvas)
+
+    colours = []
+    for visit in ("map", "shelters", "map", "overview", "map", "referrals", "map", "evacuation",
+                  "map"):
+        open_nav_page(page, visit)
+        assert made() == ["behind the form"], visit
+        slot = page.locator(f".st-key-{deck.SLOT_KEY}")
+        if visit != "map":
+            assert not slot.is_visible() and takes_no_room(slot), visit
+            continue
+        # under the filters, above the legend: where the page draws it
+        filters = page.get_by_text("Vulnerability", exact=True).first.bounding_box()
+        legend = page.get_by_text("Facility load:", exact=False).first.bounding_box()
+        box = slot.bounding_box()
+        assert filters["y"] < box["y"] < box["y"] + box["height"] <= legend["y"]
+        shot = tmp_path / f"map-{len(colours)}.png"
+        page.screenshot(path=str(shot))
+        colours.append(canvas_colours(page, shot)[0])
+    # Its own view each time: the districts, counts and facilities, not an empty sea.
+    assert min(colours) > 0.8 * max(colours), colours
     assert page.locator(FAILURE).count() == 0
     context.close()
 
@@ -242,8 +293,8 @@ def test_a_page_url_opened_without_signing_in_shows_only_the_sign_in_form(browse
     assert page.get_by_role("textbox", name="Password").count() == 1
     for testid in ("stMetric", "stDataFrame", "stDeckGlJsonChart", "stException", "stTable",
                    "stAlertContentError"):
-        # but the empty map that loads deck.gl out of sight (components/map.py load_early)
-        shown = f'[data-testid="{testid}"]:not(.st-key-{deck.EARLY_KEY} *)'
+        # but the empty map that loads deck.gl out of sight (components/map.py's slot)
+        shown = f'[data-testid="{testid}"]:not(.st-key-{deck.SLOT_KEY} *)'
         assert page.locator(shown).count() == 0, testid
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == 0
     context.close()
