@@ -79,7 +79,8 @@ class Run:
     page: str
     role: str
     nats: str
-    kind: str  # "full" (page run) or "fragment" (the body alone: here, the refresh timer)
+    kind: str  # "full" (page run), "fragment" (the body alone: here, the refresh timer) or
+    # "refresh" (a whole run the refresh timer asked for: the Map, components/page.py live)
     ms: float
 
 
@@ -347,6 +348,9 @@ def read_runs(path: Path) -> list[Run]:
     return runs
 
 
+REFRESHES = ("fragment", "refresh")  # the runs of auto-refresh, by _log_timing's kinds
+
+
 def p95(values: list[float]) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
@@ -361,7 +365,7 @@ def report(runs: list[Run], sessions: dict[tuple, int], ready_at: float, clock_s
     for (page, role, nats), count in sorted(sessions.items()):
         mine = [r for r in runs if (r.page, r.role, r.nats) == (page, role, nats)]
         first = next((r for r in mine if r.kind == "full"), None)
-        warm = [r.ms for r in mine if r.kind == "fragment" and clock_start <= r.at <= clock_stop]
+        warm = [r.ms for r in mine if r.kind in REFRESHES and clock_start <= r.at <= clock_stop]
         all_warm += warm
         first_cell = (f"{first.ms:>8.0f}" + ("*" if first.at < ready_at else " ")
                       if first else f"{'-':>9}")
@@ -465,7 +469,7 @@ def main() -> None:
                     break
                 if time.time() >= next_note:
                     warm = [r for r in read_runs(timing_log)
-                            if r.kind == "fragment" and r.at >= clock_start]
+                            if r.kind in REFRESHES and r.at >= clock_start]
                     say(f"{len(warm)} refreshes so far, server {sampler.samples[-1][1]:.0f} MB")
                     next_note += 60
             clock_stop = time.time()

@@ -23,6 +23,7 @@ from dashboard.language import _
 from dashboard.store import cache, db
 
 AUTO_REFRESH_KEY = "auto_refresh"
+REFRESH_KEY = "refresh-run"  # set by the refresh timer of a page that runs whole
 
 
 def opened_as_a_script() -> None:
@@ -110,12 +111,13 @@ def live(context: Context, body: Callable[[Context, datetime], None],
                 body(context, _as_of(context, latest) if as_of_control else latest)
         except (db.DatabaseUnavailable, schema.SchemaMismatch) as exc:
             cannot_show(exc, every)
-        _log_timing(context, body, started)
+        _log_timing(context, body, started, refresh)
 
+    refresh = bool(st.session_state.pop(REFRESH_KEY, False))  # this run is the timer's
     if whole_runs:
         refreshing()
         if every:
-            reconnect_later(every)
+            reconnect_later(every, refresh=True)
     else:
         st.fragment(refreshing, run_every=every)()
 
@@ -136,29 +138,34 @@ def cannot_show(exc: Exception, every_s: int | None) -> None:
         st.error(f"{cannot} {again}", icon=":material/cloud_off:")
 
 
-def reconnect_later(every_s: int) -> None:
+def reconnect_later(every_s: int, refresh: bool = False) -> None:
     """After a full run stopped because the database did not answer, run the whole page
     again every `every_s` seconds until it does: a page never waits for a click to
-    come back."""
+    come back. With `refresh`, the refresh of a page that runs whole (`live`), which
+    the timing log tells from a reader's run."""
     @st.fragment(run_every=every_s)
     def retry() -> None:
         ctx = get_script_run_ctx()
         if ctx is not None and ctx.fragment_ids_this_run:  # the timer, not the first run
+            if refresh:
+                st.session_state[REFRESH_KEY] = True
             st.rerun()
 
     retry()
 
 
-def _log_timing(context: Context, body: Callable, started: float) -> None:
+def _log_timing(context: Context, body: Callable, started: float, refresh: bool) -> None:
     """For benchmarks/bench_sessions.py, which times auto-refresh as readers get it in
     a real browser: one line per run when SITROOM_TIMING_LOG names a file, nothing but
     a look-up otherwise. "fragment" is a run of the body alone (the refresh timer, or
-    a widget inside it); "full" a run of the whole page."""
+    a widget inside it); "refresh" a whole run the refresh timer asked for (a page
+    that runs whole, `live`); "full" any other run of the whole page."""
     log_path = config.get("SITROOM_TIMING_LOG")
     if not log_path:
         return
     ctx = get_script_run_ctx()
-    kind = "fragment" if ctx is not None and ctx.fragment_ids_this_run else "full"
+    kind = ("fragment" if ctx is not None and ctx.fragment_ids_this_run
+            else "refresh" if refresh else "full")
     page = getattr(getattr(body, "__code__", None), "co_filename", "?")
     viewer = context.viewer
     with open(log_path, "a", encoding="utf-8") as log:

@@ -246,6 +246,36 @@ def test_one_second_short_of_twelve_hours_the_page_still_refreshes(liaison_page,
     assert names_sent(refresh(liaison_page.page), liaison_page.names)
 
 
+@pytest.fixture
+def liaison_map(app, raw):
+    """A liaison signed in with the Map open, its points' tips naming nationals. The Map
+    refreshes as whole runs of the page (its deck is drawn outside any fragment,
+    components/map.py), which check the session as the other pages' fragments do."""
+    tab = sign_in_as(start(), "consular")
+    page = open_signed_in(tab, "map")
+    names = visible_names(raw, app, "ETH")
+    assert not page.exception
+    assert names_sent(page, names), "the map names nobody to begin with"
+    return SimpleNamespace(tab=tab, page=page, names=names)
+
+
+def test_a_refresh_of_the_map_of_a_session_that_holds_still_names_the_same(liaison_map):
+    before = names_sent(liaison_map.page, liaison_map.names)
+    again = refresh(liaison_map.page)  # the same AppTest, run again
+    assert not again.exception
+    assert names_sent(again, liaison_map.names) == before
+
+
+def test_past_twelve_hours_the_open_map_sends_no_names_at_its_next_refresh(
+        liaison_map, monkeypatch):
+    later(monkeypatch, auth.SESSION_MAX_S)
+    after = refresh(liaison_map.page)
+    assert not after.exception
+    assert names_sent(after, liaison_map.names) == []
+    assert not after.get("deck_gl_json_chart")
+    assert "12 hours" in texts(after)  # the refresh ran, and said why it shows nothing
+
+
 # --- the cookie: a random id the server checks --------------------------------------------
 
 def test_the_cookie_carries_nothing_but_a_random_session_id(app):
