@@ -276,7 +276,9 @@ def canvas_colours(page, shot: Path) -> list[int]:
     canvas cannot be read back from script once composited."""
     from PIL import Image
 
-    boxes = [c.bounding_box() for c in page.locator(f"{DECK} canvas").all()]
+    # on screen only: the map's empty deck waits out of sight on every page
+    # (components/map.py, the slot)
+    boxes = [c.bounding_box() for c in page.locator(f"{DECK} canvas >> visible=true").all()]
     boxes = [b for b in boxes if b and b["width"] > 100 and b["height"] > 100]
     if not boxes:
         return []
@@ -416,7 +418,7 @@ def screenshot(page, key: str, folder: Path, canvases: dict[str, list[int]]) -> 
     # deck.gl draws a moment after the page settles, later on a busy machine:
     # look again until the map shows or a generous deadline passes
     deadline = time.time() + STEP_MS / 1000
-    while (page.locator(DECK).count()
+    while (page.locator(f"{DECK} >> visible=true").count()
            and max(canvases[key] or [0]) <= 50 and time.time() < deadline):
         page.wait_for_timeout(1000)
         page.screenshot(path=str(shot), full_page=False)
