@@ -62,45 +62,40 @@ def content(context: Context, as_of) -> None:
         st.caption(_("Your consenting nationals only: {nationalities}").format(
             nationalities=", ".join(context.viewer.nationalities)))
     event = show(build_deck(people, layers, base, view, tiles=tiles))
-    with below():
-        under_the_map(context, as_of, people, layers, view, statuses, nationalities,
-                      vulnerabilities, event)
+    with below():  # the legend, notes and profile: under the deck
+        st.markdown(legend_html(people.mode, statuses, rounded=people.rounded,
+                                few_hidden=access.sees_person_level(context.viewer.role)),
+                    unsafe_allow_html=True)
 
+        for note in people.notes:  # made in English (cached): said in the reader's language
+            st.markdown(note.said())
+        said = [as_of_caption(as_of, earlier=people.as_of is not None),
+                _("Confidential facilities are never drawn.")]
+        if view.approximate:
+            said.append(_("District shapes are approximations built from district centres, not "
+                          "official boundaries."))
+        st.caption(" ".join(said))
+        if layers.unreadable_hazards:
+            unreadable = layers.unreadable_hazards
+            st.markdown(ngettext("{count} active hazard has an unreadable shape and is not drawn.",
+                                 "{count} active hazards have an unreadable shape and are not "
+                                 "drawn.", unreadable).format(count=language.number(unreadable)))
 
-def under_the_map(context: Context, as_of, people, layers, view, statuses, nationalities,
-                  vulnerabilities, event) -> None:
-    st.markdown(legend_html(people.mode, statuses, rounded=people.rounded,
-                            few_hidden=access.sees_person_level(context.viewer.role)),
-                unsafe_allow_html=True)
-
-    for note in people.notes:  # made in English (cached): said in the reader's language
-        st.markdown(note.said())
-    said = [as_of_caption(as_of, earlier=people.as_of is not None),
-            _("Confidential facilities are never drawn.")]
-    if view.approximate:
-        said.append(_("District shapes are approximations built from district centres, not "
-                      "official boundaries."))
-    st.caption(" ".join(said))
-    if layers.unreadable_hazards:
-        unreadable = layers.unreadable_hazards
-        st.markdown(ngettext("{count} active hazard has an unreadable shape and is not drawn.",
-                             "{count} active hazards have an unreadable shape and are not "
-                             "drawn.", unreadable).format(count=language.number(unreadable)))
-
-    place = picked_place((event or {}).get("selection"))
-    if place is not None:
-        note_filters(**place.as_audit())
-    if place is None:
-        st.subheader(_("Who the people matching the filters are"))
-    else:
-        # Translators: {place} is a district ("Matn district (P-code LB1101)") or a grid cell.
-        st.subheader(_("Who the people matching the filters are in {place}").format(
-            place=escape_markdown(place.label)))
-    narrowing = demography.Narrowing(tuple(statuses), tuple(nationalities), tuple(vulnerabilities),
-                                     area=place.pcode if place else None,
-                                     cell=place.cell if place else None)
-    show_profile(context, demography.profile(context.database, context.viewer, as_of, narrowing),
-                 "map")
+        place = picked_place((event or {}).get("selection"))
+        if place is not None:
+            note_filters(**place.as_audit())
+        if place is None:
+            st.subheader(_("Who the people matching the filters are"))
+        else:
+            # Translators: {place} is a district ("Matn district (P-code LB1101)") or a grid cell.
+            st.subheader(_("Who the people matching the filters are in {place}").format(
+                place=escape_markdown(place.label)))
+        narrowing = demography.Narrowing(tuple(statuses), tuple(nationalities),
+                                         tuple(vulnerabilities),
+                                         area=place.pcode if place else None,
+                                         cell=place.cell if place else None)
+        show_profile(context, demography.profile(context.database, context.viewer, as_of,
+                                                 narrowing), "map")
 
 
 def body(context: Context, as_of) -> None:
