@@ -170,15 +170,20 @@ def shows_the_form(at: AppTest) -> bool:
 
 # --- an open page outlives nothing ---------------------------------------------------------
 
-@pytest.fixture
-def liaison_page(app, raw):
-    """A liaison signed in, with My nationals open and listing names; the names it may see."""
+def liaison_on(app: str, raw, page_key: str) -> SimpleNamespace:
+    """A liaison signed in with `page_key` open and naming nationals; the names it may see."""
     tab = sign_in_as(start(), "consular")
-    page = open_signed_in(tab, "my_nationals")
+    page = open_signed_in(tab, page_key)
     names = visible_names(raw, app, "ETH")
     assert not page.exception
-    assert names_sent(page, names), "the page lists no names to begin with"
+    assert names_sent(page, names), f"{page_key} names nobody to begin with"
     return SimpleNamespace(tab=tab, page=page, names=names)
+
+
+@pytest.fixture
+def liaison_page(app, raw):
+    """A liaison signed in, with My nationals open and listing names."""
+    return liaison_on(app, raw, "my_nationals")
 
 
 def test_a_refresh_of_a_session_that_holds_still_lists_the_names(liaison_page):
@@ -251,12 +256,7 @@ def liaison_map(app, raw):
     """A liaison signed in with the Map open, its points' tips naming nationals. The Map
     refreshes as whole runs of the page (its deck is drawn outside any fragment,
     components/map.py), which check the session as the other pages' fragments do."""
-    tab = sign_in_as(start(), "consular")
-    page = open_signed_in(tab, "map")
-    names = visible_names(raw, app, "ETH")
-    assert not page.exception
-    assert names_sent(page, names), "the map names nobody to begin with"
-    return SimpleNamespace(tab=tab, page=page, names=names)
+    return liaison_on(app, raw, "map")
 
 
 def test_a_refresh_of_the_map_of_a_session_that_holds_still_names_the_same(liaison_map):
