@@ -291,6 +291,22 @@ def canvas_colours(page, shot: Path) -> list[int]:
     return result
 
 
+def still_canvas_colours(page, shot: Path) -> list[int]:
+    """`canvas_colours` once the canvases stopped changing: two screenshots half a second
+    apart that agree. A deck shown at a new size draws its old frame stretched (a blur of
+    colours) until its next frame, later on a busy machine."""
+    deadline = time.time() + STEP_MS / 1000
+    page.screenshot(path=str(shot))
+    colours = canvas_colours(page, shot)
+    while time.time() < deadline:
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shot))
+        before, colours = colours, canvas_colours(page, shot)
+        if colours == before:
+            break
+    return colours
+
+
 def visible_texts(page, selector: str) -> list[str]:
     return [e.inner_text().strip() for e in page.locator(selector).all() if e.is_visible()]
 

@@ -23,7 +23,6 @@ from tests.browser.conftest import (
     PAGE_HEADINGS,
     STEP_MS,
     account_for,
-    canvas_colours,
     fill_sign_in,
     keep_frames,
     main_text,
@@ -34,6 +33,7 @@ from tests.browser.conftest import (
     settle,
     sign_in,
     sign_in_here,
+    still_canvas_colours,
     take_tour,
 )
 from tests.signin import make_users_file
@@ -206,8 +206,7 @@ def test_the_map_is_one_deck_from_the_sign_in_form_to_every_visit(browser, serve
         box = slot.bounding_box()
         assert filters["y"] < box["y"] < box["y"] + box["height"] <= legend["y"]
         shot = tmp_path / f"map-{len(colours)}.png"
-        page.screenshot(path=str(shot))
-        colours.append(canvas_colours(page, shot)[0])
+        colours.append(still_canvas_colours(page, shot)[0])
     # Its own view each time: the districts, counts and facilities, not an empty sea.
     assert min(colours) > 0.8 * max(colours), colours
     assert page.locator(FAILURE).count() == 0
