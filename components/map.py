@@ -562,8 +562,12 @@ def close_slot() -> None:
         _draw(OfflineDeck(layers=[], map_provider=None,
                           views=[pdk.View(type="MapView", controller=False)]))
         # Out of sight and taking no room, but at its size: a deck shown again after
-        # none (display: none) opened some visits on its empty view, not the Map's.
-        st.html(f"<style>{_wrapper(SLOT_KEY)} {{position: absolute; left: -100000px; "
+        # none (display: none) opened some visits on its empty view, not the Map's. Its
+        # width is the page column's (made its containing block), so that showing or
+        # hiding it does not resize its drawing buffer: a fresh framebuffer, a third of
+        # a second without a graphics card, on every visit and every leave.
+        st.html(f"<style>{_column(SLOT_KEY)} {{position: relative;}} "
+                f"{_wrapper(SLOT_KEY)} {{position: absolute; left: -100000px; "
                 "width: 100%; visibility: hidden;}</style>")
 
 
@@ -586,6 +590,11 @@ def show(deck: pdk.Deck) -> Any:
 
 def _wrapper(key: str) -> str:
     return f'[data-testid="stLayoutWrapper"]:has(> .st-key-{key})'
+
+
+def _column(key: str) -> str:
+    """The page column the keyed container's wrapper is in (no :has in a :has)."""
+    return f'[data-testid="stVerticalBlock"]:has(> [data-testid="stLayoutWrapper"] > .st-key-{key})'
 
 
 def below():

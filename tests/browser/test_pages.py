@@ -176,8 +176,9 @@ def test_the_map_is_one_deck_from_the_sign_in_form_to_every_visit(browser, serve
     """A map sent at a new place on the page is a new deck, and a new WebGL context
     compiles every shader again (seconds a visit without a graphics card). The Map's
     deck is the slot's (components/map.py): the canvas made behind the sign-in form
-    is the one each visit draws on, out of sight and taking no room on other pages,
-    and each visit opens on the Map's own view, not on the empty deck's."""
+    is the one each visit draws on, out of sight and taking no room on other pages but
+    at the same size, and each visit opens on the Map's own view, not on the empty
+    deck's."""
     canvas = f".st-key-{deck.SLOT_KEY} canvas"
     context = new_context(browser)
     page = context.new_page()
@@ -191,11 +192,14 @@ def test_the_map_is_one_deck_from_the_sign_in_form_to_every_visit(browser, serve
         return page.evaluate("(s) => [...document.querySelectorAll(s)].map(c => c.__made)",
                              canvas)
 
-    colours = []
+    colours, widths = [], {}
     for visit in ("map", "shelters", "map", "overview", "map", "referrals", "map", "evacuation",
                   "map"):
         open_nav_page(page, visit)
         assert made() == ["behind the form"], visit
+        # its drawing buffer the same size shown and hidden: a new one is a third of a
+        # second without a graphics card, each way
+        widths[visit] = page.evaluate("(s) => document.querySelector(s).width", canvas)
         slot = page.locator(f".st-key-{deck.SLOT_KEY}")
         if visit != "map":
             assert not slot.is_visible() and takes_no_room(slot), visit
@@ -209,6 +213,7 @@ def test_the_map_is_one_deck_from_the_sign_in_form_to_every_visit(browser, serve
         colours.append(still_canvas_colours(page, shot)[0])
     # Its own view each time: the districts, counts and facilities, not an empty sea.
     assert min(colours) > 0.8 * max(colours), colours
+    assert len(set(widths.values())) == 1, widths
     assert page.locator(FAILURE).count() == 0
     context.close()
 
