@@ -534,10 +534,10 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: M
 # sent at a new place on the page; a new context compiles every shader again, which on
 # a machine without a GPU (software WebGL) held a Map visit up for 1 to 2 s. So the map
 # lives in one place on every run: the slot app.py opens first on the page. The Map page
-# draws its deck there; every other run an empty deck, out of sight, with no layer (no
-# data stays in the browser) and fetching nothing. The same element at the same place is
-# the same deck and context, from the sign-in form (where deck.gl's 3 MB script loads
-# while the reader types) to every later visit of the Map.
+# draws its deck there; every other run an empty deck, out of sight, with made-up shapes
+# only (`primers`: no data stays in the browser) and fetching nothing. The same element
+# at the same place is the same deck and context, from the sign-in form (where deck.gl's
+# 3 MB script loads while the reader types) to every later visit of the Map.
 SLOT_KEY, BELOW_KEY, DECK_KEY = "map-slot", "map-below", "map-deck"
 _run = threading.local()
 
@@ -559,7 +559,7 @@ def close_slot() -> None:
         # A view of its own, not the Map's: Streamlit keeps a deck's view while only its
         # opening view changes, but opens it afresh when its views change, so the next
         # visit of the Map opens on its own view as before.
-        _draw(OfflineDeck(layers=[], map_provider=None,
+        _draw(OfflineDeck(layers=primers(), map_provider=None,
                           views=[pdk.View(type="MapView", controller=False)]))
         # Out of sight and taking no room, but at its size: a deck shown again after
         # none (display: none) opened some visits on its empty view, not the Map's. Its
@@ -569,6 +569,38 @@ def close_slot() -> None:
         st.html(f"<style>{_column(SLOT_KEY)} {{position: relative;}} "
                 f"{_wrapper(SLOT_KEY)} {{position: absolute; left: -100000px; "
                 "width: 100%; visibility: hidden;}</style>")
+
+
+# A made-up shape at the empty deck's centre (its view opens on 0° 0°), large enough to
+# cover pixels there: a program is compiled for what it draws, not for what it clips.
+_PRIMER = {"position": [0.0, 0.0], "polygon": [[-20, -20], [20, -20], [20, 20], [-20, 20]],
+           "text": "0", "color": [0, 0, 0, 255], "fill": [0, 0, 0, 255],
+           "line": [0, 0, 0, 255], "tip": ""}
+
+
+def primers() -> list[pdk.Layer]:
+    """Each kind of layer the Map draws, as its builder makes it, with the made-up shape
+    for data: drawn by the empty deck out of sight (behind the sign-in form first), so
+    that the browser compiles their programs and the labels' font atlas while nobody
+    waits, not on the first visit of the Map (seconds without a graphics card). About
+    no person and no place."""
+    none = pd.DataFrame()
+    shape = {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [_PRIMER["polygon"]]}}]}
+    layers = [
+        pdk.Layer("GeoJsonLayer", id="land", data=shape, filled=True,
+                  get_fill_color=rgba(LAND), stroked=True, get_line_color=rgba(BORDER),
+                  line_width_min_pixels=1, pickable=False),
+        facility_layer(none), hazard_layer(none), post_layer(none),
+        text_layer("labels", [], size=DISTRICT_LABEL_SIZE, boxed=True),
+        text_layer("names", [], size=DISTRICT_LABEL_SIZE),
+    ]
+    for layer in layers:
+        if layer.type != "GeoJsonLayer":
+            layer.data = [_PRIMER]
+        layer.id = f"primer-{layer.id}"
+    return layers
 
 
 def show(deck: pdk.Deck) -> Any:

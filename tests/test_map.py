@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
+from components import map as deck
 from dashboard import config
 from dashboard.contract import labels
 from dashboard.figures import geo
@@ -205,10 +206,33 @@ deck.close_slot()
 """
 
 
+def made_up_only(spec: dict) -> bool:
+    """Whether a deck holds only one made-up shape a layer, at 0° 0° and at most 20°
+    from it, with no name and no tip (components/map.py primers): nothing about anyone
+    or anywhere."""
+    for lyr in spec["layers"]:
+        data = lyr["data"]
+        rows = [f["geometry"] | f["properties"] for f in data["features"]] \
+            if isinstance(data, dict) else data
+        if len(rows) != 1 or not lyr["id"].startswith("primer-"):
+            return False
+        row = rows[0]
+        numbers = re.findall(r"-?\d+(?:\.\d+)?", json.dumps(
+            [row.get(k) for k in ("position", "polygon", "coordinates")]))
+        if any(abs(float(n)) > 20 for n in numbers) or row.get("tip") or \
+                row.get("text", "0") != "0" or set(row) - PRIMER_KEYS:
+            return False
+    return True
+
+
+PRIMER_KEYS = {"position", "polygon", "text", "color", "fill", "line", "tip", "type",
+               "coordinates"}
+
+
 def test_the_map_and_every_other_run_draw_one_deck_in_one_place():
     """The deck the Map draws and the empty one of every other run are one element (one
     id, first on the page): in the browser, one deck and one WebGL context for the
-    session. The empty one holds no layer and fetches no base map."""
+    session. The empty one holds nothing but made-up shapes and fetches no base map."""
     at = AppTest.from_string(SLOT_RUN, default_timeout=60)
     at.session_state["map"] = True
     at.run()
@@ -222,8 +246,22 @@ def test_the_map_and_every_other_run_draw_one_deck_in_one_place():
     assert len(empty) == 1 and empty[0].proto.id == first_id
     assert at.main.children[0].get("deck_gl_json_chart")
     spec = json.loads(empty[0].proto.json)
-    assert spec["layers"] == [] and spec.get("mapProvider") is None
+    assert made_up_only(spec) and spec.get("mapProvider") is None
     assert not at.exception
+
+
+def test_the_empty_deck_primes_every_kind_of_layer_the_map_draws(db_url):
+    """The browser compiles a kind of layer's programs the first time it draws one: the
+    empty deck (behind the sign-in form, and out of sight on every other page) draws
+    each kind the Map does, for every role and mode, so the first visit of the Map
+    compiles nothing."""
+    drawn = set()
+    for role, nats in (("committee", None), ("coordinator", None), ("consular", ["ETH"])):
+        _, spec = spec_of(open_page(db_url, "map", role, nats))
+        drawn |= {(lyr["@@type"], bool(lyr.get("background"))) for lyr in spec["layers"]}
+    primed = {(lyr.type, bool(getattr(lyr, "background", False))) for lyr in deck.primers()}
+    kinds = {"PolygonLayer": "GeoJsonLayer"}  # both draw filled polygons and their outline
+    assert {(kinds.get(t, t), b) for t, b in drawn} <= primed
 
 
 @pytest.mark.parametrize("role", ["committee", "coordinator"])
