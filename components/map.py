@@ -585,22 +585,18 @@ def primers() -> list[pdk.Layer]:
     waits, not on the first visit of the Map (seconds without a graphics card). About
     no person and no place."""
     none = pd.DataFrame()
+    built = [facility_layer(none), hazard_layer(none), post_layer(none),
+             text_layer("labels", [], size=DISTRICT_LABEL_SIZE, boxed=True),
+             text_layer("names", [], size=DISTRICT_LABEL_SIZE)]
+    for layer in built:
+        layer.data, layer.id = [_PRIMER], f"primer-{layer.id}"
     shape = {"type": "FeatureCollection", "features": [{
         "type": "Feature", "properties": {},
         "geometry": {"type": "Polygon", "coordinates": [_PRIMER["polygon"]]}}]}
-    layers = [
-        pdk.Layer("GeoJsonLayer", id="land", data=shape, filled=True,
-                  get_fill_color=rgba(LAND), stroked=True, get_line_color=rgba(BORDER),
-                  line_width_min_pixels=1, pickable=False),
-        facility_layer(none), hazard_layer(none), post_layer(none),
-        text_layer("labels", [], size=DISTRICT_LABEL_SIZE, boxed=True),
-        text_layer("names", [], size=DISTRICT_LABEL_SIZE),
-    ]
-    for layer in layers:
-        if layer.type != "GeoJsonLayer":
-            layer.data = [_PRIMER]
-        layer.id = f"primer-{layer.id}"
-    return layers
+    land = pdk.Layer("GeoJsonLayer", id="primer-land", data=shape, filled=True,
+                     get_fill_color=rgba(LAND), stroked=True, get_line_color=rgba(BORDER),
+                     line_width_min_pixels=1, pickable=False)
+    return [land, *built]
 
 
 def show(deck: pdk.Deck) -> Any:
