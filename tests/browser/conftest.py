@@ -31,6 +31,7 @@ from dashboard.rules.auth import COOKIE_NAME
 from tests.browser.driving import (  # noqa: F401
     CHROMIUM_ARGS,
     fill_sign_in,
+    load,
     main_text,
     open_nav_page,
     settle,
@@ -215,8 +216,7 @@ def new_context(browser, draw_maps: bool = True):
 
 
 def sign_in(page, base: str, username: str, password: str) -> None:
-    page.goto(base)
-    settle(page)
+    load(page, base)
     sign_in_here(page, username, password)
 
 
@@ -401,8 +401,7 @@ def _tour_in_one_tab(browser, server: Server, accounts: list[tuple[str, str]], r
     elsewhere: list[str] = []
     page.on("request", lambda request: elsewhere.append(request.url)
             if not request.url.startswith((server.base, "data:", "blob:")) else None)
-    page.goto(server.base)
-    settle(page)
+    load(page, server.base)
     folder = SCREENSHOTS / role
     folder.mkdir(parents=True, exist_ok=True)
     pages = access.pages_for(role)

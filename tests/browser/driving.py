@@ -35,6 +35,15 @@ def settle(page, quiet_ms: int = 600, timeout_s: float = 90) -> None:
     raise AssertionError(f"the app kept running for more than {timeout_s:.0f} s")
 
 
+def load(page, url: str, quiet_ms: int = 600) -> None:
+    """Open `url` and wait for its first run to have drawn either the sign-in form or
+    the pages' links, then for the app to settle: on a busy machine a new page can sit
+    idle, not yet run, for longer than any quiet spell `settle` waits for."""
+    page.goto(url)
+    page.locator('input[type="password"], [data-testid="stSidebarNavLink"]').first.wait_for()
+    settle(page, quiet_ms=quiet_ms)
+
+
 def fill_sign_in(page, username: str, password: str) -> None:
     """Type the name and password and press Sign in, as a person would: a rerun that
     redraws the form while the page is still starting empties the fields, and a

@@ -15,6 +15,7 @@ from dashboard.tools import catalogs
 from tests.browser.conftest import (
     SCREENSHOTS,
     account_for,
+    load,
     new_context,
     open_nav_page,
     settle,
@@ -49,8 +50,7 @@ def test_arabic_reads_right_to_left_with_arabic_page_names(browser, server):
     try:
         name, password = account_for("coordinator")
         sign_in(page, server.base, name, password)
-        page.goto(f"{server.base}/?lang=ar")  # a new session, signed in by its cookie
-        settle(page)
+        load(page, f"{server.base}/?lang=ar")  # a new session, signed in by its cookie
         assert _direction(page) == ("rtl", "ar")
         expected = [arabic(access.PAGES[key].title) for key in access.pages_for("coordinator")]
         assert _nav(page) == expected
@@ -115,8 +115,7 @@ def test_every_page_in_the_pseudo_language_shows_no_word_outside_the_markers(
     page = context.new_page()
     try:
         sign_in(page, server.base, *account_for(role))
-        page.goto(f"{server.base}/?lang={language.PSEUDO}")
-        settle(page)
+        load(page, f"{server.base}/?lang={language.PSEUDO}")
         found = {}
         for key in access.pages_for(role):
             open_nav_page(page, key)

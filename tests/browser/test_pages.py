@@ -25,6 +25,7 @@ from tests.browser.conftest import (
     account_for,
     fill_sign_in,
     keep_frames,
+    load,
     main_text,
     new_context,
     open_nav_page,
@@ -254,10 +255,9 @@ def test_signing_out_revokes_the_cookie_on_the_server(browser, server):
     replay = new_context(browser)
     replay.add_cookies(cookies)
     other = replay.new_page()
-    other.goto(server.base)
     # the cookie is read on the page's first run (its only one, tested above): quiet
     # for 2 s after it, nothing more is coming
-    settle(other, quiet_ms=2000)
+    load(other, server.base, quiet_ms=2000)
     assert other.get_by_role("textbox", name="Password").count() == 1
     assert other.get_by_role("button", name="Sign out").count() == 0
     assert other.locator('[data-testid="stMetric"]').count() == 0
@@ -268,8 +268,7 @@ def test_signing_out_revokes_the_cookie_on_the_server(browser, server):
 def test_five_failures_lock_the_account_and_it_unlocks_by_itself(browser, server):
     context = new_context(browser)
     page = context.new_page()
-    page.goto(server.base)
-    settle(page)
+    load(page, server.base)
     for _ in range(MAX_FAILURES):
         fill_sign_in(page, "lockme", "not-the-password")
     assert "locked for 15 more minutes" in main_text(page)
