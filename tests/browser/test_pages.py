@@ -219,6 +219,48 @@ def test_the_map_is_one_deck_from_the_sign_in_form_to_every_visit(browser, serve
     context.close()
 
 
+def _messages(frames: list[bytes]) -> list:
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    return [ForwardMsg.FromString(frame) for frame in frames]
+
+
+def _decks(messages: list) -> list:
+    """The messages that carry a whole map (a deck's JSON)."""
+    return [m for m in messages if m.WhichOneof("type") == "delta"
+            and m.delta.WhichOneof("type") == "new_element"
+            and m.delta.new_element.WhichOneof("type") == "deck_gl_json_chart"]
+
+
+def test_coming_back_to_a_page_does_not_fetch_its_large_elements_again(browser, server,
+                                                                      tmp_path):
+    """The browser keeps what it was sent: back on the Map after four other pages, the
+    server sends a reference to the map it drew before, not the map again (at a
+    million people, half a megabyte a visit), and the map is drawn from it."""
+    context = new_context(browser)
+    page = context.new_page()
+    frames: list[bytes] = []
+    keep_frames(page, frames)
+    sign_in(page, server.base, *account_for("committee"))
+    frames.clear()
+    open_nav_page(page, "map")
+    sent = [m for m in _decks(_messages(frames)) if '"primer-' not in
+            m.delta.new_element.deck_gl_json_chart.json]
+    assert len(sent) == 1, "the Map's deck, sent whole on the first visit"
+    first = still_canvas_colours(page, tmp_path / "map-first.png")[0]
+    for visit in ("shelters", "referrals", "evacuation", "overview"):
+        open_nav_page(page, visit)
+    frames.clear()
+    open_nav_page(page, "map")
+    back = _messages(frames)
+    assert not [m for m in _decks(back) if m.hash == sent[0].hash], "the map sent again"
+    assert sent[0].hash in [m.ref_hash for m in back], "no reference to the map sent before"
+    again = still_canvas_colours(page, tmp_path / "map-again.png")[0]
+    assert again > 0.8 * first, (first, again)
+    assert page.locator(FAILURE).count() == 0
+    context.close()
+
+
 def test_a_page_outside_the_role_cannot_be_reached_by_its_url(browser, server):
     context = new_context(browser)
     page = context.new_page()
