@@ -60,18 +60,21 @@ def test_each_role_opens_every_page_of_its_own_and_no_other(browser, server, rol
     assert not tour.elsewhere, f"the browser asked another site for {tour.elsewhere[:5]}"
 
 
-def full_runs(frames: list[bytes]) -> int:
-    """How many runs of the whole app the server finished among websocket frames (each
-    frame is one of Streamlit's ForwardMsg; a fragment's own run ends otherwise)."""
+def _messages(frames: list[bytes]) -> list:
+    """The websocket frames as Streamlit's messages (each frame is one ForwardMsg)."""
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    done = 0
-    for frame in frames:
-        msg = ForwardMsg()
-        msg.ParseFromString(frame)
-        done += (msg.WhichOneof("type") == "script_finished"
-                 and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY)
-    return done
+    return [ForwardMsg.FromString(frame) for frame in frames]
+
+
+def full_runs(frames: list[bytes]) -> int:
+    """How many runs of the whole app the server finished among websocket frames (a
+    fragment's own run ends otherwise)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    return sum(m.WhichOneof("type") == "script_finished"
+               and m.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY
+               for m in _messages(frames))
 
 
 def test_the_first_sign_in_after_a_start_takes_one_press_and_one_run(browser, sqlite_url,
@@ -122,9 +125,7 @@ def test_a_page_address_asked_first_after_a_start_shows_the_sign_in_form(browser
     with running_server(sqlite_url, tmp_path, make_users_file(tmp_path)) as fresh:
         context = new_context(browser, draw_maps=False)
         page = context.new_page()
-        page.goto(f"{fresh.base}/shelters")
-        page.get_by_role("textbox", name="User name").wait_for(timeout=STEP_MS)
-        settle(page)
+        load(page, f"{fresh.base}/shelters")
         assert page.locator('[data-testid="stSidebarNavLink"]').count() == 0
         assert page.get_by_role("button", name="Sign in").count() == 1
         context.close()
@@ -217,12 +218,6 @@ def test_the_map_is_one_deck_from_the_sign_in_form_to_every_visit(browser, serve
     assert len(set(widths.values())) == 1, widths
     assert page.locator(FAILURE).count() == 0
     context.close()
-
-
-def _messages(frames: list[bytes]) -> list:
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    return [ForwardMsg.FromString(frame) for frame in frames]
 
 
 def _decks(messages: list) -> list:
@@ -331,10 +326,7 @@ def test_a_page_url_opened_without_signing_in_shows_only_the_sign_in_form(browse
                                                                             key):
     context = new_context(browser)
     page = context.new_page()
-    page.goto(f"{server.base}/{key.replace('_', '-')}")
-    # on a busy machine the page can sit idle a moment before its first run draws it
-    page.get_by_role("textbox", name="Password").wait_for()
-    settle(page)
+    load(page, f"{server.base}/{key.replace('_', '-')}")
     assert page.get_by_role("textbox", name="Password").count() == 1
     for testid in ("stMetric", "stDataFrame", "stDeckGlJsonChart", "stException", "stTable",
                    "stAlertContentError"):
