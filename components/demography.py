@@ -7,7 +7,7 @@ import streamlit as st
 
 from components import charts
 from components.session import Context
-from components.tables import export, table
+from components.tables import export, small_table
 from dashboard.contract import labels
 from dashboard.figures import demography, palette
 from dashboard.language import _
@@ -22,13 +22,13 @@ def show_profile(context: Context, profile: demography.Profile, key: str) -> Non
             profile.by_age_sex, "band", list(demography.SEXES), palette.SEX,
             title=_("People by age and sex"), labels=labels.COLUMNS),
             key=f"{key}-age-sex")
-        table(profile.by_age_sex)
+        small_table(profile.by_age_sex)
         export(context, profile.by_age_sex, f"{key}-by-age-and-sex")
     with tags:
         charts.show(charts.category_bars(
             profile.by_vulnerability, "tag", "persons", {},
             title=_("People with each vulnerability")), key=f"{key}-vulnerability")
-        table(profile.by_vulnerability)
+        small_table(profile.by_vulnerability)
         export(context, profile.by_vulnerability, f"{key}-by-vulnerability")
     notes = [_("Age in the year of the figures, from the year of birth. A person with "
                "several vulnerabilities counts under each.")]

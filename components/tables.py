@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from components import projector
+from components.charts import escape_markdown
 from components.session import Context, current_page, current_view, note_rows
 from dashboard import language
 from dashboard.contract import labels
@@ -53,6 +54,21 @@ def table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
     if language.right_to_left():  # read from the right: the first column on the right
         kwargs["column_order"] = list(reversed(kwargs.get("column_order") or frame.columns))
     st.dataframe(readable(frame, codes), column_config=config, **kwargs)
+
+
+def small_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None) -> None:
+    """A table of a few rows, shown whole as the page's own text (st.table) rather than
+    a data grid: nothing to scroll on a projector, read out by a screen reader, and no
+    grid sizing itself once the browser is free (a grid is first drawn 52 px wide and
+    widened to its column a moment later: on the Map, up to a second after the page,
+    behind the map's first drawing). Headings and codes in words as `table`; every cell
+    escaped, as st.table renders Markdown."""
+    shown = readable(frame, codes)
+    shown = pd.DataFrame({escape_markdown(labels.heading(str(c))): shown[c].map(escape_markdown)
+                          for c in shown.columns})
+    if language.right_to_left():  # read from the right: the first column on the right
+        shown = shown[list(reversed(shown.columns))]
+    st.table(shown, hide_index=True)
 
 
 def person_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,

@@ -9,6 +9,9 @@ context that app.py would have set. Pages draw their own head for this reason.
 
 from __future__ import annotations
 
+import html
+
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from components.session import KEY, Context
@@ -51,3 +54,26 @@ def texts(at: AppTest) -> str:
                                   "markdown", "title")
              for e in getattr(at, kind)]
     return "\n".join(str(p) for p in parts)
+
+
+def _walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _walk(child)
+
+
+def shown_tables(at: AppTest) -> list[pd.DataFrame]:
+    """Every table the page shows, in page order: a data grid's frame, and a static
+    table's (components.tables.small_table) as the browser shows it, under its
+    headings, with its cells' character references read as the browser reads them."""
+    found = []
+    for node in _walk(at._tree):
+        kind = getattr(node, "type", "")
+        if kind in ("dataframe", "arrow_data_frame"):
+            found.append(node.value)
+        elif kind == "table":
+            frame = node.value
+            found.append(pd.DataFrame({html.unescape(str(c)): frame[c].map(
+                lambda v: html.unescape(v) if isinstance(v, str) else v)
+                for c in frame.columns}))
+    return found

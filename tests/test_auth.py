@@ -20,7 +20,7 @@ from components import signin
 from dashboard import config
 from dashboard.rules import auth
 from dashboard.rules.auth import MAX_FAILURES, SESSION_MAX_S, WINDOW_S, AuthStore
-from tests.apptest import open_page, start, texts
+from tests.apptest import open_page, shown_tables, start, texts
 from tests.signin import ACCOUNTS, make_users_file, sign_in, sign_in_as, use_users
 from tests.test_map import made_up_only
 
@@ -241,7 +241,7 @@ def test_nothing_is_shown_before_sign_in(app):
     at = start()
     assert not at.exception
     assert [t.label for t in at.text_input] == ["User name", "Password"]
-    assert not at.metric and not at.dataframe
+    assert not at.metric and not shown_tables(at)
     assert "demo-committee" not in texts(at) and not at.table  # no demo accounts off the demo
 
 
@@ -351,7 +351,7 @@ def test_a_missing_or_malformed_users_file_closes_sign_in_with_a_message(
     at = start()
     assert not at.exception
     assert str(path) in texts(at) and message in texts(at)
-    assert not at.text_input and not at.metric and not at.dataframe
+    assert not at.text_input and not at.metric and not shown_tables(at)
 
 
 def test_a_default_cookie_key_closes_sign_in(app, monkeypatch):
@@ -409,7 +409,7 @@ def test_the_audit_page_lists_views_newest_first_and_filters_them(app, own_audit
 def test_only_the_admin_opens_the_audit_page(app, role):
     at = open_page(app, "audit", role, ["ETH"] if role == "consular" else None)
     assert "cannot open this page" in texts(at)
-    assert not at.dataframe
+    assert not shown_tables(at)
 
 
 # --- attacks: names that fill the store, Markdown in a full name --------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from dashboard.contract import labels, vocab
 from dashboard.rules import access
-from tests.apptest import open_page
+from tests.apptest import open_page, shown_tables
 
 
 def vocabularies() -> dict[str, dict[str, str]]:
@@ -45,8 +45,7 @@ RAW = {code for codes, words in labels.VOCABULARIES.values() for code in codes
 def shown_words(at) -> list[str]:
     """Every cell of every table and every category, series and text of every chart."""
     out = []
-    for table in at.dataframe:
-        frame = table.value
+    for frame in shown_tables(at):
         if isinstance(frame, pd.DataFrame):
             for column in frame.columns:
                 if frame[column].dtype == object or str(frame[column].dtype).startswith("str"):
@@ -82,7 +81,7 @@ def test_no_page_shows_a_raw_code_or_none(sqlite_url, monkeypatch, role, nats):
             continue
         at = open_page(sqlite_url, page, role, nats, scenario=2 if page == "drill" else 1)
         assert not at.exception, (page, at.exception)
-        assert at.dataframe or at.get("plotly_chart") or at.get("deck_gl_json_chart"), \
+        assert shown_tables(at) or at.get("plotly_chart") or at.get("deck_gl_json_chart"), \
             f"{page} showed no table, chart or map to read"
         words = shown_words(at)
         raw = sorted({w for w in words if w in RAW})

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from dashboard.contract import labels, vocab
 from dashboard.figures import people
 from dashboard.rules.access import Viewer
-from tests.apptest import metric, open_page, texts
+from tests.apptest import metric, open_page, shown_tables, texts
 from tests.conftest import opened
 from tests.downloads import served_files
 
@@ -109,7 +109,7 @@ def test_page_refuses_other_roles(sqlite_url, monkeypatch, role):
     at = open_page(sqlite_url, "my_nationals", role)
     assert not at.exception
     assert "cannot open this page" in texts(at)
-    assert not at.dataframe
+    assert not shown_tables(at)
 
 
 def test_page_shows_the_capped_list_and_exports_exactly_it(sqlite_url, raw, monkeypatch):

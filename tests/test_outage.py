@@ -25,7 +25,7 @@ from dashboard.figures.scenarios import list_scenarios
 from dashboard.rules.access import Viewer
 from dashboard.store import cache, db
 from dashboard.store.facts import SharedFacts
-from tests.apptest import page_app, texts
+from tests.apptest import page_app, shown_tables, texts
 from tests.conftest import reader_url
 from tests.proxy import TcpProxy
 from tests.test_my_nationals import visible
@@ -150,8 +150,8 @@ def shown(at) -> dict:
     """What a page showed a reader: its tiles, tables and charts."""
     return {
         "tiles": [(m.label, m.value) for m in at.metric],
-        "tables": [e.value.to_csv() if isinstance(e.value, pd.DataFrame) else str(e.value)
-                   for e in at.dataframe],
+        "tables": [t.to_csv() if isinstance(t, pd.DataFrame) else str(t)
+                   for t in shown_tables(at)],
         "charts": [e.proto.spec for e in at.get("plotly_chart")],
         "maps": [e.proto.json for e in at.get("deck_gl_json_chart")],
     }

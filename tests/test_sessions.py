@@ -32,7 +32,7 @@ from streamlit.testing.v1 import AppTest
 from components import signin
 from components.session import KEY as CONTEXT_KEY
 from dashboard.rules import auth
-from tests.apptest import APP, page_app, start, texts
+from tests.apptest import APP, page_app, shown_tables, start, texts
 from tests.signin import ACCOUNTS, make_users_file, sign_in_as, use_users
 
 LIBRARY_KEYS = ("authentication_status", "username", "name", "roles", "email", "logout")
@@ -422,7 +422,7 @@ def test_a_forged_foreign_or_malformed_cookie_shows_the_sign_in_form(app, browse
     at = start()
     assert not at.exception, at.exception
     assert shows_the_form(at)
-    assert not at.metric and not at.dataframe
+    assert not at.metric and not shown_tables(at)
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
