@@ -62,13 +62,22 @@ def small_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = N
     grid sizing itself once the browser is free (a grid is first drawn 52 px wide and
     widened to its column a moment later: on the Map, up to a second after the page,
     behind the map's first drawing). Headings and codes in words as `table`; every cell
-    escaped, as st.table renders Markdown."""
+    escaped, as st.table renders Markdown. The first column names the rows; the others
+    hold figures, aligned on the right to be compared down a column. Its columns keep
+    their order in a language read from the right: the browser lays an HTML table out
+    in the page's direction, first column on the right (a grid is drawn on a canvas,
+    whose columns `table` reverses)."""
     shown = readable(frame, codes)
-    shown = pd.DataFrame({escape_markdown(labels.heading(str(c))): shown[c].map(escape_markdown)
-                          for c in shown.columns})
-    if language.right_to_left():  # read from the right: the first column on the right
-        shown = shown[list(reversed(shown.columns))]
-    st.table(shown, hide_index=True)
+    # over the alignment Streamlit sets on each cell; figures read left to right ("<5"
+    # is not mirrored into "5>" on a page read from the right), as the metric tiles
+    st.html(f"<style>{_FIGURES} {{text-align: right !important; direction: ltr;}}</style>")
+    st.table(pd.DataFrame({escape_markdown(labels.heading(str(c))): shown[c].map(escape_markdown)
+                           for c in shown.columns}), hide_index=True)
+
+
+# The figure cells of every static table (small_table's): all but the first column.
+_FIGURES = ('[data-testid="stTable"] td:not(:first-child), '
+            '[data-testid="stTable"] th:not(:first-child)')
 
 
 def person_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,

@@ -57,6 +57,11 @@ def test_arabic_reads_right_to_left_with_arabic_page_names(browser, server):
         sidebar = page.locator('[data-testid="stSidebar"]').bounding_box()
         main = page.locator('[data-testid="stMain"]').bounding_box()
         assert sidebar["x"] > main["x"], "the sidebar is on the right"
+        # the people's profile, an HTML table: laid out from the right by the browser
+        headings = page.locator('[data-testid="stTable"]').first.locator("th")
+        from_right = sorted(((h.bounding_box()["x"], h.inner_text().strip())
+                             for h in headings.all()), reverse=True)
+        assert from_right[0][1] == arabic("Age"), from_right
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "arabic-overview.png"))
 
