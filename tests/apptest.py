@@ -56,10 +56,11 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-def _walk(node):
+def walk(node):
+    """A page's element tree, depth first in page order (AppTest's `_tree`)."""
     yield node
     for child in getattr(node, "children", {}).values():
-        yield from _walk(child)
+        yield from walk(child)
 
 
 def shown_tables(at: AppTest) -> list[pd.DataFrame]:
@@ -67,7 +68,7 @@ def shown_tables(at: AppTest) -> list[pd.DataFrame]:
     table's (components.tables.small_table) as the browser shows it, under its
     headings, with its cells' character references read as the browser reads them."""
     found = []
-    for node in _walk(at._tree):
+    for node in walk(at._tree):
         kind = getattr(node, "type", "")
         if kind in ("dataframe", "arrow_data_frame"):
             found.append(node.value)

@@ -32,7 +32,7 @@ from sqlalchemy import create_engine, text
 from components.charts import escape_markdown, escape_plotly
 from dashboard.rules import access
 from dashboard.store.db import sql
-from tests.apptest import open_page
+from tests.apptest import open_page, walk
 
 LINK = '<a href="https://evil.example/x">x</a>'
 BOLD = "<b>bold</b>"
@@ -89,12 +89,6 @@ def hostile_url(sqlite_url, tmp_path_factory) -> str:
                  "off": seq * 3600, "at": at, "detail": HOSTILE})
     engine.dispose()
     return url
-
-
-def walk(node):
-    yield node
-    for child in getattr(node, "children", {}).values():
-        yield from walk(child)
 
 
 def strings(value):
