@@ -133,8 +133,10 @@ WATCH_JS = """(() => {
   const b = window.__bench = {click: 0, last: 0, ran: false, idle: null, title: null,
                               changes: 0};
   const state = () => document.querySelector('.stApp')?.getAttribute('data-test-script-state');
+  // An alert's icon has a test id of its own (stAlertDynamicIcon), not stIconMaterial.
   const counting = () => [...document.querySelectorAll(
-    '[data-testid="stMain"] [data-testid="stIconMaterial"]')]
+    '[data-testid="stMain"] [data-testid="stAlertDynamicIcon"], '
+    + '[data-testid="stMain"] [data-testid="stIconMaterial"]')]
     .some(i => i.textContent === 'hourglass_top');
   b.titled = () => !!b.title && [...document.querySelectorAll('[data-testid="stMain"] h1')]
     .some(h => h.textContent.includes(b.title));
