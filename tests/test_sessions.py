@@ -32,7 +32,7 @@ from streamlit.testing.v1 import AppTest
 from components import signin
 from components.session import KEY as CONTEXT_KEY
 from dashboard.rules import auth
-from tests.apptest import APP, page_app, shown_tables, start, texts
+from tests.apptest import APP, page_app, shown_tables, start, texts, walk
 from tests.signin import ACCOUNTS, make_users_file, sign_in_as, use_users
 
 LIBRARY_KEYS = ("authentication_status", "username", "name", "roles", "email", "logout")
@@ -75,13 +75,7 @@ def later(monkeypatch, seconds: float) -> None:
 # --- what the server sent ---------------------------------------------------------------
 
 def elements(at: AppTest) -> list:
-    found, todo = [], [at._tree]
-    while todo:
-        node = todo.pop()
-        if getattr(node, "proto", None) is not None:
-            found.append(node)
-        todo.extend(getattr(node, "children", {}).values())
-    return found
+    return [node for node in walk(at._tree) if getattr(node, "proto", None) is not None]
 
 
 def sent(at: AppTest) -> bytes:
