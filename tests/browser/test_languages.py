@@ -59,6 +59,7 @@ def test_arabic_reads_right_to_left_with_arabic_page_names(browser, server):
         assert sidebar["x"] > main["x"], "the sidebar is on the right"
         # the people's profile, an HTML table: laid out from the right by the browser
         headings = page.locator('[data-testid="stTable"]').first.locator("th")
+        headings.first.wait_for()  # drawn below the charts, maybe after the page settled
         from_right = sorted(((h.bounding_box()["x"], h.inner_text().strip())
                              for h in headings.all()), reverse=True)
         assert from_right[0][1] == arabic("Age"), from_right
