@@ -24,7 +24,10 @@ changing, or the clicked page's heading drawn: a run of a few milliseconds may s
 and end within one of React's batches, and its state is never seen changing) and is idle
 (`.stApp`'s data-test-script-state "notRunning"), the page is shown, and the page's
 DOM has not changed for 400 ms, unless the script starts another run within 3 s; it
-took from the click to the last change before that quiet. Changes inside a canvas
+took from the click to the frame that drew the last change before that quiet (the
+start of the second animation frame after the change: a GPU process busy compiling,
+the first Map's WebGL programs say, holds the frames, and a page is seen only when it
+is drawn). Changes inside a canvas
 (its fallback content, which the browser never draws: the accessible copy of the
 visible cells that a data grid rewrites 200 ms after drawing them) are not changes
 of the page a person sees. A MutationObserver in the
@@ -142,8 +145,22 @@ WATCH_JS = """(() => {
     .some(h => h.textContent.includes(b.title));
   b.shown = () => !counting() && (!b.title
     || !!document.querySelector('[data-testid="stException"]') || b.titled());
+  // When the change last seen was on screen: the start of the second animation frame
+  // after it (the first frame drew it). A GPU process still compiling, say WebGL
+  // programs, holds the frames, and a page is not seen before it is drawn.
+  b.drawn = 0;
+  let asking = false;
+  const ask = () => {
+    if (asking) return;
+    asking = true;
+    const mark = b.last;
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      asking = false;
+      if (b.last === mark) b.drawn = performance.now(); else ask();
+    }));
+  };
   addEventListener('click', () => {
-    b.click = b.last = performance.now(); b.ran = false; b.idle = null;
+    b.click = b.last = performance.now(); b.ran = false; b.idle = null; ask();
   }, true);
   // A canvas's children are its fallback content, never drawn: a data grid keeps there
   // an accessible copy of the cells it shows, rewritten 200 ms after it draws them.
@@ -156,6 +173,7 @@ WATCH_JS = """(() => {
     const records = all.filter(r => !unseen(r));
     if (!records.length) return;
     b.last = performance.now();
+    ask();
     const changes = records.filter(r => r.attributeName === 'data-test-script-state').length;
     if (changes) {
       b.ran = true;
@@ -177,7 +195,9 @@ SETTLED_JS = """(quiet) => {
   // A run of a few milliseconds may start and end within one of React's batches, and
   // the script state is never seen changing: the new page's heading shows it ran.
   return b && (b.ran || b.titled()) && idle && b.shown() && now - b.last >= quiet
-    ? {click: b.click, last: b.last, idle: b.idle ?? b.last, now, changes: b.changes} : null;
+    && b.drawn >= b.last
+    ? {click: b.click, last: b.last, drawn: b.drawn, idle: b.idle ?? b.last, now,
+       changes: b.changes} : null;
 }"""
 
 # What the page shows when a visit does not settle (Tab.say_stuck).
@@ -240,13 +260,13 @@ class Tab:
                 self.say_stuck()
                 return Visit(math.inf, kb=(self.received - since_bytes) / 1024)
             r = handle.json_value()
-            settled_at = time.time() - (r["now"] - r["last"]) / 1000
+            settled_at = time.time() - (r["now"] - r["drawn"]) / 1000
             kb = (self.received - since_bytes) / 1024
             if not watch or not self.runs_again(r["changes"]):
                 break
         last = self.last_change() if watch else r["last"]
         failed = self.page.locator('[data-testid="stException"]').count() > 0
-        return Visit((r["last"] - r["click"]) / 1000, (last - r["idle"]) / 1000, kb,
+        return Visit((r["drawn"] - r["click"]) / 1000, (last - r["idle"]) / 1000, kb,
                      settled_at, failed)
 
     def say_stuck(self) -> None:
