@@ -87,10 +87,10 @@ def test_a_liaisons_read_takes_one_round_trip_more(db_url, patient):
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_only_the_first_count_may_use_the_database_machines_every_core(db_url):
-    """JIT compilation is off on every connection (it cost more than the queries); a
-    background read runs without parallel workers, but for the first count after a
-    start, which every page waits for."""
+def test_counts_nobody_is_served_beside_run_without_parallel_workers(db_url):
+    """JIT compilation is off on every connection (it cost more than the queries). A
+    background read runs without parallel workers, and so does the first count after
+    a start, which runs two queries at a time already; a page run's read may use them."""
     database = opened(db_url)
 
     def setting(name: str) -> str:
@@ -103,7 +103,10 @@ def test_only_the_first_count_may_use_the_database_machines_every_core(db_url):
     assert usual != "0" and setting("jit") == "off"
     assert db.patient()(parallel)() == "0"
     with db.every_core():
-        assert db.patient()(parallel)() == usual
+        assert db.patient()(parallel)() == "0"
+        assert parallel() == "0"
+        # and in the threads it counts in, as the first count does
+        assert set(database.gather({"a": parallel, "b": parallel}).values()) == {"0"}
     assert parallel() == usual  # set for one transaction only
 
 
