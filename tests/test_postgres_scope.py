@@ -87,7 +87,7 @@ def test_a_liaisons_read_takes_one_round_trip_more(db_url, patient):
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_counts_nobody_is_served_beside_run_without_parallel_workers(db_url):
+def test_counts_run_without_parallel_workers_and_page_runs_with(db_url):
     """JIT compilation is off on every connection (it cost more than the queries). A
     background read runs without parallel workers, and so does the first count after
     a start, which runs two queries at a time already; a page run's read may use them."""

@@ -318,12 +318,12 @@ def as_server(compute: Callable[[], T]) -> Callable[[], T]:
 def _transaction_setup(engine: Engine) -> tuple[str, dict[str, str]] | None:
     """What a read's transaction must set on PostgreSQL before its statement, as one
     statement (one round trip) and its parameters: inside `patient()`, a longer time
-    limit; inside it and in the first count (`every_core`), no parallel workers: a
-    count nobody waits for then keeps to one core of the database's machine and leaves
-    the other to page runs, and the first count, two queries at a time already, keeps
-    to two (with two workers each, on two cores beside the reader's browser, the first
-    page after a start at a million people came 17.1-18.1 s after it, without
-    15.3-15.8 s); for a scope narrower than the server's, the login itself as the
+    limit; there and in the first count (`every_core`), no parallel workers. A count
+    nobody waits for then keeps to one core of the database's machine and leaves the
+    other to page runs; the first count, two queries at a time already, keeps to two
+    (with two workers each, on two cores beside the reader's browser, the first page
+    after a start at a million people came 17.1-18.1 s after it, without them
+    15.3-15.8 s). For a scope narrower than the server's, the login itself as the
     transaction's role (row-level security holds it, ALL_ROWS_SUFFIX) and the scope.
     None (no round trip) on SQLite, and for the server's and the aggregate roles'
     scopes read in a page run."""
