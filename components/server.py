@@ -57,8 +57,12 @@ def load_pages() -> None:
 
 def main() -> None:
     """`streamlit run` with these arguments, beside the count."""
-    threading.Thread(target=count_at_start, name="count-at-start", daemon=True).start()
+    # Streamlit first, then the thread that imports its runtime: two threads importing
+    # the same package at once can meet a module half made ("cannot import name
+    # 'Runtime' from partially initialized module"), and the server does not start.
     from streamlit.web import cli
+
+    threading.Thread(target=count_at_start, name="count-at-start", daemon=True).start()
 
     sys.argv = ["streamlit", "run", *sys.argv[1:]]
     cli.main(prog_name="streamlit")

@@ -194,3 +194,21 @@ def test_the_servers_code_is_loaded_at_start_and_out_of_the_collectors_way():
     loaded, tracked, set_aside = map(int, done.stdout.split())
     assert loaded == 1
     assert set_aside > 100_000 and tracked < 1_000
+
+
+def test_the_server_imports_streamlit_before_the_thread_that_counts_at_start():
+    """The thread that counts at start imports Streamlit's runtime: started while the
+    main thread still imports Streamlit, the two can meet a module half made and the
+    server does not start ("cannot import name 'Runtime' from partially initialized
+    module"). The server starts the thread once Streamlit is imported."""
+    probe = ("import sys, threading\n"
+             "def start(self):\n"
+             "    print(self.name, 'streamlit.web.cli' in sys.modules)\n"
+             "    raise SystemExit(0)\n"
+             "threading.Thread.start = start\n"
+             "from components import server\n"
+             "server.main()\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=config.PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["count-at-start", "True"]
