@@ -92,7 +92,8 @@ def same_ids_on_every_run():
 def main() -> None:
     deck.open_slot()  # first: the map's one place on every run
     try:
-        run()
+        with warmup.page_run(config.db_url()):
+            run()
     finally:
         deck.close_slot()
 

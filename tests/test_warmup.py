@@ -7,13 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 from components import page
 from dashboard import config
 from dashboard.figures import tallies, warmup
 from dashboard.store import cache, watermark
 from dashboard.store.facts import SharedFacts
-from tests.apptest import open_page, texts
+from tests.apptest import open_page, start, texts
 from tests.conftest import opened
 from tests.test_watermark import Statements
 
@@ -212,3 +213,138 @@ def test_the_server_imports_streamlit_before_the_thread_that_counts_at_start():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["count-at-start", "True"]
+
+
+def _warm_up_watched(database, monkeypatch) -> tuple[list[float], threading.Event]:
+    """Start `database`'s warm-up afresh, noting when its history count begins (and
+    holding it there until the event is set, so that the test ends with it)."""
+    monkeypatch.setattr(warmup, "_started", {})
+    monkeypatch.setattr(warmup, "DRAWN_S", 0.3)
+    history_began: list[float] = []
+    let_go = threading.Event()
+    count = tallies._count_history
+
+    def counting(of, *args):
+        if of is database:
+            history_began.append(time.monotonic())
+            let_go.wait(10)
+        return count(of, *args)
+
+    monkeypatch.setattr(tallies, "_count_history", counting)
+    warmup.warm_up(database, [1])
+    return history_began, let_go
+
+
+def _wait_for(condition, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_the_history_waits_until_the_page_a_reader_waited_for_is_served(sqlite_url,
+                                                                       monkeypatch):
+    """A reader's page run under way when the first count ends (the first page after a
+    start, waiting for it) is served before the history is counted beside it, and its
+    browser is given a moment to draw it."""
+    database = opened(sqlite_url)
+    monkeypatch.setattr(warmup, "_runs", {})
+    served, run_ended = threading.Event(), []
+
+    def page_run() -> None:
+        with warmup.page_run(sqlite_url):
+            served.wait(20)
+        run_ended.append(time.monotonic())
+
+    reader = threading.Thread(target=page_run, daemon=True)
+    reader.start()
+    history_began, let_go = _warm_up_watched(database, monkeypatch)
+    try:
+        assert _wait_for(lambda: database.current.has(("now", 1)))
+        time.sleep(1.0)  # longer than DRAWN_S: the history waits for the run, not a clock
+        assert history_began == []
+        served.set()
+        assert _wait_for(lambda: bool(history_began))
+        assert history_began[0] - run_ended[0] >= warmup.DRAWN_S
+    finally:
+        served.set()
+        let_go.set()
+        reader.join(10)
+
+
+def test_a_reader_shown_the_notice_gets_the_page_before_the_history(sqlite_url, monkeypatch):
+    """A reader whose page ran during the count (and said it was under way) is sent the
+    page by a run a moment after the count: the history waits for that run too."""
+    database = opened(sqlite_url)
+    monkeypatch.setattr(warmup, "_runs", {})
+    hold = threading.Event()
+    monkeypatch.setattr(warmup, "first_count",
+                        lambda db, sid, first=warmup.first_count: (hold.wait(20), first(db, sid)))
+    history_began, let_go = _warm_up_watched(database, monkeypatch)
+    try:
+        with warmup.page_run(sqlite_url):  # the notice, during the count
+            pass
+        hold.set()
+        assert _wait_for(lambda: database.current.has(("now", 1)))
+        time.sleep(1.0)
+        assert history_began == []
+        with warmup.page_run(sqlite_url):  # the page, after it
+            pass
+        ended = time.monotonic()
+        assert _wait_for(lambda: bool(history_began))
+        assert history_began[0] - ended >= warmup.DRAWN_S
+    finally:
+        hold.set()
+        let_go.set()
+
+
+def test_with_no_reader_come_the_history_follows_the_first_count_at_once(sqlite_url,
+                                                                        monkeypatch):
+    """A server started with nobody reading does not wait for anyone."""
+    database = opened(sqlite_url)
+    monkeypatch.setattr(warmup, "_runs", {})
+    monkeypatch.setattr(warmup, "READERS_FIRST_S", 60.0)
+    history_began, let_go = _warm_up_watched(database, monkeypatch)
+    try:
+        assert _wait_for(lambda: bool(history_began), seconds=30)  # far below 60 s
+    finally:
+        let_go.set()
+
+
+def test_a_reader_who_never_comes_back_holds_the_history_up_a_moment_at_most(sqlite_url,
+                                                                             monkeypatch):
+    """A reader who came during the count (the sign-in form, say) and ran no page
+    since holds the history up READERS_FIRST_S at most."""
+    database = opened(sqlite_url)
+    monkeypatch.setattr(warmup, "_runs", {})
+    monkeypatch.setattr(warmup, "READERS_FIRST_S", 1.0)
+    hold = threading.Event()
+    monkeypatch.setattr(warmup, "first_count",
+                        lambda db, sid, first=warmup.first_count: (hold.wait(20), first(db, sid)))
+    history_began, let_go = _warm_up_watched(database, monkeypatch)
+    try:
+        with warmup.page_run(sqlite_url):  # came during the count, never ran again
+            pass
+        hold.set()
+        assert _wait_for(lambda: database.current.has(("now", 1)))
+        counted = time.monotonic()
+        assert _wait_for(lambda: bool(history_began), seconds=4)  # not the usual limit
+        assert history_began[0] - counted >= 0.5
+    finally:
+        hold.set()
+        let_go.set()
+
+
+def test_every_page_run_is_marked_for_the_warm_up(sqlite_url, monkeypatch):
+    """app.py marks each run (signed in or not) as reading its database, so that the
+    warm-up sees the readers who came (`readers_first`)."""
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    database = opened(sqlite_url)
+    monkeypatch.setattr(warmup, "_runs", {})
+    before = time.monotonic()
+    at = start()  # the sign-in form
+    assert not at.exception
+    runs = warmup._runs[database.url]
+    assert runs.under_way == 0 and before <= runs.began_at <= runs.ended_at
