@@ -14,6 +14,7 @@ import time
 
 log = logging.getLogger("sitroom")
 READY_WAIT_S = 60  # for Streamlit's runtime to exist; the first page run counts otherwise
+RUN_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
 
 
 def count_at_start() -> None:
@@ -28,6 +29,7 @@ def count_at_start() -> None:
     from dashboard import config
     from dashboard.figures import warmup
 
+    no_run_warnings_from_this_thread()
     deadline = time.monotonic() + READY_WAIT_S
     while not Runtime.exists():
         if time.monotonic() > deadline:
@@ -39,6 +41,14 @@ def count_at_start() -> None:
     except Exception as exc:  # noqa: BLE001 - said by the first page run, not here
         log.warning("not counting at start: %s", exc)
     load_pages()
+
+
+def no_run_warnings_from_this_thread() -> None:
+    """Streamlit warns of any thread outside a page run that touches its caches ("missing
+    ScriptRunContext"), as the count at start does on purpose (the process's Database):
+    four lines in the log at each start. Its warnings alone are dropped."""
+    name = threading.current_thread().name
+    logging.getLogger(RUN_CONTEXT_LOGGER).addFilter(lambda record: record.threadName != name)
 
 
 def load_pages() -> None:

@@ -4,6 +4,7 @@ blank wait (docs/design.md §6)."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -348,3 +349,35 @@ def test_every_page_run_is_marked_for_the_warm_up(sqlite_url, monkeypatch):
     assert not at.exception
     runs = warmup._runs[database.url]
     assert runs.under_way == 0 and before <= runs.began_at <= runs.ended_at
+
+
+def test_the_count_at_start_drops_its_own_run_context_warnings_alone():
+    """The thread that counts at start touches Streamlit's caches outside a page run on
+    purpose; Streamlit's warning of that is dropped for it, and still said for any
+    other thread."""
+    from components import server
+
+    logger = logging.getLogger(server.RUN_CONTEXT_LOGGER)
+    said: list[str] = []
+    heard = logging.Handler(logging.WARNING)
+    heard.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    before = list(logger.filters)
+
+    def quiet_then_warn() -> None:
+        server.no_run_warnings_from_this_thread()
+        logger.warning("from the count")
+
+    logger.addHandler(heard)
+    try:
+        counting = threading.Thread(target=quiet_then_warn, name="count-at-start")
+        counting.start()
+        counting.join(10)
+        other = threading.Thread(target=logger.warning, args=("from a page",),
+                                 name="ScriptRunner.scriptThread")
+        other.start()
+        other.join(10)
+        logger.warning("from the main thread")
+    finally:
+        logger.removeHandler(heard)
+        logger.filters[:] = before
+    assert said == ["from a page", "from the main thread"]
