@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from dashboard.contract.schema import SchemaMismatch
 from dashboard.figures import demography, evacuation, geo, overview, quality, scenarios, tallies
 from dashboard.rules.access import whole_scenario
-from dashboard.store.db import Database, DatabaseUnavailable, every_core, normalize_url
+from dashboard.store.db import Database, DatabaseUnavailable, every_core, url_key
 
 log = logging.getLogger("sitroom")
 BACKGROUND_NICE = 10  # of 19: a page run gets about ten times its share of a busy core
@@ -94,8 +94,7 @@ def page_run(url: str) -> Iterator[None]:
     """Mark a page run reading `url` as under way (app.py, around every run), for
     `readers_first`."""
     with _lock:
-        runs = _runs.setdefault(normalize_url(url).render_as_string(hide_password=False),
-                                _Runs())
+        runs = _runs.setdefault(url_key(url), _Runs())
         runs.under_way += 1
         runs.began_at = time.monotonic()
     try:

@@ -77,6 +77,11 @@ def normalize_url(url: str | URL) -> URL:
     return u
 
 
+def url_key(url: str | URL) -> str:
+    """The URL as the process knows a database by (`Database.url`): normalized, whole."""
+    return normalize_url(url).render_as_string(hide_password=False)
+
+
 def describe(url: str | URL) -> str:
     """The URL as it may be shown on screen: no password."""
     return normalize_url(url).render_as_string(hide_password=True)
@@ -558,7 +563,7 @@ class Database:
     read whole tables, refreshed every FACTS_REFRESH_S."""
 
     def __init__(self, url: str | URL, engine: Engine):
-        self.url = normalize_url(url).render_as_string(hide_password=False)
+        self.url = url_key(url)
         self.engine = engine
         self.dialect = engine.dialect.name
         ttl = float(config.get("SITROOM_CACHE_TTL_S"))
