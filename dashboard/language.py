@@ -189,7 +189,14 @@ def _cldr(code: str) -> Locale:  # parsed once: a map's tooltips ask thousands o
 def number(value: float, digits: int = 0) -> str:
     """A number with the reader's thousands separator and decimal mark, in Latin digits
     (readable on a projector whatever the language)."""
-    return _number_pattern(digits).apply(value, locale())
+    return _formatted(value, digits, current())
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _formatted(value: float, digits: int, code: str) -> str:
+    # Babel takes a tenth of a millisecond a number, and a table of facilities or a
+    # map's tooltips ask for thousands of them, the same ones at every refresh.
+    return _number_pattern(digits).apply(value, _cldr(code))
 
 
 @functools.cache

@@ -28,6 +28,9 @@ class Words(Mapping[str, str]):
     def __getitem__(self, code: str) -> str:
         return gettext(self.english[code])
 
+    def __contains__(self, code: object) -> bool:  # without translating the label
+        return code in self.english
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.english)
 

@@ -350,8 +350,9 @@ def time_to_full_words(listing: pd.DataFrame) -> dict[str, str]:
     the reason there is none, or when it is full ("in 20 h", "in 3.5 days") from its
     hours. Keyed by the listing's English words, as a column's labels are by its codes."""
     said: dict[str, str] = {}
-    for text, hours in zip(listing["time_to_full"], listing["hours_to_full"], strict=True):
-        if labels.missing(text) or text in said:
+    distinct = listing.drop_duplicates("time_to_full")  # a word per distinct text
+    for text, hours in zip(distinct["time_to_full"], distinct["hours_to_full"], strict=True):
+        if labels.missing(text):
             continue
         if text in labels.FACILITY_STATUS:
             said[text] = labels.FACILITY_STATUS[text]
