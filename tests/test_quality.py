@@ -25,6 +25,17 @@ def load(engine, sql: str) -> pd.DataFrame:
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
+def broken_referrals(referrals: pd.DataFrame, persons: pd.DataFrame) -> pd.Series:
+    return (~referrals.service.isin(list(vocab.REFERRAL_SERVICES))
+            | ~referrals.status.isin(list(vocab.REFERRAL_STATUSES))
+            | ~referrals.person_id.isin(persons.id)
+            | (referrals.status.isin(vocab.REFERRAL_ENDED) != referrals.closed_at.notna()))
+
+
+def broken_cases(cases: pd.DataFrame, persons: pd.DataFrame) -> pd.Series:
+    return ~cases.stage.isin(list(vocab.ALL_EVACUATION_STAGES)) | ~cases.person_id.isin(persons.id)
+
+
 def expected_breaks(engine, scenario: int = 1) -> tuple[dict[str, int], pd.DataFrame]:
     """Contract-breaking rows per check, and the evacuation cases the funnel keeps."""
     persons = load(engine, "SELECT * FROM persons")
@@ -43,15 +54,9 @@ def expected_breaks(engine, scenario: int = 1) -> tuple[dict[str, int], pd.DataF
     over = (latest.occupants > latest.capacity) | (latest.occupants < 0) | (latest.capacity <= 0)
 
     referrals = load(engine, f"SELECT * FROM referrals WHERE scenario_id = {scenario}")
-    bad_referrals = (~referrals.service.isin(list(vocab.REFERRAL_SERVICES))
-                     | ~referrals.status.isin(list(vocab.REFERRAL_STATUSES))
-                     | ~referrals.person_id.isin(persons.id)
-                     | (referrals.status.isin(vocab.REFERRAL_ENDED)
-                        != referrals.closed_at.notna()))
-
+    bad_referrals = broken_referrals(referrals, persons)
     cases = load(engine, f"SELECT * FROM evacuation_cases WHERE scenario_id = {scenario}")
-    bad_cases = (~cases.stage.isin(list(vocab.ALL_EVACUATION_STAGES))
-                 | ~cases.person_id.isin(persons.id))
+    bad_cases = broken_cases(cases, persons)
     events = load(engine, "SELECT * FROM evacuation_events")
     events = events[events.case_id.isin(cases.id)].copy()
     events["at"] = pd.to_datetime(events["at"], format="mixed")
@@ -86,6 +91,44 @@ def test_every_contract_break_is_counted(dirty_db_url, raw):
     assert all(n > 0 for n in expected.values()), expected  # the dirty set holds every kind
     assert quality.counts(opened(dirty_db_url), 1) == expected
     assert quality.contract_breaks(opened(dirty_db_url), 1) == expected
+
+
+def test_the_rows_left_out_are_those_that_break_the_contract(dirty_db_url, raw):
+    """The lists every figure leaves out by id: each referral and case with a value
+    outside its vocabulary or no person (some with both), and no other."""
+    engine = raw(dirty_db_url)
+    persons = load(engine, "SELECT id FROM persons")
+    referrals = load(engine, "SELECT * FROM referrals WHERE scenario_id = 1")
+    cases = load(engine, "SELECT * FROM evacuation_cases WHERE scenario_id = 1")
+    bad_referrals = referrals[broken_referrals(referrals, persons)]
+    bad_cases = cases[broken_cases(cases, persons)]
+    assert (~bad_referrals.person_id.isin(persons.id)).any()
+    assert (~bad_cases.person_id.isin(persons.id)).any()
+    database = opened(dirty_db_url)
+    assert quality.excluded_referral_ids(database, 1) == sorted(bad_referrals.id.astype(int))
+    assert quality.invalid_case_ids(database, 1) == sorted(bad_cases.id.astype(int))
+
+
+def test_a_case_at_an_unknown_stage_is_left_out(dirty_sqlite_url, raw, tmp_path):
+    """The dirty set has no case at a stage outside the vocabulary: one made here, beside
+    those with no person, is left out as well."""
+    import shutil
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    path = tmp_path / "stage.sqlite"
+    shutil.copy(make_url(dirty_sqlite_url).database, path)
+    url = f"sqlite:///{path}"
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE evacuation_cases SET stage = 'teleported' WHERE id = "
+                     "(SELECT MIN(id) FROM evacuation_cases WHERE scenario_id = 1)")
+    engine = raw(url)
+    persons = load(engine, "SELECT id FROM persons")
+    cases = load(engine, "SELECT * FROM evacuation_cases WHERE scenario_id = 1")
+    bad = cases[broken_cases(cases, persons)]
+    assert (bad.stage == "teleported").sum() == 1 and (~bad.person_id.isin(persons.id)).any()
+    assert quality.invalid_case_ids(opened(url), 1) == sorted(bad.id.astype(int))
 
 
 def test_a_clean_database_has_no_contract_breaks(db_url, raw):

@@ -39,16 +39,23 @@ def valid_referral(r: str = "r") -> str:
     """A known service and status, a person, and an end time exactly when the status
     says it ended (closed, rejected, revoked): the Overview counts open referrals by
     their times, the Referrals page by their statuses, and the two must agree."""
+    return f"{referral_fields_valid(r)} AND {has_person(r)}"
+
+
+def referral_fields_valid(r: str = "r") -> str:
+    """`valid_referral` but for its person."""
     return (f"{r}.service IN :v_referral_services AND {r}.status IN :v_referral_statuses "
-            f"AND EXISTS (SELECT 1 FROM persons {r}x WHERE {r}x.id = {r}.person_id) "
             f"AND (({r}.status IN :v_referral_ended) = ({r}.closed_at IS NOT NULL))")
+
+
+def has_person(row: str) -> str:
+    """Whether the person of `row` (a referral's or a case's) is in persons."""
+    return f"EXISTS (SELECT 1 FROM persons {row}x WHERE {row}x.id = {row}.person_id)"
 
 
 def valid_evacuation_case(c: str = "c") -> str:
     """Needs the parameter `backward_cases` (a list of ids: backward_case_ids)."""
-    return (f"{c}.stage IN :v_stages "
-            f"AND EXISTS (SELECT 1 FROM persons {c}x WHERE {c}x.id = {c}.person_id) "
-            f"AND {c}.id NOT IN :backward_cases")
+    return f"{c}.stage IN :v_stages AND {has_person(c)} AND {c}.id NOT IN :backward_cases"
 
 
 def valid_occupancy(lo: str = "lo", f: str = "f") -> str:
@@ -194,12 +201,19 @@ def backward_case_ids(database: Database, scenario_id: int) -> list[int]:
 
 def invalid_case_ids(database: Database, scenario_id: int) -> list[int]:
     """Evacuation cases with an unknown stage or no person."""
+    scenario = f"{in_scenario('c.scenario_id', database.dialect)} = :scenario"
     return database.facts.get(("invalid_cases", scenario_id), lambda: _ids(
-        database,
-        f"SELECT c.id FROM evacuation_cases c "
-        f"WHERE {in_scenario('c.scenario_id', database.dialect)} = :scenario AND ("
-        "c.stage NOT IN :v_stages "
-        "OR NOT EXISTS (SELECT 1 FROM persons cx WHERE cx.id = c.person_id))", scenario_id))
+        database, _or_no_person("evacuation_cases c", scenario, "c.stage NOT IN :v_stages", "c"),
+        scenario_id))
+
+
+def _or_no_person(table: str, scenario: str, broken: str, row: str) -> str:
+    """Ids of the rows of `table` in the scenario that are `broken` or have no person, as
+    two reads: with "OR NOT EXISTS" in one, PostgreSQL looks up each row's person one by
+    one (1.2 s for the cases at a million people); alone, it is one anti-join (0.45 s,
+    a third less work)."""
+    return (f"SELECT {row}.id FROM {table} WHERE {scenario} AND {broken} "
+            f"UNION SELECT {row}.id FROM {table} WHERE {scenario} AND NOT {has_person(row)}")
 
 
 def excluded_case_ids(database: Database, scenario_id: int) -> list[int]:
@@ -210,10 +224,10 @@ def excluded_case_ids(database: Database, scenario_id: int) -> list[int]:
 
 def excluded_referral_ids(database: Database, scenario_id: int) -> list[int]:
     """Referrals left out of every figure: unknown service or status, or no person."""
+    scenario = f"{in_scenario('r.scenario_id', database.dialect)} = :scenario"
     return database.facts.get(("invalid_referrals", scenario_id), lambda: _ids(
-        database, f"SELECT r.id FROM referrals r "
-                f"WHERE {in_scenario('r.scenario_id', database.dialect)} = :scenario "
-                f"AND NOT ({valid_referral()})", scenario_id))
+        database, _or_no_person("referrals r", scenario, f"NOT ({referral_fields_valid()})", "r"),
+        scenario_id))
 
 
 def scoped_cases(database: Database, viewer: Viewer, alias: str = "c") -> tuple[str, dict]:
