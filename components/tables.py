@@ -12,6 +12,7 @@ own download and copy are off (components/session.py), and charts offer no pictu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 
 import pandas as pd
@@ -56,28 +57,48 @@ def table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
     st.dataframe(readable(frame, codes), column_config=config, **kwargs)
 
 
-def small_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None) -> None:
+def small_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
+                words: int = 1) -> None:
     """A table of a few rows, shown whole as the page's own text (st.table) rather than
-    a data grid: nothing to scroll on a projector, read out by a screen reader, and no
-    grid sizing itself once the browser is free (a grid is first drawn 52 px wide and
-    widened to its column a moment later: on the Map, up to a second after the page,
-    behind the map's first drawing). Headings and codes in words as `table`; every cell
-    escaped, as st.table renders Markdown. The first column names the rows; the others
-    hold figures, aligned on the right to be compared down a column. Its columns keep
-    their order in a language read from the right: the browser lays an HTML table out
-    in the page's direction, first column on the right (a grid is drawn on a canvas,
-    whose columns `table` reverses)."""
+    a data grid: nothing to scroll on a projector, long words wrapped rather than cut,
+    read out by a screen reader, and no grid sizing itself once the browser is free (a
+    grid is first drawn 52 px wide and widened to its column a moment later: on the Map,
+    up to a second after the page, behind the map's first drawing). Headings and codes
+    in words as `table`; every cell escaped, as st.table renders Markdown. The first
+    `words` columns hold words (the first names the rows); the others hold figures,
+    aligned on the right to be compared down a column. Its columns keep their order in a
+    language read from the right: the browser lays an HTML table out in the page's
+    direction, first column on the right (a grid is drawn on a canvas, whose columns
+    `table` reverses)."""
     shown = readable(frame, codes)
     # over the alignment Streamlit sets on each cell; figures read left to right ("<5"
-    # is not mirrored into "5>" on a page read from the right), as the metric tiles
-    st.html(f"<style>{_FIGURES} {{text-align: right !important; direction: ltr;}}</style>")
-    st.table(pd.DataFrame({escape_markdown(labels.heading(str(c))): shown[c].map(escape_markdown)
-                           for c in shown.columns}), hide_index=True)
+    # is not mirrored into "5>" on a page read from the right), as the metric tiles.
+    # A rule of the page's, for every static table; one with more words columns (one
+    # a page) is drawn in a container of its own, whose rules name it and so win.
+    rules = [_aligned("", "n+2", "right")]
+    if words > 1:
+        scope = f".st-key-{WORDS_KEY} "
+        rules = [_aligned(scope, f"n+{words + 1}", "right"), _aligned(scope, f"-n+{words}",
+                                                                       "start"),
+                 # words wrap at the column's width, not Streamlit's 400 px for a cell
+                 f'{scope}[data-testid="stTable"] td > div {{max-width: none;}}']
+    st.html("<style>" + " ".join(rules) + "</style>")
+    with st.container(key=WORDS_KEY) if words > 1 else nullcontext():
+        st.table(pd.DataFrame({escape_markdown(labels.heading(str(c))):
+                               shown[c].map(escape_markdown) for c in shown.columns}),
+                 hide_index=True)
 
 
-# The figure cells of every static table (small_table's): all but the first column.
-_FIGURES = ('[data-testid="stTable"] td:not(:first-child), '
-            '[data-testid="stTable"] th:not(:first-child)')
+WORDS_KEY = "table-of-words"  # small_table's container, for more than one words column
+
+
+def _aligned(scope: str, columns: str, side: str) -> str:
+    """A CSS rule aligning the static tables' `columns` (an nth-child formula) on `side`:
+    figures on the right, left to right; words at the start of the reader's line."""
+    cells = ", ".join(f'{scope}[data-testid="stTable"] {cell}:nth-child({columns})'
+                      for cell in ("td", "th"))
+    direction = "direction: ltr;" if side == "right" else ""
+    return f"{cells} {{text-align: {side} !important; {direction}}}"
 
 
 def person_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,

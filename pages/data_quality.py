@@ -4,7 +4,7 @@ import streamlit as st
 
 from components.page import live, opened_as_a_script, page_start
 from components.session import Context, audited
-from components.tables import export, table
+from components.tables import export, small_table
 from dashboard import language
 from dashboard.figures.quality import quality_table, translated
 from dashboard.language import N_, _
@@ -14,8 +14,10 @@ def content(context: Context, as_of) -> None:
     st.write(_("Rows written by other systems that break the data contract. They are left out "
                "of the figures named beside them, so those figures stay right; "
                "fix them at the source."))
-    breaks = translated(quality_table(context.database, context.viewer))
-    table(breaks)
+    # eight checks, some named at length: shown whole, wrapped, on a projector too
+    breaks = translated(quality_table(context.database, context.viewer))[
+        ["check", "left out of", "rows"]]
+    small_table(breaks, words=2)
     export(context, breaks, "data-quality")
     total = int(breaks["rows"].sum())
     if total:

@@ -66,13 +66,14 @@ def test_data_quality_page_counts_each_contract_break(dirty_sqlite_url, raw, mon
     monkeypatch.setenv("SITROOM_DB_URL", dirty_db_url)
     at = open_page(dirty_db_url, "data_quality", "coordinator")
     assert not at.exception
-    table = at.dataframe[0].value
+    table = shown_tables(at)[0]
+    assert list(table.columns) == ["Check", "Left out of", "Rows"]
     bad_coordinates = own_count(
         raw, dirty_db_url, "SELECT COUNT(*) FROM persons WHERE scenario_id = 1 AND "
         "(lat IS NULL OR lon IS NULL OR lat > 90 OR lat < -90 OR lon > 180 OR lon < -180)")
     assert bad_coordinates > 0
-    row = table[table["check"].str.contains("coordinates")]
-    assert int(row["rows"].iloc[0]) == bad_coordinates
+    row = table[table["Check"].str.contains("coordinates")]
+    assert int(row["Rows"].iloc[0]) == bad_coordinates
 
 
 def test_every_page_runs_for_every_role(app_db):

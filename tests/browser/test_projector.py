@@ -11,6 +11,7 @@ import sqlite3
 import time
 
 from dashboard.contract import labels
+from dashboard.figures import quality
 from tests.browser.conftest import (
     SCREENSHOTS,
     STEP_MS,
@@ -79,6 +80,13 @@ def test_projector_mode_fits_the_screen_and_rotates_until_the_session_ends(brows
         before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetchone()[0]
     open_heading(page, f"{server.base}/data-quality?projector=1&rotate={ROTATE_S}",
                  "Data quality")
+    # Its checks, some named at length, are read whole (wrapped in a static table, not
+    # cut at a grid column's edge), the rows counted on the right, the words at the start.
+    cells = page.locator('[data-testid="stTable"] tbody tr').first.locator("td")
+    shown = page.locator('[data-testid="stTable"] td').all_inner_texts()
+    assert all(check.label in shown for check in quality.CHECKS), shown
+    aligned = [c.evaluate("(td) => getComputedStyle(td).textAlign") for c in cells.all()]
+    assert aligned[-1] == "right" and "right" not in aligned[:-1], aligned
     page.locator('[data-testid="stMain"] h1', has_text="Overview").first.wait_for(
         timeout=(ROTATE_S + 30) * 1000)
     settle(page)
