@@ -51,8 +51,7 @@ def coded_columns(frame: pd.DataFrame, codes: Mapping[str, Mapping[str, str]] | 
 def labelled(values: pd.Series, words: Mapping[str, str]) -> pd.Series:
     """Each code of `values` as its label, a missing one blank. Each distinct code is
     looked up once: a column holds thousands of rows and a handful of codes."""
-    said = {code: labels.word(code, words) for code in values.dropna().unique()
-            if not labels.missing(code)}
+    said = {code: labels.word(code, words) for code in values.dropna().unique()}
     return values.map(said).fillna("")
 
 
