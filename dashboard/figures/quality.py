@@ -56,7 +56,7 @@ def has_person(row: str) -> str:
 def broken_case_ids(scenario: str) -> str:
     """Ids of the evacuation cases `c` meeting `scenario` with an unknown stage or no
     person: the Data quality page's count and the list every figure leaves out."""
-    return _or_no_person("evacuation_cases c", scenario, "c.stage NOT IN :v_stages", "c")
+    return _or_no_person("evacuation_cases c", scenario, f"NOT ({case_stage_known()})", "c")
 
 
 def broken_referral_ids(scenario: str) -> str:
@@ -75,7 +75,12 @@ def _or_no_person(table: str, scenario: str, broken: str, row: str) -> str:
 
 def valid_evacuation_case(c: str = "c") -> str:
     """Needs the parameter `backward_cases` (a list of ids: backward_case_ids)."""
-    return f"{c}.stage IN :v_stages AND {has_person(c)} AND {c}.id NOT IN :backward_cases"
+    return f"{case_stage_known(c)} AND {has_person(c)} AND {c}.id NOT IN :backward_cases"
+
+
+def case_stage_known(c: str = "c") -> str:
+    """`valid_evacuation_case`'s own field: a stage of the vocabulary."""
+    return f"{c}.stage IN :v_stages"
 
 
 def valid_occupancy(lo: str = "lo", f: str = "f") -> str:
