@@ -75,15 +75,17 @@ def small_table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = N
     # is not mirrored into "5>" on a page read from the right), as the metric tiles.
     # A rule of the page's, for every static table; one with more words columns (one
     # a page) is drawn in a container of its own, whose rules name it and so win.
-    rules = [_aligned("", "n+2", "right")]
-    if words > 1:
+    if words == 1:
+        rules, place = [_aligned("", "n+2", "right")], nullcontext()
+    else:
         scope = f".st-key-{WORDS_KEY} "
-        rules = [_aligned(scope, f"n+{words + 1}", "right"), _aligned(scope, f"-n+{words}",
-                                                                       "start"),
+        rules = [_aligned(scope, f"n+{words + 1}", "right"),
+                 _aligned(scope, f"-n+{words}", "start"),
                  # words wrap at the column's width, not Streamlit's 400 px for a cell
                  f'{scope}[data-testid="stTable"] td > div {{max-width: none;}}']
+        place = st.container(key=WORDS_KEY)
     st.html("<style>" + " ".join(rules) + "</style>")
-    with st.container(key=WORDS_KEY) if words > 1 else nullcontext():
+    with place:
         st.table(pd.DataFrame({escape_markdown(labels.heading(str(c))):
                                shown[c].map(escape_markdown) for c in shown.columns}),
                  hide_index=True)
