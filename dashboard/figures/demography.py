@@ -95,9 +95,9 @@ def counted(database: Database, counter: Viewer, then: datetime | None,
     source, where, params = _persons(database, counter, then, narrowing)
     moment = then or scenarios.data_as_of(database, counter.scenario_id)
     params = {**params, "year": (moment or datetime.now()).year}
-    ages = tallies.read(database, (
-        f"SELECT {age_band_sql()} AS band, p.sex AS sex, COUNT(*) AS n, "
-        f"SUM({tallies.rk('p.id')}) AS k FROM {source} WHERE {where} GROUP BY 1, 2"), params)
+    ages = tallies.summed(database, (
+        f"SELECT {age_band_sql()} AS band, p.sex AS sex, {tallies.rk('p.id')} AS k "
+        f"FROM {source} WHERE {where}"), ["band", "sex"], ["k"], params)
     tags = tallies.read(database, (
         f"SELECT t.tag, COUNT(*) AS n, SUM({tallies.rk('t.pid')}) AS k FROM ("
         "SELECT DISTINCT p.id AS pid, CASE WHEN v.tag IN :known THEN v.tag "

@@ -241,12 +241,17 @@ def excluded_referral_ids(database: Database, scenario_id: int) -> list[int]:
         database, broken_referral_ids(scenario), scenario_id))
 
 
-def scoped_cases(database: Database, viewer: Viewer, alias: str = "c") -> tuple[str, dict]:
+def scoped_cases(database: Database, viewer: Viewer, alias: str = "c",
+                 whole: bool = False) -> tuple[str, dict]:
     """Condition on `evacuation_cases AS alias`: the viewer's scope, contract breaks left
-    out. No join needed; a liaison's scope is a subquery on its visible persons."""
+    out. No join needed; a liaison's scope is a subquery on its visible persons. `whole`:
+    for a read of every case of the scenario, by the table rather than by the index
+    (`in_scenario`)."""
     params: dict = {"cases_scenario": viewer.scenario_id,
                     "excluded_cases": excluded_case_ids(database, viewer.scenario_id) or [-1]}
-    where = f"{alias}.scenario_id = :cases_scenario AND {alias}.id NOT IN :excluded_cases"
+    scenario = in_scenario(f"{alias}.scenario_id", database.dialect) if whole else (
+        f"{alias}.scenario_id")
+    where = f"{scenario} = :cases_scenario AND {alias}.id NOT IN :excluded_cases"
     if access.sees_person_level(viewer.role):
         visible, visible_params = access.visible_persons_sql(viewer, database.dialect)
         params.update(visible_params)
@@ -254,14 +259,17 @@ def scoped_cases(database: Database, viewer: Viewer, alias: str = "c") -> tuple[
     return where, params
 
 
-def scoped_referrals(database: Database, viewer: Viewer, alias: str = "r") -> tuple[str, dict]:
+def scoped_referrals(database: Database, viewer: Viewer, alias: str = "r",
+                     whole: bool = False) -> tuple[str, dict]:
     """Condition on `referrals AS alias`: the viewer's scope and services (a liaison never
-    counts a sensitive service), contract breaks left out."""
+    counts a sensitive service), contract breaks left out. `whole` as `scoped_cases`."""
     params: dict = {"referrals_scenario": viewer.scenario_id,
                     "excluded_referrals":
                         excluded_referral_ids(database, viewer.scenario_id) or [-1],
                     "scope_services": list(access.referral_services(viewer))}
-    where = (f"{alias}.scenario_id = :referrals_scenario "
+    scenario = in_scenario(f"{alias}.scenario_id", database.dialect) if whole else (
+        f"{alias}.scenario_id")
+    where = (f"{scenario} = :referrals_scenario "
              f"AND {alias}.id NOT IN :excluded_referrals AND {alias}.service IN :scope_services")
     if access.sees_person_level(viewer.role):
         visible, visible_params = access.visible_persons_sql(viewer, database.dialect)

@@ -74,8 +74,17 @@ def group_by(p: str = "p") -> str:
 
 
 def read(database: Database, statement: str, params: dict) -> pd.DataFrame:
-    params = {**params, "yes": True, "no": False, **privacy.installation_key_params()}
-    return database.read(statement, params)
+    return database.read(statement, _with_keys(params))
+
+
+def summed(database: Database, statement: str, keys: list[str], sums: list[str],
+           params: dict) -> pd.DataFrame:
+    """`read`'s rows, summed per group of `keys` (Database.sums: `n` and each of `sums`)."""
+    return database.sums(statement, keys, sums, _with_keys(params))
+
+
+def _with_keys(params: dict) -> dict:
+    return {**params, "yes": True, "no": False, **privacy.installation_key_params()}
 
 
 def rk(id_column: str) -> str:
@@ -128,17 +137,18 @@ OVERDUE_AT = (f"r.due_at < :at AND {OPEN_AT} AND NOT EXISTS (SELECT 1 FROM refer
 # departed on has left, with or without a `departed` event.
 DEPARTED_BY = ("c.stage IN :gone AND EXISTS (SELECT 1 FROM evacuation_events e "
                 "WHERE e.case_id = c.id AND e.stage IN :gone AND e.at <= :at)")
-# The same, for a count of every case that sums it twice (`_sum_if`): the cases with such
+# The same, for a count of every case that sums it twice (`_if`): the cases with such
 # an event joined once as `d`, where PostgreSQL would read the events once for each sum.
 DEPARTED_CASES = ("SELECT DISTINCT e.case_id FROM evacuation_events e "
                   "WHERE e.stage IN :gone AND e.at <= :at")
 DEPARTED_JOINED = "c.stage IN :gone AND d.case_id IS NOT NULL"
 
 
-def _sum_if(condition: str, name: str, id_column: str) -> str:
-    """The rows meeting `condition` (as `name`) and their keys (as `name`_k)."""
-    return (f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {name}, "
-            f"SUM(CASE WHEN {condition} THEN {rk(id_column)} ELSE 0 END) AS {name}_k")
+def _if(condition: str, name: str, id_column: str) -> str:
+    """Whether a row meets `condition` (as `name`, 1 or 0) and its key if it does (as
+    `name`_k): summed, the rows meeting it and their keys."""
+    return (f"CASE WHEN {condition} THEN 1 ELSE 0 END AS {name}, "
+            f"CASE WHEN {condition} THEN {rk(id_column)} ELSE 0 END AS {name}_k")
 
 @dataclass(frozen=True)
 class Now(Tallies):
@@ -159,36 +169,34 @@ def _count_now(database: Database, scenario_id: int) -> Now:
     aggregate = access.whole_scenario(scenario_id)
 
     def persons() -> pd.DataFrame:
-        return read(database, (
-            f"SELECT {group_columns()}, p.status, COUNT(*) AS n, "
-            f"SUM({rk('p.id')}) AS k, "
-            "SUM(CASE WHEN p.registered_at <= :at THEN 1 ELSE 0 END) AS registered, "
-            f"SUM(CASE WHEN p.registered_at <= :at THEN {rk('p.id')} ELSE 0 END) "
-            "AS registered_k, "
+        return summed(database, (
+            f"SELECT {group_columns()}, p.status, {rk('p.id')} AS k, "
+            f"{_if('p.registered_at <= :at', 'registered', 'p.id')}, "
             # for a liaison's summary (people.summary): documents have no history
-            "SUM(CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END) AS travel_document "
-            f"FROM persons p WHERE p.scenario_id = :scenario "
-            f"AND {quality.valid_person_status()} GROUP BY {group_by()}, p.status"),
-            {"scenario": scenario_id, **at,
-             "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
+            "CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END AS travel_document "
+            f"FROM persons p WHERE {db.in_scenario('p.scenario_id', database.dialect)} "
+            f"= :scenario AND {quality.valid_person_status()}"),
+            [*GROUP_COLUMNS, "status"], ["k", "registered", "registered_k", "travel_document"],
+            {"scenario": scenario_id, **at, "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
 
     def referrals() -> pd.DataFrame:
-        where, params = quality.scoped_referrals(database, aggregate)
-        return read(database, (
-            f"SELECT {group_columns()}, r.service, "
-            f"{_sum_if(OPEN_AT, 'open', 'r.id')}, "
-            f"{_sum_if(OVERDUE_AT, 'overdue', 'r.id')} "
-            f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where} "
-            f"GROUP BY {group_by()}, r.service"), {**params, **at})
+        where, params = quality.scoped_referrals(database, aggregate, whole=True)
+        return summed(database, (
+            f"SELECT {group_columns()}, r.service, {_if(OPEN_AT, 'open', 'r.id')}, "
+            f"{_if(OVERDUE_AT, 'overdue', 'r.id')} "
+            f"FROM referrals r JOIN persons p ON p.id = r.person_id WHERE {where}"),
+            [*GROUP_COLUMNS, "service"], ["open", "open_k", "overdue", "overdue_k"],
+            {**params, **at})
 
     def cases() -> pd.DataFrame:
-        where, params = quality.scoped_cases(database, aggregate)
-        return read(database, (
-            f"SELECT {group_columns()}, c.stage, COUNT(*) AS n, "
-            f"SUM({rk('c.id')}) AS k, {_sum_if(DEPARTED_JOINED, 'departed', 'c.id')} "
+        where, params = quality.scoped_cases(database, aggregate, whole=True)
+        return summed(database, (
+            f"SELECT {group_columns()}, c.stage, {rk('c.id')} AS k, "
+            f"{_if(DEPARTED_JOINED, 'departed', 'c.id')} "
             f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id "
-            f"LEFT JOIN ({DEPARTED_CASES}) d ON d.case_id = c.id WHERE {where} "
-            f"GROUP BY {group_by()}, c.stage"), {**params, **at, "gone": GONE})
+            f"LEFT JOIN ({DEPARTED_CASES}) d ON d.case_id = c.id WHERE {where}"),
+            [*GROUP_COLUMNS, "stage"], ["k", "departed", "departed_k"],
+            {**params, **at, "gone": GONE})
 
     # the longest first (the cases read which break the contract, then themselves); the
     # frames in their usual order, so that the groups are numbered as ever

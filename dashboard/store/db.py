@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import DateTime, Engine, TextClause, bindparam, create_engine, event, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
@@ -50,6 +51,7 @@ from dashboard import config
 from dashboard.contract import schema, vocab
 from dashboard.language import N_, ReaderError
 from dashboard.store import kept
+from dashboard.store import sums as arrow_sums
 from dashboard.store.facts import Mark, SharedFacts
 from dashboard.store.watermark import Recent, Watermarks
 
@@ -420,6 +422,7 @@ TIMESTAMP = DateTime().with_variant(
                                    "%(hour)02d:%(minute)02d:%(second)02d"),
     "sqlite",
 )
+_STAMP = TIMESTAMP.dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
 
 
 # The vocabulary values the dashboard's SQL names, as bound parameters: a query writes
@@ -642,6 +645,46 @@ class Database:
             raise
         self.health.answered()
         return frame
+
+    def sums(self, statement: str, keys: list[str], sums: list[str],
+             params: dict | None = None) -> pd.DataFrame:
+        """Per group of the columns `keys` of the rows `statement` selects (no GROUP BY):
+        `n`, how many rows, and the sum of each of the columns `sums` (None where every
+        row's is NULL). PostgreSQL groups in its hash aggregate; SQLite, which can only
+        sort to group, hands the rows to Arrow (store.sums), or groups them itself
+        where that cannot."""
+        if self._path is not None:
+            table = self.arrow(arrow_sums.summing(statement, keys, sums), params)
+            if table is not None:
+                return arrow_sums.group_sums(table, keys, sums)
+        grouped = ", ".join(f"x.{k}" for k in keys)
+        summed = "".join(f", SUM(x.{s}) AS {s}" for s in sums)
+        return self.read(f"SELECT {grouped}, COUNT(*) AS n{summed} FROM ({statement}) x "
+                         f"GROUP BY {grouped}", params)
+
+    def arrow(self, statement: str, params: dict | None = None) -> pa.Table | None:
+        """The rows of one read on SQLite as Arrow columns (store.sums), bound as `read`
+        binds them, or None where that cannot be done: the caller reads them its other
+        way, which says what is wrong if anything is. Told to the engine's
+        before_cursor_execute listeners as every other statement is."""
+        if self._path is None:
+            return None
+        clause, bound = bind(statement, params)
+        sent, values = arrow_sums.positional(clause, bound, _STAMP)
+        self.engine.dispatch.before_cursor_execute(None, None, sent, values, None, False)
+        self.health.may_try()
+        limit_s = float(config.get("SITROOM_QUERY_TIMEOUT_S")) * _patience.get()
+        try:
+            table = arrow_sums.read_table(self._path, sent, values, limit_s, SQLITE_MMAP_BYTES)
+        except arrow_sums.TooLong as exc:
+            failure = DatabaseUnavailable(N_("The database did not answer: {reason}"),
+                                          reason=str(exc))
+            self.health.failed(failure)
+            raise failure from exc
+        except arrow_sums.Unfit:
+            return None
+        self.health.answered()
+        return table
 
     def _read_as_server(self, statement: str) -> pd.DataFrame:
         """A read for the server's scope (every row): one watermark serves every scope."""
