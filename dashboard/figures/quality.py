@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from dashboard.contract import vocab
 from dashboard.language import N_, gettext
@@ -98,16 +100,19 @@ def _path_rank(e: str) -> str:
 # so LAG finds every such case. This reads the whole event history (about 1.5 s
 # at a million persons), so its result is computed once per scenario and shared
 # by every viewer: see backward_case_ids().
+_PATH_EVENTS = """
+        FROM evacuation_events e
+        WHERE e.stage IN :v_path
+          AND e.case_id IN (SELECT id FROM evacuation_cases WHERE scenario_id = :scenario)"""
 BACKWARD_CASES = f"""
     SELECT DISTINCT case_id FROM (
         SELECT e.case_id, {_path_rank("e")} AS rank_now,
                LAG({_path_rank("e")}) OVER (PARTITION BY e.case_id ORDER BY e.at, e.id)
-                   AS rank_before
-        FROM evacuation_events e
-        WHERE e.stage IN :v_path
-          AND e.case_id IN (SELECT id FROM evacuation_cases WHERE scenario_id = :scenario)
+                   AS rank_before{_PATH_EVENTS}
     ) steps WHERE rank_now < rank_before
 """
+# The same events, each with its rank, for `backward_case_ids` to order on SQLite.
+PATH_STEPS = f"SELECT e.case_id, e.at, e.id, {_path_rank('e')} AS rank{_PATH_EVENTS}"
 
 
 def latest_occupancy(at_param: str | None = None, dialect: str = "postgresql") -> str:
@@ -218,7 +223,22 @@ def _ids(database: Database, statement: str, scenario_id: int, column: str = "id
 def backward_case_ids(database: Database, scenario_id: int) -> list[int]:
     """Ids of the scenario's evacuation cases whose stages go backwards."""
     return database.facts.get(("backward", scenario_id),
-                     lambda: _ids(database, BACKWARD_CASES, scenario_id, "case_id"))
+                              lambda: _backward_case_ids(database, scenario_id))
+
+
+def _backward_case_ids(database: Database, scenario_id: int) -> list[int]:
+    """BACKWARD_CASES. On SQLite, which sorts every event for the window, the events
+    are ordered by Arrow and their ranks compared by numpy instead: 0.9 s against
+    1.6 s at a million persons."""
+    steps = database.arrow(PATH_STEPS, {"scenario": scenario_id})
+    if steps is None:  # PostgreSQL, or a row Arrow cannot hold: SQL says
+        return _ids(database, BACKWARD_CASES, scenario_id, "case_id")
+    order = pc.sort_indices(steps, sort_keys=[
+        (column, "ascending", "at_start") for column in ("case_id", "at", "id")])  # as SQL
+    case = steps["case_id"].take(order).to_numpy(zero_copy_only=False)
+    rank = steps["rank"].take(order).to_numpy(zero_copy_only=False)
+    back = (case[1:] == case[:-1]) & (rank[1:] < rank[:-1])  # LAG's step, case by case
+    return sorted(int(i) for i in np.unique(case[1:][back]))
 
 
 def invalid_case_ids(database: Database, scenario_id: int) -> list[int]:
