@@ -301,12 +301,48 @@ def test_a_liaisons_rows_do_not_rest_on_the_writers_change_times(own_url, raw, c
         conn.execute(text(change.format(true=true, false=false) + " WHERE id = :p"),
                      {"p": person})
     clock.move(29)
-    assert figure(database, liaison) == seen  # within the interval
+    assert figure(database, liaison) == seen  # within the interval: served, and checked
+    figure.settle()
     clock.move(2)
     now = figure(database, liaison)
     assert calls.count("consular") == 2
     assert now == visible_by_own_sql(raw(own_url), nationality) == seen - 1
     database.dispose()
+
+
+def test_a_value_never_served_old_is_checked_before_its_reader_comes_back():
+    """A liaison going from page to page does not wait for the check of its rows each
+    interval: a value that may not be served old, read in the second half of its
+    interval, is checked in the background then, so that a reader an interval on is
+    served at once; a change that check finds is counted there, and is what the next
+    reader gets. The reader itself read the watermark only for the first count."""
+    clock = Later()
+    marks = iter([1, 1, 2])
+    readers: list[str] = []  # the threads that read the watermark
+    counts: list[int] = []
+
+    def mark():
+        readers.append(threading.current_thread().name)
+        return next(marks)
+
+    compute = lambda: counts.append(1) or len(counts)  # noqa: E731
+    facts = SharedFacts(refresh_after_s=30, clock=clock)
+    assert facts.get("k", compute, stale_ok=False, mark=mark) == 1
+    clock.move(14)
+    assert facts.get("k", compute, stale_ok=False, mark=mark) == 1  # first half: nothing
+    facts.settle()
+    assert len(readers) == 1
+    clock.move(6)
+    assert facts.get("k", compute, stale_ok=False, mark=mark) == 1  # checked: unchanged
+    facts.settle()
+    clock.move(20)  # 40 s after the count, 20 after the check
+    assert facts.get("k", compute, stale_ok=False, mark=mark) == 1  # at once; checked
+    facts.settle()
+    clock.move(1)
+    assert facts.get("k", compute, stale_ok=False, mark=mark) == 2, "changed: counted again"
+    assert len(counts) == 2
+    assert readers[0] == threading.current_thread().name
+    assert len(readers) == 3 and all(r.startswith("refresh-") for r in readers[1:])
 
 
 def test_a_watermark_that_cannot_be_read_keeps_the_last_value():
