@@ -115,16 +115,11 @@ def test_the_history_the_warm_up_finds_next_is_not_counted_beside_its_first_coun
     assert counted == [1] and database.facts.has(("history", 1))
 
 
-ROLES = [("committee", None), ("coordinator", None), ("consular", ["ETH"])]
-
-
 def test_the_first_count_finds_what_the_first_overview_compares_with(sqlite_url,
                                                                      monkeypatch):
     """Beside the current tallies, the warm-up finds the counts of 24 hours before from
-    the tables, once for every role, per group as the tallies are: the first Overview
-    of a committee member, a coordinator or a liaison (its figures summed over its
-    groups), before the history is there, reads no history table, and shows what it
-    shows later."""
+    the tables, once for every role shown counts alone: their first Overview, before
+    the history is there, reads no history table, and shows what it shows later."""
     database = opened(sqlite_url)
     monkeypatch.setattr(database.facts, "background", False)  # the history stays uncounted
     monkeypatch.setattr(watermark, "FRESH_S", 0.0)  # as on a slow machine: read at each ask
@@ -132,8 +127,8 @@ def test_the_first_count_finds_what_the_first_overview_compares_with(sqlite_url,
     shown = {}
     seen = Statements(database)
     try:
-        for role, nationalities in ROLES:
-            at = open_page(sqlite_url, "overview", role, nationalities)
+        for role in ("committee", "coordinator"):
+            at = open_page(sqlite_url, "overview", role)
             assert not at.exception and COUNTING not in texts(at)
             shown[role] = [(m.label, m.value, m.delta) for m in at.metric]
     finally:
@@ -147,8 +142,8 @@ def test_the_first_count_finds_what_the_first_overview_compares_with(sqlite_url,
     database.facts.background = True
     tallies.find_history(database, 1)
     cache.clear_all()
-    for role, nationalities in ROLES:
-        after = open_page(sqlite_url, "overview", role, nationalities)
+    for role in ("committee", "coordinator"):
+        after = open_page(sqlite_url, "overview", role)
         assert [(m.label, m.value, m.delta) for m in after.metric] == shown[role]
 
 

@@ -1,11 +1,9 @@
 """Headline figures for the Overview page, for one viewer, at one moment.
 
-Every figure is a sum over the groups of the viewer's scope (dashboard.rules.access)
-of counts per group found once for every role (dashboard.figures.tallies): at the
-latest data the current tallies, at an earlier moment the history tallies or, until
-they are found, counts per group read from the tables (`worked_back`). It leaves out
-the rows that break the data contract (dashboard.figures.quality), and is suppressed
-below 5 for roles that see only aggregates (dashboard.rules.privacy).
+Every figure is counted in the database (GROUP BY / SUM in SQL) within the
+viewer's scope (dashboard.rules.access), leaves out the rows that break the data
+contract (dashboard.figures.quality), and is suppressed below 5 for roles that see
+only aggregates (dashboard.rules.privacy).
 """
 
 from __future__ import annotations
@@ -59,6 +57,32 @@ def _persons_where(database: Database, viewer: Viewer) -> tuple[str, dict]:
     return f"{scope} AND {quality.valid_person_status()}", params
 
 
+def _count(database: Database, source_where: str, params: dict, id_column: str) -> Count:
+    """One Count (rows and their cell key) of `FROM ... WHERE ...`."""
+    frame = database.read(f"SELECT COUNT(*) AS n, SUM({privacy.record_key(id_column)}) AS k "
+                          f"{source_where}", {**params, **privacy.installation_key_params()})
+    return _as_count(frame.iloc[0])
+
+
+def _as_count(row) -> Count:
+    n, k = row["n"], row["k"]
+    return Count(0 if n is None or pd.isna(n) else int(n), 0 if k is None or pd.isna(k) else int(k))
+
+
+def _counts_by(database: Database, statement: str, params: dict, key: str,
+               values) -> dict[str, Count]:
+    """Counts per value of `key` from a statement selecting key, n (COUNT) and k (keys)."""
+    frame = database.read(statement, {**params, **privacy.installation_key_params()})
+    found = {row[key]: _as_count(row) for _, row in frame.iterrows()}
+    return {v: found.get(v, privacy.ZERO) for v in values}
+
+
+def _registered(database: Database, viewer: Viewer, at: datetime) -> Count:
+    where, params = _persons_where(database, viewer)
+    return _count(database, f"FROM persons p WHERE {where} AND p.registered_at <= :at",
+                  {**params, "at": at}, "p.id")
+
+
 def _latest_events(database: Database, table: str, key: str, column: str, changed: str) -> str:
     """The row key and `column` of the latest event by :ref of each row in `changed`
     (latest time, then highest id), from an append-only history table. PostgreSQL's
@@ -77,6 +101,82 @@ def _latest_events(database: Database, table: str, key: str, column: str, change
 # Rows whose history has an event after the moment asked for.
 _PERSONS_CHANGED = "SELECT DISTINCT person_id FROM person_events WHERE at > :ref AND at <= :now"
 _CASES_CHANGED = "SELECT DISTINCT case_id FROM evacuation_events WHERE at > :ref AND at <= :now"
+
+
+def _by_status_at(database: Database, viewer: Viewer, now: dict[str, Count], latest: datetime,
+                  at: datetime) -> dict[str, Count]:
+    """Status counts at an earlier moment `at`, from the history: the current counts
+    (true at `latest`), with the persons who changed since `at` counted as they were
+    then (a person registered since is not counted). Reads only their history."""
+    if at >= latest:
+        return now
+    where, params = _persons_where(database, viewer)
+    params = {**params, "ref": at, "now": latest}
+    key = privacy.record_key("p.id")
+    statuses = vocab.PERSON_STATUSES
+    changed_now = _counts_by(
+        database, f"SELECT p.status, COUNT(*) AS n, SUM({key}) AS k FROM persons p "
+                  f"WHERE {where} AND p.id IN ({_PERSONS_CHANGED}) GROUP BY p.status",
+        params, "status", statuses)
+    then = _latest_events(database, "person_events", "person_id", "status", _PERSONS_CHANGED)
+    changed_then = _counts_by(
+        database, f"SELECT e.status, COUNT(*) AS n, SUM({key}) AS k FROM ({then}) e "
+                  f"JOIN persons p ON p.id = e.person_id WHERE {where} GROUP BY e.status",
+        params, "status", statuses)
+    return {s: now[s] - changed_now[s] + changed_then[s] for s in statuses}
+
+
+def _funnel_at(database: Database, viewer: Viewer, now: dict[str, Count],
+               latest: datetime, at: datetime) -> dict[str, Count]:
+    """Evacuation cases by stage at an earlier moment, the same way as _by_status_at."""
+    if at >= latest:
+        return now
+    where, params = quality.scoped_cases(database, viewer)
+    params = {**params, "ref": at, "now": latest}
+    key, stages = privacy.record_key("c.id"), vocab.ALL_EVACUATION_STAGES
+    changed_now = _counts_by(
+        database, f"SELECT c.stage, COUNT(*) AS n, SUM({key}) AS k FROM evacuation_cases c "
+                  f"WHERE {where} AND c.id IN ({_CASES_CHANGED}) GROUP BY c.stage",
+        params, "stage", stages)
+    then = _latest_events(database, "evacuation_events", "case_id", "stage", _CASES_CHANGED)
+    changed_then = _counts_by(
+        database, f"SELECT e.stage, COUNT(*) AS n, SUM({key}) AS k FROM ({then}) e "
+                  f"JOIN evacuation_cases c ON c.id = e.case_id WHERE {where} GROUP BY e.stage",
+        params, "stage", stages)
+    return {s: now[s] - changed_now[s] + changed_then[s] for s in stages}
+
+
+def _open_referrals(database: Database, viewer: Viewer, at: datetime) -> Count:
+    # Open at a moment: sent by then, and not yet closed, rejected or revoked then.
+    where, params = quality.scoped_referrals(database, viewer)
+    return _count(database, f"FROM referrals r WHERE {where} AND {tallies.OPEN_AT}",
+                  {**params, "at": at}, "r.id")
+
+
+def _overdue_by_service(database: Database, viewer: Viewer, at: datetime) -> dict[str, Count]:
+    # Overdue at a moment: past the service's deadline then, and still awaiting
+    # acceptance then (no later status in its history by that moment).
+    where, params = quality.scoped_referrals(database, viewer)
+    return _counts_by(
+        database, f"SELECT r.service, COUNT(*) AS n, SUM({privacy.record_key('r.id')}) AS k "
+                  f"FROM referrals r WHERE {where} AND {tallies.OVERDUE_AT} GROUP BY r.service",
+        {**params, "at": at}, "service", access.referral_services(viewer))
+
+
+def _open_by_service(database: Database, viewer: Viewer, at: datetime) -> dict[str, Count]:
+    where, params = quality.scoped_referrals(database, viewer)
+    return _counts_by(
+        database, f"SELECT r.service, COUNT(*) AS n, SUM({privacy.record_key('r.id')}) AS k "
+                  f"FROM referrals r WHERE {where} AND {tallies.OPEN_AT} GROUP BY r.service",
+        {**params, "at": at}, "service", access.referral_services(viewer))
+
+
+def _departed_by(database: Database, viewer: Viewer, at: datetime) -> Count:
+    """Cases that had left the country by `at` (reached departed or a later stage),
+    from the stage history, as the shared tallies count them."""
+    where, params = quality.scoped_cases(database, viewer)
+    return _count(database, f"FROM evacuation_cases c WHERE {where} AND {tallies.DEPARTED_BY}",
+                  {**params, "at": at, "gone": tallies.GONE}, "c.id")
 
 
 @cache.scoped()
@@ -184,101 +284,32 @@ def _counts_in_history(h: tallies.History, viewer: Viewer, at: datetime) -> _Cou
         funnel=tallies.stages_at(h, viewer, at))
 
 
-def _back(database: Database, scenario_id: int, latest: datetime,
-          at: datetime) -> tallies.Tallies:
-    """What turns the current counts of each group of the scenario (tallies: by
-    nationality, second nationality and whether a liaison may see them) into those at
-    the earlier moment `at`, read from the tables: the persons registered since, the
-    persons and cases that changed since as they are now and as they were then, and
-    the referrals open and overdue and the cases gone then. Counted once for every
-    role, a liaison included, whose figures are the sums over its groups, as the
-    current ones are: after a start, a liaison's first Overview does not wait for
-    its own. For a moment the history tallies do not cover yet (they are being found,
-    or the moment is newer than them)."""
-    whole = access.whole_scenario(scenario_id)
-    persons, person_params = _persons_where(database, whole)
-    referrals, referral_params = quality.scoped_referrals(database, whole)
-    cases, case_params = quality.scoped_cases(database, whole)
-    since = {"ref": at, "now": latest}  # what changed after `at`, up to the latest data
-    groups, keys = tallies.group_columns(), tallies.GROUP_COLUMNS
-
-    def summed(select: str, source_where: str, by: list[str], params: dict):
-        return lambda: tallies.summed(database, f"SELECT {groups}, {select} {source_where}",
-                                      [*keys, *by], ["k"], params)
-
-    person_key, referral_key, case_key = (f"{tallies.rk(c)} AS k"
-                                          for c in ("p.id", "r.id", "c.id"))
-    then_status = _latest_events(database, "person_events", "person_id", "status",
-                                 _PERSONS_CHANGED)
-    then_stage = _latest_events(database, "evacuation_events", "case_id", "stage",
-                                _CASES_CHANGED)
-    with_person = "JOIN persons p ON p.id = {}.person_id"
-    frames = database.gather({
-        "registered since": summed(
-            person_key, f"FROM persons p WHERE {persons} AND p.registered_at > :ref "
-            "AND p.registered_at <= :now", [], {**person_params, **since}),
-        "status now": summed(
-            f"p.status, {person_key}", f"FROM persons p WHERE {persons} "
-            f"AND p.id IN ({_PERSONS_CHANGED})", ["status"], {**person_params, **since}),
-        "status then": summed(
-            f"e.status, {person_key}", f"FROM ({then_status}) e "
-            f"{with_person.format('e')} WHERE {persons}", ["status"], {**person_params, **since}),
-        "open": summed(
-            f"r.service, {referral_key}", f"FROM referrals r {with_person.format('r')} "
-            f"WHERE {referrals} AND {tallies.OPEN_AT}", ["service"], {**referral_params, "at": at}),
-        "overdue": summed(
-            f"r.service, {referral_key}", f"FROM referrals r {with_person.format('r')} "
-            f"WHERE {referrals} AND {tallies.OVERDUE_AT}", ["service"],
-            {**referral_params, "at": at}),
-        "departed": summed(
-            case_key, f"FROM evacuation_cases c {with_person.format('c')} "
-            f"WHERE {cases} AND {tallies.DEPARTED_BY}", [],
-            {**case_params, "at": at, "gone": tallies.GONE}),
-        "stage now": summed(
-            f"c.stage, {case_key}", f"FROM evacuation_cases c {with_person.format('c')} "
-            f"WHERE {cases} AND c.id IN ({_CASES_CHANGED})", ["stage"], {**case_params, **since}),
-        "stage then": summed(
-            f"e.stage, {case_key}", f"FROM ({then_stage}) e JOIN evacuation_cases c "
-            f"ON c.id = e.case_id {with_person.format('c')} WHERE {cases}", ["stage"],
-            {**case_params, **since}),
-    })
-    for frame in frames.values():
-        frame[["n", "k"]] = frame[["n", "k"]].fillna(0).astype("int64")
-    return tallies.with_groups(frames)
-
-
-def _counts_back(back: tallies.Tallies, viewer: Viewer, current: _Counts) -> _Counts:
-    """The viewer's counts at the moment `back` was read for (`_back`): its current
-    counts, moved back by the sums over its groups."""
-    services = access.referral_services(viewer)
-
-    def rows(name: str) -> pd.DataFrame:
-        found = back.scope(name, viewer)
-        return found[found["service"].isin(services)] if "service" in found else found
-
-    def moved(now: dict[str, Count], key: str, name: str, values) -> dict[str, Count]:
-        changed_now = tallies.counted_by(rows(f"{name} now"), key, values)
-        changed_then = tallies.counted_by(rows(f"{name} then"), key, values)
-        return {v: now[v] - changed_now[v] + changed_then[v] for v in values}
-
-    return _Counts(
-        registered=current.registered - tallies.counted(rows("registered since")),
-        status=moved(current.status, "status", "status", vocab.PERSON_STATUSES),
-        open_referrals=tallies.counted(rows("open")),
-        open_by_service=tallies.counted_by(rows("open"), "service", services),
-        overdue=tallies.counted_by(rows("overdue"), "service", services),
-        departed=tallies.counted(rows("departed")),
-        funnel=moved(current.funnel, "stage", "stage", vocab.ALL_EVACUATION_STAGES))
+def _counts_from_tables(database: Database, viewer: Viewer, now: _Counts, latest: datetime,
+                        at: datetime) -> _Counts:
+    """The same counts read from the tables: for a moment the history tallies do not
+    cover yet (they are being found, or the moment is newer than them)."""
+    return _Counts(**database.gather({
+        "registered": lambda: _registered(database, viewer, at),
+        "status": lambda: _by_status_at(database, viewer, now.status, latest, at),
+        "open_referrals": lambda: _open_referrals(database, viewer, at),
+        "open_by_service": lambda: _open_by_service(database, viewer, at),
+        "overdue": lambda: _overdue_by_service(database, viewer, at),
+        "departed": lambda: _departed_by(database, viewer, at),
+        "funnel": lambda: _funnel_at(database, viewer, now.funnel, latest, at)}))
 
 
 def worked_back(database: Database, viewer: Viewer, current: _Counts, latest: datetime,
                 at: datetime) -> _Counts:
-    """The viewer's counts at `at` read from the tables (`_back`), found once for every
-    role and shared, the Overview's default comparison even before anyone asks
-    (`first_compared`)."""
-    back = database.current.get(("worked back", viewer.scenario_id, latest, at),
-                                lambda: _back(database, viewer.scenario_id, latest, at))
-    return _counts_back(back, viewer, current)
+    """The counts at `at` read from the tables (`_counts_from_tables`). The roles shown
+    counts alone all count the same rows (their `current` counts are the same too):
+    theirs are found once, as the server's, and shared, the Overview's default
+    comparison even before anyone asks (`first_compared`)."""
+    if access.sees_person_level(viewer.role):
+        return _counts_from_tables(database, viewer, current, latest, at)
+    whole = access.whole_scenario(viewer.scenario_id)
+    return database.current.get(
+        ("worked back", viewer.scenario_id, latest, at),
+        lambda: _counts_from_tables(database, whole, current, latest, at))
 
 
 def first_compared(database: Database, scenario_id: int) -> None:
