@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,26 @@ def get(env: str) -> str:
 
 def home() -> Path:
     return Path(get("SITROOM_HOME"))
+
+
+def disclosure_secret() -> str:
+    """The installation's secret that keys the rounding of counts (rules.privacy):
+    SITROOM_DISCLOSURE_KEY, else a random one made once and kept (owner-only) in
+    SITROOM_HOME. Read here, at the bottom, because the kept facts (store.kept) hold
+    counts rounded with it and are taken back only under the same one."""
+    secret = get("SITROOM_DISCLOSURE_KEY").strip()
+    if secret:
+        return secret
+    path = home() / "disclosure-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        except FileExistsError:  # another process made it first
+            pass
+    return path.read_text().strip()
 
 
 def users_path() -> Path:

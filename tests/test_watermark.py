@@ -19,6 +19,7 @@ from sqlalchemy import event, text
 
 from dashboard.figures import people, referrals, scenarios, tallies
 from dashboard.figures.overview import overview
+from dashboard.rules import privacy
 from dashboard.rules.access import Viewer
 from dashboard.store import cache, kept
 from dashboard.store.db import Database, DatabaseUnavailable
@@ -367,6 +368,30 @@ def test_a_watermark_that_cannot_be_read_keeps_the_last_value():
     facts.settle()
     assert facts.get("k", compute, mark=mark) == 2, "the watermark moved: counted again"
     assert len(counts) == 2
+
+
+def test_facts_kept_under_another_disclosure_secret_are_counted_again(own_url, raw, tmp_path,
+                                                                     monkeypatch):
+    """An operator sets a new disclosure secret: counts kept under the old one carry its
+    record keys, and would round the same people otherwise than a count read afresh
+    beside them; they are counted again."""
+    monkeypatch.setenv("SITROOM_FACTS_DIR", str(tmp_path / "facts"))
+    first = open_fresh(own_url)
+    tallies.now(first, LIVE)
+    first.dispose()
+
+    monkeypatch.setenv("SITROOM_DISCLOSURE_KEY", "a-new-secret-the-operator-set")
+    privacy.installation_key_params.cache_clear()
+    other = open_fresh(own_url)
+    seen = Statements(other)
+    try:
+        assert statuses_of(tallies.now(other, LIVE)) == statuses_by_own_sql(raw(own_url))
+        assert seen.counting(), "kept under another secret: counted again"
+    finally:
+        seen.close()
+        other.dispose()
+        monkeypatch.undo()
+        privacy.installation_key_params.cache_clear()
 
 
 def test_kept_files_hold_no_password(tmp_path, monkeypatch):

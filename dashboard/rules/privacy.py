@@ -36,8 +36,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import numbers
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -153,19 +151,7 @@ def installation_key_params() -> dict[str, int]:
     random key made once and kept (owner-only) in SITROOM_HOME. It must not change:
     a new key rounds the same people differently, and comparing figures before and
     after would narrow down the truth."""
-    secret = config.get("SITROOM_DISCLOSURE_KEY").strip()
-    if not secret:
-        path = config.home() / "disclosure-key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as f:
-                    f.write(secrets.token_urlsafe(32))
-            except FileExistsError:  # another process made it first
-                pass
-        secret = path.read_text().strip()
-    return key_params(secret)
+    return key_params(config.disclosure_secret())
 
 
 def python_record_key(row_id: int, params: Mapping[str, int]) -> int:

@@ -2,9 +2,10 @@
 it counted instead of counting a million people again (about a minute).
 
 One file per fact, under SITROOM_HOME/facts/<database>/, holding the fact, the
-database's watermark when it was counted (store.watermark) and the version of the
-code that counted it. A fact is taken back only at the same watermark and by the same
-code: anything else is counted again, and the file replaced. The files hold counts
+database's watermark when it was counted (store.watermark), the version of the
+code that counted it and a hash of the disclosure secret its counts are keyed by. A
+fact is taken back only at the same watermark, by the same code, under the same
+secret: anything else is counted again, and the file replaced. The files hold counts
 by group, the figures of the roles shown counts alone (store.cache) and the ids of
 rows that break the data contract, never a name, a place or a status of a person;
 they are written only by the server, readable by its own account alone (0600 in a
@@ -42,6 +43,18 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
+def version() -> str:
+    """What a kept fact must have been counted under to be taken back: this code, and
+    this installation's disclosure secret (config.disclosure_secret; a hash of it, never
+    the secret). Counts carry the sums of their rows' keyed record keys (rules.privacy):
+    taken back under another secret, they would round the same people otherwise than a
+    count read afresh, and the two roundings side by side narrow down the truth."""
+    from dashboard import config
+
+    secret = hashlib.sha256(config.disclosure_secret().encode()).hexdigest()[:16]
+    return f"{code_version()}:{secret}"
+
+
 @dataclass(frozen=True)
 class Found:
     value: Any
@@ -58,18 +71,19 @@ class Kept:
         return self.folder / (hashlib.sha256(repr(key).encode()).hexdigest()[:32] + ".pickle")
 
     def load(self, key: Hashable, mark: Hashable) -> Found | None:
-        """The fact kept for `key` if it was counted at `mark` by this code, else None
-        (missing, older, unreadable: the caller counts it)."""
+        """The fact kept for `key` if it was counted at `mark` by this code under this
+        disclosure secret (`version`), else None (missing, older, unreadable: the
+        caller counts it)."""
         path = self._path(key)
         try:
             with path.open("rb") as f:
-                version, kept_key, kept_mark, value = pickle.load(f)  # noqa: S301 (our own file)
+                counted_by, kept_key, kept_mark, value = pickle.load(f)  # noqa: S301 (our own file)
         except FileNotFoundError:
             return None
         except Exception as exc:  # a file cut short by a crash: counted again, and rewritten
             log.warning("the kept fact %s could not be read (%s); counting it again", path, exc)
             return None
-        if (version, kept_key, kept_mark) != (code_version(), key, mark):
+        if (counted_by, kept_key, kept_mark) != (version(), key, mark):
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # used: not pruned
@@ -86,7 +100,7 @@ class Kept:
             return
         try:
             with os.fdopen(fd, "wb") as f:
-                pickle.dump((code_version(), key, mark, value), f,
+                pickle.dump((version(), key, mark, value), f,
                             protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(partial, self._path(key))  # readers see the old file or the new
         except Exception as exc:
