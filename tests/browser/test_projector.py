@@ -83,6 +83,9 @@ def test_projector_mode_fits_the_screen_and_rotates_until_the_session_ends(brows
     # Its checks, some named at length, are read whole (wrapped in a static table, not
     # cut at a grid column's edge), the rows counted on the right, the words at the start.
     cells = page.locator('[data-testid="stTable"] tbody tr').first.locator("td")
+    # drawn a moment after the heading on a busy machine, as the figures above
+    cells.first.wait_for(timeout=STEP_MS)
+    settle(page)
     shown = page.locator('[data-testid="stTable"] td').all_inner_texts()
     assert all(check.label in shown for check in quality.CHECKS), shown
     aligned = [c.evaluate("(td) => getComputedStyle(td).textAlign") for c in cells.all()]
