@@ -7,6 +7,7 @@ same values as flags. tests/test_docs.py fails if one is missing from the README
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -79,11 +80,13 @@ def home() -> Path:
     return Path(get("SITROOM_HOME"))
 
 
+@functools.cache
 def disclosure_secret() -> str:
     """The installation's secret that keys the rounding of counts (rules.privacy):
     SITROOM_DISCLOSURE_KEY, else a random one made once and kept (owner-only) in
     SITROOM_HOME. Read here, at the bottom, because the kept facts (store.kept) hold
-    counts rounded with it and are taken back only under the same one."""
+    counts rounded with it and are taken back only under the same one; read once a
+    process, so that both see the secret the counts were keyed with."""
     secret = get("SITROOM_DISCLOSURE_KEY").strip()
     if secret:
         return secret

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
+from dashboard import config
 from dashboard.figures import people, referrals, scenarios, tallies
 from dashboard.figures.overview import overview
 from dashboard.rules import privacy
@@ -381,7 +382,7 @@ def test_facts_kept_under_another_disclosure_secret_are_counted_again(own_url, r
     first.dispose()
 
     monkeypatch.setenv("SITROOM_DISCLOSURE_KEY", "a-new-secret-the-operator-set")
-    privacy.installation_key_params.cache_clear()
+    forget_the_disclosure_secret()
     other = open_fresh(own_url)
     seen = Statements(other)
     try:
@@ -391,7 +392,14 @@ def test_facts_kept_under_another_disclosure_secret_are_counted_again(own_url, r
         seen.close()
         other.dispose()
         monkeypatch.undo()
-        privacy.installation_key_params.cache_clear()
+        forget_the_disclosure_secret()
+
+
+def forget_the_disclosure_secret() -> None:
+    """As a restart does: the secret is read once a process (config), and so are its
+    keys (rules.privacy)."""
+    config.disclosure_secret.cache_clear()
+    privacy.installation_key_params.cache_clear()
 
 
 def test_kept_files_hold_no_password(tmp_path, monkeypatch):
