@@ -134,8 +134,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db_url: str, folder: Path, users_file: Path, every: int, timing_log: Path
-                 ) -> tuple[subprocess.Popen, str]:
+def start_server(db_url: str, folder: Path, users_file: Path, every: int, timing_log: Path,
+                 root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """`sitroom run` of the code tree `root` (this one by default; another checkout of
+    the project for bench_browser_ab.py), in its own session, once it answers."""
     port = free_port()
     env = {**os.environ, "SITROOM_HOME": str(folder),
            "SITROOM_AUDIT_DB": str(folder / "audit.sqlite"),
@@ -150,7 +152,7 @@ def start_server(db_url: str, folder: Path, users_file: Path, every: int, timing
         proc = subprocess.Popen(
             sitroom_command() + ["run", "--db-url", db_url, "--users", str(users_file),
                                  "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while True:
