@@ -10,6 +10,8 @@ the reader turns tiles on.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import threading
 from collections.abc import Iterable, Sequence
@@ -79,6 +81,47 @@ def _label(code: str, words: dict[str, str] | None = None) -> str:
     return labels.word(code, words)
 
 
+# --- what a Map run would otherwise work out again ------------------------------------------
+# Every run of the Map builds its deck anew, and most of it is the same as the last
+# run's: the base map's countries near the scenario, the neighbours' names, a tooltip
+# for each of the ~2,000 facilities (each with a moment in the reader's language). At a
+# million people that was a quarter of a second of the server's time before the deck
+# could leave (about 0.1 s of it the facilities' tooltips). Worked out once for the
+# same inputs and kept here, a few at a time: nothing in them is more than the inputs
+# they were made from.
+_MEMO: dict[Any, tuple[tuple, Any]] = {}
+_MEMO_LOCK = threading.Lock()
+_MEMO_SIZE = 32
+
+
+def _remembered(name: str, objects: tuple, params: tuple, make: Any) -> Any:
+    """`make()`, or what it gave for the same `objects` (the same ones: the shipped base
+    map, read once per server) and `params` (values) before."""
+    key = (name, tuple(id(o) for o in objects), params)
+    with _MEMO_LOCK:
+        hit = _MEMO.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], objects, strict=True)):
+        return hit[1]
+    value = make()
+    with _MEMO_LOCK:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[key] = (objects, value)  # the objects held, so their ids stay theirs
+    return value
+
+
+def _fingerprint(frame: pd.DataFrame) -> str | None:
+    """A digest of a frame's columns and values, None for one pandas cannot hash (cells
+    that are lists): two frames with the same digest hold the same rows."""
+    try:
+        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    except TypeError:
+        return None
+    digest = hashlib.blake2b(rows.tobytes(), digest_size=16)
+    digest.update(repr(list(frame.columns)).encode())
+    return digest.hexdigest()
+
+
 # --- the layers ------------------------------------------------------------------------
 
 def _overlaps(a: tuple[float, float, float, float] | None,
@@ -92,8 +135,9 @@ def regions_in_view(base: dict[str, dict], view: MapView) -> list[str]:
     are left out of the deck (they are far away, and every layer is sent to the browser)."""
     south, west, north, east = view.extent
     around = (south - 2, west - 2, north + 2, east + 2)
-    return [name for name in geo.REGION_FILES
-            if name in base and _overlaps(geo.layer_extent(base[name]), around)]
+    return _remembered("regions", (base,), (around,), lambda: [
+        name for name in geo.REGION_FILES
+        if name in base and _overlaps(geo.layer_extent(base[name]), around)])
 
 
 # The world is drawn this far around the scenario's areas, and the map zooms out no
@@ -118,8 +162,9 @@ def world_near(world: dict, view: MapView) -> dict:
     box = near(view)
     if box is None:
         return world
-    return {**world, "features": [f for f in world.get("features", [])
-                                  if _overlaps(geo.extent_of(f.get("geometry")), box)]}
+    return _remembered("world", (world,), (box,), lambda: {
+        **world, "features": [f for f in world.get("features", [])
+                              if _overlaps(geo.extent_of(f.get("geometry")), box)]})
 
 
 def min_zoom(view: MapView, width: int) -> float:
@@ -189,10 +234,11 @@ def country_labels(base: dict[str, dict], view: MapView) -> pdk.Layer:
     inset = (north - south) * 0.05  # clear of the top and bottom edges
     box = (south + inset, west, north - inset, east)
     char = LABEL_CHAR_DEG * 2 ** (LABEL_ZOOM - view.zoom)
-    rows = [{"text": f["properties"]["name"],
-             "position": label_position(f, box, len(f["properties"]["name"]) * char / 2)}
-            for name in regions_in_view(base, view) for f in base[name]["features"]
-            if f["properties"].get("label") and f["properties"].get("iso3") != view.country]
+    rows = _remembered("names", (base,), (box, char, view.extent, view.country), lambda: [
+        {"text": f["properties"]["name"],
+         "position": label_position(f, box, len(f["properties"]["name"]) * char / 2)}
+        for name in regions_in_view(base, view) for f in base[name]["features"]
+        if f["properties"].get("label") and f["properties"].get("iso3") != view.country])
     # Never moved: a neighbour's name stays on its own land.
     return text_layer("countries", rows, size=18, colour=[110, 106, 98, 255], zoom=view.zoom,
                       move=False)
@@ -391,10 +437,15 @@ facility_colour = palette.facility_colour
 
 
 def facility_layer(facilities: pd.DataFrame) -> pdk.Layer:
-    rows = [{"position": [round(float(r.lon), 5), round(float(r.lat), 5)],
-             "color": rgba(facility_colour(r.occupants, int(r.capacity))),
-             "tip": _facility_tip(r)} for r in facilities.itertuples()]
-    return pdk.Layer("ScatterplotLayer", id="facilities", data=rows, get_position="position",
+    def rows() -> list[dict]:
+        return [{"position": [round(float(r.lon), 5), round(float(r.lat), 5)],
+                 "color": rgba(facility_colour(r.occupants, int(r.capacity))),
+                 "tip": _facility_tip(r)} for r in facilities.itertuples()]
+
+    digest = _fingerprint(facilities)  # the tooltips are in the reader's language
+    data = (rows() if digest is None else
+            _remembered("facilities", (), (digest, language.current()), rows))
+    return pdk.Layer("ScatterplotLayer", id="facilities", data=data, get_position="position",
                      get_fill_color="color", get_radius=400, radius_min_pixels=7,
                      radius_max_pixels=16, stroked=True, get_line_color=[30, 30, 30, 255],
                      line_width_min_pixels=1.5, pickable=True)
@@ -559,8 +610,7 @@ def close_slot() -> None:
         # A view of its own, not the Map's: Streamlit keeps a deck's view while only its
         # opening view changes, but opens it afresh when its views change, so the next
         # visit of the Map opens on its own view as before.
-        _draw(OfflineDeck(layers=primers(), map_provider=None,
-                          views=[pdk.View(type="MapView", controller=False)]))
+        _draw(empty_deck())
         # Out of sight and taking no room, but at its size: a deck shown again after
         # none (display: none) opened some visits on its empty view, not the Map's. Its
         # width is the page column's (made its containing block), so that showing or
@@ -569,6 +619,14 @@ def close_slot() -> None:
         st.html(f"<style>{_column(SLOT_KEY)} {{position: relative;}} "
                 f"{_wrapper(SLOT_KEY)} {{position: absolute; left: -100000px; "
                 "width: 100%; visibility: hidden;}</style>")
+
+
+@functools.cache
+def empty_deck() -> OfflineDeck:
+    """The deck drawn out of sight on every run but the Map's: the same on all of them,
+    so made once per server."""
+    return OfflineDeck(layers=primers(), map_provider=None,
+                       views=[pdk.View(type="MapView", controller=False)])
 
 
 # A made-up shape at the empty deck's centre (its view opens on 0° 0°), large enough to

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from components import map as deck
-from dashboard import config
+from dashboard import config, language
 from dashboard.contract import labels
 from dashboard.figures import geo
 from dashboard.rules.access import Viewer
@@ -831,3 +831,28 @@ def test_many_points_at_once_agree_with_one_at_a_time(corners, points):
     xs = np.array([x for x, _ in points])
     ys = np.array([y for _, y in points])
     assert list(geo.in_ring_where(ring, xs, ys)) == [geo.in_ring(ring, x, y) for x, y in points]
+
+
+def test_a_facility_tooltip_follows_its_row_and_the_readers_language_from_run_to_run():
+    """The facilities' tooltips are kept from one run of the Map to the next
+    (components/map.py): a facility whose figures changed, and a reader of another
+    language, get tooltips of their own, never the ones kept."""
+    frame = pd.DataFrame({
+        "name": ["Hall A", "Hall B"], "kind": ["shelter", "reception_centre"],
+        "status": ["open", "open"], "capacity": [100, 50], "occupants": [90, 10],
+        "full_pct": [90.0, 20.0], "confirmed_at": [pd.Timestamp("2026-11-22 23:59")] * 2,
+        "lon": [35.5, 35.6], "lat": [33.9, 33.8]})
+
+    def tips(facilities: pd.DataFrame) -> list[str]:
+        return [row["tip"] for row in deck.facility_layer(facilities).data]
+
+    first = tips(frame)
+    assert first[0].split("\n")[2] == "90 of 100 places taken (90% full)"
+    assert tips(frame.copy()) == first
+    later = tips(frame.assign(occupants=[95, 10], full_pct=[95.0, 20.0]))
+    assert later[0].split("\n")[2] == "95 of 100 places taken (95% full)"
+    assert later[1] == first[1]
+    with language.speaking("fr"):
+        french = tips(frame)
+    assert french[0].split("\n")[0] == "Hall A" and french[0] != first[0]
+    assert tips(frame) == first
