@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import projector
+from components import bars, projector
 from dashboard import language
 from dashboard.contract.labels import BY_COLUMN, heading, word
 from dashboard.language import _
@@ -39,8 +39,12 @@ PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["toImage"]}
 
 
 def show(figure: go.Figure, key: str) -> None:
-    """Draw a figure built here: Plotly's own colours and sizes, no picture to take;
-    in projector mode, larger and in black."""
+    """Draw a figure built here: horizontal bars as HTML (components.bars), anything
+    else by Plotly in its own colours and sizes, no picture to take; in projector mode,
+    larger and in black."""
+    if bars.drawable(figure):
+        st.html(bars.html_of(figure, key, projector=projector.is_on()))
+        return
     if projector.is_on():
         figure = larger(figure)
     st.plotly_chart(figure, key=key, theme=None, config=PLOTLY_CONFIG)

@@ -10,6 +10,9 @@ context that app.py would have set. Pages draw their own head for this reason.
 from __future__ import annotations
 
 import html
+import json
+from dataclasses import dataclass
+from html.parser import HTMLParser
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
@@ -78,3 +81,94 @@ def shown_tables(at: AppTest) -> list[pd.DataFrame]:
                 lambda v: html.unescape(v) if isinstance(v, str) else v)
                 for c in frame.columns}))
     return found
+
+
+@dataclass
+class Chart:
+    """A chart a page drew: its key, what it shows as a Plotly-like spec ({"data":
+    traces of x, y, name and text; "layout": {"title": {"text"}}}), and the element's
+    own payload (Plotly's JSON, or the HTML of components.bars)."""
+    key: str
+    spec: dict
+    payload: str
+    html: bool
+
+
+def drawn_charts(at: AppTest) -> list[Chart]:
+    """Every chart on the page, in page order: Plotly's, and the bar charts drawn as
+    HTML (components.bars), read back from their markup as a browser shows them."""
+    found = []
+    for node in walk(at._tree):
+        kind = getattr(node, "type", "")
+        if kind == "plotly_chart":
+            found.append(Chart(node.proto.id, json.loads(node.proto.spec), node.proto.spec,
+                               False))
+        elif kind == "html" and 'class="sr-bars"' in node.proto.body:
+            reader = _BarsReader()
+            reader.feed(node.proto.body)
+            found.append(Chart(reader.key, reader.spec(), node.proto.body, True))
+    return found
+
+
+class _BarsReader(HTMLParser):
+    """components.bars' markup as a spec: labels, each series' values and texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.key, self.title, self.labels, self.legend = "", "", [], []
+        self.values: dict[int, dict[int, float]] = {}
+        self.texts: dict[int, dict[int, str]] = {}
+        self.beside: list[str] = []
+        self._in: tuple[str, int] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        cls = a.get("class", "")
+        if cls == "sr-bars":
+            self.key = a.get("data-chart", "")
+        elif cls == "sr-bars-title":
+            self._in = ("title", 0)
+        elif cls == "sr-bars-label":
+            self.labels.append("")
+            self._in = ("label", 0)
+        elif cls == "sr-bars-segment":
+            series = int(a["data-series"])
+            self.values.setdefault(series, {})[len(self.labels) - 1] = float(a["data-value"])
+            self._in = ("segment", series)
+        elif cls == "sr-bars-value":
+            self.beside.append("")
+            self._in = ("beside", 0)
+        elif cls == "sr-bars-legend":
+            self._in = ("legend", 0)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div" and self._in and self._in[0] != "legend":
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if not self._in or not data.strip():
+            return
+        where, series = self._in
+        if where == "title":
+            self.title += data
+        elif where == "label":
+            self.labels[-1] += data
+        elif where == "segment":
+            self.texts.setdefault(series, {})[len(self.labels) - 1] = data
+        elif where == "beside":
+            self.beside[-1] += data
+        elif where == "legend":
+            self.legend.append(data)
+
+    def spec(self) -> dict:
+        count = max([len(self.legend), *(s + 1 for s in self.values), 1])
+        traces = []
+        for series in range(count):
+            values = [self.values.get(series, {}).get(i) for i in range(len(self.labels))]
+            texts = [self.texts.get(series, {}).get(i, "") for i in range(len(self.labels))]
+            if count == 1:
+                texts = [t or b for t, b in zip(texts, self.beside, strict=True)]
+            traces.append({"type": "bar", "orientation": "h", "y": list(self.labels),
+                           "x": values, "text": texts,
+                           "name": self.legend[series] if series < len(self.legend) else ""})
+        return {"data": traces, "layout": {"title": {"text": self.title}}}

@@ -10,6 +10,7 @@ import re
 from streamlit.testing.v1 import AppTest
 
 from dashboard.language import PSEUDO_CLOSE, PSEUDO_OPEN
+from tests.apptest import drawn_charts
 
 _MARKED = re.compile(re.escape(PSEUDO_OPEN) + "[^" + re.escape(PSEUDO_OPEN + PSEUDO_CLOSE)
                      + "]*" + re.escape(PSEUDO_CLOSE))
@@ -55,9 +56,8 @@ def _widget_texts(at: AppTest) -> list[tuple[str, str]]:
 
 def _chart_texts(at: AppTest) -> list[tuple[str, str]]:
     found = []
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec or "{}")
-        layout = spec.get("layout", {})
+    for chart in drawn_charts(at):
+        layout = chart.spec.get("layout", {})
         for key, value in layout.items():
             if key.startswith(("xaxis", "yaxis", "legend")) or key == "title":
                 title = (value or {}).get("title") if isinstance(value, dict) else None

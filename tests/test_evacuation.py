@@ -5,7 +5,6 @@ the test selects, the parts of a total shown "<5" withheld ("—") beside it."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pandas as pd
@@ -15,7 +14,7 @@ from dashboard.contract import vocab
 from dashboard.figures import tallies
 from dashboard.figures.evacuation import evacuation
 from dashboard.rules.access import Viewer
-from tests.apptest import metric, open_page, texts
+from tests.apptest import drawn_charts, metric, open_page, texts
 from tests.conftest import opened
 from tests.disclosure import (
     LESS_THAN_5,
@@ -300,11 +299,11 @@ def test_aggregate_charts_hold_no_small_count_and_no_person(sqlite_url, raw, mon
     assert not at.exception
     refs = set(load(raw(sqlite_url), "SELECT ref FROM persons WHERE scenario_id = 2").ref)
     checked = 0
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        assert not any(ref in chart.proto.spec for ref in refs)
-        if chart.proto.id.endswith(("evacuation-funnel", "evacuation-by-nationality",
-                                    "evacuation-progress")):
+    for chart in drawn_charts(at):
+        spec = chart.spec
+        assert not any(ref in chart.payload for ref in refs)
+        if chart.key.endswith(("evacuation-funnel", "evacuation-by-nationality",
+                               "evacuation-progress")):
             for trace in spec["data"]:
                 values = trace["y" if trace["type"] == "scatter" else "x"]
                 checked += len(values)

@@ -11,7 +11,7 @@ import pytest
 
 from dashboard.contract import labels, vocab
 from dashboard.rules import access
-from tests.apptest import open_page, shown_tables
+from tests.apptest import drawn_charts, open_page, shown_tables
 
 
 def vocabularies() -> dict[str, dict[str, str]]:
@@ -50,8 +50,8 @@ def shown_words(at) -> list[str]:
             for column in frame.columns:
                 if frame[column].dtype == object or str(frame[column].dtype).startswith("str"):
                     out += [str(v) for v in frame[column].tolist() if not isinstance(v, list)]
-    for chart in at.get("plotly_chart"):
-        for trace in json.loads(chart.proto.spec)["data"]:
+    for chart in drawn_charts(at):
+        for trace in chart.spec["data"]:
             for key in ("x", "y", "name", "text"):
                 value = trace.get(key)
                 values = value if isinstance(value, list) else [value]
@@ -81,7 +81,7 @@ def test_no_page_shows_a_raw_code_or_none(sqlite_url, monkeypatch, role, nats):
             continue
         at = open_page(sqlite_url, page, role, nats, scenario=2 if page == "drill" else 1)
         assert not at.exception, (page, at.exception)
-        assert shown_tables(at) or at.get("plotly_chart") or at.get("deck_gl_json_chart"), \
+        assert shown_tables(at) or drawn_charts(at) or at.get("deck_gl_json_chart"), \
             f"{page} showed no table, chart or map to read"
         words = shown_words(at)
         raw = sorted({w for w in words if w in RAW})

@@ -17,7 +17,7 @@ from dashboard import language
 from dashboard.figures.scenarios import list_scenarios
 from dashboard.rules import access
 from dashboard.tools import catalogs
-from tests.apptest import metric, open_page, start
+from tests.apptest import drawn_charts, metric, open_page, start
 from tests.conftest import opened
 from tests.pseudo import leftover, untranslated
 from tests.signin import ACCOUNTS, add_user, make_users_file, sign_in, use_users
@@ -210,17 +210,21 @@ def test_a_right_to_left_static_table_keeps_its_columns_for_the_browser(app_db):
         "0–4", "5–11", "12–17", "18–59", "60+"]
 
 
-def test_a_right_to_left_chart_starts_on_the_right(app_db):
-    import json
-
-    at = open_page(app_db, "shelters", "coordinator")
+@pytest.mark.parametrize("page", ["shelters", "referrals"])
+def test_a_right_to_left_chart_starts_on_the_right(app_db, page):
+    """Plotly's title and legend anchored right; a bar chart drawn as HTML laid out
+    right to left (its labels on the right, its bars growing leftwards)."""
+    at = open_page(app_db, page, "coordinator")
     at.session_state[reading.KEY] = "ar"
     at.run()
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert specs
-    for spec in specs:
-        layout = spec["layout"]
-        assert layout["title"]["xanchor"] == "right"
+    charts = drawn_charts(at)
+    assert charts
+    for chart in charts:
+        if chart.html:
+            assert '<div class="sr-bars" data-chart="' in chart.payload
+            assert f'data-chart="{chart.key}" dir="rtl">' in chart.payload
+        else:
+            assert chart.spec["layout"]["title"]["xanchor"] == "right"
 
 
 def test_a_table_writes_its_moments_without_english_month_names(app_db):

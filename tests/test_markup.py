@@ -9,6 +9,8 @@ render as markup may carry it:
   and help): Streamlit renders them as Markdown, some with HTML;
 - Plotly figures: Plotly renders a subset of HTML (<a href>, <b>, <br>...) in tick
   labels, bar text, hover text and legends, and decodes &lt; &gt; &amp; to text;
+- bar charts drawn as HTML (components.bars): the browser renders their markup, and
+  no Markdown;
 - pydeck tooltips: Streamlit 1.67 writes a "text" tooltip with innerText (and
   escapes the fields it puts into an "html" one itself), so the map keeps to
   "text" tooltips;
@@ -20,6 +22,7 @@ The payloads must also reach the page, escaped: otherwise the test proves nothin
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sqlite3
@@ -127,7 +130,12 @@ def check_page(at, where: str, seen: dict[str, int]) -> None:
             for value in strings({"data": spec["data"], "layout": spec["layout"]}):
                 assert not any(tag in value for tag in RAW_HTML), (where, value)
                 if escape_plotly(BOLD) in value:
-                    seen["plotly"] += 1
+                    seen["chart"] += 1
+        elif kind == "html" and 'class="sr-bars"' in node.proto.body:
+            # a bar chart drawn as HTML (components.bars): the browser renders its markup
+            body = node.proto.body
+            assert not any(tag in body for tag in RAW_HTML), (where, body)
+            seen["chart"] += html.escape(BOLD, quote=False) in body
         elif kind == "deck_gl_json_chart":
             tooltip = json.loads(node.proto.tooltip)
             # "text": Streamlit sets it with innerText, so the fields stay text
@@ -158,7 +166,7 @@ CASES = [(role, 1) for role in access.ROLES] + [("coordinator", EXERCISE), ("con
 def test_no_page_renders_database_text_as_markup(hostile_url, monkeypatch, role, scenario):
     monkeypatch.setenv("SITROOM_DB_URL", hostile_url)
     nats = ["ETH"] if role == "consular" else None
-    seen = {"plotly": 0, "tooltip": 0, "grid": 0, "markdown": 0}
+    seen = {"chart": 0, "tooltip": 0, "grid": 0, "markdown": 0}
     for page in access.pages_for(role):
         at = open_page(hostile_url, page, role, nats, scenario=scenario)
         check_page(at, f"{role} {page} scenario {scenario}", seen)
@@ -168,7 +176,7 @@ def test_no_page_renders_database_text_as_markup(hostile_url, monkeypatch, role,
     # the payloads reached the pages, escaped: the charts name facilities, areas,
     # organisations, countries or injects; the map's tooltips name facilities
     if role != "admin":
-        assert seen["plotly"] and seen["grid"], seen
+        assert seen["chart"] and seen["grid"], seen
     if role in ("committee", "consular", "coordinator"):
         assert seen["tooltip"], seen
     if scenario == EXERCISE:  # the EXERCISE banner names the scenario

@@ -25,7 +25,7 @@ from dashboard.figures.scenarios import list_scenarios
 from dashboard.rules.access import Viewer
 from dashboard.store import cache, db
 from dashboard.store.facts import SharedFacts
-from tests.apptest import page_app, shown_tables, texts
+from tests.apptest import drawn_charts, page_app, shown_tables, texts
 from tests.conftest import reader_url
 from tests.proxy import TcpProxy
 from tests.test_my_nationals import visible
@@ -152,7 +152,7 @@ def shown(at) -> dict:
         "tiles": [(m.label, m.value) for m in at.metric],
         "tables": [t.to_csv() if isinstance(t, pd.DataFrame) else str(t)
                    for t in shown_tables(at)],
-        "charts": [e.proto.spec for e in at.get("plotly_chart")],
+        "charts": [c.payload for c in drawn_charts(at)],
         "maps": [e.proto.json for e in at.get("deck_gl_json_chart")],
     }
 

@@ -5,7 +5,6 @@ the parts of a total shown "<5" withheld ("—") beside it."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -16,7 +15,7 @@ import pytest
 from dashboard.contract import vocab
 from dashboard.figures.referrals import referrals
 from dashboard.rules.access import Viewer
-from tests.apptest import metric, open_page, texts
+from tests.apptest import drawn_charts, metric, open_page, texts
 from tests.conftest import opened
 from tests.disclosure import LESS_THAN_5, WITHHELD, Shown, expected, expected_parts
 from tests.readback import as_of_of, load
@@ -211,10 +210,10 @@ def test_committee_counts_are_rounded_and_the_flow_is_whole(db_url, raw):
 
 def chart_numbers(at, skip: tuple[str, ...] = ()) -> list[float]:
     values = []
-    for chart in at.get("plotly_chart"):
-        if any(chart.proto.id.endswith(k) for k in skip):
+    for chart in drawn_charts(at):
+        if any(chart.key.endswith(k) for k in skip):
             continue
-        for trace in json.loads(chart.proto.spec)["data"]:
+        for trace in chart.spec["data"]:
             axis = "x" if trace.get("orientation") == "h" else "y"
             values += [v for v in trace.get(axis, []) if v is not None]
     return values
@@ -225,7 +224,7 @@ def test_aggregate_pages_send_no_person_and_no_small_count(sqlite_url, raw, monk
     monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
     at = open_page(sqlite_url, "referrals", role, scenario=2)
     assert not at.exception
-    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    specs = " ".join(c.payload for c in drawn_charts(at))
     frames = [d.value for d in at.dataframe]
     persons = load(raw(sqlite_url), "SELECT ref, full_name FROM persons WHERE scenario_id = 2")
     assert not re.search(r"LB-\d+", specs)
@@ -255,7 +254,7 @@ def test_liaison_page_never_shows_a_sensitive_service(sqlite_url, raw, monkeypat
     monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
     at = open_page(sqlite_url, "referrals", "consular", ["ETH"])
     assert not at.exception
-    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    specs = " ".join(c.payload for c in drawn_charts(at))
     for service in SENSITIVE:
         assert service not in specs
         for frame in (d.value for d in at.dataframe):

@@ -23,7 +23,7 @@ from dashboard.rules import access
 from dashboard.rules.access import Viewer
 from dashboard.store.db import sql
 from dashboard.tools.generate import generate
-from tests.apptest import metric, open_page, shown_tables, texts
+from tests.apptest import drawn_charts, metric, open_page, shown_tables, texts
 from tests.conftest import opened
 from tests.disclosure import LESS_THAN_5, expected
 from tests.downloads import served_files
@@ -478,7 +478,7 @@ def test_drill_page_shows_the_review_of_the_exercise(app_db, raw):
     assert metric(at, "Median hours") == (
         "—" if departures == LESS_THAN_5 else f"{nearest_rank(mine.hours, 0.5):,.0f}")
     assert ROUNDING in texts(at)
-    assert len(at.get("plotly_chart")) >= 2
+    assert len(drawn_charts(at)) >= 2
     injects = at.dataframe[0].value
     assert list(injects["seq"]) == [1, 2, 3, 4]
     # the timeline: a dotted line at each inject, a solid one at the replay moment (the end)
@@ -498,7 +498,7 @@ def test_drill_page_refuses_a_live_scenario(app_db):
     at = open_page(app_db, "drill", "coordinator", scenario=LIVE)
     assert not at.exception
     assert "The Drill page reviews exercise scenarios; pick one in the sidebar" in texts(at)
-    assert not shown_tables(at) and not at.metric and not at.get("plotly_chart")
+    assert not shown_tables(at) and not at.metric and not drawn_charts(at)
     assert not at.get("download_button")
 
 

@@ -11,7 +11,7 @@ import pytest
 from dashboard.figures.shelters import _listing, shelters
 from dashboard.rules import privacy
 from dashboard.rules.access import Viewer
-from tests.apptest import metric, open_page, texts
+from tests.apptest import drawn_charts, metric, open_page, texts
 from tests.conftest import opened
 from tests.readback import as_of_of, load
 
@@ -258,8 +258,9 @@ def test_page_for_each_role(sqlite_url, raw, monkeypatch, role, nats):
     assert metric(at, "Places") == f"{int(in_use.capacity.sum()):,}"
     assert metric(at, "Facilities") == f"{len(truth):,}"
     confidential = set(truth.loc[truth.confidential, "name"])
-    for chart in at.get("plotly_chart"):
-        assert not any(name in chart.proto.spec for name in confidential)
+    for chart in drawn_charts(at):
+        shown = chart.payload + json.dumps(chart.spec, ensure_ascii=False)
+        assert not any(name in shown for name in confidential)
     listing = at.dataframe[0].value
     assert not confidential & set(listing["facility"])
 
@@ -281,10 +282,10 @@ def test_committee_charts_hold_no_small_count(sqlite_url, monkeypatch):
     at = open_page(sqlite_url, "shelters", "committee", scenario=2)
     assert not at.exception
     checked = 0
-    for chart in at.get("plotly_chart"):
-        if chart.proto.id.endswith("shelters-by-area"):
+    for chart in drawn_charts(at):
+        if chart.key.endswith("shelters-by-area"):
             # free places are places, not people; occupants are people
-            for trace in json.loads(chart.proto.spec)["data"]:
+            for trace in chart.spec["data"]:
                 if trace["name"] == "Occupants":
                     checked += 1
                     assert all(v is None or v == 0 or v >= privacy.THRESHOLD
