@@ -321,6 +321,8 @@ def failure_messages(page) -> list[str]:
 
 # The text written beside or on a chart's bars, or of its axes, that crosses the chart's
 # edge, where the browser cuts it off ("347,31" for 347,315): measured on screen, as drawn.
+# For a bar chart drawn as HTML (components/bars.py) also a number on a bar that shows
+# but is wider than its bar (one that does not fit is wrapped out of sight).
 CUT_OFF_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap((plot) => {
   const edge = plot.querySelector('svg.main-svg')?.getBoundingClientRect();
   const texts = plot.querySelectorAll('text.bartext, g.xtick text, g.ytick text');
@@ -328,7 +330,18 @@ CUT_OFF_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(
     const box = text.getBoundingClientRect();
     return box.width > 0 && (box.right > edge.right + 1 || box.left < edge.left - 1);
   }).map((text) => text.textContent) : [];
-})"""
+}).concat([...document.querySelectorAll('.sr-bars')].flatMap((chart) => {
+  const edge = chart.getBoundingClientRect();
+  const beyond = [...chart.querySelectorAll('.sr-bars-label, .sr-bars-value')].filter((t) => {
+    const box = t.getBoundingClientRect();
+    return box.width > 0 && (box.right > edge.right + 1 || box.left < edge.left - 1);
+  });
+  const cut = [...chart.querySelectorAll('.sr-bars-segment > span')].filter((t) => {
+    const bar = t.parentElement.getBoundingClientRect(), box = t.getBoundingClientRect();
+    return box.top < bar.bottom - 1 && (box.right > bar.right + 1 || box.left < bar.left - 1);
+  });
+  return [...beyond, ...cut].map((text) => text.textContent);
+}))"""
 
 
 def cut_off_texts(page) -> list[str]:
