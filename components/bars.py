@@ -64,8 +64,8 @@ def html_of(figure: go.Figure, key: str, projector: bool = False) -> str:
     categories = [_plain(c) for c in traces[0].y or ()]
     values = [[_number(v) for v in (t.x or ())] for t in traces]
     totals = [sum(v[i] or 0 for v in values) for i in range(len(categories))]
-    # a share is drawn against its whole (the Plotly axis ends at 102% to hold its text)
-    axis = 100.0 if layout.xaxis.ticksuffix == "%" else max(totals, default=0)
+    # the figure's own axis (a share's ends at 100%), else the longest bar
+    axis = layout.xaxis.range[1] if layout.xaxis.range else max(totals, default=0)
     inside = traces[0].textposition == "inside"
     names = [_plain(t.name) for t in traces]
     rows = []

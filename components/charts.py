@@ -260,61 +260,50 @@ def _values(series: pd.Series) -> list:
 
 
 def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
-                 colours: Mapping[str, str], title: str = "", horizontal: bool = True,
-                 height: int | None = None, labels: Mapping[str, str] | None = None,
-                 text_format: str = ",.0f",
+                 colours: Mapping[str, str], title: str = "",
+                 labels: Mapping[str, str] | None = None, text_format: str = ",.0f",
                  words: Mapping[str, str] | None = None) -> go.Figure:
-    """One bar per row of `frame[category]`, stacked from the `series` columns,
-    each series in its palette colour with its value written on it (where the
+    """One horizontal bar per row of `frame[category]`, stacked from the `series`
+    columns, each series in its palette colour with its value written on it (where the
     segment is wide enough to hold it). Categories that are codes are shown by their
-    labels (`words`: their vocabulary's); series by `labels` or theirs."""
+    labels (`words`: their vocabulary's); series by `labels` or theirs. Drawn as HTML
+    (components.bars)."""
     labels = labels or {}
     words = words if words is not None else BY_COLUMN.get(category)
-    named = [word(c, dict(words) if words is not None else None) for c in frame[category]]
-    cats = _categories(named) if horizontal else _texts(named)
+    cats = _categories(word(c, dict(words) if words is not None else None)
+                       for c in frame[category])
     longest = max([sum(v or 0 for v in row) for row in
                    zip(*[_values(frame[n]) for n in series], strict=True)] or [0])
     traces = []
     for name in series:
         values = _values(frame[name])
         text = ["" if v is None or v < 0.05 * longest else _said(v, text_format) for v in values]
-        bar = go.Bar(name=escape_plotly(labels.get(name, _pretty(name))),
-                     marker_color=colours.get(name, NEUTRAL),
-                     text=text, textposition="inside", insidetextanchor="middle", textangle=0,
-                     textfont={"size": FONT_SIZE},
-                     hovertemplate="%{y}: %{x:,}<extra>%{fullData.name}</extra>" if horizontal
-                     else "%{x}: %{y:,}<extra>%{fullData.name}</extra>")
-        if horizontal:
-            bar.update(y=cats, x=values, orientation="h")
-        else:
-            bar.update(x=cats, y=values)
-        traces.append(bar)
-    axes = {"yaxis": CATEGORIES_DOWN} if horizontal else {"xaxis": {"type": "category"}}
-    rows, legend = len(cats), len(series) > 1
-    room = 90 if legend else 0  # the legend sits under the axis and needs its own space
-    tall = max(260, 110 + _row_px(cats, 42) * rows) if horizontal else 420
-    height = height or tall + room
-    margin = _fitted(cats, height, title, legend) if horizontal else {}
-    return _figure(traces, title, height, show_legend=legend, barmode="stack", margin=margin,
-                   **axes)
+        traces.append(go.Bar(name=escape_plotly(labels.get(name, _pretty(name))),
+                             y=cats, x=values, orientation="h",
+                             marker_color=colours.get(name, NEUTRAL), text=text,
+                             textposition="inside", textfont={"size": FONT_SIZE},
+                             hovertemplate="%{y}: %{x:,}<extra>%{fullData.name}</extra>"))
+    legend = len(series) > 1
+    height = max(260, 110 + _row_px(cats, 42) * len(cats)) + (90 if legend else 0)
+    return _figure(traces, title, height, show_legend=legend, barmode="stack",
+                   yaxis=CATEGORIES_DOWN)
 
 
 def share_bars(frame: pd.DataFrame, category: str, share: str, colour: str,
                title: str = "", text: str | None = None) -> go.Figure:
     """Horizontal bars of a percentage (0–100) per row, each in the colour named by
-    the row's `colour` column, labelled with `text` (or the percentage)."""
+    the row's `colour` column, labelled with `text` (or the percentage). Drawn as HTML
+    (components.bars), against the whole: the axis ends at 100%."""
     cats = _categories(frame[category])
     values = _values(frame[share])
     labels = (_texts(frame[text]) if text else
               ["" if v is None else f"{v:.0f}%" for v in values])
     bar = go.Bar(y=cats, x=values, orientation="h", marker_color=list(frame[colour]),
-                 text=labels, textposition="outside", cliponaxis=False,
-                 textfont={"size": FONT_SIZE}, hovertemplate="%{y}: %{x:.0f}%<extra></extra>")
-    height = max(260, 110 + _row_px(cats, 42) * len(cats))
-    return _figure([bar], title, height, show_legend=False,
-                   margin={"r": _room(labels)} | _fitted(cats, height, title, False),
-                   yaxis=CATEGORIES_DOWN,
-                   xaxis={"range": [0, 102], "ticksuffix": "%"})
+                 text=labels, textposition="outside", textfont={"size": FONT_SIZE},
+                 hovertemplate="%{y}: %{x:.0f}%<extra></extra>")
+    return _figure([bar], title, max(260, 110 + _row_px(cats, 42) * len(cats)),
+                   show_legend=False, yaxis=CATEGORIES_DOWN,
+                   xaxis={"range": [0, 100], "ticksuffix": "%"})
 
 
 def funnel(labels: Sequence[str], values: Sequence[int | None], colours: Sequence[str],
@@ -372,7 +361,8 @@ def category_bars(frame: pd.DataFrame, category: str, value: str,
                   colours: Mapping[str, str], title: str = "",
                   words: Mapping[str, str] | None = None) -> go.Figure:
     """One horizontal bar per row, each in its category's palette colour, with its
-    value written beside it; a suppressed value shows its "<5" and no bar."""
+    value written beside it; a suppressed value shows its "<5" and no bar. Drawn as
+    HTML (components.bars)."""
     cats = [str(c) for c in frame[category]]
     words = words if words is not None else BY_COLUMN.get(category)
     values = _values(frame[value])
@@ -383,15 +373,10 @@ def category_bars(frame: pd.DataFrame, category: str, value: str,
     bar = go.Bar(
         y=names, x=[v or 0 for v in values], orientation="h",
         marker_color=[colours.get(c, NEUTRAL) for c in cats], text=labels,
-        textposition="outside", cliponaxis=False, textfont={"size": FONT_SIZE},
+        textposition="outside", textfont={"size": FONT_SIZE},
         hovertemplate="%{y}: %{text}<extra></extra>")
-    longest = max([v or 0 for v in values] or [0])
-    height = max(260, 90 + _row_px(names, 40) * len(cats))
-    return _figure([bar], title, height, show_legend=False,
-                   margin={"r": _room(labels)} | _fitted(names, height, title, False,
-                                                   x_ticks=False),
-                   yaxis=CATEGORIES_DOWN,
-                   xaxis={"range": [0, longest * 1.02 or 1], "showticklabels": False})
+    return _figure([bar], title, max(260, 90 + _row_px(names, 40) * len(cats)),
+                   show_legend=False, yaxis=CATEGORIES_DOWN, xaxis={"showticklabels": False})
 
 
 def grouped_bars(frame: pd.DataFrame, category: str, series: Sequence[str],

@@ -37,8 +37,9 @@ def test_horizontal_bars_are_drawn_as_html_and_other_charts_by_plotly():
     assert bars.drawable(charts.category_bars(
         pd.DataFrame({"status": ["sheltered"], "persons": [12]}), "status", "persons", {}))
     assert not bars.drawable(charts.grouped_bars(stacked, "area", ["occupants", "free"], {}))
-    assert not bars.drawable(charts.stacked_bars(stacked, "area", ["occupants", "free"], {},
-                                                 horizontal=False))
+    assert not bars.drawable(charts.time_chart(
+        pd.DataFrame({"day": ["2026-11-01"], "opened": [5]}), "day",
+        bars={"opened": ("Opened", "#000000")}))
     assert not bars.drawable(charts.funnel(["a", "b"], [10, 5], ["#000000", "#000000"]))
 
 
