@@ -27,6 +27,7 @@ FONT_PX, PROJECTOR_FONT_PX = 18, 24
 BAR_PX = 28  # the height of a bar; its row grows with a label on several lines
 TRACK = "#f0f0f0"  # behind the bars: how long the longest bar could be
 INSIDE_MIN = 0.05  # of the axis: narrower segments keep their number to their title
+NEUTRAL = "#4d4d4d"  # a bar given no colour, as charts.NEUTRAL
 _HEX = re.compile(r"#([0-9a-fA-F]{6})")
 _CSS = (
     ".sr-bars {{font-size: {font}px; line-height: 1.25; margin: 0 0 0.75rem 0; color: {ink};}}"
@@ -77,7 +78,7 @@ def html_of(figure: go.Figure, key: str, projector: bool = False) -> str:
             said.append(text)
             if not value or value <= 0 or not axis:
                 continue
-            colour = str(_at(trace.marker.color, i) or "#4d4d4d")
+            colour = str(_at(trace.marker.color, i) or NEUTRAL)
             share = min(value / axis, 1.0)
             title = f"{category}: {text or language.number(value)}" + (
                 f" ({name})" if len(traces) > 1 and name else "")
@@ -95,7 +96,7 @@ def html_of(figure: go.Figure, key: str, projector: bool = False) -> str:
     if layout.showlegend and len(traces) > 1:
         legend = '<div class="sr-bars-legend">' + "".join(
             f'<span><span class="sr-bars-swatch" style="background: '
-            f'{_attr(str(_at(t.marker.color, 0) or "#4d4d4d"))};"></span>{_text(name)}</span>'
+            f'{_attr(str(_at(t.marker.color, 0) or NEUTRAL))};"></span>{_text(name)}</span>'
             for t, name in zip(traces, names, strict=True)) + "</div>"
     title = _plain(layout.title.text)
     css = _CSS.format(font=PROJECTOR_FONT_PX if projector else FONT_PX,

@@ -238,8 +238,7 @@ LABEL_EM = 0.5  # a category label's characters, in font sizes: a little over Pl
 LEGEND_PX = 44  # a one-line legend of FONT_SIZE - 2 type, its padding included
 
 
-def _fitted(labels: Sequence[str], height: int, title: str, legend: bool,
-            x_ticks: bool = True) -> dict[str, int]:
+def _fitted(labels: Sequence[str], height: int, title: str, legend: bool) -> dict[str, int]:
     """Left and bottom margins of a horizontal bar chart that hold its category
     `labels` (lines of `_categories`), its x tick labels and its legend under the plot,
     a little over what Plotly measures: where the margins it starts with are too small,
@@ -248,7 +247,7 @@ def _fitted(labels: Sequence[str], height: int, title: str, legend: bool,
     widest = max((len(line) + (0 if line.endswith("  ") else 2)  # the ticksuffix
                   for label in labels for line in label.split("<br>")), default=0)
     left = round(LABEL_EM * FONT_SIZE * widest) + 16
-    bottom = 36 if x_ticks else 10
+    bottom = 36
     if legend:  # its top at y = -0.12 of the plot's height, and the plot is what is left
         bottom = math.ceil((0.12 * (height - _top(title)) + LEGEND_PX) / 1.12) + 2
     return {"l": left, "b": bottom}
@@ -272,12 +271,11 @@ def stacked_bars(frame: pd.DataFrame, category: str, series: Sequence[str],
     words = words if words is not None else BY_COLUMN.get(category)
     cats = _categories(word(c, dict(words) if words is not None else None)
                        for c in frame[category])
-    longest = max([sum(v or 0 for v in row) for row in
-                   zip(*[_values(frame[n]) for n in series], strict=True)] or [0])
     traces = []
     for name in series:
         values = _values(frame[name])
-        text = ["" if v is None or v < 0.05 * longest else _said(v, text_format) for v in values]
+        # every number: components.bars leaves off those too narrow to hold theirs
+        text = ["" if v is None else _said(v, text_format) for v in values]
         traces.append(go.Bar(name=escape_plotly(labels.get(name, _pretty(name))),
                              y=cats, x=values, orientation="h",
                              marker_color=colours.get(name, NEUTRAL), text=text,
