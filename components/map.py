@@ -29,6 +29,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components import projector
 from components.charts import escape_markdown
+from components.session import MAP_VIEW_KEY
 from dashboard import language
 from dashboard.contract import labels, vocab
 from dashboard.figures import geo, palette
@@ -239,8 +240,12 @@ def country_labels(base: dict[str, dict], view: MapView) -> pdk.Layer:
          "position": label_position(f, box, len(f["properties"]["name"]) * char / 2)}
         for name in regions_in_view(base, view) for f in base[name]["features"]
         if f["properties"].get("label") and f["properties"].get("iso3") != view.country])
+    return country_labels_layer(rows, view.zoom)
+
+
+def country_labels_layer(rows: list[dict], zoom: float | None = None) -> pdk.Layer:
     # Never moved: a neighbour's name stays on its own land.
-    return text_layer("countries", rows, size=18, colour=[110, 106, 98, 255], zoom=view.zoom,
+    return text_layer("countries", rows, size=18, colour=[110, 106, 98, 255], zoom=zoom,
                       move=False)
 
 
@@ -590,6 +595,11 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: M
 # at the same place is the same deck and context, from the sign-in form (where deck.gl's
 # 3 MB script loads while the reader types) to every later visit of the Map.
 SLOT_KEY, BELOW_KEY, DECK_KEY = "map-slot", "map-below", "map-deck"
+# The opening view of this session's last Map (ViewState's JSON), which the empty deck
+# opens on too: Streamlit moves a deck to a new opening view only after drawing it once
+# at the old one, and in software WebGL each drawing of the Map takes a third of a
+# second. Forgotten at sign-out.
+VIEW_KEY = MAP_VIEW_KEY
 _run = threading.local()
 
 
@@ -607,10 +617,10 @@ def close_slot() -> None:
     if slot is None or _run.drawn:
         return
     with slot:
-        # A view of its own, not the Map's: Streamlit keeps a deck's view while only its
-        # opening view changes, but opens it afresh when its views change, so the next
-        # visit of the Map opens on its own view as before.
-        _draw(empty_deck())
+        # The Map's views and its last opening view: going back to the Map then
+        # changes only its layers, and the deck is drawn once, where the reader left it.
+        last = st.session_state.get(VIEW_KEY)
+        _draw(empty_deck(tuple(sorted(last.items())) if isinstance(last, dict) else ()))
         # Out of sight and taking no room, but at its size: a deck shown again after
         # none (display: none) opened some visits on its empty view, not the Map's. Its
         # width is the page column's (made its containing block), so that showing or
@@ -621,40 +631,74 @@ def close_slot() -> None:
                 "width: 100%; visibility: hidden;}</style>")
 
 
-@functools.cache
-def empty_deck() -> OfflineDeck:
-    """The deck drawn out of sight on every run but the Map's: the same on all of them,
-    so made once per server."""
-    return OfflineDeck(layers=primers(), map_provider=None,
-                       views=[pdk.View(type="MapView", controller=False)])
+@functools.lru_cache(maxsize=64)
+def empty_deck(view: tuple[tuple[str, Any], ...] = ()) -> OfflineDeck:
+    """The deck drawn out of sight on every run but the Map's, opening on `view` (the
+    items of a ViewState's JSON; none: the world) with the primers at its centre. The
+    same for the same view, so made once per server and view."""
+    start = dict(view) or {"latitude": 0.0, "longitude": 0.0, "zoom": 1.0}
+    zoom = float(start.get("zoom", 1.0))
+    centre = (float(start.get("longitude", 0.0)), float(start.get("latitude", 0.0)))
+    state = pdk.ViewState(**{_SNAKE.get(k, k): v for k, v in start.items()})
+    return OfflineDeck(layers=primers(centre, PRIMER_PX / 2 ** zoom), map_provider=None,
+                       initial_view_state=state)
 
 
-# A made-up shape at the empty deck's centre (its view opens on 0° 0°), large enough to
-# cover pixels there: a program is compiled for what it draws, not for what it clips.
-_PRIMER = {"position": [0.0, 0.0], "polygon": [[-20, -20], [20, -20], [20, 20], [-20, 20]],
-           "text": "0", "color": [0, 0, 0, 255], "fill": [0, 0, 0, 255],
-           "line": [0, 0, 0, 255], "tip": ""}
+_SNAKE = {"minZoom": "min_zoom", "maxZoom": "max_zoom"}  # ViewState's JSON -> its arguments
+PRIMER_PX = 40.0  # a primer's half side, in degrees at zoom 0: ~60 pixels at any zoom
 
 
-def primers() -> list[pdk.Layer]:
-    """Each kind of layer the Map draws, as its builder makes it, with the made-up shape
-    for data: drawn by the empty deck out of sight (behind the sign-in form first), so
-    that the browser compiles their programs and the labels' font atlas while nobody
-    waits, not on the first visit of the Map (seconds without a graphics card). About
-    no person and no place."""
-    none = pd.DataFrame()
-    built = [facility_layer(none), hazard_layer(none), post_layer(none),
-             text_layer("labels", [], size=DISTRICT_LABEL_SIZE, boxed=True),
-             text_layer("names", [], size=DISTRICT_LABEL_SIZE)]
-    for layer in built:
-        layer.data, layer.id = [_PRIMER], f"primer-{layer.id}"
+def signature(layer: dict) -> tuple:
+    """What decides the programs (and, in software WebGL, the compiled pipelines) a
+    layer's JSON needs: its type, and each prop as an accessor read from the rows,
+    a flag's value, or a constant. Two layers of one signature draw alike."""
+    def kind(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("@@="):
+            return "accessor"
+        return value if isinstance(value, bool) else "constant"
+    return (layer.get("@@type"),
+            tuple(sorted((k, kind(v)) for k, v in layer.items() if k not in ("id", "data"))))
+
+
+def primers(centre: tuple[float, float] = (0.0, 0.0), half: float = 20.0) -> list[pdk.Layer]:
+    """Every layer the Map may draw, each signature once, as its builder makes it but
+    with a made-up square of `half` degrees around `centre` for data: drawn by the
+    empty deck out of sight (behind the sign-in form first), so that the browser
+    compiles their programs, pipelines and the labels' font atlas while nobody waits,
+    not on a visit of the Map (seconds without a graphics card). A layer primed with
+    other accessors than the Map's compiles again on the visit. About no person and
+    no place."""
+    lon, lat = centre
+    square = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
+              [lon - half, lat + half]]
+    row = {"position": [lon, lat], "polygon": square, "text": "0", "color": [0, 0, 0, 255],
+           "fill": [0, 0, 0, 255], "line": [0, 0, 0, 255], "tip": ""}
     shape = {"type": "FeatureCollection", "features": [{
         "type": "Feature", "properties": {},
-        "geometry": {"type": "Polygon", "coordinates": [_PRIMER["polygon"]]}}]}
-    land = pdk.Layer("GeoJsonLayer", id="primer-land", data=shape, filled=True,
-                     get_fill_color=rgba(LAND), stroked=True, get_line_color=rgba(BORDER),
-                     line_width_min_pixels=1, pickable=False)
-    return [land, *built]
+        "geometry": {"type": "Polygon", "coordinates": [square + square[:1]]}}]}
+    primed: dict[tuple, pdk.Layer] = {}
+    for layer in _every_kind():
+        key = signature(json.loads(json.dumps(layer, default=default_serialize)))
+        if key not in primed:
+            layer.data = shape if layer.type == "GeoJsonLayer" else [row]
+            layer.id = f"primer-{len(primed)}"
+            primed[key] = layer
+    return list(primed.values())
+
+
+def _every_kind() -> list[pdk.Layer]:
+    """The Map's layers as its builders make them, with no data: for each kind of
+    people layer, with tiles and without, every facility, hazard, post and label."""
+    nothing = pd.DataFrame()
+    view = MapView(None, (-1.0, -1.0, 1.0, 1.0), 0.0, 0.0, 1.0, {}, frozenset())
+    base = {geo.WORLD_FILE: {"type": "FeatureCollection", "features": []}}
+    zero = privacy.shown(privacy.ZERO, True)
+    layers = [*basemap_layers(base, False, view), *basemap_layers(base, True, view)]
+    areas = pd.DataFrame(columns=["pcode", "name", "lat", "lon", "persons", "polygon"])
+    for mode in ("areas", "cells", "points"):
+        layers += people_layers(People(mode, areas, nothing, nothing, *[zero] * 6))
+    return layers + [hazard_layer(nothing), facility_layer(nothing), post_layer(nothing),
+                     country_labels_layer([])]
 
 
 def show(deck: pdk.Deck) -> Any:
@@ -664,6 +708,8 @@ def show(deck: pdk.Deck) -> Any:
     if slot is None:
         return _draw(deck)
     _run.drawn = True
+    st.session_state[VIEW_KEY] = json.loads(json.dumps(deck.initial_view_state,
+                                                       default=default_serialize))
     with slot:
         event = _draw(deck)
         # The slot is first on the page: CSS order puts it after the page's head and

@@ -93,6 +93,8 @@ AUDIT_KEY = "sitroom_audit_entry"
 PAGE_KEY = "sitroom_audit_page"   # the page the session is on, for its fragment's reruns
 LAST_KEY = "sitroom_audit_last"   # (what the last view line said, when it was written)
 SAME_VIEW_AGAIN_S = 3600
+# The opening view of the session's last Map (components/map.py), forgotten at sign-out.
+MAP_VIEW_KEY = "sitroom_map_view"
 _clock = time.monotonic
 
 # The data grid's own toolbar downloads its rows as CSV, and copies cells, with no audit

@@ -33,7 +33,7 @@ from streamlit_authenticator.models import cookie_model as library_cookies
 from streamlit_authenticator.utilities import LoginError
 
 from components import language as reading
-from components.session import AUDIT_KEY
+from components.session import AUDIT_KEY, MAP_VIEW_KEY
 from components.session import KEY as CONTEXT_KEY
 from dashboard import config
 from dashboard.language import N_, _
@@ -294,7 +294,7 @@ def _end_session(store: auth.AuthStore, notice: str, gate: Gate | None = None) -
         for key in LIBRARY_STATE:
             st.session_state[key] = None
         st.session_state["logout"] = True
-    for key in (CONTEXT_KEY, AUDIT_KEY):
+    for key in (CONTEXT_KEY, AUDIT_KEY, MAP_VIEW_KEY):
         st.session_state.pop(key, None)
     st.session_state[NOTICE] = notice
 

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from components import signin
+from components.session import MAP_VIEW_KEY
 from dashboard import config
 from dashboard.rules import auth
 from dashboard.rules.auth import MAX_FAILURES, SESSION_MAX_S, WINDOW_S, AuthStore
@@ -313,6 +314,22 @@ def test_signing_out_revokes_the_token_on_the_server(app, own_audit_log):
     assert not at.metric
     store = AuthStore(own_audit_log.with_name("auth.sqlite"))
     assert store.session(session["digest"]).revoked_at is not None
+
+
+def test_signing_out_forgets_where_the_map_last_opened(app):
+    """The empty deck opens on the session's last Map view (components/map.py); the
+    form after sign-out opens on the world again, with nothing of the session's."""
+    at = sign_in_as(start(), "consular")
+    last = {"latitude": 33.9, "longitude": 35.5, "zoom": 8, "pitch": 0, "bearing": 0}
+    at = resume(at, **{MAP_VIEW_KEY: last})
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert spec["initialViewState"] == last  # signed in: where the Map last opened
+    at = resume(at, **{MAP_VIEW_KEY: last, signin.SIGN_OUT: True})
+    assert "You have signed out" in texts(at)
+    assert MAP_VIEW_KEY not in at.session_state
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert spec["initialViewState"]["latitude"] == spec["initialViewState"]["longitude"] == 0
+    assert made_up_only(spec)
 
 
 def test_a_session_older_than_twelve_hours_is_signed_out(app, monkeypatch):

@@ -198,8 +198,10 @@ from components import map as deck
 deck.open_slot()
 st.title("a page")
 if st.session_state.get("map"):
-    deck.show(deck.OfflineDeck(layers=[deck.pdk.Layer("ScatterplotLayer", id="points",
-                                                      data=[{"position": [35.5, 33.9]}])]))
+    deck.show(deck.OfflineDeck(
+        layers=[deck.pdk.Layer("ScatterplotLayer", id="points", data=[{"position": [35.5, 33.9]}])],
+        initial_view_state=deck.pdk.ViewState(latitude=33.9, longitude=35.5, zoom=8,
+                                              min_zoom=4, pitch=0, bearing=0)))
     with deck.below():
         st.markdown("under the map")
 deck.close_slot()
@@ -207,9 +209,11 @@ deck.close_slot()
 
 
 def made_up_only(spec: dict) -> bool:
-    """Whether a deck holds only one made-up shape a layer, at 0° 0° and at most 20°
-    from it, with no name and no tip (components/map.py primers): nothing about anyone
-    or anywhere."""
+    """Whether a deck holds only one made-up shape a layer, at most 20° from the centre
+    of the deck's opening view (0° 0° for the world), with no name and no tip
+    (components/map.py primers): nothing about anyone or anywhere."""
+    start = spec.get("initialViewState") or {}
+    centre = (start.get("longitude", 0.0), start.get("latitude", 0.0))
     for lyr in spec["layers"]:
         data = lyr["data"]
         rows = [f["geometry"] | f["properties"] for f in data["features"]] \
@@ -217,9 +221,10 @@ def made_up_only(spec: dict) -> bool:
         if len(rows) != 1 or not lyr["id"].startswith("primer-"):
             return False
         row = rows[0]
-        numbers = re.findall(r"-?\d+(?:\.\d+)?", json.dumps(
+        points = re.findall(r"\[(-?[\d.]+), (-?[\d.]+)\]", json.dumps(
             [row.get(k) for k in ("position", "polygon", "coordinates")]))
-        if any(abs(float(n)) > 20 for n in numbers) or row.get("tip") or \
+        if not points or any(abs(float(x) - centre[0]) > 20 or abs(float(y) - centre[1]) > 20
+                             for x, y in points) or row.get("tip") or \
                 row.get("text", "0") != "0" or set(row) - PRIMER_KEYS:
             return False
     return True
@@ -250,18 +255,62 @@ def test_the_map_and_every_other_run_draw_one_deck_in_one_place():
     assert not at.exception
 
 
-def test_the_empty_deck_primes_every_kind_of_layer_the_map_draws(db_url):
-    """The browser compiles a kind of layer's programs the first time it draws one: the
-    empty deck (behind the sign-in form, and out of sight on every other page) draws
-    each kind the Map does, for every role and mode, so the first visit of the Map
-    compiles nothing."""
+def test_the_empty_deck_opens_where_the_map_last_opened():
+    """Streamlit draws a deck once at its old opening view before moving it to a new
+    one (two drawings of the whole map a visit, a third of a second each in software
+    WebGL): so the empty deck has the Map's views and the opening view of the
+    session's last Map, its made-up shapes at that view's centre. Before any Map, and
+    after sign-out, it opens on the world."""
+    at = AppTest.from_string(SLOT_RUN, default_timeout=60)
+    at.run()
+    before = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    at.session_state["map"] = True
+    at.run()
+    shown = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    at.session_state["map"] = False
+    at.run()
+    after = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert after["initialViewState"] == shown["initialViewState"] == {
+        "latitude": 33.9, "longitude": 35.5, "zoom": 8, "minZoom": 4, "pitch": 0, "bearing": 0}
+    assert after["views"] == shown["views"] == before["views"]
+    assert made_up_only(after)
+    assert before["initialViewState"]["latitude"] == before["initialViewState"]["longitude"] == 0
+    for lyr in after["layers"]:  # a few pixels around the centre at zoom 8, not 20°
+        rows = [f["geometry"] for f in lyr["data"]["features"]] \
+            if isinstance(lyr["data"], dict) else lyr["data"]
+        numbers = [float(n) for n in re.findall(r"-?\d+\.\d+|-?\d+", json.dumps(
+            [r.get(k) for r in rows for k in ("position", "polygon", "coordinates")]))]
+        assert all(abs(n - 35.5) < 1 or abs(n - 33.9) < 1 for n in numbers), lyr["id"]
+
+
+def drawing_kind(layer: dict) -> tuple:
+    """What decides the programs a layer needs compiled: its type, and each prop as
+    read from the rows (an accessor), a flag's value, or a constant."""
+    def kind(value):
+        if isinstance(value, str) and value.startswith("@@="):
+            return "rows"
+        return value if isinstance(value, bool) else "constant"
+    return (layer["@@type"], frozenset((k, kind(v)) for k, v in layer.items()
+                                       if k not in ("id", "data")))
+
+
+@pytest.mark.parametrize("tiles", [False, True])
+def test_the_empty_deck_primes_every_layer_the_map_draws_as_it_draws_it(db_url, tiles):
+    """The browser compiles a layer's programs (and in software WebGL its pipelines, by
+    which props are read from the rows and which are constants) the first time it
+    draws one: the empty deck (behind the sign-in form, and out of sight on every other
+    page) draws each layer the Map does, for every role and mode, with the same props,
+    so the first visit of the Map compiles nothing."""
     drawn = set()
     for role, nats in (("committee", None), ("coordinator", None), ("consular", ["ETH"])):
-        _, spec = spec_of(open_page(db_url, "map", role, nats))
-        drawn |= {(lyr["@@type"], bool(lyr.get("background"))) for lyr in spec["layers"]}
-    primed = {(lyr.type, bool(getattr(lyr, "background", False))) for lyr in deck.primers()}
-    kinds = {"PolygonLayer": "GeoJsonLayer"}  # both draw filled polygons and their outline
-    assert {(kinds.get(t, t), b) for t, b in drawn} <= primed
+        at = open_page(db_url, "map", role, nats)
+        if tiles:
+            at.toggle(key="map_tiles").set_value(True).run()
+        _, spec = spec_of(at)
+        drawn |= {drawing_kind(lyr) for lyr in spec["layers"]}
+    empty = json.loads(deck.empty_deck().to_json())
+    assert drawn <= {drawing_kind(lyr) for lyr in empty["layers"]}
+    assert made_up_only(empty)
 
 
 @pytest.mark.parametrize("role", ["committee", "coordinator"])
