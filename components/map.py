@@ -49,11 +49,21 @@ count_colour = palette.count_colour
 POST = "#3f007d"
 
 
+# The 1:10m countries are drawn simplified to half a kilometre (an enclave smaller than
+# that may go), within what a 1:10m map can tell apart and under a pixel where the Map
+# opens: in software WebGL (a machine
+# without a graphics card) every point of a drawn outline costs, and this takes about
+# two in five of them away, a twentieth of a second each time the map is drawn.
+REGION_TOLERANCE_DEG = 0.005
+
+
 @st.cache_resource(show_spinner=False)
 def basemap() -> dict[str, dict]:
     """The shipped offline base-map layers, read once per server: static files, shared
     by every session, nothing in them about a person."""
-    return geo.read_basemap()
+    return {name: geo.simplified(layer, REGION_TOLERANCE_DEG)
+            if name in geo.REGION_FILES and not layer.get("missing") else layer
+            for name, layer in geo.read_basemap().items()}
 
 
 class OfflineDeck(pdk.Deck):
@@ -351,6 +361,12 @@ def _longitude(value: float) -> str:
     return _("{degrees} W").format(degrees=degrees)
 
 
+# Cells are drawn this share of a cell's side inside it on each side: the base map shows
+# between them as a thin line. Not an outline: in software WebGL (a machine without a
+# graphics card) a few thousand outline segments took a tenth of a second a frame.
+CELL_GAP = 0.04
+
+
 def people_layers(people: People, zoom: float | None = None,
                   label_size: int = DISTRICT_LABEL_SIZE) -> list[pdk.Layer]:
     """Districts or cells shaded by count (the count shown, never a true one the role may
@@ -384,9 +400,14 @@ def people_layers(people: People, zoom: float | None = None,
             text_layer("district-labels", names, size=label_size, zoom=zoom, boxed=True),
         ]
     rows = []
+    gap = GRID_STEP * CELL_GAP
     for r in people.cells.itertuples():
         south, west = r.polygon[0][1], r.polygon[0][0]
-        rows.append({"polygon": r.polygon, "persons": int(r.persons),
+        inset = [[round(x, 5), round(y, 5)] for x, y in (
+            (west + gap, south + gap), (west + GRID_STEP - gap, south + gap),
+            (west + GRID_STEP - gap, south + GRID_STEP - gap),
+            (west + gap, south + GRID_STEP - gap))]
+        rows.append({"polygon": inset, "persons": int(r.persons),
                      "gi": int(r.gi), "gj": int(r.gj),
                      "color": rgba(count_colour(int(r.persons)), 225),
                      "tip": f"{_persons(people, int(r.persons))}\n"
@@ -394,8 +415,7 @@ def people_layers(people: People, zoom: float | None = None,
                                 south=_latitude(south), north=_latitude(south + GRID_STEP),
                                 west=_longitude(west), east=_longitude(west + GRID_STEP))})
     return [pdk.Layer("PolygonLayer", id="people-cells", data=rows, get_polygon="polygon",
-                      get_fill_color="color", stroked=True, get_line_color=[255, 255, 255, 160],
-                      line_width_min_pixels=0.5, pickable=True)]
+                      get_fill_color="color", stroked=False, pickable=True)]
 
 
 def _percent(value: float) -> str:

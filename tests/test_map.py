@@ -409,6 +409,42 @@ def test_coordinator_cells_match_the_database(db_url, raw, counted_from):
     assert len(drawn) > 10
 
 
+def test_cells_are_drawn_inside_their_own_cell_without_an_outline(db_url):
+    """A cell is drawn a little inside its grid square, so that the base map shows
+    between neighbours, with no outline (outlines are the costly part of a frame in
+    software WebGL): each polygon lies within its own square, and covers most of it."""
+    _, spec = spec_of(open_page(db_url, "map", "coordinator"))
+    cells = [lyr for lyr in spec["layers"] if lyr["id"] == "people-cells"]
+    assert cells and not cells[0].get("stroked")
+    for cell in cells[0]["data"]:
+        south, west = cell["gi"] * STEP - 90, cell["gj"] * STEP - 180
+        xs = [x for x, _ in cell["polygon"]]
+        ys = [y for _, y in cell["polygon"]]
+        assert west < min(xs) < max(xs) < west + STEP and south < min(ys) < max(ys) < south + STEP
+        assert (max(xs) - min(xs)) * (max(ys) - min(ys)) > 0.8 * STEP * STEP
+
+
+def test_the_1_10m_countries_are_drawn_simplified_within_a_kilometre(db_url):
+    """The region's countries are drawn with fewer points than the shipped file holds,
+    each outline within 0.01 degrees of the shipped one (simplified to 0.005: an
+    enclave smaller than that may go), every country kept."""
+    import shapely
+    from shapely.geometry import shape
+
+    _, spec = spec_of(open_page(db_url, "map", "committee"))
+    drawn = next(lyr for lyr in spec["layers"] if lyr["id"] == "region-10m")["data"]
+    shipped = json.loads((geo.BASEMAP_DIR / "region-10m.geojson").read_text())
+    assert [f["properties"] for f in drawn["features"]] == [
+        f["properties"] for f in shipped["features"]]
+    points = {"drawn": 0, "shipped": 0}
+    for mine, theirs in zip(drawn["features"], shipped["features"], strict=True):
+        a, b = shape(mine["geometry"]), shape(theirs["geometry"])
+        assert a.is_valid and a.hausdorff_distance(b) <= 0.01
+        points["drawn"] += shapely.get_num_coordinates(a)
+        points["shipped"] += shapely.get_num_coordinates(b)
+    assert points["drawn"] < 0.7 * points["shipped"]
+
+
 # --- the consular liaison ------------------------------------------------------------------
 
 @pytest.mark.parametrize("nats", [["ETH"], ["PHL", "KEN"]])

@@ -195,6 +195,26 @@ def read_layer(name: str, folder: Path = BASEMAP_DIR) -> dict:
         return {"type": "FeatureCollection", "features": [], "missing": True}
 
 
+def simplified(layer: dict, tolerance: float) -> dict:
+    """A base-map layer with each feature's shape simplified to within `tolerance`
+    degrees (Douglas-Peucker, by shapely: GEOS keeps each shape valid), its
+    coordinates to 5 decimals. A feature shapely cannot read is kept as it is."""
+    import shapely  # loaded only by the Map's server
+
+    features = []
+    for feature in layer.get("features", []):
+        try:
+            shape = shapely.geometry.shape(feature["geometry"])
+            simple = shapely.simplify(shapely.set_precision(shape, 1e-5), tolerance,
+                                      preserve_topology=True)
+            geometry = json.loads(shapely.to_geojson(simple))
+        except (KeyError, TypeError, ValueError, AttributeError,
+                shapely.errors.ShapelyError):
+            geometry = feature.get("geometry")
+        features.append({**feature, "geometry": geometry})
+    return {**layer, "features": features}
+
+
 def read_basemap(folder: Path = BASEMAP_DIR) -> dict[str, dict]:
     """Every base-map layer, by file name. Static files: nothing in them is about a
     person (the page keeps them loaded once per server: components.map.basemap)."""
