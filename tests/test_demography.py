@@ -124,6 +124,46 @@ def test_every_role_counting_the_whole_scenario_shares_one_count(db_url, raw):
     assert [shown_table(p) for p in profiles] == [wanted] * 3
 
 
+IN_COUNTRY = ("located", "sheltered", "in_transit", "relocated", "missing")
+
+
+@pytest.mark.parametrize("nats,narrowing,where", [
+    (("ETH",), demography.Narrowing(), ""),
+    (("ETH",), demography.Narrowing(statuses=IN_COUNTRY),
+     "AND status IN ('located', 'sheltered', 'in_transit', 'relocated', 'missing')"),
+    (("PHL", "KEN"), demography.Narrowing(nationalities=("KEN",), statuses=("missing",)),
+     "AND (nationality = 'KEN' OR second_nationality = 'KEN') AND status = 'missing'"),
+])
+@pytest.mark.parametrize("found", [True, False])
+def test_a_liaisons_profile_is_the_same_from_the_scenarios_groups(db_url, raw, nats, narrowing,
+                                                                  where, found):
+    """Once the scenario's groups are found (figures.warmup), a liaison's profile at the
+    latest data, narrowed by status and nationality, is summed from them and reads no
+    person; before, it is counted in the database. Both are exactly the liaison's own
+    consenting, unprotected nationals, as the test counts them."""
+    database = opened(db_url)
+    if found:
+        demography.find_groups(database, 1)
+    reads: list[str] = []
+    listen = lambda *args: reads.append(args[2])  # noqa: E731 (statement)
+    event.listen(database.engine, "before_cursor_execute", listen)
+    try:
+        profile = demography.profile(database, Viewer("v", "consular", 1, nats),
+                                     narrowing=narrowing)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", listen)
+    engine = raw(db_url)
+    mine = persons(engine, nats, where)
+    assert len(mine) > 0
+    assert shown_table(profile) == expected_table(mine, exact=True)
+    assert profile.total == len(mine)
+    by_tag = tagged(engine, list(mine.id))
+    shown = dict(zip(profile.by_vulnerability.tag, profile.by_vulnerability.persons,
+                     strict=True))
+    assert {t: int(shown[t]) for t in TAGS} == {t: len(ids) for t, ids in by_tag.items()}
+    assert any("AS band, p.sex AS sex" in r for r in reads) != found
+
+
 def test_a_map_district_and_filters_narrow_the_profile(sqlite_url, raw):
     """Narrowed to one district and the Map's default statuses: the counts are those of
     that district's persons alone, each rounded on its own (no difference of two shown

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, event
 
 from components import session
 from dashboard.figures import (
+    demography,
     evacuation,
     geo,
     overview,
@@ -282,6 +283,10 @@ def liaison_figures(database: Database, viewer: Viewer, latest: datetime) -> dic
         "shelters": shelters.shelters(database, viewer, latest),
         "referrals": referrals.referrals(database, viewer, latest),
         "evacuation": evacuation.evacuation(database, viewer, latest),
+        "profile": demography.profile(database, viewer),
+        "profile on the map": demography.profile(
+            database, viewer, narrowing=demography.Narrowing(statuses=geo.IN_COUNTRY)),
+        "profile then": demography.profile(database, viewer, earlier),
     }
     for i, f in enumerate(filters):
         out[f"nationals {i}"] = people.nationals(database, viewer, f)
@@ -296,7 +301,7 @@ def test_every_read_of_a_liaisons_figures_declares_its_scope(db_url, nats):
     latest = scenarios.data_as_of(database, 1)
     with ScopesSeen(database.engine.url.username) as scopes:
         liaison_figures(database, viewer, latest)
-        for settle in (tallies.find_history, geo.find_placements):
+        for settle in (tallies.find_history, geo.find_placements, demography.find_groups):
             settle(database, 1)
     assert scopes.seen
     undeclared = [s for s, scope in scopes.seen if scope is None]
@@ -364,6 +369,7 @@ def test_a_liaisons_figures_are_the_same_with_and_without_row_security(db_url, n
     else:
         monkeypatch.setattr(tallies, "history", lambda database, scenario_id: None)
         monkeypatch.setattr(geo, "placements", lambda database, scenario_id: None)
+        monkeypatch.setattr(demography, "groups", lambda database, scenario_id: None)
     walled = liaison_figures(with_wall, viewer, latest)
     plain = liaison_figures(without, viewer, latest)
     assert walled["summary"]["total"] > 0

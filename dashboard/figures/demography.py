@@ -23,7 +23,7 @@ from dashboard.figures import geo, people, quality, scenarios, tallies
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.rules.privacy import Count
-from dashboard.store import cache
+from dashboard.store import cache, db
 from dashboard.store.db import Database
 
 # (band, first age, last age or None); the order they are shown in
@@ -91,10 +91,18 @@ def counted(database: Database, counter: Viewer, then: datetime | None,
     """The persons `counter` counts at `then` (None: the latest data), unshown: by age
     band and sex (band, sex, n, k) and by vulnerability (tag, n, k). Two reads of every
     person at a million: shared by every role that counts the whole scenario
-    (`profile`), and found at start (figures.warmup)."""
-    source, where, params = _persons(database, counter, then, narrowing)
+    (`profile`), and found at start (figures.warmup). A liaison's, at the latest data
+    and narrowed by status and nationality only, are summed from the scenario's
+    `groups` once they are found."""
     moment = then or scenarios.data_as_of(database, counter.scenario_id)
-    params = {**params, "year": (moment or datetime.now()).year}
+    year = (moment or datetime.now()).year
+    if (then is None and access.sees_person_level(counter.role) and narrowing.area is None
+            and narrowing.cell is None and not narrowing.vulnerabilities):
+        found = groups(database, counter.scenario_id)
+        if found is not None and found.year == year:
+            return found.summed(counter, narrowing)
+    source, where, params = _persons(database, counter, then, narrowing)
+    params = {**params, "year": year}
     ages = tallies.summed(database, (
         f"SELECT {age_band_sql()} AS band, p.sex AS sex, {tallies.rk('p.id')} AS k "
         f"FROM {source} WHERE {where}"), ["band", "sex"], ["k"], params)
@@ -105,6 +113,71 @@ def counted(database: Database, counter: Viewer, then: datetime | None,
         f"JOIN person_vulnerabilities v ON v.person_id = p.id WHERE {where}) t GROUP BY t.tag"),
         {**params, "known": list(vocab.VULNERABILITY_TAGS)})
     return ages, tags
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Every person of a scenario at the latest data, counted by the groups a liaison's
+    scope is made of (tallies.group_columns), status, age band and sex, and by status
+    and vulnerability: any liaison's persons, narrowed by status and nationality, are
+    a sum of its rows. Found once (figures.warmup), as geo.placements are; a liaison's
+    first Map or Overview then reads no person."""
+
+    tallies: tallies.Tallies  # frames "ages" (group, status, band, sex, n, k), "tags"
+    year: int                 # the year the age bands were counted in
+
+    def summed(self, viewer: Viewer, narrowing: Narrowing) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """`counted`'s two frames for the viewer's persons, narrowed."""
+        wanted = set(narrowing.nationalities)
+        nationals = [i for i, (nat, nat2) in enumerate(
+            self.tallies.groups[["nat", "nat2"]].itertuples(index=False, name=None))
+            if not wanted or nat in wanted or nat2 in wanted]
+
+        def rows(name: str, keys: list[str]) -> pd.DataFrame:
+            frame = self.tallies.scope(name, viewer)
+            frame = frame[frame["group"].isin(nationals)]
+            if narrowing.statuses:
+                frame = frame[frame["status"].isin(narrowing.statuses)]
+            # dropna=False: a sex the data leaves empty is counted, as the SQL counts it
+            summed = frame.groupby(keys, observed=True, dropna=False, as_index=False)
+            return summed[["n", "k"]].sum().astype({"n": "int64", "k": "int64"})
+
+        return rows("ages", ["band", "sex"]), rows("tags", ["tag"])
+
+
+def groups(database: Database, scenario_id: int) -> Groups | None:
+    """The scenario's Groups, or None while they are first being found (the caller
+    counts in the database meanwhile)."""
+    return database.current.peek(("demography", scenario_id),
+                                 lambda: _count_groups(database, scenario_id))
+
+
+def find_groups(database: Database, scenario_id: int) -> Groups:
+    """The Groups, found now if they are not yet (the warm-up thread)."""
+    return database.current.get(("demography", scenario_id),
+                                lambda: _count_groups(database, scenario_id))
+
+
+@db.patient()
+def _count_groups(database: Database, scenario_id: int) -> Groups:
+    year = (scenarios.data_as_of(database, scenario_id) or datetime.now()).year
+    params = {"scenario": scenario_id, "year": year}
+    where = f"p.scenario_id = :scenario AND {quality.valid_person_status()}"
+    ages = tallies.summed(database, (
+        f"SELECT {tallies.group_columns()}, p.status, {age_band_sql()} AS band, "
+        f"p.sex AS sex, {tallies.rk('p.id')} AS k FROM persons p WHERE {where}"),
+        [*tallies.GROUP_COLUMNS, "status", "band", "sex"], ["k"], params)
+    tags = tallies.read(database, (
+        f"SELECT {', '.join(tallies.GROUP_COLUMNS)}, t.status, t.tag, COUNT(*) AS n, "
+        f"SUM({tallies.rk('t.pid')}) AS k FROM (SELECT DISTINCT p.id AS pid, "
+        f"{tallies.group_columns()}, p.status, CASE WHEN v.tag IN :known THEN v.tag "
+        f"ELSE '{OTHER_TAG}' END AS tag FROM persons p "
+        f"JOIN person_vulnerabilities v ON v.person_id = p.id WHERE {where}) t "
+        f"GROUP BY {', '.join(tallies.GROUP_COLUMNS)}, t.status, t.tag"),
+        {**params, "known": list(vocab.VULNERABILITY_TAGS)})
+    for frame in (ages, tags):
+        frame[["n", "k"]] = frame[["n", "k"]].astype("int64")
+    return Groups(tallies.with_groups({"ages": ages, "tags": tags}), year)
 
 
 @cache.scoped()

@@ -189,6 +189,7 @@ def find_shared_facts(database: Database, scenario_id: int) -> None:
     evacuation.aggregate_stage_durations(database, scenario_id)
     tallies.places(database, scenario_id)
     geo.find_placements(database, scenario_id)
+    demography.find_groups(database, scenario_id)  # a liaison's "who the people are"
     # who the people are, as every role but a liaison counts them: the Overview's, and
     # the Map's with its default filter
     for narrowing in (demography.Narrowing(), demography.Narrowing(statuses=geo.IN_COUNTRY)):
