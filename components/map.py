@@ -50,10 +50,10 @@ POST = "#3f007d"
 
 
 # The 1:10m countries are drawn simplified to half a kilometre (an enclave smaller than
-# that may go), within what a 1:10m map can tell apart and under a pixel where the Map
-# opens: in software WebGL (a machine
-# without a graphics card) every point of a drawn outline costs, and this takes about
-# two in five of them away, a twentieth of a second each time the map is drawn.
+# that may go): within what a 1:10m map can tell apart, and under a pixel where the Map
+# opens. In software WebGL (a machine without a graphics card) every point of a drawn
+# outline costs; this takes two in five of them away, about a twentieth of a second
+# each time the map is drawn.
 REGION_TOLERANCE_DEG = 0.005
 
 
