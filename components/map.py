@@ -618,8 +618,7 @@ SLOT_KEY, BELOW_KEY, DECK_KEY = "map-slot", "map-below", "map-deck"
 # The opening view of this session's last Map (ViewState's JSON), which the empty deck
 # opens on too: Streamlit moves a deck to a new opening view only after drawing it once
 # at the old one, and in software WebGL each drawing of the Map takes a third of a
-# second. Forgotten at sign-out.
-VIEW_KEY = MAP_VIEW_KEY
+# second. Kept under MAP_VIEW_KEY, which sign-out forgets.
 _run = threading.local()
 
 
@@ -639,7 +638,7 @@ def close_slot() -> None:
     with slot:
         # The Map's views and its last opening view: going back to the Map then
         # changes only its layers, and the deck is drawn once, where the reader left it.
-        last = st.session_state.get(VIEW_KEY)
+        last = st.session_state.get(MAP_VIEW_KEY)
         _draw(empty_deck(tuple(sorted(last.items())) if isinstance(last, dict) else ()))
         # Out of sight and taking no room, but at its size: a deck shown again after
         # none (display: none) opened some visits on its empty view, not the Map's. Its
@@ -659,12 +658,11 @@ def empty_deck(view: tuple[tuple[str, Any], ...] = ()) -> OfflineDeck:
     start = dict(view) or {"latitude": 0.0, "longitude": 0.0, "zoom": 1.0}
     zoom = float(start.get("zoom", 1.0))
     centre = (float(start.get("longitude", 0.0)), float(start.get("latitude", 0.0)))
-    state = pdk.ViewState(**{_SNAKE.get(k, k): v for k, v in start.items()})
+    # as JSON, sent as it is: the same object the Map's deck sent
     return OfflineDeck(layers=primers(centre, PRIMER_PX / 2 ** zoom), map_provider=None,
-                       initial_view_state=state)
+                       initial_view_state=start)
 
 
-_SNAKE = {"minZoom": "min_zoom", "maxZoom": "max_zoom"}  # ViewState's JSON -> its arguments
 PRIMER_PX = 40.0  # a primer's half side, in degrees at zoom 0: ~60 pixels at any zoom
 
 
@@ -728,7 +726,7 @@ def show(deck: pdk.Deck) -> Any:
     if slot is None:
         return _draw(deck)
     _run.drawn = True
-    st.session_state[VIEW_KEY] = json.loads(json.dumps(deck.initial_view_state,
+    st.session_state[MAP_VIEW_KEY] = json.loads(json.dumps(deck.initial_view_state,
                                                        default=default_serialize))
     with slot:
         event = _draw(deck)

@@ -128,14 +128,9 @@ class Groups:
 
     def summed(self, viewer: Viewer, narrowing: Narrowing) -> tuple[pd.DataFrame, pd.DataFrame]:
         """`counted`'s two frames for the viewer's persons, narrowed."""
-        wanted = set(narrowing.nationalities)
-        nationals = [i for i, (nat, nat2) in enumerate(
-            self.tallies.groups[["nat", "nat2"]].itertuples(index=False, name=None))
-            if not wanted or nat in wanted or nat2 in wanted]
-
         def rows(name: str, keys: list[str]) -> pd.DataFrame:
-            frame = self.tallies.scope(name, viewer)
-            frame = frame[frame["group"].isin(nationals)]
+            frame = self.tallies.of_nationality(self.tallies.scope(name, viewer),
+                                                narrowing.nationalities)
             if narrowing.statuses:
                 frame = frame[frame["status"].isin(narrowing.statuses)]
             # dropna=False: a sex the data leaves empty is counted, as the SQL counts it

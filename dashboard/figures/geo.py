@@ -641,13 +641,7 @@ def _count_placements(database: Database, scenario_id: int) -> Placements:
 def _placed(found: Placements, viewer: Viewer, filters: MapFilters) -> pd.DataFrame | None:
     """The placements of the viewer's persons matching the filters; None where the
     placements cannot tell (a tag beyond the mask)."""
-    rows = found.scope("placements", viewer)
-    if filters.nationalities:
-        wanted = set(filters.nationalities)  # either nationality, as in _where
-        groups = [i for i, (nat, nat2) in enumerate(
-            found.groups[["nat", "nat2"]].itertuples(index=False, name=None))
-            if nat in wanted or nat2 in wanted]
-        rows = rows[rows["group"].isin(groups)]
+    rows = found.of_nationality(found.scope("placements", viewer), filters.nationalities)
     if filters.statuses:
         rows = rows[rows["status"].isin(filters.statuses)]
     if filters.vulnerabilities:

@@ -111,6 +111,17 @@ class Tallies:
             if access.person_visible(viewer, nat, nat2 or None, bool(visible), False)]
         return frame[np.isin(frame["group"].to_numpy(), allowed)]
 
+    def of_nationality(self, frame: pd.DataFrame, nationalities: tuple[str, ...]) -> pd.DataFrame:
+        """The rows of `frame` (one of these tallies) whose persons hold either
+        nationality among `nationalities`, as the consular rule reads it; all for none."""
+        if not nationalities:
+            return frame
+        wanted = set(nationalities)
+        groups = [i for i, (nat, nat2) in enumerate(
+            self.groups[["nat", "nat2"]].itertuples(index=False, name=None))
+            if nat in wanted or nat2 in wanted]
+        return frame[frame["group"].isin(groups)]
+
 
 def with_groups(frames: dict[str, pd.DataFrame]) -> Tallies:
     """Replace each frame's three group columns by one index into a shared table."""
