@@ -12,7 +12,8 @@ import time
 
 from components import page
 from dashboard import config
-from dashboard.figures import tallies, warmup
+from dashboard.figures import demography, tallies, warmup
+from dashboard.rules.access import Viewer
 from dashboard.store import cache, watermark
 from dashboard.store.facts import SharedFacts
 from tests.apptest import open_page, start, texts
@@ -113,6 +114,45 @@ def test_the_history_the_warm_up_finds_next_is_not_counted_beside_its_first_coun
     assert tallies.history(database, 1) is None
     database.facts.settle()
     assert counted == [1] and database.facts.has(("history", 1))
+
+
+def test_the_groups_the_warm_up_finds_later_are_not_counted_beside_its_first_count(
+        sqlite_url, monkeypatch):
+    """The first count reads the Overview's "who the people are" from the tables, which
+    asks for the scenario's groups: while the warm-up has them still to find, no count
+    of them starts beside the first; once the warm-up is gone, a profile's ask does."""
+    database = opened(sqlite_url)
+    release = threading.Event()
+
+    def promise_then_count() -> None:
+        demography.groups_come_later(database, 1)
+        release.wait(60)
+
+    under_way = threading.Thread(target=promise_then_count, name="warm-up", daemon=True)
+    under_way.start()
+    counted: list[int] = []
+    count = demography._count_groups
+
+    def counting(of: object, *args):
+        if of is database:  # this test's database alone, as above
+            counted.append(1)
+        return count(of, *args)
+
+    monkeypatch.setattr(demography, "_count_groups", counting)
+    whole = Viewer("server", "committee", 1)
+    try:
+        deadline = time.monotonic() + 5
+        while not database.current.promised(("demography", 1)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        warmup.first_count(database, 1)
+        database.current.settle()
+        assert counted == [] and not database.current.has(("demography", 1))
+    finally:
+        release.set()
+        under_way.join(10)
+    demography.profile(database, whole, narrowing=demography.Narrowing(statuses=("missing",)))
+    database.current.settle()
+    assert counted == [1] and database.current.has(("demography", 1))
 
 
 def test_the_first_count_finds_what_the_first_overview_compares_with(sqlite_url,

@@ -89,15 +89,15 @@ def _count(row) -> Count:
 def counted(database: Database, counter: Viewer, then: datetime | None,
             narrowing: Narrowing = Narrowing()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The persons `counter` counts at `then` (None: the latest data), unshown: by age
-    band and sex (band, sex, n, k) and by vulnerability (tag, n, k). Two reads of every
-    person at a million: shared by every role that counts the whole scenario
-    (`profile`), and found at start (figures.warmup). A liaison's, at the latest data
-    and narrowed by status and nationality only, are summed from the scenario's
-    `groups` once they are found."""
+    band and sex (band, sex, n, k) and by vulnerability (tag, n, k). At the latest data,
+    narrowed by status and nationality only, they are summed from the scenario's
+    `groups` once those are found (at start, figures.warmup). Anything else is two reads
+    of every person at a million, shared by every role that counts the whole scenario
+    (`profile`)."""
     moment = then or scenarios.data_as_of(database, counter.scenario_id)
     year = (moment or datetime.now()).year
-    if (then is None and access.sees_person_level(counter.role) and narrowing.area is None
-            and narrowing.cell is None and not narrowing.vulnerabilities):
+    if (then is None and narrowing.area is None and narrowing.cell is None
+            and not narrowing.vulnerabilities):
         found = groups(database, counter.scenario_id)
         if found is not None and found.year == year:
             return found.summed(counter, narrowing)
@@ -119,9 +119,10 @@ def counted(database: Database, counter: Viewer, then: datetime | None,
 class Groups:
     """Every person of a scenario at the latest data, counted by the groups a liaison's
     scope is made of (tallies.group_columns), status, age band and sex, and by status
-    and vulnerability: any liaison's persons, narrowed by status and nationality, are
-    a sum of its rows. Found once (figures.warmup), as geo.placements are; a liaison's
-    first Map or Overview then reads no person."""
+    and vulnerability: any viewer's persons (a liaison's, or everyone as the roles
+    shown counts count them), narrowed by status and nationality, are a sum of its rows.
+    Found once, at start (figures.warmup): the Overview's and the Map's "who the people
+    are" then read no person."""
 
     tallies: tallies.Tallies  # frames "ages" (group, status, band, sex, n, k), "tags"
     year: int                 # the year the age bands were counted in
@@ -147,10 +148,21 @@ def groups(database: Database, scenario_id: int) -> Groups | None:
                                  lambda: _count_groups(database, scenario_id))
 
 
+def groups_come_later(database: Database, scenario_id: int) -> None:
+    """The warm-up says it finds the Groups once the first page's counts are done: a
+    profile asked before is read from the tables (`groups`), without a count of the
+    Groups beside the first count, which every role's first profile would start."""
+    database.current.promise(("demography", scenario_id))
+
+
 def find_groups(database: Database, scenario_id: int) -> Groups:
-    """The Groups, found now if they are not yet (the warm-up thread)."""
-    return database.current.get(("demography", scenario_id),
-                                lambda: _count_groups(database, scenario_id))
+    """The Groups, found now if they are not yet (the warm-up thread), which keeps the
+    promise of `groups_come_later`."""
+    try:
+        return database.current.get(("demography", scenario_id),
+                                    lambda: _count_groups(database, scenario_id))
+    finally:
+        database.current.promise_ended(("demography", scenario_id))
 
 
 @db.patient()

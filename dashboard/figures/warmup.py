@@ -73,6 +73,7 @@ def warm_up(database: Database, scenario_ids: list[int]) -> None:
         # is served before them; then, once the readers who waited have their pages,
         # the rest, on one, below the page runs
         each_scenario(tallies.history_comes_next)
+        each_scenario(demography.groups_come_later)
         counting_since = time.monotonic()
         each_scenario(first_count, scenario_ids[:1])
         readers_first(database.url, counting_since)
@@ -189,8 +190,6 @@ def find_shared_facts(database: Database, scenario_id: int) -> None:
     evacuation.aggregate_stage_durations(database, scenario_id)
     tallies.places(database, scenario_id)
     geo.find_placements(database, scenario_id)
-    demography.find_groups(database, scenario_id)  # a liaison's "who the people are"
-    # who the people are, as every role but a liaison counts them: the Overview's, and
-    # the Map's with its default filter
-    for narrowing in (demography.Narrowing(), demography.Narrowing(statuses=geo.IN_COUNTRY)):
-        demography.counted(database, whole_scenario(scenario_id), None, narrowing)
+    # "who the people are" at the latest data, narrowed by status and nationality, for
+    # every role: summed from these from now on (the first count read the Overview's)
+    demography.find_groups(database, scenario_id)
