@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 
 from components import page
 from dashboard import config
@@ -81,36 +83,16 @@ def test_the_history_the_warm_up_finds_next_is_not_counted_beside_its_first_coun
     the current tallies: the page reads the tables instead, and no second count of the
     history starts beside them; once the warm-up is gone, a page's ask counts it."""
     database = opened(sqlite_url)
-    release = threading.Event()
-
-    def promise_then_count() -> None:
-        tallies.history_comes_next(database, 1)
-        release.wait(60)
-
-    under_way = threading.Thread(target=promise_then_count, name="warm-up", daemon=True)
-    under_way.start()
-    monkeypatch.setitem(warmup._started, database.url, (database, under_way))
+    counted = _counts_of(monkeypatch, tallies, "_count_history", database)
     monkeypatch.setattr(page, "FIRST_COUNT_WAIT_S", 0.2)
-    counted: list[int] = []
-    count = tallies._count_history
-
-    def counting(of: object, *args):
-        # this test's database alone: a warm-up an earlier test's page run started, on
-        # a database of its own, may still be counting in this process
-        if of is database:
-            counted.append(1)
-        return count(of, *args)
-
-    monkeypatch.setattr(tallies, "_count_history", counting)
-    try:
+    with _warm_up_promising(lambda: tallies.history_comes_next(database, 1),
+                            database.facts, ("history", 1)) as under_way:
+        monkeypatch.setitem(warmup._started, database.url, (database, under_way))
         tallies.now(database, 1)
         at = open_page(sqlite_url, "overview")
         assert not at.exception and at.metric
         database.facts.settle()
         assert counted == [] and not database.facts.has(("history", 1))
-    finally:
-        release.set()
-        under_way.join(10)
     assert tallies.history(database, 1) is None
     database.facts.settle()
     assert counted == [1] and database.facts.has(("history", 1))
@@ -122,37 +104,53 @@ def test_the_groups_the_warm_up_finds_later_are_not_counted_beside_its_first_cou
     asks for the scenario's groups: while the warm-up has them still to find, no count
     of them starts beside the first; once the warm-up is gone, a profile's ask does."""
     database = opened(sqlite_url)
+    counted = _counts_of(monkeypatch, demography, "_count_groups", database)
+    whole = Viewer("server", "committee", 1)
+    with _warm_up_promising(lambda: demography.groups_come_later(database, 1),
+                            database.current, ("demography", 1)):
+        warmup.first_count(database, 1)
+        database.current.settle()
+        assert counted == [] and not database.current.has(("demography", 1))
+    demography.profile(database, whole, narrowing=demography.Narrowing(statuses=("missing",)))
+    database.current.settle()
+    assert counted == [1] and database.current.has(("demography", 1))
+
+
+@contextmanager
+def _warm_up_promising(promise: Callable[[], None], facts: SharedFacts,
+                       key: Hashable) -> Iterator[threading.Thread]:
+    """A thread named as the warm-up makes `promise` and holds it, unfinished, until
+    the block ends; the block begins once the promise of `key` is made."""
     release = threading.Event()
 
     def promise_then_count() -> None:
-        demography.groups_come_later(database, 1)
+        promise()
         release.wait(60)
 
     under_way = threading.Thread(target=promise_then_count, name="warm-up", daemon=True)
     under_way.start()
-    counted: list[int] = []
-    count = demography._count_groups
-
-    def counting(of: object, *args):
-        if of is database:  # this test's database alone, as above
-            counted.append(1)
-        return count(of, *args)
-
-    monkeypatch.setattr(demography, "_count_groups", counting)
-    whole = Viewer("server", "committee", 1)
     try:
-        deadline = time.monotonic() + 5
-        while not database.current.promised(("demography", 1)) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        warmup.first_count(database, 1)
-        database.current.settle()
-        assert counted == [] and not database.current.has(("demography", 1))
+        assert _wait_for(lambda: facts.promised(key), 5), f"{key} was never promised"
+        yield under_way
     finally:
         release.set()
         under_way.join(10)
-    demography.profile(database, whole, narrowing=demography.Narrowing(statuses=("missing",)))
-    database.current.settle()
-    assert counted == [1] and database.current.has(("demography", 1))
+
+
+def _counts_of(monkeypatch, module: object, name: str, database: object) -> list[int]:
+    """`module.name`'s calls for this test's database, one entry each. Other databases
+    are left out: a warm-up an earlier test's page run started, on a database of its
+    own, may still be counting in this process."""
+    counted: list[int] = []
+    count = getattr(module, name)
+
+    def counting(of: object, *args):
+        if of is database:
+            counted.append(1)
+        return count(of, *args)
+
+    monkeypatch.setattr(module, name, counting)
+    return counted
 
 
 def test_the_first_count_finds_what_the_first_overview_compares_with(sqlite_url,
