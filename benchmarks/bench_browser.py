@@ -69,7 +69,9 @@ waiting for late changes.
 Below the table: the first usable page after a server start (seconds from launching
 the server process to the first role's Overview settled after signing in; for the
 naive app, launch to its Overview settled; the robot's typing of the account, about
-a second, included), the server's CPU with no session open
+a second, included), the CPU the server (with its database's processes) and the
+browser used from the server's answer to that page (they share the machine's cores:
+the first start waits for both), the server's CPU with no session open
 (it, its children and, on PostgreSQL, the database's processes serving it, for
 --idle-minutes after every browser context is closed, in % of one core), the database,
 and the machine's load. The browser runs on the same machine and takes CPU from the
@@ -385,9 +387,11 @@ def add_admin(users_file: Path) -> None:
 
 
 def run_ours(p, args, db_url: str, folder: Path, roles: list[str], pages: list[str] | None,
-             nats: dict[str, str]) -> tuple[list[Row], float, float, Path]:
+             nats: dict[str, str]) -> tuple[list[Row], float, tuple[float, float], float, Path]:
     """Start the dashboard, take each role's tour, close the browser, watch the idle
-    server. Returns the rows, the first usable page (s), the idle CPU (%), the log."""
+    server. Returns the rows, the first usable page (s), the CPU seconds the server
+    (with its database's processes) and the browser used from the server's answer to
+    that page, the idle CPU (%), the log."""
     from dashboard.rules import access
 
     users_file = make_users(folder, nats)
@@ -400,7 +404,7 @@ def run_ours(p, args, db_url: str, folder: Path, roles: list[str], pages: list[s
     say(f"server answered {time.time() - launched:.1f} s after its launch")
     sampler = Sampler(proc.pid, database_backends(db_url))
     sampler.start()
-    rows, first_usable = [], math.nan
+    rows, first_usable, first_cpu = [], math.nan, (math.nan, math.nan)
     try:
         for role in roles:
             nat = nats["largest"] if role == "consular" else ""
@@ -416,6 +420,8 @@ def run_ours(p, args, db_url: str, folder: Path, roles: list[str], pages: list[s
             note(label, "overview", "signed in", landing)
             if math.isnan(first_usable):
                 first_usable = landing.settled_at - launched
+                first_cpu = (sampler.used(0, landing.settled_at)[0],
+                             sampler.used(0, landing.settled_at, column=3)[0])
                 say("waiting for the server to go quiet (shared facts found)")
                 sampler.wait_quiet()
             filler = next(k for k in access.pages_for(role) if k != keys[0])
@@ -427,7 +433,7 @@ def run_ours(p, args, db_url: str, folder: Path, roles: list[str], pages: list[s
     finally:
         sampler.stopping.set()
         stop_server(proc)
-    return rows, first_usable, idle, folder / "server.log"
+    return rows, first_usable, first_cpu, idle, folder / "server.log"
 
 
 def idle_cpu(sampler: Sampler, minutes: float) -> float:
@@ -649,7 +655,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     try:
         with sync_playwright() as p:
-            rows, first, idle, log = run_ours(p, args, db_url, folder, roles, pages, nats)
+            rows, first, first_cpu, idle, log = run_ours(p, args, db_url, folder, roles,
+                                                         pages, nats)
             again = first_after_restart(p, args, db_url, folder)
             naive, naive_first = {}, math.nan
             if not args.no_naive and (not pages or set(pages) & set(NAIVE_PAGES)):
@@ -666,6 +673,10 @@ def main() -> None:
               f"{show(again, args.timeout)} s{mark(again <= FIRST_S)} after a restart "
               "(taken back from SITROOM_HOME/facts); naive "
               + (f"{show(naive_first, args.timeout)} s" if naive else "not run"))
+        # the two share the machine's cores: what the first start waits for, in CPU
+        print(f"CPU used from the server's answer to the first usable page: the server "
+              f"and its database's processes {first_cpu[0]:.1f} s, the browser "
+              f"{first_cpu[1]:.1f} s")
         print("idle server CPU (no session open): " + (
             "not measured" if math.isnan(idle) else
             f"{idle:.1f}% of one core over {args.idle_minutes:g} min{mark(idle <= IDLE_PCT)}"))

@@ -292,10 +292,16 @@ class Sampler(threading.Thread):
     def cpu_share(self, since: float, until: float, column: int = 2) -> float:
         """Cores the server (column 2) or the browser (3) kept busy on average
         between two moments."""
+        used, seconds = self.used(since, until, column)
+        return used / seconds if seconds else float("nan")
+
+    def used(self, since: float, until: float, column: int = 2) -> tuple[float, float]:
+        """CPU seconds the server (column 2) or the browser (3) used between the first
+        and the last sample taken between two moments, and the seconds between them."""
         inside = [(s[0], s[column]) for s in self.samples if since <= s[0] <= until]
         if len(inside) < 2:
-            return float("nan")
-        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+            return float("nan"), 0.0
+        return inside[-1][1] - inside[0][1], inside[-1][0] - inside[0][0]
 
     def wait_quiet(self, window_s: float = 5.0, share: float = 0.05,
                    timeout_s: float = 900) -> bool:
