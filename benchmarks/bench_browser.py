@@ -563,7 +563,7 @@ def table(rows: list[Row], naive: dict[str, Row], timeout: float) -> str:
 
 def naive_table(naive: dict[str, Row], timeout: float) -> str:
     head = ("| naive page | cold s | warm p50 s | warm p95 s | still changing s (max) "
-            "| KB/visit (p50) | |")
+            "| KB/visit (p50) | errors |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row in naive.values():
         p50, p95_s, changing, kb = warm_stats(row)
