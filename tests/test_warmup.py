@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from components import page
 from dashboard import config
 from dashboard.figures import demography, tallies, warmup
@@ -205,6 +207,24 @@ def test_a_fact_a_reader_is_finding_is_not_found_again_beside_it():
     facts.settle()
     assert calls == [1]
     assert facts.peek("k", compute) == "found"
+
+
+def test_a_promise_ends_with_its_finding_found_or_not():
+    """The warm-up's promise of a fact ends when it has found it, and when finding it
+    failed: a page may then count it (`peek`) instead of waiting for no one."""
+    facts = SharedFacts()
+    facts.promise("found")
+    assert facts.promised("found")
+    assert facts.get_promised("found", lambda: "value") == "value"
+    assert not facts.promised("found")
+
+    def broken() -> str:
+        raise RuntimeError("the database went away")
+
+    facts.promise("failed")
+    with pytest.raises(RuntimeError):
+        facts.get_promised("failed", broken)
+    assert not facts.promised("failed")
 
 
 def test_a_page_counts_for_itself_once_the_warm_up_is_over(sqlite_url, monkeypatch):

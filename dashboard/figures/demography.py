@@ -158,11 +158,8 @@ def groups_come_later(database: Database, scenario_id: int) -> None:
 def find_groups(database: Database, scenario_id: int) -> Groups:
     """The Groups, found now if they are not yet (the warm-up thread), which keeps the
     promise of `groups_come_later`."""
-    try:
-        return database.current.get(("demography", scenario_id),
-                                    lambda: _count_groups(database, scenario_id))
-    finally:
-        database.current.promise_ended(("demography", scenario_id))
+    return database.current.get_promised(("demography", scenario_id),
+                                         lambda: _count_groups(database, scenario_id))
 
 
 @db.patient()

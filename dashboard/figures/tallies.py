@@ -263,11 +263,8 @@ def history(database: Database, scenario_id: int) -> History | None:
 def find_history(database: Database, scenario_id: int) -> History:
     """The history tallies, found now if they are not yet (the warm-up thread), which
     keeps the promise of `history_comes_next`."""
-    try:
-        return database.facts.get(("history", scenario_id),
-                                  lambda: _count_history(database, scenario_id))
-    finally:
-        database.facts.promise_ended(("history", scenario_id))
+    return database.facts.get_promised(("history", scenario_id),
+                                       lambda: _count_history(database, scenario_id))
 
 
 def history_comes_next(database: Database, scenario_id: int) -> None:

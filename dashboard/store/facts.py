@@ -201,6 +201,14 @@ class SharedFacts:
         with self._lock:
             self._promised.pop(key, None)
 
+    def get_promised(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """`get`, by the thread that made the promise of `key`, which ends with it,
+        found or not."""
+        try:
+            return self.get(key, compute)
+        finally:
+            self.promise_ended(key)
+
     def promised(self, key: Hashable) -> bool:
         with self._lock:
             thread = self._promised.get(key)
