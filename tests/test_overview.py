@@ -236,6 +236,15 @@ def test_changes_since_a_reference_moment_come_from_the_history(db_url, raw, vie
     assert data.figure("overdue_referrals").value == now
     assert data.figure("overdue_referrals").delta == expected_change(now, before)
 
+    def open_at(t) -> pd.Series:
+        created, closed = as_time(referrals.created_at), as_time(referrals.closed_at)
+        return referrals.id[(created <= t) & (closed.isna() | (closed > t))]
+
+    now, before = shown(open_at(as_of), viewer), shown(open_at(ref), viewer)
+    assert now != before  # the comparison has something to show
+    assert data.figure("open_referrals").value == now
+    assert data.figure("open_referrals").delta == expected_change(now, before)
+
     hazards = load(engine, "hazards")
     hazards = hazards[hazards.scenario_id == 1]
 
