@@ -146,13 +146,6 @@ def _funnel_at(database: Database, viewer: Viewer, now: dict[str, Count],
     return {s: now[s] - changed_now[s] + changed_then[s] for s in stages}
 
 
-def _open_referrals(database: Database, viewer: Viewer, at: datetime) -> Count:
-    # Open at a moment: sent by then, and not yet closed, rejected or revoked then.
-    where, params = quality.scoped_referrals(database, viewer)
-    return _count(database, f"FROM referrals r WHERE {where} AND {tallies.OPEN_AT}",
-                  {**params, "at": at}, "r.id")
-
-
 def _overdue_by_service(database: Database, viewer: Viewer, at: datetime) -> dict[str, Count]:
     # Overdue at a moment: past the service's deadline then, and still awaiting
     # acceptance then (no later status in its history by that moment).
@@ -164,6 +157,7 @@ def _overdue_by_service(database: Database, viewer: Viewer, at: datetime) -> dic
 
 
 def _open_by_service(database: Database, viewer: Viewer, at: datetime) -> dict[str, Count]:
+    # Open at a moment: sent by then, and not yet closed, rejected or revoked then.
     where, params = quality.scoped_referrals(database, viewer)
     return _counts_by(
         database, f"SELECT r.service, COUNT(*) AS n, SUM({privacy.record_key('r.id')}) AS k "
@@ -288,14 +282,15 @@ def _counts_from_tables(database: Database, viewer: Viewer, now: _Counts, latest
                         at: datetime) -> _Counts:
     """The same counts read from the tables: for a moment the history tallies do not
     cover yet (they are being found, or the moment is newer than them)."""
-    return _Counts(**database.gather({
+    found = database.gather({
         "registered": lambda: _registered(database, viewer, at),
         "status": lambda: _by_status_at(database, viewer, now.status, latest, at),
-        "open_referrals": lambda: _open_referrals(database, viewer, at),
         "open_by_service": lambda: _open_by_service(database, viewer, at),
         "overdue": lambda: _overdue_by_service(database, viewer, at),
         "departed": lambda: _departed_by(database, viewer, at),
-        "funnel": lambda: _funnel_at(database, viewer, now.funnel, latest, at)}))
+        "funnel": lambda: _funnel_at(database, viewer, now.funnel, latest, at)})
+    # every service in the viewer's scope is a key: the open total is their sum
+    return _Counts(**found, open_referrals=sum(found["open_by_service"].values(), privacy.ZERO))
 
 
 def worked_back(database: Database, viewer: Viewer, current: _Counts, latest: datetime,
