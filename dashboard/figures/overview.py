@@ -243,11 +243,14 @@ class _Counts:
 
     registered: Count
     status: dict[str, Count]
-    open_referrals: Count
-    open_by_service: dict[str, Count]
+    open_by_service: dict[str, Count]  # every service in the viewer's scope
     overdue: dict[str, Count]
     departed: Count
     funnel: dict[str, Count]
+
+    @property
+    def open_referrals(self) -> Count:
+        return sum(self.open_by_service.values(), privacy.ZERO)
 
 
 def _counts_now(now: tallies.Now, viewer: Viewer) -> _Counts:
@@ -258,7 +261,6 @@ def _counts_now(now: tallies.Now, viewer: Viewer) -> _Counts:
     return _Counts(
         registered=tallies.counted(persons, "registered", "registered_k"),
         status=tallies.counted_by(persons, "status", vocab.PERSON_STATUSES),
-        open_referrals=tallies.counted(referrals, "open", "open_k"),
         open_by_service=tallies.counted_by(referrals, "service",
                                            access.referral_services(viewer), "open", "open_k"),
         overdue=tallies.counted_by(referrals, "service", access.referral_services(viewer),
@@ -271,7 +273,6 @@ def _counts_in_history(h: tallies.History, viewer: Viewer, at: datetime) -> _Cou
     return _Counts(
         registered=tallies.registered_at(h, viewer, at),
         status=tallies.status_at(h, viewer, at),
-        open_referrals=tallies.open_referrals_at(h, viewer, at),
         open_by_service=tallies.open_by_service_at(h, viewer, at),
         overdue=tallies.overdue_at(h, viewer, at),
         departed=tallies.departed_at(h, viewer, at),
@@ -282,15 +283,13 @@ def _counts_from_tables(database: Database, viewer: Viewer, now: _Counts, latest
                         at: datetime) -> _Counts:
     """The same counts read from the tables: for a moment the history tallies do not
     cover yet (they are being found, or the moment is newer than them)."""
-    found = database.gather({
+    return _Counts(**database.gather({
         "registered": lambda: _registered(database, viewer, at),
         "status": lambda: _by_status_at(database, viewer, now.status, latest, at),
         "open_by_service": lambda: _open_by_service(database, viewer, at),
         "overdue": lambda: _overdue_by_service(database, viewer, at),
         "departed": lambda: _departed_by(database, viewer, at),
-        "funnel": lambda: _funnel_at(database, viewer, now.funnel, latest, at)})
-    # every service in the viewer's scope is a key: the open total is their sum
-    return _Counts(**found, open_referrals=sum(found["open_by_service"].values(), privacy.ZERO))
+        "funnel": lambda: _funnel_at(database, viewer, now.funnel, latest, at)}))
 
 
 def worked_back(database: Database, viewer: Viewer, current: _Counts, latest: datetime,

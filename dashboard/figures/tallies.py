@@ -402,11 +402,6 @@ def _referrals_of(h: History, viewer: Viewer) -> pd.DataFrame:
     return rows[rows["service"].isin(access.referral_services(viewer))]
 
 
-def open_referrals_at(h: History, viewer: Viewer, moment: datetime) -> privacy.Count:
-    rows, t = _referrals_of(h, viewer), tick_of(moment)
-    return counted(rows[(rows["created_t"] <= t) & (rows["closed_t"] > t)])
-
-
 def open_by_service_at(h: History, viewer: Viewer,
                        moment: datetime) -> dict[str, privacy.Count]:
     rows, t = _referrals_of(h, viewer), tick_of(moment)
