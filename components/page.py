@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from components import language as reading
@@ -120,6 +121,15 @@ def live(context: Context, body: Callable[[Context, datetime], None],
             reconnect_later(every, refresh=True)
     else:
         st.fragment(refreshing, run_every=every)()
+
+
+def when_opened(label: str, key: str) -> DeltaGenerator | None:
+    """A section of a page drawn only while its reader has it open (an expander that
+    runs the page's body again when it is opened or closed): for what most visits do
+    not need, which each visit would otherwise pay for in the reader's browser. The
+    container to draw into while open, None while closed."""
+    section = st.expander(label, key=key, on_change="rerun")
+    return section if section.open else None
 
 
 def cannot_show(exc: Exception, every_s: int | None) -> None:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from components import charts
 from components.kpi import tiles
-from components.page import live, opened_as_a_script, page_start
+from components.page import live, opened_as_a_script, page_start, when_opened
 from components.session import Context, audited, note_filters
 from components.tables import export, moment_format, table
 from dashboard import language
@@ -115,6 +115,16 @@ def content(context: Context, as_of) -> None:
     st.caption(" ".join(notes))
     export(context, listing, "shelters-facilities", _("Download these facilities"), codes=codes)
 
+    # Two more data grids on every visit cost the reader's browser about a tenth of the
+    # page's drawing, for figures most visits do not need (the areas' are in the chart)
+    section = when_opened(_("Totals by kind and by area"), "shelters-totals")
+    if section is not None:
+        with section:
+            totals(context, data)
+
+
+def totals(context: Context, data: shelters.Shelters) -> None:
+    """The places and occupants by kind of facility and by area, side by side."""
     by_kind, by_area = st.columns(2)
     totals_config = {"full_pct": st.column_config.NumberColumn(_("% full"), format="%d%%")}
     kinds_words = {"kind": shelters.KINDS}

@@ -28,13 +28,29 @@ APP = str(PROJECT_ROOT / "app.py")
 
 def open_page(db_url: str, page: str, role: str = "committee",
               nationalities: list[str] | None = None, scenario: int = 1,
-              timeout: float = 120) -> AppTest:
-    """Run the page `page` once as `role`, as app.py would after choosing the viewer."""
+              timeout: float = 120, sections_open: bool = True) -> AppTest:
+    """Run the page `page` once as `role`, as app.py would after choosing the viewer;
+    with `sections_open`, again with every section drawn only when opened
+    (components.page.when_opened) open, as a reader who opens them all sees it."""
     info = next(s for s in list_scenarios(opened(db_url)) if s.id == scenario)
     viewer = Viewer(f"test-{role}", role, scenario, tuple(nationalities or ()))
     at = page_app(page, timeout)
     at.session_state[KEY] = Context(db_url=db_url, viewer=viewer, scenario=info)
-    return at.run()
+    at.run()
+    closed = closed_sections(at)
+    if sections_open and closed:
+        for key in closed:
+            at.session_state[key] = True
+        at.run()
+    return at
+
+
+def closed_sections(at: AppTest) -> list[str]:
+    """The keys of the page's sections drawn only when opened, closed now: expanders
+    that keep their state, whose id ends in their key ("$$ID-<hash>-<key>")."""
+    keys = [node.proto.id.split("-", 2)[2] for node in walk(at._tree)
+            if getattr(node, "type", "") == "expander" and node.proto.id]
+    return [key for key in keys if not at.session_state[key]]
 
 
 def page_app(page: str, timeout: float = 120) -> AppTest:

@@ -11,7 +11,7 @@ import pytest
 from dashboard.figures.shelters import _listing, shelters
 from dashboard.rules import privacy
 from dashboard.rules.access import Viewer
-from tests.apptest import drawn_charts, metric, open_page, texts
+from tests.apptest import closed_sections, drawn_charts, metric, open_page, shown_tables, texts
 from tests.conftest import opened
 from tests.readback import as_of_of, load
 
@@ -275,6 +275,36 @@ def test_page_on_a_dirty_database_names_what_it_leaves_out(dirty_sqlite_url, raw
     assert f"{left_out} facilities have no valid occupancy report" in texts(at)
     in_totals = counted(with_areas(raw(dirty_sqlite_url), truth[truth.valid]))
     assert metric(at, "Places") == f"{int(in_totals.capacity.sum()):,}"
+
+
+def test_the_totals_by_kind_and_by_area_are_drawn_once_opened(sqlite_url, raw, monkeypatch,
+                                                              downloads):
+    """The totals are a section drawn only when its reader opens it: closed, the page
+    draws the facilities' grid alone and offers none of the totals' files; opened,
+    both totals, with the places the test counts itself, and their downloads."""
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    at = open_page(sqlite_url, "shelters", "coordinator", sections_open=False)
+    assert not at.exception
+    assert closed_sections(at) == ["shelters-totals"]
+    assert len(shown_tables(at)) == 1
+    assert not {"Totals by kind", "Totals by area"} & {h.value for h in at.subheader}
+    assert [name for name, _ in downloads] == ["shelters-facilities.csv",
+                                               "shelters-facilities.xlsx"]
+
+    at.session_state["shelters-totals"] = True
+    at.run()
+    assert not at.exception
+    assert closed_sections(at) == []
+    assert {"Totals by kind", "Totals by area"} <= {h.value for h in at.subheader}
+    facilities, by_kind, by_area = shown_tables(at)
+    truth = counted(with_areas(raw(sqlite_url), facilities_now(raw(sqlite_url), 1)
+                               .query("valid")))
+    assert int(by_kind["capacity"].sum()) == int(truth.capacity.sum())
+    expected = truth.assign(area=truth.area.fillna("(no area)")).groupby("area").capacity.sum()
+    assert dict(zip(by_area["area"], by_area["capacity"].astype(int), strict=True)) == {
+        area: int(places) for area, places in expected.items()}
+    assert {"shelters-by-kind.csv", "shelters-by-kind.xlsx", "shelters-by-area.csv",
+            "shelters-by-area.xlsx"} <= {name for name, _ in downloads}
 
 
 def test_committee_charts_hold_no_small_count(sqlite_url, monkeypatch):

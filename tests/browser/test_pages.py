@@ -372,3 +372,28 @@ def test_a_download_is_made_by_its_click_and_written_to_the_audit_log(browser, s
     assert "name" in [h.lower() for h in headings] and rows
     assert all(tag.startswith("#") for tag in hashtags if tag), hashtags
     assert _exports(server)[len(before):] == [(name, download.suggested_filename, len(rows))]
+
+
+def test_the_shelters_totals_are_drawn_when_their_reader_opens_them(browser, server):
+    """The totals by kind and by area are drawn in the browser once opened, and gone
+    again once closed: until then the page draws one data grid, the facilities'."""
+    name, password = account_for("coordinator")
+    context = new_context(browser)
+    page = context.new_page()
+    sign_in(page, server.base, name, password)
+    open_nav_page(page, "shelters")
+    grids = page.locator('[data-testid="stMain"] [data-testid="stDataFrame"]')
+    section = page.locator('[data-testid="stExpander"] summary',
+                           has_text="Totals by kind and by area")
+    assert grids.count() == 1
+    assert page.get_by_role("heading", name="Totals by kind", exact=True).count() == 0
+    section.click()
+    settle(page)
+    assert grids.count() == 3
+    assert page.get_by_role("heading", name="Totals by kind", exact=True).count() == 1
+    assert page.get_by_role("heading", name="Totals by area", exact=True).count() == 1
+    assert page.get_by_role("button", name=re.compile(r"^Download \(CSV\)$")).count() == 2
+    section.click()
+    settle(page)
+    assert grids.count() == 1
+    context.close()
