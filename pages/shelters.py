@@ -115,8 +115,8 @@ def content(context: Context, as_of) -> None:
     st.caption(" ".join(notes))
     export(context, listing, "shelters-facilities", _("Download these facilities"), codes=codes)
 
-    # Two more data grids on every visit cost the reader's browser about a tenth of the
-    # page's drawing, for figures most visits do not need (the areas' are in the chart)
+    # Two more data grids on every visit cost the reader's browser a tenth to a fifth of
+    # the visit, for figures most visits do not need (the areas' are in the chart above)
     section = when_opened(_("Totals by kind and by area"), "shelters-totals")
     if section is not None:
         with section:

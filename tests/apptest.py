@@ -37,12 +37,16 @@ def open_page(db_url: str, page: str, role: str = "committee",
     at = page_app(page, timeout)
     at.session_state[KEY] = Context(db_url=db_url, viewer=viewer, scenario=info)
     at.run()
+    return open_sections(at) if sections_open else at
+
+
+def open_sections(at: AppTest) -> AppTest:
+    """Open the page's closed sections (components.page.when_opened), if any, and run
+    it again, as its reader clicking each open."""
     closed = closed_sections(at)
-    if sections_open and closed:
-        for key in closed:
-            at.session_state[key] = True
-        at.run()
-    return at
+    for key in closed:
+        at.session_state[key] = True
+    return at.run() if closed else at
 
 
 def closed_sections(at: AppTest) -> list[str]:

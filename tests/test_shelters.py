@@ -11,7 +11,15 @@ import pytest
 from dashboard.figures.shelters import _listing, shelters
 from dashboard.rules import privacy
 from dashboard.rules.access import Viewer
-from tests.apptest import closed_sections, drawn_charts, metric, open_page, shown_tables, texts
+from tests.apptest import (
+    closed_sections,
+    drawn_charts,
+    metric,
+    open_page,
+    open_sections,
+    shown_tables,
+    texts,
+)
 from tests.conftest import opened
 from tests.readback import as_of_of, load
 
@@ -291,8 +299,7 @@ def test_the_totals_by_kind_and_by_area_are_drawn_once_opened(sqlite_url, raw, m
     assert [name for name, _ in downloads] == ["shelters-facilities.csv",
                                                "shelters-facilities.xlsx"]
 
-    at.session_state["shelters-totals"] = True
-    at.run()
+    open_sections(at)
     assert not at.exception
     assert closed_sections(at) == []
     assert {"Totals by kind", "Totals by area"} <= {h.value for h in at.subheader}
