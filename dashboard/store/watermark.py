@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import pandas as pd
 
@@ -37,6 +39,9 @@ WITH_ID = {"persons", "person_events", "facility_occupancy", "referrals", "refer
            "evacuation_cases", "evacuation_events"}
 COUNTED = {"persons", "person_vulnerabilities", "referrals", "evacuation_cases"}  # may lose rows
 FRESH_S = 1.0  # one reading serves every fact refreshed within this time
+# a reading held for the whole of one count (Watermarks.held), and whose it is
+_held: ContextVar[tuple[Watermarks, Hashable] | None] = ContextVar("held_watermark",
+                                                                    default=None)
 
 
 def statement_of_big() -> str:
@@ -105,4 +110,21 @@ class Watermarks(Recent):
         self.run = run
 
     def __call__(self) -> Hashable:
+        held = _held.get()
+        if held is not None and held[0] is self:
+            return held[1]
         return self.reading("database", lambda: read(self.run))
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """One reading for every fact counted inside this block, and in the calls it
+        gathers (a context variable follows them): for the first count after a start,
+        whose facts, read one after another for several seconds at a million people,
+        would each read it again once FRESH_S is past. Still right: every fact is
+        stamped with a watermark read before it was counted, so a change made meanwhile
+        is found by its next refresh."""
+        token = _held.set((self, self()))
+        try:
+            yield
+        finally:
+            _held.reset(token)
