@@ -108,11 +108,6 @@ def run() -> None:
     account = signin.signed_in_account(url)
     if account is None:
         st.navigation(signed_out(), position="hidden").run()
-        if warmup.first_count_under_way(database):
-            # The map's programs are compiled behind the first page instead (seconds
-            # of a core without a graphics card): on a machine shared with the
-            # browser, behind the form they held the count up by a second or more.
-            deck.leave_empty()
         return
     reading.adopt_account_default(account.language)
     try:

@@ -613,8 +613,7 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: M
 # draws its deck there; every other run an empty deck, out of sight, with made-up shapes
 # only (`primers`: no data stays in the browser) and fetching nothing. The same element
 # at the same place is the same deck and context, from the sign-in form (where deck.gl's
-# 3 MB script loads while the reader types; but for the form shown during the server's
-# first count, app.py) to every later visit of the Map.
+# 3 MB script loads while the reader types) to every later visit of the Map.
 SLOT_KEY, BELOW_KEY, DECK_KEY = "map-slot", "map-below", "map-deck"
 # The opening view of this session's last Map (ViewState's JSON), which the empty deck
 # opens on too: Streamlit moves a deck to a new opening view only after drawing it once
@@ -627,19 +626,14 @@ def open_slot() -> None:
     """Open the map's place for this run: first on the page, before anything a run may
     or may not draw, so that its place is the same on every run."""
     _run.slot = st.container(key=SLOT_KEY)
-    _run.drawn = _run.left_empty = False
-
-
-def leave_empty() -> None:
-    """No empty deck at the end of this run: its drawing waits for a later one."""
-    _run.left_empty = True
+    _run.drawn = False
 
 
 def close_slot() -> None:
     """End the run's slot: the Map did not draw, so an empty deck out of sight."""
     slot = getattr(_run, "slot", None)
     _run.slot = None
-    if slot is None or _run.drawn or _run.left_empty:
+    if slot is None or _run.drawn:
         return
     with slot:
         # The Map's views and its last opening view: going back to the Map then

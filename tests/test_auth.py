@@ -10,22 +10,18 @@ import re
 import secrets
 import sqlite3
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from components import page, signin
+from components import signin
 from components.session import MAP_VIEW_KEY
 from dashboard import config
-from dashboard.figures import tallies, warmup
-from dashboard.figures.scenarios import list_scenarios
 from dashboard.rules import auth
 from dashboard.rules.auth import MAX_FAILURES, SESSION_MAX_S, WINDOW_S, AuthStore
 from tests.apptest import open_page, shown_tables, start, texts
-from tests.conftest import opened
 from tests.signin import ACCOUNTS, make_users_file, sign_in, sign_in_as, use_users
 from tests.test_map import made_up_only
 
@@ -254,10 +250,7 @@ def test_the_chart_and_map_that_load_their_libraries_behind_the_form_are_empty(a
     """The form draws one chart and one map, so that the browser loads Plotly and
     deck.gl while the reader types (components.charts.load_early, and the empty deck
     of components.map's slot): they carry no data (the map's shapes are made up, to
-    compile its programs), and the map fetches no base map. (The server's first count is
-    over: during it the form leaves the map out, as the next test shows.)"""
-    database = opened(app)
-    tallies.now(database, list_scenarios(database)[0].id)
+    compile its programs), and the map fetches no base map."""
     at = start()
     drawn = at.get("plotly_chart")
     assert len(drawn) == 1
@@ -267,36 +260,6 @@ def test_the_chart_and_map_that_load_their_libraries_behind_the_form_are_empty(a
     assert len(maps) == 1
     spec = json.loads(maps[0].proto.json)
     assert made_up_only(spec) and spec.get("mapProvider") is None
-
-
-def test_during_the_first_count_the_form_leaves_the_map_to_the_first_page(app, monkeypatch):
-    """Compiling the map's programs takes seconds of a core without a graphics card: on
-    a machine shared with the browser, behind the form they took it from the server's
-    first count, which the first page waits for. The form shown during that count
-    draws no map (Plotly still loads behind it); the first page signed in does."""
-    database = opened(app)
-    release = threading.Event()
-    under_way = threading.Thread(target=release.wait, name="warm-up", daemon=True)
-    under_way.start()
-    monkeypatch.setitem(warmup._started, database.url, (database, under_way))  # counting
-    monkeypatch.setattr(page, "FIRST_COUNT_WAIT_S", 0.2)
-    try:
-        at = start()
-        assert not at.exception
-        assert [t.label for t in at.text_input] == ["User name", "Password"]
-        assert len(at.get("plotly_chart")) == 1
-        assert not at.get("deck_gl_json_chart")
-
-        at = sign_in_as(at, "committee")
-        assert not at.exception
-        maps = at.get("deck_gl_json_chart")
-        assert len(maps) == 1 and made_up_only(json.loads(maps[0].proto.json))
-
-        tallies.now(database, list_scenarios(database)[0].id)  # the count is over
-        at = start()
-        assert len(at.get("deck_gl_json_chart")) == 1, "the form draws it again"
-    finally:
-        release.set()
 
 
 def test_signing_in_shows_the_role_and_its_pages(app, raw):

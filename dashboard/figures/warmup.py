@@ -152,16 +152,6 @@ def first_count(database: Database, scenario_id: int) -> None:
                                                  demography.Narrowing())})
 
 
-def first_count_under_way(database: Database) -> bool:
-    """`counting` of the scenario the warm-up counts first (the one a reader lands on),
-    for a run that has no scenario yet: the sign-in form."""
-    try:
-        ids = [s.id for s in scenarios.list_scenarios(database)]
-    except (DatabaseUnavailable, SchemaMismatch):
-        return False
-    return bool(ids) and counting(database, ids[0])
-
-
 def still_counting_after(database: Database, scenario_id: int, seconds: float) -> bool:
     """`counting`, after waiting up to `seconds` for the count to end: a small database
     is counted in a moment, and its reader is shown the figures, not a notice."""
