@@ -142,7 +142,7 @@ def test_a_refresh_that_finds_nothing_changed_counts_nothing_again(own_url, raw)
 def test_the_first_count_reads_the_watermark_once_and_finds_a_change_made_meanwhile_next(
         own_url, raw, monkeypatch):
     """The first count after a start holds one reading of the watermark for every fact it
-    counts (each would read it again once FRESH_S is past: several times at a million
+    counts (each would read it again once FRESH_S is past: twice more at a million
     people). That reading is taken before the facts are counted, so a change a writer
     makes meanwhile is counted again at their next refresh."""
     database = open_fresh(own_url)
@@ -151,6 +151,7 @@ def test_the_first_count_reads_the_watermark_once_and_finds_a_change_made_meanwh
     clock = Later()
     database.current.clock = clock
     moved = []
+    read_watermark = watermark.read
 
     def read_then_write(run):
         mark = read_watermark(run)
@@ -159,7 +160,6 @@ def test_the_first_count_reads_the_watermark_once_and_finds_a_change_made_meanwh
             moved.append(mark)
         return mark
 
-    read_watermark = watermark.read
     monkeypatch.setattr(watermark, "read", read_then_write)
     seen = Statements(database)
     try:
