@@ -13,8 +13,7 @@ import math
 import numbers
 import re
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -48,27 +47,6 @@ def show(figure: go.Figure, key: str) -> None:
     if projector.is_on():
         figure = larger(figure)
     st.plotly_chart(figure, key=key, theme=None, config=PLOTLY_CONFIG)
-
-
-EARLY_KEY = "chart-library"  # the empty chart of load_early, never shown
-
-
-def load_early() -> None:
-    """Have the browser load and start Plotly's script behind a page without charts (the
-    sign-in form, while the reader types), not after Sign in on the first page with
-    one: on a small machine that is about a second the reader would wait. An empty
-    chart, kept out of sight."""
-    with out_of_sight(EARLY_KEY):
-        st.plotly_chart(go.Figure(), key=f"{EARLY_KEY}-figure", config={"staticPlot": True})
-
-
-@contextmanager
-def out_of_sight(key: str) -> Iterator[None]:
-    """A container that takes no room and shows nothing: for what only makes the
-    browser load a library early (`load_early`)."""
-    st.html(f"<style>.st-key-{key} {{display: none;}}</style>")
-    with st.container(key=key):
-        yield
 
 
 PROJECTOR_SCALE = 4 / 3  # 18 px type becomes 24 px, and the chart grows to hold it

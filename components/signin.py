@@ -32,6 +32,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_authenticator.models import cookie_model as library_cookies
 from streamlit_authenticator.utilities import LoginError
 
+from components import early
 from components import language as reading
 from components.session import AUDIT_KEY, MAP_VIEW_KEY
 from components.session import KEY as CONTEXT_KEY
@@ -407,10 +408,7 @@ def _draw_form(gate: Gate, db_url: str) -> None:
         st.error(str(exc), icon=":material/lock:")
     if config.is_demo_url(db_url) and not st.session_state.get("authentication_status"):
         demo_accounts_table()
-    # Imported here: charts imports projector, which imports this module. (deck.gl's
-    # script loads behind the form too: the empty deck of components.map's slot.)
-    from components import charts
-    charts.load_early()
+    early.load()
 
 
 def demo_accounts_table() -> None:

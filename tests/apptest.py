@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from components import early
 from components.session import KEY, Context
 from dashboard.config import PROJECT_ROOT
 from dashboard.figures.scenarios import list_scenarios
@@ -73,17 +74,31 @@ def metric(at: AppTest, label: str) -> str:
 
 def texts(at: AppTest) -> str:
     """Everything written on the page, for assertions about messages."""
-    parts = [e.value for kind in ("error", "warning", "info", "success", "caption",
-                                  "markdown", "title")
-             for e in getattr(at, kind)]
+    kinds = ("error", "warning", "info", "success", "caption", "markdown", "title")
+    parts = [e.value for kind in kinds for e in shown(at, kind)]
     return "\n".join(str(p) for p in parts)
 
 
-def walk(node):
-    """A page's element tree, depth first in page order (AppTest's `_tree`)."""
+def walk(node, out_of_sight: bool = False):
+    """A page's element tree, depth first in page order (AppTest's `_tree`); what the
+    sign-in form draws out of sight (components.early) only with `out_of_sight`."""
+    if not out_of_sight and is_early(node):
+        return
     yield node
     for child in getattr(node, "children", {}).values():
-        yield from walk(child)
+        yield from walk(child, out_of_sight)
+
+
+def is_early(node) -> bool:
+    """Whether `node` is the container the sign-in form draws out of sight, whose id
+    ends in its key ("$$ID-<hash>-<key>")."""
+    return str(getattr(getattr(node, "proto", None), "id", "")).endswith(f"-{early.KEY}")
+
+
+def shown(at: AppTest, kind: str) -> list:
+    """The page's elements of `kind` ("metric", "table"...) a reader can see, in page
+    order: AppTest's own lists hold those drawn out of sight too."""
+    return [node for node in walk(at._tree) if getattr(node, "type", "") == kind]
 
 
 def shown_tables(at: AppTest) -> list[pd.DataFrame]:

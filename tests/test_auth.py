@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from components import signin
+from components import early, signin
 from components.session import MAP_VIEW_KEY
 from dashboard import config
 from dashboard.rules import auth
 from dashboard.rules.auth import MAX_FAILURES, SESSION_MAX_S, WINDOW_S, AuthStore
-from tests.apptest import open_page, shown_tables, start, texts
+from tests.apptest import open_page, shown, shown_tables, start, texts, walk
 from tests.signin import ACCOUNTS, make_users_file, sign_in, sign_in_as, use_users
 from tests.test_map import made_up_only
 
@@ -242,14 +242,15 @@ def test_nothing_is_shown_before_sign_in(app):
     at = start()
     assert not at.exception
     assert [t.label for t in at.text_input] == ["User name", "Password"]
-    assert not at.metric and not shown_tables(at)
-    assert "demo-committee" not in texts(at) and not at.table  # no demo accounts off the demo
+    assert not shown(at, "metric") and not shown_tables(at)
+    # no demo accounts off the demo
+    assert "demo-committee" not in texts(at) and not shown(at, "table")
 
 
 def test_the_chart_and_map_that_load_their_libraries_behind_the_form_are_empty(app):
     """The form draws one chart and one map, so that the browser loads Plotly and
-    deck.gl while the reader types (components.charts.load_early, and the empty deck
-    of components.map's slot): they carry no data (the map's shapes are made up, to
+    deck.gl while the reader types (components.early, and the empty deck of
+    components.map's slot): they carry no data (the map's shapes are made up, to
     compile its programs), and the map fetches no base map."""
     at = start()
     drawn = at.get("plotly_chart")
@@ -260,6 +261,29 @@ def test_the_chart_and_map_that_load_their_libraries_behind_the_form_are_empty(a
     assert len(maps) == 1
     spec = json.loads(maps[0].proto.json)
     assert made_up_only(spec) and spec.get("mapProvider") is None
+
+
+def test_what_the_form_draws_out_of_sight_says_nothing(app):
+    """The elements the form draws only to load their scripts (components.early) carry
+    no word and no figure: a dot for a label, a dash for a value, no row in a table."""
+    at = start()
+    hidden = [n for n in walk(at._tree, out_of_sight=True)
+              if n not in list(walk(at._tree)) and getattr(n, "type", "") not in
+              ("flex_container", "html")]
+    assert len(hidden) == len(early.DRAWN)
+    for node in hidden:
+        kind = node.type
+        if kind == "plotly_chart":
+            assert json.loads(node.proto.spec)["data"] == []
+        elif kind in ("arrow_data_frame", "dataframe", "table"):
+            assert len(node.value) == 0 and list(node.value.columns) == ["·"]
+        elif kind == "markdown":
+            assert node.value == "<span></span>"
+        else:
+            assert node.label == "·", (kind, node.label)
+            assert list(getattr(node, "options", None) or ["·"]) == ["·"]
+            if kind == "metric":
+                assert node.value == "—"
 
 
 def test_signing_in_shows_the_role_and_its_pages(app, raw):
@@ -277,7 +301,7 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_message(app):
     for at in (wrong, unknown):
         assert not at.exception
         assert auth.WRONG_CREDENTIALS in texts(at)
-        assert not at.metric
+        assert not shown(at, "metric")
     assert [e.value for e in wrong.error] == [e.value for e in unknown.error]
 
 
@@ -288,7 +312,7 @@ def test_the_lockout_is_checked_before_the_password_and_lifts_by_itself(app, own
         at = sign_in(at, name, "not-the-password")
     assert "locked for 15 more minutes" in texts(at)
     at = sign_in(at, name, password)  # the right password does not get past the lock
-    assert "locked for" in texts(at) and not at.metric
+    assert "locked for" in texts(at) and not shown(at, "metric")
     # Fifteen minutes later (the store's failures aged, as a clock would age them):
     with sqlite3.connect(own_audit_log.with_name("auth.sqlite")) as conn:
         conn.execute("UPDATE failed_signins SET at = at - ?", (WINDOW_S,))
@@ -311,7 +335,7 @@ def test_signing_out_revokes_the_token_on_the_server(app, own_audit_log):
     at = resume(at, **{signin.SIGN_OUT: True})  # what the button's callback sets
     assert not at.exception
     assert "You have signed out" in texts(at)
-    assert not at.metric
+    assert not shown(at, "metric")
     store = AuthStore(own_audit_log.with_name("auth.sqlite"))
     assert store.session(session["digest"]).revoked_at is not None
 
@@ -338,7 +362,7 @@ def test_a_session_older_than_twelve_hours_is_signed_out(app, monkeypatch):
     monkeypatch.setattr(auth, "now", lambda: time.time() + SESSION_MAX_S)
     at = resume(at)
     assert not at.exception
-    assert "12 hours" in texts(at) and not at.metric
+    assert "12 hours" in texts(at) and not shown(at, "metric")
 
 
 def test_a_user_removed_from_the_file_is_signed_out(app, tmp_path, monkeypatch):
@@ -348,7 +372,7 @@ def test_a_user_removed_from_the_file_is_signed_out(app, tmp_path, monkeypatch):
     smaller.write_text("users: {}\n")
     monkeypatch.setenv("SITROOM_USERS", str(smaller))
     at = resume(at)
-    assert "no longer in the users file" in texts(at) and not at.metric
+    assert "no longer in the users file" in texts(at) and not shown(at, "metric")
 
 
 @pytest.mark.parametrize("body, message", [
@@ -368,7 +392,7 @@ def test_a_missing_or_malformed_users_file_closes_sign_in_with_a_message(
     at = start()
     assert not at.exception
     assert str(path) in texts(at) and message in texts(at)
-    assert not at.text_input and not at.metric and not shown_tables(at)
+    assert not at.text_input and not shown(at, "metric") and not shown_tables(at)
 
 
 def test_a_default_cookie_key_closes_sign_in(app, monkeypatch):
@@ -376,7 +400,7 @@ def test_a_default_cookie_key_closes_sign_in(app, monkeypatch):
     at = start()
     assert not at.exception
     assert "is published" in texts(at) and "some_key" not in texts(at)
-    assert not at.text_input and not at.metric
+    assert not at.text_input and not shown(at, "metric")
 
 
 def test_an_unwritable_sign_in_store_closes_sign_in(app, tmp_path, monkeypatch):
@@ -434,7 +458,7 @@ def test_only_the_admin_opens_the_audit_page(app, role):
 def test_a_sign_in_with_a_huge_user_name_is_refused_and_stores_nothing(app, own_audit_log):
     at = sign_in(start(), "x" * 200_000, "not-the-password")
     assert not at.exception
-    assert auth.WRONG_CREDENTIALS in texts(at) and not at.metric
+    assert auth.WRONG_CREDENTIALS in texts(at) and not shown(at, "metric")
     with sqlite3.connect(own_audit_log.with_name("auth.sqlite")) as conn:
         stored = [r[0] for r in conn.execute("SELECT account FROM failed_signins")]
     assert all(len(name) <= 64 for name in stored)
@@ -444,7 +468,7 @@ def test_a_sign_in_with_a_huge_user_name_is_refused_and_stores_nothing(app, own_
 def test_a_password_longer_than_bcrypt_takes_is_a_wrong_password_not_a_crash(app):
     at = sign_in(start(), ACCOUNTS["committee"][0], "p" * 500)
     assert not at.exception
-    assert auth.WRONG_CREDENTIALS in texts(at) and not at.metric
+    assert auth.WRONG_CREDENTIALS in texts(at) and not shown(at, "metric")
 
 
 def test_a_full_name_is_shown_as_plain_text_never_as_markdown(sqlite_url, tmp_path,
@@ -582,7 +606,7 @@ def test_a_malformed_secrets_file_is_reported_naming_the_file_and_the_problem(
     assert not at.exception
     assert str(secrets_toml) in texts(at) and problem in texts(at)
     assert "No cookie key is set" not in texts(at)
-    assert not at.text_input and not at.metric
+    assert not at.text_input and not shown(at, "metric")
 
 
 def test_a_good_secrets_file_gives_the_key(app, secrets_toml, monkeypatch):

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from dashboard.figures.scenarios import list_scenarios
 from dashboard.rules import access
-from tests.apptest import metric, open_page, page_app, shown_tables, start, texts
+from tests.apptest import metric, open_page, page_app, shown, shown_tables, start, texts
 from tests.conftest import opened
 from tests.signin import ACCOUNTS, make_users_file, sign_in_as, use_users
 
@@ -90,7 +90,7 @@ def test_the_entrypoint_opens_on_the_overview_after_sign_in(app_db, raw, tmp_pat
     use_users(monkeypatch, make_users_file(tmp_path))
     at = start()
     assert not at.exception
-    assert not at.metric  # nothing before sign-in
+    assert not shown(at, "metric")  # nothing before sign-in
     at = sign_in_as(at, "committee")
     assert not at.exception
     expected = own_count(raw, app_db, "SELECT COUNT(*) FROM persons WHERE scenario_id = 1")
@@ -102,7 +102,7 @@ def test_a_page_opened_without_a_viewer_shows_no_data(app_db):
     for page in access.PAGE_ROLES:
         at = page_app(page).run()
         assert not at.exception
-        assert not at.metric and not shown_tables(at)
+        assert not shown(at, "metric") and not shown_tables(at)
         assert "Choose who you are first" in texts(at)
 
 

@@ -32,7 +32,7 @@ from streamlit.testing.v1 import AppTest
 from components import signin
 from components.session import KEY as CONTEXT_KEY
 from dashboard.rules import auth
-from tests.apptest import APP, page_app, shown_tables, start, texts, walk
+from tests.apptest import APP, page_app, shown, shown_tables, start, texts, walk
 from tests.signin import ACCOUNTS, make_users_file, sign_in_as, use_users
 
 LIBRARY_KEYS = ("authentication_status", "username", "name", "roles", "email", "logout")
@@ -338,14 +338,14 @@ def test_a_copied_cookie_signs_in_until_sign_out_and_never_after(app, browser):
     full_run(tab, **{signin.SIGN_OUT: True})
     replay = start()
     assert not replay.exception
-    assert shows_the_form(replay) and not replay.metric
+    assert shows_the_form(replay) and not shown(replay, "metric")
 
 
 def test_a_cookie_older_than_twelve_hours_signs_nobody_in(app, browser, monkeypatch):
     browser[auth.COOKIE_NAME] = cookie_sent(sign_in_as(start(), "committee"))["value"]
     later(monkeypatch, auth.SESSION_MAX_S)
     at = start()
-    assert shows_the_form(at) and not at.metric
+    assert shows_the_form(at) and not shown(at, "metric")
 
 
 def test_a_new_cookie_key_signs_every_session_out(app, browser, monkeypatch):
@@ -353,7 +353,7 @@ def test_a_new_cookie_key_signs_every_session_out(app, browser, monkeypatch):
     assert signed_in(start())
     monkeypatch.setenv("SITROOM_COOKIE_KEY", secrets.token_urlsafe(32))
     at = start()
-    assert shows_the_form(at) and not at.metric
+    assert shows_the_form(at) and not shown(at, "metric")
 
 
 def test_a_cookie_of_a_user_removed_from_the_file_signs_nobody_in(app, browser, tmp_path,
@@ -363,7 +363,7 @@ def test_a_cookie_of_a_user_removed_from_the_file_signs_nobody_in(app, browser, 
     fewer.write_text("users: {}\n")
     monkeypatch.setenv("SITROOM_USERS", str(fewer))
     at = start()
-    assert not at.exception and not signed_in(at) and not at.metric
+    assert not at.exception and not signed_in(at) and not shown(at, "metric")
 
 
 # --- forged, foreign and malformed cookies ------------------------------------------------
@@ -416,7 +416,7 @@ def test_a_forged_foreign_or_malformed_cookie_shows_the_sign_in_form(app, browse
     at = start()
     assert not at.exception, at.exception
     assert shows_the_form(at)
-    assert not at.metric and not shown_tables(at)
+    assert not shown(at, "metric") and not shown_tables(at)
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -427,5 +427,5 @@ def test_a_published_key_closes_sign_in_so_cookies_forged_with_it_sign_nobody_in
     browser[auth.COOKIE_NAME] = forgeries(shipped)["signed with the server's own key"]
     at = start()
     assert not at.exception
-    assert not signed_in(at) and not at.metric and not at.text_input
+    assert not signed_in(at) and not shown(at, "metric") and not at.text_input
     assert "cookie key" in texts(at)

@@ -20,7 +20,7 @@ from dashboard.figures import demography, tallies, warmup
 from dashboard.rules.access import Viewer
 from dashboard.store import cache, watermark
 from dashboard.store.facts import SharedFacts
-from tests.apptest import open_page, start, texts
+from tests.apptest import open_page, shown, start, texts
 from tests.conftest import opened
 from tests.test_watermark import Statements
 
@@ -39,7 +39,7 @@ def test_a_page_says_the_first_count_is_under_way_then_shows_its_figures(sqlite_
         at = open_page(sqlite_url, "overview")
         assert not at.exception
         assert COUNTING in texts(at)
-        assert not at.metric, "no figure before it is counted"
+        assert not shown(at, "metric"), "no figure before it is counted"
 
         tallies.now(database, 1)  # the current tallies counted; the history not yet
         at.run()

@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from components import early
+from components import map as deck
 from dashboard.config import PROJECT_ROOT
 from dashboard.rules import access
 from dashboard.rules.auth import COOKIE_NAME
@@ -60,6 +62,15 @@ PAGE_HEADINGS = {
     "audit": "Audit log",
     "data_quality": "Data quality",
 }
+
+
+def in_sight(test_id: str) -> str:
+    """A selector of the elements of `test_id` a reader may see: not those drawn out of
+    sight to load their scripts (components.early, components/map.py's empty deck)."""
+    return (f'[data-testid="{test_id}"]:not(.st-key-{early.KEY} *)'
+            f':not(.st-key-{deck.SLOT_KEY} *)')
+
+
 # How a page failure reaches the reader: app.py's st.error for a page that raised,
 # the database or the audit log being down (Streamlit's error alert), and the
 # exception box Streamlit draws itself (an exception raised inside a page's `live`

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+import streamlit
 
-from components import charts
+from components import early
 from components import map as deck
 from dashboard.rules import access
 from dashboard.rules.auth import COOKIE_NAME, MAX_FAILURES, SESSION_MAX_S, WINDOW_S
@@ -24,6 +25,7 @@ from tests.browser.conftest import (
     STEP_MS,
     account_for,
     fill_sign_in,
+    in_sight,
     keep_frames,
     load,
     main_text,
@@ -151,12 +153,22 @@ def test_a_started_server_counts_what_the_pages_read_before_anyone_visits(sqlite
             time.sleep(0.5)
 
 
+# The script Streamlit's browser side loads for each kind of element components.early
+# draws (by its test id): files of Streamlit's own, named so in its static/js folder.
+SCRIPTS = {"stPlotlyChart": "PlotlyChart", "stMetric": "Metric", "stCheckbox": "Checkbox",
+           "stNumberInput": "NumberInput", "stSlider": "Slider", "stButtonGroup": "ButtonGroup",
+           "stButton": "Button", "stDownloadButton": "DownloadButton", "stDataFrame": "DataFrame",
+           "stTable": "Table", "stMultiSelect": "Multiselect", "stDateInput": "DateInput",
+           "stMarkdown": "rehype-raw"}
+
+
 @pytest.mark.parametrize("draw_maps", [True, False], ids=["webgl", "no webgl"])
-def test_the_sign_in_form_loads_the_chart_libraries_out_of_sight(browser, server, draw_maps):
-    """While the reader types, Plotly's and deck.gl's scripts load and run behind the
-    form (an empty chart, an empty map), so that neither the landing after Sign in nor
-    the first visit of the Map waits for them; they take no room, show nothing, and
-    a browser without WebGL shows no failure for the map either."""
+def test_the_sign_in_form_loads_the_first_pages_scripts_out_of_sight(browser, server, draw_maps):
+    """While the reader types, the scripts of Plotly, deck.gl and every kind of element
+    the first pages draw load and run behind the form (components.early, an empty map),
+    so that neither the landing after Sign in nor the first visit of the Map waits for
+    them; they take no room, show nothing, and a browser without WebGL shows no
+    failure for the map either."""
     context = new_context(browser, draw_maps=draw_maps)
     page = context.new_page()
     page.goto(server.base)
@@ -165,11 +177,35 @@ def test_the_sign_in_form_loads_the_chart_libraries_out_of_sight(browser, server
     page.locator('[data-testid="stDeckGlJsonChart"]').wait_for(state="attached",
                                                                timeout=STEP_MS)
     settle(page)
-    for drawn, key in (('[data-testid="stPlotlyChart"]', charts.EARLY_KEY),
-                       ('[data-testid="stDeckGlJsonChart"]', deck.SLOT_KEY)):
-        assert page.locator(drawn).count() == 1 and not page.locator(drawn).is_visible()
-        assert takes_no_room(page.locator(f".st-key-{key}"))
+    assert set(SCRIPTS) == set(early.DRAWN)
+    for test_id in early.DRAWN:
+        drawn = page.locator(f'.st-key-{early.KEY} [data-testid="{test_id}"]')
+        assert drawn.count() >= 1, f"{test_id} is not drawn behind the form"
+        assert not drawn.first.is_visible()
+    assert takes_no_room(page.locator(f".st-key-{early.KEY}"))
+    mapped = page.locator('[data-testid="stDeckGlJsonChart"]')
+    assert mapped.count() == 1 and not mapped.is_visible()
+    assert takes_no_room(page.locator(f".st-key-{deck.SLOT_KEY}"))
     assert page.locator(FAILURE).count() == 0
+    context.close()
+
+
+def test_the_page_after_sign_in_loads_no_script_the_form_could_have(browser, server):
+    """The Overview after Sign in draws metrics, toggles, data grids, download buttons...
+    Their scripts were loaded behind the form: fetched after Sign in, the page would
+    redraw itself as each arrived, after it appeared."""
+    static = Path(streamlit.__file__).parent / "static" / "static" / "js"
+    names = {path.name.split(".")[0] for path in static.glob("*.js")}
+    assert set(SCRIPTS.values()) <= names, "Streamlit's scripts are named otherwise now"
+    context = new_context(browser)
+    page = context.new_page()
+    load(page, server.base)
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url.rsplit("/", 1)[-1].split(".")[0])
+            if r.url.endswith(".js") else None)
+    sign_in_here(page, *account_for("committee"))
+    assert page.locator('[data-testid="stMetric"]').count() > 0  # it drew some
+    assert not set(fetched) & set(SCRIPTS.values()), sorted(fetched)
     context.close()
 
 
@@ -303,7 +339,7 @@ def test_signing_out_revokes_the_cookie_on_the_server(browser, server):
     load(other, server.base, quiet_ms=2000)
     assert other.get_by_role("textbox", name="Password").count() == 1
     assert other.get_by_role("button", name="Sign out").count() == 0
-    assert other.locator('[data-testid="stMetric"]').count() == 0
+    assert other.locator(in_sight("stMetric")).count() == 0
     replay.close()
     context.close()
 
@@ -336,9 +372,7 @@ def test_a_page_url_opened_without_signing_in_shows_only_the_sign_in_form(browse
     assert page.get_by_role("textbox", name="Password").count() == 1
     for testid in ("stMetric", "stDataFrame", "stDeckGlJsonChart", "stException", "stTable",
                    "stAlertContentError"):
-        # but the empty map that loads deck.gl out of sight (components/map.py's slot)
-        shown = f'[data-testid="{testid}"]:not(.st-key-{deck.SLOT_KEY} *)'
-        assert page.locator(shown).count() == 0, testid
+        assert page.locator(in_sight(testid)).count() == 0, testid
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == 0
     context.close()
 
