@@ -53,7 +53,7 @@ from dashboard.language import N_, ReaderError
 from dashboard.store import kept
 from dashboard.store import sums as arrow_sums
 from dashboard.store.facts import Mark, SharedFacts
-from dashboard.store.watermark import Recent, Watermarks
+from dashboard.store.watermark import SNAPSHOT, Recent, Watermarks
 
 
 class DatabaseUnavailable(ReaderError):
@@ -570,7 +570,8 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         ttl = float(config.get("SITROOM_CACHE_TTL_S"))
-        self.watermark = Watermarks(self._read_as_server)
+        self.watermark = Watermarks(self._read_as_server, snapshot=(
+            self._snapshot if self.dialect == "postgresql" else None))
         self.scope_marks = Recent()  # what a scope's own watermark reads (store.cache)
         # where what is counted from it is kept between starts (None: nowhere)
         self.kept = kept.for_database(describe(self.url))
@@ -690,6 +691,17 @@ class Database:
         """A read for the server's scope (every row): one watermark serves every scope."""
         with reading_as(SERVER):
             return self.read(statement)
+
+    def _snapshot(self) -> str | None:
+        """PostgreSQL's current snapshot (watermark.SNAPSHOT), for the watermark; None
+        when the server cannot say (older than PostgreSQL 13, say): the watermark is
+        then read whole, and says itself whether the database answers."""
+        try:
+            self.health.may_try()  # not again while it does not answer
+            with reading_as(SERVER):
+                return str(read_frame(self.engine, SNAPSHOT).iloc[0, 0])
+        except (DatabaseUnavailable, schema.SchemaMismatch):
+            return None
 
     def ping(self) -> None:
         """Ask the database whether it answers, at most once a second (every run of

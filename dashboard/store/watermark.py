@@ -19,6 +19,12 @@ and its history"):
 
 A change that breaks those rules (a person updated without its change time, a history
 row deleted) is caught by the recount every fact gets anyway (SharedFacts.recount_after_s).
+
+On PostgreSQL the row counts cost 0.10-0.17 s a reading at a million people, and a
+page visit asked for one: first, then, the database's current snapshot (SNAPSHOT),
+which says which transactions have committed. While it is the one the last reading
+was taken after, no change can have committed since, and that reading still holds:
+one statement of a millisecond instead of the counts.
 """
 
 from __future__ import annotations
@@ -39,6 +45,11 @@ WITH_ID = {"persons", "person_events", "facility_occupancy", "referrals", "refer
            "evacuation_cases", "evacuation_events"}
 COUNTED = {"persons", "person_vulnerabilities", "referrals", "evacuation_cases"}  # may lose rows
 FRESH_S = 1.0  # one reading serves every fact refreshed within this time
+# PostgreSQL's snapshot: the first transaction id not yet given out, and those still
+# under way below it. Equal twice, no transaction has ended between: every row reads
+# the same. (Any transaction of the server, in any database, moves it: at worst a
+# reading taken whole for nothing.)
+SNAPSHOT = "SELECT CAST(pg_current_snapshot() AS text) AS snapshot"
 # a reading held for the whole of one count (Watermarks.held), and whose it is
 _held: ContextVar[tuple[Watermarks, Hashable] | None] = ContextVar("held_watermark",
                                                                     default=None)
@@ -102,18 +113,38 @@ class Recent:
 
 
 class Watermarks(Recent):
-    """The watermark of one database, read with `run`."""
+    """The watermark of one database, read with `run`; where the database can say which
+    transactions have committed (`snapshot`, None when it cannot), read whole only
+    once one has since the last reading."""
 
     def __init__(self, run: Callable[[str], pd.DataFrame],
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 snapshot: Callable[[], str | None] | None = None):
         super().__init__(clock)
         self.run = run
+        self.snapshot = snapshot
+        # the last reading taken whole, and the snapshot read before it
+        self._last_whole: tuple[str, Hashable] | None = None
 
     def __call__(self) -> Hashable:
         held = _held.get()
         if held is not None and held[0] is self:
             return held[1]
-        return self.reading("database", lambda: read(self.run))
+        return self.reading("database", self._read)
+
+    def _read(self) -> Hashable:
+        # The snapshot first: a transaction that ends while the reading is taken changes
+        # the next snapshot, and the next reading is taken whole.
+        before = self.snapshot() if self.snapshot is not None else None
+        if before is not None and self._last_whole is not None and self._last_whole[0] == before:
+            return self._last_whole[1]
+        value = read(self.run)
+        self._last_whole = None if before is None else (before, value)
+        return value
+
+    def forget(self) -> None:
+        super().forget()
+        self._last_whole = None
 
     @contextmanager
     def held(self) -> Iterator[None]:
