@@ -144,7 +144,8 @@ def first_count(database: Database, scenario_id: int) -> None:
     """What the first page after a start, the Overview, reads: the current tallies and
     what they are compared with (on both cores), and who the people are now. Found
     first, while the reader signs in, at one reading of the database's watermark (at a
-    million people a reading costs PostgreSQL 0.1-0.2 s; the count read it twice more)."""
+    million people one taken whole costs PostgreSQL 0.1-0.2 s, as the first after a
+    start is; the count read it twice more)."""
     with every_core(), database.watermark.held():
         database.gather({
             "now and compared": lambda: overview.first_compared(database, scenario_id),
