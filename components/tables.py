@@ -26,7 +26,7 @@ from dashboard.contract import labels
 from dashboard.figures import exports, report_pdf
 from dashboard.figures.scenarios import ScenarioInfo
 from dashboard.language import _
-from dashboard.rules import audit
+from dashboard.rules import audit, privacy
 
 
 def moment_format(year: bool = False) -> str:
@@ -42,13 +42,16 @@ def moment_format(year: bool = False) -> str:
 def table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
           projector_hide: Sequence[str] = (), **kwargs) -> None:
     """Show a table as a reader reads it: headings in words, each code as its label
-    (`readable`), empty cells blank. For rows about people, person_table. In projector
+    (`readable`), empty words blank and an empty figure "—" (withheld, or not known;
+    the grid would write "None", which beside "<5" reads as none). For rows about
+    people, person_table. In projector
     mode the columns in `projector_hide` are left out, so that a wide table fits the
     screen (components/projector.py)."""
     config = {c: st.column_config.Column(labels.heading(str(c))) for c in frame.columns}
     config.update(kwargs.pop("column_config", None) or {})
     kwargs.setdefault("hide_index", True)
     kwargs.setdefault("width", "stretch")
+    kwargs.setdefault("placeholder", privacy.WITHHELD)
     if projector_hide and projector.is_on():
         kwargs["column_order"] = [c for c in kwargs.get("column_order") or frame.columns
                                   if c not in projector_hide and config.get(c, True) is not None]

@@ -254,6 +254,22 @@ def test_a_liaison_sees_no_exact_count_of_a_small_facility(db_url, raw):
     assert withheld > 0
 
 
+def test_a_withheld_cell_of_a_grid_reads_as_a_dash_not_none(sqlite_url, raw, monkeypatch):
+    """A liaison's small facility shows "<5" and no free places, % full or change: those
+    cells are empty in the data, and a data grid writes an empty cell "None" unless
+    told otherwise, which beside "<5" reads as none free. Every grid of the page
+    writes it "—", the mark of a withheld figure (docs/design.md §2)."""
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    truth = facilities_now(raw(sqlite_url), 2)
+    small = set(truth.loc[truth.valid & truth.occupants.between(1, 4), "name"])
+    at = open_page(sqlite_url, "shelters", "consular", ["ETH"], scenario=2)
+    assert not at.exception
+    listing = at.dataframe[0].value.set_index("facility")
+    assert small and small <= set(listing.index), "the exercise must list a small facility"
+    assert listing.loc[sorted(small), "free"].isna().all()
+    assert [frame.proto.placeholder for frame in at.dataframe] == ["—"] * len(at.dataframe)
+
+
 @pytest.mark.parametrize("role, nats", [("committee", None), ("coordinator", None),
                                         ("consular", ["ETH"])])
 def test_page_for_each_role(sqlite_url, raw, monkeypatch, role, nats):
