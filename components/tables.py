@@ -44,9 +44,8 @@ def table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,
     """Show a table as a reader reads it: headings in words, each code as its label
     (`readable`), empty words blank and an empty figure "—" (withheld, or not known;
     the grid would write "None", which beside "<5" reads as none). For rows about
-    people, person_table. In projector
-    mode the columns in `projector_hide` are left out, so that a wide table fits the
-    screen (components/projector.py)."""
+    people, person_table. In projector mode the columns in `projector_hide` are left
+    out, so that a wide table fits the screen (components/projector.py)."""
     config = {c: st.column_config.Column(labels.heading(str(c))) for c in frame.columns}
     config.update(kwargs.pop("column_config", None) or {})
     kwargs.setdefault("hide_index", True)
