@@ -91,11 +91,13 @@ def same_ids_on_every_run():
 
 def main() -> None:
     deck.open_slot()  # first: the map's one place on every run
+    url = config.db_url()
     try:
-        with warmup.page_run(config.db_url()):
+        with warmup.page_run(url):
             run()
     finally:
-        deck.close_slot()
+        deck.close_slot(lambda: warmup.first_count_under_way(url),
+                        signed_in=isinstance(st.session_state.get(session.KEY), Context))
 
 
 def run() -> None:

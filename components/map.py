@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime
@@ -615,6 +615,14 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: M
 # at the same place is the same deck and context, from the sign-in form (where deck.gl's
 # 3 MB script loads while the reader types) to every later visit of the Map.
 SLOT_KEY, BELOW_KEY, DECK_KEY = "map-slot", "map-below", "map-deck"
+# While the server finds its first figures after a start, every page waits for them, and
+# on a machine that also runs the reader's browser (a laptop in a drill) compiling the
+# primers took 3-4 s of its CPU from that count: a session that saw it under way draws
+# the empty deck without them, and once the count is over and its first page has been
+# shown for PRIMERS_AFTER_S, runs again to draw them, while the reader reads.
+PRIMERS_KEY = "sitroom_primers"  # HELD or DUE, as above; none: drawn as usual
+HELD, DUE = "held", "due"
+PRIMERS_AFTER_S = 10
 # The opening view of this session's last Map (ViewState's JSON), which the empty deck
 # opens on too: Streamlit moves a deck to a new opening view only after drawing it once
 # at the old one, and in software WebGL each drawing of the Map takes a third of a
@@ -629,8 +637,10 @@ def open_slot() -> None:
     _run.drawn = False
 
 
-def close_slot() -> None:
-    """End the run's slot: the Map did not draw, so an empty deck out of sight."""
+def close_slot(counting: Callable[[], bool] = lambda: False, signed_in: bool = False) -> None:
+    """End the run's slot: the Map did not draw, so an empty deck out of sight, with
+    its primers unless `counting()` (the server's first count is under way) holds them
+    back for the session (`primed_now`)."""
     slot = getattr(_run, "slot", None)
     _run.slot = None
     if slot is None or _run.drawn:
@@ -639,7 +649,11 @@ def close_slot() -> None:
         # The Map's views and its last opening view: going back to the Map then
         # changes only its layers, and the deck is drawn once, where the reader left it.
         last = st.session_state.get(MAP_VIEW_KEY)
-        _draw(empty_deck(tuple(sorted(last.items())) if isinstance(last, dict) else ()))
+        primed = primed_now(counting())
+        _draw(empty_deck(tuple(sorted(last.items())) if isinstance(last, dict) else (),
+                         primed))
+        if not primed and signed_in:  # the form waits for Sign in: a run would reset it
+            prime_later(counting)
         # Out of sight and taking no room, but at its size: a deck shown again after
         # none (display: none) opened some visits on its empty view, not the Map's. Its
         # width is the page column's (made its containing block), so that showing or
@@ -650,17 +664,44 @@ def close_slot() -> None:
                 "width: 100%; visibility: hidden;}</style>")
 
 
+def primed_now(counting: bool) -> bool:
+    """Whether this run's empty deck draws the primers: not while the first count is
+    under way, nor after it in a session that saw it until `prime_later` says so."""
+    state = st.session_state.get(PRIMERS_KEY)
+    if counting:
+        st.session_state[PRIMERS_KEY] = HELD
+        return False
+    if state == DUE:
+        del st.session_state[PRIMERS_KEY]
+    return state != HELD
+
+
+def prime_later(counting: Callable[[], bool]) -> None:
+    """Run the whole page again PRIMERS_AFTER_S after this run, once the first count is
+    over, for its empty deck to draw the primers (a fragment may not draw in the slot;
+    the deck must stay the same element). Nothing the reader sees changes."""
+    @st.fragment(run_every=PRIMERS_AFTER_S)
+    def timer() -> None:
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.fragment_ids_this_run and not counting():
+            st.session_state[PRIMERS_KEY] = DUE
+            st.rerun()
+
+    timer()
+
+
 @functools.lru_cache(maxsize=64)
-def empty_deck(view: tuple[tuple[str, Any], ...] = ()) -> OfflineDeck:
+def empty_deck(view: tuple[tuple[str, Any], ...] = (), primed: bool = True) -> OfflineDeck:
     """The deck drawn out of sight on every run but the Map's, opening on `view` (the
-    items of a ViewState's JSON; none: the world) with the primers at its centre. The
-    same for the same view, so made once per server and view."""
+    items of a ViewState's JSON; none: the world) with the primers at its centre
+    (without `primed`, no layer). The same for the same view, so made once per server
+    and view."""
     start = dict(view) or {"latitude": 0.0, "longitude": 0.0, "zoom": 1.0}
     zoom = float(start.get("zoom", 1.0))
     centre = (float(start.get("longitude", 0.0)), float(start.get("latitude", 0.0)))
     # as JSON, sent as it is: the same object the Map's deck sent
-    return OfflineDeck(layers=primers(centre, PRIMER_PX / 2 ** zoom), map_provider=None,
-                       initial_view_state=start)
+    return OfflineDeck(layers=primers(centre, PRIMER_PX / 2 ** zoom) if primed else [],
+                       map_provider=None, initial_view_state=start)
 
 
 PRIMER_PX = 40.0  # a primer's half side, in degrees at zoom 0: ~60 pixels at any zoom

@@ -30,6 +30,7 @@ DRAWN_S = 1.5  # after the last page run: the reader's browser draws what it was
 _lock = threading.Lock()
 # by URL: the Database being warmed up, and the thread doing it
 _started: dict[str, tuple[Database, threading.Thread]] = {}
+_first_counted: set[str] = set()  # the URLs whose warm-up is past its first count
 
 
 @dataclass
@@ -76,6 +77,8 @@ def warm_up(database: Database, scenario_ids: list[int]) -> None:
         each_scenario(demography.groups_come_later)
         counting_since = time.monotonic()
         each_scenario(first_count, scenario_ids[:1])
+        with _lock:
+            _first_counted.add(database.url)
         readers_first(database.url, counting_since)
         background_priority()
         each_scenario(first_count, scenario_ids[1:])
@@ -151,6 +154,18 @@ def first_count(database: Database, scenario_id: int) -> None:
             "now and compared": lambda: overview.first_compared(database, scenario_id),
             "people": lambda: demography.counted(database, whole_scenario(scenario_id), None,
                                                  demography.Narrowing())})
+
+
+def first_count_under_way(url: str) -> bool:
+    """Whether this server is finding the first figures of `url` since it started:
+    its warm-up has begun and not yet counted the first scenario (however that ended):
+    seconds at a million people, a second or so after a restart that takes them back
+    from disk."""
+    key = url_key(url)
+    with _lock:
+        started = _started.get(key)
+        return (started is not None and started[1].is_alive()
+                and key not in _first_counted)
 
 
 def still_counting_after(database: Database, scenario_id: int, seconds: float) -> bool:

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import streamlit
 
@@ -19,6 +20,7 @@ from components import early
 from components import map as deck
 from dashboard.rules import access
 from dashboard.rules.auth import COOKIE_NAME, MAX_FAILURES, SESSION_MAX_S, WINDOW_S
+from dashboard.tools.generate import generate
 from tests.browser.conftest import (
     FAILURE,
     PAGE_HEADINGS,
@@ -39,6 +41,7 @@ from tests.browser.conftest import (
     still_canvas_colours,
     take_tour,
 )
+from tests.conftest import PERSONS, SEED, reader_url
 from tests.signin import make_users_file
 
 
@@ -151,6 +154,72 @@ def test_a_started_server_counts_what_the_pages_read_before_anyone_visits(sqlite
         while time.time() < deadline:
             assert "missing ScriptRunContext" not in fresh.log.read_text()
             time.sleep(0.5)
+
+
+def test_a_reader_who_came_during_the_first_count_gets_the_primers_after_the_first_page(
+        browser, pg_databases, tmp_path):
+    """While a started server finds its first figures, every page waits for them; on a
+    machine that also runs the reader's browser, compiling the map's primers (seconds of
+    CPU without a graphics card) slowed that count. So the deck behind the form and
+    under the first page has no layer while the count is under way, and the page runs
+    once more PRIMERS_AFTER_S after it showed its figures, for the primers: on the same
+    canvas, with nothing else changed. The count is held back as a million people would
+    hold it: the dashboard reads through its read-only login, and a policy of the test's
+    makes the count's read of the cases' steps (the one query with LAG) wait for a lock
+    the test holds. Pages read nothing of it while the count is under way."""
+    owner = pg_databases.create("first_count")
+    generate(owner, persons=PERSONS, seed=SEED)
+    url = reader_url(owner)
+    plain = owner.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION held() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN "
+                     "IF current_query() LIKE '%LAG(%' THEN "
+                     "PERFORM pg_advisory_xact_lock_shared(4242); END IF; RETURN true; END $$")
+        # to every login: the count reads as the reader's login for all rows
+        conn.execute("CREATE POLICY held ON evacuation_events AS RESTRICTIVE FOR SELECT "
+                     "USING (held())")
+    holder = psycopg.connect(plain, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(4242)")
+    canvas = f".st-key-{deck.SLOT_KEY} canvas"
+    try:
+        with running_server(url, tmp_path, make_users_file(tmp_path)) as fresh:
+            context = new_context(browser)
+            page = context.new_page()
+            frames: list[bytes] = []
+            keep_frames(page, frames)
+            page.goto(fresh.base)
+            page.locator(canvas).wait_for(state="attached", timeout=STEP_MS)
+            page.evaluate("(s) => { document.querySelector(s).__made = 'behind the form'; }",
+                          canvas)
+            fill_sign_in(page, *account_for("committee"))
+            page.get_by_text("is counting this scenario's figures", exact=False).wait_for(
+                timeout=STEP_MS)
+            holder.execute("SELECT pg_advisory_unlock(4242)")  # the count goes on
+            page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=STEP_MS)
+            shown = time.time()
+
+            def layers() -> list[list[str]]:
+                return [[layer["id"] for layer in json.loads(
+                    m.delta.new_element.deck_gl_json_chart.json)["layers"]]
+                    for m in _decks(_messages(frames))]
+
+            assert layers() and not any(layers()), "no primer before the figures"
+            deadline = shown + deck.PRIMERS_AFTER_S + 30
+            while not any(layers()) and time.time() < deadline:
+                page.wait_for_timeout(250)
+            primed = time.time()
+            drawn = layers()
+            assert drawn[-1] and all(i.startswith("primer-") for i in drawn[-1]), drawn
+            assert len(drawn[-1]) == len(deck.primers())
+            assert primed - shown >= deck.PRIMERS_AFTER_S - 2, "they came with the figures"
+            settle(page)
+            assert page.evaluate("(s) => [...document.querySelectorAll(s)].map(c => c.__made)",
+                                 canvas) == ["behind the form"]
+            assert page.locator('[data-testid="stMetricValue"]').count() > 0
+            assert page.locator(FAILURE).count() == 0
+            context.close()
+    finally:
+        holder.close()
 
 
 # The script Streamlit's browser side loads for each kind of element components.early
