@@ -652,7 +652,7 @@ def close_slot(counting: Callable[[], bool] = lambda: False, signed_in: bool = F
         primed = primed_now(counting())
         _draw(empty_deck(tuple(sorted(last.items())) if isinstance(last, dict) else (),
                          primed))
-        if not primed and signed_in:  # the form waits for Sign in: a run would reset it
+        if not primed and signed_in:  # not the form: no run while a reader types in it
             prime_later(counting)
         # Out of sight and taking no room, but at its size: a deck shown again after
         # none (display: none) opened some visits on its empty view, not the Map's. Its
