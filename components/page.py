@@ -57,6 +57,7 @@ def refresh_seconds() -> int:
 
 AS_OF_KEY, PLAY_KEY = "as-of", "as-of-play"
 COUNTING_EVERY_S = 1  # how often a page looks again while the first count is under way
+COUNTING_WAIT_S = 0.8  # and how long each look waits for it
 FIRST_COUNT_WAIT_S = 3.0  # how long a page waits for it before saying it is under way
 PLAY_STEP = timedelta(hours=6)  # scenario time per playback step
 PLAY_EVERY_S = 2
@@ -103,6 +104,12 @@ def live(context: Context, body: Callable[[Context, datetime], None],
                       "figures for the first time: about ten seconds at a million "
                       "people. This page fills itself in as soon as they are ready."),
                     icon=":material/hourglass_top:")
+            # A run of the timer then waits for the count through most of its interval:
+            # the page follows the count's end within a tenth of a second, not a second.
+            ctx = get_script_run_ctx()
+            if (ctx is not None and ctx.fragment_ids_this_run and not
+                    warmup.still_counting_after(database, context.scenario.id, COUNTING_WAIT_S)):
+                st.rerun()
             return
         try:
             latest = scenarios.data_as_of(database, context.scenario.id)
