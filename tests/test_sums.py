@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from dashboard.contract import schema
+from dashboard.figures import tallies
 from dashboard.store import db
 from tests.conftest import opened
 
@@ -97,3 +98,71 @@ def test_the_arrow_read_is_held_to_the_time_limit(sqlite_url, monkeypatch):
     with pytest.raises(db.DatabaseUnavailable, match="did not answer"):
         database.sums(ROWS, KEYS, SUMS, {"scenario": 1, "yes": True})
     assert database.health.down
+
+
+# --- sums per person group (tallies.summed_by_person) ------------------------------------------
+
+REFERRAL_ROWS = ("SELECT r.person_id, r.service, CASE WHEN r.status = 'open' THEN 1 ELSE 0 END "
+                 "AS open FROM referrals r WHERE r.scenario_id = :scenario")
+OWN_BY_PERSON = ("SELECT COALESCE(p.nationality, ''), COALESCE(p.second_nationality, ''), "
+                 "CASE WHEN p.consent_consular = :yes AND p.protection_confidential = :no "
+                 "THEN 1 ELSE 0 END, r.service, COUNT(*), "
+                 "SUM(CASE WHEN r.status = 'open' THEN 1 ELSE 0 END) FROM referrals r "
+                 "JOIN persons p ON p.id = r.person_id WHERE r.scenario_id = 1 GROUP BY 1, 2, 3, 4")
+
+
+def by_person(url: str, sent: list[str]) -> pd.DataFrame:
+    """The referrals per person group and service, and (into `sent`) the statements."""
+    database = opened(url)
+
+    @event.listens_for(database.engine, "before_cursor_execute")
+    def told(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    people = tallies.person_groups(database, 1)
+    return tallies.summed_by_person(database, people, REFERRAL_ROWS, ["service"], ["open"],
+                                    {"scenario": 1})
+
+
+def own_by_person(conn) -> set[tuple]:
+    if isinstance(conn, sqlite3.Connection):
+        return as_set(conn.execute(OWN_BY_PERSON, {"yes": 1, "no": 0}).fetchall())
+    return as_set(conn.execute(text(OWN_BY_PERSON), {"yes": True, "no": False}).all())
+
+
+def test_sums_by_person_are_the_databases_own_join(db_url, raw):
+    with raw(db_url).connect() as conn:
+        own = own_by_person(conn)
+    sent: list[str] = []
+    frame = by_person(db_url, sent)
+    assert list(frame.columns) == [*tallies.GROUP_COLUMNS, "service", "n", "open"]
+    assert as_set(frame.itertuples(index=False)) == own
+    assert len(frame) > 10 and (frame["nat2"] == "").any() and frame["open"].sum() > 0
+    # SQLite finds each referral's person in the scenario's persons read once (Arrow),
+    # PostgreSQL in its own join
+    joined = [s for s in sent if "JOIN persons" in s]
+    assert (len(joined) == 1) == db_url.startswith("postgresql")
+
+
+@pytest.mark.parametrize("dangling", ["another scenario", "no person", "a word"])
+def test_a_referral_whose_person_is_not_in_the_scenario_is_joined_as_sql_joins(copy, dangling):
+    """A person of another scenario, no person at all, a word for an id: the same sums as
+    SQLite's own JOIN, which they are left to (the tallies leave out a referral with no
+    person before, by its id: quality.excluded_referral_ids)."""
+    url, path = copy
+    with sqlite3.connect(path) as conn:
+        person = conn.execute("SELECT person_id FROM referrals WHERE scenario_id = 1 "
+                              "ORDER BY id LIMIT 1").fetchone()[0]
+        if dangling == "another scenario":
+            conn.execute("UPDATE persons SET scenario_id = 2 WHERE id = ?", (person,))
+        else:
+            conn.execute("UPDATE referrals SET person_id = ? WHERE person_id = ?",
+                         (10**9 if dangling == "no person" else "someone", person))
+        own = own_by_person(conn)
+        kept = conn.execute("SELECT COUNT(*) FROM referrals r JOIN persons p "
+                            "ON p.id = r.person_id WHERE r.scenario_id = 1").fetchone()[0]
+    sent: list[str] = []
+    frame = by_person(url, sent)
+    assert as_set(frame.itertuples(index=False)) == own
+    assert frame["n"].sum() == kept
+    assert any("JOIN persons" in s for s in sent)

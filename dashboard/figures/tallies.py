@@ -30,12 +30,14 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dashboard.contract import vocab
 from dashboard.figures import quality, scenarios
 from dashboard.rules import access, privacy
 from dashboard.rules.access import Viewer
 from dashboard.store import db
+from dashboard.store import sums as arrow_sums
 from dashboard.store.db import Database
 
 TICK = timedelta(minutes=15)
@@ -81,6 +83,38 @@ def summed(database: Database, statement: str, keys: list[str], sums: list[str],
            params: dict) -> pd.DataFrame:
     """`read`'s rows, summed per group of `keys` (Database.sums: `n` and each of `sums`)."""
     return database.sums(statement, keys, sums, _with_keys(params))
+
+
+# The group of every person of a scenario, by id, for `summed_by_person` on SQLite.
+PERSON_GROUPS = f"SELECT p.id, {group_columns()} FROM persons p WHERE +p.scenario_id = :scenario"
+
+
+def person_groups(database: Database, scenario_id: int) -> pa.Table | None:
+    """PERSON_GROUPS as Arrow columns on SQLite (0.3 s at a million people); None on
+    PostgreSQL, whose hash join finds each row's person itself, or where Arrow cannot
+    hold them."""
+    if database.is_postgresql:
+        return None
+    return database.arrow(PERSON_GROUPS, _with_keys({"scenario": scenario_id}))
+
+
+def summed_by_person(database: Database, people: pa.Table | None, statement: str,
+                     keys: list[str], sums: list[str], params: dict) -> pd.DataFrame:
+    """`summed` per group of the rows' persons (GROUP_COLUMNS) and then `keys`, over the
+    rows of `statement` joined to their person (its column `person_id`: a row with no
+    person is left out). SQLite looks each row's person up in its table, most of the
+    count (0.45 s of 0.55 s for 400,000 cases at a million people): where `people`
+    (person_groups) holds every row's person, Arrow finds them in it instead."""
+    if people is not None:
+        rows = database.arrow(arrow_sums.summing(statement, ["person_id", *keys], sums),
+                              _with_keys(params))
+        found = None if rows is None else arrow_sums.group_sums_joined(
+            rows, "person_id", people, "id", keys, sums)
+        if found is not None:
+            return found
+    return summed(database, f"SELECT {group_columns()}, y.* FROM ({statement}) y "
+                            "JOIN persons p ON p.id = y.person_id",
+                  [*GROUP_COLUMNS, *keys], sums, params)
 
 
 def _with_keys(params: dict) -> dict:
@@ -198,26 +232,24 @@ def _count_now(database: Database, scenario_id: int) -> Now:
             [*GROUP_COLUMNS, "status"], ["k", "registered", "registered_k", "travel_document"],
             {"scenario": scenario_id, **at, "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
 
+    people = person_groups(database, scenario_id)
+
     def referrals() -> pd.DataFrame:
         where, params = quality.scoped_referrals(database, aggregate, whole=True)
         overdue, answered = ((OVERDUE_JOINED, f"LEFT JOIN ({ANSWERED}) a ON a.referral_id = r.id ")
                              if database.is_postgresql else (OVERDUE_AT, ""))
-        return summed(database, (
-            f"SELECT {group_columns()}, r.service, {_if(OPEN_AT, 'open', 'r.id')}, "
-            f"{_if(overdue, 'overdue', 'r.id')} "
-            f"FROM referrals r JOIN persons p ON p.id = r.person_id {answered}WHERE {where}"),
-            [*GROUP_COLUMNS, "service"], ["open", "open_k", "overdue", "overdue_k"],
-            {**params, **at})
+        return summed_by_person(database, people, (
+            f"SELECT r.person_id, r.service, {_if(OPEN_AT, 'open', 'r.id')}, "
+            f"{_if(overdue, 'overdue', 'r.id')} FROM referrals r {answered}WHERE {where}"),
+            ["service"], ["open", "open_k", "overdue", "overdue_k"], {**params, **at})
 
     def cases() -> pd.DataFrame:
         where, params = quality.scoped_cases(database, aggregate, whole=True)
-        return summed(database, (
-            f"SELECT {group_columns()}, c.stage, {rk('c.id')} AS k, "
-            f"{_if(DEPARTED_JOINED, 'departed', 'c.id')} "
-            f"FROM evacuation_cases c JOIN persons p ON p.id = c.person_id "
+        return summed_by_person(database, people, (
+            f"SELECT c.person_id, c.stage, {rk('c.id')} AS k, "
+            f"{_if(DEPARTED_JOINED, 'departed', 'c.id')} FROM evacuation_cases c "
             f"LEFT JOIN ({DEPARTED_CASES}) d ON d.case_id = c.id WHERE {where}"),
-            [*GROUP_COLUMNS, "stage"], ["k", "departed", "departed_k"],
-            {**params, **at, "gone": GONE})
+            ["stage"], ["k", "departed", "departed_k"], {**params, **at, "gone": GONE})
 
     # the longest first (the cases read which break the contract, then themselves); the
     # frames in their usual order, so that the groups are numbered as ever
