@@ -119,7 +119,9 @@ def by_person(url: str, sent: list[str]) -> pd.DataFrame:
     def told(_conn, _cursor, statement, *_args) -> None:
         sent.append(statement)
 
-    people = tallies.person_groups(database, 1)
+    people = tallies.read_once(database, (
+        f"SELECT p.id, {tallies.group_columns()} FROM persons p WHERE p.scenario_id = :scenario"),
+        ["id", *tallies.GROUP_COLUMNS], [], {"scenario": 1})
     return tallies.summed_by_person(database, people, REFERRAL_ROWS, ["service"], ["open"],
                                     {"scenario": 1})
 

@@ -85,17 +85,15 @@ def summed(database: Database, statement: str, keys: list[str], sums: list[str],
     return database.sums(statement, keys, sums, _with_keys(params))
 
 
-# The group of every person of a scenario, by id, for `summed_by_person` on SQLite.
-PERSON_GROUPS = f"SELECT p.id, {group_columns()} FROM persons p WHERE +p.scenario_id = :scenario"
-
-
-def person_groups(database: Database, scenario_id: int) -> pa.Table | None:
-    """PERSON_GROUPS as Arrow columns on SQLite (0.3 s at a million people); None on
-    PostgreSQL, whose hash join finds each row's person itself, or where Arrow cannot
-    hold them."""
+def read_once(database: Database, statement: str, keys: list[str], sums: list[str],
+              params: dict) -> pa.Table | None:
+    """The rows of `statement` as Arrow columns (its `sums` as integers), for a count
+    that sums them more than one way (`summed_by_person`, arrow_sums.group_sums), on
+    SQLite; None on PostgreSQL, which sums and joins in its own hash aggregates, or
+    where Arrow cannot hold them."""
     if database.is_postgresql:
         return None
-    return database.arrow(PERSON_GROUPS, _with_keys({"scenario": scenario_id}))
+    return database.arrow(arrow_sums.summing(statement, keys, sums), _with_keys(params))
 
 
 def summed_by_person(database: Database, people: pa.Table | None, statement: str,
@@ -104,7 +102,8 @@ def summed_by_person(database: Database, people: pa.Table | None, statement: str
     rows of `statement` joined to their person (its column `person_id`: a row with no
     person is left out). SQLite looks each row's person up in its table, most of the
     count (0.45 s of 0.55 s for 400,000 cases at a million people): where `people`
-    (person_groups) holds every row's person, Arrow finds them in it instead."""
+    (the id and GROUP_COLUMNS of persons, `read_once`) holds every row's person, Arrow
+    finds them in it instead."""
     if people is not None:
         rows = database.arrow(arrow_sums.summing(statement, ["person_id", *keys], sums),
                               _with_keys(params))
@@ -221,18 +220,31 @@ def _count_now(database: Database, scenario_id: int) -> Now:
     at = {"at": latest or _EPOCH}
     aggregate = access.whole_scenario(scenario_id)
 
-    def persons() -> pd.DataFrame:
-        return summed(database, (
-            f"SELECT {group_columns()}, p.status, {rk('p.id')} AS k, "
-            f"{_if('p.registered_at <= :at', 'registered', 'p.id')}, "
-            # for a liaison's summary (people.summary): documents have no history
-            "CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END AS travel_document "
-            f"FROM persons p WHERE {db.in_scenario('p.scenario_id', database.dialect)} "
-            f"= :scenario AND {quality.valid_person_status()}"),
-            [*GROUP_COLUMNS, "status"], ["k", "registered", "registered_k", "travel_document"],
-            {"scenario": scenario_id, **at, "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)})
+    person_sums = ["k", "registered", "registered_k", "travel_document"]
+    person_row = (f"{group_columns()}, p.status, {rk('p.id')} AS k, "
+                  f"{_if('p.registered_at <= :at', 'registered', 'p.id')}, "
+                  # for a liaison's summary (people.summary): documents have no history
+                  "CASE WHEN p.documents IN :etd THEN 1 ELSE 0 END AS travel_document")
+    of_scenario = (f"FROM persons p "
+                   f"WHERE {db.in_scenario('p.scenario_id', database.dialect)} = :scenario")
+    person_params = {"scenario": scenario_id, **at,
+                     "etd": list(vocab.DOCUMENTS_NEEDING_TRAVEL_DOCUMENT)}
+    # SQLite reads every person of the scenario once: the persons tally (those of a
+    # known status), and the groups of the cases' and the referrals' persons by id
+    everyone = read_once(database, (
+        f"SELECT p.id, {person_row}, CASE WHEN {quality.valid_person_status()} THEN 1 "
+        f"ELSE 0 END AS counted {of_scenario}"), ["id", *GROUP_COLUMNS, "status"],
+        [*person_sums, "counted"], person_params)
+    people = None if everyone is None else everyone.select(["id", *GROUP_COLUMNS])
 
-    people = person_groups(database, scenario_id)
+    def persons() -> pd.DataFrame:
+        if everyone is not None:
+            frame = arrow_sums.group_sums(everyone, [*GROUP_COLUMNS, "status", "counted"],
+                                          person_sums)
+            return frame[frame["counted"] == 1].drop(columns="counted").reset_index(drop=True)
+        return summed(database, (
+            f"SELECT {person_row} {of_scenario} AND {quality.valid_person_status()}"),
+            [*GROUP_COLUMNS, "status"], person_sums, person_params)
 
     def referrals() -> pd.DataFrame:
         where, params = quality.scoped_referrals(database, aggregate, whole=True)
