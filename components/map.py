@@ -616,10 +616,11 @@ def build_deck(people: People, layers: MapLayers, base: dict[str, dict], view: M
 # 3 MB script loads while the reader types) to every later visit of the Map.
 SLOT_KEY, BELOW_KEY, DECK_KEY = "map-slot", "map-below", "map-deck"
 # While the server finds its first figures after a start, every page waits for them, and
-# on a machine that also runs the reader's browser (a laptop in a drill) compiling the
-# primers took 3-4 s of its CPU from that count: a session that saw it under way draws
-# the empty deck without them, and once the count is over and its first page has been
-# shown for PRIMERS_AFTER_S, runs again to draw them, while the reader reads.
+# on a machine that also runs the reader's browser (a laptop in a drill) the deck took
+# CPU from that count: compiling the primers 3-4 s, and the deck itself (deck.gl's script
+# and a WebGL context) most of a second more. A session that saw the count under way
+# draws no deck, and once the count is over and its first page has been shown for
+# PRIMERS_AFTER_S, runs again to draw it with the primers, while the reader reads.
 PRIMERS_KEY = "sitroom_primers"  # HELD or DUE, as above; none: drawn as usual
 HELD, DUE = "held", "due"
 PRIMERS_AFTER_S = 10
@@ -639,8 +640,8 @@ def open_slot() -> None:
 
 def close_slot(counting: Callable[[], bool] = lambda: False, signed_in: bool = False) -> None:
     """End the run's slot: the Map did not draw, so an empty deck out of sight, with
-    its primers unless `counting()` (the server's first count is under way) holds them
-    back for the session (`primed_now`)."""
+    its primers; none while `counting()` (the server's first count is under way) holds
+    them back for the session (`primed_now`)."""
     slot = getattr(_run, "slot", None)
     _run.slot = None
     if slot is None or _run.drawn:
@@ -649,10 +650,9 @@ def close_slot(counting: Callable[[], bool] = lambda: False, signed_in: bool = F
         # The Map's views and its last opening view: going back to the Map then
         # changes only its layers, and the deck is drawn once, where the reader left it.
         last = st.session_state.get(MAP_VIEW_KEY)
-        primed = primed_now(counting())
-        _draw(empty_deck(tuple(sorted(last.items())) if isinstance(last, dict) else (),
-                         primed))
-        if not primed and signed_in:  # not the form: no run while a reader types in it
+        if primed_now(counting()):
+            _draw(empty_deck(tuple(sorted(last.items())) if isinstance(last, dict) else ()))
+        elif signed_in:  # not the form: no run while a reader types in it
             prime_later(counting)
         # Out of sight and taking no room, but at its size: a deck shown again after
         # none (display: none) opened some visits on its empty view, not the Map's. Its
@@ -665,8 +665,8 @@ def close_slot(counting: Callable[[], bool] = lambda: False, signed_in: bool = F
 
 
 def primed_now(counting: bool) -> bool:
-    """Whether this run's empty deck draws the primers: not while the first count is
-    under way, nor after it in a session that saw it until `prime_later` says so."""
+    """Whether this run draws the empty deck and its primers: not while the first count
+    is under way, nor after it in a session that saw it until `prime_later` says so."""
     state = st.session_state.get(PRIMERS_KEY)
     if counting:
         st.session_state[PRIMERS_KEY] = HELD
@@ -678,8 +678,9 @@ def primed_now(counting: bool) -> bool:
 
 def prime_later(counting: Callable[[], bool]) -> None:
     """Run the whole page again PRIMERS_AFTER_S after this run, once the first count is
-    over, for its empty deck to draw the primers (a fragment may not draw in the slot;
-    the deck must stay the same element). Nothing the reader sees changes."""
+    over, to draw the empty deck and its primers (a fragment may not draw in the slot,
+    and a deck drawn from one is another element each time). Nothing the reader sees
+    changes."""
     @st.fragment(run_every=PRIMERS_AFTER_S)
     def timer() -> None:
         ctx = get_script_run_ctx()
@@ -691,16 +692,15 @@ def prime_later(counting: Callable[[], bool]) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def empty_deck(view: tuple[tuple[str, Any], ...] = (), primed: bool = True) -> OfflineDeck:
+def empty_deck(view: tuple[tuple[str, Any], ...] = ()) -> OfflineDeck:
     """The deck drawn out of sight on every run but the Map's, opening on `view` (the
-    items of a ViewState's JSON; none: the world) with the primers at its centre
-    (without `primed`, no layer). The same for the same view, so made once per server
-    and view."""
+    items of a ViewState's JSON; none: the world) with the primers at its centre. The
+    same for the same view, so made once per server and view."""
     start = dict(view) or {"latitude": 0.0, "longitude": 0.0, "zoom": 1.0}
     zoom = float(start.get("zoom", 1.0))
     centre = (float(start.get("longitude", 0.0)), float(start.get("latitude", 0.0)))
     # as JSON, sent as it is: the same object the Map's deck sent
-    return OfflineDeck(layers=primers(centre, PRIMER_PX / 2 ** zoom) if primed else [],
+    return OfflineDeck(layers=primers(centre, PRIMER_PX / 2 ** zoom),
                        map_provider=None, initial_view_state=start)
 
 

@@ -283,39 +283,41 @@ def test_the_empty_deck_opens_where_the_map_last_opened():
         assert all(abs(n - 35.5) < 1 or abs(n - 33.9) < 1 for n in numbers), lyr["id"]
 
 
-def test_a_session_that_saw_the_first_count_draws_no_primer_until_told():
-    """While the server's first count is under way the empty deck has no layer, and in
-    a session that saw it none after either, signed in or not, until the page's timer
-    asks for them (components/map.py, PRIMERS_AFTER_S; the browser test follows it
-    through in a real first start); a session that never saw the count has them at
-    once. The deck stays the same element throughout."""
+def test_a_session_that_saw_the_first_count_draws_no_deck_until_told():
+    """While the server's first count is under way no deck is drawn, and in a session
+    that saw it none after either, signed in or not, until the page's timer asks for it
+    (components/map.py, PRIMERS_AFTER_S; the browser test follows it through in a real
+    first start): then the empty deck and its primers, the same element from then on.
+    A session that never saw the count has them at once."""
     script = SLOT_RUN.replace("deck.close_slot()", (
         "deck.close_slot(lambda: st.session_state.get('counting', False),\n"
         "                signed_in=st.session_state.get('signed in', False))"))
 
-    def layers(at: AppTest) -> list:
-        return json.loads(at.get("deck_gl_json_chart")[0].proto.json)["layers"]
+    def decks(at: AppTest) -> list:
+        return [json.loads(d.proto.json) for d in at.get("deck_gl_json_chart")]
 
     saw = AppTest.from_string(script, default_timeout=60)
     saw.session_state["counting"] = True
     saw.run()
-    first_id = saw.get("deck_gl_json_chart")[0].proto.id
-    assert layers(saw) == []
+    assert decks(saw) == []
     saw.session_state["counting"] = False
     saw.run()
-    assert layers(saw) == []
+    assert decks(saw) == []
     saw.session_state["signed in"] = True
     saw.run()
-    assert layers(saw) == [] and not saw.exception
+    assert decks(saw) == [] and not saw.exception
     saw.session_state[deck.PRIMERS_KEY] = deck.DUE  # what the timer's run sets
     saw.run()
-    assert made_up_only({"layers": layers(saw)}) and layers(saw)
+    [primed] = decks(saw)
+    assert primed["layers"] and made_up_only(primed)
+    first_id = saw.get("deck_gl_json_chart")[0].proto.id
     saw.run()  # and from then on
-    assert layers(saw) and saw.get("deck_gl_json_chart")[0].proto.id == first_id
+    assert decks(saw) == [primed] and saw.get("deck_gl_json_chart")[0].proto.id == first_id
 
     fresh = AppTest.from_string(script, default_timeout=60)
     fresh.run()
-    assert layers(fresh) and made_up_only({"layers": layers(fresh)})
+    [fresh_deck] = decks(fresh)
+    assert fresh_deck["layers"] and made_up_only(fresh_deck)
 
 
 def drawing_kind(layer: dict) -> tuple:
