@@ -105,8 +105,7 @@ def summed_by_person(database: Database, people: pa.Table | None, statement: str
     (the id and GROUP_COLUMNS of persons, `read_once`) holds every row's person, Arrow
     finds them in it instead."""
     if people is not None:
-        rows = database.arrow(arrow_sums.summing(statement, ["person_id", *keys], sums),
-                              _with_keys(params))
+        rows = read_once(database, statement, ["person_id", *keys], sums, params)
         found = None if rows is None else arrow_sums.group_sums_joined(
             rows, "person_id", people, "id", keys, sums)
         if found is not None:
