@@ -8,12 +8,14 @@ import re
 
 import pytest
 from babel.messages.pofile import read_po
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dashboard import language
 from dashboard.rules import access
 from dashboard.tools import catalogs
 from tests.browser.conftest import (
     SCREENSHOTS,
+    STEP_MS,
     account_for,
     load,
     new_context,
@@ -79,11 +81,18 @@ def test_arabic_reads_right_to_left_with_arabic_page_names(browser, server):
         # A table wider than the page opens at its right end, on its first columns.
         page.locator(NAV, has_text=arabic("Shelters")).first.click()
         settle(page)
-        page.wait_for_timeout(1000)
-        grids = page.evaluate("""() => [...document.querySelectorAll('.dvn-scroller')]
+        # The grid draws itself after the run has ended (its script loads on demand):
+        # on a busy machine that can take seconds.
+        wide = """() => [...document.querySelectorAll('.dvn-scroller')]
             .filter((g) => g.scrollWidth > g.clientWidth + 2)
-            .map((g) => [g.scrollLeft, g.scrollWidth - g.clientWidth])""")
-        assert grids, "the Shelters page has a table wider than the page at 1400 px"
+            .map((g) => [g.scrollLeft, g.scrollWidth - g.clientWidth])"""
+        try:
+            page.wait_for_function(f"({wide})().length > 0", timeout=STEP_MS)
+        except PlaywrightTimeout:
+            raise AssertionError("the Shelters page has no table wider than the page "
+                                 "at 1400 px") from None
+        page.wait_for_timeout(500)  # the reader's own scrolling would come after this
+        grids = page.evaluate(wide)
         assert all(left >= room - 2 for left, room in grids), grids
     finally:
         context.close()

@@ -214,6 +214,9 @@ def test_a_reader_who_came_during_the_first_count_gets_the_map_deck_after_the_fi
             assert len(drawn) == len(deck.primers())
             assert primed - shown >= deck.PRIMERS_AFTER_S - 2, "it came with the figures"
             settle(page)
+            # deck.gl's script loads on demand and makes its canvas after the run ended
+            page.locator(canvas).first.wait_for(state="attached", timeout=STEP_MS)
+            page.wait_for_timeout(500)
             assert page.locator(canvas).count() == 1
             assert page.locator('[data-testid="stMetricValue"]').count() > 0
             assert page.locator(FAILURE).count() == 0
