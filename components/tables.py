@@ -29,14 +29,23 @@ from dashboard.language import _
 from dashboard.rules import audit, privacy
 
 
-def moment_format(year: bool = False) -> str:
+def moment_format(year: bool = False, seconds: bool = False) -> str:
     """How a table (or a slider) writes a moment, in the browser's own formatting
     (moment.js), which knows only English month names: "7 Nov, 04:00" in English, the
     day before the month in figures in every other language ("07/11 04:00"), as their
-    conventions write a short date."""
+    conventions write a short date. With `seconds`, to the second (the audit log)."""
+    clock = "HH:mm:ss" if seconds else "HH:mm"
     if language.locale().language == "en":
-        return "D MMM YYYY, HH:mm" if year else "D MMM, HH:mm"
-    return "DD/MM/YYYY HH:mm" if year else "DD/MM HH:mm"
+        return f"D MMM YYYY, {clock}" if year else f"D MMM, {clock}"
+    return f"DD/MM/YYYY {clock}" if year else f"DD/MM {clock}"
+
+
+def as_moments(texts: pd.Series) -> pd.Series:
+    """ISO 8601 times written as text (the audit log's), as moments a grid writes with
+    `moment_format`; the text as it is if any one of them is not a time, so that a
+    line written by hand still shows what it holds."""
+    moments = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+    return texts if (moments.isna() & texts.notna()).any() else moments
 
 
 def table(frame: pd.DataFrame, codes: dict[str, dict[str, str]] | None = None,

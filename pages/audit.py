@@ -8,7 +8,7 @@ import streamlit as st
 from components.page import opened_as_a_script, page_start
 from components.session import note_filters
 from components.signin import load_accounts
-from components.tables import export
+from components.tables import as_moments, export, moment_format, table
 from dashboard import language
 from dashboard.figures.scenarios import list_scenarios
 from dashboard.language import N_, _
@@ -83,7 +83,13 @@ def render() -> None:
     if len(log) >= MAX_LINES:
         count += " " + _("(the newest {count})").format(count=language.number(MAX_LINES))
     st.caption(count)
-    st.dataframe(log, hide_index=True, width="stretch", column_config=log_headings())
+    # to the second, in UTC as the log is kept; the file keeps the log's own ISO text
+    shown = log.assign(at_utc=as_moments(log["at_utc"]))
+    config: dict = log_headings()
+    if pd.api.types.is_datetime64_any_dtype(shown["at_utc"]):
+        config["at_utc"] = st.column_config.DatetimeColumn(
+            config["at_utc"], format=moment_format(year=True, seconds=True), timezone="UTC")
+    table(shown, column_config=config)  # its columns from the right in Arabic, as every grid
     if one is not None:
         export(context, log, f"audit-log-scenario-{one.id}", scenario=one)
     else:
@@ -93,7 +99,7 @@ def render() -> None:
         try:
             accounts = pd.DataFrame(users.listing(load_accounts(context.db_url)))
             # Translators: headings of the accounts' table, lower case as written.
-            st.dataframe(accounts, hide_index=True, width="stretch", column_config={
+            table(accounts, column_config={
                 "user": _("user"), "name": _("name"), "role": _("role"),
                 "nationalities": _("nationalities")})
             export(context, accounts, "accounts",

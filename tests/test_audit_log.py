@@ -158,3 +158,37 @@ def test_many_files_written_in_turn_each_get_every_line(tmp_path):
             audit.record(Viewer(f"round-{round_}", "committee", 1), audit.Entry(page="overview"),
                          path)
     assert all([r["user"] for r in lines(path)] == ["round-0", "round-1"] for path in paths)
+
+
+# --- reading the log on the page ------------------------------------------------------------
+
+def test_the_page_writes_each_time_to_the_second_and_a_hand_written_one_as_it_is(
+        sqlite_url, own_audit_log, monkeypatch):
+    """The log keeps ISO 8601 text with microseconds; the page shows each as a moment in
+    UTC to the second (the file keeps the text). A line whose time is not a time (written
+    by hand into the file) is still shown, with every time as its text."""
+    import json
+
+    monkeypatch.setenv("SITROOM_DB_URL", sqlite_url)
+    at_ = datetime.now(UTC).replace(microsecond=123456) - timedelta(days=1)
+    write_line(own_audit_log, at_, "timed")
+    at = as_app(sqlite_url, "audit", "admin")
+    assert not at.exception
+    frame = at.dataframe[0].value
+    [shown] = frame.loc[frame["user"] == "timed", "at_utc"]
+    assert shown == at_  # a moment, not its text
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["at_utc"]["type_config"]["format"].endswith("HH:mm:ss")
+    assert columns["at_utc"]["type_config"]["timezone"] == "UTC"
+
+    hand = f"{at_.date().isoformat()} evening"  # in the dates the page asks for
+    with sqlite3.connect(own_audit_log) as conn:
+        conn.execute("UPDATE audit_log SET at_utc = ? WHERE user = 'timed'", (hand,))
+    at.run()
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert list(frame.loc[frame["user"] == "timed", "at_utc"]) == [hand]
+    with sqlite3.connect(own_audit_log) as conn:
+        others = [r[0] for r in conn.execute(
+            "SELECT at_utc FROM audit_log WHERE user <> 'timed' ORDER BY id DESC")]
+    assert list(frame.loc[frame["user"] != "timed", "at_utc"]) == others

@@ -173,11 +173,12 @@ def test_numbers_and_dates_follow_the_readers_convention(code, number, decimal, 
     assert shown.replace("\u200f", "") == moment
 
 
-def test_a_right_to_left_table_starts_on_the_right(app_db):
+@pytest.mark.parametrize("page, role", [("shelters", "coordinator"), ("audit", "admin")])
+def test_a_right_to_left_table_starts_on_the_right(app_db, page, role):
     """In Arabic a table's first column is its rightmost: the order is reversed, the
     columns themselves the same."""
     def orders(code: str) -> list[list[str]]:
-        at = open_page(app_db, "shelters", "coordinator")
+        at = open_page(app_db, page, role)
         at.session_state[reading.KEY] = code
         at.run()
         open_sections(at)  # again: a section's label, and so its id, is the language's
